@@ -1,0 +1,50 @@
+--[[
+enroller - the rule-writer library's entry point.
+
+    local enroller = require("enroller")
+    return enroller.rule {
+      name = "rabbitmq",
+      description = "RabbitMQ management UI",
+      match = function(c) return c.image_name == "rabbitmq" end,
+      apps = function(c) return { { name = "rabbitmq-" .. c.name, uri = "http://..." } } end,
+    }
+
+A rule file returns exactly one rule.  rule{} checks its table on the spot
+and raises at the caller's line, so mistakes point into the rule file.
+]]
+local schema = require("enroller.schema")
+
+local M = {}
+
+-- Marks tables built by rule{}; the loader accepts nothing else.
+local rule_mt = { __name = "enroller.rule" }
+
+--[[[
+@function enroller.rule(spec)
+@param {table} spec name (string), description (string), match (function(c) -> boolean), apps (function(c) -> list of app tables)
+@return {table} the rule (a read-only-by-convention table the loader recognises)
+Raises "[enroller] rule{}: ..." at the caller's line on any problem.
+]]
+function M.rule(spec)
+  if type(spec) ~= "table" then
+    error(("[enroller] rule{}: expected a table, got %s"):format(type(spec)), 2)
+  end
+  local ok, msg = schema.validate(schema.rule, spec)
+  if not ok then
+    error("[enroller] rule{}: " .. msg, 2)
+  end
+  local r = {}
+  for k, v in pairs(spec) do r[k] = v end
+  return setmetatable(r, rule_mt)
+end
+
+--[[[
+@function enroller.is_rule(x)
+@param {any} x
+@return {boolean} true when x was built by enroller.rule{}
+]]
+function M.is_rule(x)
+  return getmetatable(x) == rule_mt
+end
+
+return M

@@ -1,0 +1,51 @@
+-- rabbitmq.lua: one Teleport app per RabbitMQ container that runs the
+-- management plugin (image rabbitmq:<tag> where the tag is "management" or
+-- ends in "-management", e.g. rabbitmq:3-management).
+--
+-- The app points at the management UI, http://<container ip>:15672, on the
+-- network named by the container label `enroller.network`, or on the
+-- container's only network.  No usable address: no app (and a log line).
+-- The app name is rabbitmq-<container name>, made DNS-safe and stable.
+
+local enroller = require("enroller")
+local util = require("enroller.util")
+local labels = require("enroller.labels")
+local core = require("enroller.core")
+
+local UI_PORT = 15672
+
+-- Image names the official image goes by.
+local IMAGES = {
+  ["rabbitmq"] = true,
+  ["library/rabbitmq"] = true,
+  ["docker.io/library/rabbitmq"] = true,
+}
+
+local function is_management_tag(tag)
+  return tag ~= nil and (tag == "management" or tag:sub(-#"-management") == "-management")
+end
+
+return enroller.rule {
+  name = "rabbitmq",
+  description = "RabbitMQ management UI of rabbitmq:*-management containers",
+
+  match = function(c)
+    return IMAGES[c.image_name] == true and is_management_tag(c.tag)
+  end,
+
+  apps = function(c)
+    local ip, why = c:ip(c:label("enroller.network"))
+    if not ip then
+      core.log("warn", ("%s: no app: %s"):format(tostring(c), why))
+      return {}
+    end
+    return {
+      {
+        name = util.dns_name("rabbitmq", c.name),
+        uri = ("http://%s:%d"):format(ip, UI_PORT),
+        description = ("RabbitMQ management UI of container %s"):format(c.name),
+        labels = labels.container_identity(c),
+      },
+    }
+  end,
+}

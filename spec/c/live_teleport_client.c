@@ -1,0 +1,238 @@
+/*
+ * live_teleport_client.c - drives teleport_client against a live Auth
+ * server (the stand-in in spec/e2e/test_teleport_client.py).  Not a unit
+ * test: it needs a server.
+ *
+ *   live_teleport_client [--timeout-ms N] [--server-name NAME] ADDR IDENTITY STEP...
+ *
+ * Steps run one after the other on one client (one connection):
+ *   ping | get_apps | list_app_servers | create NAME URI | update NAME URI |
+ *   delete NAME | sleep MS | free_in_flight (start a ping, free the client at once, make a new one)
+ * Each step prints one JSON line: {"step":..., "ok":true, ...} or
+ * {"step":..., "ok":false, "grpc_status":"NOT_FOUND", "msg":"..."}.
+ * Exit status: 0 when every step ran (failed RPCs are results, not errors),
+ * 2 for usage or setup errors.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "error.h"
+#include "resource.h"
+#include "teleport_client.h"
+
+struct live {
+    uv_loop_t *loop;
+    struct teleport_client *tc;
+    struct teleport_client_config cfg;
+    char **steps;
+    int n_steps, next;
+    uv_timer_t timer;
+    const char *step;
+    struct resource app;
+};
+
+static void run_next(struct live *lv);
+
+static void emit(json_t *o)
+{
+    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    printf("%s\n", s);
+    fflush(stdout);
+    free(s);
+    json_decref(o);
+}
+
+static json_t *result(const char *step, const struct enr_error *err)
+{
+    json_t *o = json_pack("{s:s, s:b}", "step", step, "ok", err == NULL);
+    if (err != NULL) {
+        json_object_set_new(o, "grpc_status", json_string(err->code == ENR_EGRPC ? err_grpc_name(err->grpc_status) : ""));
+        json_object_set_new(o, "code", json_integer(err->code));
+        json_object_set_new(o, "msg", json_string(err->msg));
+    }
+    return o;
+}
+
+static void on_done(void *ud, const struct enr_error *err)
+{
+    struct live *lv = ud;
+    emit(result(lv->step, err));
+    run_next(lv);
+}
+
+static void on_ping(void *ud, const struct enr_error *err, const char *cluster, const char *version)
+{
+    struct live *lv = ud;
+    json_t *o = result(lv->step, err);
+    if (err == NULL) {
+        json_object_set_new(o, "cluster", json_string(cluster));
+        json_object_set_new(o, "version", json_string(version));
+    }
+    emit(o);
+    run_next(lv);
+}
+
+static void on_list(void *ud, const struct enr_error *err, const struct resource_list *items)
+{
+    struct live *lv = ud;
+    json_t *o = result(lv->step, err);
+    if (err == NULL) {
+        json_t *arr = json_array();
+        for (size_t i = 0; i < items->len; i++) {
+            const struct resource *r = &items->items[i];
+            json_t *labels = json_object();
+            for (size_t j = 0; j < r->labels.len; j++)
+                json_object_set_new(labels, r->labels.items[j].key, json_string(r->labels.items[j].value));
+            json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:b, s:I}", "name", r->name,
+                                                 "uri", r->uri, "description", r->description, "public_addr",
+                                                 r->public_addr, "labels", labels, "revision", r->revision,
+                                                 "host_id", r->container_id, "insecure_skip_verify",
+                                                 (int)r->insecure_skip_verify, "expires", (json_int_t)r->expires));
+        }
+        json_object_set_new(o, "items", arr);
+    }
+    emit(o);
+    run_next(lv);
+}
+
+static void on_sleep(uv_timer_t *t)
+{
+    run_next(t->data);
+}
+
+static void on_free_ping(void *ud, const struct enr_error *err, const char *c, const char *v)
+{
+    (void)ud, (void)err, (void)c, (void)v;
+    fprintf(stderr, "BUG: callback ran for a call freed with its client\n");
+    exit(3);
+}
+
+static int make_app(struct live *lv, const char *name, const char *uri, const char *description)
+{
+    resource_cleanup(&lv->app);
+    if (resource_init(&lv->app) < 0 || resource_set_str(&lv->app.name, name) < 0 ||
+        resource_set_str(&lv->app.uri, uri) < 0 || resource_set_str(&lv->app.description, description) < 0 ||
+        kv_set(&lv->app.labels, "enroller.dev/owner", "live-test") < 0 ||
+        kv_set(&lv->app.labels, "enroller.dev/container", name) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+static const char *arg(struct live *lv)
+{
+    if (lv->next >= lv->n_steps) {
+        fprintf(stderr, "step %s: missing argument\n", lv->step);
+        exit(2);
+    }
+    return lv->steps[lv->next++];
+}
+
+static void run_next(struct live *lv)
+{
+    struct enr_error err = {0};
+    int rc = 0;
+
+    if (lv->next >= lv->n_steps)
+        return;
+    lv->step = lv->steps[lv->next++];
+    if (strcmp(lv->step, "ping") == 0) {
+        rc = teleport_client_ping(lv->tc, on_ping, lv, &err);
+    } else if (strcmp(lv->step, "get_apps") == 0) {
+        rc = teleport_client_get_apps(lv->tc, on_list, lv, &err);
+    } else if (strcmp(lv->step, "list_app_servers") == 0) {
+        rc = teleport_client_list_app_servers(lv->tc, on_list, lv, &err);
+    } else if (strcmp(lv->step, "create") == 0 || strcmp(lv->step, "update") == 0) {
+        const char *name = arg(lv), *uri = arg(lv);
+        bool create = strcmp(lv->step, "create") == 0;
+        if (make_app(lv, name, uri, create ? "created by live_teleport_client" : "updated by live_teleport_client") < 0)
+            exit(2);
+        rc = create ? teleport_client_create_app(lv->tc, &lv->app, on_done, lv, &err)
+                    : teleport_client_update_app(lv->tc, &lv->app, on_done, lv, &err);
+    } else if (strcmp(lv->step, "delete") == 0) {
+        rc = teleport_client_delete_app(lv->tc, arg(lv), on_done, lv, &err);
+    } else if (strcmp(lv->step, "sleep") == 0) {
+        uv_timer_start(&lv->timer, on_sleep, strtoull(arg(lv), NULL, 10), 0);
+        return;
+    } else if (strcmp(lv->step, "free_in_flight") == 0) {
+        rc = teleport_client_ping(lv->tc, on_free_ping, lv, &err);
+        if (rc == 0) {
+            teleport_client_free(lv->tc);
+            if ((lv->tc = teleport_client_new(lv->loop, &lv->cfg, &err)) == NULL) {
+                fprintf(stderr, "%s\n", err.msg);
+                exit(2);
+            }
+            emit(result(lv->step, NULL));
+            run_next(lv);
+            return;
+        }
+    } else {
+        fprintf(stderr, "unknown step \"%s\"\n", lv->step);
+        exit(2);
+    }
+    if (rc < 0) { /* refused synchronously: the callback will not run */
+        json_t *o = result(lv->step, &err);
+        json_object_set_new(o, "sync", json_true());
+        emit(o);
+        run_next(lv);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct live lv;
+    struct enr_error err = {0};
+    int i = 1;
+
+    memset(&lv, 0, sizeof(lv));
+    for (; i < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
+        if (i + 1 >= argc)
+            goto usage;
+        if (strcmp(argv[i], "--timeout-ms") == 0)
+            lv.cfg.call_timeout_ms = (unsigned)strtoul(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--server-name") == 0)
+            lv.cfg.server_name = argv[i + 1];
+        else
+            goto usage;
+    }
+    if (argc - i < 2)
+        goto usage;
+    lv.cfg.addr = argv[i];
+    lv.cfg.identity_file = argv[i + 1];
+    lv.steps = argv + i + 2;
+    lv.n_steps = argc - i - 2;
+    lv.loop = uv_default_loop();
+    uv_timer_init(lv.loop, &lv.timer);
+    lv.timer.data = &lv;
+    resource_init(&lv.app);
+    if ((lv.tc = teleport_client_new(lv.loop, &lv.cfg, &err)) == NULL) {
+        emit(result("new", &err));
+        uv_close((uv_handle_t *)&lv.timer, NULL);
+        uv_run(lv.loop, UV_RUN_DEFAULT);
+        uv_loop_close(lv.loop);
+        resource_cleanup(&lv.app);
+        return 2;
+    }
+    {
+        json_t *o = result("new", NULL);
+        json_object_set_new(o, "user", json_string(teleport_client_identity_user(lv.tc)));
+        json_object_set_new(o, "ttl", json_integer(teleport_client_identity_ttl(lv.tc)));
+        emit(o);
+    }
+    run_next(&lv);
+    uv_run(lv.loop, UV_RUN_DEFAULT);
+    teleport_client_free(lv.tc);
+    uv_close((uv_handle_t *)&lv.timer, NULL);
+    uv_run(lv.loop, UV_RUN_DEFAULT);
+    uv_loop_close(lv.loop);
+    resource_cleanup(&lv.app);
+    return 0;
+usage:
+    fprintf(stderr, "usage: live_teleport_client [--timeout-ms N] [--server-name NAME] ADDR IDENTITY STEP...\n");
+    return 2;
+}

@@ -1,0 +1,50 @@
+/*
+ * test.h - the few assertion macros the C unit tests share.  Each prints
+ * both sides and file:line, then exits non-zero (libuv test/task.h).
+ */
+#ifndef ENR_TEST_H
+#define ENR_TEST_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ASSERT_TRUE(x)                                                                     \
+    do {                                                                                   \
+        if (!(x)) {                                                                        \
+            fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #x);      \
+            exit(1);                                                                       \
+        }                                                                                  \
+    } while (0)
+
+#define ASSERT_EQ(a, b)                                                                    \
+    do {                                                                                   \
+        long long _a = (long long)(a), _b = (long long)(b);                                \
+        if (_a != _b) {                                                                    \
+            fprintf(stderr, "%s:%d: %s == %s failed: %lld != %lld\n", __FILE__, __LINE__,  \
+                    #a, #b, _a, _b);                                                       \
+            exit(1);                                                                       \
+        }                                                                                  \
+    } while (0)
+
+#define ASSERT_STREQ(a, b)                                                                 \
+    do {                                                                                   \
+        const char *_a = (a), *_b = (b);                                                   \
+        if (_a == NULL || _b == NULL || strcmp(_a, _b) != 0) {                             \
+            fprintf(stderr, "%s:%d: %s == %s failed: \"%s\" != \"%s\"\n", __FILE__,        \
+                    __LINE__, #a, #b, _a ? _a : "(null)", _b ? _b : "(null)");             \
+            exit(1);                                                                       \
+        }                                                                                  \
+    } while (0)
+
+#define ASSERT_CONTAINS(hay, needle)                                                       \
+    do {                                                                                   \
+        const char *_h = (hay), *_n = (needle);                                            \
+        if (_h == NULL || strstr(_h, _n) == NULL) {                                        \
+            fprintf(stderr, "%s:%d: \"%s\" does not contain \"%s\"\n", __FILE__, __LINE__, \
+                    _h ? _h : "(null)", _n);                                               \
+            exit(1);                                                                       \
+        }                                                                                  \
+    } while (0)
+
+#endif

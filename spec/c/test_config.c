@@ -1,0 +1,210 @@
+/*
+ * test_config.c - config_load() on good and bad files written into a temp
+ * dir; every error message is compared whole.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "test.h"
+
+static char tmp[256];
+static char *cfg_path;
+
+static void write_file(const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", tmp, name);
+    FILE *f = fopen(path, "w");
+    ASSERT_TRUE(f != NULL);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Expects config.lua with this text to fail with exactly msg. */
+static void expect_error(const char *text, const char *msg)
+{
+    struct enr_error err = {0};
+    write_file("config.lua", text);
+    struct enr_config *cfg = config_load(cfg_path, &err);
+    if (cfg != NULL)
+        fprintf(stderr, "expected failure for:\n%s\n", text);
+    ASSERT_TRUE(cfg == NULL);
+    ASSERT_TRUE(err.code < 0);
+    ASSERT_STREQ(err.msg, msg);
+}
+
+static const char *good =
+    "-- a full config\n"
+    "owner    \"docker-host-1\"\n"
+    "docker   { host = \"unix:///run/docker.sock\", cert_path = \"certs\" }\n"
+    "teleport { addr = \"auth.example.com:3025\", identity = \"identity\",\n"
+    "           server_name = \"auth.local\", call_timeout = \"2500ms\" }\n"
+    "rules    { dir = \"rules\" }\n"
+    "reconcile { resync = minute(2) }\n"
+    "log      { level = \"debug\" }\n"
+    "mode     \"dry-run\"\n";
+
+static void test_good(void)
+{
+    struct enr_error err = {0};
+    char want[PATH_MAX + 64], real[PATH_MAX];
+
+    write_file("config.lua", good);
+    struct enr_config *cfg = config_load(cfg_path, &err);
+    if (cfg == NULL)
+        fprintf(stderr, "unexpected: %s\n", err.msg);
+    ASSERT_TRUE(cfg != NULL);
+    ASSERT_TRUE(realpath(tmp, real) != NULL);
+    snprintf(want, sizeof(want), "%s/config.lua", real);
+    ASSERT_STREQ(cfg->path, want);
+    ASSERT_STREQ(cfg->owner, "docker-host-1");
+    ASSERT_STREQ(cfg->docker_host, "unix:///run/docker.sock");
+    snprintf(want, sizeof(want), "%s/certs", real);
+    ASSERT_STREQ(cfg->docker_cert_path, want);
+    ASSERT_STREQ(cfg->teleport_addr, "auth.example.com:3025");
+    snprintf(want, sizeof(want), "%s/identity", real);
+    ASSERT_STREQ(cfg->identity_file, want);
+    ASSERT_STREQ(cfg->server_name, "auth.local");
+    snprintf(want, sizeof(want), "%s/rules", real);
+    ASSERT_STREQ(cfg->rules_dir, want);
+    ASSERT_EQ(cfg->resync_sec, 120);
+    ASSERT_EQ(cfg->call_timeout_ms, 2500);
+    ASSERT_STREQ(cfg->log_level, "debug");
+    ASSERT_STREQ(cfg->mode, "dry-run");
+    config_free(cfg);
+}
+
+static void test_defaults_and_env(void)
+{
+    struct enr_error err = {0};
+    setenv("ENR_TEST_OWNER", "from-env", 1);
+    unsetenv("ENR_TEST_UNSET");
+    write_file("config.lua",
+               "owner (env(\"ENR_TEST_OWNER\", \"fallback\"))\n"
+               "docker { host = env(\"ENR_TEST_UNSET\") }\n"
+               "teleport { addr = \"127.0.0.1:3025\", identity = \"/abs/identity\" }\n"
+               "rules { dir = \"rules\" }\n");
+    struct enr_config *cfg = config_load(cfg_path, &err);
+    if (cfg == NULL)
+        fprintf(stderr, "unexpected: %s\n", err.msg);
+    ASSERT_TRUE(cfg != NULL);
+    ASSERT_STREQ(cfg->owner, "from-env");
+    ASSERT_TRUE(cfg->docker_host == NULL);
+    ASSERT_TRUE(cfg->docker_cert_path == NULL);
+    ASSERT_TRUE(cfg->server_name == NULL);
+    ASSERT_STREQ(cfg->identity_file, "/abs/identity");
+    ASSERT_EQ(cfg->resync_sec, 60);
+    ASSERT_EQ(cfg->call_timeout_ms, 10000);
+    ASSERT_STREQ(cfg->mode, "dynamic");
+    ASSERT_STREQ(cfg->log_level, "info");
+    config_free(cfg);
+}
+
+#define BASE "owner \"h\"\nteleport { addr = \"a:1\", identity = \"i\" }\nrules { dir = \"rules\" }\n"
+
+static void test_errors(void)
+{
+    char msg[PATH_MAX + 128], real[PATH_MAX];
+
+    expect_error(BASE "foo = 1\n", "config.lua:4: unknown setting 'foo'");
+    expect_error(BASE "x = tostring(1)\n", "config.lua:4: unknown setting 'tostring'");
+    expect_error(BASE "dockr { host = \"x\" }\n", "config.lua:4: unknown setting 'dockr'");
+    expect_error("owner \"h\"\n\n\n\n\n\nteleport { addr = 3025, identity = \"i\" }\n",
+                 "config.lua:7: teleport.addr: expected string, got number");
+    expect_error("teleport { adr = \"a:1\" }\n", "config.lua:1: teleport.adr: unknown field");
+    expect_error("teleport { addr = \"auth\" }\n",
+                 "config.lua:1: teleport.addr: expected \"host:port\", got \"auth\"");
+    expect_error("teleport \"a:1\"\n",
+                 "config.lua:1: teleport: expected a table (teleport { ... }), got string");
+    expect_error("owner \"Docker Host\"\n",
+                 "config.lua:1: owner: \"Docker Host\" is not a valid owner id ([a-z0-9][a-z0-9._-]{0,62})");
+    expect_error(BASE "owner \"h2\"\n", "config.lua:4: owner: already declared");
+    expect_error(BASE "reconcile { resync = \"soon\" }\n",
+                 "config.lua:4: reconcile.resync: expected a positive duration (seconds, or "
+                 "\"250ms\", \"30s\", \"5m\", \"1h\"), got soon");
+    expect_error(BASE "reconcile { resync = -1 }\n",
+                 "config.lua:4: reconcile.resync: expected a positive duration (seconds, or "
+                 "\"250ms\", \"30s\", \"5m\", \"1h\"), got -1");
+    expect_error(BASE "log { level = \"loud\" }\n",
+                 "config.lua:4: log.level: expected one of debug, info, warn, error, got \"loud\"");
+    expect_error(BASE "mode \"static\"\n",
+                 "config.lua:4: mode: expected \"dynamic\" or \"dry-run\", got \"static\"");
+    expect_error("teleport { addr = \"a:1\", identity = \"i\" }\nrules { dir = \"rules\" }\n",
+                 "config.lua: owner: required (owner \"my-docker-host\")");
+    expect_error("owner \"h\"\nrules { dir = \"rules\" }\n", "config.lua: teleport.addr: required");
+    expect_error("owner \"h\"\nteleport { addr = \"a:1\" }\nrules { dir = \"rules\" }\n",
+                 "config.lua: teleport.identity: required");
+    expect_error("owner \"h\"\nteleport { addr = \"a:1\", identity = \"i\" }\n",
+                 "config.lua: rules.dir: required");
+    expect_error("owner \"h\"\nteleport {\n", "config.lua:3: unexpected symbol near <eof>");
+    expect_error("owner \"h\"\nwhile true do end\n", "config.lua:2: config exceeded instruction budget");
+
+    ASSERT_TRUE(realpath(tmp, real) != NULL);
+    snprintf(msg, sizeof(msg), "config.lua:1: rules.dir: %s/nope: No such file or directory", real);
+    expect_error("rules { dir = \"nope\" }\n", msg);
+    snprintf(msg, sizeof(msg), "config.lua:1: rules.dir: %s/config.lua: not a directory", real);
+    expect_error("rules { dir = \"config.lua\" }\n", msg);
+
+    struct enr_error err = {0};
+    char missing[512];
+    snprintf(missing, sizeof(missing), "%s/absent.lua", tmp);
+    ASSERT_TRUE(config_load(missing, &err) == NULL);
+    snprintf(msg, sizeof(msg), "%s: No such file or directory", missing);
+    ASSERT_STREQ(err.msg, msg);
+}
+
+/* The shipped example stays loadable and points at the shipped rules. */
+static void test_example(void)
+{
+    struct enr_error err = {0};
+    char path[PATH_MAX + 64], rules[PATH_MAX];
+    const char *src = getenv("ENR_SOURCE_DIR");
+
+    snprintf(path, sizeof(path), "%s/examples/rabbitmq/config.lua", src ? src : ENR_LUA_DIR "/..");
+    unsetenv("ENROLLER_OWNER");
+    unsetenv("ENROLLER_TELEPORT_ADDR");
+    struct enr_config *cfg = config_load(path, &err);
+    if (cfg == NULL)
+        fprintf(stderr, "example: %s\n", err.msg);
+    ASSERT_TRUE(cfg != NULL);
+    ASSERT_STREQ(cfg->owner, "demo-docker-host");
+    ASSERT_STREQ(cfg->teleport_addr, "127.0.0.1:3025");
+    snprintf(path, sizeof(path), "%s/rules", src ? src : ENR_LUA_DIR "/..");
+    ASSERT_TRUE(realpath(path, rules) != NULL);
+    char *got = realpath(cfg->rules_dir, NULL);
+    ASSERT_STREQ(got, rules);
+    free(got);
+    ASSERT_EQ(cfg->resync_sec, 60);
+    ASSERT_EQ(cfg->call_timeout_ms, 10000);
+    config_free(cfg);
+}
+
+int main(void)
+{
+    char path[512];
+
+    snprintf(tmp, sizeof(tmp), "/tmp/enr-test-config-XXXXXX");
+    ASSERT_TRUE(mkdtemp(tmp) != NULL);
+    snprintf(path, sizeof(path), "%s/rules", tmp);
+    ASSERT_EQ(mkdir(path, 0700), 0);
+    snprintf(path, sizeof(path), "%s/config.lua", tmp);
+    cfg_path = path;
+
+    test_good();
+    test_defaults_and_env();
+    test_errors();
+    test_example();
+
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/rules", tmp);
+    rmdir(path);
+    rmdir(tmp);
+    printf("test_config: ok\n");
+    return 0;
+}

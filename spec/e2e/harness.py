@@ -1,0 +1,274 @@
+"""End-to-end harness: a real private dockerd, the Teleport Auth stand-in and
+enroller itself, each started by the project's own scripts and stopped at the
+end, whatever happens.
+
+    with Cluster() as cl:                 # dockerd + stand-in + identity
+        en = cl.start_enroller()          # enroller on examples/rabbitmq rules
+        cl.run_container("rmq1", "rabbitmq:3-management")
+        cl.wait_for(lambda: "rabbitmq-rmq1" in cl.apps())
+
+Only loopback and unix sockets are used: container addresses are read from
+Docker and written into Teleport, never connected to.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+SRC = os.environ.get("ENR_SOURCE_DIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("ENR_BUILD_DIR") or os.path.join(SRC, "build")
+ENROLLER = os.environ.get("ENR_ENROLLER") or os.path.join(BUILD, "enroller")
+PY = "/usr/bin/python3"
+TCTL = os.path.join(SRC, "spec", "standin", "tctl")
+STANDIN = os.path.join(SRC, "spec", "standin", "standin.py")
+DOCKERD_TEST = os.path.join(SRC, "scripts", "dockerd-test")
+ROLES_DIR = os.path.join(SRC, "spec", "standin", "roles")
+TINY = "enroller-tiny:latest"
+NETWORK = "enroller-test"
+
+
+def log(msg):
+    print("[e2e] " + msg, file=sys.stderr, flush=True)
+
+
+class TimeoutError_(AssertionError):
+    pass
+
+
+def wait_for(pred, timeout=20.0, interval=0.05, what="condition"):
+    """Polls pred() until it returns a truthy value; returns that value."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while time.monotonic() < deadline:
+        try:
+            v = pred()
+            if v:
+                return v
+        except Exception as e:  # a transient failure is just "not yet"
+            last_exc = e
+        time.sleep(interval)
+    raise TimeoutError_("timed out after %.1fs waiting for %s%s" % (
+        timeout, what, (" (last error: %s)" % last_exc) if last_exc else ""))
+
+
+class Enroller:
+    """One enroller process; its stderr goes to a log file we can search."""
+
+    def __init__(self, config, logpath, env=None):
+        self.config = config
+        self.logpath = logpath
+        self.env = dict(os.environ, **(env or {}))
+        self.proc = None
+
+    def start(self):
+        self.logf = open(self.logpath, "ab")
+        self.proc = subprocess.Popen([ENROLLER, "run", "-c", self.config], stdout=self.logf,
+                                     stderr=subprocess.STDOUT, env=self.env, stdin=subprocess.DEVNULL)
+        return self
+
+    def log(self):
+        with open(self.logpath, "r", errors="replace") as f:
+            return f.read()
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=10):
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.logf.close()
+        rc = self.proc.returncode
+        self.proc = None
+        return rc
+
+
+class Cluster:
+    """dockerd + stand-in + a signed identity, torn down on exit."""
+
+    def __init__(self, owner="e2e-host", user="register-apps",
+                 roles=("register-apps.yaml", "register-apps-impersonator.yaml", "enroller-apps.yaml"),
+                 user_roles=("register-apps", "enroller-apps")):
+        self.owner = owner
+        self.user = user
+        self.roles = roles
+        self.user_roles = user_roles
+        self.tmp = tempfile.mkdtemp(prefix="enr-e2e-", dir="/tmp")
+        self.dockerd_dir = os.path.join(self.tmp, "d")
+        self.state = os.path.join(self.tmp, "standin")
+        self.identity = os.path.join(self.tmp, "identity")
+        self.standin = None
+        self.enrollers = []
+        self.docker_env = None
+
+    # ---- lifecycle
+    def __enter__(self):
+        try:
+            self.start_dockerd()
+            self.start_standin()
+            self.sign_identity()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def close(self):
+        for e in self.enrollers:
+            try:
+                e.stop()
+            except Exception as ex:
+                log("stopping enroller: %s" % ex)
+        self.stop_standin()
+        if self.docker_env is not None:
+            subprocess.run([DOCKERD_TEST, "stop", self.dockerd_dir], stdout=subprocess.DEVNULL)
+            self.docker_env = None
+        if os.environ.get("ENR_E2E_KEEP"):
+            log("kept " + self.tmp)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def start_dockerd(self):
+        r = subprocess.run([DOCKERD_TEST, "start", self.dockerd_dir], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("dockerd-test start failed: " + r.stderr.strip())
+        self.docker_host = "unix://" + os.path.join(self.dockerd_dir, "docker.sock")
+        self.docker_env = dict(os.environ, DOCKER_HOST=self.docker_host)
+
+    def stop_dockerd(self):
+        subprocess.run([DOCKERD_TEST, "stop", self.dockerd_dir], stdout=subprocess.DEVNULL, check=True)
+        self.docker_env = None
+
+    def restart_dockerd(self):
+        self.start_dockerd()
+
+    def start_standin(self, fresh_log=True):
+        os.makedirs(self.state, exist_ok=True)
+        addr_file = os.path.join(self.state, "addr")
+        if os.path.exists(addr_file):
+            os.unlink(addr_file)
+        args = [PY, STANDIN, "--state", self.state, "--listen", getattr(self, "standin_listen", "127.0.0.1:0")]
+        for r in self.roles:
+            args += ["--roles", os.path.join(ROLES_DIR, r)]
+        self.standin_log = open(os.path.join(self.tmp, "standin.log"), "ab")
+        self.standin = subprocess.Popen(args, stdout=self.standin_log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL)
+        addr = wait_for(lambda: self._read(addr_file), timeout=30, what="stand-in to listen")
+        self.auth_addr = addr.strip()
+        # Restarts keep the port so enroller's config stays valid.
+        self.standin_listen = self.auth_addr
+
+    def stop_standin(self):
+        if self.standin is not None:
+            if self.standin.poll() is None:
+                self.standin.send_signal(signal.SIGTERM)
+                try:
+                    self.standin.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.standin.kill()
+                    self.standin.wait()
+            self.standin_log.close()
+            self.standin = None
+
+    @staticmethod
+    def _read(path):
+        try:
+            with open(path) as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+
+    def sign_identity(self):
+        user_yaml = os.path.join(self.tmp, "user.yaml")
+        with open(user_yaml, "w") as f:
+            f.write("kind: user\nversion: v2\nmetadata:\n  name: %s\nspec:\n  roles: [%s]\n"
+                    % (self.user, ", ".join(self.user_roles)))
+        self.tctl("create", "-f", user_yaml)
+        self.tctl("auth", "sign", "--user", self.user, "--out", self.identity, "--ttl", "2h")
+
+    # ---- tools
+    def tctl(self, *args, check=True):
+        r = subprocess.run([TCTL, "--state", self.state] + list(args), capture_output=True, text=True,
+                           timeout=30)
+        if check and r.returncode != 0:
+            raise RuntimeError("tctl %s: %s" % (" ".join(args), r.stderr.strip()))
+        return r
+
+    def apps(self):
+        """name -> app (tctl's JSON shape), as the stand-in has them now."""
+        out = json.loads(self.tctl("get", "apps", "--format", "json").stdout or "[]")
+        return {a["metadata"]["name"]: a for a in out}
+
+    def app_servers(self):
+        out = json.loads(self.tctl("get", "app_servers", "--format", "json").stdout or "[]")
+        return {s["metadata"]["name"]: s for s in out}
+
+    def counters(self):
+        return json.loads(self.tctl("counters", "--format", "json").stdout)
+
+    def docker(self, *args, check=True):
+        r = subprocess.run(["docker"] + list(args), capture_output=True, text=True, env=self.docker_env,
+                           timeout=60)
+        if check and r.returncode != 0:
+            raise RuntimeError("docker %s: %s" % (" ".join(args), r.stderr.strip()))
+        return r.stdout.strip()
+
+    def tag(self, image):
+        self.docker("tag", TINY, image)
+
+    def run_container(self, name, image="rabbitmq:3-management", network=NETWORK, labels=None):
+        if image != TINY:
+            self.tag(image)
+        args = ["run", "-d", "--name", name]
+        if network:
+            args += ["--network", network]
+        for k, v in (labels or {}).items():
+            args += ["--label", "%s=%s" % (k, v)]
+        return self.docker(*(args + [image]))
+
+    def ip_of(self, name, network=NETWORK):
+        return self.docker("inspect", "-f", "{{(index .NetworkSettings.Networks \"%s\").IPAddress}}" % network, name)
+
+    # ---- enroller
+    def write_config(self, rules_dir=None, resync=60, extra="", owner=None, name="enroller.lua"):
+        path = os.path.join(self.tmp, name)
+        with open(path, "w") as f:
+            f.write('owner "%s"\n' % (owner or self.owner))
+            f.write('docker { host = "%s" }\n' % self.docker_host)
+            f.write('teleport { addr = "%s", identity = "%s" }\n' % (self.auth_addr, self.identity))
+            f.write('rules { dir = "%s" }\n' % (rules_dir or os.path.join(SRC, "rules")))
+            f.write('reconcile { resync = %d }\n' % resync)
+            f.write('log { level = "debug" }\n')
+            f.write(extra)
+        return path
+
+    def start_enroller(self, config=None, **kw):
+        config = config or self.write_config(**kw)
+        e = Enroller(config, os.path.join(self.tmp, "enroller-%d.log" % len(self.enrollers))).start()
+        self.enrollers.append(e)
+        return e
+
+
+def calls(counters, method):
+    """Calls to /proto.AuthService/<method> in a counters snapshot (any code)."""
+    m = counters.get("/proto.AuthService/" + method) or counters.get(method) or {}
+    if isinstance(m, int):
+        return m
+    return sum(v for v in m.values() if isinstance(v, int))

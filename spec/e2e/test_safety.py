@@ -1,0 +1,158 @@
+"""What enroller must never do, on a real dockerd and the stand-in:
+touch an app it does not own, delete because Docker or Teleport failed, or
+let one broken rule take the others down."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import harness  # noqa: E402
+
+MANUAL = """kind: app
+version: v3
+metadata:
+  name: %s
+  labels:
+    team: ops
+spec:
+  uri: %s
+"""
+
+
+class Safety(unittest.TestCase):
+    def create_app(self, cl, name, uri):
+        path = os.path.join(cl.tmp, name + ".yaml")
+        with open(path, "w") as f:
+            f.write(MANUAL % (name, uri))
+        cl.tctl("create", "-f", path)
+        return cl.apps()[name]["metadata"].get("revision")
+
+    def test_unowned_apps_survive_every_pass(self):
+        with harness.Cluster() as cl:
+            cl.run_container("rmq1", "rabbitmq:3-management")
+            cl.run_container("rmq2", "rabbitmq:3-management")
+            uri1 = "http://%s:15672" % cl.ip_of("rmq1")
+            # Same URI, other name; and the very name enroller wants.
+            rev_same_uri = self.create_app(cl, "manual-rmq", uri1)
+            rev_same_name = self.create_app(cl, "rabbitmq-rmq2", "http://elsewhere.example:15672")
+            en = cl.start_enroller(resync=1)
+            harness.wait_for(lambda: "rabbitmq-rmq1" in cl.apps(), what="rmq1's app")
+            harness.wait_for(lambda: "conflict on app rabbitmq-rmq2" in en.log(), what="conflict report")
+            time.sleep(2.5)  # a couple of resyncs
+            cl.docker("stop", "-t", "0", "rmq1", "rmq2")
+            harness.wait_for(lambda: "rabbitmq-rmq1" not in cl.apps(), what="rmq1's app to go")
+            time.sleep(2.5)
+            apps = cl.apps()
+            self.assertEqual(apps["manual-rmq"]["metadata"].get("revision"), rev_same_uri)
+            self.assertEqual(apps["rabbitmq-rmq2"]["metadata"].get("revision"), rev_same_name)
+            self.assertEqual(apps["rabbitmq-rmq2"]["spec"]["uri"], "http://elsewhere.example:15672")
+            self.assertNotIn("enroller.dev/owner", apps["rabbitmq-rmq2"]["metadata"].get("labels", {}))
+            self.assertTrue(en.alive())
+
+    def test_docker_unreachable_means_no_deletions(self):
+        with harness.Cluster() as cl:
+            cl.run_container("rmq1", "rabbitmq:3-management")
+            en = cl.start_enroller(resync=1)
+            harness.wait_for(lambda: "rabbitmq-rmq1" in cl.apps(), what="rmq1's app")
+            deletes_before = harness.calls(cl.counters(), "DeleteApp")
+            # Kill the engine outright: the event stream breaks, lists fail.
+            pid = int(open(os.path.join(cl.dockerd_dir, "dockerd.pid")).read())
+            os.kill(pid, signal.SIGKILL)
+            harness.wait_for(lambda: "list containers" in en.log() or "event stream ended" in en.log(),
+                             what="enroller to notice Docker is gone")
+            time.sleep(4)  # several failed resyncs
+            self.assertIn("rabbitmq-rmq1", cl.apps())
+            self.assertEqual(harness.calls(cl.counters(), "DeleteApp"), deletes_before)
+            self.assertTrue(en.alive())
+
+    def test_standin_down_then_back_converges(self):
+        with harness.Cluster() as cl:
+            en = cl.start_enroller(resync=1)
+            cl.run_container("rmq1", "rabbitmq:3-management")
+            harness.wait_for(lambda: "rabbitmq-rmq1" in cl.apps(), what="rmq1's app")
+            cl.stop_standin()
+            cl.run_container("rmq2", "rabbitmq:3-management")
+            cl.docker("stop", "-t", "0", "rmq1")
+            time.sleep(3)
+            self.assertTrue(en.alive(), "enroller keeps running while Auth is down")
+            cl.start_standin()
+            harness.wait_for(lambda: set(cl.apps()) == {"rabbitmq-rmq2"}, timeout=30,
+                             what="convergence after the stand-in returns")
+            self.assertTrue(en.alive())
+
+    def test_broken_rule_file(self):
+        with harness.Cluster() as cl:
+            rules = os.path.join(cl.tmp, "rules")
+            shutil.copytree(os.path.join(harness.SRC, "rules"), rules)
+            broken = os.path.join(rules, "zz_broken.lua")
+            with open(broken, "w") as f:
+                f.write("return rule {\n  name = 'broken',\n  match = function(c) return true end\n  apps = nil\n}\n")
+            # At start-up: exit non-zero, one line naming file and line.
+            cfg = cl.write_config(rules_dir=rules)
+            r = subprocess.run([harness.ENROLLER, "run", "-c", cfg], capture_output=True, text=True, timeout=30)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("zz_broken.lua:4:", r.stderr)
+            # While running: a broken edit is reported and the old rules keep working.
+            os.unlink(broken)
+            en = cl.start_enroller(config=cfg)
+            cl.run_container("rmq1", "rabbitmq:3-management")
+            harness.wait_for(lambda: "rabbitmq-rmq1" in cl.apps(), what="rmq1's app")
+            with open(broken, "w") as f:
+                f.write("return rule {\n  name = 'broken',\n  match = function(c) return true end\n  apps = nil\n}\n")
+            en.signal(signal.SIGHUP)
+            harness.wait_for(lambda: "rules NOT changed" in en.log(), what="reload refusal")
+            self.assertIn("zz_broken.lua:4:", en.log())
+            cl.run_container("rmq2", "rabbitmq:3-management")
+            harness.wait_for(lambda: "rabbitmq-rmq2" in cl.apps(), what="rmq2's app with the old rules")
+            self.assertIn("rabbitmq-rmq1", cl.apps())
+            self.assertTrue(en.alive())
+
+    def test_rule_error_touches_only_that_container(self):
+        with harness.Cluster() as cl:
+            rules = os.path.join(cl.tmp, "rules")
+            shutil.copytree(os.path.join(harness.SRC, "rules"), rules)
+            web = os.path.join(rules, "web.lua")
+            with open(web, "w") as f:
+                f.write(WEB_RULE % "")
+            en = cl.start_enroller(rules_dir=rules)
+            cl.run_container("good", "enroller-tiny:latest", labels={"web": "yes"})
+            cl.run_container("bad", "enroller-tiny:latest", labels={"web": "explode"})
+            cl.run_container("rmq1", "rabbitmq:3-management")
+            harness.wait_for(lambda: {"web-good", "rabbitmq-rmq1"} <= set(cl.apps()), what="good apps")
+            harness.wait_for(lambda: "container bad: " in en.log(), what="the rule error")
+            line = [l for l in en.log().splitlines() if "container bad: " in l][0]
+            self.assertIn("web.lua:8:", line)
+            self.assertIn("boom for bad", line)
+            self.assertNotIn("web-bad", cl.apps())
+            # A rule that starts failing for everyone deletes nothing.
+            with open(web, "w") as f:
+                f.write(WEB_RULE % "error('always broken')")
+            en.signal(signal.SIGHUP)
+            harness.wait_for(lambda: "always broken" in en.log(), what="the new rule's errors")
+            time.sleep(1.0)
+            self.assertIn("web-good", cl.apps())
+            self.assertIn("rabbitmq-rmq1", cl.apps())
+            self.assertTrue(en.alive())
+
+
+WEB_RULE = """local enroller = require "enroller"
+return enroller.rule {
+  name = "web",
+  description = "containers labelled web=...: an app on port 80",
+  match = function(c) return c:label("web") ~= nil end,
+  apps = function(c)
+    %s
+    if c:label("web") == "explode" then error("boom for " .. c.name) end
+    return { { name = "web-" .. c.name, uri = "http://" .. c:ip() .. ":80" } }
+  end,
+}
+"""
+
+
+if __name__ == "__main__":
+    unittest.main()

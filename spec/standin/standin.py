@@ -1,0 +1,883 @@
+#!/usr/bin/python3
+"""Teleport Auth Service stand-in: a real gRPC server with mutual TLS that
+speaks Teleport's proto.AuthService messages and reproduces its semantics for
+apps, app servers and provision tokens (see README.md).
+
+    standin.py --state DIR [--listen 127.0.0.1:0] [--roles FILE]...
+               [--cluster-name NAME] [--app-service-labels 'k=v,k2=v2' | '*=*']
+               [--log FILE]
+"""
+import argparse
+import concurrent.futures
+import datetime
+import json
+import logging
+import os
+import queue
+import signal
+import sys
+import threading
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import grpc  # noqa: E402
+import yaml  # noqa: E402
+from cryptography import x509  # noqa: E402
+from google.protobuf import json_format  # noqa: E402
+
+import pbload  # noqa: E402
+import pki  # noqa: E402
+import rbac  # noqa: E402
+import resources as res  # noqa: E402
+from rbac import TraceError  # noqa: E402
+
+SERVER_VERSION = "17.5.4"
+APP_SERVICE_HOSTNAME = "standin-app-service"
+DEFAULT_CHUNK_SIZE = 1000          # apidefaults.DefaultChunkSize
+ADMIN_SERVICE = "enroller.standin.Admin"
+AUTH_SERVICE = "proto.AuthService"
+
+# api/trail: trace error kind -> gRPC status code
+CODES = {
+    "AccessDenied": grpc.StatusCode.PERMISSION_DENIED,
+    "AlreadyExists": grpc.StatusCode.ALREADY_EXISTS,
+    "BadParameter": grpc.StatusCode.INVALID_ARGUMENT,
+    "CompareFailed": grpc.StatusCode.FAILED_PRECONDITION,
+    "ConnectionProblem": grpc.StatusCode.UNAVAILABLE,
+    "LimitExceeded": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "NotFound": grpc.StatusCode.NOT_FOUND,
+    "NotImplemented": grpc.StatusCode.UNIMPLEMENTED,
+}
+
+# Kinds presence.ListResources paginates (the stand-in stores only app servers;
+# the other kinds list as empty).
+PAGINATED_KINDS = ("node", "db_server", "db_service", "app_server", "kube_server", "windows_desktop",
+                   "windows_desktop_service", "user_group")
+
+ADMIN_ROLE = {
+    "kind": "role", "version": "v7", "metadata": {"name": "admin"},
+    "spec": {"allow": {"rules": [{"resources": ["*"], "verbs": ["*"]}],
+                       "app_labels": {"*": "*"}, "db_labels": {"*": "*"}, "node_labels": {"*": "*"}}},
+}
+ADMIN_USER = {"kind": "user", "version": "v2", "metadata": {"name": "admin"}, "spec": {"roles": ["admin"]}}
+
+log = logging.getLogger("standin")
+
+
+def q(s):
+    return res.q(s)
+
+
+def new_revision():
+    return str(uuid.uuid4())
+
+
+class Store:
+    """Cluster state, persisted to DIR/state.json on every write."""
+
+    def __init__(self, state_dir, pb):
+        self.path = os.path.join(state_dir, "state.json")
+        self.pb = pb
+        self.lock = threading.RLock()
+        self.apps, self.app_servers, self.tokens = {}, {}, {}
+        self.roles, self.users = {}, {}
+        if os.path.exists(self.path):
+            self._load()
+
+    def _load(self):
+        t = self.pb.types_pb2
+        with open(self.path) as f:
+            d = json.load(f)
+        self.apps = {k: json_format.ParseDict(v, t.AppV3()) for k, v in d.get("apps", {}).items()}
+        self.app_servers = {k: json_format.ParseDict(v, t.AppServerV3())
+                            for k, v in d.get("app_servers", {}).items()}
+        self.tokens = {k: json_format.ParseDict(v, t.ProvisionTokenV2()) for k, v in d.get("tokens", {}).items()}
+        self.roles = d.get("roles", {})
+        self.users = d.get("users", {})
+
+    def save(self):
+        def enc(m):
+            return json_format.MessageToDict(m, preserving_proto_field_name=True)
+        with self.lock:
+            d = {"apps": {k: enc(v) for k, v in self.apps.items()},
+                 "app_servers": {k: enc(v) for k, v in self.app_servers.items()},
+                 "tokens": {k: enc(v) for k, v in self.tokens.items()},
+                 "roles": self.roles, "users": self.users}
+            pki.write_private(self.path, json.dumps(d, indent=1, sort_keys=True).encode())
+
+
+class Counters:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.data = {}
+
+    def inc(self, method, code):
+        with self.lock:
+            m = self.data.setdefault(method, {})
+            m[code] = m.get(code, 0) + 1
+
+    def snapshot(self):
+        with self.lock:
+            return json.loads(json.dumps(self.data))
+
+    def reset(self):
+        with self.lock:
+            self.data = {}
+
+
+def parse_selector(s):
+    """--app-service-labels 'k=v,k2=v2' -> role-style selector {k: [v]}."""
+    out = {}
+    for part in filter(None, (p.strip() for p in s.split(","))):
+        if "=" not in part:
+            raise SystemExit("standin: --app-service-labels: %r is not key=value" % part)
+        k, v = part.split("=", 1)
+        out.setdefault(k.strip(), []).append(v.strip())
+    return out
+
+
+class Identity:
+    def __init__(self, fields, peer):
+        self.__dict__.update(fields)
+        self.peer = peer
+
+
+class AuthServer:
+    """proto.AuthService handlers plus the emulated Application Service."""
+
+    def __init__(self, store, cluster, pb, app_service_selector, counters):
+        self.store, self.cluster, self.pb = store, cluster, pb
+        self.t, self.a = pb.types_pb2, pb.authservice_pb2
+        self.selector = app_service_selector
+        self.counters = counters
+        self.watch_lock = threading.Lock()
+        self.watchers = []
+        self.stopping = threading.Event()
+
+    # ---- identity and roles ---------------------------------------------------------
+    def identity(self, context):
+        ac = context.auth_context()
+        pems = ac.get("x509_pem_cert") or []
+        if not pems:
+            raise TraceError("AccessDenied", "access denied")
+        cert = x509.load_pem_x509_certificate(pems[0])
+        return Identity(pki.parse_subject(cert.subject), context.peer())
+
+    def roles_of(self, ident):
+        out = []
+        with self.store.lock:
+            for name in ident.roles:
+                doc = self.store.roles.get(name)
+                if doc is None:
+                    raise TraceError("NotFound", "role %s is not found" % name)
+                out.append(rbac.Role(doc))
+        return out
+
+    # ---- storage with watch events -------------------------------------------------------
+    KIND_VERSION = {"app": "v3", "app_server": "v3", "token": "v2"}
+    EVENT_FIELD = {"app": "App", "app_server": "AppServer", "token": "ProvisionToken"}
+
+    def table(self, kind):
+        return {"app": self.store.apps, "app_server": self.store.app_servers, "token": self.store.tokens}[kind]
+
+    def put(self, kind, key, msg):
+        """Backend Put: store and tell watchers (Event PUT with the resource)."""
+        self.table(kind)[key] = msg
+        ev = self.pb.event_pb2.Event(Type=self.pb.event_pb2.PUT)
+        getattr(ev, self.EVENT_FIELD[kind]).CopyFrom(msg)
+        self._publish(kind, msg.Metadata.Name, ev)
+
+    def delete(self, kind, key):
+        """Backend Delete (or TTL expiry): Event DELETE carrying a ResourceHeader,
+        as the local services' resource parsers build it."""
+        msg = self.table(kind).pop(key)
+        ev = self.pb.event_pb2.Event(Type=self.pb.event_pb2.DELETE)
+        h = ev.ResourceHeader
+        h.Kind, h.Version = kind, self.KIND_VERSION[kind]
+        h.Metadata.Name = msg.Metadata.Name
+        h.Metadata.Namespace = res.DEFAULT_NAMESPACE
+        if kind == "app_server":
+            h.Metadata.Description = msg.Spec.HostID   # host ID travels in Description
+        self._publish(kind, msg.Metadata.Name, ev)
+
+    def _publish(self, kind, name, ev):
+        with self.watch_lock:
+            for w in list(self.watchers):
+                if any(k.Kind == kind and (not k.Name or k.Name == name) for k in w["kinds"]):
+                    w["queue"].put(ev)
+
+    def WatchEvents(self, req, ident, context):
+        """Server stream: INIT (WatchStatus with the accepted kinds), then PUT/DELETE."""
+        roles = self.roles_of(ident)
+        if not len(req.Kinds):
+            raise TraceError("AccessDenied", "can't setup global watch")
+        kinds = []
+        for k in req.Kinds:
+            try:
+                rbac.check_action(roles, k.Kind, rbac.VERB_READ)
+            except TraceError:
+                if req.AllowPartialSuccess:
+                    continue
+                raise
+            if k.Kind not in self.KIND_VERSION:
+                raise TraceError("BadParameter", "watching kind %s is not supported by the Auth stand-in"
+                                 % q(k.Kind))
+            kinds.append(k)
+        if not kinds:
+            raise TraceError("BadParameter", "none of the requested kinds can be watched")
+        w = {"kinds": kinds, "queue": queue.Queue()}
+        with self.watch_lock:
+            self.watchers.append(w)
+
+        def stream():
+            try:
+                init = self.pb.event_pb2.Event(Type=self.pb.event_pb2.INIT)
+                st = init.WatchStatus
+                st.Kind, st.Version = "watch_status", "v1"
+                st.Metadata.Name = "watch_status"
+                for k in kinds:
+                    st.Spec.Kinds.add().CopyFrom(k)
+                yield init
+                while context.is_active() and not self.stopping.is_set():
+                    try:
+                        yield w["queue"].get(timeout=0.2)
+                    except queue.Empty:
+                        continue
+            finally:
+                with self.watch_lock:
+                    if w in self.watchers:
+                        self.watchers.remove(w)
+        return stream()
+
+    # ---- helpers ---------------------------------------------------------------------
+    def _live(self, table, key):
+        m = table.get(key)
+        if m is None or res.is_expired(m):
+            return None
+        return m
+
+    def _copy(self, m):
+        c = type(m)()
+        c.CopyFrom(m)
+        return c
+
+    def _serve_app(self, app):
+        return rbac.match_labels(self.selector, res.all_labels(app))
+
+    def _announce(self, app):
+        """The emulated app agent (re)announces an app server for a dynamic app."""
+        srv = self.t.AppServerV3(Kind="app_server", Version="v3")
+        srv.Metadata.Name = app.Metadata.Name
+        srv.Metadata.Namespace = res.DEFAULT_NAMESPACE
+        res.ts_set(srv.Metadata.Expires, res.now_utc() + datetime.timedelta(seconds=res.APP_SERVER_TTL))
+        srv.Metadata.Revision = new_revision()
+        srv.Spec.Version = SERVER_VERSION
+        srv.Spec.Hostname = APP_SERVICE_HOSTNAME
+        srv.Spec.HostID = self.cluster.host_id
+        srv.Spec.Rotation.SetInParent()
+        srv.Spec.App.CopyFrom(app)
+        self.put("app_server", "%s/%s" % (self.cluster.host_id, app.Metadata.Name), srv)
+
+    def _app_changed(self, name):
+        """Keep the emulated agent's app servers in step with dynamic app `name`."""
+        key = "%s/%s" % (self.cluster.host_id, name)
+        app = self._live(self.store.apps, name)
+        if app is not None and self._serve_app(app):
+            self._announce(app)
+        else:
+            if key in self.store.app_servers:
+                self.delete("app_server", key)
+
+    def heartbeat(self):
+        with self.store.lock:
+            for name in list(self.store.apps):
+                self._app_changed(name)
+            self.store.save()
+
+    def sweep(self):
+        """Backend TTL: expired items are removed."""
+        now = res.now_utc()
+        changed = False
+        with self.store.lock:
+            for kind in ("app", "app_server", "token"):
+                table = self.table(kind)
+                for k in [k for k, v in table.items() if res.is_expired(v, now)]:
+                    self.delete(kind, k)
+                    changed = True
+                    if kind == "app":
+                        self._app_changed(k)
+            if changed:
+                self.store.save()
+
+    def _check_app_access(self, roles, app):
+        rbac.check_labels(roles, "app", "app_labels", res.all_labels(app))
+
+    # ---- Ping ------------------------------------------------------------------------
+    def Ping(self, req, ident):
+        r = self.a.PingResponse(ClusterName=self.cluster.name, ServerVersion=SERVER_VERSION,
+                                ProxyPublicAddr="", IsBoring=False, LoadAllCAs=False)
+        f = r.ServerFeatures
+        f.Kubernetes = f.App = f.DB = f.Desktop = True
+        f.AdvancedAccessWorkflows = False
+        peer = ident.peer or ""
+        for prefix in ("ipv4:", "ipv6:"):
+            if peer.startswith(prefix):
+                peer = peer[len(prefix):]
+        r.RemoteAddr = peer
+        return r
+
+    # ---- apps ------------------------------------------------------------------------
+    def GetApps(self, req, ident):
+        roles = self.roles_of(ident)
+        rbac.check_action(roles, "app", rbac.VERB_LIST, rbac.VERB_READ)
+        out = self.t.AppV3List()
+        with self.store.lock:
+            for name in sorted(self.store.apps):
+                app = self._live(self.store.apps, name)
+                if app is None:
+                    continue
+                try:
+                    self._check_app_access(roles, app)
+                except TraceError:
+                    continue
+                out.Apps.add().CopyFrom(app)
+        return out
+
+    def _get_app(self, name):
+        app = self._live(self.store.apps, name)
+        if app is None:
+            raise TraceError("NotFound", "application %s doesn't exist" % q(name))
+        return app
+
+    def GetApp(self, req, ident):
+        roles = self.roles_of(ident)
+        rbac.check_action(roles, "app", rbac.VERB_READ)
+        with self.store.lock:
+            app = self._get_app(req.Name)
+            self._check_app_access(roles, app)
+            return self._copy(app)
+
+    def _default_origin(self, app):
+        # grpcserver.CreateApp/UpdateApp (v15+): origin defaults to dynamic.
+        if not app.Metadata.Labels.get(res.ORIGIN_LABEL):
+            app.Metadata.Labels[res.ORIGIN_LABEL] = res.ORIGIN_DYNAMIC
+
+    def CreateApp(self, app, ident):
+        self._default_origin(app)
+        roles = self.roles_of(ident)
+        rbac.check_action(roles, "app", rbac.VERB_CREATE)
+        self._check_app_access(roles, app)
+        res.check_app(app)
+        with self.store.lock:
+            if self._live(self.store.apps, app.Metadata.Name) is not None:
+                raise TraceError("AlreadyExists", "app %s already exists" % q(app.Metadata.Name))
+            app.Metadata.Revision = new_revision()
+            self.put("app", app.Metadata.Name, app)
+            self._app_changed(app.Metadata.Name)
+            self.store.save()
+        return self.pb.empty_pb2.Empty()
+
+    def UpdateApp(self, app, ident):
+        self._default_origin(app)
+        roles = self.roles_of(ident)
+        rbac.check_action(roles, "app", rbac.VERB_UPDATE)
+        with self.store.lock:
+            existing = self._get_app(app.Metadata.Name)
+            self._check_app_access(roles, existing)
+            self._check_app_access(roles, app)
+            res.check_app(app)
+            if self._live(self.store.apps, app.Metadata.Name) is None:
+                raise TraceError("NotFound", "app %s doesn't exist" % q(app.Metadata.Name))
+            # Unconditional write: the revision the client sent is not compared.
+            app.Metadata.Revision = new_revision()
+            self.put("app", app.Metadata.Name, app)
+            self._app_changed(app.Metadata.Name)
+            self.store.save()
+        return self.pb.empty_pb2.Empty()
+
+    def DeleteApp(self, req, ident):
+        roles = self.roles_of(ident)
+        rbac.check_action(roles, "app", rbac.VERB_DELETE)
+        with self.store.lock:
+            app = self._get_app(req.Name)
+            self._check_app_access(roles, app)
+            self.delete("app", req.Name)
+            self._app_changed(req.Name)
+            self.store.save()
+        return self.pb.empty_pb2.Empty()
+
+    def DeleteAllApps(self, req, ident):
+        roles = self.roles_of(ident)
+        rbac.check_action(roles, "app", rbac.VERB_LIST, rbac.VERB_DELETE)
+        with self.store.lock:
+            for name in list(self.store.apps):
+                app = self._live(self.store.apps, name)
+                if app is None:
+                    continue
+                try:
+                    self._check_app_access(roles, app)
+                except TraceError:
+                    continue
+                self.delete("app", name)
+                self._app_changed(name)
+            self.store.save()
+        return self.pb.empty_pb2.Empty()
+
+    # ---- app servers -----------------------------------------------------------------
+    def UpsertApplicationServer(self, req, ident):
+        roles = self.roles_of(ident)
+        rbac.check_action(roles, "app_server", rbac.VERB_CREATE, rbac.VERB_UPDATE)
+        srv = self._copy(req.Server)
+        res.check_app_server(srv, SERVER_VERSION)
+        with self.store.lock:
+            srv.Metadata.Revision = new_revision()
+            self.put("app_server", "%s/%s" % (srv.Spec.HostID, srv.Metadata.Name), srv)
+            self.store.save()
+        ka = self.t.KeepAlive()
+        if res.expires_of(srv) is not None:
+            ka.Type = self.t.KeepAlive.APP
+            ka.Name = srv.Metadata.Name
+            ka.Namespace = srv.Metadata.Namespace
+            ka.HostID = srv.Spec.HostID
+            ka.Expires.CopyFrom(srv.Metadata.Expires)
+        return ka
+
+    def DeleteApplicationServer(self, req, ident):
+        roles = self.roles_of(ident)
+        rbac.check_action(roles, "app_server", rbac.VERB_DELETE)
+        key = "%s/%s" % (req.HostID, req.Name)
+        with self.store.lock:
+            if req.Namespace != res.DEFAULT_NAMESPACE or self._live(self.store.app_servers, key) is None:
+                raise TraceError("NotFound", 'key "/appServers/%s/%s/%s" is not found'
+                                 % (req.Namespace, req.HostID, req.Name))
+            self.delete("app_server", key)
+            self.store.save()
+        return self.pb.empty_pb2.Empty()
+
+    def DeleteAllApplicationServers(self, req, ident):
+        roles = self.roles_of(ident)
+        rbac.check_action(roles, "app_server", rbac.VERB_LIST, rbac.VERB_DELETE)
+        if not req.Namespace:
+            raise TraceError("BadParameter", "missing parameter namespace")
+        with self.store.lock:
+            if req.Namespace == res.DEFAULT_NAMESPACE:
+                for key in list(self.store.app_servers):
+                    self.delete("app_server", key)
+            self.store.save()
+        return self.pb.empty_pb2.Empty()
+
+    # ---- ListResources ---------------------------------------------------------------
+    def _match_filters(self, srv, req):
+        labels = res.app_server_labels(srv)
+        for k, v in req.Labels.items():
+            if labels.get(k) != v:
+                return False
+        if req.SearchKeywords:
+            app = srv.Spec.App
+            fields = []
+            for k, v in labels.items():
+                fields += [k, v]
+            fields += [srv.Metadata.Name, app.Metadata.Description, app.Spec.PublicAddr]
+            fields = [f.lower() for f in fields]
+            for kw in req.SearchKeywords:
+                if not any(kw.lower() in f for f in fields):
+                    return False
+        return True
+
+    def ListResources(self, req, ident):
+        # ListResourcesRequest.CheckAndSetDefaults
+        namespace = req.Namespace or res.DEFAULT_NAMESPACE
+        limit = req.Limit
+        if limit == 0:
+            limit = DEFAULT_CHUNK_SIZE
+        if limit < 0:
+            raise TraceError("BadParameter", "negative parameter limit")
+        roles = self.roles_of(ident)
+        verbs = [rbac.VERB_LIST] if req.ResourceType == "node" else [rbac.VERB_LIST, rbac.VERB_READ]
+        rbac.check_action(roles, req.ResourceType, *verbs)
+        if req.ResourceType not in PAGINATED_KINDS and req.ResourceType != "kube_cluster":
+            raise TraceError("NotImplemented", "resource type %s does not support pagination" % req.ResourceType)
+        if req.PredicateExpression:
+            raise TraceError("NotImplemented", "the Auth stand-in does not evaluate PredicateExpression")
+        resp = self.a.ListResourcesResponse()
+        if req.ResourceType != "app_server" or namespace != res.DEFAULT_NAMESPACE:
+            return resp
+        with self.store.lock:
+            keys = sorted(self.store.app_servers)
+            visible = []
+            fake = bool(req.SortBy.Field) or req.NeedTotalCount
+            for key in keys:
+                if not fake and key < req.StartKey:
+                    continue
+                srv = self._live(self.store.app_servers, key)
+                if srv is None:
+                    continue
+                try:
+                    self._check_app_access(roles, srv.Spec.App)
+                except TraceError:
+                    continue      # RBAC-denied items are skipped, not counted
+                if not self._match_filters(srv, req):
+                    continue
+                visible.append((key, srv))
+                if not fake and len(visible) > limit:
+                    break
+            if fake:
+                return self._fake_paginate(visible, req, limit, resp)
+            for key, srv in visible[:limit]:
+                resp.Resources.add().AppServer.CopyFrom(srv)
+            if len(visible) > limit:
+                resp.NextKey = visible[limit][0]
+        return resp
+
+    def _fake_paginate(self, items, req, limit, resp):
+        """local.FakePaginate: sort the full list, StartKey is a numeric offset."""
+        field = req.SortBy.Field or "name"
+        getters = {"name": lambda s: s.Metadata.Name,
+                   "description": lambda s: s.Spec.App.Metadata.Description,
+                   "publicaddr": lambda s: s.Spec.App.Spec.PublicAddr,
+                   "hostname": lambda s: s.Spec.Hostname}
+        g = getters.get(field.lower())
+        if g is None:
+            raise TraceError("NotImplemented", "sorting by field %s for resource %s is not supported"
+                             % (q(field), q("app_server")))
+        items = sorted(items, key=lambda kv: g(kv[1]), reverse=req.SortBy.IsDesc)
+        start = 0
+        if req.StartKey:
+            try:
+                start = int(req.StartKey)
+            except ValueError:
+                raise TraceError("BadParameter", "invalid start key %s" % q(req.StartKey))
+        page = items[start:start + limit]
+        for _, srv in page:
+            resp.Resources.add().AppServer.CopyFrom(srv)
+        if start + limit < len(items):
+            resp.NextKey = str(start + limit)
+        if req.NeedTotalCount:
+            resp.TotalCount = len(items)
+        return resp
+
+    # ---- tokens ----------------------------------------------------------------------
+    def _token_defaults(self, tok):
+        res.check_token(tok)
+        if res.expires_of(tok) is None:
+            res.ts_set(tok.Metadata.Expires, res.now_utc() + datetime.timedelta(seconds=res.TOKEN_TTL))
+
+    def CreateTokenV2(self, req, ident):
+        roles = self.roles_of(ident)
+        rbac.check_action(roles, "token", rbac.VERB_CREATE)
+        if req.WhichOneof("Token") != "V2":
+            raise TraceError("BadParameter", "token not set in request")
+        tok = self._copy(req.V2)
+        self._token_defaults(tok)
+        with self.store.lock:
+            if self._live(self.store.tokens, tok.Metadata.Name) is not None:
+                raise TraceError("AlreadyExists", "token %s already exists"
+                                 % q(res.mask_key_name(tok.Metadata.Name)))
+            tok.Metadata.Revision = new_revision()
+            self.put("token", tok.Metadata.Name, tok)
+            self.store.save()
+        return self.pb.empty_pb2.Empty()
+
+    def UpsertTokenV2(self, req, ident):
+        roles = self.roles_of(ident)
+        rbac.check_action(roles, "token", rbac.VERB_CREATE, rbac.VERB_UPDATE)
+        if req.WhichOneof("Token") != "V2":
+            raise TraceError("BadParameter", "token not set in request")
+        tok = self._copy(req.V2)
+        self._token_defaults(tok)
+        with self.store.lock:
+            tok.Metadata.Revision = new_revision()
+            self.put("token", tok.Metadata.Name, tok)
+            self.store.save()
+        return self.pb.empty_pb2.Empty()
+
+    def GetTokens(self, req, ident):
+        roles = self.roles_of(ident)
+        rbac.check_action(roles, "token", rbac.VERB_LIST, rbac.VERB_READ)
+        out = self.t.ProvisionTokenV2List()
+        with self.store.lock:
+            for name in sorted(self.store.tokens):
+                tok = self._live(self.store.tokens, name)
+                if tok is not None:
+                    out.ProvisionTokens.add().CopyFrom(tok)
+        return out
+
+    def _get_token(self, name):
+        tok = self._live(self.store.tokens, name)
+        if tok is None:
+            raise TraceError("NotFound", "provisioning token(%s) not found" % res.mask_key_name(name))
+        return tok
+
+    def GetToken(self, req, ident):
+        roles = self.roles_of(ident)
+        rbac.check_action(roles, "token", rbac.VERB_READ)
+        with self.store.lock:
+            return self._copy(self._get_token(req.Name))
+
+    def DeleteToken(self, req, ident):
+        roles = self.roles_of(ident)
+        rbac.check_action(roles, "token", rbac.VERB_DELETE)
+        with self.store.lock:
+            self._get_token(req.Name)
+            self.delete("token", req.Name)
+            self.store.save()
+        return self.pb.empty_pb2.Empty()
+
+    # ---- admin (tctl create for roles/users/apps/tokens, bypassing RBAC) ------------------
+    def create_resource(self, doc, force):
+        kind = (doc or {}).get("kind")
+        name = ((doc or {}).get("metadata") or {}).get("name") or ""
+        with self.store.lock:
+            if kind == "role":
+                rbac.Role(doc)   # validates
+                if name in self.store.roles and not force:
+                    raise TraceError("AlreadyExists", "role %s already exists" % q(name))
+                self.store.roles[name] = doc
+                msg = "role '%s' has been %s" % (name, "updated" if force else "created")
+            elif kind == "user":
+                if not name:
+                    raise TraceError("BadParameter", "missing parameter Name")
+                if name in self.store.users and not force:
+                    raise TraceError("AlreadyExists", "user %s already exists" % q(name))
+                self.store.users[name] = doc
+                msg = 'user "%s" has been %s' % (name, "updated" if force else "created")
+            elif kind == "app":
+                app = self.t.AppV3()
+                res.dict_to_msg({k: v for k, v in doc.items() if k in ("kind", "sub_kind", "version",
+                                                                         "metadata", "spec")}, app, "app")
+                self._default_origin(app)
+                res.check_app(app)
+                if self._live(self.store.apps, name) is not None and not force:
+                    raise TraceError("AlreadyExists", "app %s already exists" % q(name))
+                app.Metadata.Revision = new_revision()
+                self.put("app", name, app)
+                self._app_changed(name)
+                msg = 'app "%s" has been %s' % (name, "updated" if force else "created")
+            elif kind == "token":
+                tok = self.t.ProvisionTokenV2()
+                res.dict_to_msg({k: v for k, v in doc.items() if k in ("kind", "sub_kind", "version",
+                                                                         "metadata", "spec")}, tok, "token")
+                self._token_defaults(tok)
+                if self._live(self.store.tokens, name) is not None and not force:
+                    raise TraceError("AlreadyExists", "token %s already exists" % q(res.mask_key_name(name)))
+                tok.Metadata.Revision = new_revision()
+                self.put("token", name, tok)
+                msg = "provision_token %s has been %s" % (q(res.mask_key_name(name)),
+                                                          "updated" if force else "created")
+            else:
+                raise TraceError("BadParameter", "unsupported resource kind %s" % q(kind or ""))
+            self.store.save()
+        return msg
+
+
+class Service:
+    """gRPC plumbing: generic handlers, error mapping, counters, logging."""
+
+    def __init__(self, auth, counters, pb):
+        self.auth, self.counters, self.pb = auth, counters, pb
+
+    def _finish(self, path, ident, code, msg, context):
+        self.counters.inc(path, code.name)
+        user = ident.username if ident else "?"
+        if code == grpc.StatusCode.OK:
+            log.info("%s user=%s OK", path, user)
+        else:
+            log.info("%s user=%s %s: %s", path, user, code.name, msg)
+
+    def unary(self, path, fn, req_cls, resp_ser):
+        def handler(req, context):
+            ident = None
+            try:
+                ident = self.auth.identity(context)
+                resp = fn(req, ident)
+            except TraceError as e:
+                code = CODES.get(e.kind, grpc.StatusCode.UNKNOWN)
+                self._finish(path, ident, code, e.message, context)
+                context.abort(code, e.message)
+            except Exception as e:  # noqa: BLE001 - becomes UNKNOWN like any Go error
+                log.exception("%s failed", path)
+                self._finish(path, ident, grpc.StatusCode.UNKNOWN, str(e), context)
+                context.abort(grpc.StatusCode.UNKNOWN, str(e))
+            self._finish(path, ident, grpc.StatusCode.OK, "", context)
+            return resp
+        return grpc.unary_unary_rpc_method_handler(handler, request_deserializer=req_cls.FromString,
+                                                   response_serializer=resp_ser)
+
+    def server_stream(self, path, fn, req_cls, resp_ser):
+        def handler(req, context):
+            ident = None
+            try:
+                ident = self.auth.identity(context)
+                it = fn(req, ident, context)
+            except TraceError as e:
+                code = CODES.get(e.kind, grpc.StatusCode.UNKNOWN)
+                self._finish(path, ident, code, e.message, context)
+                context.abort(code, e.message)
+            self._finish(path, ident, grpc.StatusCode.OK, "", context)
+            yield from it
+        return grpc.unary_stream_rpc_method_handler(handler, request_deserializer=req_cls.FromString,
+                                                    response_serializer=resp_ser)
+
+    def not_implemented(self, path, streaming):
+        def handler(req, context):
+            self.counters.inc(path, "UNIMPLEMENTED")
+            log.info("%s UNIMPLEMENTED", path)
+            context.abort(grpc.StatusCode.UNIMPLEMENTED,
+                          "%s is not implemented by the Teleport Auth stand-in" % path)
+        if streaming:
+            def stream_handler(req, context):
+                handler(req, context)
+                yield None  # pragma: no cover - abort raises
+            return grpc.unary_stream_rpc_method_handler(stream_handler)
+        return grpc.unary_unary_rpc_method_handler(handler)
+
+    def auth_handler(self):
+        from google.protobuf import symbol_database
+        db = symbol_database.Default()
+        svc = self.pb.authservice_pb2.DESCRIPTOR.services_by_name["AuthService"]
+        handlers = {}
+        for m in svc.methods:
+            path = "/%s/%s" % (AUTH_SERVICE, m.name)
+            fn = getattr(self.auth, m.name, None)
+            if fn is None or m.client_streaming:
+                handlers[m.name] = self.not_implemented(path, m.server_streaming)
+                continue
+            req_cls = db.GetSymbol(m.input_type.full_name)
+            resp_cls = db.GetSymbol(m.output_type.full_name)
+            make = self.server_stream if m.server_streaming else self.unary
+            handlers[m.name] = make(path, fn, req_cls, resp_cls.SerializeToString)
+        return grpc.method_handlers_generic_handler(AUTH_SERVICE, handlers)
+
+    def admin_handler(self):
+        def admin_only(fn):
+            def wrapped(body, ident):
+                if "admin" not in ident.roles:
+                    raise TraceError("AccessDenied", "access denied: the admin service needs role admin")
+                try:
+                    req = json.loads(body.decode() or "{}")
+                except ValueError as e:
+                    raise TraceError("BadParameter", "request is not JSON: %s" % e)
+                return json.dumps(fn(req)).encode()
+            return wrapped
+
+        def create(req):
+            return {"message": self.auth.create_resource(req.get("resource"), bool(req.get("force")))}
+
+        def counters(req):
+            return {"methods": self.counters.snapshot()}
+
+        def reset(req):
+            self.counters.reset()
+            return {}
+
+        class Raw:
+            FromString = staticmethod(lambda b: b)
+        ident_ser = (lambda b: b)
+        handlers = {
+            "CreateResource": self.unary("/%s/CreateResource" % ADMIN_SERVICE, admin_only(create), Raw, ident_ser),
+            "Counters": self.unary("/%s/Counters" % ADMIN_SERVICE, admin_only(counters), Raw, ident_ser),
+            "ResetCounters": self.unary("/%s/ResetCounters" % ADMIN_SERVICE, admin_only(reset), Raw, ident_ser),
+        }
+        return grpc.method_handlers_generic_handler(ADMIN_SERVICE, handlers)
+
+
+def load_yaml_docs(path):
+    with open(path) as f:
+        return [d for d in yaml.safe_load_all(f) if d]
+
+
+def write_atomic(path, text):
+    tmp = path + ".tmp-%d" % os.getpid()
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Teleport Auth Service stand-in")
+    ap.add_argument("--state", required=True, help="state directory (created on first start)")
+    ap.add_argument("--listen", default="127.0.0.1:0", help="loopback host:port (default 127.0.0.1:0)")
+    ap.add_argument("--roles", action="append", default=[], help="Teleport role/user YAML file to load")
+    ap.add_argument("--cluster-name", default="enroller-test")
+    ap.add_argument("--app-service-labels", default="*=*",
+                    help="labels of dynamic apps the emulated Application Service serves")
+    ap.add_argument("--heartbeat", type=float, default=60.0, help="app server re-announce period, seconds")
+    ap.add_argument("--log", help="log file (default stderr)")
+    args = ap.parse_args(argv)
+
+    logging.basicConfig(filename=args.log, level=logging.INFO,
+                        format="%(asctime)s standin %(levelname)s %(message)s")
+    host, _, port = args.listen.rpartition(":")
+    if host not in ("127.0.0.1", "localhost", "[::1]", "::1"):
+        ap.error("--listen must be a loopback address")
+    state = os.path.abspath(args.state)
+    os.makedirs(state, exist_ok=True)
+    for stale in ("addr", "pid"):
+        try:
+            os.unlink(os.path.join(state, stale))
+        except FileNotFoundError:
+            pass
+    pb = pbload.load(os.path.join(state, "pygen"))
+
+    fresh = not pki.Cluster.exists(state)
+    cluster = pki.Cluster.create(state, args.cluster_name) if fresh else pki.Cluster(state)
+    store = Store(state, pb)
+    with store.lock:
+        store.roles.setdefault("admin", ADMIN_ROLE)
+        store.users.setdefault("admin", ADMIN_USER)
+    counters = Counters()
+    auth = AuthServer(store, cluster, pb, parse_selector(args.app_service_labels), counters)
+    for path in args.roles:
+        for doc in load_yaml_docs(path):
+            try:
+                auth.create_resource(doc, force=True)
+            except TraceError as e:
+                raise SystemExit("standin: %s: %s" % (path, e.message))
+    store.save()
+    if fresh or not os.path.exists(os.path.join(state, "admin.identity")):
+        pki.write_private(os.path.join(state, "admin.identity"),
+                          cluster.sign_identity("admin", ["admin"], 10 * 365 * 86400))
+
+    svc = Service(auth, counters, pb)
+    server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=16),
+                         handlers=[svc.auth_handler(), svc.admin_handler()])
+    creds = grpc.ssl_server_credentials([(cluster.server_key_pem, cluster.server_cert_pem)],
+                                        root_certificates=cluster.user_ca_pem, require_client_auth=True)
+    bound = server.add_secure_port(args.listen, creds)
+    if not bound:
+        raise SystemExit("standin: cannot listen on %s" % args.listen)
+    server.start()
+    auth.heartbeat()
+
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    write_atomic(os.path.join(state, "pid"), "%d\n" % os.getpid())
+    write_atomic(os.path.join(state, "addr"), "127.0.0.1:%d\n" % bound)
+    log.info("listening on 127.0.0.1:%d cluster=%s", bound, cluster.name)
+
+    last_beat = datetime.datetime.now()
+    while not stop.wait(1.0):
+        auth.sweep()
+        if (datetime.datetime.now() - last_beat).total_seconds() >= args.heartbeat:
+            auth.heartbeat()
+            last_beat = datetime.datetime.now()
+    auth.stopping.set()
+    server.stop(grace=1).wait()
+    for f in ("addr", "pid"):
+        try:
+            os.unlink(os.path.join(state, f))
+        except FileNotFoundError:
+            pass
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+/*
+ * config.h - the daemon's configuration, read from a declarative Lua file
+ * in a closed environment and copied into an immutable struct.
+ *
+ *     owner    "docker-host-1"
+ *     docker   { host = "unix:///run/docker.sock" }
+ *     teleport { addr = "auth.example.com:3025", identity = "/var/lib/enroller/identity" }
+ *     rules    { dir = "rules" }
+ *     reconcile { resync = 60 }
+ *     log      { level = "info" }
+ *
+ * Relative paths are relative to the config file's directory.
+ */
+#ifndef ENR_CONFIG_H
+#define ENR_CONFIG_H
+
+#include "error.h"
+
+struct enr_config {
+    char *path;             /* the config file itself */
+    char *owner;            /* owner id written as enroller.dev/owner */
+    char *docker_host;      /* NULL: $DOCKER_HOST or the default */
+    char *docker_cert_path; /* NULL: none */
+    char *teleport_addr;    /* "host:port" */
+    char *identity_file;    /* absolute path */
+    char *server_name;      /* NULL: teleport.cluster.local */
+    char *rules_dir;        /* absolute path */
+    char *mode;             /* "dynamic" */
+    unsigned resync_sec;    /* default 60 */
+    unsigned call_timeout_ms; /* default 10000 */
+    char *log_level;        /* "info" */
+};
+
+/* Runs the file; on any error returns NULL with err = "config.lua:7: teleport.addr: ...". */
+struct enr_config *config_load(const char *path, struct enr_error *err);
+void config_free(struct enr_config *cfg);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * log.h - leveled, tagged log lines on stderr.
+ *
+ *     log_info(LOG_DOCKER, "connected to %s (API %s)", host, version);
+ *
+ * One line per call: "2026-11-24T14:00:00.123Z info  docker: connected ...".
+ * Secrets never reach a log line: callers pass log_redact(token) for join
+ * tokens and never log key material at all.
+ */
+#ifndef ENR_LOG_H
+#define ENR_LOG_H
+
+enum log_level { LOG_LEVEL_DEBUG = 0, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR };
+
+/* Subsystem tags. */
+#define LOG_MAIN "main"
+#define LOG_DOCKER "docker"
+#define LOG_TELEPORT "teleport"
+#define LOG_RULES "rules"
+#define LOG_CONFIG "config"
+#define LOG_RECONCILE "reconcile"
+
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+/* Parses "debug", "info", "warn", "error"; returns -1 for anything else. */
+int log_level_parse(const char *name);
+
+void log_msg(enum log_level level, const char *tag, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define log_debug(tag, ...) log_msg(LOG_LEVEL_DEBUG, tag, __VA_ARGS__)
+#define log_info(tag, ...) log_msg(LOG_LEVEL_INFO, tag, __VA_ARGS__)
+#define log_warn(tag, ...) log_msg(LOG_LEVEL_WARN, tag, __VA_ARGS__)
+#define log_error(tag, ...) log_msg(LOG_LEVEL_ERROR, tag, __VA_ARGS__)
+
+/* A printable stand-in for a secret: "<redacted:4 chars ...ab12>" style is
+ * avoided on purpose; only the length is shown.  Returns a static buffer. */
+const char *log_redact(const char *secret);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * reconciler.h - keeps Teleport's apps in step with Docker's containers.
+ *
+ * It owns the container table (id -> snapshot + cached rule results), the
+ * Teleport view (name -> app as last seen or written) and the executor
+ * queue, and wires them to the Docker and Teleport clients on one libuv
+ * loop:
+ *
+ *   Docker event -> inspect that container -> rules (cached per snapshot
+ *   hash and rule-set hash) -> plan (coalesced, a few ms) -> executor
+ *
+ *   every resync seconds, and after a stream cut or a failure: list + inspect
+ *   all, GetApps -> plan -> executor
+ *
+ * Deletion happens only through the planner's promises (planner.h).
+ */
+#ifndef ENR_RECONCILER_H
+#define ENR_RECONCILER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "docker_client.h"
+#include "error.h"
+#include "planner.h"
+#include "rule_loader.h"
+#include "teleport_client.h"
+
+struct reconciler;
+
+struct reconciler_config {
+    const char *owner;
+    unsigned resync_sec;       /* full resync period; 0: 60 */
+    unsigned max_inflight;     /* concurrent Auth writes; 0: 16 */
+    unsigned coalesce_ms;      /* wait after an event before planning; 0: 5 */
+    /* Plan once after the first complete resync, hand the plan to on_plan,
+     * write nothing (enroller plan). */
+    bool plan_only;
+    void (*on_plan)(void *ud, const struct plan *p, const struct enr_error *err);
+    void *ud;
+};
+
+/* dc, tc and rules are borrowed and must outlive the reconciler (rules until
+ * replaced with reconciler_set_rules). */
+struct reconciler *reconciler_new(uv_loop_t *loop, const struct reconciler_config *cfg,
+                                  struct docker_client *dc, struct teleport_client *tc,
+                                  struct rule_set *rules, struct enr_error *err);
+/* Subscribes to Docker events, then runs the first resync. */
+int reconciler_start(struct reconciler *r, struct enr_error *err);
+/* Swaps the rule set (the caller frees the old one after this returns) and
+ * re-evaluates every container. */
+void reconciler_set_rules(struct reconciler *r, struct rule_set *rules);
+/* Stops timers and the event stream; writes in flight are left to finish or
+ * be cancelled by the clients.  Never deletes anything. */
+void reconciler_stop(struct reconciler *r);
+void reconciler_free(struct reconciler *r);
+
+struct reconciler_stats {
+    uint64_t passes, resyncs, events, creates, updates, deletes, conflicts, write_errors;
+    size_t containers, desired, owned;
+    bool docker_complete, teleport_complete;
+};
+void reconciler_get_stats(const struct reconciler *r, struct reconciler_stats *out);
+
+#endif

@@ -1,0 +1,46 @@
+/*
+ * rule_loader.h - load every rules/NAME.lua into a fresh Lua state, validate
+ * them, and evaluate them against containers.
+ *
+ * A rule set is all-or-nothing: rule_loader_load() fails if any file fails,
+ * so a reload can keep the previous set (STYLE: swap on success only).
+ */
+#ifndef ENR_RULE_LOADER_H
+#define ENR_RULE_LOADER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "container.h"
+#include "error.h"
+#include "resource.h"
+
+struct rule_set;
+
+struct rule_limits {
+    size_t mem_bytes;      /* lua_Alloc cap for the whole state; 0: 64 MiB */
+    uint64_t instructions; /* per call of a rule's match() or apps(), and per
+                            * rule file at load; 0: 10 million */
+};
+
+/* Loads dir/NAME.lua (every .lua file) in sorted order.  lua_dir is the rule-writer library
+ * (the project's lua/ folder).  On failure returns NULL, logs one line per
+ * broken file ("rules/x.lua:12: ...") and err holds the first of them. */
+struct rule_set *rule_loader_load(const char *dir, const char *lua_dir, const struct rule_limits *limits,
+                                  struct enr_error *err);
+void rule_set_free(struct rule_set *rs);
+
+size_t rule_set_count(const struct rule_set *rs);
+const char *rule_set_name(const struct rule_set *rs, size_t i);
+/* A hash over every rule file's content (for the reload log line and the
+ * rule cache). */
+uint64_t rule_set_hash(const struct rule_set *rs);
+
+/* Runs every rule against c.  On success appends the resources produced
+ * (rule and container_id filled in; the owner label is NOT added here) and
+ * returns 0.  If any rule raises or returns bad output it returns a negative
+ * code, err = "rules/x.lua:12: ..." and out is left as it was. */
+int rule_set_eval(struct rule_set *rs, const struct container *c, struct resource_list *out,
+                  struct enr_error *err);
+
+#endif
