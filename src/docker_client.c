@@ -81,7 +81,7 @@ struct docker_client {
     char *base_url;       /* "http://localhost", "https://h:p" */
     char *ca, *cert, *key; /* TLS files, NULL without TLS */
     long timeout_ms;
-    char api_version[16]; /* "" until /_ping answered */
+    char api_version[48]; /* "" until /_ping answered */
     struct request *reqs; /* in the multi handle, or waiting to be added */
     struct request *events;
     struct sock_ctx *socks;

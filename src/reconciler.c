@@ -442,6 +442,7 @@ static void list_cb(void *ud, const struct enr_error *err, char **ids, size_t n)
     struct reconciler *r = q->r;
     uint64_t seq = q->seq;
     struct strmap listed;
+    bool ok;
     size_t it = 0;
     const char *key;
     void *val;
@@ -458,15 +459,16 @@ static void list_cb(void *ud, const struct enr_error *err, char **ids, size_t n)
     }
     strmap_init(&listed);
     r->resync_ids = calloc(n + 1, sizeof(char *));
-    for (size_t i = 0; r->resync_ids != NULL && i < n; i++) {
+    ok = r->resync_ids != NULL;
+    for (size_t i = 0; ok && i < n; i++) {
         if ((r->resync_ids[i] = strdup(ids[i])) == NULL || strmap_put(&listed, ids[i], r, NULL) < 0) {
             free(r->resync_ids[i]);
-            r->resync_list_ok = false;
+            ok = false;
             break;
         }
         r->n_resync_ids = i + 1;
     }
-    if (r->resync_ids == NULL || !r->resync_list_ok) {
+    if (!ok) {
         log_error(LOG_RECONCILE, "resync: out of memory");
         r->resync_list_ok = false;
         free_resync_ids(r);

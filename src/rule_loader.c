@@ -285,7 +285,7 @@ struct rule_set *rule_loader_load(const char *dir, const char *lua_dir, const st
 {
     struct rule_set *rs = calloc(1, sizeof(*rs));
     char **names = NULL, *path = NULL, *file = NULL, *content = NULL;
-    size_t n = 0, len, failed = 0;
+    size_t n = 0, len = 0, failed = 0;
     struct enr_error one;
     int rc;
 

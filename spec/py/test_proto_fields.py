@@ -9,7 +9,6 @@ know are an error; JSON messages absent from proto/ are fine (proto/ is a subset
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import unittest
 

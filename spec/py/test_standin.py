@@ -459,10 +459,50 @@ class TestStandIn(Base):
             list(fn(w, timeout=30))
         self.assertEqual(cm.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
 
+    def db(self, name, protocol="postgres", uri="127.0.0.1:5432", owner="me"):
+        d = self.t.DatabaseV3()
+        d.Metadata.Name = name
+        if owner is not None:
+            d.Metadata.Labels[OWNER] = owner
+        d.Spec.Protocol, d.Spec.URI = protocol, uri
+        return d
+
+    def test_databases(self):
+        # enroller-apps has no db rules; db_labels checks need a role with them.
+        self.admin.CreateDatabase(self.db("db1"), timeout=30)
+        got = self.admin.GetDatabase(self.rr("db1"), timeout=30)
+        self.assertEqual((got.Kind, got.Version), ("db", "v3"))
+        self.assertEqual(got.Metadata.Labels["teleport.dev/origin"], "dynamic")
+        self.assertRpcError(self.admin.CreateDatabase, self.db("db1"), grpc.StatusCode.ALREADY_EXISTS,
+                            'database "db1" already exists')
+        self.assertRpcError(self.admin.CreateDatabase, self.db("db2", protocol="foo"),
+                            grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertRpcError(self.admin.CreateDatabase, self.db("db2", uri="127.0.0.1"),
+                            grpc.StatusCode.INVALID_ARGUMENT,
+                            'invalid database "db2" address "127.0.0.1": address 127.0.0.1: missing port in address')
+        self.assertRpcError(self.admin.CreateDatabase, self.db("db2", protocol=""),
+                            grpc.StatusCode.INVALID_ARGUMENT, 'database "db2" protocol is empty')
+        # implicit role: read/list on db for everyone, but enroller-apps has no db_labels
+        self.assertEqual(len(self.enroller.GetDatabases(self.empty(), timeout=30).Databases), 0)
+        self.assertRpcError(self.enroller.GetDatabase, self.rr("db1"), grpc.StatusCode.PERMISSION_DENIED,
+                            "access to db denied. User does not have permissions. Confirm database user and name.")
+        self.assertRpcError(self.enroller.CreateDatabase, self.db("db3"), grpc.StatusCode.PERMISSION_DENIED,
+                            'access denied to perform action "create" on "db"')
+        upd = self.db("db1", uri="127.0.0.1:5433")
+        self.admin.UpdateDatabase(upd, timeout=30)
+        got2 = self.admin.GetDatabase(self.rr("db1"), timeout=30)
+        self.assertEqual(got2.Spec.URI, "127.0.0.1:5433")
+        self.assertNotEqual(got2.Metadata.Revision, got.Metadata.Revision)
+        self.admin.DeleteDatabase(self.rr("db1"), timeout=30)
+        self.assertRpcError(self.admin.GetDatabase, self.rr("db1"), grpc.StatusCode.NOT_FOUND,
+                            'database "db1" doesn\'t exist')
+        self.assertRpcError(self.admin.ListResources, self.a.ListResourcesRequest(ResourceType="db"),
+                            grpc.StatusCode.UNIMPLEMENTED, "resource type db does not support pagination")
+
     def test_unimplemented(self):
         chan = self.chans[0]
         for path in ("/proto.AuthService/NoSuchMethod", "/proto.AuthService/CreateToken",
-                     "/proto.AuthService/GetApplicationServers", "/proto.AuthService/GetDatabases",
+                     "/proto.AuthService/GetApplicationServers", "/proto.AuthService/GetDatabaseServers",
                      "/proto.AuthService/UpsertApp",
                      "/teleport.apps.v1.AppService/ListApps"):
             fn = chan.unary_unary(path, request_serializer=lambda m: m.SerializeToString(),
@@ -531,6 +571,17 @@ class TestStandIn(Base):
         finally:
             chan.close()
 
+    def test_expired_client_cert_rejected(self):
+        out = os.path.join(self.tmp.name, "short.identity")
+        tctl("--state", self.state, "auth", "sign", "--user", "enroller", "--out", out, "--ttl", "1s")
+        time.sleep(2)
+        chan = client.channel(self.srv.addr, out)
+        try:
+            code, _ = self.rpc_error(client.Auth(chan, self.pb).Ping, self.a.PingRequest())
+            self.assertEqual(code, grpc.StatusCode.UNAVAILABLE)
+        finally:
+            chan.close()
+
     def test_admin_service_and_counters(self):
         adm = client.Admin(self.chans[0])
         adm.call("ResetCounters", {})
@@ -587,11 +638,22 @@ class TestRestartAndSelector(unittest.TestCase):
                     c.CreateApp(a, timeout=30)
                 self.assertEqual([s.Metadata.Name for s in c.list_app_servers()], ["served"])
                 rev = c.GetApp(t.ResourceRequest(Name="served"), timeout=30).Metadata.Revision
-                chan.close()
+                # An open WatchEvents stream must not hold up SIGTERM.
+                w = pb.authservice_pb2.Watch()
+                w.Kinds.add(Kind="app")
+                stream = chan.unary_stream("/proto.AuthService/WatchEvents",
+                                           request_serializer=lambda m: m.SerializeToString(),
+                                           response_deserializer=pb.event_pb2.Event.FromString)(w, timeout=60)
+                self.assertEqual(next(stream).Type, pb.event_pb2.INIT)
+                t0 = time.time()
             finally:
                 self.assertEqual(srv.stop(), 0)
+            self.assertLess(time.time() - t0, 5)
+            chan.close()
             self.assertFalse(os.path.exists(os.path.join(state, "addr")))
-            srv = StandIn(state)
+            first_addr = srv.addr
+            srv = StandIn(state, "--listen", first_addr)   # same port again, as the e2e harness does
+            self.assertEqual(srv.addr, first_addr)
             try:
                 chan = client.channel(srv.addr, os.path.join(state, "admin.identity"))
                 c = client.Auth(chan, pb)
@@ -600,6 +662,11 @@ class TestRestartAndSelector(unittest.TestCase):
                 self.assertEqual(got.Metadata.Revision, rev)
                 self.assertEqual(sorted(a.Metadata.Name for a in c.GetApps(pb.empty_pb2.Empty(), timeout=30).Apps),
                                  ["served", "unserved"])
+                # A second stand-in on the same port must fail, not share it.
+                busy = subprocess.run([PY, STANDIN, "--state", os.path.join(tmp, "busy"), "--listen", srv.addr],
+                                      capture_output=True, text=True, timeout=60)
+                self.assertNotEqual(busy.returncode, 0)
+                self.assertIn("cannot listen", busy.stderr)
                 chan.close()
             finally:
                 self.assertEqual(srv.stop(), 0)

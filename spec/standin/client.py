@@ -66,7 +66,8 @@ class Auth:
             "DeleteApp": e.Empty, "DeleteAllApps": e.Empty,
             "UpsertApplicationServer": t.KeepAlive, "DeleteApplicationServer": e.Empty,
             "DeleteAllApplicationServers": e.Empty,
-            "GetDatabases": t.DatabaseV3List,
+            "GetDatabases": t.DatabaseV3List, "GetDatabase": t.DatabaseV3, "CreateDatabase": e.Empty,
+            "UpdateDatabase": e.Empty, "DeleteDatabase": e.Empty, "DeleteAllDatabases": e.Empty,
         }
         for name, resp in sig.items():
             setattr(self, name, chan.unary_unary("/proto.AuthService/" + name,

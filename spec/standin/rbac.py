@@ -131,7 +131,7 @@ def slice_matches_regex(value, exprs):
             if re.match(e, value):
                 return True
         except re.error as ex:
-            raise TraceError("BadParameter", "failed parsing regexp %q: %s" % (e, ex))
+            raise TraceError("BadParameter", "failed parsing regexp \"%s\": %s" % (e, ex))
     return False
 
 
@@ -151,9 +151,10 @@ def match_labels(selector, target):
     return True
 
 
-def check_labels(roles, kind, labels_key, labels):
-    """RoleSet.checkAccess for a resource's labels (MFA treated as verified)."""
-    msg = "access to %s denied. User does not have permissions. " % kind
+def check_labels(roles, kind, labels_key, labels, extra=""):
+    """RoleSet.checkAccess for a resource's labels (MFA treated as verified).
+    `extra` is Teleport's additionalDeniedMessage (databases have one)."""
+    msg = "access to %s denied. User does not have permissions. %s" % (kind, extra)
     for role in roles:
         if match_labels(role.deny[labels_key], labels):
             raise access_denied(msg)

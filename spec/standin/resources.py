@@ -305,6 +305,69 @@ def check_token(tok):
         raise TraceError("AccessDenied", "%s joining is only available in Teleport Enterprise" % jm)
 
 
+# lib/defaults DatabaseProtocols
+DATABASE_PROTOCOLS = ["postgres", "mysql", "mongodb", "oracle", "cockroachdb", "redis", "snowflake",
+                      "sqlserver", "cassandra", "elasticsearch", "opensearch", "dynamodb", "clickhouse",
+                      "clickhouse-http", "spanner"]
+
+
+def _split_host_port(addr):
+    """Go's net.SplitHostPort, error text included."""
+    if addr.startswith("["):
+        end = addr.find("]")
+        if end < 0:
+            return "address %s: missing ']' in address" % addr
+        rest = addr[end + 1:]
+        if not rest.startswith(":"):
+            return "address %s: missing port in address" % addr
+        return None
+    if addr.count(":") == 0:
+        return "address %s: missing port in address" % addr
+    if addr.count(":") > 1:
+        return "address %s: too many colons in address" % addr
+    return None
+
+
+def check_database(db):
+    """types.DatabaseV3.CheckAndSetDefaults + services.ValidateDatabase (common cases)."""
+    db.Kind, db.Version = "db", "v3"
+    check_metadata(db.Metadata)
+    name = db.Metadata.Name
+    for key in db.Spec.DynamicLabels:
+        if not valid_label_key(key):
+            raise TraceError("BadParameter", "database %s invalid label key: %s" % (q(name), q(key)))
+    if not db.Spec.Protocol:
+        raise TraceError("BadParameter", "database %s protocol is empty" % q(name))
+    if not db.Spec.URI:
+        raise TraceError("BadParameter", "database %s URI is empty" % q(name))
+    proto = db.Spec.Protocol
+    if proto not in DATABASE_PROTOCOLS:
+        raise TraceError("BadParameter", "unsupported database %s protocol %s, supported are: [%s]"
+                         % (q(name), q(proto), " ".join(DATABASE_PROTOCOLS)))
+    uri = db.Spec.URI
+    if proto == "mongodb" and uri.startswith(("mongodb://", "mongodb+srv://")):
+        return
+    if proto == "redis":
+        return
+    if proto == "snowflake":
+        if "snowflakecomputing.com" not in uri:
+            raise TraceError("BadParameter", "Snowflake address should contain snowflakecomputing.com")
+        return
+    if proto in ("clickhouse", "clickhouse-http"):
+        want = "clickhouse" if proto == "clickhouse" else "https"
+        scheme = urllib.parse.urlsplit(uri).scheme
+        if scheme != want:
+            raise TraceError("BadParameter", "invalid uri schema: %s for %s database protocol" % (scheme, proto))
+        return
+    if proto in ("sqlserver", "spanner"):
+        return   # not validated by the stand-in
+    if proto in ("cassandra", "dynamodb") and db.Spec.AWS.Region and db.Spec.AWS.AccountID:
+        return
+    err = _split_host_port(uri)
+    if err:
+        raise TraceError("BadParameter", "invalid database %s address %s: %s" % (q(name), q(uri), err))
+
+
 def all_labels(app):
     """AppV3.GetAllLabels: static labels combined with dynamic label results."""
     out = dict(app.Metadata.Labels)

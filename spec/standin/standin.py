@@ -81,7 +81,7 @@ class Store:
         self.path = os.path.join(state_dir, "state.json")
         self.pb = pb
         self.lock = threading.RLock()
-        self.apps, self.app_servers, self.tokens = {}, {}, {}
+        self.apps, self.app_servers, self.tokens, self.databases = {}, {}, {}, {}
         self.roles, self.users = {}, {}
         if os.path.exists(self.path):
             self._load()
@@ -94,6 +94,7 @@ class Store:
         self.app_servers = {k: json_format.ParseDict(v, t.AppServerV3())
                             for k, v in d.get("app_servers", {}).items()}
         self.tokens = {k: json_format.ParseDict(v, t.ProvisionTokenV2()) for k, v in d.get("tokens", {}).items()}
+        self.databases = {k: json_format.ParseDict(v, t.DatabaseV3()) for k, v in d.get("databases", {}).items()}
         self.roles = d.get("roles", {})
         self.users = d.get("users", {})
 
@@ -104,6 +105,7 @@ class Store:
             d = {"apps": {k: enc(v) for k, v in self.apps.items()},
                  "app_servers": {k: enc(v) for k, v in self.app_servers.items()},
                  "tokens": {k: enc(v) for k, v in self.tokens.items()},
+                 "databases": {k: enc(v) for k, v in self.databases.items()},
                  "roles": self.roles, "users": self.users}
             pki.write_private(self.path, json.dumps(d, indent=1, sort_keys=True).encode())
 
@@ -176,11 +178,12 @@ class AuthServer:
         return out
 
     # ---- storage with watch events -------------------------------------------------------
-    KIND_VERSION = {"app": "v3", "app_server": "v3", "token": "v2"}
-    EVENT_FIELD = {"app": "App", "app_server": "AppServer", "token": "ProvisionToken"}
+    KIND_VERSION = {"app": "v3", "app_server": "v3", "token": "v2", "db": "v3"}
+    EVENT_FIELD = {"app": "App", "app_server": "AppServer", "token": "ProvisionToken", "db": "Database"}
 
     def table(self, kind):
-        return {"app": self.store.apps, "app_server": self.store.app_servers, "token": self.store.tokens}[kind]
+        return {"app": self.store.apps, "app_server": self.store.app_servers, "token": self.store.tokens,
+                "db": self.store.databases}[kind]
 
     def put(self, kind, key, msg):
         """Backend Put: store and tell watchers (Event PUT with the resource)."""
@@ -301,7 +304,7 @@ class AuthServer:
         now = res.now_utc()
         changed = False
         with self.store.lock:
-            for kind in ("app", "app_server", "token"):
+            for kind in ("app", "app_server", "token", "db"):
                 table = self.table(kind)
                 for k in [k for k, v in table.items() if res.is_expired(v, now)]:
                     self.delete(kind, k)
@@ -498,6 +501,7 @@ class AuthServer:
         verbs = [rbac.VERB_LIST] if req.ResourceType == "node" else [rbac.VERB_LIST, rbac.VERB_READ]
         rbac.check_action(roles, req.ResourceType, *verbs)
         if req.ResourceType not in PAGINATED_KINDS and req.ResourceType != "kube_cluster":
+            # dynamic resources (app, db) included: use GetApps/GetDatabases
             raise TraceError("NotImplemented", "resource type %s does not support pagination" % req.ResourceType)
         if req.PredicateExpression:
             raise TraceError("NotImplemented", "the Auth stand-in does not evaluate PredicateExpression")
@@ -557,6 +561,99 @@ class AuthServer:
         if req.NeedTotalCount:
             resp.TotalCount = len(items)
         return resp
+
+    # ---- databases -------------------------------------------------------------------
+    def _check_db_access(self, roles, db):
+        rbac.check_labels(roles, "db", "db_labels", res.all_labels(db),
+                          extra="Confirm database user and name.")
+
+    def _get_db(self, name):
+        db = self._live(self.store.databases, name)
+        if db is None:
+            raise TraceError("NotFound", "database %s doesn't exist" % q(name))
+        return db
+
+    def GetDatabases(self, req, ident):
+        roles = self.roles_of(ident)
+        rbac.check_action(roles, "db", rbac.VERB_LIST, rbac.VERB_READ)
+        out = self.t.DatabaseV3List()
+        with self.store.lock:
+            for name in sorted(self.store.databases):
+                db = self._live(self.store.databases, name)
+                if db is None:
+                    continue
+                try:
+                    self._check_db_access(roles, db)
+                except TraceError:
+                    continue
+                out.Databases.add().CopyFrom(db)
+        return out
+
+    def GetDatabase(self, req, ident):
+        roles = self.roles_of(ident)
+        rbac.check_action(roles, "db", rbac.VERB_READ)
+        with self.store.lock:
+            db = self._get_db(req.Name)
+            self._check_db_access(roles, db)
+            return self._copy(db)
+
+    def _prepare_db(self, db):
+        # grpcserver.CreateDatabase/UpdateDatabase: origin default, then
+        # services.ValidateDatabase, before the RBAC layer.
+        self._default_origin(db)
+        res.check_database(db)
+
+    def CreateDatabase(self, db, ident):
+        self._prepare_db(db)
+        roles = self.roles_of(ident)
+        rbac.check_action(roles, "db", rbac.VERB_CREATE)
+        self._check_db_access(roles, db)
+        with self.store.lock:
+            if self._live(self.store.databases, db.Metadata.Name) is not None:
+                raise TraceError("AlreadyExists", "database %s already exists" % q(db.Metadata.Name))
+            db.Metadata.Revision = new_revision()
+            self.put("db", db.Metadata.Name, db)
+            self.store.save()
+        return self.pb.empty_pb2.Empty()
+
+    def UpdateDatabase(self, db, ident):
+        self._prepare_db(db)
+        roles = self.roles_of(ident)
+        rbac.check_action(roles, "db", rbac.VERB_UPDATE)
+        with self.store.lock:
+            existing = self._get_db(db.Metadata.Name)
+            self._check_db_access(roles, existing)
+            self._check_db_access(roles, db)
+            db.Metadata.Revision = new_revision()
+            self.put("db", db.Metadata.Name, db)
+            self.store.save()
+        return self.pb.empty_pb2.Empty()
+
+    def DeleteDatabase(self, req, ident):
+        roles = self.roles_of(ident)
+        rbac.check_action(roles, "db", rbac.VERB_DELETE)
+        with self.store.lock:
+            db = self._get_db(req.Name)
+            self._check_db_access(roles, db)
+            self.delete("db", req.Name)
+            self.store.save()
+        return self.pb.empty_pb2.Empty()
+
+    def DeleteAllDatabases(self, req, ident):
+        roles = self.roles_of(ident)
+        rbac.check_action(roles, "db", rbac.VERB_LIST, rbac.VERB_DELETE)
+        with self.store.lock:
+            for name in list(self.store.databases):
+                db = self._live(self.store.databases, name)
+                if db is None:
+                    continue
+                try:
+                    self._check_db_access(roles, db)
+                except TraceError:
+                    continue
+                self.delete("db", name)
+            self.store.save()
+        return self.pb.empty_pb2.Empty()
 
     # ---- tokens ----------------------------------------------------------------------
     def _token_defaults(self, tok):
@@ -632,40 +729,44 @@ class AuthServer:
         with self.store.lock:
             if kind == "role":
                 rbac.Role(doc)   # validates
-                if name in self.store.roles and not force:
+                existed = name in self.store.roles
+                if existed and not force:
                     raise TraceError("AlreadyExists", "role %s already exists" % q(name))
                 self.store.roles[name] = doc
-                msg = "role '%s' has been %s" % (name, "updated" if force else "created")
+                msg = "role '%s' has been %s" % (name, "updated" if existed else "created")
             elif kind == "user":
                 if not name:
                     raise TraceError("BadParameter", "missing parameter Name")
-                if name in self.store.users and not force:
+                existed = name in self.store.users
+                if existed and not force:
                     raise TraceError("AlreadyExists", "user %s already exists" % q(name))
                 self.store.users[name] = doc
-                msg = 'user "%s" has been %s' % (name, "updated" if force else "created")
+                msg = 'user "%s" has been %s' % (name, "updated" if existed else "created")
             elif kind == "app":
                 app = self.t.AppV3()
                 res.dict_to_msg({k: v for k, v in doc.items() if k in ("kind", "sub_kind", "version",
                                                                          "metadata", "spec")}, app, "app")
                 self._default_origin(app)
                 res.check_app(app)
-                if self._live(self.store.apps, name) is not None and not force:
+                existed = self._live(self.store.apps, name) is not None
+                if existed and not force:
                     raise TraceError("AlreadyExists", "app %s already exists" % q(name))
                 app.Metadata.Revision = new_revision()
                 self.put("app", name, app)
                 self._app_changed(name)
-                msg = 'app "%s" has been %s' % (name, "updated" if force else "created")
+                msg = 'app "%s" has been %s' % (name, "updated" if existed else "created")
             elif kind == "token":
                 tok = self.t.ProvisionTokenV2()
                 res.dict_to_msg({k: v for k, v in doc.items() if k in ("kind", "sub_kind", "version",
                                                                          "metadata", "spec")}, tok, "token")
                 self._token_defaults(tok)
-                if self._live(self.store.tokens, name) is not None and not force:
+                existed = self._live(self.store.tokens, name) is not None
+                if existed and not force:
                     raise TraceError("AlreadyExists", "token %s already exists" % q(res.mask_key_name(name)))
                 tok.Metadata.Revision = new_revision()
                 self.put("token", name, tok)
                 msg = "provision_token %s has been %s" % (q(res.mask_key_name(name)),
-                                                          "updated" if force else "created")
+                                                          "updated" if existed else "created")
             else:
                 raise TraceError("BadParameter", "unsupported resource kind %s" % q(kind or ""))
             self.store.save()
@@ -842,12 +943,17 @@ def main(argv=None):
 
     svc = Service(auth, counters, pb)
     server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=16),
-                         handlers=[svc.auth_handler(), svc.admin_handler()])
+                         handlers=[svc.auth_handler(), svc.admin_handler()],
+                         # A port still held by another process must fail loudly.
+                         options=[("grpc.so_reuseport", 0)])
     creds = grpc.ssl_server_credentials([(cluster.server_key_pem, cluster.server_cert_pem)],
                                         root_certificates=cluster.user_ca_pem, require_client_auth=True)
-    bound = server.add_secure_port(args.listen, creds)
+    try:
+        bound = server.add_secure_port(args.listen, creds)
+    except RuntimeError:
+        bound = 0
     if not bound:
-        raise SystemExit("standin: cannot listen on %s" % args.listen)
+        raise SystemExit("standin: cannot listen on %s (address in use?)" % args.listen)
     server.start()
     auth.heartbeat()
 
