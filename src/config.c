@@ -409,7 +409,8 @@ struct enr_config *config_load(const char *path, struct enr_error *err)
     struct load_ctx ctx = {0};
     lua_State *L = NULL;
     char *abs = NULL, *dir = NULL;
-    const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    /* Messages name the file as the operator wrote it: "config.lua:7: ...". */
+    const char *name = path;
 
     if (cfg == NULL) {
         err_set(err, -ENOMEM, "%s: out of memory", name);

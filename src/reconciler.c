@@ -90,6 +90,7 @@ struct reconciler {
     unsigned inflight;
     bool replan;
     bool plan_reported;
+    uint64_t last_plan_ms;      /* loop time of the last pass */
 
     struct req reqs;            /* list head */
     struct reconciler_stats stats;
@@ -795,6 +796,7 @@ static void plan_timer_cb(uv_timer_t *t)
         goto fail;
     r->stats.passes++;
     r->stats.desired = nd;
+    r->last_plan_ms = uv_now(r->loop);
     if (r->cfg.plan_only) {
         if (!r->plan_reported) {
             r->plan_reported = true;
@@ -803,6 +805,13 @@ static void plan_timer_cb(uv_timer_t *t)
         goto out;
     }
     report(r, &p);
+    if (r->cfg.dry_run) {
+        for (size_t i = 0; i < p.len; i++)
+            if (p.actions[i].op <= PLAN_DELETE)
+                log_info(LOG_RECONCILE, "dry-run: would %s app %s (%s)", plan_op_name(p.actions[i].op),
+                         p.actions[i].name, p.actions[i].reason);
+        goto out;
+    }
     if (p.n[PLAN_CREATE] + p.n[PLAN_UPDATE] + p.n[PLAN_DELETE] > 0)
         log_info(LOG_RECONCILE, "plan: %zu create, %zu update, %zu delete, %zu conflict, %zu skip",
                  p.n[PLAN_CREATE], p.n[PLAN_UPDATE], p.n[PLAN_DELETE], p.n[PLAN_CONFLICT], p.n[PLAN_SKIP]);
@@ -829,6 +838,10 @@ static void schedule_plan(struct reconciler *r, unsigned delay_ms)
 {
     if (r->stopping)
         return;
+    /* Leading edge: a lone event is planned at once; only a burst (events
+     * within coalesce_ms of the last pass) waits to be planned together. */
+    if (uv_now(r->loop) - r->last_plan_ms >= r->cfg.coalesce_ms)
+        delay_ms = 0;
     /* Coalesce: a pending pass already covers this change. */
     if (uv_is_active((uv_handle_t *)&r->plan_timer) && delay_ms >= uv_timer_get_due_in(&r->plan_timer))
         return;

@@ -37,6 +37,8 @@ struct reconciler_config {
     /* Plan once after the first complete resync, hand the plan to on_plan,
      * write nothing (enroller plan). */
     bool plan_only;
+    /* mode "dry-run": run as usual but log each write instead of making it. */
+    bool dry_run;
     void (*on_plan)(void *ud, const struct plan *p, const struct enr_error *err);
     void *ud;
 };

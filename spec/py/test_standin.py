@@ -316,7 +316,10 @@ class TestStandIn(Base):
 
     def test_app_server_upsert_delete(self):
         ka = self.upsert_server(self.admin, "h-ka", "ka1")
-        self.assertEqual(ka, self.t.KeepAlive())      # no expiry: empty KeepAlive
+        # No expiry: an empty KeepAlive, whose non-nullable Expires is Go's zero time.
+        empty = self.t.KeepAlive()
+        empty.Expires.seconds = -62135596800
+        self.assertEqual(ka, empty)
         exp = datetime.datetime.utcnow().replace(microsecond=0) + datetime.timedelta(minutes=10)
         ka = self.upsert_server(self.admin, "h-ka", "ka2", expires=exp)
         self.assertEqual((ka.Type, ka.Name, ka.Namespace, ka.HostID),
@@ -351,6 +354,8 @@ class TestStandIn(Base):
         s = srvs[0]
         self.assertEqual((s.Kind, s.Spec.HostID, s.Spec.Hostname), ("app_server", self.host_id, "standin-app-service"))
         self.assertEqual(s.Spec.App.Spec.URI, "http://127.0.0.1:8080")
+        self.assertEqual(s.Spec.Rotation.Started.seconds, -62135596800)   # Go zero time, non-nullable
+        self.assertEqual(s.Spec.Rotation.Schedule.Standby.seconds, -62135596800)
         exp = s.Metadata.Expires.ToDatetime()
         self.assertGreater(exp, datetime.datetime.utcnow() + datetime.timedelta(minutes=9))
         self.enroller.UpdateApp(self.app("svc1", uri="http://127.0.0.1:7070"), timeout=30)

@@ -55,6 +55,22 @@ def ts_get(ts):
     return datetime.datetime.fromtimestamp(ts.seconds + ts.nanos / 1e9, datetime.timezone.utc)
 
 
+def go_zero(ts):
+    """Go's time.Time{} on the wire (gogoproto stdtime, nullable=false)."""
+    ts.seconds, ts.nanos = GO_ZERO_SECONDS, 0
+
+
+def go_non_null_times(srv):
+    """An AppServerV3 as Go marshals it: Spec.Rotation and its timestamps are
+    non-nullable, so unset ones travel as Go's zero time."""
+    r = srv.Spec.Rotation
+    r.SetInParent()
+    for ts in (r.Started, r.LastRotated, r.Schedule.UpdateClients, r.Schedule.UpdateServers,
+               r.Schedule.Standby):
+        if ts.seconds == 0 and ts.nanos == 0:
+            go_zero(ts)
+
+
 def expires_of(msg):
     md = msg.Metadata
     if not md.HasField("Expires"):

@@ -279,8 +279,8 @@ class AuthServer:
         srv.Spec.Version = SERVER_VERSION
         srv.Spec.Hostname = APP_SERVICE_HOSTNAME
         srv.Spec.HostID = self.cluster.host_id
-        srv.Spec.Rotation.SetInParent()
         srv.Spec.App.CopyFrom(app)
+        res.go_non_null_times(srv)
         self.put("app_server", "%s/%s" % (self.cluster.host_id, app.Metadata.Name), srv)
 
     def _app_changed(self, name):
@@ -434,11 +434,13 @@ class AuthServer:
         rbac.check_action(roles, "app_server", rbac.VERB_CREATE, rbac.VERB_UPDATE)
         srv = self._copy(req.Server)
         res.check_app_server(srv, SERVER_VERSION)
+        res.go_non_null_times(srv)
         with self.store.lock:
             srv.Metadata.Revision = new_revision()
             self.put("app_server", "%s/%s" % (srv.Spec.HostID, srv.Metadata.Name), srv)
             self.store.save()
         ka = self.t.KeepAlive()
+        res.go_zero(ka.Expires)       # non-nullable: an "empty" KeepAlive still carries it
         if res.expires_of(srv) is not None:
             ka.Type = self.t.KeepAlive.APP
             ka.Name = srv.Metadata.Name
@@ -942,7 +944,7 @@ def main(argv=None):
                           cluster.sign_identity("admin", ["admin"], 10 * 365 * 86400))
 
     svc = Service(auth, counters, pb)
-    server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=16),
+    server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=64),
                          handlers=[svc.auth_handler(), svc.admin_handler()],
                          # A port still held by another process must fail loudly.
                          options=[("grpc.so_reuseport", 0)])
