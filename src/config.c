@@ -32,12 +32,14 @@
 #define CONFIG_MEM_CAP ((size_t)16 << 20)
 #define CONFIG_INSTRUCTIONS 50000000ULL
 
-enum ftype { F_STR, F_PATH, F_DIR, F_ADDR, F_SECONDS, F_MILLIS, F_LEVEL };
+enum ftype { F_STR, F_PATH, F_DIR, F_ADDR, F_SECONDS, F_MILLIS, F_LEVEL, F_BOOL, F_COUNT, F_SECONDS0,
+             F_POLICY, F_PERCENT };
 
 struct field {
     const char *name;
     enum ftype type;
-    size_t offset; /* into struct enr_config: char * or unsigned */
+    size_t offset; /* into struct enr_config: char *, unsigned, or int (F_BOOL, F_COUNT,
+                      F_SECONDS0, F_PERCENT: -1 until set) */
 };
 
 struct decl {
@@ -63,6 +65,13 @@ static const struct field rules_fields[] = {
 };
 static const struct field reconcile_fields[] = {
     {"resync", F_SECONDS, offsetof(struct enr_config, resync_sec)},
+    {"events", F_BOOL, offsetof(struct enr_config, events)},
+    {"policy", F_POLICY, offsetof(struct enr_config, policy)},
+    {"grace", F_SECONDS0, offsetof(struct enr_config, grace_sec)},
+    {"max_deletes", F_COUNT, offsetof(struct enr_config, max_deletes)},
+    {"max_delete_percent", F_PERCENT, offsetof(struct enr_config, max_delete_percent)},
+    {"adopt", F_BOOL, offsetof(struct enr_config, adopt)},
+    {"lease", F_SECONDS0, offsetof(struct enr_config, lease_sec)},
     {NULL, 0, 0},
 };
 static const struct field log_fields[] = {
@@ -160,8 +169,38 @@ static void set_field(lua_State *L, struct load_ctx *ctx, const char *decl, cons
 {
     char *base = (char *)ctx->cfg;
     int t = lua_type(L, -1);
-    bool duration = f->type == F_SECONDS || f->type == F_MILLIS;
+    bool duration = f->type == F_SECONDS || f->type == F_MILLIS || f->type == F_SECONDS0;
+    bool number = f->type == F_COUNT || f->type == F_PERCENT;
 
+    if (f->type == F_BOOL) {
+        if (t != LUA_TBOOLEAN)
+            luaL_error(L, "%s.%s: expected boolean, got %s", decl, f->name, lua_typename(L, t));
+        *(int *)(base + f->offset) = lua_toboolean(L, -1);
+        return;
+    }
+    if (number) {
+        lua_Integer n;
+        int isint;
+        if (t != LUA_TNUMBER)
+            luaL_error(L, "%s.%s: expected a whole number, got %s", decl, f->name, lua_typename(L, t));
+        n = lua_tointegerx(L, -1, &isint);
+        if (!isint || n < 0 || n > (f->type == F_PERCENT ? 100 : 1000000))
+            luaL_error(L, "%s.%s: expected a whole number from 0 to %d", decl, f->name,
+                       f->type == F_PERCENT ? 100 : 1000000);
+        *(int *)(base + f->offset) = (int)n;
+        return;
+    }
+    if (f->type == F_SECONDS0) {
+        double sec;
+        if (t != LUA_TNUMBER && t != LUA_TSTRING)
+            luaL_error(L, "%s.%s: expected a duration, got %s", decl, f->name, lua_typename(L, t));
+        sec = duration_of(L, -1);
+        if (sec < 0 || sec > 86400.0 * 365)
+            luaL_error(L, "%s.%s: expected a duration from 0 to a year (seconds, or \"30s\", "
+                          "\"5m\"), got %s", decl, f->name, luaL_tolstring(L, -1, NULL));
+        *(int *)(base + f->offset) = (int)llround(sec);
+        return;
+    }
     if (duration ? (t != LUA_TNUMBER && t != LUA_TSTRING) : t != LUA_TSTRING)
         luaL_error(L, "%s.%s: expected %s, got %s", decl, f->name,
                    duration ? "a duration" : "string", lua_typename(L, t));
@@ -206,6 +245,17 @@ static void set_field(lua_State *L, struct load_ctx *ctx, const char *decl, cons
         *(unsigned *)(base + f->offset) = (unsigned)llround(v);
         break;
     }
+    case F_POLICY:
+        if (strcmp(s, "sync") != 0 && strcmp(s, "upsert-only") != 0 && strcmp(s, "create-only") != 0)
+            luaL_error(L, "%s.%s: expected one of sync, upsert-only, create-only, got \"%s\"", decl,
+                       f->name, s);
+        set_str(L, (char **)(base + f->offset), s);
+        break;
+    case F_BOOL:
+    case F_COUNT:
+    case F_PERCENT:
+    case F_SECONDS0:
+        break; /* handled above */
     case F_LEVEL:
         if (log_level_parse(s) < 0)
             luaL_error(L, "%s.%s: expected one of debug, info, warn, error, got \"%s\"", decl,
@@ -379,6 +429,7 @@ void config_free(struct enr_config *cfg)
     free(cfg->rules_dir);
     free(cfg->mode);
     free(cfg->log_level);
+    free(cfg->policy);
     free(cfg);
 }
 
@@ -398,6 +449,23 @@ static int finish(struct enr_config *cfg, const char *name, struct enr_error *er
         return err_set(err, -ENOMEM, "%s: out of memory", name);
     if (cfg->resync_sec == 0)
         cfg->resync_sec = 60;
+    if (cfg->policy == NULL && (cfg->policy = strdup("sync")) == NULL)
+        return err_set(err, -ENOMEM, "%s: out of memory", name);
+    if (cfg->events < 0)
+        cfg->events = 1;
+    if (cfg->grace_sec < 0)
+        cfg->grace_sec = 0;
+    if (cfg->max_deletes < 0)
+        cfg->max_deletes = 50;
+    if (cfg->max_delete_percent < 0)
+        cfg->max_delete_percent = 50;
+    if (cfg->adopt < 0)
+        cfg->adopt = 0;
+    if (cfg->lease_sec < 0)
+        cfg->lease_sec = 0;
+    if (cfg->lease_sec > 0 && cfg->lease_sec < 2 * (int)cfg->resync_sec)
+        return err_set(err, -EINVAL, "%s: reconcile.lease: %ds is shorter than two resyncs (%us); "
+                       "apps would expire between refreshes", name, cfg->lease_sec, cfg->resync_sec);
     if (cfg->call_timeout_ms == 0)
         cfg->call_timeout_ms = 10000;
     return 0;
@@ -416,6 +484,9 @@ struct enr_config *config_load(const char *path, struct enr_error *err)
         err_set(err, -ENOMEM, "%s: out of memory", name);
         return NULL;
     }
+    /* Unset until the file says otherwise; finish() fills the defaults. */
+    cfg->events = cfg->grace_sec = cfg->max_deletes = cfg->max_delete_percent = -1;
+    cfg->adopt = cfg->lease_sec = -1;
     if ((abs = realpath(path, NULL)) == NULL) {
         err_set(err, -errno, "%s: %s", path, strerror(errno));
         goto fail;

@@ -6,7 +6,7 @@
  *     docker   { host = "unix:///run/docker.sock" }
  *     teleport { addr = "auth.example.com:3025", identity = "/var/lib/enroller/identity" }
  *     rules    { dir = "rules" }
- *     reconcile { resync = 60 }
+ *     reconcile { resync = 60, policy = "sync", grace = 30, max_deletes = 50 }
  *     log      { level = "info" }
  *
  * Relative paths are relative to the config file's directory.
@@ -27,6 +27,13 @@ struct enr_config {
     char *rules_dir;        /* absolute path */
     char *mode;             /* "dynamic" */
     unsigned resync_sec;    /* default 60 */
+    int events;             /* 1 (default): react to Docker events; 0: poll every resync only */
+    char *policy;           /* "sync" (default), "upsert-only", "create-only" */
+    int grace_sec;          /* a container gone this long loses its apps; default 0 */
+    int max_deletes;        /* more deletions than this in one pass: none; default 50 */
+    int max_delete_percent; /* ...or than this share of owned apps; default 50 */
+    int adopt;              /* 1: take over an unowned app with a wanted name; default 0 */
+    int lease_sec;          /* >0: created apps expire unless refreshed; default 0 */
     unsigned call_timeout_ms; /* default 10000 */
     char *log_level;        /* "info" */
 };

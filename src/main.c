@@ -197,6 +197,7 @@ static int run(struct app *a)
     rcfg.resync_sec = a->cfg->resync_sec;
     rcfg.plan_only = a->cmd == CMD_PLAN;
     rcfg.dry_run = strcmp(a->cfg->mode, "dry-run") == 0;
+    rcfg.poll_only = !a->cfg->events;
     rcfg.on_plan = print_plan;
     rcfg.ud = a;
     if ((a->rec = reconciler_new(&a->loop, &rcfg, a->dc, a->tc, a->rules, &err)) == NULL) {

@@ -315,6 +315,8 @@ static void start_events(struct reconciler *r);
 static void events_timer_cb(uv_timer_t *t)
 {
     struct reconciler *r = t->data;
+    if (r->cfg.poll_only)
+        return;
     start_events(r);
     /* Whatever happened while the stream was down is caught by a relist. */
     start_resync(r);
@@ -388,7 +390,7 @@ static void finish_resync(struct reconciler *r)
     bool ok;
 
     r->resync_running = false;
-    r->docker_complete = r->resync_list_ok && !r->resync_partial && r->events_running;
+    r->docker_complete = r->resync_list_ok && !r->resync_partial && (r->events_running || r->cfg.poll_only);
     ok = r->docker_complete && r->teleport_complete;
     r->stats.resyncs++;
     r->first_resync_done = true;
@@ -895,7 +897,8 @@ int reconciler_start(struct reconciler *r, struct enr_error *err)
 {
     (void)err;
     /* Subscribe before the first listing, so nothing falls between them. */
-    start_events(r);
+    if (!r->cfg.poll_only)
+        start_events(r);
     start_resync(r);
     return 0;
 }

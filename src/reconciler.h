@@ -34,6 +34,7 @@ struct reconciler_config {
     unsigned resync_sec;       /* full resync period; 0: 60 */
     unsigned max_inflight;     /* concurrent Auth writes; 0: 16 */
     unsigned coalesce_ms;      /* wait after an event before planning; 0: 5 */
+    bool poll_only;            /* no Docker events: list every resync_sec (the guide's way) */
     /* Plan once after the first complete resync, hand the plan to on_plan,
      * write nothing (enroller plan). */
     bool plan_only;
