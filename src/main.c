@@ -39,15 +39,17 @@ struct app {
     struct reconciler *rec;
     uv_signal_t sig_term, sig_int, sig_hup;
     bool signals_open;
+    bool once;
     int exit_code;
 };
 
 static void usage(FILE *to)
 {
     fprintf(to,
-            "usage: enroller [run|check|plan] -c CONFIG\n"
+            "usage: enroller [run|check|plan] -c CONFIG [--once]\n"
             "       enroller --version\n"
-            "  run    keep Teleport's apps in step with Docker's containers (default)\n"
+            "  run    keep Teleport's apps in step with Docker's containers (default);\n"
+            "         --once: exit after the first full pass is applied (0: complete, 1: not)\n"
             "  check  validate the config and the rules, then exit\n"
             "  plan   print the creates, updates, deletes and conflicts a pass would make\n");
 }
@@ -139,6 +141,21 @@ static void on_docker_ping(void *ud, const struct enr_error *err, const char *ap
     log_info(LOG_DOCKER, "connected to %s (API %s)", docker_client_host(a->dc), api_version);
 }
 
+static void on_done(void *ud)
+{
+    struct app *a = ud;
+    struct reconciler_stats st;
+
+    reconciler_get_stats(a->rec, &st);
+    log_info(LOG_MAIN, "--once: pass done: %zu containers, %zu desired, %zu owned; %llu created, %llu updated, "
+             "%llu deleted, %llu write errors; docker %s, teleport %s", st.containers, st.desired, st.owned,
+             (unsigned long long)st.creates, (unsigned long long)st.updates, (unsigned long long)st.deletes,
+             (unsigned long long)st.write_errors, st.docker_complete ? "complete" : "INCOMPLETE",
+             st.teleport_complete ? "complete" : "INCOMPLETE");
+    a->exit_code = st.docker_complete && st.teleport_complete && st.write_errors == 0 ? 0 : 1;
+    stop(a);
+}
+
 static void print_plan(void *ud, const struct plan *p, const struct enr_error *err)
 {
     struct app *a = ud;
@@ -198,6 +215,16 @@ static int run(struct app *a)
     rcfg.plan_only = a->cmd == CMD_PLAN;
     rcfg.dry_run = strcmp(a->cfg->mode, "dry-run") == 0;
     rcfg.poll_only = !a->cfg->events;
+    rcfg.policy = strcmp(a->cfg->policy, "create-only") == 0   ? PLANNER_CREATE_ONLY
+                  : strcmp(a->cfg->policy, "upsert-only") == 0 ? PLANNER_UPSERT_ONLY
+                                                               : PLANNER_SYNC;
+    rcfg.grace_sec = (unsigned)a->cfg->grace_sec;
+    rcfg.max_deletes = (unsigned)a->cfg->max_deletes;
+    rcfg.max_delete_percent = (unsigned)a->cfg->max_delete_percent;
+    rcfg.adopt = a->cfg->adopt != 0;
+    rcfg.lease_sec = (unsigned)a->cfg->lease_sec;
+    rcfg.once = a->once;
+    rcfg.on_done = on_done;
     rcfg.on_plan = print_plan;
     rcfg.ud = a;
     if ((a->rec = reconciler_new(&a->loop, &rcfg, a->dc, a->tc, a->rules, &err)) == NULL) {
@@ -242,6 +269,7 @@ int main(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
+        {"once", no_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -271,6 +299,9 @@ int main(int argc, char **argv)
         switch (c) {
         case 'c':
             a.config_path = optarg;
+            break;
+        case 'o':
+            a.once = true;
             break;
         case 'h':
             usage(stdout);

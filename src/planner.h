@@ -33,6 +33,10 @@
 
 enum plan_op { PLAN_CREATE = 0, PLAN_UPDATE, PLAN_DELETE, PLAN_CONFLICT, PLAN_SKIP };
 
+/* sync: create, update, delete.  upsert-only: never delete.  create-only:
+ * never update or delete (external-dns's policies). */
+enum planner_policy { PLANNER_SYNC = 0, PLANNER_UPSERT_ONLY, PLANNER_CREATE_ONLY };
+
 struct plan_action {
     enum plan_op op;
     char *name;

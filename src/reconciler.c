@@ -709,6 +709,10 @@ static void executor_pump(struct reconciler *r)
         if (r->replan) {
             r->replan = false;
             schedule_plan(r, 0);
+        } else if (r->cfg.once && r->first_resync_done && !r->resync_running && !r->stopping &&
+                   !uv_is_active((uv_handle_t *)&r->plan_timer)) {
+            r->cfg.once = false;
+            r->cfg.on_done(r->cfg.ud);
         }
     }
 }

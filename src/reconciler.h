@@ -35,6 +35,16 @@ struct reconciler_config {
     unsigned max_inflight;     /* concurrent Auth writes; 0: 16 */
     unsigned coalesce_ms;      /* wait after an event before planning; 0: 5 */
     bool poll_only;            /* no Docker events: list every resync_sec (the guide's way) */
+    /* Guard rails and policies (see planner.h). */
+    enum planner_policy policy;
+    unsigned grace_sec;        /* a gone container keeps its apps this long */
+    unsigned max_deletes;      /* a pass wanting more deletions deletes none */
+    unsigned max_delete_percent;
+    bool adopt;                /* take over unowned apps with a wanted name */
+    unsigned lease_sec;        /* >0: Metadata.Expires = now + lease, refreshed at resync */
+    /* Exit after the first full pass has been executed (enroller run --once). */
+    bool once;
+    void (*on_done)(void *ud);
     /* Plan once after the first complete resync, hand the plan to on_plan,
      * write nothing (enroller plan). */
     bool plan_only;
