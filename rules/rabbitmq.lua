@@ -6,6 +6,8 @@
 -- network named by the container label `enroller.network`, or on the
 -- container's only network.  No usable address: no app (and a log line).
 -- The app name is rabbitmq-<container name>, made DNS-safe and stable.
+-- teleport.dev/ignore=true leaves the container alone; teleport.dev/ labels
+-- hand it to labels.lua (priority 100 beats this rule's 0).
 
 local enroller = require("enroller")
 local util = require("enroller.util")
@@ -30,7 +32,12 @@ return enroller.rule {
   description = "RabbitMQ management UI of rabbitmq:*-management containers",
 
   match = function(c)
-    return IMAGES[c.image_name] == true and is_management_tag(c.tag)
+    if c:label("teleport.dev/ignore") == "true" then return false, "teleport.dev/ignore=true" end
+    if not IMAGES[c.image_name] then return false, "image " .. c.image_name .. " is not rabbitmq" end
+    if not is_management_tag(c.tag) then
+      return false, ("tag %s has no management plugin"):format(tostring(c.tag))
+    end
+    return true, "image " .. c.image
   end,
 
   apps = function(c)

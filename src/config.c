@@ -523,3 +523,52 @@ fail:
     config_free(cfg);
     return NULL;
 }
+
+static int str_differs(const char *a, const char *b)
+{
+    if (a == NULL || b == NULL)
+        return a != b;
+    return strcmp(a, b) != 0;
+}
+
+size_t config_diff(const struct enr_config *a, const struct enr_config *b, char *buf, size_t size)
+{
+    struct {
+        const char *name;
+        int differs;
+    } f[] = {
+        {"owner", str_differs(a->owner, b->owner)},
+        {"docker.host", str_differs(a->docker_host, b->docker_host)},
+        {"docker.cert_path", str_differs(a->docker_cert_path, b->docker_cert_path)},
+        {"teleport.addr", str_differs(a->teleport_addr, b->teleport_addr)},
+        {"teleport.identity", str_differs(a->identity_file, b->identity_file)},
+        {"teleport.server_name", str_differs(a->server_name, b->server_name)},
+        {"teleport.call_timeout", a->call_timeout_ms != b->call_timeout_ms},
+        {"mode", str_differs(a->mode, b->mode)},
+        {"reconcile.resync", a->resync_sec != b->resync_sec},
+        {"reconcile.events", a->events != b->events},
+        {"reconcile.policy", str_differs(a->policy, b->policy)},
+        {"reconcile.grace", a->grace_sec != b->grace_sec},
+        {"reconcile.max_deletes", a->max_deletes != b->max_deletes},
+        {"reconcile.max_delete_percent", a->max_delete_percent != b->max_delete_percent},
+        {"reconcile.adopt", a->adopt != b->adopt},
+        {"reconcile.lease", a->lease_sec != b->lease_sec},
+        {"rules.dir", str_differs(a->rules_dir, b->rules_dir)},
+        {"log.level", str_differs(a->log_level, b->log_level)},
+    };
+    size_t n = 0, used = 0;
+
+    if (size > 0)
+        buf[0] = '\0';
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+        if (!f[i].differs)
+            continue;
+        if (used < size) {
+            int w = snprintf(buf + used, size - used, "%s%s", n ? ", " : "", f[i].name);
+            if (w > 0)
+                used += (size_t)w;
+        }
+        n++;
+    }
+    return n;
+}

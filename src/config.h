@@ -42,4 +42,10 @@ struct enr_config {
 struct enr_config *config_load(const char *path, struct enr_error *err);
 void config_free(struct enr_config *cfg);
 
+/* Names the fields that differ between a and b ("teleport.addr, log.level")
+ * into buf (cut to size) and returns how many differ.  The daemon uses it on
+ * a config reload: rules.dir and log.level apply at once, the rest need a
+ * restart. */
+size_t config_diff(const struct enr_config *a, const struct enr_config *b, char *buf, size_t size);
+
 #endif

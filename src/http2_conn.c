@@ -746,6 +746,11 @@ bool http2_conn_usable(const struct http2_conn *c)
     return c->state != ST_DEAD && !c->goaway;
 }
 
+const struct enr_error *http2_conn_failure(const struct http2_conn *c)
+{
+    return &c->fail;
+}
+
 size_t http2_conn_n_streams(const struct http2_conn *c)
 {
     return c->n_streams;

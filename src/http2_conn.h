@@ -99,6 +99,8 @@ int32_t http2_conn_submit(struct http2_conn *c, const struct http2_header *hdrs,
 void http2_conn_cancel(struct http2_conn *c, int32_t stream_id);
 /* False once the connection failed or the server sent GOAWAY: open a new one. */
 bool http2_conn_usable(const struct http2_conn *c);
+/* Why the connection died (code 0 while it is alive). */
+const struct enr_error *http2_conn_failure(const struct http2_conn *c);
 /* Number of streams still open. */
 size_t http2_conn_n_streams(const struct http2_conn *c);
 /* Closes the connection; open streams are dropped without callbacks.

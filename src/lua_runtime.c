@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,10 @@ struct runtime {
     size_t used;
     size_t cap;
     const char *budget_what;
+    int budget_armed;
+    int track_lines;     /* also record the last line run in track_src */
+    char track_src[256]; /* "@rules/x.lua" */
+    int last_line;
 };
 
 const char *lua_runtime_default_dir(void)
@@ -310,10 +315,22 @@ int lua_runtime_pcall(lua_State *L, int nargs, int nres, struct enr_error *err)
     return ENR_ERULE;
 }
 
-static void budget_hook(lua_State *L, lua_Debug *ar)
+/* One hook serves both jobs (a state has one hook): the instruction budget
+ * (count events) and, while a rule file loads, the last line run in that
+ * file (line events), which names the `return rule {` line when rule{}
+ * raises from a tail call that left no caller frame to blame. */
+static void runtime_hook(lua_State *L, lua_Debug *ar)
 {
     struct runtime *rt = runtime_of(L);
-    (void)ar;
+
+    if (ar->event == LUA_HOOKLINE) {
+        if (lua_getinfo(L, "S", ar) && strcmp(ar->source, rt->track_src) == 0)
+            rt->last_line = ar->currentline;
+        return;
+    }
+    if (!rt->budget_armed)
+        return;
+    rt->budget_armed = 0;
     lua_sethook(L, NULL, 0, 0);
     /* level 0 is the Lua function that was interrupted */
     lua_Debug here;
@@ -325,13 +342,38 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
     lua_error(L);
 }
 
-void lua_runtime_set_budget(lua_State *L, uint64_t instructions, const char *what)
+static void arm(lua_State *L, struct runtime *rt, uint64_t instructions)
 {
-    if (instructions == 0) {
+    int mask = (instructions ? LUA_MASKCOUNT : 0) | (rt->track_lines ? LUA_MASKLINE : 0);
+    rt->budget_armed = instructions != 0;
+    if (mask == 0) {
         lua_sethook(L, NULL, 0, 0);
         return;
     }
-    runtime_of(L)->budget_what = what ? what : "code";
-    lua_sethook(L, budget_hook, LUA_MASKCOUNT,
-                instructions > INT_MAX ? INT_MAX : (int)instructions);
+    lua_sethook(L, runtime_hook, mask,
+                instructions == 0 ? 0 : instructions > INT_MAX ? INT_MAX : (int)instructions);
+}
+
+void lua_runtime_set_budget(lua_State *L, uint64_t instructions, const char *what)
+{
+    struct runtime *rt = runtime_of(L);
+    rt->budget_what = what ? what : "code";
+    arm(L, rt, instructions);
+}
+
+void lua_runtime_track_lines(lua_State *L, const char *name)
+{
+    struct runtime *rt = runtime_of(L);
+    rt->last_line = 0;
+    rt->track_lines = name != NULL;
+    if (name != NULL)
+        snprintf(rt->track_src, sizeof(rt->track_src), "@%s", name);
+    else
+        rt->track_src[0] = '\0';
+    arm(L, rt, 0);
+}
+
+int lua_runtime_last_line(lua_State *L)
+{
+    return runtime_of(L)->last_line;
 }

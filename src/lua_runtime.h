@@ -52,4 +52,11 @@ int lua_runtime_pcall(lua_State *L, int nargs, int nres, struct enr_error *err);
  * has executed that many VM instructions.  Re-arming resets the count. */
 void lua_runtime_set_budget(lua_State *L, uint64_t instructions, const char *what);
 
+/* While name is not NULL, records the last line executed in the chunk
+ * named "@<name>" (a line hook, used only while a rule file loads; a
+ * budget armed afterwards keeps it).  NULL stops it.  lua_runtime_last_line
+ * returns that line, 0 when none ran. */
+void lua_runtime_track_lines(lua_State *L, const char *name);
+int lua_runtime_last_line(lua_State *L);
+
 #endif

@@ -16,7 +16,10 @@
  *     (its inspect or its rules failed);
  *   - a name wanted by several containers has one deterministic winner
  *     (lowest container name, then id) and the others are CONFLICTs;
- *   - an update is planned only when a field enroller manages differs.
+ *   - an update is planned only when a field enroller manages differs;
+ *   - a container gone for less than the grace period keeps its apps;
+ *   - a pass that would delete more than the cap deletes nothing;
+ *   - upsert-only never deletes, create-only never updates or deletes.
  */
 #ifndef ENR_PLANNER_H
 #define ENR_PLANNER_H
@@ -50,6 +53,15 @@ struct plan {
     struct plan_action *actions;
     size_t len, cap;
     size_t n[PLAN_SKIP + 1]; /* count per op */
+    bool deletes_capped;     /* deletions were held back by the deletion cap */
+    size_t capped_deletes;   /* how many */
+    size_t owned;            /* owned apps in the Teleport view */
+};
+
+/* A name or container the planner must leave alone this pass, and why. */
+struct planner_hold {
+    const char *name;
+    const char *reason;       /* "a write for this name is in flight", "retrying in 4s after: ..." */
 };
 
 struct planner_input {
@@ -64,10 +76,28 @@ struct planner_input {
      * produce is unknown, so their owned apps are not deleted. */
     const char *const *unknown_containers;
     size_t n_unknown_containers;
-    /* Names with a write in flight: left alone this pass. */
-    const char *const *busy_names;
-    size_t n_busy_names;
+    /* App names left alone this pass (write in flight, retry backoff). */
+    const struct planner_hold *held_names;
+    size_t n_held_names;
+    /* Containers gone for less than the grace period: their apps stay. */
+    const struct planner_hold *grace_containers;
+    size_t n_grace_containers;
+
+    enum planner_policy policy;
+    bool adopt;                        /* an unowned app with a wanted name is taken over */
+    /* Deletion cap: a pass that would delete more than max_deletes apps (0:
+     * no count cap), or more than max_delete_percent of the owned apps when
+     * that is more than PLANNER_CAP_FLOOR apps, deletes none of them. */
+    unsigned max_deletes;
+    unsigned max_delete_percent;       /* 0: no percentage cap */
+    bool deletes_approved;             /* the operator approved this pass's deletions */
+    /* Lease: desired apps carry Metadata.Expires = now + lease_sec; an owned
+     * app whose expiry is less than half a lease away is refreshed. */
+    int64_t now;                       /* unix seconds; only read when lease_sec > 0 */
+    unsigned lease_sec;
 };
+
+#define PLANNER_CAP_FLOOR 5
 
 void plan_init(struct plan *p);
 void plan_cleanup(struct plan *p);

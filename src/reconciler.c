@@ -15,9 +15,12 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "executor.h"
 #include "log.h"
 #include "strmap.h"
 
@@ -37,6 +40,18 @@ struct entry {
     bool inspecting, inspect_again;
     struct resource_list apps;  /* desired, with our labels */
     char *last_error;           /* last rule error logged, to log it once */
+};
+
+/* A container that went away, for the grace period. */
+struct gone {
+    uint64_t at_ms;
+};
+
+/* What enroller last wrote for an app (drift detection), or when it was
+ * created (confirmation). */
+struct written {
+    uint64_t hash;
+    uint64_t at_ms;
 };
 
 /* One outstanding asynchronous call; every one is on r->reqs so that
@@ -61,13 +76,17 @@ struct reconciler {
 
     struct strmap table;
     struct strmap view;
-    struct strmap busy;
     struct strmap reported;     /* name -> last conflict reason logged */
+    struct strmap gone;         /* container name -> struct gone (grace period) */
+    struct strmap written;      /* app name -> struct written (what we last wrote) */
+    struct strmap unconfirmed;  /* app name -> struct written (created, not yet served) */
     bool docker_complete, teleport_complete;
     uint64_t seq;
 
-    uv_timer_t plan_timer, resync_timer, events_timer, retry_timer;
-    int timers_open;
+    uv_timer_t plan_timer, resync_timer, events_timer, retry_timer, grace_timer, confirm_timer;
+    uv_signal_t sig_approve;
+    int handles_open;
+    struct executor *ex;
     bool stopping;
 
     /* resync */
@@ -84,13 +103,12 @@ struct reconciler {
     unsigned events_backoff_ms;
     bool events_running;
 
-    /* executor */
-    struct plan queue;
-    size_t queue_next;
-    unsigned inflight;
-    bool replan;
+    /* planning */
     bool plan_reported;
     uint64_t last_plan_ms;      /* loop time of the last pass */
+    bool deletes_approved;      /* SIGUSR1: the next capped pass may delete */
+    size_t last_capped;         /* deletions held by the cap, last logged */
+    bool confirm_running;
 
     struct req reqs;            /* list head */
     struct reconciler_stats stats;
@@ -156,12 +174,16 @@ fail:
     return NULL;
 }
 
-static void entry_remove(struct entry *e, uint64_t seq)
+static void gone_put(struct reconciler *r, const char *name);
+
+static void entry_remove(struct reconciler *r, struct entry *e, uint64_t seq)
 {
     if (seq < e->seq)
         return;
-    if (e->snap != NULL)
+    if (e->snap != NULL) {
         log_info(LOG_RECONCILE, "container %s (%.12s) is gone", e->snap->name, e->id);
+        gone_put(r, e->snap->name);
+    }
     container_free(e->snap);
     e->snap = NULL;
     e->seq = seq;
@@ -227,6 +249,7 @@ static void entry_apply(struct reconciler *r, struct entry *e, struct container 
     }
     if (e->snap == NULL)
         log_info(LOG_RECONCILE, "container %s (%.12s) is running, image %s", c->name, e->id, c->image);
+    free(strmap_del(&r->gone, c->name)); /* back within its grace period */
     container_free(e->snap);
     e->snap = c;
     e->seq = seq;
@@ -254,7 +277,7 @@ static void inspect_cb(void *ud, const struct enr_error *err, struct container *
             entry_apply(r, e, c, q->seq);
             c = NULL;
         } else if (err == NULL || err->code == ENR_ENOTFOUND) {
-            entry_remove(e, q->seq);
+            entry_remove(r, e, q->seq);
         } else {
             e->inspect_failed = true;
             log_warn(LOG_DOCKER, "inspect %.12s: %s", q->id, err->msg);
@@ -336,7 +359,7 @@ static void event_cb(void *ud, const struct docker_event *ev)
     log_debug(LOG_DOCKER, "event %s %s %.12s", ev->type, ev->action, ev->container_id);
     if (strcmp(ev->type, "container") == 0 && strcmp(ev->action, "destroy") == 0) {
         if ((e = entry_get(r, ev->container_id, true)) != NULL)
-            entry_remove(e, ++r->seq);
+            entry_remove(r, e, ++r->seq);
         schedule_plan(r, r->cfg.coalesce_ms);
         return;
     }
@@ -486,7 +509,7 @@ static void list_cb(void *ud, const struct enr_error *err, char **ids, size_t n)
         if (strmap_get(&listed, key) != NULL || e->seq >= seq || e->inspecting)
             continue;
         if (e->snap != NULL) {
-            entry_remove(e, seq);
+            entry_remove(r, e, seq);
         } else {
             strmap_del(&r->table, key);
             entry_free(e);
@@ -627,94 +650,185 @@ static void resync_timer_cb(uv_timer_t *t)
     start_resync(t->data);
 }
 
-/* ---- executor -------------------------------------------------------------- */
+/* ---- writes (through the executor) ----------------------------------------- */
 
-static void executor_pump(struct reconciler *r);
+static void written_put(struct strmap *m, const char *name, uint64_t hash, uint64_t at_ms)
+{
+    struct written *w = strmap_get(m, name);
+    if (w == NULL) {
+        if ((w = calloc(1, sizeof(*w))) == NULL)
+            return;
+        if (strmap_put(m, name, w, NULL) < 0) {
+            free(w);
+            return;
+        }
+    }
+    w->hash = hash;
+    w->at_ms = at_ms;
+}
 
-static void write_cb(void *ud, const struct enr_error *err)
+static void confirm_timer_cb(uv_timer_t *t);
+
+static void write_done(void *ud, enum plan_op op, const struct resource *res, const struct enr_error *err)
+{
+    struct reconciler *r = ud;
+    const char *c = kv_get(&res->labels, PLANNER_LABEL_CONTAINER);
+
+    if (r->stopping)
+        return;
+    if (err != NULL) {
+        r->stats.write_errors++;
+        log_warn(LOG_TELEPORT, "%s app %s: %s", plan_op_name(op), res->name, err->msg);
+        /* Our view is stale: relist soon and plan from fresh facts. */
+        if (err->code == ENR_EGRPC &&
+            ((op == PLAN_CREATE && err->grpc_status == 6) || (op == PLAN_UPDATE && err->grpc_status == 5)))
+            uv_timer_start(&r->retry_timer, resync_timer_cb, 200, 0);
+        return;
+    }
+    log_info(LOG_RECONCILE, "%sd app %s (container %s, uri %s)", plan_op_name(op), res->name, c ? c : "-",
+             res->uri);
+    if (op == PLAN_DELETE) {
+        view_del(r, res->name);
+        free(strmap_del(&r->written, res->name));
+        free(strmap_del(&r->unconfirmed, res->name));
+        r->stats.deletes++;
+        return;
+    }
+    if (view_put(r, res) < 0)
+        r->teleport_complete = false;
+    written_put(&r->written, res->name, resource_managed_hash(res), uv_now(r->loop));
+    if (op == PLAN_CREATE) {
+        r->stats.creates++;
+        if (r->cfg.confirm_sec > 0) {
+            written_put(&r->unconfirmed, res->name, 0, uv_now(r->loop));
+            if (!uv_is_active((uv_handle_t *)&r->confirm_timer))
+                uv_timer_start(&r->confirm_timer, confirm_timer_cb, 2000, 0);
+        }
+    } else {
+        r->stats.updates++;
+    }
+}
+
+static void maybe_done(struct reconciler *r)
+{
+    if (r->cfg.once && r->first_resync_done && !r->resync_running && !r->stopping &&
+        executor_idle(r->ex) && !uv_is_active((uv_handle_t *)&r->plan_timer)) {
+        r->cfg.once = false;
+        r->cfg.on_done(r->cfg.ud);
+    }
+}
+
+static void executor_idle_cb(void *ud)
+{
+    maybe_done(ud);
+}
+
+static void executor_retry_cb(void *ud)
+{
+    schedule_plan(ud, 0);
+}
+
+/* ---- confirmation: is a created app served by an Application Service? ------- */
+
+static void app_servers_cb(void *ud, const struct enr_error *err, const struct resource_list *servers)
 {
     struct req *q = ud;
     struct reconciler *r = q->r;
-    const char *what = plan_op_name(q->op);
-    const char *c = kv_get(&q->res.labels, PLANNER_LABEL_CONTAINER);
+    uint64_t now;
+    size_t it = 0;
+    const char *name;
+    void *val;
 
-    r->inflight--;
-    strmap_del(&r->busy, q->res.name);
-    if (r->stopping) {
-        req_free(q);
-        return;
-    }
-    if (err == NULL || (q->op == PLAN_DELETE && err->grpc_status == 5 /* NOT_FOUND */)) {
-        log_info(LOG_RECONCILE, "%sd app %s (container %s, uri %s)", what, q->res.name, c ? c : "-",
-                 q->res.uri);
-        if (q->op == PLAN_DELETE) {
-            view_del(r, q->res.name);
-            r->stats.deletes++;
-        } else {
-            if (view_put(r, &q->res) < 0)
-                r->teleport_complete = false;
-            if (q->op == PLAN_CREATE)
-                r->stats.creates++;
-            else
-                r->stats.updates++;
-        }
-    } else {
-        unsigned d = r->resync_backoff_ms ? r->resync_backoff_ms * 2 : 1000;
-        r->stats.write_errors++;
-        log_warn(LOG_TELEPORT, "%s app %s: %s", what, q->res.name, err->msg);
-        /* Our view may be stale (ALREADY_EXISTS, NOT_FOUND) or Auth is in
-         * trouble: relist after a backoff and plan again from fresh facts. */
-        r->resync_backoff_ms = d > r->cfg.resync_sec * 1000u ? r->cfg.resync_sec * 1000u : d;
-        uv_timer_start(&r->retry_timer, resync_timer_cb, r->resync_backoff_ms, 0);
-    }
     req_free(q);
-    executor_pump(r);
+    r->confirm_running = false;
+    if (r->stopping)
+        return;
+    now = uv_now(r->loop);
+    if (err != NULL) {
+        log_debug(LOG_TELEPORT, "ListResources(app_server): %s", err->msg);
+    } else {
+        for (size_t i = 0; i < servers->len; i++)
+            if ((val = strmap_del(&r->unconfirmed, servers->items[i].name)) != NULL) {
+                log_info(LOG_RECONCILE, "app %s is served by an Application Service", servers->items[i].name);
+                free(val);
+            }
+    }
+    while (strmap_next(&r->unconfirmed, &it, &name, &val)) {
+        struct written *w = val;
+        if (now - w->at_ms < (uint64_t)r->cfg.confirm_sec * 1000)
+            continue;
+        log_warn(LOG_RECONCILE, "app %s is registered but no Application Service serves it after %us "
+                 "(is an App Service watching apps with these labels? its resources.labels must match)",
+                 name, r->cfg.confirm_sec);
+        free(strmap_del(&r->unconfirmed, name));
+    }
+    if (r->unconfirmed.len > 0)
+        uv_timer_start(&r->confirm_timer, confirm_timer_cb, 5000, 0);
 }
 
-static void executor_pump(struct reconciler *r)
+static void confirm_timer_cb(uv_timer_t *t)
 {
+    struct reconciler *r = t->data;
     struct enr_error err = {0};
+    struct req *q;
 
-    while (!r->stopping && r->inflight < r->cfg.max_inflight && r->queue_next < r->queue.len) {
-        struct plan_action *a = &r->queue.actions[r->queue_next++];
-        struct req *q;
-        int rc;
+    if (r->stopping || r->confirm_running || r->unconfirmed.len == 0 || (q = req_new(r)) == NULL)
+        return;
+    if (teleport_client_list_app_servers(r->tc, app_servers_cb, q, &err) < 0) {
+        req_free(q);
+        uv_timer_start(&r->confirm_timer, confirm_timer_cb, 5000, 0);
+        return;
+    }
+    r->confirm_running = true;
+}
 
-        if (a->op != PLAN_CREATE && a->op != PLAN_UPDATE && a->op != PLAN_DELETE)
-            continue;
-        if ((q = req_new(r)) == NULL)
-            break;
-        q->op = a->op;
-        q->res = a->res;
-        memset(&a->res, 0, sizeof(a->res));
-        if (a->op == PLAN_CREATE)
-            rc = teleport_client_create_app(r->tc, &q->res, write_cb, q, &err);
-        else if (a->op == PLAN_UPDATE)
-            rc = teleport_client_update_app(r->tc, &q->res, write_cb, q, &err);
-        else
-            rc = teleport_client_delete_app(r->tc, q->res.name, write_cb, q, &err);
-        if (rc < 0) {
-            log_warn(LOG_TELEPORT, "%s app %s: %s", plan_op_name(q->op), q->res.name, err.msg);
-            r->stats.write_errors++;
-            req_free(q);
-            uv_timer_start(&r->retry_timer, resync_timer_cb, 1000, 0);
+/* ---- grace period --------------------------------------------------------------- */
+
+static void grace_timer_cb(uv_timer_t *t)
+{
+    schedule_plan(t->data, 0);
+}
+
+static void gone_put(struct reconciler *r, const char *name)
+{
+    struct gone *g;
+
+    if (r->cfg.grace_sec == 0 || strmap_get(&r->gone, name) != NULL)
+        return;
+    if ((g = calloc(1, sizeof(*g))) == NULL)
+        return;
+    g->at_ms = uv_now(r->loop);
+    if (strmap_put(&r->gone, name, g, NULL) < 0)
+        free(g);
+}
+
+/* The containers still within their grace period, as planner holds; the
+ * expired ones are forgotten and the timer is armed for the next expiry.
+ * reasons must hold r->gone.len strings of 96 bytes. */
+static size_t grace_holds(struct reconciler *r, struct planner_hold *out, char (*reasons)[96])
+{
+    uint64_t now = uv_now(r->loop), grace = (uint64_t)r->cfg.grace_sec * 1000, next = UINT64_MAX;
+    size_t n = 0, it = 0;
+    const char *name;
+    void *val;
+
+    while (strmap_next(&r->gone, &it, &name, &val)) {
+        struct gone *g = val;
+        if (now - g->at_ms >= grace) {
+            free(strmap_del(&r->gone, name));
             continue;
         }
-        r->inflight++;
-        strmap_put(&r->busy, q->res.name, r, NULL);
+        snprintf(reasons[n], sizeof(reasons[n]), "is gone for %.1fs of a %us grace period",
+                 (double)(now - g->at_ms) / 1000.0, r->cfg.grace_sec);
+        out[n].name = name;
+        out[n].reason = reasons[n];
+        n++;
+        if (g->at_ms + grace < next)
+            next = g->at_ms + grace;
     }
-    if (r->inflight == 0 && r->queue_next >= r->queue.len) {
-        plan_cleanup(&r->queue);
-        r->queue_next = 0;
-        if (r->replan) {
-            r->replan = false;
-            schedule_plan(r, 0);
-        } else if (r->cfg.once && r->first_resync_done && !r->resync_running && !r->stopping &&
-                   !uv_is_active((uv_handle_t *)&r->plan_timer)) {
-            r->cfg.once = false;
-            r->cfg.on_done(r->cfg.ud);
-        }
-    }
+    if (next != UINT64_MAX)
+        uv_timer_start(&r->grace_timer, grace_timer_cb, next - now + 1, 0);
+    return n;
 }
 
 /* ---- planning -------------------------------------------------------------- */
@@ -723,11 +837,19 @@ static void report(struct reconciler *r, const struct plan *p)
 {
     for (size_t i = 0; i < p->len; i++) {
         const struct plan_action *a = &p->actions[i];
+        const struct written *w;
         const char *prev;
 
         if (a->op == PLAN_SKIP) {
             log_debug(LOG_RECONCILE, "skip %s: %s", a->name, a->reason);
             continue;
+        }
+        if (a->op == PLAN_UPDATE && (w = strmap_get(&r->written, a->name)) != NULL &&
+            w->hash == resource_managed_hash(&a->res)) {
+            /* We wrote exactly this before, and Teleport now differs. */
+            log_warn(LOG_RECONCILE, "app %s was changed outside enroller (Teleport revision %s); restoring "
+                     "what the rules want", a->name, a->res.revision);
+            r->stats.drift++;
         }
         if (a->op != PLAN_CONFLICT)
             continue;
@@ -743,34 +865,41 @@ static void report(struct reconciler *r, const struct plan *p)
         else
             free(copy);
     }
+    if (p->deletes_capped && p->capped_deletes != r->last_capped)
+        log_error(LOG_RECONCILE, "deletion cap: this pass would delete %zu of %zu owned apps (max %u, %u%%); "
+                  "NOTHING deleted. If Docker really lost those containers, approve once with "
+                  "kill -USR1 %d", p->capped_deletes, p->owned, r->cfg.max_deletes, r->cfg.max_delete_percent,
+                  (int)uv_os_getpid());
+    r->last_capped = p->deletes_capped ? p->capped_deletes : 0;
 }
 
 static void plan_timer_cb(uv_timer_t *t)
 {
     struct reconciler *r = t->data;
     const struct resource **desired = NULL, **teleport = NULL;
-    const char **unknown = NULL, **busy = NULL;
-    size_t nd = 0, nt = 0, nu = 0, nb = 0, cap_d = 0, it;
+    const char **unknown = NULL;
+    struct planner_hold *held = NULL, *grace = NULL;
+    char (*grace_reasons)[96] = NULL;
+    size_t nd = 0, nt = 0, nu = 0, nh, cap_d = 0, it;
     struct planner_input in = {0};
     struct enr_error err = {0};
     struct plan p;
-    const char *key;
     void *val;
 
     plan_init(&p);
     if (r->stopping || !r->first_resync_done)
         return;
-    if (r->queue.len > 0) {
-        r->replan = true;
-        return;
-    }
     for (it = 0; strmap_next(&r->table, &it, NULL, &val);)
         cap_d += ((struct entry *)val)->apps.len;
+    nh = executor_holds(r->ex, NULL, 0);
     desired = calloc(cap_d + 1, sizeof(*desired));
     teleport = calloc(r->view.len + 1, sizeof(*teleport));
     unknown = calloc(r->table.len + 1, sizeof(*unknown));
-    busy = calloc(r->busy.len + 1, sizeof(*busy));
-    if (desired == NULL || teleport == NULL || unknown == NULL || busy == NULL) {
+    held = calloc(nh + 1, sizeof(*held));
+    grace = calloc(r->gone.len + 1, sizeof(*grace));
+    grace_reasons = calloc(r->gone.len + 1, sizeof(*grace_reasons));
+    if (desired == NULL || teleport == NULL || unknown == NULL || held == NULL || grace == NULL ||
+        grace_reasons == NULL) {
         err_set(&err, -ENOMEM, "plan: out of memory");
         goto fail;
     }
@@ -785,8 +914,6 @@ static void plan_timer_cb(uv_timer_t *t)
     }
     for (it = 0; strmap_next(&r->view, &it, NULL, &val);)
         teleport[nt++] = val;
-    for (it = 0; strmap_next(&r->busy, &it, &key, NULL);)
-        busy[nb++] = key;
     in.owner = r->owner;
     in.desired = desired;
     in.n_desired = nd;
@@ -796,8 +923,17 @@ static void plan_timer_cb(uv_timer_t *t)
     in.teleport_complete = r->teleport_complete;
     in.unknown_containers = unknown;
     in.n_unknown_containers = nu;
-    in.busy_names = busy;
-    in.n_busy_names = nb;
+    in.held_names = held;
+    in.n_held_names = executor_holds(r->ex, held, nh);
+    in.grace_containers = grace;
+    in.n_grace_containers = grace_holds(r, grace, grace_reasons);
+    in.policy = r->cfg.policy;
+    in.adopt = r->cfg.adopt;
+    in.max_deletes = r->cfg.max_deletes;
+    in.max_delete_percent = r->cfg.max_delete_percent;
+    in.deletes_approved = r->deletes_approved;
+    in.now = (int64_t)time(NULL);
+    in.lease_sec = r->cfg.lease_sec;
     if (planner_plan(&in, &p, &err) < 0)
         goto fail;
     r->stats.passes++;
@@ -816,15 +952,16 @@ static void plan_timer_cb(uv_timer_t *t)
             if (p.actions[i].op <= PLAN_DELETE)
                 log_info(LOG_RECONCILE, "dry-run: would %s app %s (%s)", plan_op_name(p.actions[i].op),
                          p.actions[i].name, p.actions[i].reason);
+        maybe_done(r);
         goto out;
     }
     if (p.n[PLAN_CREATE] + p.n[PLAN_UPDATE] + p.n[PLAN_DELETE] > 0)
         log_info(LOG_RECONCILE, "plan: %zu create, %zu update, %zu delete, %zu conflict, %zu skip",
                  p.n[PLAN_CREATE], p.n[PLAN_UPDATE], p.n[PLAN_DELETE], p.n[PLAN_CONFLICT], p.n[PLAN_SKIP]);
-    r->queue = p;
-    plan_init(&p);
-    r->queue_next = 0;
-    executor_pump(r);
+    if (p.n[PLAN_DELETE] > 0)
+        r->deletes_approved = false; /* an approval covers one pass */
+    if (executor_submit(r->ex, &p, &err) < 0)
+        goto fail;
     goto out;
 fail:
     log_error(LOG_RECONCILE, "%s", err.msg);
@@ -837,7 +974,9 @@ out:
     free(desired);
     free(teleport);
     free(unknown);
-    free(busy);
+    free(held);
+    free(grace);
+    free(grace_reasons);
 }
 
 static void schedule_plan(struct reconciler *r, unsigned delay_ms)
@@ -854,6 +993,16 @@ static void schedule_plan(struct reconciler *r, unsigned delay_ms)
     uv_timer_start(&r->plan_timer, plan_timer_cb, delay_ms, 0);
 }
 
+static void on_approve(uv_signal_t *h, int signum)
+{
+    struct reconciler *r = h->data;
+    (void)signum;
+    log_warn(LOG_RECONCILE, "SIGUSR1: the next pass may delete above the deletion cap");
+    r->deletes_approved = true;
+    r->last_capped = 0;
+    schedule_plan(r, 0);
+}
+
 /* ---- lifecycle --------------------------------------------------------------- */
 
 struct reconciler *reconciler_new(uv_loop_t *loop, const struct reconciler_config *cfg,
@@ -861,6 +1010,8 @@ struct reconciler *reconciler_new(uv_loop_t *loop, const struct reconciler_confi
                                   struct rule_set *rules, struct enr_error *err)
 {
     struct reconciler *r = calloc(1, sizeof(*r));
+    struct executor_config xcfg = {0};
+    struct executor_callbacks xcb = {0};
 
     if (r == NULL) {
         err_set(err, -ENOMEM, "reconciler: out of memory");
@@ -870,8 +1021,6 @@ struct reconciler *reconciler_new(uv_loop_t *loop, const struct reconciler_confi
     r->cfg = *cfg;
     if (r->cfg.resync_sec == 0)
         r->cfg.resync_sec = 60;
-    if (r->cfg.max_inflight == 0)
-        r->cfg.max_inflight = 16;
     if (r->cfg.coalesce_ms == 0)
         r->cfg.coalesce_ms = 5;
     r->dc = dc;
@@ -880,20 +1029,34 @@ struct reconciler *reconciler_new(uv_loop_t *loop, const struct reconciler_confi
     r->reqs.next = r->reqs.prev = &r->reqs;
     strmap_init(&r->table);
     strmap_init(&r->view);
-    strmap_init(&r->busy);
     strmap_init(&r->reported);
-    plan_init(&r->queue);
-    if ((r->owner = strdup(cfg->owner)) == NULL) {
+    strmap_init(&r->gone);
+    strmap_init(&r->written);
+    strmap_init(&r->unconfirmed);
+    xcfg.max_inflight = cfg->max_inflight;
+    xcb.done = write_done;
+    xcb.idle = executor_idle_cb;
+    xcb.retry = executor_retry_cb;
+    xcb.ud = r;
+    if ((r->owner = strdup(cfg->owner)) == NULL ||
+        (r->ex = executor_new(loop, tc, &xcfg, &xcb, err)) == NULL) {
+        free(r->owner);
         free(r);
         err_set(err, -ENOMEM, "reconciler: out of memory");
         return NULL;
     }
-    uv_timer_t *timers[] = {&r->plan_timer, &r->resync_timer, &r->events_timer, &r->retry_timer};
-    for (size_t i = 0; i < 4; i++) {
+    uv_timer_t *timers[] = {&r->plan_timer, &r->resync_timer, &r->events_timer,
+                            &r->retry_timer, &r->grace_timer, &r->confirm_timer};
+    for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
         uv_timer_init(loop, timers[i]);
         timers[i]->data = r;
-        r->timers_open++;
+        r->handles_open++;
     }
+    uv_signal_init(loop, &r->sig_approve);
+    r->sig_approve.data = r;
+    r->handles_open++;
+    if (!r->cfg.plan_only)
+        uv_signal_start(&r->sig_approve, on_approve, SIGUSR1);
     return r;
 }
 
@@ -918,10 +1081,10 @@ void reconciler_set_rules(struct reconciler *r, struct rule_set *rules)
     schedule_plan(r, 0);
 }
 
-static void timer_closed(uv_handle_t *h)
+static void handle_closed(uv_handle_t *h)
 {
     struct reconciler *r = h->data;
-    r->timers_open--;
+    r->handles_open--;
 }
 
 void reconciler_stop(struct reconciler *r)
@@ -931,10 +1094,22 @@ void reconciler_stop(struct reconciler *r)
     r->stopping = true;
     docker_client_events_stop(r->dc);
     r->events_running = false;
-    uv_close((uv_handle_t *)&r->plan_timer, timer_closed);
-    uv_close((uv_handle_t *)&r->resync_timer, timer_closed);
-    uv_close((uv_handle_t *)&r->events_timer, timer_closed);
-    uv_close((uv_handle_t *)&r->retry_timer, timer_closed);
+    executor_close(r->ex);
+    uv_handle_t *handles[] = {(uv_handle_t *)&r->plan_timer,  (uv_handle_t *)&r->resync_timer,
+                              (uv_handle_t *)&r->events_timer, (uv_handle_t *)&r->retry_timer,
+                              (uv_handle_t *)&r->grace_timer,  (uv_handle_t *)&r->confirm_timer,
+                              (uv_handle_t *)&r->sig_approve};
+    for (size_t i = 0; i < sizeof(handles) / sizeof(handles[0]); i++)
+        uv_close(handles[i], handle_closed);
+}
+
+static void free_values(struct strmap *m)
+{
+    size_t it = 0;
+    void *val;
+    while (strmap_next(m, &it, NULL, &val))
+        free(val);
+    strmap_cleanup(m);
 }
 
 void reconciler_free(struct reconciler *r)
@@ -944,20 +1119,19 @@ void reconciler_free(struct reconciler *r)
 
     if (r == NULL)
         return;
-    /* Timers must be closed (reconciler_stop + a loop turn) before this. */
+    /* Handles must be closed (reconciler_stop + a loop turn) before this. */
     while (r->reqs.next != &r->reqs)
         req_free(r->reqs.next);
     while (strmap_next(&r->table, &it, NULL, &val))
         entry_free(val);
     strmap_cleanup(&r->table);
     view_clear(r);
-    strmap_cleanup(&r->busy);
-    it = 0;
-    while (strmap_next(&r->reported, &it, NULL, &val))
-        free(val);
-    strmap_cleanup(&r->reported);
+    free_values(&r->reported);
+    free_values(&r->gone);
+    free_values(&r->written);
+    free_values(&r->unconfirmed);
     free_resync_ids(r);
-    plan_cleanup(&r->queue);
+    executor_free(r->ex);
     free(r->owner);
     free(r);
 }

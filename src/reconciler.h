@@ -12,7 +12,9 @@
  *   every resync seconds, and after a stream cut or a failure: list + inspect
  *   all, GetApps -> plan -> executor
  *
- * Deletion happens only through the planner's promises (planner.h).
+ * Writes go through the executor (rate limit, per-name retry, circuit
+ * breaker).  Deletion happens only through the planner's promises
+ * (planner.h); the deletion cap is approved with SIGUSR1.
  */
 #ifndef ENR_RECONCILER_H
 #define ENR_RECONCILER_H
@@ -42,6 +44,9 @@ struct reconciler_config {
     unsigned max_delete_percent;
     bool adopt;                /* take over unowned apps with a wanted name */
     unsigned lease_sec;        /* >0: Metadata.Expires = now + lease, refreshed at resync */
+    /* A created app not served by any Application Service after this long
+     * is reported ("registered but not served"); 0: do not check. */
+    unsigned confirm_sec;
     /* Exit after the first full pass has been executed (enroller run --once). */
     bool once;
     void (*on_done)(void *ud);
@@ -70,7 +75,7 @@ void reconciler_stop(struct reconciler *r);
 void reconciler_free(struct reconciler *r);
 
 struct reconciler_stats {
-    uint64_t passes, resyncs, events, creates, updates, deletes, conflicts, write_errors;
+    uint64_t passes, resyncs, events, creates, updates, deletes, conflicts, write_errors, drift;
     size_t containers, desired, owned;
     bool docker_complete, teleport_complete;
 };

@@ -142,6 +142,41 @@ bool resource_same_managed(const struct resource *a, const struct resource *b)
     return true;
 }
 
+static uint64_t mix(uint64_t h, const char *s)
+{
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    h ^= 0xff; /* field separator: ("ab","c") and ("a","bc") differ */
+    return h * 1099511628211ULL;
+}
+
+uint64_t resource_managed_hash(const struct resource *r)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    h = mix(h, r->kind == RESOURCE_DB ? "db" : "app");
+    h = mix(h, r->name);
+    h = mix(h, r->description);
+    h = mix(h, r->uri);
+    h = mix(h, r->public_addr);
+    h = mix(h, r->protocol);
+    h = mix(h, r->insecure_skip_verify ? "1" : "0");
+    for (size_t i = 0; i < r->labels.len; i++)
+        if (!server_label(r->labels.items[i].key)) {
+            h = mix(h, r->labels.items[i].key);
+            h = mix(h, r->labels.items[i].value);
+        }
+    for (size_t i = 0; i < r->n_rewrite_redirect; i++)
+        h = mix(h, r->rewrite_redirect[i]);
+    for (size_t i = 0; i < r->n_rewrite_headers; i++) {
+        h = mix(h, r->rewrite_headers[i].name);
+        h = mix(h, r->rewrite_headers[i].value);
+    }
+    return h;
+}
+
 void resource_list_init(struct resource_list *l)
 {
     l->items = NULL;

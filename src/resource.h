@@ -52,6 +52,8 @@ int resource_copy(struct resource *dst, const struct resource *src);
 /* True when every field enroller manages is the same (labels Teleport adds
  * itself, teleport.dev/origin and teleport.internal/ labels, are not compared). */
 bool resource_same_managed(const struct resource *a, const struct resource *b);
+/* A hash of the managed fields (what resource_same_managed compares). */
+uint64_t resource_managed_hash(const struct resource *r);
 /* Replaces *field with a copy of value (NULL means ""). */
 int resource_set_str(char **field, const char *value);
 

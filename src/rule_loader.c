@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <lauxlib.h>
 
@@ -31,6 +32,8 @@ struct rule_entry {
     char *name;    /* rule{ name = ... } */
     char *file;    /* display name, "rules/x.lua" */
     int ref;       /* registry ref of the rule table */
+    int priority;  /* rule{ priority = ... }, default 0 */
+    size_t order;  /* position in sorted file order (ties of priority) */
 };
 
 struct rule_set {
@@ -39,6 +42,7 @@ struct rule_set {
     size_t n;
     uint64_t hash;
     uint64_t instructions;
+    time_t loaded_at;
     int is_rule_ref;  /* enroller.is_rule */
     int validate_ref; /* function(app) return schema.validate(schema.app, app) end */
 };
@@ -46,7 +50,7 @@ struct rule_set {
 static const char helpers_chunk[] =
     "local enroller = require('enroller')\n"
     "local schema = require('enroller.schema')\n"
-    "return enroller.is_rule, function(app) return schema.validate(schema.app, app) end\n";
+    "return enroller.is_rule, schema.validate_resource\n";
 
 static void fnv64(uint64_t *h, const void *p, size_t n)
 {
@@ -60,6 +64,14 @@ static void fnv64(uint64_t *h, const void *p, size_t n)
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int cmp_priority(const void *a, const void *b)
+{
+    const struct rule_entry *x = a, *y = b;
+    if (x->priority != y->priority)
+        return x->priority > y->priority ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
 }
 
 static void free_names(char **names, size_t n)
@@ -175,14 +187,18 @@ void rule_set_free(struct rule_set *rs)
     free(rs);
 }
 
-/* Errors raised without a position (error(msg, 0), a tail call such as
- * `return enroller.rule{...}` hiding the caller's line, errors inside the
- * library) still name the rule file first. */
-static int blame_file(struct enr_error *err, const char *file)
+/* Errors raised without a position in the rule file (error(msg, 0), errors
+ * inside the library) still name the rule file first, with line when known
+ * (line > 0). */
+static int blame_file(struct enr_error *err, const char *file, int line)
 {
     size_t n = strlen(file);
-    if (err != NULL && !(strncmp(err->msg, file, n) == 0 && err->msg[n] == ':'))
-        err_wrap(err, "%s", file);
+    if (err != NULL && !(strncmp(err->msg, file, n) == 0 && err->msg[n] == ':')) {
+        if (line > 0)
+            err_wrap(err, "%s:%d", file, line);
+        else
+            err_wrap(err, "%s", file);
+    }
     return err ? err->code : ENR_ERULE;
 }
 
@@ -205,7 +221,7 @@ static int load_one(struct rule_set *rs, const char *path, const char *file, str
 {
     lua_State *L = rs->L;
     int top = lua_gettop(L);
-    int rc;
+    int rc, line = 0;
 
     if ((rc = lua_runtime_load_file(L, path, file, err)) < 0)
         return rc;
@@ -213,9 +229,15 @@ static int load_one(struct rule_set *rs, const char *path, const char *file, str
     lua_insert(L, -2);
     if ((rc = lua_runtime_pcall(L, 1, 1, err)) < 0)
         goto fail_msg;
+    /* `return enroller.rule {...}` is a tail call: when rule{} raises, the
+     * file's frame is gone and error(msg, 2) has no line to blame.  The
+     * line hook remembers the last line the file ran, which is that call. */
+    lua_runtime_track_lines(L, file);
     lua_runtime_set_budget(L, rs->instructions, "rule");
     rc = lua_runtime_pcall(L, 0, 1, err);
     lua_runtime_set_budget(L, 0, NULL);
+    line = lua_runtime_last_line(L);
+    lua_runtime_track_lines(L, NULL);
     if (rc < 0)
         goto fail_msg;
     if (lua_isnil(L, -1)) {
@@ -234,7 +256,10 @@ static int load_one(struct rule_set *rs, const char *path, const char *file, str
                      file, luaL_typename(L, -1));
         goto fail;
     }
-    lua_getfield(L, -1, "name"); /* a plain table from rule{}: no metamethods */
+    lua_getfield(L, -1, "priority"); /* a plain table from rule{}: no metamethods */
+    int priority = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, -1, "name");
     const char *name = lua_tostring(L, -1);
     for (size_t i = 0; i < rs->n; i++)
         if (strcmp(rs->rules[i].name, name) == 0) {
@@ -243,6 +268,8 @@ static int load_one(struct rule_set *rs, const char *path, const char *file, str
             goto fail;
         }
     struct rule_entry *e = &rs->rules[rs->n];
+    e->priority = priority;
+    e->order = rs->n;
     e->name = strdup(name);
     e->file = strdup(file);
     if (e->name == NULL || e->file == NULL) {
@@ -257,7 +284,7 @@ static int load_one(struct rule_set *rs, const char *path, const char *file, str
     lua_settop(L, top);
     return 0;
 fail_msg:
-    blame_file(err, file);
+    blame_file(err, file, line);
 fail:
     lua_settop(L, top);
     return rc;
@@ -335,6 +362,10 @@ struct rule_set *rule_loader_load(const char *dir, const char *lua_dir, const st
     }
     if (failed > 0)
         goto fail;
+    /* evaluation order: priority, highest first; then file order */
+    if (rs->n > 1)
+        qsort(rs->rules, rs->n, sizeof(*rs->rules), cmp_priority);
+    rs->loaded_at = time(NULL);
     free_names(names, n);
     return rs;
 fail:
@@ -358,6 +389,21 @@ const char *rule_set_name(const struct rule_set *rs, size_t i)
 uint64_t rule_set_hash(const struct rule_set *rs)
 {
     return rs->hash;
+}
+
+const char *rule_set_file(const struct rule_set *rs, size_t i)
+{
+    return i < rs->n ? rs->rules[i].file : NULL;
+}
+
+int rule_set_priority(const struct rule_set *rs, size_t i)
+{
+    return i < rs->n ? rs->rules[i].priority : 0;
+}
+
+time_t rule_set_loaded_at(const struct rule_set *rs)
+{
+    return rs->loaded_at;
 }
 
 /* ---- converting one validated app table (at idx) into a resource ---- */
@@ -496,16 +542,25 @@ static int convert_app(lua_State *L, int idx, const struct rule_entry *e, const 
     if ((rc = resource_init(r)) < 0)
         return err_set(err, rc, "%s: out of memory", prefix);
     r->kind = RESOURCE_APP;
+    if (raw_field(L, idx, "kind") == LUA_TSTRING && strcmp(lua_tostring(L, -1), "db") == 0)
+        r->kind = RESOURCE_DB;
+    lua_pop(L, 1);
     if ((rc = opt_string(L, idx, "name", &r->name, prefix, err)) < 0 ||
         (rc = opt_string(L, idx, "uri", &r->uri, prefix, err)) < 0 ||
         (rc = opt_string(L, idx, "description", &r->description, prefix, err)) < 0 ||
-        (rc = opt_string(L, idx, "public_addr", &r->public_addr, prefix, err)) < 0 ||
-        (rc = convert_labels(L, idx, r, prefix, err)) < 0 ||
-        (rc = convert_rewrite(L, idx, r, prefix, err)) < 0)
+        (rc = convert_labels(L, idx, r, prefix, err)) < 0)
         goto fail;
-    if (raw_field(L, idx, "insecure_skip_verify") == LUA_TBOOLEAN)
-        r->insecure_skip_verify = lua_toboolean(L, -1);
-    lua_pop(L, 1);
+    if (r->kind == RESOURCE_DB) {
+        if ((rc = opt_string(L, idx, "protocol", &r->protocol, prefix, err)) < 0)
+            goto fail;
+    } else {
+        if ((rc = opt_string(L, idx, "public_addr", &r->public_addr, prefix, err)) < 0 ||
+            (rc = convert_rewrite(L, idx, r, prefix, err)) < 0)
+            goto fail;
+        if (raw_field(L, idx, "insecure_skip_verify") == LUA_TBOOLEAN)
+            r->insecure_skip_verify = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
     if (!is_dns_label(r->name)) {
         rc = err_set(err, -EINVAL, "%s: app field 'name': '%s' is not a valid name", prefix, r->name);
         goto fail;
@@ -568,6 +623,19 @@ static int collect_apps(struct rule_set *rs, const struct rule_entry *e, const s
         lua_pop(L, 1);
         if (rc < 0)
             return rc;
+        for (size_t j = 0; j < tmp->len; j++)
+            if (tmp->items[j].kind == r.kind && strcmp(tmp->items[j].name, r.name) == 0) {
+                rc = strcmp(tmp->items[j].rule, e->name) == 0
+                         ? err_set(err, -EEXIST, "%s: produced %s '%s' twice for container %s", prefix,
+                                   r.kind == RESOURCE_DB ? "db" : "app", r.name, c->name)
+                         : err_set(err, -EEXIST,
+                                   "%s: %s '%s' for container %s is also produced by rule '%s' (give "
+                                   "one rule a higher priority, or make its match() exclude the other's)",
+                                   prefix, r.kind == RESOURCE_DB ? "db" : "app", r.name, c->name,
+                                   tmp->items[j].rule);
+                resource_cleanup(&r);
+                return rc;
+            }
         if ((rc = resource_list_take(tmp, &r)) < 0) {
             resource_cleanup(&r);
             return err_set(err, rc, "%s: out of memory", prefix);
@@ -583,9 +651,9 @@ static int push_container(lua_State *L)
     return 1;
 }
 
-/* Calls rule[fn](c) under the instruction budget; leaves one result. */
+/* Calls rule[fn](c) under the instruction budget; leaves nres results. */
 static int call_rule_fn(struct rule_set *rs, const struct rule_entry *e, const char *fn, int cidx,
-                        struct enr_error *err)
+                        int nres, struct enr_error *err)
 {
     lua_State *L = rs->L;
     int rc;
@@ -595,57 +663,172 @@ static int call_rule_fn(struct rule_set *rs, const struct rule_entry *e, const c
     lua_remove(L, -2);
     lua_pushvalue(L, cidx);
     lua_runtime_set_budget(L, rs->instructions, "rule");
-    rc = lua_runtime_pcall(L, 1, 1, err);
+    rc = lua_runtime_pcall(L, 1, nres, err);
     lua_runtime_set_budget(L, 0, NULL);
     if (rc == -ENOMEM)
         err_wrap(err, "%s: rule '%s'", e->file, e->name);
     else if (rc < 0)
-        blame_file(err, e->file);
+        blame_file(err, e->file, 0);
+    return rc;
+}
+
+static int set_detail(struct rule_report *rp, const char *s)
+{
+    free(rp->detail);
+    rp->detail = strdup(s ? s : "");
+    return rp->detail ? 0 : -ENOMEM;
+}
+
+/* Evaluates every rule against c in priority order.  Resources go to tmp.
+ * Without reports the first error ends it; with reports (an array of
+ * rs->n) every rule is tried and reported, and the first error is still
+ * returned. */
+static int eval_rules(struct rule_set *rs, const struct container *c, struct resource_list *tmp,
+                      struct rule_report *reports, struct enr_error *err)
+{
+    lua_State *L = rs->L;
+    int top = lua_gettop(L), cidx, rc = 0, first_rc = 0;
+    int have_winner = 0, winner_pri = 0;
+    const char *winner = NULL;
+    struct enr_error one = {0};
+
+    lua_pushcfunction(L, push_container);
+    lua_pushlightuserdata(L, (void *)c);
+    if ((rc = lua_runtime_pcall(L, 1, 1, err)) < 0)
+        goto out;
+    cidx = lua_gettop(L);
+    for (size_t i = 0; i < rs->n; i++) {
+        const struct rule_entry *e = &rs->rules[i];
+        struct rule_report *rp = reports ? &reports[i] : NULL;
+        int shadowed = have_winner && e->priority < winner_pri;
+
+        if (rp != NULL) {
+            rp->rule = e->name;
+            rp->file = e->file;
+            rp->priority = e->priority;
+            resource_list_init(&rp->resources);
+        }
+        if (shadowed && rp == NULL)
+            continue; /* a higher-priority rule already claimed c */
+        rc = call_rule_fn(rs, e, "match", cidx, 2, &one);
+        if (rc < 0)
+            goto rule_failed;
+        int matched = lua_toboolean(L, -2);
+        if (rp != NULL && lua_type(L, -1) == LUA_TSTRING && set_detail(rp, lua_tostring(L, -1)) < 0) {
+            lua_pop(L, 2);
+            rc = err_set(&one, -ENOMEM, "rules: out of memory");
+            goto rule_failed;
+        }
+        lua_pop(L, 2);
+        if (!matched) {
+            if (rp != NULL)
+                rp->outcome = RULE_NO_MATCH;
+            continue;
+        }
+        if (shadowed) {
+            rp->outcome = RULE_SHADOWED;
+            if (set_detail(rp, winner) < 0) {
+                rc = err_set(&one, -ENOMEM, "rules: out of memory");
+                goto rule_failed;
+            }
+            continue;
+        }
+        if (!have_winner) {
+            have_winner = 1;
+            winner_pri = e->priority;
+            winner = e->name;
+        }
+        if ((rc = call_rule_fn(rs, e, "apps", cidx, 1, &one)) < 0)
+            goto rule_failed;
+        size_t before = tmp->len;
+        rc = collect_apps(rs, e, c, tmp, &one);
+        lua_pop(L, 1);
+        if (rc < 0)
+            goto rule_failed;
+        if (rp != NULL) {
+            rp->outcome = RULE_MATCHED;
+            for (size_t j = before; j < tmp->len; j++) {
+                struct resource *dst = resource_list_push(&rp->resources);
+                if (dst == NULL || resource_copy(dst, &tmp->items[j]) < 0) {
+                    rc = err_set(&one, -ENOMEM, "rules: out of memory");
+                    goto rule_failed;
+                }
+            }
+        }
+        continue;
+    rule_failed:
+        if (first_rc == 0) {
+            first_rc = rc;
+            if (err != NULL)
+                *err = one;
+        }
+        if (rp == NULL)
+            break;
+        rp->outcome = RULE_ERROR;
+        set_detail(rp, one.msg);
+    }
+    rc = first_rc;
+out:
+    if (lua_gettop(L) >= top + 1)
+        lua_container_invalidate(L, top + 1);
+    lua_settop(L, top);
     return rc;
 }
 
 int rule_set_eval(struct rule_set *rs, const struct container *c, struct resource_list *out,
                   struct enr_error *err)
 {
-    lua_State *L = rs->L;
-    int top = lua_gettop(L), cidx, rc = 0;
     struct resource_list tmp;
+    size_t had = out->len;
+    int rc;
 
     resource_list_init(&tmp);
-    lua_pushcfunction(L, push_container);
-    lua_pushlightuserdata(L, (void *)c);
-    if ((rc = lua_runtime_pcall(L, 1, 1, err)) < 0)
+    if ((rc = eval_rules(rs, c, &tmp, NULL, err)) < 0)
         goto fail;
-    cidx = lua_gettop(L);
-    for (size_t i = 0; i < rs->n; i++) {
-        const struct rule_entry *e = &rs->rules[i];
-        if ((rc = call_rule_fn(rs, e, "match", cidx, err)) < 0)
-            goto fail;
-        int matched = lua_toboolean(L, -1);
-        lua_pop(L, 1);
-        if (!matched)
+    for (size_t i = 0; i < tmp.len; i++) {
+        if (tmp.items[i].kind == RESOURCE_DB) {
+            /* validated, but Teleport database CRUD is not written yet */
+            log_debug(LOG_RULES, "%s: rule '%s': db '%s' is not written to Teleport (not supported yet)",
+                      c->name, tmp.items[i].rule, tmp.items[i].name);
             continue;
-        if ((rc = call_rule_fn(rs, e, "apps", cidx, err)) < 0)
-            goto fail;
-        rc = collect_apps(rs, e, c, &tmp, err);
-        lua_pop(L, 1);
-        if (rc < 0)
-            goto fail;
-    }
-    for (size_t i = 0; i < tmp.len; i++)
+        }
         if ((rc = resource_list_take(out, &tmp.items[i])) < 0) {
-            /* out keeps what it had: drop the ones already moved */
-            out->len -= i;
-            for (size_t j = 0; j < i; j++)
-                resource_cleanup(&out->items[out->len + j]);
             err_set(err, rc, "rules: out of memory");
+            for (size_t j = had; j < out->len; j++)
+                resource_cleanup(&out->items[j]);
+            out->len = had;
             goto fail;
         }
-    tmp.len = 0;
+    }
 fail:
-    if (lua_gettop(L) >= top + 1)
-        lua_container_invalidate(L, top + 1);
-    lua_settop(L, top);
+    /* on failure, drop what was already moved so out keeps what it had */
     resource_list_cleanup(&tmp);
     return rc;
+}
+
+int rule_set_explain(struct rule_set *rs, const struct container *c, struct rule_report **reports,
+                     struct enr_error *err)
+{
+    struct resource_list tmp;
+    struct rule_report *rp = calloc(rs->n ? rs->n : 1, sizeof(*rp));
+    int rc;
+
+    *reports = rp;
+    if (rp == NULL)
+        return err_set(err, -ENOMEM, "rules: out of memory");
+    resource_list_init(&tmp);
+    rc = eval_rules(rs, c, &tmp, rp, err);
+    resource_list_cleanup(&tmp);
+    return rc;
+}
+
+void rule_report_free(struct rule_report *reports, size_t n)
+{
+    if (reports == NULL)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(reports[i].detail);
+        resource_list_cleanup(&reports[i].resources);
+    }
+    free(reports);
 }

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "container.h"
 #include "error.h"
@@ -42,5 +43,36 @@ uint64_t rule_set_hash(const struct rule_set *rs);
  * code, err = "rules/x.lua:12: ..." and out is left as it was. */
 int rule_set_eval(struct rule_set *rs, const struct container *c, struct resource_list *out,
                   struct enr_error *err);
+
+/* Rules are evaluated in priority order (rule{ priority = N }, default 0,
+ * highest first; ties in file order).  Once a rule matches a container,
+ * rules of a lower priority are not asked (they are "shadowed"), so a
+ * labels rule can take precedence over an image rule.  Two matching rules
+ * of equal priority both apply; the same app name twice for one container
+ * is an error.  rule_set_eval returns apps only: kind "db" resources are
+ * validated but not yet written to Teleport (explain/test-rules show them). */
+
+const char *rule_set_file(const struct rule_set *rs, size_t i);   /* "rules/x.lua" */
+int rule_set_priority(const struct rule_set *rs, size_t i);
+time_t rule_set_loaded_at(const struct rule_set *rs);
+
+enum rule_outcome { RULE_NO_MATCH, RULE_MATCHED, RULE_SHADOWED, RULE_ERROR };
+
+struct rule_report {
+    const char *rule, *file;  /* borrowed from the rule set */
+    int priority;
+    enum rule_outcome outcome;
+    char *detail;             /* NO_MATCH/MATCHED: match()'s second result (may be NULL);
+                               * SHADOWED: the winning rule; ERROR: the message */
+    struct resource_list resources; /* MATCHED: apps and dbs produced */
+};
+
+/* Like rule_set_eval but asks every rule (shadowed ones too) and reports
+ * each, in evaluation order: *reports is an array of rule_set_count(rs)
+ * entries, freed with rule_report_free even on failure.  Returns 0, or the
+ * first rule error (the reports still cover every rule). */
+int rule_set_explain(struct rule_set *rs, const struct container *c, struct rule_report **reports,
+                     struct enr_error *err);
+void rule_report_free(struct rule_report *reports, size_t n);
 
 #endif

@@ -83,6 +83,7 @@ struct teleport_client {
     struct http2_conn *conn;      /* current connection, NULL before the first call */
     struct http2_conn *draining;  /* previous one, finishing its streams after GOAWAY */
     bool conn_connected;          /* tc->conn finished its handshake */
+    bool conn_counted;            /* tc->conn's connect failure already set the backoff */
     struct tc_call *calls;        /* in flight */
     unsigned backoff_ms;
     uint64_t retry_at_ms;         /* uv_now before which no reconnect is tried */
@@ -284,18 +285,10 @@ static void on_conn_connected(void *ud)
 static void on_conn_error(void *ud, const struct enr_error *err)
 {
     struct teleport_client *tc = ud;
-    if (tc->conn == NULL || http2_conn_usable(tc->conn))
-        return; /* the draining connection ended; nothing to learn */
-    if (tc->conn_connected) {
-        log_warn(LOG_TELEPORT, "connection lost: %s", err->msg);
-        return; /* reconnect on the next call, at once */
-    }
-    tc->backoff_ms = tc->backoff_ms ? tc->backoff_ms * 2 : BACKOFF_MIN_MS;
-    if (tc->backoff_ms > BACKOFF_MAX_MS)
-        tc->backoff_ms = BACKOFF_MAX_MS;
-    tc->retry_at_ms = uv_now(tc->loop) + tc->backoff_ms;
-    tc->last_connect_err = *err;
-    log_warn(LOG_TELEPORT, "%s (retrying in %u ms)", err->msg, tc->backoff_ms);
+    /* Backoff is decided in get_conn(), which may run (from a failed call's
+     * callback) before this; here we only log. */
+    (void)tc;
+    log_warn(LOG_TELEPORT, "%s", err->msg);
 }
 
 static const struct http2_conn_callbacks conn_cbs = {on_conn_connected, on_conn_error};
@@ -313,6 +306,15 @@ static struct http2_conn *get_conn(struct teleport_client *tc, struct enr_error 
     }
     if (tc->conn != NULL && http2_conn_usable(tc->conn))
         return tc->conn;
+    if (tc->conn != NULL && !tc->conn_connected && !tc->conn_counted && http2_conn_failure(tc->conn)->code != 0) {
+        /* The last connect attempt failed: wait before the next one. */
+        tc->conn_counted = true;
+        tc->backoff_ms = tc->backoff_ms ? tc->backoff_ms * 2 : BACKOFF_MIN_MS;
+        if (tc->backoff_ms > BACKOFF_MAX_MS)
+            tc->backoff_ms = BACKOFF_MAX_MS;
+        tc->retry_at_ms = now + tc->backoff_ms;
+        tc->last_connect_err = *http2_conn_failure(tc->conn);
+    }
     if (tc->conn != NULL && tc->retry_at_ms > now) {
         err_set_grpc(err, GRPC_STATUS_UNAVAILABLE, "UNAVAILABLE: not reconnecting for %llu ms after: %s",
                      (unsigned long long)(tc->retry_at_ms - now), tc->last_connect_err.msg);
@@ -328,6 +330,7 @@ static struct http2_conn *get_conn(struct teleport_client *tc, struct enr_error 
         tc->conn = NULL;
     }
     tc->conn_connected = false;
+    tc->conn_counted = false;
     tc->conn = http2_conn_connect(tc->loop, &o, &conn_cbs, tc, err);
     return tc->conn;
 }

@@ -21,10 +21,12 @@ local rule_mt = { __name = "enroller.rule" }
 
 --[[[
 @function enroller.rule(spec)
-@param {table} spec name (string), description (string), match (function(c) -> boolean), apps (function(c) -> list of app tables)
+@param {table} spec name (string), description (string), priority (integer, default 0), match (function(c) -> boolean[, why]), apps (function(c) -> list of app or db tables)
 @return {table} the rule (a read-only-by-convention table the loader recognises)
 Raises "[enroller] rule{}: ..." at the caller's line on any problem.
 ]]
+---@param spec enroller.rule_spec
+---@return enroller.rule_spec
 function M.rule(spec)
   if type(spec) ~= "table" then
     error(("[enroller] rule{}: expected a table, got %s"):format(type(spec)), 2)
@@ -43,6 +45,8 @@ end
 @param {any} x
 @return {boolean} true when x was built by enroller.rule{}
 ]]
+---@param x any
+---@return boolean
 function M.is_rule(x)
   return getmetatable(x) == rule_mt
 end

@@ -41,10 +41,19 @@ local function check_label_key(k)
   return true
 end
 
+local function check_kind(want)
+  return function(v)
+    if v == want then return true end
+    return nil, ("must be %q here"):format(want)
+  end
+end
+
 --- The app a rule's apps(c) returns (Teleport AppV3, the fields enroller manages).
 M.app = {
   type = "record",
   fields = {
+    kind = { type = "string", check = check_kind("app"),
+             description = "\"app\" (the default) or \"db\" (see schema.db)" },
     name = { type = "string", required = true, check = check_name,
              description = "Teleport app name; also the default public host name" },
     uri = { type = "string", required = true, check = function(v)
@@ -66,6 +75,45 @@ M.app = {
   },
 }
 
+local DB_PROTOCOLS = {
+  postgres = true, mysql = true, mongodb = true, cockroachdb = true, redis = true,
+  sqlserver = true, snowflake = true, cassandra = true, elasticsearch = true,
+  opensearch = true, dynamodb = true, clickhouse = true, ["clickhouse-http"] = true,
+  oracle = true, spanner = true,
+}
+
+--- A database (Teleport DatabaseV3).  Validated like an app, shown by
+--- `enroller explain` and `enroller test-rules`; NOT yet written to Teleport.
+M.db = {
+  type = "record",
+  fields = {
+    kind = { type = "string", required = true, check = check_kind("db") },
+    name = { type = "string", required = true, check = check_name },
+    protocol = { type = "string", required = true, check = function(v)
+                   if DB_PROTOCOLS[v] then return true end
+                   return nil, ("unknown database protocol '%s'"):format(v)
+                 end, description = "postgres, mysql, mongodb, redis, ..." },
+    uri = { type = "string", required = true, check = function(v)
+              if v:match("^[^%s/]+:%d+$") or v:match("^%a[%w+.-]*://") then return true end
+              return nil, ("'%s' is not host:port or a URL"):format(v)
+            end, description = "host:port the Teleport database agent connects to" },
+    description = { type = "string" },
+    labels = M.app.fields.labels,
+  },
+}
+
+--[[[
+@function schema.validate_resource(r)
+@param {table} r an entry of the list apps(c) returns
+@return {boolean} true, or nil and one message; kind "db" is checked against schema.db, anything else against schema.app
+]]
+function M.validate_resource(r)
+  if type(r) == "table" and rawget(r, "kind") == "db" then
+    return M.validate(M.db, r, "db field")
+  end
+  return M.validate(M.app, r)
+end
+
 --- The table rule{} takes.
 M.rule = {
   type = "record",
@@ -74,6 +122,10 @@ M.rule = {
     description = { type = "string", required = true },
     match = { type = "function", required = true },
     apps = { type = "function", required = true },
+    priority = { type = "number", check = function(v)
+                   if math.type(v) == "integer" and v >= -1000 and v <= 1000 then return true end
+                   return nil, "must be an integer between -1000 and 1000"
+                 end, description = "higher wins: for one container, only the matching rules of the highest priority produce resources (default 0)" },
   },
 }
 

@@ -1,6 +1,20 @@
 ---@meta
--- LuaLS annotations for rule writers; never loaded at run time.
+-- LuaLS annotations for rule writers; never loaded at run time.  Point your
+-- editor's Lua language server at lua/ (workspace.library) to get completion
+-- for the container, the resources apps() returns and rule{} itself.
 
+---@class enroller.port
+---@field port integer container-side port, 15672
+---@field proto string "tcp", "udp" or "sctp"
+---@field host_port integer|nil published host port; nil when not published
+---@field host_ip string|nil published host address; nil when not published
+
+---@class enroller.network
+---@field ip string|nil IPv4 address on that network
+---@field ipv6 string|nil global IPv6 address on that network
+
+---A read-only view of one Docker container (a snapshot of `docker inspect`).
+---Reading a field that does not exist raises ("container has no field 'x'").
 ---@class enroller.container: userdata
 ---@field id string full 64-hex id
 ---@field name string without the leading '/'
@@ -10,8 +24,8 @@
 ---@field image_id string "sha256:..."
 ---@field hostname string|nil
 ---@field labels table<string,string> a fresh copy on every read
----@field networks table<string,{ip:string|nil, ipv6:string|nil}>
----@field ports {port:integer, proto:string, host_port:integer|nil, host_ip:string|nil}[]
+---@field networks table<string,enroller.network> by network name
+---@field ports enroller.port[] exposed and published, sorted by (port, proto)
 ---@field state string "running", "exited", ...
 ---@field health string|nil "healthy", "unhealthy", "starting"; nil without a healthcheck
 ---@field created integer unix seconds
@@ -32,17 +46,61 @@ function container:has_label(key) end
 ---@return string|nil why
 function container:ip(network) end
 
+---@class enroller.rewrite_header
+---@field name string
+---@field value string
+
+---@class enroller.rewrite
+---@field redirect? string[]
+---@field headers? enroller.rewrite_header[]
+
+---A Teleport app (AppV3): what apps(c) returns, in a list.  Closed: any
+---other field is an error naming the rule and the field.
 ---@class enroller.app
----@field name string DNS-1035 label, at most 63 characters
----@field uri string
+---@field kind? "app" the default
+---@field name string DNS-1035 label, at most 63 characters (util.dns_name builds one)
+---@field uri string where the Teleport agent reaches the app, "http://10.0.0.2:3000"
 ---@field description? string
----@field labels? table<string,string> no enroller.dev/ keys
+---@field labels? table<string,string> no enroller.dev/ keys (the daemon writes those)
 ---@field public_addr? string
 ---@field insecure_skip_verify? boolean
----@field rewrite? {redirect?: string[], headers?: {name:string, value:string}[]}
+---@field rewrite? enroller.rewrite
+
+---A Teleport database (DatabaseV3).  Validated and shown by `enroller explain`
+---and `enroller test-rules`, but NOT yet written to Teleport.
+---@class enroller.db
+---@field kind "db"
+---@field name string DNS-1035 label
+---@field protocol "postgres"|"mysql"|"mongodb"|"redis"|"cockroachdb"|"sqlserver"|"cassandra"|"elasticsearch"|"opensearch"|"clickhouse"|"clickhouse-http"|"oracle"|"spanner"|"snowflake"|"dynamodb"
+---@field uri string "host:port" or a URL
+---@field description? string
+---@field labels? table<string,string>
 
 ---@class enroller.rule_spec
----@field name string
+---@field name string DNS-1035 label, unique in the rules directory
 ---@field description string
----@field match fun(c: enroller.container): boolean
----@field apps fun(c: enroller.container): enroller.app[]|nil
+---@field priority? integer -1000..1000, default 0; for one container only the matching rules of the highest priority produce resources
+---@field match fun(c: enroller.container): boolean, string? second result: why (shown by `enroller explain`)
+---@field apps fun(c: enroller.container): (enroller.app|enroller.db)[]|nil
+
+---@class enroller
+local enroller = {}
+
+---Checks spec and returns the rule a rule file must `return`.
+---@param spec enroller.rule_spec
+---@return enroller.rule_spec
+function enroller.rule(spec) end
+
+---@class enroller.core
+---@field version string
+local core = {}
+---@param level "debug"|"info"|"warn"|"error"
+---@param msg string
+function core.log(level, msg) end
+---@param s string
+---@return string hex 8 hex digits of FNV-1a
+function core.hash(s) end
+---@param text string
+---@return any|nil value
+---@return string|nil err
+function core.json_decode(text) end

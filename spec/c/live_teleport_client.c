@@ -138,8 +138,12 @@ static void run_next(struct live *lv)
     struct enr_error err = {0};
     int rc = 0;
 
-    if (lv->next >= lv->n_steps)
+    if (lv->next >= lv->n_steps) {
+        /* An open connection keeps the loop alive: close it to finish. */
+        teleport_client_free(lv->tc);
+        lv->tc = NULL;
         return;
+    }
     lv->step = lv->steps[lv->next++];
     if (strcmp(lv->step, "ping") == 0) {
         rc = teleport_client_ping(lv->tc, on_ping, lv, &err);

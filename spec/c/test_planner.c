@@ -1,15 +1,17 @@
 /*
  * test_planner.c - every safety promise of the planner as a table of
- * (desired, Teleport, completeness) -> expected actions.
+ * (desired, Teleport, completeness, guard state) -> expected actions.
  */
 #include "planner.h"
 #include "test.h"
 
 #define OWNER "host-a"
+#define MAXR 12
 
-/* A compact resource: name, uri, owner label ("" = none), container label. */
+/* A compact resource: name, uri, owner label ("" = none), container label, expires. */
 struct spec_res {
     const char *name, *uri, *owner, *container;
+    long long expires;
 };
 
 static void make(struct resource *r, const struct spec_res *s)
@@ -19,6 +21,7 @@ static void make(struct resource *r, const struct spec_res *s)
     ASSERT_EQ(resource_set_str(&r->uri, s->uri), 0);
     ASSERT_EQ(resource_set_str(&r->container_id, s->container ? s->container : ""), 0);
     ASSERT_EQ(resource_set_str(&r->revision, "rev-1"), 0);
+    r->expires = s->expires;
     if (s->owner && s->owner[0])
         ASSERT_EQ(kv_set(&r->labels, PLANNER_LABEL_OWNER, s->owner), 0);
     if (s->container)
@@ -33,104 +36,174 @@ struct expect {
 
 struct tcase {
     const char *title;
-    struct spec_res desired[4];
-    struct spec_res teleport[4];
+    struct spec_res desired[MAXR];
+    struct spec_res teleport[MAXR];
     int docker_complete, teleport_complete;
     const char *unknown[2];
-    const char *busy[2];
-    struct expect want[5];
+    struct planner_hold held[2];
+    struct planner_hold grace[2];
+    enum planner_policy policy;
+    int adopt;
+    unsigned max_deletes, max_pct;
+    int approved;
+    unsigned lease;
+    struct expect want[MAXR];
 };
 
-#define END {NULL, NULL, NULL, NULL}
+#define END {NULL, NULL, NULL, NULL, 0}
+#define NONE {NULL, 0, NULL}
+#define RMQ(n, ip, owner, c) {n, "http://" ip ":15672", owner, c, 0}
 
 static const struct tcase cases[] = {
-    {"create what is missing",
-     {{"rmq-a", "http://10.0.0.2:15672", OWNER, "a"}, END},
-     {END}, 1, 1, {NULL}, {NULL},
-     {{"rmq-a", PLAN_CREATE, "wanted by container a"}, {NULL, 0, NULL}}},
-    {"nothing changed: no action at all",
-     {{"rmq-a", "http://10.0.0.2:15672", OWNER, "a"}, END},
-     {{"rmq-a", "http://10.0.0.2:15672", OWNER, "a"}, END}, 1, 1, {NULL}, {NULL},
-     {{NULL, 0, NULL}}},
-    {"update when a managed field differs",
-     {{"rmq-a", "http://10.0.0.3:15672", OWNER, "a"}, END},
-     {{"rmq-a", "http://10.0.0.2:15672", OWNER, "a"}, END}, 1, 1, {NULL}, {NULL},
-     {{"rmq-a", PLAN_UPDATE, "differ"}, {NULL, 0, NULL}}},
-    {"labels Teleport adds itself do not cause an update",
-     {{"rmq-a", "http://10.0.0.2:15672", OWNER, "a"}, END},
-     {{"rmq-a", "http://10.0.0.2:15672", OWNER, "a"}, END}, 1, 1, {NULL}, {NULL},
-     {{NULL, 0, NULL}}},
-    {"delete owned and no longer desired",
-     {END},
-     {{"rmq-a", "http://10.0.0.2:15672", OWNER, "a"}, END}, 1, 1, {NULL}, {NULL},
-     {{"rmq-a", PLAN_DELETE, "container a no longer wants it"}, {NULL, 0, NULL}}},
-    {"never delete an unowned app",
-     {END},
-     {{"grafana", "http://10.0.0.9:3000", "", NULL}, END}, 1, 1, {NULL}, {NULL},
-     {{NULL, 0, NULL}}},
-    {"never delete another owner's app",
-     {END},
-     {{"rmq-b", "http://10.0.0.9:15672", "host-b", "b"}, END}, 1, 1, {NULL}, {NULL},
-     {{NULL, 0, NULL}}},
-    {"unowned app with the wanted name is a conflict, never overwritten",
-     {{"rmq-a", "http://10.0.0.2:15672", OWNER, "a"}, END},
-     {{"rmq-a", "http://elsewhere:15672", "", NULL}, END}, 1, 1, {NULL}, {NULL},
-     {{"rmq-a", PLAN_CONFLICT, "not owned by enroller"}, {NULL, 0, NULL}}},
-    {"same URI but another name: both live, unowned untouched",
-     {{"rmq-a", "http://10.0.0.2:15672", OWNER, "a"}, END},
-     {{"manual", "http://10.0.0.2:15672", "", NULL}, END}, 1, 1, {NULL}, {NULL},
-     {{"rmq-a", PLAN_CREATE, ""}, {NULL, 0, NULL}}},
-    {"docker listing incomplete: no delete",
-     {END},
-     {{"rmq-a", "http://10.0.0.2:15672", OWNER, "a"}, END}, 0, 1, {NULL}, {NULL},
-     {{"rmq-a", PLAN_SKIP, "Docker listing incomplete"}, {NULL, 0, NULL}}},
-    {"teleport listing incomplete: no writes",
-     {{"rmq-a", "http://10.0.0.2:15672", OWNER, "a"}, END},
-     {END}, 1, 0, {NULL}, {NULL},
-     {{"rmq-a", PLAN_SKIP, "Teleport listing incomplete"}, {NULL, 0, NULL}}},
-    {"rules failed for the container: its app is not deleted",
-     {END},
-     {{"rmq-a", "http://10.0.0.2:15672", OWNER, "a"},
-      {"rmq-b", "http://10.0.0.3:15672", OWNER, "b"}, END}, 1, 1, {"a", NULL}, {NULL},
-     {{"rmq-a", PLAN_SKIP, "unknown state"}, {"rmq-b", PLAN_DELETE, ""}, {NULL, 0, NULL}}},
-    {"a name wanted twice: lowest container name wins",
-     {{"web", "http://10.0.0.3:80", OWNER, "zeta"}, {"web", "http://10.0.0.2:80", OWNER, "alpha"}, END},
-     {END}, 1, 1, {NULL}, {NULL},
-     {{"web", PLAN_CREATE, "container alpha"}, {"web", PLAN_CONFLICT, "container alpha, which wins"},
-      {NULL, 0, NULL}}},
-    {"busy names are left alone",
-     {{"rmq-a", "http://10.0.0.2:15672", OWNER, "a"}, END},
-     {{"rmq-z", "http://10.0.0.2:15672", OWNER, "z"}, END}, 1, 1, {NULL}, {"rmq-a", "rmq-z"},
-     {{"rmq-a", PLAN_SKIP, "in flight"}, {"rmq-z", PLAN_SKIP, "in flight"}, {NULL, 0, NULL}}},
+    {.title = "create what is missing",
+     .desired = {RMQ("rmq-a", "10.0.0.2", OWNER, "a"), END}, .teleport = {END},
+     .docker_complete = 1, .teleport_complete = 1,
+     .want = {{"rmq-a", PLAN_CREATE, "wanted by container a"}, NONE}},
+    {.title = "nothing changed: no action at all",
+     .desired = {RMQ("rmq-a", "10.0.0.2", OWNER, "a"), END},
+     .teleport = {RMQ("rmq-a", "10.0.0.2", OWNER, "a"), END},
+     .docker_complete = 1, .teleport_complete = 1, .want = {NONE}},
+    {.title = "update when a managed field differs",
+     .desired = {RMQ("rmq-a", "10.0.0.3", OWNER, "a"), END},
+     .teleport = {RMQ("rmq-a", "10.0.0.2", OWNER, "a"), END},
+     .docker_complete = 1, .teleport_complete = 1,
+     .want = {{"rmq-a", PLAN_UPDATE, "differ"}, NONE}},
+    {.title = "labels Teleport adds itself do not cause an update",
+     .desired = {RMQ("rmq-a", "10.0.0.2", OWNER, "a"), END},
+     .teleport = {RMQ("rmq-a", "10.0.0.2", OWNER, "a"), END},
+     .docker_complete = 1, .teleport_complete = 1, .want = {NONE}},
+    {.title = "delete owned and no longer desired",
+     .desired = {END}, .teleport = {RMQ("rmq-a", "10.0.0.2", OWNER, "a"), END},
+     .docker_complete = 1, .teleport_complete = 1,
+     .want = {{"rmq-a", PLAN_DELETE, "container a no longer wants it"}, NONE}},
+    {.title = "never delete an unowned app",
+     .desired = {END}, .teleport = {{"grafana", "http://10.0.0.9:3000", "", NULL, 0}, END},
+     .docker_complete = 1, .teleport_complete = 1, .want = {NONE}},
+    {.title = "never delete another owner's app",
+     .desired = {END}, .teleport = {RMQ("rmq-b", "10.0.0.9", "host-b", "b"), END},
+     .docker_complete = 1, .teleport_complete = 1, .want = {NONE}},
+    {.title = "unowned app with the wanted name is a conflict, never overwritten",
+     .desired = {RMQ("rmq-a", "10.0.0.2", OWNER, "a"), END},
+     .teleport = {{"rmq-a", "http://elsewhere:15672", "", NULL, 0}, END},
+     .docker_complete = 1, .teleport_complete = 1,
+     .want = {{"rmq-a", PLAN_CONFLICT, "not owned by enroller"}, NONE}},
+    {.title = "another enroller's app with the wanted name is a conflict",
+     .desired = {RMQ("rmq-a", "10.0.0.2", OWNER, "a"), END},
+     .teleport = {RMQ("rmq-a", "10.0.0.7", "host-b", "a"), END},
+     .docker_complete = 1, .teleport_complete = 1,
+     .want = {{"rmq-a", PLAN_CONFLICT, "owned by enroller instance host-b"}, NONE}},
+    {.title = "adopt: an unowned app with the wanted name is taken over when asked",
+     .desired = {RMQ("rmq-a", "10.0.0.2", OWNER, "a"), END},
+     .teleport = {{"rmq-a", "http://elsewhere:15672", "", NULL, 0}, END},
+     .docker_complete = 1, .teleport_complete = 1, .adopt = 1,
+     .want = {{"rmq-a", PLAN_UPDATE, "adopting"}, NONE}},
+    {.title = "same URI but another name: both live, unowned untouched",
+     .desired = {RMQ("rmq-a", "10.0.0.2", OWNER, "a"), END},
+     .teleport = {{"manual", "http://10.0.0.2:15672", "", NULL, 0}, END},
+     .docker_complete = 1, .teleport_complete = 1,
+     .want = {{"rmq-a", PLAN_CREATE, ""}, NONE}},
+    {.title = "docker listing incomplete: no delete",
+     .desired = {END}, .teleport = {RMQ("rmq-a", "10.0.0.2", OWNER, "a"), END},
+     .docker_complete = 0, .teleport_complete = 1,
+     .want = {{"rmq-a", PLAN_SKIP, "Docker listing incomplete"}, NONE}},
+    {.title = "teleport listing incomplete: no writes",
+     .desired = {RMQ("rmq-a", "10.0.0.2", OWNER, "a"), END}, .teleport = {END},
+     .docker_complete = 1, .teleport_complete = 0,
+     .want = {{"rmq-a", PLAN_SKIP, "Teleport listing incomplete"}, NONE}},
+    {.title = "rules failed for the container: its app is not deleted",
+     .desired = {END},
+     .teleport = {RMQ("rmq-a", "10.0.0.2", OWNER, "a"), RMQ("rmq-b", "10.0.0.3", OWNER, "b"), END},
+     .docker_complete = 1, .teleport_complete = 1, .unknown = {"a", NULL},
+     .want = {{"rmq-a", PLAN_SKIP, "unknown state"}, {"rmq-b", PLAN_DELETE, ""}, NONE}},
+    {.title = "a name wanted twice: lowest container name wins",
+     .desired = {{"web", "http://10.0.0.3:80", OWNER, "zeta", 0}, {"web", "http://10.0.0.2:80", OWNER, "alpha", 0}, END},
+     .teleport = {END}, .docker_complete = 1, .teleport_complete = 1,
+     .want = {{"web", PLAN_CREATE, "container alpha"}, {"web", PLAN_CONFLICT, "container alpha, which wins"}, NONE}},
+    {.title = "held names are left alone, with the hold's reason",
+     .desired = {RMQ("rmq-a", "10.0.0.2", OWNER, "a"), END},
+     .teleport = {RMQ("rmq-z", "10.0.0.2", OWNER, "z"), END},
+     .docker_complete = 1, .teleport_complete = 1,
+     .held = {{"rmq-a", "a write for this name is in flight"}, {"rmq-z", "retrying in 4s after: UNAVAILABLE"}},
+     .want = {{"rmq-a", PLAN_SKIP, "in flight"}, {"rmq-z", PLAN_SKIP, "retrying in 4s"}, NONE}},
+    {.title = "grace period: a container gone moments ago keeps its app",
+     .desired = {END}, .teleport = {RMQ("rmq-a", "10.0.0.2", OWNER, "a"), RMQ("rmq-b", "10.0.0.3", OWNER, "b"), END},
+     .docker_complete = 1, .teleport_complete = 1, .grace = {{"a", "is gone for 3s of a 30s grace period"}},
+     .want = {{"rmq-a", PLAN_SKIP, "grace period"}, {"rmq-b", PLAN_DELETE, ""}, NONE}},
+    {.title = "upsert-only never deletes",
+     .desired = {RMQ("rmq-a", "10.0.0.3", OWNER, "a"), END},
+     .teleport = {RMQ("rmq-a", "10.0.0.2", OWNER, "a"), RMQ("rmq-b", "10.0.0.3", OWNER, "b"), END},
+     .docker_complete = 1, .teleport_complete = 1, .policy = PLANNER_UPSERT_ONLY,
+     .want = {{"rmq-a", PLAN_UPDATE, ""}, {"rmq-b", PLAN_SKIP, "policy upsert-only"}, NONE}},
+    {.title = "create-only never updates or deletes",
+     .desired = {RMQ("rmq-a", "10.0.0.3", OWNER, "a"), RMQ("rmq-c", "10.0.0.4", OWNER, "c"), END},
+     .teleport = {RMQ("rmq-a", "10.0.0.2", OWNER, "a"), RMQ("rmq-b", "10.0.0.3", OWNER, "b"), END},
+     .docker_complete = 1, .teleport_complete = 1, .policy = PLANNER_CREATE_ONLY,
+     .want = {{"rmq-a", PLAN_SKIP, "create-only"}, {"rmq-b", PLAN_SKIP, "create-only"},
+              {"rmq-c", PLAN_CREATE, ""}, NONE}},
+    {.title = "deletion cap by count: above it nothing is deleted",
+     .desired = {END},
+     .teleport = {RMQ("a1", "10.0.0.1", OWNER, "a1"), RMQ("a2", "10.0.0.2", OWNER, "a2"),
+                  RMQ("a3", "10.0.0.3", OWNER, "a3"), END},
+     .docker_complete = 1, .teleport_complete = 1, .max_deletes = 2,
+     .want = {{"a1", PLAN_SKIP, "deletion cap: this pass would delete 3 of 3"}, {"a2", PLAN_SKIP, "deletion cap"},
+              {"a3", PLAN_SKIP, "deletion cap"}, NONE}},
+    {.title = "deletion cap approved: deletes go ahead",
+     .desired = {END},
+     .teleport = {RMQ("a1", "10.0.0.1", OWNER, "a1"), RMQ("a2", "10.0.0.2", OWNER, "a2"),
+                  RMQ("a3", "10.0.0.3", OWNER, "a3"), END},
+     .docker_complete = 1, .teleport_complete = 1, .max_deletes = 2, .approved = 1,
+     .want = {{"a1", PLAN_DELETE, ""}, {"a2", PLAN_DELETE, ""}, {"a3", PLAN_DELETE, ""}, NONE}},
+    {.title = "deletion cap by share: 6 of 8 owned is over 50%",
+     .desired = {RMQ("a7", "10.0.0.7", OWNER, "a7"), RMQ("a8", "10.0.0.8", OWNER, "a8"), END},
+     .teleport = {RMQ("a1", "10.0.0.1", OWNER, "a1"), RMQ("a2", "10.0.0.2", OWNER, "a2"),
+                  RMQ("a3", "10.0.0.3", OWNER, "a3"), RMQ("a4", "10.0.0.4", OWNER, "a4"),
+                  RMQ("a5", "10.0.0.5", OWNER, "a5"), RMQ("a6", "10.0.0.6", OWNER, "a6"),
+                  RMQ("a7", "10.0.0.7", OWNER, "a7"), RMQ("a8", "10.0.0.8", OWNER, "a8"), END},
+     .docker_complete = 1, .teleport_complete = 1, .max_deletes = 50, .max_pct = 50,
+     .want = {{"a1", PLAN_SKIP, "6 of 8"}, {"a2", PLAN_SKIP, ""}, {"a3", PLAN_SKIP, ""},
+              {"a4", PLAN_SKIP, ""}, {"a5", PLAN_SKIP, ""}, {"a6", PLAN_SKIP, ""}, NONE}},
+    {.title = "deletion cap by share does not bite small fleets (2 of 3)",
+     .desired = {RMQ("a3", "10.0.0.3", OWNER, "a3"), END},
+     .teleport = {RMQ("a1", "10.0.0.1", OWNER, "a1"), RMQ("a2", "10.0.0.2", OWNER, "a2"),
+                  RMQ("a3", "10.0.0.3", OWNER, "a3"), END},
+     .docker_complete = 1, .teleport_complete = 1, .max_deletes = 50, .max_pct = 50,
+     .want = {{"a1", PLAN_DELETE, ""}, {"a2", PLAN_DELETE, ""}, NONE}},
+    {.title = "lease: created with an expiry, refreshed when half gone, left alone otherwise",
+     .desired = {RMQ("new", "10.0.0.1", OWNER, "n"), RMQ("old", "10.0.0.2", OWNER, "o"),
+                 RMQ("fresh", "10.0.0.3", OWNER, "f"), END},
+     .teleport = {{"old", "http://10.0.0.2:15672", OWNER, "o", 1000 + 100},
+                  {"fresh", "http://10.0.0.3:15672", OWNER, "f", 1000 + 500}, END},
+     .docker_complete = 1, .teleport_complete = 1, .lease = 600,
+     .want = {{"new", PLAN_CREATE, ""}, {"old", PLAN_UPDATE, "lease refresh"}, NONE}},
 };
 
 static void run(const struct tcase *tc)
 {
-    struct resource desired[4], teleport[4];
+    struct resource desired[MAXR], teleport[MAXR];
+    const struct resource *dp[MAXR], *tp[MAXR];
     struct planner_input in = {0};
     struct plan p;
-    size_t nd = 0, nt = 0, nu = 0, nb = 0, nw = 0;
+    size_t nd = 0, nt = 0, nu = 0, nh = 0, ng = 0, nw = 0;
     struct enr_error err;
 
-    while (nd < 4 && tc->desired[nd].name) {
+    while (nd < MAXR && tc->desired[nd].name) {
         make(&desired[nd], &tc->desired[nd]);
+        dp[nd] = &desired[nd];
         nd++;
     }
-    while (nt < 4 && tc->teleport[nt].name) {
+    while (nt < MAXR && tc->teleport[nt].name) {
         make(&teleport[nt], &tc->teleport[nt]);
+        tp[nt] = &teleport[nt];
         nt++;
     }
     if (strstr(tc->title, "labels Teleport adds") != NULL)
         ASSERT_EQ(kv_set(&teleport[0].labels, "teleport.dev/origin", "dynamic"), 0);
     while (nu < 2 && tc->unknown[nu])
         nu++;
-    while (nb < 2 && tc->busy[nb])
-        nb++;
-    const struct resource *dp[4], *tp[4];
-    for (size_t i = 0; i < nd; i++)
-        dp[i] = &desired[i];
-    for (size_t i = 0; i < nt; i++)
-        tp[i] = &teleport[i];
+    while (nh < 2 && tc->held[nh].name)
+        nh++;
+    while (ng < 2 && tc->grace[ng].name)
+        ng++;
     in.owner = OWNER;
     in.desired = dp;
     in.n_desired = nd;
@@ -140,12 +213,21 @@ static void run(const struct tcase *tc)
     in.teleport_complete = tc->teleport_complete;
     in.unknown_containers = tc->unknown;
     in.n_unknown_containers = nu;
-    in.busy_names = tc->busy;
-    in.n_busy_names = nb;
+    in.held_names = tc->held;
+    in.n_held_names = nh;
+    in.grace_containers = tc->grace;
+    in.n_grace_containers = ng;
+    in.policy = tc->policy;
+    in.adopt = tc->adopt;
+    in.max_deletes = tc->max_deletes;
+    in.max_delete_percent = tc->max_pct;
+    in.deletes_approved = tc->approved;
+    in.lease_sec = tc->lease;
+    in.now = 1000;
 
     plan_init(&p);
     ASSERT_EQ(planner_plan(&in, &p, &err), 0);
-    while (nw < 5 && tc->want[nw].name)
+    while (nw < MAXR && tc->want[nw].name)
         nw++;
     if (p.len != nw) {
         fprintf(stderr, "case '%s': %zu actions, want %zu\n", tc->title, p.len, nw);
@@ -163,14 +245,29 @@ static void run(const struct tcase *tc)
         }
         ASSERT_CONTAINS(p.actions[i].reason, tc->want[i].reason_part);
     }
-    /* The loser of a name clash is never the one written. */
+    for (size_t i = 0; i < p.len; i++) {
+        const struct plan_action *a = &p.actions[i];
+        /* The loser of a name clash is never the one written. */
+        if (a->op == PLAN_CREATE && strcmp(a->name, "web") == 0)
+            ASSERT_STREQ(a->res.uri, "http://10.0.0.2:80");
+        /* An update carries Teleport's revision back. */
+        if (a->op == PLAN_UPDATE)
+            ASSERT_STREQ(a->res.revision, "rev-1");
+        /* With a lease every write carries the new expiry; without, none. */
+        if (a->op == PLAN_CREATE || a->op == PLAN_UPDATE)
+            ASSERT_EQ(a->res.expires, tc->lease ? 1000 + (long long)tc->lease : 0);
+        /* Nothing unowned is ever written unless adoption was asked for. */
+        if (a->op == PLAN_UPDATE && !tc->adopt)
+            for (size_t j = 0; j < nt; j++)
+                if (strcmp(teleport[j].name, a->name) == 0)
+                    ASSERT_STREQ(kv_get(&teleport[j].labels, PLANNER_LABEL_OWNER), OWNER);
+        if (a->op == PLAN_DELETE)
+            ASSERT_STREQ(kv_get(&a->res.labels, PLANNER_LABEL_OWNER), OWNER);
+    }
+    bool capped = false;
     for (size_t i = 0; i < p.len; i++)
-        if (p.actions[i].op == PLAN_CREATE && strcmp(tc->title, "a name wanted twice: lowest container name wins") == 0)
-            ASSERT_STREQ(p.actions[i].res.uri, "http://10.0.0.2:80");
-    /* An update carries Teleport's revision back. */
-    for (size_t i = 0; i < p.len; i++)
-        if (p.actions[i].op == PLAN_UPDATE)
-            ASSERT_STREQ(p.actions[i].res.revision, "rev-1");
+        capped |= strstr(p.actions[i].reason, "deletion cap") != NULL;
+    ASSERT_EQ(p.deletes_capped, capped);
     plan_cleanup(&p);
     for (size_t i = 0; i < nd; i++)
         resource_cleanup(&desired[i]);

@@ -108,9 +108,15 @@ static void test_shipped_rules(void)
     if (rs == NULL)
         fprintf(stderr, "load: %s\n", err.msg);
     ASSERT_TRUE(rs != NULL);
-    ASSERT_EQ(rule_set_count(rs), 1);
-    ASSERT_STREQ(rule_set_name(rs, 0), "rabbitmq");
-    ASSERT_TRUE(rule_set_name(rs, 1) == NULL);
+    /* rules/: labels (priority 100), http (50), then grafana, prometheus,
+     * rabbitmq (0) in file order */
+    ASSERT_EQ(rule_set_count(rs), 5);
+    ASSERT_STREQ(rule_set_name(rs, 0), "labels");
+    ASSERT_STREQ(rule_set_name(rs, 1), "http");
+    ASSERT_STREQ(rule_set_name(rs, 4), "rabbitmq");
+    ASSERT_STREQ(rule_set_file(rs, 4), "rules/rabbitmq.lua");
+    ASSERT_EQ(rule_set_priority(rs, 0), 100);
+    ASSERT_TRUE(rule_set_name(rs, 5) == NULL);
 
     resource_list_init(&out);
     ASSERT_EQ(rule_set_eval(rs, other, &out, &err), 0);
@@ -131,6 +137,7 @@ static void test_shipped_rules(void)
     ASSERT_STREQ(kv_get(&r->labels, "container.id"), "0c661a22bc6e");
     ASSERT_STREQ(kv_get(&r->labels, "container.hostname"), "rabbit-1");
     ASSERT_TRUE(kv_get(&r->labels, "enroller.dev/owner") == NULL);
+    ASSERT_STREQ(r->rule, "rabbitmq");
     /* a second run appends an equal resource: evaluation is repeatable */
     ASSERT_EQ(rule_set_eval(rs, rabbit, &out, &err), 0);
     ASSERT_EQ(out.len, 2);
@@ -210,11 +217,20 @@ static void test_load_errors(void)
                       "require(\"enroller\").rule{...})");
     expect_load_error(rules_dir("miss.lua", HEAD "return enroller.rule {\n  name = 'm', description = 'd',\n"
                                             "  match = function() end }\n", NULL),
-                      "rules/miss.lua: [enroller] rule{}: field 'apps' is required");
+                      "rules/miss.lua:2: [enroller] rule{}: field 'apps' is required");
     expect_load_error(rules_dir("extra.lua", HEAD "return enroller.rule { name = 'e', description = 'd',\n"
                                              "  match = function() end, apps = function() end, mtach = 1 }\n",
                                 NULL),
-                      "rules/extra.lua: [enroller] rule{}: field 'mtach' is not allowed");
+                      "rules/extra.lua:2: [enroller] rule{}: field 'mtach' is not allowed");
+    /* the line of a multi-line `return rule {` call, after other code */
+    expect_load_error(rules_dir("later.lua", HEAD "local x = 1\n\nreturn enroller.rule {\n  name = 'l',\n"
+                                             "  description = 'd',\n  match = function() end,\n  apps = 3,\n}\n",
+                                NULL),
+                      "rules/later.lua:4: [enroller] rule{}: field 'apps': expected function, got number");
+    expect_load_error(rules_dir("pri.lua", HEAD "return enroller.rule { name = 'p', description = 'd',\n"
+                                           "  match = function() end, apps = function() end, priority = 1.5 }\n",
+                                NULL),
+                      "rules/pri.lua:2: [enroller] rule{}: field 'priority': must be an integer between -1000 and 1000");
     expect_load_error(rules_dir("a.lua", RULE("dup", "return {}"), "b.lua", RULE("dup", "return {}"), NULL),
                       "rules/b.lua: rule name 'dup' is already used by rules/a.lua");
     expect_load_error(rules_dir("spin.lua", "while true do end\n", NULL),
@@ -318,6 +334,89 @@ static void test_recovery_and_expiry(void)
     container_free(other);
 }
 
+/* A rule file with a priority whose match() and apps() bodies are given. */
+#define PRULE(name, pri, match, apps)                                                     \
+    HEAD "return enroller.rule { name = '" name "', description = 'd', priority = " pri ",\n" \
+         "  match = function(c) " match " end,\n  apps = function(c) " apps " end }\n"
+
+static void test_priority_and_duplicates(void)
+{
+    struct enr_error err = {0};
+    struct resource_list out;
+    struct rule_report *rep = NULL;
+    struct container *c = fixture("inspect_rabbitmq.json");
+    const char *dir = rules_dir(
+        "a-low.lua", PRULE("low", "-5", "return true", "return { { name = 'low', uri = 'u' } }"),
+        "b-high.lua", PRULE("high", "10", "return c.name == 'rabbitmq', 'name is rabbitmq'",
+                            "return { { name = 'high', uri = 'u' }, { kind = 'db', name = 'pg', protocol = 'postgres', uri = 'h:5432' } }"),
+        "c-none.lua", PRULE("none", "10", "return false, 'not today'", "return {}"),
+        "d-also.lua", PRULE("also", "10", "return true", "return { { name = 'also', uri = 'u' } }"),
+        NULL);
+    struct rule_set *rs = rule_loader_load(dir, NULL, &small, &err);
+    if (rs == NULL)
+        fprintf(stderr, "load: %s\n", err.msg);
+    ASSERT_TRUE(rs != NULL);
+    ASSERT_STREQ(rule_set_name(rs, 0), "high");
+    ASSERT_STREQ(rule_set_name(rs, 3), "low");
+    resource_list_init(&out);
+    ASSERT_EQ(rule_set_eval(rs, c, &out, &err), 0);
+    /* low is shadowed; the db is validated but not handed on */
+    ASSERT_EQ(out.len, 2);
+    ASSERT_STREQ(out.items[0].name, "high");
+    ASSERT_STREQ(out.items[1].name, "also");
+    resource_list_cleanup(&out);
+
+    ASSERT_EQ(rule_set_explain(rs, c, &rep, &err), 0);
+    ASSERT_EQ(rep[0].outcome, RULE_MATCHED);
+    ASSERT_STREQ(rep[0].detail, "name is rabbitmq");
+    ASSERT_EQ(rep[0].resources.len, 2);
+    ASSERT_EQ(rep[0].resources.items[1].kind, RESOURCE_DB);
+    ASSERT_STREQ(rep[0].resources.items[1].protocol, "postgres");
+    ASSERT_EQ(rep[1].outcome, RULE_NO_MATCH);
+    ASSERT_STREQ(rep[1].detail, "not today");
+    ASSERT_EQ(rep[2].outcome, RULE_MATCHED);
+    ASSERT_EQ(rep[3].outcome, RULE_SHADOWED);
+    ASSERT_STREQ(rep[3].detail, "high");
+    ASSERT_EQ(rep[3].resources.len, 0);
+    rule_report_free(rep, rule_set_count(rs));
+    rule_set_free(rs);
+
+    /* the same app twice for one container is an error naming both rules */
+    expect_eval_error(rules_dir("a.lua", PRULE("one", "0", "return true", "return { { name = 'x', uri = 'u' } }"),
+                                "b.lua", PRULE("two", "0", "return true", "return { { name = 'x', uri = 'v' } }"),
+                                NULL),
+                      c,
+                      "rules/b.lua: rule 'two': app 'x' for container rabbitmq is also produced by rule 'one' "
+                      "(give one rule a higher priority, or make its match() exclude the other's)");
+    expect_eval_error(rules_dir("a.lua", PRULE("one", "0", "return true",
+                                               "return { { name = 'x', uri = 'u' }, { name = 'x', uri = 'v' } }"),
+                                NULL),
+                      c, "rules/a.lua: rule 'one': produced app 'x' twice for container rabbitmq");
+    expect_eval_error(rules_dir("db.lua", PRULE("db", "0", "return true",
+                                                "return { { kind = 'db', name = 'd', protocol = 'postgress', uri = 'h:1' } }"),
+                                NULL),
+                      c, "rules/db.lua: rule 'db': db field 'protocol': unknown database protocol 'postgress'");
+    expect_eval_error(rules_dir("db.lua", PRULE("db", "0", "return true",
+                                                "return { { kind = 'db', name = 'd', protocol = 'mysql', uri = 'h:1', public_addr = 'x' } }"),
+                                NULL),
+                      c, "rules/db.lua: rule 'db': db field 'public_addr' is not allowed");
+
+    /* explain keeps going past a failing rule and reports it */
+    dir = rules_dir("a.lua", PRULE("bad", "0", "return true", "error('nope', 0)"),
+                    "b.lua", PRULE("good", "0", "return true", "return { { name = 'g', uri = 'u' } }"), NULL);
+    rs = rule_loader_load(dir, NULL, &small, &err);
+    ASSERT_TRUE(rs != NULL);
+    ASSERT_TRUE(rule_set_explain(rs, c, &rep, &err) < 0);
+    ASSERT_STREQ(err.msg, "rules/a.lua: nope");
+    ASSERT_EQ(rep[0].outcome, RULE_ERROR);
+    ASSERT_STREQ(rep[0].detail, "rules/a.lua: nope");
+    ASSERT_EQ(rep[1].outcome, RULE_MATCHED);
+    ASSERT_EQ(rep[1].resources.len, 1);
+    rule_report_free(rep, rule_set_count(rs));
+    rule_set_free(rs);
+    container_free(c);
+}
+
 int main(void)
 {
     const char *env = getenv("ENR_SOURCE_DIR");
@@ -328,6 +427,7 @@ int main(void)
     test_shipped_rules();
     test_full_app();
     test_load_errors();
+    test_priority_and_duplicates();
     test_eval_errors();
     test_recovery_and_expiry();
 

@@ -143,6 +143,18 @@ def sign_cert(ca_key, ca_cert, public_key, subject, not_after, dns_names=(), ser
     return b.sign(ca_key, hashes.SHA256())
 
 
+def make_server_cert(host_key, host_cert):
+    """The Auth server's own certificate: a fresh key, signed by the host CA,
+    DNS SAN teleport.cluster.local (constants.APIDomain)."""
+    srv_key = new_key()
+    srv_subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Admin"),
+                             x509.NameAttribute(NameOID.COMMON_NAME, str(uuid.uuid4()))])
+    srv_cert = sign_cert(host_key, host_cert, srv_key.public_key(), srv_subject,
+                         _now() + datetime.timedelta(days=3650),
+                         dns_names=[SERVER_NAME, "localhost", "*.teleport.cluster.local"], server=True)
+    return srv_key, srv_cert
+
+
 def ssh_public_line(key):
     return key.public_key().public_bytes(serialization.Encoding.OpenSSH,
                                          serialization.PublicFormat.OpenSSH).decode()
@@ -229,13 +241,7 @@ class Cluster:
         os.makedirs(state_dir, exist_ok=True)
         host_key, host_cert = make_ca(cluster_name)
         user_key, user_cert = make_ca(cluster_name)
-        srv_key = new_key()
-        # The Auth server's own certificate: host CA, DNS SAN teleport.cluster.local.
-        srv_subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Admin"),
-                                 x509.NameAttribute(NameOID.COMMON_NAME, str(uuid.uuid4()))])
-        srv_cert = sign_cert(host_key, host_cert, srv_key.public_key(), srv_subject,
-                             _now() + datetime.timedelta(days=3650),
-                             dns_names=[SERVER_NAME, "localhost", "*.teleport.cluster.local"], server=True)
+        srv_key, srv_cert = make_server_cert(host_key, host_cert)
         write_private(os.path.join(state_dir, "host_ca.key"), key_pem(host_key))
         write_private(os.path.join(state_dir, "host_ca.crt"), cert_pem(host_cert))
         write_private(os.path.join(state_dir, "user_ca.key"), key_pem(user_key))
@@ -247,8 +253,45 @@ class Cluster:
             {"cluster_name": cluster_name, "host_id": str(uuid.uuid4())}).encode())
         return Cluster(state_dir)
 
-    def sign_identity(self, username, roles, ttl_seconds, traits=None, logins=None):
-        """Identity file bytes for `tctl auth sign --format=file`."""
+    def host_ca_pems(self):
+        """Trusted host CA certificates, newest first: after `rotate-cert
+        --host-ca` the previous CA stays trusted (host_ca_prev.crt), as during
+        a Teleport CA rotation."""
+        out = [self.host_ca_pem]
+        prev = os.path.join(self.dir, "host_ca_prev.crt")
+        if os.path.exists(prev):
+            with open(prev, "rb") as f:
+                out.append(f.read())
+        return out
+
+    def host_ca_ssh_lines(self):
+        lines = [cert_authority_line(self.name, self.host_ca_key)]
+        prev = os.path.join(self.dir, "host_ca_prev.key")
+        if os.path.exists(prev):
+            with open(prev, "rb") as f:
+                lines.append(cert_authority_line(self.name, load_key(f.read())))
+        return lines
+
+    def rotate_server_cert(self, new_host_ca=False):
+        """Issues a new Auth server key and certificate (kept in the state
+        directory). new_host_ca: first replace the host CA; the old one is kept
+        as host_ca_prev.* (still trusted by newly signed identities), so
+        identities signed before the rotation no longer verify the server."""
+        if new_host_ca:
+            os.replace(os.path.join(self.dir, "host_ca.key"), os.path.join(self.dir, "host_ca_prev.key"))
+            os.replace(os.path.join(self.dir, "host_ca.crt"), os.path.join(self.dir, "host_ca_prev.crt"))
+            key, cert = make_ca(self.name)
+            write_private(os.path.join(self.dir, "host_ca.key"), key_pem(key))
+            write_private(os.path.join(self.dir, "host_ca.crt"), cert_pem(cert))
+            self.host_ca_key, self.host_ca, self.host_ca_pem = key, cert, cert_pem(cert)
+        srv_key, srv_cert = make_server_cert(self.host_ca_key, self.host_ca)
+        self.server_key_pem, self.server_cert_pem = key_pem(srv_key), cert_pem(srv_cert)
+        write_private(os.path.join(self.dir, "server.key"), self.server_key_pem)
+        write_private(os.path.join(self.dir, "server.crt"), self.server_cert_pem)
+        return srv_cert
+
+    def sign_parts(self, username, roles, ttl_seconds, traits=None, logins=None):
+        """A fresh key and its certificates: what `tctl auth sign` writes."""
         key = new_key()
         if not logins:
             logins = ["-teleport-nologin-" + str(uuid.uuid4())]
@@ -257,6 +300,33 @@ class Cluster:
         not_after = _now() + datetime.timedelta(seconds=ttl_seconds)
         tls = sign_cert(self.user_ca_key, self.user_ca, key.public_key(), subject, not_after)
         ssh_cert = ssh_sign_user(self.user_ca_key, key, username, logins, roles, self.name, ttl_seconds)
-        return encode_identity_file(key_pem(key), ssh_cert, cert_pem(tls),
-                                    [cert_authority_line(self.name, self.host_ca_key)],
-                                    [self.host_ca_pem])
+        return {"key": key_pem(key), "ssh_pub": ssh_public_line(key), "ssh_cert": ssh_cert,
+                "tls_cert": cert_pem(tls), "ssh_cas": self.host_ca_ssh_lines(),
+                "host_cas": self.host_ca_pems(), "user_cas": [self.user_ca_pem]}
+
+    @staticmethod
+    def encode_parts(p):
+        return encode_identity_file(p["key"], p["ssh_cert"], p["tls_cert"], p["ssh_cas"], p["host_cas"])
+
+    def sign_identity(self, username, roles, ttl_seconds, traits=None, logins=None):
+        """Identity file bytes for `tctl auth sign --format=file`."""
+        return self.encode_parts(self.sign_parts(username, roles, ttl_seconds, traits, logins))
+
+
+def write_public(path, data):
+    """Atomic write, mode 0644 (certificates, public keys)."""
+    write_private(path, data)
+    os.chmod(path, 0o644)
+
+
+def write_tbot_dir(out_dir, parts):
+    """A tbot identity output directory (lib/tbot identity output artifacts,
+    wire doc 7.4): each file replaced atomically; `key` and `identity` 0600."""
+    os.makedirs(out_dir, mode=0o700, exist_ok=True)
+    write_private(os.path.join(out_dir, "key"), parts["key"])
+    write_public(os.path.join(out_dir, "key.pub"), (parts["ssh_pub"] + "\n").encode())
+    write_public(os.path.join(out_dir, "key-cert.pub"), (parts["ssh_cert"] + "\n").encode())
+    write_public(os.path.join(out_dir, "tlscert"), parts["tls_cert"])
+    write_public(os.path.join(out_dir, "teleport-host-ca.crt"), b"".join(parts["host_cas"]))
+    write_public(os.path.join(out_dir, "teleport-user-ca.crt"), b"".join(parts["user_cas"]))
+    write_private(os.path.join(out_dir, "identity"), Cluster.encode_parts(parts))

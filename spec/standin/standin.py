@@ -3,9 +3,10 @@
 speaks Teleport's proto.AuthService messages and reproduces its semantics for
 apps, app servers and provision tokens (see README.md).
 
-    standin.py --state DIR [--listen 127.0.0.1:0] [--roles FILE]...
-               [--cluster-name NAME] [--app-service-labels 'k=v,k2=v2' | '*=*']
-               [--log FILE]
+    standin.py --state DIR [--listen 127.0.0.1:0] [--proxy-listen 127.0.0.1:0]
+               [--roles FILE]... [--cluster-name NAME]
+               [--app-service-labels 'k=v,k2=v2' | '*=*'] [--heartbeat S]
+               [--max-connection-age S] [--seed N] [--log FILE]
 """
 import argparse
 import concurrent.futures
@@ -14,9 +15,11 @@ import json
 import logging
 import os
 import queue
+import random
 import signal
 import sys
 import threading
+import time
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -29,6 +32,7 @@ from google.protobuf import json_format  # noqa: E402
 
 import pbload  # noqa: E402
 import pki  # noqa: E402
+import netio  # noqa: E402
 import rbac  # noqa: E402
 import resources as res  # noqa: E402
 from rbac import TraceError  # noqa: E402
@@ -55,6 +59,10 @@ CODES = {
 # the other kinds list as empty).
 PAGINATED_KINDS = ("node", "db_server", "db_service", "app_server", "kube_server", "windows_desktop",
                    "windows_desktop_service", "user_group")
+
+# lib/services/local/provisioning.go CreateToken (newest; never names the token)
+TOKEN_EXISTS = ("token could not be created due to name conflict with an existing scoped or unscoped token, "
+                "please try again with a different name or delete the conflicting token")
 
 ADMIN_ROLE = {
     "kind": "role", "version": "v7", "metadata": {"name": "admin"},
@@ -129,6 +137,102 @@ class Counters:
             self.data = {}
 
 
+class Faults:
+    """Injected faults per method path: added latency, then an error with a
+    chosen gRPC code at a chosen rate; optionally only for the next N calls."""
+
+    def __init__(self, seed=None):
+        self.lock = threading.Lock()
+        self.rules = {}
+        self.rng = random.Random(seed)
+
+    @staticmethod
+    def path_of(method):
+        if method == "*" or method.startswith("/"):
+            return method
+        return "/%s/%s" % (AUTH_SERVICE, method)
+
+    def set(self, req):
+        method = req.get("method") or ""
+        if not method:
+            raise TraceError("BadParameter", "faults: missing method (a method name, a full path or *)")
+        code = (req.get("code") or "UNAVAILABLE").upper()
+        if code == "OK" or code not in grpc.StatusCode.__members__:
+            raise TraceError("BadParameter", "faults: %s is not a gRPC error code" % q(code))
+        rate = float(req.get("error_rate", 0.0))
+        latency = float(req.get("latency_ms", 0.0))
+        count = req.get("count")
+        if not 0.0 <= rate <= 1.0:
+            raise TraceError("BadParameter", "faults: error_rate must be within [0, 1], got %s" % rate)
+        if latency < 0:
+            raise TraceError("BadParameter", "faults: latency_ms must not be negative")
+        if count is not None and int(count) <= 0:
+            raise TraceError("BadParameter", "faults: count must be positive")
+        rule = {"latency_ms": latency, "error_rate": rate, "code": code,
+                "message": req.get("message") or "stand-in injected fault: %s" % code,
+                "count": None if count is None else int(count)}
+        with self.lock:
+            self.rules[self.path_of(method)] = rule
+        return rule
+
+    def clear(self):
+        with self.lock:
+            self.rules = {}
+
+    def snapshot(self):
+        with self.lock:
+            return json.loads(json.dumps(self.rules))
+
+    def pick(self, path):
+        """-> (latency seconds, (StatusCode, message) or None) for one call."""
+        with self.lock:
+            key = path if path in self.rules else ("*" if "*" in self.rules else None)
+            if key is None:
+                return 0.0, None
+            rule = self.rules[key]
+            if rule["count"] is not None:
+                rule["count"] -= 1
+                if rule["count"] <= 0:
+                    del self.rules[key]
+            err = None
+            if rule["error_rate"] > 0 and self.rng.random() < rule["error_rate"]:
+                err = (grpc.StatusCode[rule["code"]], rule["message"])
+            return rule["latency_ms"] / 1000.0, err
+
+
+class ServerCreds:
+    """The Auth server's TLS credentials, re-read on each new connection's
+    handshake after a rotation (grpc dynamic_ssl_server_credentials):
+    connections already open keep the certificate they were made with."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.lock = threading.Lock()
+        self.pending = False
+
+    def config(self):
+        return grpc.ssl_server_certificate_configuration(
+            [(self.cluster.server_key_pem, self.cluster.server_cert_pem)],
+            root_certificates=self.cluster.user_ca_pem)
+
+    def fetch(self):
+        with self.lock:
+            if not self.pending:
+                return None
+            self.pending = False
+            return self.config()
+
+    def rotate(self, new_host_ca):
+        with self.lock:
+            cert = self.cluster.rotate_server_cert(new_host_ca)
+            self.pending = True
+            return cert
+
+    def credentials(self):
+        return grpc.dynamic_ssl_server_credentials(self.config(), self.fetch,
+                                                   require_client_authentication=True)
+
+
 def parse_selector(s):
     """--app-service-labels 'k=v,k2=v2' -> role-style selector {k: [v]}."""
     out = {}
@@ -149,8 +253,9 @@ class Identity:
 class AuthServer:
     """proto.AuthService handlers plus the emulated Application Service."""
 
-    def __init__(self, store, cluster, pb, app_service_selector, counters):
+    def __init__(self, store, cluster, pb, app_service_selector, counters, conns=None):
         self.store, self.cluster, self.pb = store, cluster, pb
+        self.conns = conns or netio.ConnTable()
         self.t, self.a = pb.types_pb2, pb.authservice_pb2
         self.selector = app_service_selector
         self.counters = counters
@@ -216,7 +321,9 @@ class AuthServer:
         roles = self.roles_of(ident)
         if not len(req.Kinds):
             raise TraceError("AccessDenied", "can't setup global watch")
-        kinds = []
+        # auth_with_roles.go authorizeWatchRequest: read on every kind;
+        # AllowPartialSuccess drops the unauthorized ones.
+        allowed = []
         for k in req.Kinds:
             try:
                 rbac.check_action(roles, k.Kind, rbac.VERB_READ)
@@ -224,9 +331,16 @@ class AuthServer:
                 if req.AllowPartialSuccess:
                     continue
                 raise
+            allowed.append(k)
+        if not allowed:
+            raise TraceError("BadParameter", "none of the requested kinds can be watched")
+        # services/local/events.go NewWatcher: kinds without a parser.
+        kinds = []
+        for k in allowed:
             if k.Kind not in self.KIND_VERSION:
-                raise TraceError("BadParameter", "watching kind %s is not supported by the Auth stand-in"
-                                 % q(k.Kind))
+                if req.AllowPartialSuccess:
+                    continue
+                raise TraceError("BadParameter", "watcher on object kind %s is not supported" % q(k.Kind))
             kinds.append(k)
         if not kinds:
             raise TraceError("BadParameter", "none of the requested kinds can be watched")
@@ -324,12 +438,25 @@ class AuthServer:
         f = r.ServerFeatures
         f.Kubernetes = f.App = f.DB = f.Desktop = True
         f.AdvancedAccessWorkflows = False
-        peer = ident.peer or ""
+        r.RemoteAddr = self.client_addr(ident.peer)
+        return r
+
+    def upstream_of(self, grpc_peer):
+        """gRPC peer "ipv4:127.0.0.1:PORT" -> (host, port) of the relay's socket."""
+        peer = grpc_peer or ""
         for prefix in ("ipv4:", "ipv6:"):
             if peer.startswith(prefix):
                 peer = peer[len(prefix):]
-        r.RemoteAddr = peer
-        return r
+        host, _, port = peer.rpartition(":")
+        try:
+            return host.strip("[]"), int(port)
+        except ValueError:
+            return None
+
+    def client_addr(self, grpc_peer):
+        """The client's own address (as Auth sees it behind the relay)."""
+        up = self.upstream_of(grpc_peer)
+        return (self.conns.peer_of(up) if up else None) or ""
 
     # ---- apps ------------------------------------------------------------------------
     def GetApps(self, req, ident):
@@ -672,8 +799,7 @@ class AuthServer:
         self._token_defaults(tok)
         with self.store.lock:
             if self._live(self.store.tokens, tok.Metadata.Name) is not None:
-                raise TraceError("AlreadyExists", "token %s already exists"
-                                 % q(res.mask_key_name(tok.Metadata.Name)))
+                raise TraceError("AlreadyExists", TOKEN_EXISTS)
             tok.Metadata.Revision = new_revision()
             self.put("token", tok.Metadata.Name, tok)
             self.store.save()
@@ -775,11 +901,63 @@ class AuthServer:
         return msg
 
 
+    def bulk(self, req):
+        """Many app servers (or apps) with a large padding label, in one write:
+        for responses above gRPC's default 4 MiB receive limit."""
+        kind = req.get("kind") or "app_server"
+        count, pad = int(req.get("count") or 0), int(req.get("label_bytes") or 0)
+        prefix = req.get("prefix") or "bulk-"
+        host_id = req.get("host_id") or "bulk-host"
+        if kind not in ("app", "app_server"):
+            raise TraceError("BadParameter", "bulk: kind must be app or app_server")
+        if not 0 < count <= 100000 or not 0 <= pad <= 1 << 20:
+            raise TraceError("BadParameter", "bulk: count must be 1..100000 and label_bytes 0..1048576")
+        labels = dict(req.get("labels") or {})
+        with self.store.lock:
+            for i in range(count):
+                name = "%s%05d" % (prefix, i)
+                app = self.t.AppV3(Kind="app", Version="v3")
+                app.Metadata.Name, app.Metadata.Namespace = name, res.DEFAULT_NAMESPACE
+                for k, v in labels.items():
+                    app.Metadata.Labels[k] = v
+                app.Metadata.Labels["bulk/pad"] = "x" * pad
+                app.Metadata.Labels[res.ORIGIN_LABEL] = res.ORIGIN_DYNAMIC
+                app.Spec.URI = "http://127.0.0.1:%d" % (10000 + i % 50000)
+                app.Metadata.Revision = new_revision()
+                if kind == "app":
+                    self.table("app")[name] = app
+                    continue
+                srv = self.t.AppServerV3(Kind="app_server", Version="v3")
+                srv.Metadata.Name, srv.Metadata.Namespace = name, res.DEFAULT_NAMESPACE
+                srv.Metadata.Revision = new_revision()
+                srv.Spec.Version, srv.Spec.Hostname, srv.Spec.HostID = SERVER_VERSION, "bulk", host_id
+                srv.Spec.App.CopyFrom(app)
+                res.go_non_null_times(srv)
+                self.table("app_server")["%s/%s" % (host_id, name)] = srv
+            self.store.save()
+        return {"created": count, "kind": kind}
+
+
 class Service:
     """gRPC plumbing: generic handlers, error mapping, counters, logging."""
 
-    def __init__(self, auth, counters, pb):
+    def __init__(self, auth, counters, pb, faults=None, creds=None):
         self.auth, self.counters, self.pb = auth, counters, pb
+        self.faults = faults or Faults()
+        self.creds = creds
+
+    def _inject(self, path, context):
+        """Injected latency (cut short when the call ends), then maybe an error."""
+        if not path.startswith("/%s/" % AUTH_SERVICE):
+            return None
+        delay, err = self.faults.pick(path)
+        end = time.monotonic() + delay
+        while delay > 0 and context.is_active():
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            time.sleep(min(left, 0.05))
+        return err
 
     def _finish(self, path, ident, code, msg, context):
         self.counters.inc(path, code.name)
@@ -792,6 +970,10 @@ class Service:
     def unary(self, path, fn, req_cls, resp_ser):
         def handler(req, context):
             ident = None
+            err = self._inject(path, context)
+            if err is not None:
+                self._finish(path, ident, err[0], err[1], context)
+                context.abort(err[0], err[1])
             try:
                 ident = self.auth.identity(context)
                 resp = fn(req, ident)
@@ -811,6 +993,10 @@ class Service:
     def server_stream(self, path, fn, req_cls, resp_ser):
         def handler(req, context):
             ident = None
+            err = self._inject(path, context)
+            if err is not None:
+                self._finish(path, ident, err[0], err[1], context)
+                context.abort(err[0], err[1])
             try:
                 ident = self.auth.identity(context)
                 it = fn(req, ident, context)
@@ -862,28 +1048,101 @@ class Service:
                     req = json.loads(body.decode() or "{}")
                 except ValueError as e:
                     raise TraceError("BadParameter", "request is not JSON: %s" % e)
-                return json.dumps(fn(req)).encode()
+                if not isinstance(req, dict):
+                    raise TraceError("BadParameter", "request is not a JSON object")
+                return json.dumps(fn(req, ident)).encode()
             return wrapped
 
-        def create(req):
+        def create(req, ident):
             return {"message": self.auth.create_resource(req.get("resource"), bool(req.get("force")))}
 
-        def counters(req):
+        def counters(req, ident):
             return {"methods": self.counters.snapshot()}
 
-        def reset(req):
+        def reset(req, ident):
             self.counters.reset()
             return {}
+
+        def set_fault(req, ident):
+            try:
+                return {"rule": self.faults.set(req)}
+            except (TypeError, ValueError) as e:
+                raise TraceError("BadParameter", "faults: %s" % e)
+
+        def clear_faults(req, ident):
+            self.faults.clear()
+            return {}
+
+        def list_faults(req, ident):
+            return {"faults": self.faults.snapshot()}
+
+        def drop(req, ident):
+            up = self.auth.upstream_of(ident.peer)
+            keep = self.auth.conns.conn_of(up) if up else None
+            n = self.auth.conns.drop_all(reset=bool(req.get("reset")), keep=keep)
+            log.info("dropped %d connections (reset=%s)", n, bool(req.get("reset")))
+            return {"dropped": n}
+
+        def connections(req, ident):
+            return {"connections": self.auth.conns.count()}
+
+        def rotate(req, ident):
+            cert = self.creds.rotate(bool(req.get("host_ca")))
+            if req.get("host_ca"):
+                # tctl --state keeps working: the admin identity trusts the new host CA.
+                c = self.auth.cluster
+                pki.write_private(os.path.join(c.dir, "admin.identity"),
+                                  c.sign_identity("admin", ["admin"], 10 * 365 * 86400))
+            log.info("rotated the server certificate (new host CA: %s)", bool(req.get("host_ca")))
+            return {"serial": "%x" % cert.serial_number,
+                    "not_after": cert.not_valid_after.replace(tzinfo=datetime.timezone.utc).isoformat()}
+
+        def bulk(req, ident):
+            return self.auth.bulk(req)
 
         class Raw:
             FromString = staticmethod(lambda b: b)
         ident_ser = (lambda b: b)
-        handlers = {
-            "CreateResource": self.unary("/%s/CreateResource" % ADMIN_SERVICE, admin_only(create), Raw, ident_ser),
-            "Counters": self.unary("/%s/Counters" % ADMIN_SERVICE, admin_only(counters), Raw, ident_ser),
-            "ResetCounters": self.unary("/%s/ResetCounters" % ADMIN_SERVICE, admin_only(reset), Raw, ident_ser),
-        }
+        fns = {"CreateResource": create, "Counters": counters, "ResetCounters": reset,
+               "SetFault": set_fault, "ClearFaults": clear_faults, "Faults": list_faults,
+               "DropConnections": drop, "Connections": connections, "RotateCert": rotate, "Bulk": bulk}
+        handlers = {name: self.unary("/%s/%s" % (ADMIN_SERVICE, name), admin_only(fn), Raw, ident_ser)
+                    for name, fn in fns.items()}
         return grpc.method_handlers_generic_handler(ADMIN_SERVICE, handlers)
+
+
+# Teleport's Proxy ALPN handlers (lib/srv/alpnproxy/common/protocols.go) the
+# stand-in knows by name but does not serve.
+OTHER_PROTOCOLS = ("h2", "http/1.1", "teleport-proxy-ssh", "teleport-reversetunnel", "teleport-proxy-grpc",
+                   "teleport-proxy-grpc-mtls", "teleport-tcp", "teleport-postgres", "teleport-mysql",
+                   "teleport-mongodb", "teleport-redis", "teleport-kube", "acme-tls/1")
+
+
+def make_proxy_route(cluster_name):
+    """Mirrors alpnproxy.Proxy.getHandleDescBasedOnALPNVal + AuthProxyDialerService:
+    the first client protocol a handler matches wins (no ALPN = http/1.1, the
+    web handler); the Auth handler (prefix teleport-auth@, ForwardTLS) then
+    decodes the cluster from ALPN[0]. Only that route exists here; every other
+    outcome closes the connection without a TLS alert, as Teleport does on a
+    handler error."""
+    def route(hello):
+        alpn = hello["alpn"]
+        for p in alpn or ["http/1.1"]:
+            if p.startswith(netio.PROTOCOL_AUTH):
+                if not alpn[0].startswith(netio.PROTOCOL_AUTH):
+                    return "auth routing prefix not found"
+                try:
+                    name = netio.decode_cluster_name(alpn[0][len(netio.PROTOCOL_AUTH):])
+                except netio.HelloError as e:
+                    return str(e)
+                if name != cluster_name:
+                    return 'auth server for "%s" cluster name not found' % name
+                return None
+            if p in OTHER_PROTOCOLS or p.startswith("teleport-"):
+                return "ALPN %s goes to a Teleport Proxy handler the stand-in does not have" % q(p)
+        return "failed to find ALPN handler based on received client supported protocols %s" % json.dumps(
+            alpn or ["http/1.1"])
+    return route
 
 
 def load_yaml_docs(path):
@@ -907,17 +1166,22 @@ def main(argv=None):
     ap.add_argument("--app-service-labels", default="*=*",
                     help="labels of dynamic apps the emulated Application Service serves")
     ap.add_argument("--heartbeat", type=float, default=60.0, help="app server re-announce period, seconds")
+    ap.add_argument("--proxy-listen", help="also open a Proxy listener (TLS routing by ALPN) on this loopback "
+                                           "host:port; its address goes to DIR/proxy_addr")
+    ap.add_argument("--max-connection-age", type=float, default=0.0,
+                    help="seconds after which the server sends GOAWAY on a connection (0: never)")
+    ap.add_argument("--seed", type=int, help="seed of the fault injector's random numbers")
     ap.add_argument("--log", help="log file (default stderr)")
     args = ap.parse_args(argv)
 
     logging.basicConfig(filename=args.log, level=logging.INFO,
                         format="%(asctime)s standin %(levelname)s %(message)s")
-    host, _, port = args.listen.rpartition(":")
-    if host not in ("127.0.0.1", "localhost", "[::1]", "::1"):
-        ap.error("--listen must be a loopback address")
+    for flag, value in (("--listen", args.listen), ("--proxy-listen", args.proxy_listen)):
+        if value is not None and value.rpartition(":")[0] not in ("127.0.0.1", "localhost", "[::1]", "::1"):
+            ap.error("%s must be a loopback address" % flag)
     state = os.path.abspath(args.state)
     os.makedirs(state, exist_ok=True)
-    for stale in ("addr", "pid"):
+    for stale in ("addr", "pid", "proxy_addr"):
         try:
             os.unlink(os.path.join(state, stale))
         except FileNotFoundError:
@@ -931,7 +1195,8 @@ def main(argv=None):
         store.roles.setdefault("admin", ADMIN_ROLE)
         store.users.setdefault("admin", ADMIN_USER)
     counters = Counters()
-    auth = AuthServer(store, cluster, pb, parse_selector(args.app_service_labels), counters)
+    conns = netio.ConnTable()
+    auth = AuthServer(store, cluster, pb, parse_selector(args.app_service_labels), counters, conns)
     for path in args.roles:
         for doc in load_yaml_docs(path):
             try:
@@ -943,20 +1208,33 @@ def main(argv=None):
         pki.write_private(os.path.join(state, "admin.identity"),
                           cluster.sign_identity("admin", ["admin"], 10 * 365 * 86400))
 
-    svc = Service(auth, counters, pb)
+    creds = ServerCreds(cluster)
+    svc = Service(auth, counters, pb, Faults(args.seed), creds)
+    options = [("grpc.so_reuseport", 0)]   # a port still held by another process must fail loudly
+    if args.max_connection_age > 0:
+        options += [("grpc.max_connection_age_ms", int(args.max_connection_age * 1000)),
+                    ("grpc.max_connection_age_grace_ms", 5000)]
     server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=64),
-                         handlers=[svc.auth_handler(), svc.admin_handler()],
-                         # A port still held by another process must fail loudly.
-                         options=[("grpc.so_reuseport", 0)])
-    creds = grpc.ssl_server_credentials([(cluster.server_key_pem, cluster.server_cert_pem)],
-                                        root_certificates=cluster.user_ca_pem, require_client_auth=True)
+                         handlers=[svc.auth_handler(), svc.admin_handler()], options=options)
+    # The gRPC server listens on a private loopback port; the Auth (and Proxy)
+    # listeners are the stand-in's own relays in front of it (netio.py).
+    internal = server.add_secure_port("127.0.0.1:0", creds.credentials())
+    if not internal:
+        raise SystemExit("standin: cannot open the internal gRPC port")
+    backend = ("127.0.0.1", internal)
     try:
-        bound = server.add_secure_port(args.listen, creds)
-    except RuntimeError:
-        bound = 0
-    if not bound:
-        raise SystemExit("standin: cannot listen on %s (address in use?)" % args.listen)
+        auth_relay = netio.Relay("auth", args.listen, backend, conns)
+        proxy_relay = None
+        if args.proxy_listen:
+            proxy_relay = netio.Relay("proxy", args.proxy_listen, backend, conns,
+                                      route=make_proxy_route(cluster.name))
+    except OSError as e:
+        raise SystemExit("standin: cannot listen: %s (address in use?)" % e)
+    bound = auth_relay.addr[1]
     server.start()
+    auth_relay.start()
+    if proxy_relay:
+        proxy_relay.start()
     auth.heartbeat()
 
     stop = threading.Event()
@@ -967,6 +1245,9 @@ def main(argv=None):
     signal.signal(signal.SIGINT, on_signal)
 
     write_atomic(os.path.join(state, "pid"), "%d\n" % os.getpid())
+    if proxy_relay:
+        write_atomic(os.path.join(state, "proxy_addr"), "127.0.0.1:%d\n" % proxy_relay.addr[1])
+        log.info("proxy listening on 127.0.0.1:%d", proxy_relay.addr[1])
     write_atomic(os.path.join(state, "addr"), "127.0.0.1:%d\n" % bound)
     log.info("listening on 127.0.0.1:%d cluster=%s", bound, cluster.name)
 
@@ -977,8 +1258,12 @@ def main(argv=None):
             auth.heartbeat()
             last_beat = datetime.datetime.now()
     auth.stopping.set()
-    server.stop(grace=1).wait()
-    for f in ("addr", "pid"):
+    auth_relay.stop()
+    if proxy_relay:
+        proxy_relay.stop()
+    server.stop(grace=1).wait()     # GOAWAY to every client, through the relays
+    conns.drop_all()
+    for f in ("addr", "pid", "proxy_addr"):
         try:
             os.unlink(os.path.join(state, f))
         except FileNotFoundError:

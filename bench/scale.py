@@ -1,0 +1,298 @@
+#!/usr/bin/python3
+"""Scale and memory: one full pass of `enroller run --once` at several N.
+
+    bench/scale.py [--sizes 100,1000,10000] [--repeat 3] [--cross-check 200] [--json FILE]
+
+For each N, a fresh stand-in (bench/standin_fast.py) and the Docker replay
+server (bench/docker_replay.py, N recorded rabbitmq containers) on a unix
+socket; then
+  * pass 1 "first": `enroller run --once` on an empty stand-in (N creates);
+  * pass 2.. "unchanged": the same again --repeat times (target: 0 writes).
+Each pass is one process: CPU = user+sys from wait4(), peak RSS = ru_maxrss
+(VmHWM), wall = fork to exit.  N = 0 is the baseline (start-up, config, rules,
+TLS handshake, one empty listing each side).  Auth calls come from the
+stand-in's counters, Docker calls from the replay server's.
+
+--cross-check N runs the same two passes against the real private dockerd
+(scripts/dockerd-test) with N containers, and against the replay server with
+N, so the replay can be judged (Docker calls are not counted on the real
+engine).
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import common  # noqa: E402
+from common import harness, log  # noqa: E402
+
+WRITES = ("CreateApp", "UpdateApp", "DeleteApp")
+
+
+class ReplayCluster(harness.Cluster):
+    """harness.Cluster with the Docker replay server instead of dockerd."""
+
+    def __init__(self, n):
+        super().__init__(owner="bench")
+        self.n = n
+        self.replay = None
+
+    def start_dockerd(self):
+        sock = os.path.join(self.tmp, "replay.sock")
+        ready = os.path.join(self.tmp, "replay.ready")
+        self.replay_log = open(os.path.join(self.tmp, "replay.log"), "ab")
+        self.replay = subprocess.Popen([common.PY, common.REPLAY, "--socket", sock, "-n", str(self.n),
+                                        "--ready", ready], stdout=self.replay_log,
+                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        harness.wait_for(lambda: os.path.exists(ready), timeout=120, what="replay server")
+        self.docker_host = "unix://" + sock
+        self.replay_docker = common.Docker(self.docker_host)
+
+    def docker_counters(self):
+        return self.replay_docker.call("GET", "/_replay/counters")
+
+    def reset_docker_counters(self):
+        self.replay_docker.call("POST", "/_replay/reset")
+
+    def close(self):
+        if self.replay is not None:
+            self.replay_docker.close()
+            self.replay.terminate()
+            try:
+                self.replay.wait(10)
+            except subprocess.TimeoutExpired:
+                self.replay.kill()
+                self.replay.wait()
+            self.replay_log.close()
+            self.replay = None
+        super().close()
+
+
+def one_pass(cl, config, count_docker):
+    cl.tctl("reset-counters")
+    if count_docker:
+        cl.reset_docker_counters()
+    r = common.run_measured([harness.ENROLLER, "run", "--once", "-c", config])
+    if r["rc"] != 0:
+        raise RuntimeError("enroller --once exited %d:\n%s" % (r["rc"], r["out"][-2000:]))
+    a = common.auth_counters(cl)
+    r["auth_calls"] = sum(a.values())
+    r["auth_writes"] = sum(a.get(m, 0) for m in WRITES)
+    r["auth"] = a
+    if count_docker:
+        d = cl.docker_counters()
+        r["docker_calls"] = sum(d.values())
+        r["docker"] = d
+    else:
+        r["docker_calls"] = None
+    del r["out"]
+    return r
+
+
+def passes(cl, n, repeat, count_docker):
+    config = common.write_config(cl, os.path.join(cl.tmp, "bench.lua"), cl.docker_host, "bench")
+    first = one_pass(cl, config, count_docker)
+    log("N=%d first pass: cpu %.0f ms wall %.0f ms rss %d KiB auth %d (writes %d)" % (
+        n, first["cpu_ms"], first["wall_ms"], first["maxrss_kib"], first["auth_calls"], first["auth_writes"]))
+    if n and first["auth_writes"] < n:
+        raise RuntimeError("first pass at N=%d made only %d writes" % (n, first["auth_writes"]))
+    same = [one_pass(cl, config, count_docker) for _ in range(repeat)]
+    log("N=%d unchanged: cpu %s ms" % (n, ", ".join("%.0f" % s["cpu_ms"] for s in same)))
+    out = {"n": n, "first": first, "unchanged": same}
+    if count_docker:
+        out["daemon"] = daemon(cl, n)
+    return out
+
+
+def smaps(pid):
+    out = {}
+    with open("/proc/%d/smaps_rollup" % pid) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 2 and parts[0].endswith(":") and parts[1].isdigit():
+                out[parts[0][:-1]] = int(parts[1])
+    return out
+
+
+def daemon(cl, n, resync=1, resyncs=5):
+    """The daemon's resync with nothing changed: CPU per resync, and its memory.
+
+    `enroller run` with resync = 1 s over apps that already exist.  A resync
+    starts with GET /containers/json, and the next is only timed once the
+    previous one is done, so the CPU (/proc/PID/stat) between the moments the
+    replay server sees list call k and list call k + m is m whole passes."""
+    config = common.write_config(cl, os.path.join(cl.tmp, "daemon.lua"), cl.docker_host, "bench",
+                                 resync=resync)
+    cl.reset_docker_counters()
+    en = cl.start_enroller(config)
+
+    def lists():
+        return cl.docker_counters().get("/containers/json", 0)
+
+    def at_list(k):
+        harness.wait_for(lambda: lists() >= k, timeout=600, interval=0.002, what="listing %d" % k)
+        return common.proc_cpu_ms(en.proc.pid)
+    try:
+        at_list(2)          # start-up pass done, first resync begun
+        cpu0 = at_list(3)
+        a0 = common.auth_counters(cl)
+        cpu1 = at_list(3 + resyncs)
+        a1 = common.auth_counters(cl)
+        st = common.proc_status(en.proc.pid)
+        sm = smaps(en.proc.pid)
+        if not en.alive():
+            raise RuntimeError("enroller died:\n" + en.log()[-2000:])
+    finally:
+        en.stop()
+    writes = sum(a1.get(m, 0) - a0.get(m, 0) for m in WRITES)
+    calls = sum(a1.values()) - sum(a0.values())
+    r = {"cpu_ms_per_resync": (cpu1 - cpu0) / resyncs, "resyncs": resyncs, "writes": writes,
+         "auth_calls_per_resync": calls / resyncs, "vmhwm_kib": st["VmHWM"], "vmrss_kib": st["VmRSS"],
+         "pss_kib": sm.get("Pss", 0), "private_kib": sm.get("Private_Clean", 0) + sm.get("Private_Dirty", 0),
+         "anon_kib": sm.get("Anonymous", 0)}
+    log("N=%d daemon: %s" % (n, r))
+    return r
+
+
+def run_replay(n, repeat):
+    log("replay N=%d" % n)
+    with ReplayCluster(n) as cl:
+        return passes(cl, n, repeat, True)
+
+
+def run_dockerd(n, repeat):
+    log("real dockerd N=%d: creating containers" % n)
+    with harness.Cluster(owner="bench") as cl:
+        cl.tag("rabbitmq:3-management")
+        dk = common.Docker(cl.docker_host)
+        names = ["rmq-%05d" % i for i in range(n)]
+        ids = common.parallel(lambda nm: common.Docker(cl.docker_host).create(
+            nm, "rabbitmq:3-management", harness.NETWORK), names, workers=4)
+
+        def start(cid):
+            d = common.Docker(cl.docker_host)
+            d.start(cid)
+            d.close()
+        common.parallel(start, ids, workers=4)
+        dk.close()
+        return passes(cl, n, repeat, False)
+
+
+def summarise(res):
+    u = res["unchanged"]
+    pick = sorted(u, key=lambda r: r["cpu_ms"])[len(u) // 2] if u else None
+    return res["first"], pick, common.median([r["cpu_ms"] for r in u]), common.median([r["wall_ms"] for r in u])
+
+
+def fmt(x, nd=0):
+    if x is None:
+        return "n/a"
+    return ("%%.%df" % nd) % x
+
+
+def report(results, cross):
+    out = []
+    base = next((r for r in results if r["n"] == 0), None)
+    rows = []
+    for r in results:
+        first, pick, ucpu, uwall = summarise(r)
+        rows.append([r["n"], "replay",
+                     fmt(first["cpu_ms"]), fmt(first["wall_ms"]), first["auth_calls"], first["auth_writes"],
+                     fmt(first["docker_calls"]),
+                     fmt(ucpu), fmt(uwall), pick["auth_calls"], pick["auth_writes"], fmt(pick["docker_calls"])])
+    out.append("### Scale: one pass of `enroller run --once` (Docker: replay server)\n")
+    out.append(common.table(["N", "docker", "first: CPU ms", "first: wall ms", "first: Auth calls",
+                             "first: writes", "first: Docker calls", "unchanged: CPU ms (median)",
+                             "unchanged: wall ms", "unchanged: Auth calls", "unchanged: writes",
+                             "unchanged: Docker calls"], rows))
+    # growth per 10x, net of the N=0 baseline
+    grow = []
+    sized = [r for r in results if r["n"] > 0]
+    for a, b in zip(sized, sized[1:]):
+        fa, pa, ua, _ = summarise(a)
+        fb, pb, ub, _ = summarise(b)
+        bf = base["first"]["cpu_ms"] if base else 0.0
+        bu = summarise(base)[2] if base else 0.0
+        grow.append(["%d -> %d (x%g)" % (a["n"], b["n"], b["n"] / a["n"]),
+                     fmt(common.ratio(fb["cpu_ms"] - bf, fa["cpu_ms"] - bf), 1),
+                     fmt(common.ratio(ub - bu, ua - bu), 1),
+                     fmt(common.ratio(fb["wall_ms"], fa["wall_ms"]), 1),
+                     fmt(common.ratio(fb["maxrss_kib"] - (base["first"]["maxrss_kib"] if base else 0),
+                                      fa["maxrss_kib"] - (base["first"]["maxrss_kib"] if base else 0)), 1)])
+    if grow:
+        out.append("\nGrowth (CPU and RSS net of the N = 0 baseline; linear = the N ratio):\n")
+        out.append(common.table(["N step", "first-pass CPU ratio", "unchanged-pass CPU ratio",
+                                 "first-pass wall ratio", "peak RSS ratio"], grow))
+    # per-container CPU
+    rows = []
+    for r in sized:
+        first, pick, ucpu, _ = summarise(r)
+        bf = base["first"]["cpu_ms"] if base else 0.0
+        bu = summarise(base)[2] if base else 0.0
+        rows.append([r["n"], fmt((first["cpu_ms"] - bf) * 1000 / r["n"]), fmt((ucpu - bu) * 1000 / r["n"])])
+    if rows:
+        out.append("\nCPU per container, net of N = 0:\n")
+        out.append(common.table(["N", "first pass µs/container", "unchanged pass µs/container"], rows))
+    # memory
+    rows = []
+    prev = base
+    for r in results:
+        rss = r["first"]["maxrss_kib"]
+        urss = max(x["maxrss_kib"] for x in r["unchanged"]) if r["unchanged"] else None
+        slope = ""
+        if prev is not None and r is not prev and r["n"] > prev["n"]:
+            slope = fmt((rss - prev["first"]["maxrss_kib"]) * 1024.0 / (r["n"] - prev["n"]))
+        rows.append([r["n"], "%.1f" % (rss / 1024.0), fmt(urss / 1024.0 if urss else None, 1),
+                     fmt(common.ratio(rss, base["first"]["maxrss_kib"]), 2) if base else "n/a", slope or "-"])
+        prev = r
+    out.append("\n### Memory: peak RSS (VmHWM) of one `--once` pass\n")
+    out.append(common.table(["N", "first pass MiB", "unchanged pass MiB", "x baseline (N = 0)",
+                             "bytes per container (slope from previous N)"], rows))
+    if cross:
+        rows = []
+        for label, r in cross:
+            first, pick, ucpu, uwall = summarise(r)
+            rows.append([label, r["n"], fmt(first["cpu_ms"]), fmt(first["wall_ms"]), first["auth_calls"],
+                         first["auth_writes"], fmt(ucpu), pick["auth_calls"], pick["auth_writes"],
+                         "%.1f" % (first["maxrss_kib"] / 1024.0), fmt(first["docker_calls"])])
+        real = next((r for lab, r in cross if lab.startswith("real")), None)
+        rep = next((r for lab, r in cross if lab.startswith("replay")), None)
+        out.append("\n### Cross-check: replay server vs the real dockerd\n")
+        out.append(common.table(["docker", "N", "first: CPU ms", "first: wall ms", "first: Auth calls",
+                                 "first: writes", "unchanged: CPU ms", "unchanged: Auth calls",
+                                 "unchanged: writes", "peak RSS MiB", "first: Docker calls"], rows))
+        if real and rep:
+            out.append("\nreal/replay: first-pass CPU %.2f, unchanged-pass CPU %.2f, first-pass wall %.2f, RSS %.2f" % (
+                common.ratio(real["first"]["cpu_ms"], rep["first"]["cpu_ms"]),
+                common.ratio(summarise(real)[2], summarise(rep)[2]),
+                common.ratio(real["first"]["wall_ms"], rep["first"]["wall_ms"]),
+                common.ratio(real["first"]["maxrss_kib"], rep["first"]["maxrss_kib"])))
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="100,1000,10000")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--cross-check", type=int, default=200, help="N for real dockerd vs replay (0: skip)")
+    ap.add_argument("--json", help="also write raw results here")
+    args = ap.parse_args()
+    sizes = [0] + [int(s) for s in args.sizes.split(",") if s.strip()]
+    results = [run_replay(n, args.repeat) for n in sizes]
+    cross = []
+    if args.cross_check:
+        cross.append(("real dockerd", run_dockerd(args.cross_check, args.repeat)))
+        cross.append(("replay", run_replay(args.cross_check, args.repeat)))
+    print(report(results, cross))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"results": results, "cross": cross}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

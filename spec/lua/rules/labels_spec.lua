@@ -1,0 +1,130 @@
+-- rules/labels.lua: teleport.dev/* container labels, as Teleport's Kubernetes
+-- app discovery reads Service annotations.
+local h = require("helpers")
+local schema = require("enroller.schema")
+
+describe("rules/labels.lua", function()
+  local rule = h.rule("rules/labels.lua")
+
+  -- inspect_published.json: ports 8080/tcp, 8443/tcp, 9090/udp on enroller-pub (10.214.7.3)
+  local function published(lbls)
+    return h.container_edited("inspect_published.json", function(doc) doc.Config.Labels = lbls end)
+  end
+
+  local function apps(lbls)
+    local c = published(lbls)
+    assert.is_true((rule.match(c)))
+    local out = rule.apps(c)
+    for _, a in ipairs(out) do assert.is_true(schema.validate_resource(a)) end
+    return out
+  end
+
+  it("has priority 100 so it wins over image rules", function()
+    assert.are.equal(100, rule.priority)
+  end)
+
+  describe("match", function()
+    local cases = {
+      { {}, false, "no teleport.dev/name, /port, /protocol or /discovery-type=app label" },
+      { { ["teleport.dev/name"] = "web" }, true },
+      { { ["teleport.dev/port"] = "8080" }, true },
+      { { ["teleport.dev/protocol"] = "http" }, true },
+      { { ["teleport.dev/discovery-type"] = "app" }, true },
+      { { ["teleport.dev/public-addr"] = "x.example.com" }, false },
+      { { ["teleport.dev/name"] = "web", ["teleport.dev/ignore"] = "true" }, false, "teleport.dev/ignore=true" },
+      { { ["teleport.dev/name"] = "web", ["teleport.dev/ignore"] = "false" }, true },
+      { { ["teleport.dev/name"] = "web", ["teleport.dev/discovery-type"] = "db" }, false,
+        "teleport.dev/discovery-type=db" },
+    }
+    for i, case in ipairs(cases) do
+      it("case " .. i, function()
+        local ok, why = rule.match(published(case[1]))
+        assert.are.equal(case[2], ok)
+        if case[3] then assert.are.equal(case[3], why) end
+      end)
+    end
+  end)
+
+  describe("apps", function()
+    it("one app per HTTP-ish port when only a name is given (8080 -> http; 8443 is not guessed)", function()
+      assert.are.same({ {
+        name = "web",
+        uri = "http://10.214.7.3:8080",
+        description = "Docker container published (enroller-tiny:latest)",
+        labels = {
+          ["container.name"] = "published",
+          ["container.image"] = "enroller-tiny:latest",
+          ["container.id"] = "8df8da278800",
+          ["container.hostname"] = "8df8da278800",
+        },
+      } }, apps({ ["teleport.dev/name"] = "web" }))
+    end)
+
+    it("an explicit protocol applies to every TCP port and suffixes the port", function()
+      local out = apps({ ["teleport.dev/name"] = "web", ["teleport.dev/protocol"] = "https" })
+      assert.are.equal(2, #out)
+      assert.are.equal("web-8080", out[1].name)
+      assert.are.equal("https://10.214.7.3:8080", out[1].uri)
+      assert.are.equal("web-8443", out[2].name)
+      assert.are.equal("https://10.214.7.3:8443", out[2].uri)
+    end)
+
+    it("teleport.dev/port picks one port; every other label maps to its field", function()
+      local out = apps({
+        ["teleport.dev/port"] = "8443",
+        ["teleport.dev/protocol"] = "https",
+        ["teleport.dev/path"] = "ui/",
+        ["teleport.dev/public-addr"] = "web.example.com",
+        ["teleport.dev/insecure-skip-verify"] = "true",
+        ["teleport.dev/description"] = "The web UI",
+        ["teleport.dev/app-rewrite"] = '{"redirect": ["localhost"], "headers": [{"name": "X-A", "value": "b"}]}',
+        ["team"] = "infra",
+        ["com.docker.compose.project"] = "p",
+      })
+      assert.are.same({ {
+        name = "published",
+        uri = "https://10.214.7.3:8443/ui/",
+        description = "The web UI",
+        public_addr = "web.example.com",
+        insecure_skip_verify = true,
+        rewrite = { redirect = { "localhost" }, headers = { { name = "X-A", value = "b" } } },
+        labels = {
+          team = "infra",
+          ["container.name"] = "published",
+          ["container.image"] = "enroller-tiny:latest",
+          ["container.id"] = "8df8da278800",
+          ["container.hostname"] = "8df8da278800",
+        },
+      } }, out)
+    end)
+
+    it("tcp protocol gives tcp:// URIs", function()
+      local out = apps({ ["teleport.dev/port"] = "8080", ["teleport.dev/protocol"] = "tcp" })
+      assert.are.equal("tcp://10.214.7.3:8080", out[1].uri)
+    end)
+
+    it("no HTTP-ish port and no protocol: no app", function()
+      local c = h.container_edited("inspect_rabbitmq.json", function(doc)
+        doc.Config.Labels = { ["teleport.dev/name"] = "rmq" }
+      end)
+      assert.are.same({}, rule.apps(c))
+    end)
+  end)
+
+  describe("errors", function()
+    local function err_of(lbls)
+      return h.error_of(rule.apps, published(lbls))
+    end
+    it("names the label and what is wrong", function()
+      assert.are.equal("label teleport.dev/port: port 9090 is not among the container's TCP ports (8080, 8443)",
+        err_of({ ["teleport.dev/port"] = "9090" }))
+      assert.are.equal("label teleport.dev/protocol: 'htp' is not http, https or tcp",
+        err_of({ ["teleport.dev/protocol"] = "htp" }))
+      assert.are.equal("label teleport.dev/name: 'Web_UI' is not a valid app name (lower-case letters, digits "
+        .. "and '-', starting with a letter, at most 63 characters)",
+        err_of({ ["teleport.dev/name"] = "Web_UI" }))
+      assert.are.equal("label teleport.dev/app-rewrite: json: 1:8: invalid token near 'redirect'",
+        err_of({ ["teleport.dev/name"] = "web", ["teleport.dev/app-rewrite"] = "redirect: [x]" }))
+    end)
+  end)
+end)
