@@ -6,10 +6,10 @@ import http.client
 import json
 import os
 import queue
-import resource
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -23,6 +23,7 @@ BUILD = harness.BUILD
 PY = "/usr/bin/python3"
 FLOOR = os.path.join(BUILD, "bench_floor")
 RULE_COST = os.path.join(BUILD, "bench_rule_cost")
+RUSAGE = os.path.join(BUILD, "bench_rusage")
 REPLAY = os.path.join(HERE, "docker_replay.py")
 STANDIN_FAST = os.path.join(HERE, "standin_fast.py")
 os.environ.setdefault("ENR_PYGEN", os.path.join(BUILD, "gen", "py"))
@@ -121,7 +122,9 @@ class Docker:
                     raise
         if r.status not in ok:
             raise RuntimeError("docker %s %s: %d %s" % (method, path, r.status, out[:200]))
-        return json.loads(out) if out else None
+        if not out or not r.getheader("Content-Type", "").startswith("application/json"):
+            return out or None
+        return json.loads(out)
 
     def create(self, name, image, network):
         return self.call("POST", "/containers/create?name=" + name,
@@ -231,28 +234,22 @@ class AppWatch:
 
 # ---------------------------------------------------------------- processes
 def run_measured(argv, env=None, timeout=1800):
-    """Runs argv to completion; returns rc, wall ms, CPU ms (user+sys), peak RSS KiB, output."""
-    t0 = time.monotonic()
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
-                         stdin=subprocess.DEVNULL)
-    out = []
-    reader = threading.Thread(target=lambda: out.append(p.stdout.read()), daemon=True)
-    reader.start()
-    deadline = t0 + timeout
-    while True:
-        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() > deadline:
-            p.kill()
-            pid, status, ru = os.wait4(p.pid, 0)
-            break
-        time.sleep(0.002)
-    wall = (time.monotonic() - t0) * 1000
-    p.returncode = os.waitstatus_to_exitcode(status)
-    reader.join(10)
-    return {"rc": p.returncode, "wall_ms": wall, "cpu_ms": (ru.ru_utime + ru.ru_stime) * 1000,
-            "maxrss_kib": ru.ru_maxrss, "out": (out[0] if out else b"").decode(errors="replace")}
+    """Runs argv to completion under bench_rusage; returns rc, wall ms, CPU ms
+    (user+sys), peak RSS KiB (ru_maxrss, the program's own) and its output."""
+    fd, ru_file = tempfile.mkstemp(prefix="enr-bench-ru-")
+    os.close(fd)
+    try:
+        t0 = time.monotonic()
+        p = subprocess.run([RUSAGE, ru_file] + list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           env=env, stdin=subprocess.DEVNULL, timeout=timeout)
+        wall = (time.monotonic() - t0) * 1000
+        with open(ru_file) as f:
+            ru = dict(kv.split("=", 1) for kv in f.read().split())
+    finally:
+        os.unlink(ru_file)
+    return {"rc": int(ru["exit"]), "wall_ms": wall,
+            "cpu_ms": (int(ru["utime_us"]) + int(ru["stime_us"])) / 1000.0,
+            "maxrss_kib": int(ru["maxrss_kib"]), "out": p.stdout.decode(errors="replace")}
 
 
 def proc_status(pid):
@@ -295,5 +292,3 @@ def write_config(cl, path, docker_host, owner, resync=60, events=True, level="in
         f.write('log { level = "%s" }\n' % level)
     return path
 
-
-_ = resource  # (kept for callers that want getrusage)

@@ -113,6 +113,7 @@ class Cluster:
         self.identity = os.path.join(self.tmp, "identity")
         self.standin = None
         self.enrollers = []
+        self.engines = []
         self.docker_env = None
 
     # ---- lifecycle
@@ -137,6 +138,8 @@ class Cluster:
             except Exception as ex:
                 log("stopping enroller: %s" % ex)
         self.stop_standin()
+        for e in self.engines:
+            e.stop()
         if self.docker_env is not None:
             subprocess.run([DOCKERD_TEST, "stop", self.dockerd_dir], stdout=subprocess.DEVNULL)
             self.docker_env = None
@@ -247,20 +250,23 @@ class Cluster:
         return self.docker("inspect", "-f", "{{(index .NetworkSettings.Networks \"%s\").IPAddress}}" % network, name)
 
     # ---- enroller
-    def write_config(self, rules_dir=None, resync=60, extra="", owner=None, name="enroller.lua"):
+    def write_config(self, rules_dir=None, resync=60, extra="", owner=None, name="enroller.lua",
+                     docker_host=None, reconcile=""):
         path = os.path.join(self.tmp, name)
         with open(path, "w") as f:
             f.write('owner "%s"\n' % (owner or self.owner))
-            f.write('docker { host = "%s" }\n' % self.docker_host)
+            f.write('docker { host = "%s" }\n' % (docker_host or self.docker_host))
             f.write('teleport { addr = "%s", identity = "%s" }\n' % (self.auth_addr, self.identity))
             f.write('rules { dir = "%s" }\n' % (rules_dir or os.path.join(SRC, "rules")))
-            f.write('reconcile { resync = %d }\n' % resync)
+            f.write('reconcile { resync = %d%s }\n' % (resync, (", " + reconcile) if reconcile else ""))
             f.write('log { level = "debug" }\n')
             f.write(extra)
         return path
 
     def start_enroller(self, config=None, **kw):
-        config = config or self.write_config(**kw)
+        if config is None:
+            kw.setdefault("name", "enroller-%d.lua" % len(self.enrollers))
+            config = self.write_config(**kw)
         e = Enroller(config, os.path.join(self.tmp, "enroller-%d.log" % len(self.enrollers))).start()
         self.enrollers.append(e)
         return e
@@ -272,3 +278,30 @@ def calls(counters, method):
     if isinstance(m, int):
         return m
     return sum(v for v in m.values() if isinstance(v, int))
+
+
+class Engine:
+    """A further private dockerd in the same cluster (a second Docker host)."""
+
+    def __init__(self, cluster, name):
+        self.dir = os.path.join(cluster.tmp, name)
+        r = subprocess.run([DOCKERD_TEST, "start", self.dir], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("dockerd-test start failed: " + r.stderr.strip())
+        self.host = "unix://" + os.path.join(self.dir, "docker.sock")
+        self.env = dict(os.environ, DOCKER_HOST=self.host)
+        cluster.engines.append(self)
+
+    def docker(self, *args, check=True):
+        r = subprocess.run(["docker"] + list(args), capture_output=True, text=True, env=self.env, timeout=60)
+        if check and r.returncode != 0:
+            raise RuntimeError("docker %s: %s" % (" ".join(args), r.stderr.strip()))
+        return r.stdout.strip()
+
+    def run_container(self, name, image="rabbitmq:3-management", network=NETWORK):
+        if image != TINY:
+            self.docker("tag", TINY, image)
+        return self.docker("run", "-d", "--name", name, "--network", network, image)
+
+    def stop(self):
+        subprocess.run([DOCKERD_TEST, "stop", self.dir], stdout=subprocess.DEVNULL)

@@ -104,3 +104,85 @@ class Admin:
 def state_addr(state_dir):
     with open(os.path.join(state_dir, "addr")) as f:
         return f.read().strip()
+
+
+# ---- raw TLS + HTTP/2 (python3-h2): what grpcio cannot do, e.g. offer the
+# Proxy's `teleport-auth@...` ALPN or keep a connection from before a rotation.
+
+def tls_context(identity_path=None, alpn=("h2",), cas=None):
+    """ssl client context: the identity's key and TLS cert (if given), trusting
+    the identity's TLS CAs (or `cas` PEM text), offering `alpn`."""
+    import ssl
+    import tempfile
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ident = None
+    if identity_path:
+        with open(identity_path, "rb") as f:
+            ident = parse_identity(f.read())
+    ctx.load_verify_locations(cadata=cas if cas is not None else "".join(ident["tls_cas"]))
+    if ident is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+            with open(os.open(key, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+                f.write(ident["key"])
+            with open(cert, "w") as f:
+                f.write(ident["tls_cert"])
+            ctx.load_cert_chain(cert, key)
+    if alpn:
+        ctx.set_alpn_protocols(list(alpn))
+    return ctx
+
+
+def tls_connect(addr, ctx, server_name=SERVER_NAME, timeout=10):
+    import socket
+    host, _, port = addr.rpartition(":")
+    raw = socket.create_connection((host, int(port)), timeout=timeout)
+    try:
+        return ctx.wrap_socket(raw, server_hostname=server_name)
+    except BaseException:
+        raw.close()
+        raise
+
+
+def h2_unary(sock, path, request, timeout=10):
+    """One gRPC unary call over an already open TLS socket with python3-h2.
+    Returns (grpc-status int, grpc-message, response message bytes or None)."""
+    import struct
+    import time
+    import h2.config
+    import h2.connection
+    import h2.events
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    conn.initiate_connection()
+    sid = conn.get_next_available_stream_id()
+    conn.send_headers(sid, [(":method", "POST"), (":scheme", "https"), (":path", path),
+                            (":authority", SERVER_NAME), ("content-type", "application/grpc"),
+                            ("te", "trailers")])
+    body = request if isinstance(request, bytes) else request.SerializeToString()
+    conn.send_data(sid, b"\0" + struct.pack("!I", len(body)) + body, end_stream=True)
+    sock.sendall(conn.data_to_send())
+    data, headers = b"", {}
+    deadline = time.monotonic() + timeout
+    done = False
+    while not done:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("connection closed before the call ended")
+        for ev in conn.receive_data(chunk):
+            if isinstance(ev, h2.events.DataReceived) and ev.stream_id == sid:
+                data += ev.data
+                conn.acknowledge_received_data(ev.flow_controlled_length, sid)
+            elif isinstance(ev, (h2.events.ResponseReceived, h2.events.TrailersReceived)):
+                headers.update(dict(ev.headers))
+            elif isinstance(ev, h2.events.StreamEnded) and ev.stream_id == sid:
+                done = True
+            elif isinstance(ev, (h2.events.StreamReset, h2.events.ConnectionTerminated)):
+                raise ConnectionError("call ended by %s" % type(ev).__name__)
+        out = conn.data_to_send()
+        if out:
+            sock.sendall(out)
+    msg = None
+    if len(data) >= 5:
+        msg = data[5:5 + struct.unpack("!I", data[1:5])[0]]
+    return int(headers.get("grpc-status", "2")), headers.get("grpc-message", ""), msg

@@ -1,0 +1,151 @@
+"""Reconciler behaviour on a real dockerd and the stand-in: grace period,
+deletion cap, policies, network events, drift, bursts and several hosts."""
+
+import json
+import os
+import signal
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import harness  # noqa: E402
+
+wait_for = harness.wait_for
+
+
+def calls(cl, m):
+    return harness.calls(cl.counters(), m)
+
+
+class Reconcile(unittest.TestCase):
+    def test_grace_period_keeps_a_restarting_container(self):
+        with harness.Cluster() as cl:
+            en = cl.start_enroller(reconcile="grace = 3")
+            cl.run_container("rmq1")
+            wait_for(lambda: "rabbitmq-rmq1" in cl.apps(), what="app")
+            # A restart within the grace period: the app is never deleted.
+            cl.docker("restart", "-t", "0", "rmq1")
+            time.sleep(4)
+            self.assertIn("rabbitmq-rmq1", cl.apps())
+            self.assertEqual(calls(cl, "DeleteApp"), 0)
+            # Gone for good: deleted once the grace period is over, not before.
+            cl.docker("stop", "-t", "0", "rmq1")
+            t0 = time.monotonic()
+            time.sleep(1.5)
+            self.assertIn("rabbitmq-rmq1", cl.apps(), "deleted before the grace period ended")
+            wait_for(lambda: "rabbitmq-rmq1" not in cl.apps(), timeout=10, what="delete after grace")
+            self.assertGreaterEqual(time.monotonic() - t0, 2.9)
+            self.assertIn("grace period", en.log())
+
+    def test_deletion_cap_holds_until_approved(self):
+        # The cap is per pass.  Containers stopping one by one arrive as one
+        # event (one small pass) each; what the cap guards against is a pass
+        # that finds many gone at once: a restart of enroller or of dockerd
+        # after a mass change, or a listing that comes back empty.
+        with harness.Cluster() as cl:
+            cfg = cl.write_config(reconcile="max_deletes = 2")
+            en = cl.start_enroller(config=cfg)
+            names = ["c%d" % i for i in range(4)]
+            for n in names:
+                cl.run_container(n)
+            wait_for(lambda: len(cl.apps()) == 4, what="4 apps")
+            self.assertEqual(en.stop(), 0)
+            cl.docker("stop", "-t", "0", *names)
+            en = cl.start_enroller(config=cfg)
+            wait_for(lambda: "deletion cap" in en.log(), what="cap report")
+            self.assertIn("would delete 4 of 4 owned apps", en.log())
+            time.sleep(1.5)
+            self.assertEqual(len(cl.apps()), 4, "nothing deleted above the cap")
+            self.assertEqual(calls(cl, "DeleteApp"), 0)
+            en.signal(signal.SIGUSR1)
+            wait_for(lambda: len(cl.apps()) == 0, what="approved deletions")
+            self.assertEqual(calls(cl, "DeleteApp"), 4)
+
+    def test_upsert_only_never_deletes(self):
+        with harness.Cluster() as cl:
+            cl.start_enroller(reconcile='policy = "upsert-only"')
+            cl.run_container("rmq1")
+            wait_for(lambda: "rabbitmq-rmq1" in cl.apps(), what="app")
+            cl.docker("stop", "-t", "0", "rmq1")
+            time.sleep(1.5)
+            self.assertIn("rabbitmq-rmq1", cl.apps())
+            self.assertEqual(calls(cl, "DeleteApp"), 0)
+
+    def test_network_connect_and_disconnect(self):
+        with harness.Cluster() as cl:
+            cl.docker("network", "create", "--internal", "--subnet", "10.214.%d.0/24" % (os.getpid() % 250),
+                      "enr-net2")
+            cl.start_enroller()
+            # Wants an address on enr-net2, which it does not have yet: no app.
+            cl.run_container("rmq1", labels={"enroller.network": "enr-net2"})
+            time.sleep(1)
+            self.assertNotIn("rabbitmq-rmq1", cl.apps())
+            cl.docker("network", "connect", "enr-net2", "rmq1")
+            ip = cl.ip_of("rmq1", "enr-net2")
+            wait_for(lambda: cl.apps().get("rabbitmq-rmq1", {}).get("spec", {}).get("uri")
+                     == "http://%s:15672" % ip, what="app on the new network")
+            cl.docker("network", "disconnect", "enr-net2", "rmq1")
+            wait_for(lambda: "rabbitmq-rmq1" not in cl.apps(), what="app gone with its address")
+
+    def test_drift_is_restored(self):
+        with harness.Cluster() as cl:
+            en = cl.start_enroller(resync=1)
+            cl.run_container("rmq1")
+            app = wait_for(lambda: cl.apps().get("rabbitmq-rmq1"), what="app")
+            want = app["spec"]["uri"]
+            app["spec"]["uri"] = "http://tampered.example:1"
+            path = os.path.join(cl.tmp, "tampered.json")
+            with open(path, "w") as f:
+                json.dump(app, f)
+            cl.tctl("create", "-f", path)
+            self.assertEqual(cl.apps()["rabbitmq-rmq1"]["spec"]["uri"], "http://tampered.example:1")
+            wait_for(lambda: cl.apps()["rabbitmq-rmq1"]["spec"]["uri"] == want, timeout=10, what="restore")
+            self.assertIn("changed outside enroller", en.log())
+
+    def test_burst_of_containers(self):
+        n = 40
+        with harness.Cluster() as cl:
+            cl.start_enroller()
+            cl.tag("rabbitmq:3-management")
+            ids = []
+            for i in range(n):
+                ids.append(cl.docker("create", "--name", "b%02d" % i, "--network", harness.NETWORK,
+                                     "rabbitmq:3-management"))
+            cl.docker("start", *ids)
+            wait_for(lambda: len(cl.apps()) == n, timeout=60, what="%d apps" % n)
+            self.assertEqual(calls(cl, "CreateApp"), n, "each app created exactly once")
+            cl.docker("rm", "-f", *ids)
+            wait_for(lambda: len(cl.apps()) == 0, timeout=60, what="all gone")
+            self.assertEqual(calls(cl, "DeleteApp"), n)
+
+    def test_two_hosts_share_one_cluster(self):
+        with harness.Cluster() as cl:
+            b = harness.Engine(cl, "d2")
+            ea = cl.start_enroller(owner="host-a", resync=1)
+            eb = cl.start_enroller(owner="host-b", resync=1, docker_host=b.host)
+            cl.run_container("a1")
+            b.run_container("b1")
+            # The same container name on both hosts: one app name, two owners.
+            cl.run_container("same")
+            wait_for(lambda: {"rabbitmq-a1", "rabbitmq-same"} <= set(cl.apps()), what="host a's apps")
+            b.run_container("same")
+            wait_for(lambda: "rabbitmq-b1" in cl.apps(), what="host b's app")
+            wait_for(lambda: "conflict on app rabbitmq-same" in eb.log(), what="host b's conflict")
+            apps = cl.apps()
+            self.assertEqual(apps["rabbitmq-a1"]["metadata"]["labels"]["enroller.dev/owner"], "host-a")
+            self.assertEqual(apps["rabbitmq-b1"]["metadata"]["labels"]["enroller.dev/owner"], "host-b")
+            self.assertEqual(apps["rabbitmq-same"]["metadata"]["labels"]["enroller.dev/owner"], "host-a")
+            # Host a's containers go: only host a's apps go.
+            cl.docker("rm", "-f", "a1", "same")
+            wait_for(lambda: set(cl.apps()) == {"rabbitmq-b1", "rabbitmq-same"}, what="host a's apps gone")
+            # Host b now wins the free name.
+            wait_for(lambda: cl.apps()["rabbitmq-same"]["metadata"]["labels"]["enroller.dev/owner"] == "host-b",
+                     timeout=10, what="host b takes the free name")
+            time.sleep(1.5)
+            self.assertIn("rabbitmq-b1", cl.apps())
+            self.assertTrue(ea.alive() and eb.alive())
+
+
+if __name__ == "__main__":
+    unittest.main()
