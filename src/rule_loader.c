@@ -352,7 +352,10 @@ struct rule_set *rule_loader_load(const char *dir, const char *lua_dir, const st
             rc = load_one(rs, path, file, &one);
         }
         if (rc < 0) {
-            log_error(LOG_RULES, "%s", one.msg);
+            if (limits != NULL && limits->on_error != NULL)
+                limits->on_error(limits->ud, one.msg);
+            else
+                log_error(LOG_RULES, "%s", one.msg);
             if (failed++ == 0 && err != NULL)
                 *err = one;
         }

@@ -22,6 +22,10 @@ struct rule_limits {
     size_t mem_bytes;      /* lua_Alloc cap for the whole state; 0: 64 MiB */
     uint64_t instructions; /* per call of a rule's match() or apps(), and per
                             * rule file at load; 0: 10 million */
+    /* Each broken file's one-line message goes here instead of the log
+     * (enroller check prints them); NULL: logged at error level. */
+    void (*on_error)(void *ud, const char *msg);
+    void *ud;
 };
 
 /* Loads dir/NAME.lua (every .lua file) in sorted order.  lua_dir is the rule-writer library

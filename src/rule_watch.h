@@ -9,7 +9,7 @@
  *     struct rule_watch *w = rule_watch_new(loop, &wc, rules, &err);   // owns rules now
  *     ...
  *     rule_watch_reload(w, "SIGHUP");
- *     rule_watch_close(w);     // handles close on the loop; memory goes with them
+ *     rules = rule_watch_close(w);  // handles close on the loop; the set in use comes back
  *
  * Log lines: "rules reloaded (<why>): N rules (a, b), hash H, X ms" on a swap;
  * one line per broken file then "rules NOT changed; keeping N rules from
@@ -53,8 +53,9 @@ int rule_watch_reload(struct rule_watch *w, const char *why);
 /* Watches another directory from now on and reloads from it; on failure
  * keeps the old directory and rules. */
 int rule_watch_set_dir(struct rule_watch *w, const char *rules_dir, struct enr_error *err);
-/* Stops watching; memory (and the rule set) is freed once the loop has run
- * the close callbacks.  NULL is a no-op. */
-void rule_watch_close(struct rule_watch *w);
+/* Stops watching and returns the rule set in use (the caller frees it,
+ * after anything borrowing it).  The watch's memory is freed once the loop
+ * has run the close callbacks.  NULL is a no-op returning NULL. */
+struct rule_set *rule_watch_close(struct rule_watch *w);
 
 #endif

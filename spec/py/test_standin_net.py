@@ -106,6 +106,9 @@ class NetBase(unittest.TestCase):
         cls.a, cls.t, cls.e = cls.pb.authservice_pb2, cls.pb.types_pb2, cls.pb.empty_pb2
         cls.chans = []
         cls.enroller_id = cls.sign("enroller")
+        admin_chan = client.channel(cls.srv.addr, os.path.join(cls.state, "admin.identity"))
+        cls.chans.append(admin_chan)
+        cls.admin = client.Admin(admin_chan)     # in-process; tctl itself is tested where it matters
 
     @classmethod
     def tearDownClass(cls):
@@ -127,7 +130,9 @@ class NetBase(unittest.TestCase):
         return client.Auth(chan, self.pb)
 
     def ping_over(self, sock):
-        status, msg, body = client.h2_unary(sock, PING, self.a.PingRequest())
+        if getattr(sock, "h2", None) is None:
+            sock.h2 = client.H2Client(sock)
+        status, msg, body = sock.h2.unary(PING, self.a.PingRequest())
         self.assertEqual(status, 0, msg)
         return self.a.PingResponse.FromString(body)
 
@@ -187,80 +192,6 @@ class TestProxy(NetBase):
             self.assertEqual(self.ping_over(s2).ClusterName, CLUSTER)
 
 
-class TestFaults(NetBase):
-    def setUp(self):
-        self.tctl("faults", "clear")
-        self.tctl("reset-counters")
-
-    def counters(self):
-        return json.loads(self.tctl("counters", "--format", "json").stdout)
-
-    def test_error_for_next_n_calls_and_counters(self):
-        c = self.auth()
-        out = self.tctl("faults", "set", "--method", "Ping", "--error-rate", "1", "--code", "UNAVAILABLE",
-                        "--message", "auth is restarting", "--count", "2").stdout
-        self.assertEqual(json.loads(out)["code"], "UNAVAILABLE")
-        for _ in range(2):
-            with self.assertRaises(grpc.RpcError) as cm:
-                c.Ping(self.a.PingRequest(), timeout=10)
-            self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAVAILABLE)
-            self.assertEqual(cm.exception.details(), "auth is restarting")
-        c.Ping(self.a.PingRequest(), timeout=10)
-        c.GetApps(self.e.Empty(), timeout=10)
-        self.assertEqual(self.counters(), {"/proto.AuthService/Ping": {"UNAVAILABLE": 2, "OK": 1},
-                                           "/proto.AuthService/GetApps": {"OK": 1}})
-        self.assertEqual(json.loads(self.tctl("faults", "list").stdout), {})
-
-    def test_latency_only_on_the_chosen_method(self):
-        c = self.auth()
-        self.tctl("faults", "set", "--method", "/proto.AuthService/GetApps", "--latency-ms", "400")
-        t0 = time.monotonic()
-        c.Ping(self.a.PingRequest(), timeout=10)
-        t_ping = time.monotonic() - t0
-        t0 = time.monotonic()
-        c.GetApps(self.e.Empty(), timeout=10)
-        t_apps = time.monotonic() - t0
-        self.assertGreaterEqual(t_apps, 0.4)
-        self.assertLess(t_ping, 0.3)
-        # A deadline shorter than the latency fails the call with DEADLINE_EXCEEDED.
-        with self.assertRaises(grpc.RpcError) as cm:
-            c.GetApps(self.e.Empty(), timeout=0.1)
-        self.assertEqual(cm.exception.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
-
-    def test_error_rate(self):
-        c = self.auth()
-        self.tctl("faults", "set", "--method", "*", "--error-rate", "0.3", "--code", "RESOURCE_EXHAUSTED")
-        fails = 0
-        for _ in range(120):
-            try:
-                c.Ping(self.a.PingRequest(), timeout=10)
-            except grpc.RpcError as e:
-                self.assertEqual(e.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
-                fails += 1
-        self.assertTrue(15 <= fails <= 60, fails)
-        # The admin service is never faulted.
-        self.assertEqual(self.counters()["/proto.AuthService/Ping"].get("RESOURCE_EXHAUSTED"), fails)
-
-    def test_bad_fault_requests(self):
-        for args in (["--code", "OK", "--error-rate", "1"], ["--code", "NOPE"], ["--error-rate", "2"],
-                     ["--latency-ms", "-1"], ["--count", "0"]):
-            p = self.tctl("faults", "set", "--method", "Ping", *args, check=False)
-            self.assertEqual(p.returncode, 1, args)
-            self.assertTrue(p.stderr.startswith("ERROR: INVALID_ARGUMENT: faults: "), p.stderr)
-
-    def test_watch_stream_faulted(self):
-        self.tctl("faults", "set", "--method", "WatchEvents", "--error-rate", "1", "--code", "UNAVAILABLE")
-        c = self.auth()
-        stream = c.chan.unary_stream("/proto.AuthService/WatchEvents",
-                                     request_serializer=lambda m: m.SerializeToString(),
-                                     response_deserializer=self.pb.event_pb2.Event.FromString)
-        w = self.a.Watch()
-        w.Kinds.add().Kind = "app"
-        with self.assertRaises(grpc.RpcError) as cm:
-            next(iter(stream(w, timeout=10)))
-        self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAVAILABLE)
-
-
 class TestConnections(NetBase):
     def test_drop_connections(self):
         c = self.auth()
@@ -290,14 +221,18 @@ class TestConnections(NetBase):
         c.Ping(self.a.PingRequest(), timeout=10)       # grpc reconnects
 
     def test_drop_with_reset(self):
-        ctx = client.tls_context(self.enroller_id)
-        raw = client.tls_connect(self.srv.addr, ctx)
-        self.ping_over(raw)
-        self.tctl("drop-connections", "--reset")
-        raw.settimeout(5)
-        with self.assertRaises((ConnectionResetError, ssl.SSLError)):
-            raw.recv(100)
-        raw.close()
+        host, _, port = self.srv.addr.rpartition(":")
+        with socket.create_connection((host, int(port)), timeout=10) as raw:
+            time.sleep(0.2)                      # the relay has connected it to Auth
+            self.tctl("drop-connections", "--reset")
+            raw.settimeout(5)
+            with self.assertRaises(ConnectionResetError):
+                raw.recv(100)
+        with socket.create_connection((host, int(port)), timeout=10) as raw:
+            time.sleep(0.2)
+            self.tctl("drop-connections")
+            raw.settimeout(5)
+            self.assertEqual(raw.recv(100), b"")   # FIN
 
     def test_tbot_directory(self):
         out = os.path.join(self.tmp.name, "tbot-out")
@@ -340,7 +275,8 @@ class TestConnections(NetBase):
     def test_oversized_response(self):
         """90 app servers with 50 kB labels: ListResources(limit 0) is ~4.6 MB,
         above grpc's default 4 MiB receive limit; halving the page works."""
-        self.tctl("bulk", "--count", "90", "--label-bytes", "50000", "--prefix", "big-")
+        self.tctl("bulk", "--count", "90", "--label-bytes", "50000", "--prefix", "big-",
+                  "--label", "enroller.dev/owner=bulk")
         c = self.auth()
 
         def page(limit, start=""):
@@ -415,47 +351,6 @@ class TestConnections(NetBase):
         self.assertTrue(cm.exception.details().startswith("token could not be created due to name conflict"))
 
 
-class TestRotation(NetBase):
-    def test_rotate_server_cert_then_host_ca(self):
-        old_der = self.server_cert_der()
-        ctx = client.tls_context(self.enroller_id)
-        before = client.tls_connect(self.srv.addr, ctx)       # open across the rotation
-        self.assertEqual(before.getpeercert(binary_form=True), old_der)
-        out = self.tctl("rotate-cert").stdout
-        self.assertIn("new server certificate serial", out)
-        new_der = self.server_cert_der()
-        self.assertNotEqual(new_der, old_der)
-        # New connections get the new certificate; the old identity still trusts it (same host CA).
-        with client.tls_connect(self.srv.addr, ctx) as s:
-            self.assertEqual(s.getpeercert(binary_form=True), new_der)
-            self.ping_over(s)
-        # The connection made before keeps working on the old certificate.
-        self.assertEqual(self.ping_over(before).ClusterName, CLUSTER)
-        before.close()
-
-        # A new host CA: identities signed before no longer verify the server.
-        self.tctl("rotate-cert", "--host-ca")
-        with self.assertRaises(ssl.SSLCertVerificationError):
-            client.tls_connect(self.srv.addr, ctx).close()
-        with self.assertRaises(ssl.SSLCertVerificationError):
-            client.tls_connect(self.proxy_addr, client.tls_context(
-                self.enroller_id, alpn=[netio.auth_alpn(CLUSTER), "h2"])).close()
-        fresh = self.sign("enroller")
-        ident = client.parse_identity(open(fresh, "rb").read())
-        self.assertEqual(len(ident["tls_cas"]), 2)              # new CA first, old still trusted
-        self.assertEqual(len(ident["ssh_cas"]), 2)
-        self.assertEqual(self.auth(fresh).Ping(self.a.PingRequest(), timeout=10).ClusterName, CLUSTER)
-        self.tctl("counters")                                   # tctl (admin.identity) follows the rotation
-        rotated = self.server_cert_der()
-
-        # A restart keeps the rotated certificate.
-        self.srv.stop()
-        self.srv = type(self).srv = StandIn(self.state, "--proxy-listen", "127.0.0.1:0")
-        self.assertEqual(self.server_cert_der(), rotated)
-        with client.tls_connect(self.srv.addr, client.tls_context(fresh)) as s:
-            self.assertEqual(s.getpeercert(binary_form=True), rotated)
-
-
 class TestGoaway(NetBase):
     EXTRA = ("--max-connection-age", "1")
 
@@ -463,6 +358,7 @@ class TestGoaway(NetBase):
         import h2.config
         import h2.connection
         import h2.events
+        import h2.exceptions
         with client.tls_connect(self.srv.addr, client.tls_context(self.enroller_id)) as s:
             conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
             conn.initiate_connection()
@@ -477,8 +373,13 @@ class TestGoaway(NetBase):
                     continue
                 if not data:
                     break
-                for ev in conn.receive_data(data):
-                    seen = seen or isinstance(ev, h2.events.ConnectionTerminated)
+                try:
+                    for ev in conn.receive_data(data):
+                        seen = seen or isinstance(ev, h2.events.ConnectionTerminated)
+                except h2.exceptions.ProtocolError:
+                    # A frame after the GOAWAY (a PING): h2 has already closed the connection.
+                    seen = seen or conn.state_machine.state == h2.connection.ConnectionState.CLOSED
+                    break
                 s.sendall(conn.data_to_send())
             self.assertTrue(seen, "no GOAWAY within 10 s")
 

@@ -144,45 +144,58 @@ def tls_connect(addr, ctx, server_name=SERVER_NAME, timeout=10):
         raise
 
 
+class H2Client:
+    """gRPC unary calls over an already open TLS socket with python3-h2 (one
+    HTTP/2 connection, one call at a time)."""
+
+    def __init__(self, sock):
+        import h2.config
+        import h2.connection
+        self.sock = sock
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True,
+                                                                         header_encoding="utf-8"))
+        self.conn.initiate_connection()
+
+    def unary(self, path, request, timeout=10):
+        """-> (grpc-status int, grpc-message, response message bytes or None)."""
+        import struct
+        import time
+        import h2.events
+        conn = self.conn
+        sid = conn.get_next_available_stream_id()
+        conn.send_headers(sid, [(":method", "POST"), (":scheme", "https"), (":path", path),
+                                (":authority", SERVER_NAME), ("content-type", "application/grpc"),
+                                ("te", "trailers")])
+        body = request if isinstance(request, bytes) else request.SerializeToString()
+        conn.send_data(sid, b"\0" + struct.pack("!I", len(body)) + body, end_stream=True)
+        self.sock.sendall(conn.data_to_send())
+        data, headers = b"", {}
+        deadline = time.monotonic() + timeout
+        done = False
+        while not done:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("connection closed before the call ended")
+            for ev in conn.receive_data(chunk):
+                if isinstance(ev, h2.events.DataReceived) and ev.stream_id == sid:
+                    data += ev.data
+                    conn.acknowledge_received_data(ev.flow_controlled_length, sid)
+                elif isinstance(ev, (h2.events.ResponseReceived, h2.events.TrailersReceived)):
+                    headers.update(dict(ev.headers))
+                elif isinstance(ev, h2.events.StreamEnded) and ev.stream_id == sid:
+                    done = True
+                elif isinstance(ev, (h2.events.StreamReset, h2.events.ConnectionTerminated)):
+                    raise ConnectionError("call ended by %s" % type(ev).__name__)
+            out = conn.data_to_send()
+            if out:
+                self.sock.sendall(out)
+        msg = None
+        if len(data) >= 5:
+            msg = data[5:5 + struct.unpack("!I", data[1:5])[0]]
+        return int(headers.get("grpc-status", "2")), headers.get("grpc-message", ""), msg
+
+
 def h2_unary(sock, path, request, timeout=10):
-    """One gRPC unary call over an already open TLS socket with python3-h2.
-    Returns (grpc-status int, grpc-message, response message bytes or None)."""
-    import struct
-    import time
-    import h2.config
-    import h2.connection
-    import h2.events
-    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
-    conn.initiate_connection()
-    sid = conn.get_next_available_stream_id()
-    conn.send_headers(sid, [(":method", "POST"), (":scheme", "https"), (":path", path),
-                            (":authority", SERVER_NAME), ("content-type", "application/grpc"),
-                            ("te", "trailers")])
-    body = request if isinstance(request, bytes) else request.SerializeToString()
-    conn.send_data(sid, b"\0" + struct.pack("!I", len(body)) + body, end_stream=True)
-    sock.sendall(conn.data_to_send())
-    data, headers = b"", {}
-    deadline = time.monotonic() + timeout
-    done = False
-    while not done:
-        sock.settimeout(max(0.01, deadline - time.monotonic()))
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("connection closed before the call ended")
-        for ev in conn.receive_data(chunk):
-            if isinstance(ev, h2.events.DataReceived) and ev.stream_id == sid:
-                data += ev.data
-                conn.acknowledge_received_data(ev.flow_controlled_length, sid)
-            elif isinstance(ev, (h2.events.ResponseReceived, h2.events.TrailersReceived)):
-                headers.update(dict(ev.headers))
-            elif isinstance(ev, h2.events.StreamEnded) and ev.stream_id == sid:
-                done = True
-            elif isinstance(ev, (h2.events.StreamReset, h2.events.ConnectionTerminated)):
-                raise ConnectionError("call ended by %s" % type(ev).__name__)
-        out = conn.data_to_send()
-        if out:
-            sock.sendall(out)
-    msg = None
-    if len(data) >= 5:
-        msg = data[5:5 + struct.unpack("!I", data[1:5])[0]]
-    return int(headers.get("grpc-status", "2")), headers.get("grpc-message", ""), msg
+    """One gRPC unary call on a fresh HTTP/2 connection over `sock`."""
+    return H2Client(sock).unary(path, request, timeout)

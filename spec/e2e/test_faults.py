@@ -1,0 +1,189 @@
+"""Fault injection on the real dockerd and the stand-in.  Each test injects
+one fault while enroller works, clears it, and asserts:
+  - enroller converged within the expected time after the fault cleared;
+  - no unowned app was touched (a sentinel app keeps its revision);
+  - no still-desired app was deleted (DeleteApp calls == apps that had to go);
+and records a row of the table printed at the end (the closing note's).
+
+    /usr/bin/python3 spec/e2e/test_faults.py     # or: ctest -R e2e_test_faults -V
+"""
+
+import json
+import os
+import signal
+import shutil
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import harness  # noqa: E402
+
+wait_for = harness.wait_for
+ROWS = []
+SENTINEL = """kind: app
+version: v3
+metadata:
+  name: sentinel
+  labels: {team: ops}
+spec:
+  uri: http://sentinel.example:8080
+"""
+
+
+def ok_calls(counters, method):
+    m = counters.get("/proto.AuthService/" + method) or {}
+    return m.get("OK", 0) if isinstance(m, dict) else 0
+
+
+class Faults(unittest.TestCase):
+    def setUp(self):
+        self.cl = harness.Cluster().__enter__()
+        path = os.path.join(self.cl.tmp, "sentinel.yaml")
+        with open(path, "w") as f:
+            f.write(SENTINEL)
+        self.cl.tctl("create", path)
+        self.sentinel_rev = self.cl.apps()["sentinel"]["metadata"].get("revision")
+
+    def tearDown(self):
+        self.cl.close()
+
+    def want(self, names):
+        return {"rabbitmq-" + n for n in names} | {"sentinel"}
+
+    def finish(self, fault, t_clear, expected_deletes, names, timeout=30):
+        cl = self.cl
+        wait_for(lambda: set(cl.apps()) == self.want(names), timeout=timeout, what="convergence")
+        converged = time.monotonic() - t_clear
+        apps = cl.apps()
+        self.assertEqual(apps["sentinel"]["metadata"].get("revision"), self.sentinel_rev, "sentinel touched")
+        deletes = ok_calls(cl.counters(), "DeleteApp")
+        wrongful = max(0, deletes - expected_deletes)
+        ROWS.append((fault, "%.2f s" % converged, wrongful, deletes, expected_deletes))
+        self.assertEqual(deletes, expected_deletes, "deletions of still-desired apps")
+        for e in cl.enrollers:
+            if e.proc is not None:
+                self.assertTrue(e.alive(), "enroller died")
+
+    def test_standin_killed_and_restarted_mid_pass(self):
+        cl = self.cl
+        en = cl.start_enroller(resync=2)
+        cl.tag("rabbitmq:3-management")
+        names = ["k%02d" % i for i in range(20)]
+        ids = [cl.docker("create", "--name", n, "--network", harness.NETWORK, "rabbitmq:3-management")
+               for n in names]
+        cl.docker("start", *ids)
+        time.sleep(0.05)
+        cl.standin.send_signal(signal.SIGKILL)      # mid-pass: some creates in flight
+        cl.standin.wait()
+        cl.standin_log.close()
+        cl.standin = None
+        time.sleep(2)
+        cl.start_standin()
+        t = time.monotonic()
+        self.finish("stand-in killed mid-pass, restarted 2 s later", t, 0, names)
+        self.assertTrue(en.alive())
+
+    def test_dockerd_restarted(self):
+        cl = self.cl
+        os.environ["ENR_DOCKERD_LIVE_RESTORE"] = "1"
+        try:
+            cl.stop_dockerd()
+            cl.start_dockerd()
+            en = cl.start_enroller(resync=2)
+            names = ["r1", "r2", "r3"]
+            for n in names:
+                cl.run_container(n)
+            wait_for(lambda: set(cl.apps()) == self.want(names), what="apps")
+            with open(os.path.join(cl.dockerd_dir, "dockerd.pid")) as f:
+                pid = int(f.read())
+            os.kill(pid, signal.SIGTERM)       # the event stream is cut, lists fail
+            wait_for(lambda: not os.path.exists("/proc/%d" % pid), timeout=30, what="dockerd exit")
+            time.sleep(1)
+            cl.start_dockerd()                  # containers survived (live-restore)
+            t = time.monotonic()
+            wait_for(lambda: "event stream ended" in en.log(), what="stream cut noticed")
+            self.finish("dockerd restarted (event stream cut, lists fail meanwhile)", t, 0, names)
+        finally:
+            os.environ.pop("ENR_DOCKERD_LIVE_RESTORE", None)
+
+    def test_rule_broken_and_fixed_mid_run(self):
+        cl = self.cl
+        rules = os.path.join(cl.tmp, "rules")
+        shutil.copytree(os.path.join(harness.SRC, "rules"), rules)
+        en = cl.start_enroller(rules_dir=rules)
+        cl.run_container("ra")
+        wait_for(lambda: "rabbitmq-ra" in cl.apps(), what="app ra")
+        rmq = os.path.join(rules, "rabbitmq.lua")
+        good = open(rmq).read()
+        with open(rmq, "w") as f:
+            f.write(good.replace("apps = function(c)", "apps = function(c)\n    error('broken on purpose')", 1))
+        en.signal(signal.SIGHUP)
+        wait_for(lambda: "rules NOT changed" in en.log() or "broken on purpose" in en.log(), what="reload result")
+        cl.run_container("rb")
+        time.sleep(0.5)
+        self.assertNotIn("rabbitmq-rb", cl.apps(), "the broken rule registered rb")
+        with open(rmq, "w") as f:
+            f.write(good)
+        en.signal(signal.SIGHUP)
+        t = time.monotonic()
+        self.finish("rule file broken, then fixed (SIGHUP)", t, 0, ["ra", "rb"])
+
+    def test_sigterm_during_a_pass(self):
+        cl = self.cl
+        cfg = cl.write_config()
+        en = cl.start_enroller(config=cfg)
+        cl.tag("rabbitmq:3-management")
+        names = ["s%02d" % i for i in range(30)]
+        ids = [cl.docker("create", "--name", n, "--network", harness.NETWORK, "rabbitmq:3-management")
+               for n in names]
+        cl.docker("start", *ids)
+        time.sleep(0.05)
+        self.assertEqual(en.stop(), 0)          # SIGTERM mid-pass: exits 0, deletes nothing
+        self.assertEqual(ok_calls(cl.counters(), "DeleteApp"), 0)
+        en = cl.start_enroller(config=cfg)
+        t = time.monotonic()
+        self.finish("SIGTERM during a pass, then restart", t, 0, names)
+
+    def test_auth_errors_30_percent(self):
+        cl = self.cl
+        cl.tctl("faults", "set", "--method", "CreateApp", "--error-rate", "0.3", "--code", "UNAVAILABLE")
+        cl.tctl("faults", "set", "--method", "GetApps", "--error-rate", "0.3", "--code", "UNAVAILABLE")
+        cl.start_enroller(resync=2)
+        cl.tag("rabbitmq:3-management")
+        names = ["e%02d" % i for i in range(20)]
+        ids = [cl.docker("create", "--name", n, "--network", harness.NETWORK, "rabbitmq:3-management")
+               for n in names]
+        cl.docker("start", *ids)
+        time.sleep(3)
+        cl.tctl("faults", "clear")
+        t = time.monotonic()
+        self.finish("30 % of CreateApp and GetApps failing (UNAVAILABLE) for 3 s", t, 0, names, timeout=60)
+
+    def test_auth_slow_2s(self):
+        cl = self.cl
+        cl.tctl("faults", "set", "--method", "*", "--latency-ms", "2000")
+        cl.start_enroller(resync=2)
+        names = ["w1", "w2", "w3"]
+        for n in names:
+            cl.run_container(n)
+        t0 = time.monotonic()
+        wait_for(lambda: set(cl.apps()) == self.want(names), timeout=60, what="apps while slow")
+        cl.tctl("faults", "clear")
+        self.finish("Auth answering every call in 2 s", t0, 0, names)
+
+
+def print_table():
+    if not ROWS:
+        return
+    print("\n| fault | converged after fault cleared | wrongful deletions | DeleteApp calls | deletions expected |")
+    print("|---|---|---|---|---|")
+    for r in ROWS:
+        print("| %s | %s | %d | %d | %d |" % r)
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    prog = unittest.main(exit=False)
+    print_table()
+    sys.exit(0 if prog.result.wasSuccessful() else 1)
