@@ -77,8 +77,15 @@ def one_pass(cl, config, count_docker):
     if count_docker:
         cl.reset_docker_counters()
     r = common.run_measured([harness.ENROLLER, "run", "--once", "-c", config])
+    summary = [ln for ln in r["out"].splitlines() if "--once:" in ln]
+    r["summary"] = summary[-1].split("--once:", 1)[1].strip() if summary else ""
     if r["rc"] != 0:
-        raise RuntimeError("enroller --once exited %d:\n%s" % (r["rc"], r["out"][-2000:]))
+        # An incomplete pass is a result too (reported as such), not a crash.
+        if not summary:
+            raise RuntimeError("enroller --once exited %d:\n%s" % (r["rc"], r["out"][-2000:]))
+        errs = [ln for ln in r["out"].splitlines() if " warn " in ln or " error " in ln]
+        r["why"] = errs[-1] if errs else ""
+        log("--once exited %d: %s | %s" % (r["rc"], r["summary"], r["why"][-300:]))
     a = common.auth_counters(cl)
     r["auth_calls"] = sum(a.values())
     r["auth_writes"] = sum(a.get(m, 0) for m in WRITES)
@@ -98,7 +105,7 @@ def passes(cl, n, repeat, count_docker):
     first = one_pass(cl, config, count_docker)
     log("N=%d first pass: cpu %.0f ms wall %.0f ms rss %d KiB auth %d (writes %d)" % (
         n, first["cpu_ms"], first["wall_ms"], first["maxrss_kib"], first["auth_calls"], first["auth_writes"]))
-    if n and first["auth_writes"] < n:
+    if n and first["rc"] == 0 and first["auth_writes"] < n:
         raise RuntimeError("first pass at N=%d made only %d writes" % (n, first["auth_writes"]))
     same = [one_pass(cl, config, count_docker) for _ in range(repeat)]
     log("N=%d unchanged: cpu %s ms" % (n, ", ".join("%.0f" % s["cpu_ms"] for s in same)))
@@ -140,8 +147,10 @@ def daemon(cl, n, resync=1, resyncs=5):
         at_list(2)          # start-up pass done, first resync begun
         cpu0 = at_list(3)
         a0 = common.auth_counters(cl)
+        d0 = cl.docker_counters()
         cpu1 = at_list(3 + resyncs)
         a1 = common.auth_counters(cl)
+        d1 = cl.docker_counters()
         st = common.proc_status(en.proc.pid)
         sm = smaps(en.proc.pid)
         if not en.alive():
@@ -151,7 +160,9 @@ def daemon(cl, n, resync=1, resyncs=5):
     writes = sum(a1.get(m, 0) - a0.get(m, 0) for m in WRITES)
     calls = sum(a1.values()) - sum(a0.values())
     r = {"cpu_ms_per_resync": (cpu1 - cpu0) / resyncs, "resyncs": resyncs, "writes": writes,
-         "auth_calls_per_resync": calls / resyncs, "vmhwm_kib": st["VmHWM"], "vmrss_kib": st["VmRSS"],
+         "auth_calls_per_resync": calls / resyncs,
+         "docker_calls_per_resync": (sum(d1.values()) - sum(d0.values())) / resyncs,
+         "complete": "teleport INCOMPLETE" not in en.log() and "docker INCOMPLETE" not in en.log(), "vmhwm_kib": st["VmHWM"], "vmrss_kib": st["VmRSS"],
          "pss_kib": sm.get("Pss", 0), "private_kib": sm.get("Private_Clean", 0) + sm.get("Private_Dirty", 0),
          "anon_kib": sm.get("Anonymous", 0)}
     log("N=%d daemon: %s" % (n, r))
@@ -188,6 +199,10 @@ def summarise(res):
     return res["first"], pick, common.median([r["cpu_ms"] for r in u]), common.median([r["wall_ms"] for r in u])
 
 
+def ok(r):
+    return "yes" if r["rc"] == 0 else "NO (exit %d)" % r["rc"]
+
+
 def fmt(x, nd=0):
     if x is None:
         return "n/a"
@@ -200,12 +215,12 @@ def report(results, cross):
     rows = []
     for r in results:
         first, pick, ucpu, uwall = summarise(r)
-        rows.append([r["n"], "replay",
+        rows.append([r["n"], "replay", ok(first) + " / " + ok(pick),
                      fmt(first["cpu_ms"]), fmt(first["wall_ms"]), first["auth_calls"], first["auth_writes"],
                      fmt(first["docker_calls"]),
                      fmt(ucpu), fmt(uwall), pick["auth_calls"], pick["auth_writes"], fmt(pick["docker_calls"])])
     out.append("### Scale: one pass of `enroller run --once` (Docker: replay server)\n")
-    out.append(common.table(["N", "docker", "first: CPU ms", "first: wall ms", "first: Auth calls",
+    out.append(common.table(["N", "docker", "pass complete (first / unchanged)", "first: CPU ms", "first: wall ms", "first: Auth calls",
                              "first: writes", "first: Docker calls", "unchanged: CPU ms (median)",
                              "unchanged: wall ms", "unchanged: Auth calls", "unchanged: writes",
                              "unchanged: Docker calls"], rows))
@@ -252,6 +267,27 @@ def report(results, cross):
     out.append("\n### Memory: peak RSS (VmHWM) of one `--once` pass\n")
     out.append(common.table(["N", "first pass MiB", "unchanged pass MiB", "x baseline (N = 0)",
                              "bytes per container (slope from previous N)"], rows))
+    if any("daemon" in r for r in results):
+        rows = []
+        prev = None
+        for r in results:
+            d = r.get("daemon")
+            if not d:
+                continue
+            slope = "-"
+            if prev is not None and r["n"] > prev["n"]:
+                slope = fmt((d["anon_kib"] - prev["daemon"]["anon_kib"]) * 1024.0 / (r["n"] - prev["n"]))
+            rows.append([r["n"], "yes" if d["complete"] else "NO", "%.1f" % d["cpu_ms_per_resync"],
+                         d["writes"], "%.0f" % d["auth_calls_per_resync"], "%.0f" % d["docker_calls_per_resync"],
+                         "%.1f" % (d["vmhwm_kib"] / 1024.0), "%.1f" % (d["vmrss_kib"] / 1024.0),
+                         "%.1f" % (d["anon_kib"] / 1024.0), slope])
+            prev = r
+        out.append("\n### The daemon: a resync with nothing changed, and its memory (Docker: replay server)\n")
+        out.append("`enroller run` with `reconcile { resync = 1 }` after the passes above (apps exist); "
+                   "CPU from /proc/PID/stat between list calls k and k+5, divided by 5.\n")
+        out.append(common.table(["N", "complete", "CPU ms per resync", "writes", "Auth calls per resync",
+                                 "Docker calls per resync", "VmHWM MiB", "VmRSS MiB", "anonymous MiB",
+                                 "anonymous bytes per container (slope)"], rows))
     if cross:
         rows = []
         for label, r in cross:

@@ -288,8 +288,13 @@ static int run_case(struct runner *r, const char *path, char *why, size_t whylen
     }
     for (size_t i = 0; i < rule_set_count(r->rules); i++)
         for (size_t j = 0; j < rep[i].resources.len; j++) {
-            struct resource *dst = resource_list_push(&got);
-            if (dst == NULL || resource_copy(dst, &rep[i].resources.items[j]) < 0) {
+            struct resource copy;
+            if (resource_copy(&copy, &rep[i].resources.items[j]) < 0) {
+                snprintf(why, whylen, "out of memory");
+                goto out;
+            }
+            if (resource_list_take(&got, &copy) < 0) {
+                resource_cleanup(&copy);
                 snprintf(why, whylen, "out of memory");
                 goto out;
             }

@@ -4,9 +4,14 @@
  *   enroller [run] -c CONFIG    keep Teleport in step with Docker until SIGTERM
  *   enroller check -c CONFIG    validate the config and every rule, exit 0 or 1
  *   enroller plan  -c CONFIG    print what a pass would do, write nothing
+ *   enroller explain -c CONFIG CONTAINER   which rules match one live container, and why
+ *   enroller test-rules [--rules DIR] CASES   run a user's rule cases (no Docker, no Teleport)
  *
- * SIGTERM/SIGINT stop (nothing is deleted on the way out), SIGHUP reloads
- * the rules (kept as they were if the new ones do not all load).
+ * SIGTERM/SIGINT stop (nothing is deleted on the way out).  The rules
+ * directory and the config file are watched (rule_watch.c): a change, or
+ * SIGHUP, reloads the rules, which are kept as they were if the new ones do
+ * not all load.  A config change applies rules.dir and log.level at once
+ * and names any other changed field as needing a restart.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -16,15 +21,17 @@
 #include <string.h>
 #include <uv.h>
 
+#include "commands.h"
 #include "config.h"
 #include "docker_client.h"
 #include "log.h"
 #include "planner.h"
 #include "reconciler.h"
 #include "rule_loader.h"
+#include "rule_watch.h"
 #include "teleport_client.h"
 
-enum command { CMD_RUN, CMD_CHECK, CMD_PLAN };
+enum command { CMD_RUN, CMD_CHECK, CMD_PLAN, CMD_EXPLAIN, CMD_TEST_RULES };
 
 struct app {
     enum command cmd;
@@ -33,7 +40,8 @@ struct app {
     const char *lua_dir;
     uv_loop_t loop;
     bool loop_open;
-    struct rule_set *rules;
+    struct rule_set *rules;   /* NULL while rule_watch owns them */
+    struct rule_watch *watch;
     struct docker_client *dc;
     struct teleport_client *tc;
     struct reconciler *rec;
@@ -47,11 +55,16 @@ static void usage(FILE *to)
 {
     fprintf(to,
             "usage: enroller [run|check|plan] -c CONFIG [--once]\n"
+            "       enroller explain -c CONFIG CONTAINER\n"
+            "       enroller test-rules [--rules DIR] CASES\n"
             "       enroller --version\n"
-            "  run    keep Teleport's apps in step with Docker's containers (default);\n"
-            "         --once: exit after the first full pass is applied (0: complete, 1: not)\n"
-            "  check  validate the config and the rules, then exit\n"
-            "  plan   print the creates, updates, deletes and conflicts a pass would make\n");
+            "  run         keep Teleport's apps in step with Docker's containers (default);\n"
+            "              --once: exit after the first full pass is applied (0: complete, 1: not)\n"
+            "  check       validate the config and the rules; one line per error, exit 1 on any\n"
+            "  plan        print the creates, updates, deletes and conflicts a pass would make\n"
+            "  explain     for one live container (name or id): which rules match and why, and\n"
+            "              the resources they would produce (needs Docker only)\n"
+            "  test-rules  run rule cases (CASES: a dir of *.case.json or one file); see lua/README.md\n");
 }
 
 static const char *lua_dir(void)
@@ -60,10 +73,55 @@ static const char *lua_dir(void)
     return d && d[0] ? d : ENR_LUA_DIR;
 }
 
+/* enroller check: each broken rule file on its own line. */
+static void print_rule_error(void *ud, const char *msg)
+{
+    (*(int *)ud)++;
+    fprintf(stderr, "%s\n", msg);
+}
+
 static struct rule_set *load_rules(struct app *a, struct enr_error *err)
 {
     struct rule_limits limits = {0};
     return rule_loader_load(a->cfg->rules_dir, a->lua_dir, &limits, err);
+}
+
+static void on_rules_swap(void *ud, struct rule_set *rs)
+{
+    struct app *a = ud;
+    reconciler_set_rules(a->rec, rs);
+}
+
+/* The config file changed: apply what can be applied live. */
+static void on_config_change(void *ud)
+{
+    struct app *a = ud;
+    struct enr_error err = {0};
+    struct enr_config *nc = config_load(a->config_path, &err);
+    char fields[512];
+    int level;
+
+    if (nc == NULL) {
+        log_error(LOG_MAIN, "config %s: %s; config NOT changed", a->config_path, err.msg);
+        return;
+    }
+    if (strcmp(nc->rules_dir, rule_watch_dir(a->watch)) != 0) {
+        log_info(LOG_MAIN, "config: rules.dir is now %s", nc->rules_dir);
+        if (rule_watch_set_dir(a->watch, nc->rules_dir, &err) < 0)
+            log_error(LOG_RULES, "%s", err.msg);
+    }
+    if ((level = log_level_parse(nc->log_level)) >= 0 && (enum log_level)level != log_get_level()) {
+        log_set_level((enum log_level)level);
+        log_info(LOG_MAIN, "config: log.level is now %s", nc->log_level);
+    }
+    /* rules.dir and log.level are applied above, whatever the diff says */
+    size_t n = config_diff(a->cfg, nc, fields, sizeof(fields));
+    int live = (strcmp(a->cfg->rules_dir, nc->rules_dir) != 0) + (strcmp(a->cfg->log_level, nc->log_level) != 0);
+    if (n > (size_t)live)
+        log_warn(LOG_MAIN, "config changed; restart enroller to apply: %s", fields);
+    else
+        log_debug(LOG_MAIN, "config re-read: nothing that needs a restart changed");
+    config_free(nc);
 }
 
 static void log_rules(const char *verb, const struct rule_set *rs)
@@ -85,6 +143,10 @@ static void stop(struct app *a)
 {
     if (a->rec != NULL)
         reconciler_stop(a->rec);
+    if (a->watch != NULL) {
+        a->rules = rule_watch_close(a->watch);
+        a->watch = NULL;
+    }
     if (a->signals_open) {
         a->signals_open = false;
         uv_close((uv_handle_t *)&a->sig_term, NULL);
@@ -101,19 +163,10 @@ static void stop(struct app *a)
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct app *a = h->data;
-    struct enr_error err = {0};
-    struct rule_set *rs;
 
     if (signum == SIGHUP) {
-        log_info(LOG_RULES, "SIGHUP: reloading rules from %s", a->cfg->rules_dir);
-        if ((rs = load_rules(a, &err)) == NULL) {
-            log_error(LOG_RULES, "rules NOT changed; keeping %zu rules: %s", rule_set_count(a->rules), err.msg);
-            return;
-        }
-        reconciler_set_rules(a->rec, rs);
-        rule_set_free(a->rules);
-        a->rules = rs;
-        log_rules("loaded", rs);
+        if (a->watch != NULL)
+            rule_watch_reload(a->watch, "SIGHUP");
         return;
     }
     log_info(LOG_MAIN, "%s: stopping (nothing is deleted on shutdown)", strsignal(signum));
@@ -232,6 +285,20 @@ static int run(struct app *a)
         fprintf(stderr, "enroller: %s\n", err.msg);
         goto fail;
     }
+    if (a->cmd == CMD_RUN) {
+        struct rule_watch_config wc = {0};
+        wc.rules_dir = a->cfg->rules_dir;
+        wc.lua_dir = a->lua_dir;
+        wc.config_path = a->cfg->path;
+        wc.on_swap = on_rules_swap;
+        wc.on_config = on_config_change;
+        wc.ud = a;
+        if ((a->watch = rule_watch_new(&a->loop, &wc, a->rules, &err)) == NULL) {
+            fprintf(stderr, "enroller: %s\n", err.msg);
+            goto fail;
+        }
+        a->rules = NULL; /* the watch owns them now */
+    }
     uv_signal_init(&a->loop, &a->sig_term);
     uv_signal_init(&a->loop, &a->sig_int);
     uv_signal_init(&a->loop, &a->sig_hup);
@@ -271,13 +338,15 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"once", no_argument, NULL, 'o'},
+        {"rules", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     struct app a = {0};
     struct enr_error err = {0};
-    int c, level;
+    const char *rules_opt = NULL;
+    int c, level, n_rule_errors = 0;
 
     signal(SIGPIPE, SIG_IGN);
     a.cmd = CMD_RUN;
@@ -288,6 +357,10 @@ int main(int argc, char **argv)
             a.cmd = CMD_CHECK;
         else if (strcmp(argv[1], "plan") == 0)
             a.cmd = CMD_PLAN;
+        else if (strcmp(argv[1], "explain") == 0)
+            a.cmd = CMD_EXPLAIN;
+        else if (strcmp(argv[1], "test-rules") == 0)
+            a.cmd = CMD_TEST_RULES;
         else {
             fprintf(stderr, "enroller: unknown command '%s'\n", argv[1]);
             usage(stderr);
@@ -304,6 +377,9 @@ int main(int argc, char **argv)
         case 'o':
             a.once = true;
             break;
+        case 'r':
+            rules_opt = optarg;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -315,6 +391,20 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (a.cmd == CMD_TEST_RULES) {
+        if (optind != argc - 1) {
+            fprintf(stderr, "enroller: test-rules: give one CASES dir or file\n");
+            usage(stderr);
+            return 2;
+        }
+        return cmd_test_rules(argv[optind], rules_opt, lua_dir(), stdout);
+    }
+    if ((a.cmd == CMD_EXPLAIN) != (optind == argc - 1) || optind < argc - 1) {
+        fprintf(stderr, "enroller: %s\n", a.cmd == CMD_EXPLAIN ? "explain: give one CONTAINER (name or id)"
+                                                                : "unexpected arguments");
+        usage(stderr);
+        return 2;
+    }
     if (a.config_path == NULL) {
         fprintf(stderr, "enroller: no config file: give -c CONFIG\n");
         usage(stderr);
@@ -322,12 +412,26 @@ int main(int argc, char **argv)
     }
     if ((a.cfg = config_load(a.config_path, &err)) == NULL) {
         fprintf(stderr, "enroller: %s\n", err.msg);
-        return 2;
+        return a.cmd == CMD_CHECK ? 1 : 2;
     }
     if ((level = log_level_parse(a.cfg->log_level)) >= 0)
         log_set_level((enum log_level)level);
     a.lua_dir = lua_dir();
-    if ((a.rules = load_rules(&a, &err)) == NULL) {
+    if (a.cmd == CMD_EXPLAIN) {
+        c = cmd_explain(a.cfg, a.lua_dir, argv[optind], stdout);
+        config_free(a.cfg);
+        return c;
+    }
+    if (a.cmd == CMD_CHECK) {
+        struct rule_limits limits = {.on_error = print_rule_error, .ud = &n_rule_errors};
+        a.rules = rule_loader_load(a.cfg->rules_dir, a.lua_dir, &limits, &err);
+        if (a.rules == NULL) {
+            if (n_rule_errors == 0) /* not a file's fault: the dir itself */
+                fprintf(stderr, "%s: rules.dir: %s\n", a.cfg->path, err.msg);
+            config_free(a.cfg);
+            return 1;
+        }
+    } else if ((a.rules = load_rules(&a, &err)) == NULL) {
         fprintf(stderr, "enroller: %s\n", err.msg);
         config_free(a.cfg);
         return 2;
@@ -335,7 +439,8 @@ int main(int argc, char **argv)
     if (a.cmd == CMD_CHECK) {
         printf("config %s: ok (owner %s, teleport %s)\n", a.cfg->path, a.cfg->owner, a.cfg->teleport_addr);
         for (size_t i = 0; i < rule_set_count(a.rules); i++)
-            printf("rule %s: ok\n", rule_set_name(a.rules, i));
+            printf("rule %s (%s, priority %d): ok\n", rule_set_name(a.rules, i), rule_set_file(a.rules, i),
+                   rule_set_priority(a.rules, i));
         rule_set_free(a.rules);
         config_free(a.cfg);
         return 0;

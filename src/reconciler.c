@@ -2,14 +2,12 @@
  * reconciler.c - see reconciler.h.
  *
  * State, all on the loop thread:
- *   table   container id -> struct entry (snapshot + cached rule results);
- *           an entry with snap == NULL is a tombstone that remembers the
- *           sequence number of a removal, so a slow inspect answer that was
- *           asked before the removal cannot bring the container back.
+ *   table   container id -> snapshot + cached rule results (container_table.h)
  *   view    app name -> struct resource, Teleport's apps as last listed and
  *           then as we wrote them.
- *   queue   the plan being executed; busy holds the names with a write in
- *           flight, which the planner leaves alone.
+ *   gone, written, unconfirmed: grace period, drift and confirmation memory.
+ * Writes go to the executor (executor.h), which also says which names the
+ * planner must leave alone (in flight, backing off).
  */
 #include "reconciler.h"
 
@@ -20,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "container_table.h"
 #include "executor.h"
 #include "log.h"
 #include "strmap.h"
@@ -27,20 +26,6 @@
 #define RESYNC_INSPECT_PARALLEL 8
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
-
-struct entry {
-    char *id;
-    struct container *snap;     /* NULL: tombstone */
-    uint64_t seq;               /* sequence of the inspect or removal applied */
-    uint64_t snap_hash;         /* snapshot the rule results belong to */
-    uint64_t rules_hash;        /* rule set they were computed with */
-    bool evaluated;
-    bool inspect_failed;        /* last inspect failed: state unknown */
-    bool rules_failed;          /* last evaluation raised: desired unknown */
-    bool inspecting, inspect_again;
-    struct resource_list apps;  /* desired, with our labels */
-    char *last_error;           /* last rule error logged, to log it once */
-};
 
 /* A container that went away, for the grace period. */
 struct gone {
@@ -74,7 +59,7 @@ struct reconciler {
     struct teleport_client *tc;
     struct rule_set *rules;
 
-    struct strmap table;
+    struct container_table table;
     struct strmap view;
     struct strmap reported;     /* name -> last conflict reason logged */
     struct strmap gone;         /* container name -> struct gone (grace period) */
@@ -146,115 +131,33 @@ static void req_free(struct req *q)
 
 /* ---- container table ------------------------------------------------------ */
 
-static void entry_free(struct entry *e)
-{
-    if (e == NULL)
-        return;
-    free(e->id);
-    container_free(e->snap);
-    resource_list_cleanup(&e->apps);
-    free(e->last_error);
-    free(e);
-}
-
-static struct entry *entry_get(struct reconciler *r, const char *id, bool create)
-{
-    struct entry *e = strmap_get(&r->table, id);
-    if (e != NULL || !create)
-        return e;
-    if ((e = calloc(1, sizeof(*e))) == NULL || (e->id = strdup(id)) == NULL)
-        goto fail;
-    resource_list_init(&e->apps);
-    if (strmap_put(&r->table, id, e, NULL) < 0)
-        goto fail;
-    return e;
-fail:
-    log_error(LOG_RECONCILE, "container table: out of memory");
-    entry_free(e);
-    return NULL;
-}
-
 static void gone_put(struct reconciler *r, const char *name);
 
-static void entry_remove(struct reconciler *r, struct entry *e, uint64_t seq)
+static void entry_remove(struct reconciler *r, struct container_entry *e, uint64_t seq)
 {
-    if (seq < e->seq)
-        return;
-    if (e->snap != NULL) {
-        log_info(LOG_RECONCILE, "container %s (%.12s) is gone", e->snap->name, e->id);
-        gone_put(r, e->snap->name);
+    const char *name = e->snap ? e->snap->name : NULL;
+
+    if (name != NULL && seq >= e->seq) {
+        log_info(LOG_RECONCILE, "container %s (%.12s) is gone", name, e->id);
+        gone_put(r, name);
     }
-    container_free(e->snap);
-    e->snap = NULL;
-    e->seq = seq;
-    e->evaluated = false;
-    e->inspect_failed = e->rules_failed = false;
-    resource_list_cleanup(&e->apps);
-    free(e->last_error);
-    e->last_error = NULL;
+    container_table_remove(e, seq);
 }
 
-/* Rules for one container, cached until the snapshot or the rule set changes. */
-static void entry_evaluate(struct reconciler *r, struct entry *e)
+static void entry_apply(struct reconciler *r, struct container_entry *e, struct container *c, uint64_t seq)
 {
-    struct resource_list out;
-    struct enr_error err = {0};
-    const struct container *c = e->snap;
-    uint64_t rh = rule_set_hash(r->rules);
+    bool was_live = e->snap != NULL;
+    char *name = strdup(c->name);
 
-    if (c == NULL || (e->evaluated && e->snap_hash == c->hash && e->rules_hash == rh))
-        return;
-    resource_list_init(&out);
-    if (rule_set_eval(r->rules, c, &out, &err) < 0) {
-        /* Unknown, not absent: keep what it produced before, delete nothing. */
-        e->rules_failed = true;
-        if (e->last_error == NULL || strcmp(e->last_error, err.msg) != 0) {
-            log_error(LOG_RULES, "container %s: %s", c->name, err.msg);
-            free(e->last_error);
-            e->last_error = strdup(err.msg);
-        }
-        goto out;
+    if (container_table_apply(e, c, seq)) {
+        if (!was_live)
+            log_info(LOG_RECONCILE, "container %s (%.12s) is running, image %s", e->snap->name, e->id,
+                     e->snap->image);
+        if (name != NULL)
+            free(strmap_del(&r->gone, name)); /* back within its grace period */
+        container_table_evaluate(e, r->rules, r->owner);
     }
-    for (size_t i = 0; i < out.len; i++) {
-        struct resource *a = &out.items[i];
-        if (kv_set(&a->labels, PLANNER_LABEL_OWNER, r->owner) < 0 ||
-            kv_set(&a->labels, PLANNER_LABEL_CONTAINER, c->name) < 0 ||
-            kv_set(&a->labels, PLANNER_LABEL_RULE, a->rule) < 0) {
-            e->rules_failed = true;
-            log_error(LOG_RECONCILE, "container %s: out of memory", c->name);
-            goto out;
-        }
-    }
-    resource_list_cleanup(&e->apps);
-    e->apps = out;
-    resource_list_init(&out);
-    e->rules_failed = false;
-    e->evaluated = true;
-    e->snap_hash = c->hash;
-    e->rules_hash = rh;
-    if (e->last_error != NULL) {
-        log_info(LOG_RULES, "container %s: rules evaluate cleanly again", c->name);
-        free(e->last_error);
-        e->last_error = NULL;
-    }
-out:
-    resource_list_cleanup(&out);
-}
-
-static void entry_apply(struct reconciler *r, struct entry *e, struct container *c, uint64_t seq)
-{
-    if (seq < e->seq) {     /* an older answer than what we have */
-        container_free(c);
-        return;
-    }
-    if (e->snap == NULL)
-        log_info(LOG_RECONCILE, "container %s (%.12s) is running, image %s", c->name, e->id, c->image);
-    free(strmap_del(&r->gone, c->name)); /* back within its grace period */
-    container_free(e->snap);
-    e->snap = c;
-    e->seq = seq;
-    e->inspect_failed = false;
-    entry_evaluate(r, e);
+    free(name);
 }
 
 /* ---- Docker: inspect and events ------------------------------------------ */
@@ -265,7 +168,7 @@ static void inspect_cb(void *ud, const struct enr_error *err, struct container *
 {
     struct req *q = ud;
     struct reconciler *r = q->r;
-    struct entry *e = entry_get(r, q->id, true);
+    struct container_entry *e = container_table_add(&r->table, q->id);
     bool from_resync = q->from_resync;
     bool again = false;
 
@@ -300,7 +203,7 @@ static void inspect_cb(void *ud, const struct enr_error *err, struct container *
 
 static void request_inspect(struct reconciler *r, const char *id, bool from_resync)
 {
-    struct entry *e = entry_get(r, id, true);
+    struct container_entry *e = container_table_add(&r->table, id);
     struct enr_error err = {0};
     struct req *q;
 
@@ -348,7 +251,7 @@ static void events_timer_cb(uv_timer_t *t)
 static void event_cb(void *ud, const struct docker_event *ev)
 {
     struct reconciler *r = ud;
-    struct entry *e;
+    struct container_entry *e;
 
     r->stats.events++;
     r->events_backoff_ms = 0;
@@ -358,7 +261,7 @@ static void event_cb(void *ud, const struct docker_event *ev)
         return;
     log_debug(LOG_DOCKER, "event %s %s %.12s", ev->type, ev->action, ev->container_id);
     if (strcmp(ev->type, "container") == 0 && strcmp(ev->action, "destroy") == 0) {
-        if ((e = entry_get(r, ev->container_id, true)) != NULL)
+        if ((e = container_table_add(&r->table, ev->container_id)) != NULL)
             entry_remove(r, e, ++r->seq);
         schedule_plan(r, r->cfg.coalesce_ms);
         return;
@@ -470,8 +373,6 @@ static void list_cb(void *ud, const struct enr_error *err, char **ids, size_t n)
     struct strmap listed;
     bool ok;
     size_t it = 0;
-    const char *key;
-    void *val;
 
     req_free(q);
     if (r->stopping)
@@ -504,16 +405,14 @@ static void list_cb(void *ud, const struct enr_error *err, char **ids, size_t n)
     }
     /* Running before the list was asked for and not in it: gone.  Tombstones
      * older than the list are forgotten. */
-    while (strmap_next(&r->table, &it, &key, &val)) {
-        struct entry *e = val;
-        if (strmap_get(&listed, key) != NULL || e->seq >= seq || e->inspecting)
+    struct container_entry *e;
+    while (container_table_next(&r->table, &it, &e)) {
+        if (strmap_get(&listed, e->id) != NULL || e->seq >= seq || e->inspecting)
             continue;
-        if (e->snap != NULL) {
+        if (e->snap != NULL)
             entry_remove(r, e, seq);
-        } else {
-            strmap_del(&r->table, key);
-            entry_free(e);
-        }
+        else
+            container_table_forget(&r->table, e);
     }
     strmap_cleanup(&listed);
     r->resync_list_ok = true;
@@ -889,12 +788,13 @@ static void plan_timer_cb(uv_timer_t *t)
     plan_init(&p);
     if (r->stopping || !r->first_resync_done)
         return;
-    for (it = 0; strmap_next(&r->table, &it, NULL, &val);)
-        cap_d += ((struct entry *)val)->apps.len;
+    struct container_entry *e;
+    for (it = 0; container_table_next(&r->table, &it, &e);)
+        cap_d += e->apps.len;
     nh = executor_holds(r->ex, NULL, 0);
     desired = calloc(cap_d + 1, sizeof(*desired));
     teleport = calloc(r->view.len + 1, sizeof(*teleport));
-    unknown = calloc(r->table.len + 1, sizeof(*unknown));
+    unknown = calloc(container_table_size(&r->table) + 1, sizeof(*unknown));
     held = calloc(nh + 1, sizeof(*held));
     grace = calloc(r->gone.len + 1, sizeof(*grace));
     grace_reasons = calloc(r->gone.len + 1, sizeof(*grace_reasons));
@@ -903,8 +803,7 @@ static void plan_timer_cb(uv_timer_t *t)
         err_set(&err, -ENOMEM, "plan: out of memory");
         goto fail;
     }
-    for (it = 0; strmap_next(&r->table, &it, NULL, &val);) {
-        struct entry *e = val;
+    for (it = 0; container_table_next(&r->table, &it, &e);) {
         if (e->snap == NULL)
             continue;
         for (size_t i = 0; i < e->apps.len; i++)
@@ -1027,7 +926,7 @@ struct reconciler *reconciler_new(uv_loop_t *loop, const struct reconciler_confi
     r->tc = tc;
     r->rules = rules;
     r->reqs.next = r->reqs.prev = &r->reqs;
-    strmap_init(&r->table);
+    container_table_init(&r->table);
     strmap_init(&r->view);
     strmap_init(&r->reported);
     strmap_init(&r->gone);
@@ -1072,12 +971,12 @@ int reconciler_start(struct reconciler *r, struct enr_error *err)
 
 void reconciler_set_rules(struct reconciler *r, struct rule_set *rules)
 {
+    struct container_entry *e;
     size_t it = 0;
-    void *val;
 
     r->rules = rules;
-    while (strmap_next(&r->table, &it, NULL, &val))
-        entry_evaluate(r, val);
+    while (container_table_next(&r->table, &it, &e))
+        container_table_evaluate(e, r->rules, r->owner);
     schedule_plan(r, 0);
 }
 
@@ -1114,17 +1013,12 @@ static void free_values(struct strmap *m)
 
 void reconciler_free(struct reconciler *r)
 {
-    size_t it = 0;
-    void *val;
-
     if (r == NULL)
         return;
     /* Handles must be closed (reconciler_stop + a loop turn) before this. */
     while (r->reqs.next != &r->reqs)
         req_free(r->reqs.next);
-    while (strmap_next(&r->table, &it, NULL, &val))
-        entry_free(val);
-    strmap_cleanup(&r->table);
+    container_table_cleanup(&r->table);
     view_clear(r);
     free_values(&r->reported);
     free_values(&r->gone);
@@ -1143,8 +1037,9 @@ void reconciler_get_stats(const struct reconciler *r, struct reconciler_stats *o
 
     *out = r->stats;
     out->containers = 0;
-    while (strmap_next(&r->table, &it, NULL, &val))
-        if (((struct entry *)val)->snap != NULL)
+    struct container_entry *e;
+    while (container_table_next(&r->table, &it, &e))
+        if (e->snap != NULL)
             out->containers++;
     out->owned = 0;
     it = 0;

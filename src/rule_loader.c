@@ -751,8 +751,13 @@ static int eval_rules(struct rule_set *rs, const struct container *c, struct res
         if (rp != NULL) {
             rp->outcome = RULE_MATCHED;
             for (size_t j = before; j < tmp->len; j++) {
-                struct resource *dst = resource_list_push(&rp->resources);
-                if (dst == NULL || resource_copy(dst, &tmp->items[j]) < 0) {
+                struct resource copy;
+                if (resource_copy(&copy, &tmp->items[j]) < 0) {
+                    rc = err_set(&one, -ENOMEM, "rules: out of memory");
+                    goto rule_failed;
+                }
+                if (resource_list_take(&rp->resources, &copy) < 0) {
+                    resource_cleanup(&copy);
                     rc = err_set(&one, -ENOMEM, "rules: out of memory");
                     goto rule_failed;
                 }

@@ -169,7 +169,6 @@ struct rule_watch *rule_watch_new(uv_loop_t *loop, const struct rule_watch_confi
     int rc;
 
     if (w == NULL) {
-        rule_set_free(rules);
         err_set(err, -ENOMEM, "rule watch: out of memory");
         return NULL;
     }
@@ -203,10 +202,9 @@ struct rule_watch *rule_watch_new(uv_loop_t *loop, const struct rule_watch_confi
     }
     return w;
 fail:
-    rule_set_free(rule_watch_close(w));
+    rule_watch_close(w); /* hands rules back: the caller keeps them */
     return NULL;
 fail_early:
-    rule_set_free(rules);
     free(w->rules_dir);
     free(w->config_dir);
     free(w->config_base);

@@ -6,7 +6,7 @@
  *
  *     struct rule_watch_config wc = { .rules_dir = cfg->rules_dir, .lua_dir = lua_dir,
  *         .config_path = cfg->path, .on_swap = swap_cb, .on_config = config_cb, .ud = a };
- *     struct rule_watch *w = rule_watch_new(loop, &wc, rules, &err);   // owns rules now
+ *     struct rule_watch *w = rule_watch_new(loop, &wc, rules, &err);   // owns rules on success
  *     ...
  *     rule_watch_reload(w, "SIGHUP");
  *     rules = rule_watch_close(w);  // handles close on the loop; the set in use comes back
@@ -40,8 +40,8 @@ struct rule_watch_config {
     void *ud;
 };
 
-/* Starts watching; takes ownership of rules (the set in use now) even on
- * failure.  NULL and err on failure. */
+/* Starts watching; takes ownership of rules (the set in use now).  NULL
+ * and err on failure, and then the caller still owns rules. */
 struct rule_watch *rule_watch_new(uv_loop_t *loop, const struct rule_watch_config *cfg,
                                   struct rule_set *rules, struct enr_error *err);
 /* The rule set in use. */

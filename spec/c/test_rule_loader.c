@@ -59,7 +59,7 @@ static const char *rules_dir(const char *first, ...)
     return dir;
 }
 
-static const struct rule_limits small = {8u << 20, 5000000};
+static const struct rule_limits small = {.mem_bytes = 8u << 20, .instructions = 5000000};
 
 static void expect_load_error(const char *dir, const char *msg)
 {

@@ -86,7 +86,7 @@ class BadInput(unittest.TestCase):
     def test_check_command(self):
         r = run_enroller(self.config(self.good_lines()), "check")
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("rule rabbitmq: ok", r.stdout)
+        self.assertRegex(r.stdout, r"(?m)^rule rabbitmq\b.*: ok$")
 
     def test_no_writes_from_bad_starts(self):
         before = self.cl.counters()

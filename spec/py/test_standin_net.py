@@ -4,7 +4,6 @@ listener with TLS routing by ALPN, the ClientHello parser, fault injection,
 dropped connections, server certificate rotation, tbot output directories,
 responses above gRPC's 4 MiB default, GOAWAY by connection age, and the
 WatchEvents / token semantics settled against Teleport's source."""
-import json
 import os
 import socket
 import ssl
@@ -12,7 +11,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 

@@ -89,7 +89,7 @@ def handshake_bytes(buf):
                 return payload[:need], True
         if len(buf) - pos < 5:
             return payload, False
-        ctype, major, _minor, length = buf[pos], buf[pos + 1], buf[pos + 2], struct.unpack("!H", buf[pos + 3:pos + 5])[0]
+        ctype, major, length = buf[pos], buf[pos + 1], struct.unpack("!H", buf[pos + 3:pos + 5])[0]
         if ctype != 22:
             raise HelloError("not a TLS handshake record (content type %d)" % ctype)
         if major != 3:

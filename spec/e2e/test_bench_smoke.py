@@ -1,0 +1,74 @@
+#!/usr/bin/python3
+"""Smoke test of bench/: each benchmark runs with tiny sizes and prints its
+Markdown tables with sane numbers.  No timing is asserted: only that the
+tables exist, that counts add up (N creates on a first pass, zero writes on
+an unchanged one) and that latencies and costs are positive numbers."""
+import os
+import re
+import subprocess
+import sys
+import unittest
+
+SRC = os.environ.get("ENR_SOURCE_DIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BENCH = os.path.join(SRC, "bench")
+PY = "/usr/bin/python3"
+
+
+def run(*args):
+    r = subprocess.run([PY] + list(args), capture_output=True, text=True, timeout=900)
+    if r.returncode != 0:
+        raise AssertionError("%s failed (%d):\n%s" % (args[0], r.returncode, r.stderr[-3000:]))
+    return r.stdout
+
+
+def rows(md, first_cell):
+    """Cells of the table rows whose first cell is first_cell."""
+    out = []
+    for line in md.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and cells[0] == first_cell:
+            out.append(cells)
+    return out
+
+
+class BenchSmoke(unittest.TestCase):
+    def test_latency(self):
+        out = run(os.path.join(BENCH, "latency.py"), "-n", "3", "--burst", "3", "--poll-n", "3")
+        self.assertIn("### Registration latency", out)
+        for kind in ("floor", "enroller", "poll"):
+            r = rows(out, kind)
+            self.assertGreaterEqual(len(r), 1, kind)
+            for cells in r[:-1] if kind != "poll" else r[:1]:
+                p50 = float(cells[3])
+                self.assertTrue(-50 < p50 < 60000, cells)
+        self.assertTrue(rows(out, "enroller / floor, one at a time"))
+        poll = rows(out, "poll")[0]
+        self.assertEqual(poll[2], "3")
+
+    def test_scale(self):
+        out = run(os.path.join(BENCH, "scale.py"), "--sizes", "5", "--repeat", "1", "--cross-check", "3")
+        self.assertIn("### Scale", out)
+        r = rows(out, "5")[0]
+        # first pass: 5 creates; unchanged pass: no writes
+        self.assertEqual(r[2], "yes / yes")
+        self.assertEqual(int(r[6]), 5)
+        self.assertEqual(int(r[11]), 0)
+        self.assertGreater(float(r[3]), 0)
+        self.assertIn("### Memory", out)
+        self.assertIn("### The daemon", out)
+        self.assertIn("### Cross-check", out)
+        real = rows(out, "real dockerd")[0]
+        self.assertEqual(int(real[5]), 3)
+
+    def test_rule_cost(self):
+        out = run(os.path.join(BENCH, "rule_cost.py"), "--iterations", "10", "--cg-iterations", "2")
+        base = rows(out, "baseline (matches nothing)")[0]
+        shipped = rows(out, "shipped rules/")[0]
+        self.assertEqual(base[2], "0.00")
+        self.assertGreater(float(shipped[2]), 0)
+        self.assertGreater(int(base[3]), 0)
+        self.assertGreater(int(shipped[3]), int(base[3]))
+
+
+if __name__ == "__main__":
+    unittest.main(argv=[sys.argv[0], "-v"])
