@@ -111,7 +111,7 @@ def passes(cl, n, repeat, count_docker):
     log("N=%d unchanged: cpu %s ms" % (n, ", ".join("%.0f" % s["cpu_ms"] for s in same)))
     out = {"n": n, "first": first, "unchanged": same}
     if count_docker:
-        out["daemon"] = daemon(cl, n)
+        out["daemon"] = daemon(cl, n, resyncs=5 if n < 5000 else 2)
     return out
 
 
@@ -284,7 +284,7 @@ def report(results, cross):
             prev = r
         out.append("\n### The daemon: a resync with nothing changed, and its memory (Docker: replay server)\n")
         out.append("`enroller run` with `reconcile { resync = 1 }` after the passes above (apps exist); "
-                   "CPU from /proc/PID/stat between list calls k and k+5, divided by 5.\n")
+                   "CPU from /proc/PID/stat between list calls k and k+m, divided by m (m = 5, 2 from N = 5,000).\n")
         out.append(common.table(["N", "complete", "CPU ms per resync", "writes", "Auth calls per resync",
                                  "Docker calls per resync", "VmHWM MiB", "VmRSS MiB", "anonymous MiB",
                                  "anonymous bytes per container (slope)"], rows))

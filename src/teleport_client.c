@@ -49,6 +49,7 @@ struct tc_op {
     teleport_done_cb done_cb;
     teleport_ping_cb ping_cb;
     teleport_list_cb list_cb;
+    char *secret;                 /* CreateTokenV2: the token, scrubbed from error messages */
     /* ListResources paging */
     int32_t limit;
     char *start_key;
@@ -110,6 +111,10 @@ static void op_free(struct tc_op *op)
         return;
     free(op->start_key);
     resource_list_cleanup(&op->acc);
+    if (op->secret != NULL) {
+        memset(op->secret, 0, strlen(op->secret));
+        free(op->secret);
+    }
     free(op);
 }
 
@@ -549,6 +554,33 @@ static void finish_done(struct tc_op *op, const struct enr_error *err, const uin
     op_free(op);
 }
 
+/* The server may quote the token in its message (ALREADY_EXISTS, ...); the
+ * message ends up in logs, so every occurrence is replaced. */
+static void finish_token(struct tc_op *op, const struct enr_error *err, const uint8_t *msg, size_t len)
+{
+    struct enr_error clean;
+    (void)msg, (void)len;
+    if (err != NULL && op->secret[0] != '\0' && strstr(err->msg, op->secret) != NULL) {
+        size_t slen = strlen(op->secret), o = 0;
+        const char *red = log_redact(op->secret);
+        clean = *err;
+        for (const char *p = err->msg; *p != '\0' && o + 1 < sizeof(clean.msg);) {
+            if (strncmp(p, op->secret, slen) == 0) {
+                o += (size_t)snprintf(clean.msg + o, sizeof(clean.msg) - o, "%s", red);
+                if (o >= sizeof(clean.msg))
+                    o = sizeof(clean.msg) - 1;
+                p += slen;
+            } else {
+                clean.msg[o++] = *p++;
+            }
+        }
+        clean.msg[o] = '\0';
+        err = &clean;
+    }
+    op->done_cb(op->ud, err);
+    op_free(op);
+}
+
 static void finish_ping(struct tc_op *op, const struct enr_error *err, const uint8_t *msg, size_t len)
 {
     Proto__PingResponse *resp = NULL;
@@ -813,12 +845,14 @@ int teleport_client_create_token(struct teleport_client *tc, const char *token, 
     Types__Metadata md = TYPES__METADATA__INIT;
     Types__ProvisionTokenSpecV2 spec = TYPES__PROVISION_TOKEN_SPEC_V2__INIT;
     Google__Protobuf__Timestamp exp = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-    struct tc_op *op = op_new(tc, finish_done, ud);
+    struct tc_op *op = op_new(tc, finish_token, ud);
     int rc;
 
     /* The token value is the secret: the operation name never includes it. */
-    if (op == NULL)
+    if (op == NULL || (op->secret = strdup(token)) == NULL) {
+        op_free(op);
         return err_set(err, -ENOMEM, "CreateTokenV2: out of memory");
+    }
     op->done_cb = cb;
     tok.kind = "token";
     tok.version = "v2";

@@ -7,7 +7,7 @@
  *
  * Steps run one after the other on one client (one connection):
  *   ping | get_apps | list_app_servers | create NAME URI | update NAME URI |
- *   delete NAME | sleep MS | free_in_flight (start a ping, free the client at once, make a new one)
+ *   delete NAME | create_token TOKEN ROLE TTL_SEC | sleep MS | free_in_flight (start a ping, free the client at once, make a new one)
  * Each step prints one JSON line: {"step":..., "ok":true, ...} or
  * {"step":..., "ok":false, "grpc_status":"NOT_FOUND", "msg":"..."}.
  * Exit status: 0 when every step ran (failed RPCs are results, not errors),
@@ -158,6 +158,11 @@ static void run_next(struct live *lv)
             exit(2);
         rc = create ? teleport_client_create_app(lv->tc, &lv->app, on_done, lv, &err)
                     : teleport_client_update_app(lv->tc, &lv->app, on_done, lv, &err);
+    } else if (strcmp(lv->step, "create_token") == 0) {
+        const char *token = arg(lv), *role = arg(lv);
+        const char *roles[1] = {role};
+        int64_t ttl = strtoll(arg(lv), NULL, 10);
+        rc = teleport_client_create_token(lv->tc, token, roles, 1, ttl, on_done, lv, &err);
     } else if (strcmp(lv->step, "delete") == 0) {
         rc = teleport_client_delete_app(lv->tc, arg(lv), on_done, lv, &err);
     } else if (strcmp(lv->step, "sleep") == 0) {

@@ -63,6 +63,16 @@ static void run_for(unsigned ms)
     uv_run(&loop, UV_RUN_NOWAIT);
 }
 
+/* Runs the loop until swaps reaches n (or 10 s pass: slow under valgrind). */
+static void run_until_swaps(int n)
+{
+    for (int i = 0; i < 500 && swaps < n; i++)
+        run_for(20);
+}
+
+/* For "nothing happens": long enough for a debounced reload even under valgrind. */
+#define QUIET_MS 1000
+
 #define RULE(name)                                                                          \
     "local enroller = require('enroller')\nreturn enroller.rule { name = '" name "', "   \
     "description = 'd',\n  match = function() return false end, apps = function() return {} end }\n"
@@ -100,7 +110,8 @@ int main(void)
     write_file(rules, "b.lua", RULE("b"));
     write_file(rules, "c.lua", RULE("c"));
     write_file(rules, "d.lua", RULE("d"));
-    run_for(300);
+    run_until_swaps(1);
+    run_for(200); /* no second swap follows */
     ASSERT_EQ(swaps, 1);
     ASSERT_TRUE(rule_watch_rules(w) == last_swapped);
     ASSERT_EQ(rule_set_count(rule_watch_rules(w)), 4);
@@ -108,25 +119,27 @@ int main(void)
 
     /* a broken edit: no swap, the old set stays */
     write_file(rules, "b.lua", "return enroller.rule {\n");
-    run_for(300);
+    run_for(QUIET_MS);
     ASSERT_EQ(swaps, 1);
     ASSERT_TRUE(rule_set_hash(rule_watch_rules(w)) == good);
     ASSERT_TRUE(rule_watch_reload(w, "test") < 0);
 
     /* files the loader ignores do not reload */
     write_file(rules, "b.lua", RULE("b"));
-    run_for(300);
+    run_for(QUIET_MS);
     ASSERT_EQ(swaps, 1); /* same content as the good set: hash unchanged, no swap */
     write_file(rules, "notes.txt", "x");
     write_file(rules, ".hidden.lua", "garbage(");
-    run_for(200);
+    run_for(QUIET_MS);
     ASSERT_EQ(swaps, 1);
 
     /* the config file, saved by rename; other files in its dir do not count */
     write_file(tmp, "other.lua", "x");
-    run_for(200);
+    run_for(QUIET_MS);
     ASSERT_EQ(configs, 0);
     write_file(tmp, "config.lua", "-- v2\n");
+    for (int i = 0; i < 500 && configs < 1; i++)
+        run_for(20);
     run_for(200);
     ASSERT_EQ(configs, 1);
 
@@ -137,7 +150,8 @@ int main(void)
     ASSERT_STREQ(rule_watch_dir(w), rules2);
     write_file(rules, "e.lua", RULE("e")); /* the old dir is no longer watched */
     write_file(rules2, "y.lua", RULE("y"));
-    run_for(300);
+    run_until_swaps(3);
+    run_for(QUIET_MS);
     ASSERT_EQ(swaps, 3);
     ASSERT_EQ(rule_set_count(rule_watch_rules(w)), 2);
     /* a directory that does not load keeps the current one */

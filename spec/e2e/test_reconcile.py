@@ -14,6 +14,18 @@ import harness  # noqa: E402
 wait_for = harness.wait_for
 
 
+HEALTHY_RULE = """local enroller = require "enroller"
+return enroller.rule {
+  name = "healthy",
+  description = "web=1 containers, registered only while their healthcheck passes",
+  match = function(c) return c:label("web") ~= nil and c.health == "healthy" end,
+  apps = function(c)
+    return { { name = "web-" .. c.name, uri = "http://" .. c:ip() .. ":80" } }
+  end,
+}
+"""
+
+
 def calls(cl, m):
     return harness.calls(cl.counters(), m)
 
@@ -87,6 +99,24 @@ class Reconcile(unittest.TestCase):
                      == "http://%s:15672" % ip, what="app on the new network")
             cl.docker("network", "disconnect", "enr-net2", "rmq1")
             wait_for(lambda: "rabbitmq-rmq1" not in cl.apps(), what="app gone with its address")
+
+    def test_healthy_only_rule_follows_health_events(self):
+        with harness.Cluster() as cl:
+            rules = os.path.join(cl.tmp, "rules")
+            os.makedirs(rules)
+            with open(os.path.join(rules, "healthy.lua"), "w") as f:
+                f.write(HEALTHY_RULE)
+            en = cl.start_enroller(rules_dir=rules)
+            cl.docker("run", "-d", "--name", "hc", "--network", harness.NETWORK, "--label", "web=1",
+                      "--health-cmd", "test -f /tmp/ok", "--health-interval", "1s", "--health-retries", "1",
+                      harness.TINY)
+            time.sleep(2.5)
+            self.assertNotIn("web-hc", cl.apps(), "registered before it was healthy")
+            cl.docker("exec", "hc", "/bin/busybox", "touch", "/tmp/ok")
+            wait_for(lambda: "web-hc" in cl.apps(), timeout=15, what="app once healthy")
+            cl.docker("exec", "hc", "/bin/busybox", "rm", "/tmp/ok")
+            wait_for(lambda: "web-hc" not in cl.apps(), timeout=15, what="app gone once unhealthy")
+            self.assertIn("health_status", en.log())
 
     def test_drift_is_restored(self):
         with harness.Cluster() as cl:

@@ -166,6 +166,19 @@ def main():
         check(r[1]["ok"] and "web1" not in apps_by_name(st), "DeleteApp web1 (gone in tctl)")
         check(not r[2]["ok"] and r[2]["grpc_status"] == "NOT_FOUND", "second DeleteApp -> NOT_FOUND")
 
+        # --- CreateTokenV2: stored with role and expiry; the secret never
+        # appears in a message.
+        secret = "s3cr3t-" + os.urandom(8).hex()
+        t0 = time.time()
+        r = live(st, "create_token", secret, "App", "3600", "create_token", secret, "App", "3600")
+        check(r[1]["ok"], "CreateTokenV2: %s" % r[1].get("msg"))
+        check(not r[2]["ok"] and r[2]["grpc_status"] == "ALREADY_EXISTS" and secret not in r[2]["msg"]
+              and secret not in live.stderr,
+              "duplicate token -> ALREADY_EXISTS without the secret: %s" % r[2].get("msg"))
+        toks = json.loads(st.tctl("get", "tokens", "--format", "json") or "[]")
+        tok = [t for t in toks if t["metadata"]["name"] == secret]
+        check(len(tok) == 1 and tok[0]["spec"]["roles"] == ["App"], "tctl sees the token with role App: %s" % tok)
+
         # --- paging: more app servers than one page (500).
         n = 520  # the stand-in's tctl create is slow for many apps; 2 pages suffice
         docs = "".join("---\nkind: app\nversion: v3\nmetadata:\n  name: bulk-%04d\n  labels:\n    enroller.dev/owner: bulk\n"
