@@ -166,7 +166,7 @@ static void on_signal(uv_signal_t *h, int signum)
 
     if (signum == SIGHUP) {
         if (a->watch != NULL)
-            rule_watch_reload(a->watch, "SIGHUP");
+            rule_watch_reload(a->watch, "SIGHUP", 1);
         return;
     }
     log_info(LOG_MAIN, "%s: stopping (nothing is deleted on shutdown)", strsignal(signum));

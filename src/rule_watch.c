@@ -58,7 +58,7 @@ static void names_of(const struct rule_set *rs, char *buf, size_t size)
     }
 }
 
-int rule_watch_reload(struct rule_watch *w, const char *why)
+int rule_watch_reload(struct rule_watch *w, const char *why, int force)
 {
     struct enr_error err = {0};
     char names[512], when[32];
@@ -76,7 +76,7 @@ int rule_watch_reload(struct rule_watch *w, const char *why)
                   rule_set_count(w->rules), when, rule_set_hash(w->rules));
         return err.code < 0 ? err.code : -EINVAL;
     }
-    if (rule_set_hash(rs) == rule_set_hash(w->rules)) {
+    if (!force && rule_set_hash(rs) == rule_set_hash(w->rules)) {
         log_debug(LOG_RULES, "rules unchanged (%s): hash %016" PRIx64, why, rule_set_hash(rs));
         rule_set_free(rs);
         return 0;
@@ -101,7 +101,7 @@ static int is_rule_file(const char *name)
 static void on_rules_timer(uv_timer_t *t)
 {
     struct rule_watch *w = t->data;
-    rule_watch_reload(w, "rules dir changed");
+    rule_watch_reload(w, "rules dir changed", 0);
 }
 
 static void on_config_timer(uv_timer_t *t)
@@ -228,7 +228,7 @@ int rule_watch_set_dir(struct rule_watch *w, const char *rules_dir, struct enr_e
         return rc;
     }
     w->rules_dir = dir;
-    if ((rc = rule_watch_reload(w, "config: rules.dir changed")) < 0) {
+    if ((rc = rule_watch_reload(w, "config: rules.dir changed", 0)) < 0) {
         /* keep watching and using the old directory */
         uv_fs_event_stop(&w->ev_rules);
         uv_fs_event_start(&w->ev_rules, on_rules_event, old, 0);

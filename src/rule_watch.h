@@ -8,13 +8,13 @@
  *         .config_path = cfg->path, .on_swap = swap_cb, .on_config = config_cb, .ud = a };
  *     struct rule_watch *w = rule_watch_new(loop, &wc, rules, &err);   // owns rules on success
  *     ...
- *     rule_watch_reload(w, "SIGHUP");
+ *     rule_watch_reload(w, "SIGHUP", 1);
  *     rules = rule_watch_close(w);  // handles close on the loop; the set in use comes back
  *
  * Log lines: "rules reloaded (<why>): N rules (a, b), hash H, X ms" on a swap;
  * one line per broken file then "rules NOT changed; keeping N rules from
  * <time> (hash H)" when the new set does not load; nothing is swapped when
- * the content hash is unchanged.
+ * the content hash is unchanged (unless forced).
  */
 #ifndef ENR_RULE_WATCH_H
 #define ENR_RULE_WATCH_H
@@ -48,8 +48,10 @@ struct rule_watch *rule_watch_new(uv_loop_t *loop, const struct rule_watch_confi
 struct rule_set *rule_watch_rules(const struct rule_watch *w);
 const char *rule_watch_dir(const struct rule_watch *w);
 /* Reloads now (why names the trigger in the log line).  0 when swapped or
- * unchanged, negative when the new rules did not load (old ones kept). */
-int rule_watch_reload(struct rule_watch *w, const char *why);
+ * unchanged, negative when the new rules did not load (old ones kept).
+ * Without force, a set with the same content hash is not swapped in; with
+ * force (SIGHUP) it is, so every container is re-evaluated and replanned. */
+int rule_watch_reload(struct rule_watch *w, const char *why, int force);
 /* Watches another directory from now on and reloads from it; on failure
  * keeps the old directory and rules. */
 int rule_watch_set_dir(struct rule_watch *w, const char *rules_dir, struct enr_error *err);

@@ -122,7 +122,7 @@ int main(void)
     run_for(QUIET_MS);
     ASSERT_EQ(swaps, 1);
     ASSERT_TRUE(rule_set_hash(rule_watch_rules(w)) == good);
-    ASSERT_TRUE(rule_watch_reload(w, "test") < 0);
+    ASSERT_TRUE(rule_watch_reload(w, "test", 1) < 0);
 
     /* files the loader ignores do not reload */
     write_file(rules, "b.lua", RULE("b"));
@@ -132,6 +132,9 @@ int main(void)
     write_file(rules, ".hidden.lua", "garbage(");
     run_for(QUIET_MS);
     ASSERT_EQ(swaps, 1);
+    /* forced (SIGHUP): swapped even with the same content */
+    ASSERT_EQ(rule_watch_reload(w, "test", 1), 0);
+    ASSERT_EQ(swaps, 2);
 
     /* the config file, saved by rename; other files in its dir do not count */
     write_file(tmp, "other.lua", "x");
@@ -145,14 +148,14 @@ int main(void)
 
     /* a new directory: watched and loaded from */
     ASSERT_EQ(rule_watch_set_dir(w, rules2, &err), 0);
-    ASSERT_EQ(swaps, 2);
+    ASSERT_EQ(swaps, 3);
     ASSERT_STREQ(rule_set_name(rule_watch_rules(w), 0), "z");
     ASSERT_STREQ(rule_watch_dir(w), rules2);
     write_file(rules, "e.lua", RULE("e")); /* the old dir is no longer watched */
     write_file(rules2, "y.lua", RULE("y"));
-    run_until_swaps(3);
+    run_until_swaps(4);
     run_for(QUIET_MS);
-    ASSERT_EQ(swaps, 3);
+    ASSERT_EQ(swaps, 4);
     ASSERT_EQ(rule_set_count(rule_watch_rules(w)), 2);
     /* a directory that does not load keeps the current one */
     ASSERT_TRUE(rule_watch_set_dir(w, "/nonexistent", &err) < 0);

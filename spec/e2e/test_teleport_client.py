@@ -177,7 +177,14 @@ def main():
               "duplicate token -> ALREADY_EXISTS without the secret: %s" % r[2].get("msg"))
         toks = json.loads(st.tctl("get", "tokens", "--format", "json") or "[]")
         tok = [t for t in toks if t["metadata"]["name"] == secret]
-        check(len(tok) == 1 and tok[0]["spec"]["roles"] == ["App"], "tctl sees the token with role App: %s" % tok)
+        check(len(tok) == 1 and tok[0]["spec"]["roles"] == ["App"], "tctl sees the token with role App")
+        # A server message that quotes the token: the client scrubs it.
+        st.tctl("faults", "set", "--method", "CreateTokenV2", "--error-rate", "1", "--code", "ALREADY_EXISTS",
+                "--message", 'token "%sx" already exists' % secret, "--count", "1")
+        r = live(st, "create_token", secret + "x", "App", "60")
+        st.tctl("faults", "clear")
+        check(not r[1]["ok"] and secret not in r[1]["msg"] and '"<redacted, ' in r[1]["msg"],
+              "token quoted by the server is redacted: %s" % r[1].get("msg"))
 
         # --- paging: more app servers than one page (500).
         n = 520  # the stand-in's tctl create is slow for many apps; 2 pages suffice

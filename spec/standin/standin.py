@@ -1222,6 +1222,7 @@ def main(argv=None):
     if not internal:
         raise SystemExit("standin: cannot open the internal gRPC port")
     backend = ("127.0.0.1", internal)
+    log.info("internal gRPC port 127.0.0.1:%d (behind the relays)", internal)
     try:
         auth_relay = netio.Relay("auth", args.listen, backend, conns)
         proxy_relay = None

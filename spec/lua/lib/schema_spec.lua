@@ -71,3 +71,33 @@ describe("enroller.schema", function()
     end
   end)
 end)
+
+describe("enroller.schema resources and rule priority", function()
+  local schema = require("enroller.schema")
+  local enroller = require("enroller")
+  local h = require("helpers")
+
+  it("checks a db against the db schema", function()
+    assert.is_true(schema.validate_resource({ kind = "db", name = "pg", protocol = "postgres", uri = "10.0.0.2:5432" }))
+    assert.are.same({ nil, "db field 'protocol' is required" },
+      { schema.validate_resource({ kind = "db", name = "pg", uri = "h:1" }) })
+    assert.are.same({ nil, "db field 'uri': 'nohost' is not host:port or a URL" },
+      { schema.validate_resource({ kind = "db", name = "pg", protocol = "mysql", uri = "nohost" }) })
+    assert.are.same({ nil, "db field 'rewrite' is not allowed" },
+      { schema.validate_resource({ kind = "db", name = "pg", protocol = "mysql", uri = "h:1", rewrite = {} }) })
+  end)
+
+  it("accepts kind = 'app' and rejects other kinds on apps", function()
+    assert.is_true(schema.validate_resource({ kind = "app", name = "a", uri = "http://x:1" }))
+    assert.are.same({ nil, "app field 'kind': must be \"app\" here" },
+      { schema.validate_resource({ kind = "kube", name = "a", uri = "http://x:1" }) })
+  end)
+
+  it("takes an integer priority in rule{}", function()
+    local spec = { name = "p", description = "d", match = function() end, apps = function() end }
+    spec.priority = 7
+    assert.are.equal(7, enroller.rule(spec).priority)
+    spec.priority = 2000
+    assert.matches("field 'priority': must be an integer between %-1000 and 1000", h.error_of(enroller.rule, spec))
+  end)
+end)
