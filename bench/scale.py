@@ -162,7 +162,7 @@ def daemon(cl, n, resync=1, resyncs=5):
     r = {"cpu_ms_per_resync": (cpu1 - cpu0) / resyncs, "resyncs": resyncs, "writes": writes,
          "auth_calls_per_resync": calls / resyncs,
          "docker_calls_per_resync": (sum(d1.values()) - sum(d0.values())) / resyncs,
-         "complete": "teleport INCOMPLETE" not in en.log() and "docker INCOMPLETE" not in en.log(), "vmhwm_kib": st["VmHWM"], "vmrss_kib": st["VmRSS"],
+         "complete": not any(w in en.log() for w in ("INCOMPLETE", "no writes until", "RESOURCE_EXHAUSTED")), "vmhwm_kib": st["VmHWM"], "vmrss_kib": st["VmRSS"],
          "pss_kib": sm.get("Pss", 0), "private_kib": sm.get("Private_Clean", 0) + sm.get("Private_Dirty", 0),
          "anon_kib": sm.get("Anonymous", 0)}
     log("N=%d daemon: %s" % (n, r))
