@@ -2,6 +2,7 @@
 """Docker Engine API replay server for the scale benchmark.
 
     bench/docker_replay.py --socket PATH -n N [--ready FILE]
+    bench/docker_replay.py --socket PATH --proxy UPSTREAM_SOCK [--ready FILE]
 
 Serves, over HTTP/1.1 on a unix socket, N running containers made from the
 recorded documents in spec/fixtures/docker/ (Engine API 1.41, docker.io
@@ -17,6 +18,12 @@ Paths (an optional /vX.Y prefix is accepted, as dockerd does):
   GET /events                 chunked stream that stays open, no events
   GET /_replay/counters       {"path template": count} of the requests above
   POST /_replay/reset         zero the counters
+
+--proxy: no replay; every connection is relayed byte for byte to the real
+engine's unix socket, and the requests seen on it are counted under the same
+path templates (GET /_replay/counters and POST /_replay/reset on the proxy
+socket are answered by the proxy itself, on a connection of their own).  This
+counts the Docker calls enroller makes to a real dockerd.
 
 Writes "ready" to --ready FILE once listening.  SIGTERM stops it.  Only the
 unix socket is used: no TCP at all.
@@ -158,6 +165,90 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(404, b'{"message":"not replayed"}')
 
 
+REQ_RE = re.compile(rb"(GET|POST|HEAD|PUT|DELETE) (\S+) HTTP/1\.[01]\r\n")
+
+
+def template(path):
+    path = path.split("?", 1)[0]
+    m = VERSION_RE.match(path)
+    if m:
+        path = m.group(1)
+    parts = path.split("/")
+    if len(parts) == 4 and parts[1] == "containers" and parts[3] == "json":
+        return "/containers/{id}/json"
+    return path
+
+
+class ProxyHandler(socketserver.BaseRequestHandler):
+    """Relays one client connection to the engine, counting its requests."""
+
+    def handle(self):
+        import socket
+        srv = self.server
+        client = self.request
+        first = client.recv(65536)
+        if not first:
+            return
+        m = REQ_RE.match(first)
+        if m and template(m.group(2).decode()) in ("/_replay/counters", "/_replay/reset"):
+            if m.group(1) == b"POST":
+                with srv.lock:
+                    srv.counters = {}
+                body = b"{}"
+            else:
+                with srv.lock:
+                    body = json.dumps(srv.counters).encode()
+            client.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nApi-Version: 1.41\r\n"
+                           b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            return
+        up = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        up.connect(srv.upstream)
+
+        def count(data, tail):
+            # tail: what followed the last request line seen (a line cut by recv)
+            buf = tail + data
+            end = 0
+            for mm in REQ_RE.finditer(buf):
+                key = template(mm.group(2).decode(errors="replace"))
+                with srv.lock:
+                    srv.counters[key] = srv.counters.get(key, 0) + 1
+                end = mm.end()
+            return buf[end:][-300:]
+
+        def down():
+            try:
+                while True:
+                    d = up.recv(65536)
+                    if not d:
+                        break
+                    client.sendall(d)
+            except OSError:
+                pass
+            try:
+                client.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+        t = threading.Thread(target=down, daemon=True)
+        t.start()
+        tail = count(first, b"")
+        try:
+            up.sendall(first)
+            while True:
+                d = client.recv(65536)
+                if not d:
+                    break
+                tail = count(d, tail)
+                up.sendall(d)
+        except OSError:
+            pass
+        try:
+            up.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        t.join()
+        up.close()
+
+
 class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     request_queue_size = 1024  # enroller opens many connections at once
@@ -166,13 +257,22 @@ class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--socket", required=True)
-    ap.add_argument("-n", type=int, required=True)
+    ap.add_argument("-n", type=int)
+    ap.add_argument("--proxy", metavar="UPSTREAM_SOCK")
     ap.add_argument("--ready")
     args = ap.parse_args()
+    if (args.n is None) == (args.proxy is None):
+        ap.error("give exactly one of -n and --proxy")
     if os.path.exists(args.socket):
         os.unlink(args.socket)
-    srv = Server(args.socket, Handler)
-    srv.replay = Replay(args.n)
+    if args.proxy:
+        srv = Server(args.socket, ProxyHandler)
+        srv.upstream = args.proxy
+        srv.lock = threading.Lock()
+        srv.counters = {}
+    else:
+        srv = Server(args.socket, Handler)
+        srv.replay = Replay(args.n)
     srv.stopping = threading.Event()
 
     def stop(*_):

@@ -15,8 +15,8 @@ stand-in's counters, Docker calls from the replay server's.
 
 --cross-check N runs the same two passes against the real private dockerd
 (scripts/dockerd-test) with N containers, and against the replay server with
-N, so the replay can be judged (Docker calls are not counted on the real
-engine).
+N, so the replay can be judged.  On the real engine, Docker calls are counted
+by docker_replay.py --proxy, a byte-for-byte relay in front of its socket.
 """
 import argparse
 import json
@@ -100,7 +100,7 @@ def one_pass(cl, config, count_docker):
     return r
 
 
-def passes(cl, n, repeat, count_docker):
+def passes(cl, n, repeat, count_docker, with_daemon=True):
     config = common.write_config(cl, os.path.join(cl.tmp, "bench.lua"), cl.docker_host, "bench")
     first = one_pass(cl, config, count_docker)
     log("N=%d first pass: cpu %.0f ms wall %.0f ms rss %d KiB auth %d (writes %d)" % (
@@ -110,7 +110,7 @@ def passes(cl, n, repeat, count_docker):
     same = [one_pass(cl, config, count_docker) for _ in range(repeat)]
     log("N=%d unchanged: cpu %s ms" % (n, ", ".join("%.0f" % s["cpu_ms"] for s in same)))
     out = {"n": n, "first": first, "unchanged": same}
-    if count_docker:
+    if count_docker and with_daemon:
         out["daemon"] = daemon(cl, n, resyncs=5 if n < 5000 else 2)
     return out
 
@@ -190,7 +190,24 @@ def run_dockerd(n, repeat):
             d.close()
         common.parallel(start, ids, workers=4)
         dk.close()
-        return passes(cl, n, repeat, False)
+        # enroller talks to dockerd through a counting proxy (docker_replay.py --proxy)
+        sock = os.path.join(cl.tmp, "proxy.sock")
+        ready = os.path.join(cl.tmp, "proxy.ready")
+        plog = open(os.path.join(cl.tmp, "proxy.log"), "ab")
+        proxy = subprocess.Popen([common.PY, common.REPLAY, "--socket", sock, "--proxy",
+                                  cl.docker_host[len("unix://"):], "--ready", ready], stdout=plog,
+                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            harness.wait_for(lambda: os.path.exists(ready), timeout=60, what="docker proxy")
+            pdk = common.Docker("unix://" + sock)
+            cl.docker_host = "unix://" + sock
+            cl.docker_counters = lambda: pdk.call("GET", "/_replay/counters")
+            cl.reset_docker_counters = lambda: pdk.call("POST", "/_replay/reset")
+            return passes(cl, n, repeat, True, with_daemon=False)
+        finally:
+            proxy.terminate()
+            proxy.wait(10)
+            plog.close()
 
 
 def summarise(res):

@@ -15,7 +15,6 @@
 local enroller = require("enroller")
 local util = require("enroller.util")
 local labels = require("enroller.labels")
-local core = require("enroller.core")
 
 local HTTPISH = { [80] = true, [443] = true, [3000] = true, [5000] = true, [8000] = true,
                   [8080] = true, [8443] = true, [8888] = true, [9000] = true }
@@ -47,17 +46,15 @@ return enroller.rule {
   priority = 50,
 
   match = function(c)
-    if c:label("teleport.dev/ignore") == "true" then return false, "teleport.dev/ignore=true" end
+    local ignored, why = util.ignored(c)
+    if ignored then return false, why end
     if not util.is_true(c:label("enroller.http")) then return false, "no label enroller.http=true" end
     return true, "label enroller.http=true"
   end,
 
   apps = function(c)
-    local ip, why = util.address(c)
-    if not ip then
-      core.log("warn", ("%s: no app: %s"):format(tostring(c), why))
-      return {}
-    end
+    local ip = util.app_address(c)
+    if not ip then return {} end
     local port = pick_port(c)
     local scheme = c:label("enroller.http.scheme", TLS[port] and "https" or "http")
     local name = c:label("enroller.http.name") or assert(util.dns_name(c.name))

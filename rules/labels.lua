@@ -97,11 +97,8 @@ return enroller.rule {
   end,
 
   apps = function(c)
-    local ip, why = util.address(c)
-    if not ip then
-      core.log("warn", ("%s: no app: %s"):format(tostring(c), why))
-      return {}
-    end
+    local ip = util.app_address(c)
+    if not ip then return {} end
     local protocol = c:label(P .. "protocol")
     if protocol ~= nil and not PROTOCOLS[protocol] then
       -- Teleport falls back to detection; a typo should be seen instead

@@ -12,7 +12,6 @@
 local enroller = require("enroller")
 local util = require("enroller.util")
 local labels = require("enroller.labels")
-local core = require("enroller.core")
 
 local UI_PORT = 15672
 
@@ -32,7 +31,8 @@ return enroller.rule {
   description = "RabbitMQ management UI of rabbitmq:*-management containers",
 
   match = function(c)
-    if c:label("teleport.dev/ignore") == "true" then return false, "teleport.dev/ignore=true" end
+    local ignored, why = util.ignored(c)
+    if ignored then return false, why end
     if not IMAGES[c.image_name] then return false, "image " .. c.image_name .. " is not rabbitmq" end
     if not is_management_tag(c.tag) then
       return false, ("tag %s has no management plugin"):format(tostring(c.tag))
@@ -41,11 +41,8 @@ return enroller.rule {
   end,
 
   apps = function(c)
-    local ip, why = c:ip(c:label("enroller.network"))
-    if not ip then
-      core.log("warn", ("%s: no app: %s"):format(tostring(c), why))
-      return {}
-    end
+    local ip = util.app_address(c)
+    if not ip then return {} end
     return {
       {
         name = util.dns_name("rabbitmq", c.name),

@@ -6,7 +6,11 @@ enroller.util - small string helpers for rules.
     util.uri("http", "10.0.0.2", 3000)  --> "http://10.0.0.2:3000"
     local ip, why = util.address(c)     -- network from label enroller.network, or the only one
     util.tcp_ports(c)                   --> { 3000, 9090 } (exposed TCP ports, ascending)
+    local ip = util.app_address(c)      -- the same, or nil after a warning: no app
+    if util.ignored(c) then ... end     -- teleport.dev/ignore=true
 ]]
+
+local core = require("enroller.core")
 
 local M = {}
 
@@ -108,6 +112,36 @@ end
 ---@return string|nil why
 function M.address(c, network)
   return c:ip(network or c:label("enroller.network"))
+end
+
+--[[[
+@function util.app_address(c)
+@param {enroller.container} c
+@return {string} the address as util.address gives it, or nil after a warning naming the container and why (a rule then produces no app for it)
+]]
+---@param c enroller.container
+---@return string|nil ip
+function M.app_address(c)
+  local ip, why = M.address(c)
+  if not ip then
+    core.log("warn", ("%s: no app: %s"):format(tostring(c), why))
+  end
+  return ip
+end
+
+--[[[
+@function util.ignored(c)
+@param {enroller.container} c
+@return {boolean} true when the container is labelled teleport.dev/ignore=true, with the reason for match()
+]]
+---@param c enroller.container
+---@return boolean ignored
+---@return string|nil why
+function M.ignored(c)
+  if c:label("teleport.dev/ignore") == "true" then
+    return true, "teleport.dev/ignore=true"
+  end
+  return false
 end
 
 --[[[

@@ -51,8 +51,9 @@ class RulesReload(unittest.TestCase):
                                        r"hash [0-9a-f]{16}")
 
             # 2. a broken edit: one line with file:line, old rules stay and keep working
-            write(os.path.join(rules, "grafana.lua"), GRAFANA.replace("match = function(c)", "match = function(c",
-                                                                      1))
+            broken = GRAFANA.replace("port = 3000,", "port = 3000 3000,", 1)
+            self.assertNotEqual(broken, GRAFANA)
+            write(os.path.join(rules, "grafana.lua"), broken)
             harness.wait_for(lambda: "rules NOT changed" in en.log(), what="the refusal")
             log = en.log()
             self.assertRegex(log, r"rules/grafana\.lua:\d+: .*expected")
