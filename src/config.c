@@ -72,6 +72,7 @@ static const struct field reconcile_fields[] = {
     {"max_delete_percent", F_PERCENT, offsetof(struct enr_config, max_delete_percent)},
     {"adopt", F_BOOL, offsetof(struct enr_config, adopt)},
     {"lease", F_SECONDS0, offsetof(struct enr_config, lease_sec)},
+    {"confirm", F_SECONDS0, offsetof(struct enr_config, confirm_sec)},
     {NULL, 0, 0},
 };
 static const struct field log_fields[] = {
@@ -463,6 +464,8 @@ static int finish(struct enr_config *cfg, const char *name, struct enr_error *er
         cfg->adopt = 0;
     if (cfg->lease_sec < 0)
         cfg->lease_sec = 0;
+    if (cfg->confirm_sec < 0)
+        cfg->confirm_sec = 30;
     if (cfg->lease_sec > 0 && cfg->lease_sec < 2 * (int)cfg->resync_sec)
         return err_set(err, -EINVAL, "%s: reconcile.lease: %ds is shorter than two resyncs (%us); "
                        "apps would expire between refreshes", name, cfg->lease_sec, cfg->resync_sec);
@@ -486,7 +489,7 @@ struct enr_config *config_load(const char *path, struct enr_error *err)
     }
     /* Unset until the file says otherwise; finish() fills the defaults. */
     cfg->events = cfg->grace_sec = cfg->max_deletes = cfg->max_delete_percent = -1;
-    cfg->adopt = cfg->lease_sec = -1;
+    cfg->adopt = cfg->lease_sec = cfg->confirm_sec = -1;
     if ((abs = realpath(path, NULL)) == NULL) {
         err_set(err, -errno, "%s: %s", path, strerror(errno));
         goto fail;

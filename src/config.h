@@ -34,6 +34,7 @@ struct enr_config {
     int max_delete_percent; /* ...or than this share of owned apps; default 50 */
     int adopt;              /* 1: take over an unowned app with a wanted name; default 0 */
     int lease_sec;          /* >0: created apps expire unless refreshed; default 0 */
+    int confirm_sec;        /* report a created app no App Service serves after this; 0: off; default 30 */
     unsigned call_timeout_ms; /* default 10000 */
     char *log_level;        /* "info" */
 };

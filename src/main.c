@@ -276,7 +276,7 @@ static int run(struct app *a)
     rcfg.max_delete_percent = (unsigned)a->cfg->max_delete_percent;
     rcfg.adopt = a->cfg->adopt != 0;
     rcfg.lease_sec = (unsigned)a->cfg->lease_sec;
-    rcfg.confirm_sec = 30;
+    rcfg.confirm_sec = (unsigned)a->cfg->confirm_sec;
     rcfg.once = a->once;
     rcfg.on_done = on_done;
     rcfg.on_plan = print_plan;

@@ -102,11 +102,12 @@ class Cluster:
 
     def __init__(self, owner="e2e-host", user="register-apps",
                  roles=("register-apps.yaml", "register-apps-impersonator.yaml", "enroller-apps.yaml"),
-                 user_roles=("register-apps", "enroller-apps")):
+                 user_roles=("register-apps", "enroller-apps"), standin_args=()):
         self.owner = owner
         self.user = user
         self.roles = roles
         self.user_roles = user_roles
+        self.standin_args = list(standin_args)
         self.tmp = tempfile.mkdtemp(prefix="enr-e2e-", dir="/tmp")
         self.dockerd_dir = os.path.join(self.tmp, "d")
         self.state = os.path.join(self.tmp, "standin")
@@ -170,6 +171,7 @@ class Cluster:
         args = [PY, STANDIN, "--state", self.state, "--listen", getattr(self, "standin_listen", "127.0.0.1:0")]
         for r in self.roles:
             args += ["--roles", os.path.join(ROLES_DIR, r)]
+        args += self.standin_args
         self.standin_log = open(os.path.join(self.tmp, "standin.log"), "ab")
         self.standin = subprocess.Popen(args, stdout=self.standin_log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL)

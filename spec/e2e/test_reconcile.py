@@ -118,6 +118,21 @@ class Reconcile(unittest.TestCase):
             wait_for(lambda: "web-hc" not in cl.apps(), timeout=15, what="app gone once unhealthy")
             self.assertIn("health_status", en.log())
 
+    def test_registered_but_not_served_is_reported(self):
+        # The emulated Application Service serves only apps labelled team=web.
+        with harness.Cluster(standin_args=["--app-service-labels", "team=web"]) as cl:
+            en = cl.start_enroller(reconcile="confirm = 2")
+            cl.run_container("rmq1")
+            wait_for(lambda: "rabbitmq-rmq1" in cl.apps(), what="app")
+            wait_for(lambda: "app rabbitmq-rmq1 is registered but no Application Service serves it" in en.log(),
+                     timeout=15, what="the not-served report")
+        with harness.Cluster() as cl:
+            en = cl.start_enroller(reconcile="confirm = 2")
+            cl.run_container("rmq1")
+            wait_for(lambda: "app rabbitmq-rmq1 is served by an Application Service" in en.log(), timeout=15,
+                     what="the served report")
+            self.assertNotIn("no Application Service serves it", en.log())
+
     def test_drift_is_restored(self):
         with harness.Cluster() as cl:
             en = cl.start_enroller(resync=1)
