@@ -6,19 +6,10 @@
  * operation (tc_op) holds the user's callback and, for ListResources, the
  * paging state; it may issue several calls one after the other.
  *
- * Connection policy: opened lazily; reused while usable; after GOAWAY or a
- * credentials reload the old connection drains its streams while new calls
- * use a fresh one; a call the server never processed (refused after
- * GOAWAY) is sent again on the new connection.  After a failed connect,
- * calls fail fast with UNAVAILABLE for a backoff period: exponential from
- * 250 ms to 30 s, "equal jitter" (half fixed, half random) so many
- * enrollers do not reconnect in step.
- *
- * Mode (teleport_mode): in AUTO the first connection offers ALPN ["h2"] as
- * to an Auth listener.  A Teleport Proxy with TLS routing does not route
- * "h2" to Auth and closes the connection during the handshake without an
- * alert; that failure (-ECONNABORTED) switches to the Proxy ALPN list and
- * the calls are retried at once.  The first mode that connects is kept. */
+ * Connection policy: opened lazily; reused while usable; after GOAWAY the
+ * old connection drains its streams while new calls use a fresh one; after a
+ * failed connect, calls fail fast with UNAVAILABLE for a backoff period
+ * (0.5 s doubling to 30 s) so a dead server is not hammered. */
 #include "teleport_client.h"
 
 #include <errno.h>
@@ -33,7 +24,6 @@
 #include "teleport/legacy/client/proto/authservice.pb-c.h"
 #include "teleport/legacy/types/types.pb-c.h"
 
-#include "credentials.h"
 #include "grpc_frame.h"
 #include "http2_conn.h"
 #include "identity_file.h"
@@ -44,10 +34,9 @@
 #endif
 
 #define DEFAULT_TIMEOUT_MS 10000u
-#define BACKOFF_MIN_MS 250u
+#define BACKOFF_MIN_MS 500u
 #define BACKOFF_MAX_MS 30000u
 #define LIST_PAGE_SIZE 500
-#define MAX_RETRIES 3
 #define GO_ZERO_TIME (-62135596800LL) /* 0001-01-01T00:00:00Z: Go's "unset" time */
 
 struct tc_op;
@@ -82,10 +71,6 @@ struct tc_call {
     size_t msg_len;
     int n_msgs;
     struct enr_error local;       /* a failure noticed while reading the reply */
-    char path[128];
-    uint8_t *framed;              /* the request, kept to send it again */
-    size_t framed_len;
-    int retries;
     struct tc_op *op;
     struct tc_call *prev, *next;
 };
@@ -93,19 +78,11 @@ struct tc_call {
 struct teleport_client {
     uv_loop_t *loop;
     char *addr, *server_name;
-    char *cluster;                /* from the config, NULL: the identity's CA */
-    char *alpn_auth;              /* "teleport-auth@<hex>.teleport.cluster.local" */
-    unsigned timeout_ms, ka_ms, ka_timeout_ms;
-    enum teleport_mode mode_cfg, mode; /* configured; in use (AUTO: DIRECT until the Proxy way is needed) */
-    bool mode_locked;             /* a connection succeeded in tc->mode */
-    bool switch_pending;          /* AUTO: the next connection uses the other mode, no backoff */
-    struct credentials *cr;
-    unsigned cred_gen;            /* generation tc->conn was opened with */
-    unsigned n_connects;
-    uint64_t rng;
+    unsigned timeout_ms;
+    struct identity_file *id;
+    SSL_CTX *ssl_ctx;
     struct http2_conn *conn;      /* current connection, NULL before the first call */
-    struct http2_conn **draining; /* older ones, finishing their streams */
-    size_t n_draining, cap_draining;
+    struct http2_conn *draining;  /* previous one, finishing its streams after GOAWAY */
     bool conn_connected;          /* tc->conn finished its handshake */
     bool conn_counted;            /* tc->conn's connect failure already set the backoff */
     struct tc_call *calls;        /* in flight */
@@ -307,11 +284,7 @@ static void on_conn_connected(void *ud)
     tc->conn_connected = true;
     tc->backoff_ms = 0;
     tc->retry_at_ms = 0;
-    if (!tc->mode_locked)
-        log_info(LOG_TELEPORT, "connected to %s as %s (%s)", tc->addr,
-                 identity_file_user(credentials_identity(tc->cr)),
-                 tc->mode == TELEPORT_MODE_PROXY ? "through the Proxy, TLS routing" : "Auth Service, direct");
-    tc->mode_locked = true;
+    log_info(LOG_TELEPORT, "connected to %s as %s", tc->addr, identity_file_user(tc->id));
 }
 
 static void on_conn_error(void *ud, const struct enr_error *err)
@@ -325,117 +298,27 @@ static void on_conn_error(void *ud, const struct enr_error *err)
 
 static const struct http2_conn_callbacks conn_cbs = {on_conn_connected, on_conn_error};
 
-static uint64_t rng_next(struct teleport_client *tc)
-{
-    tc->rng ^= tc->rng << 13;
-    tc->rng ^= tc->rng >> 7;
-    tc->rng ^= tc->rng << 17;
-    return tc->rng;
-}
-
-/* Keeps c until its streams are done (it is freed by prune_draining). */
-static void retire(struct teleport_client *tc, struct http2_conn *c)
-{
-    if (http2_conn_n_streams(c) == 0) {
-        http2_conn_free(c);
-        return;
-    }
-    if (tc->n_draining == tc->cap_draining) {
-        size_t cap = tc->cap_draining ? tc->cap_draining * 2 : 4;
-        struct http2_conn **p = realloc(tc->draining, cap * sizeof(*p));
-        if (p == NULL) { /* cannot keep it: its calls fail now */
-            http2_conn_free(c);
-            return;
-        }
-        tc->draining = p;
-        tc->cap_draining = cap;
-    }
-    tc->draining[tc->n_draining++] = c;
-}
-
-static void prune_draining(struct teleport_client *tc)
-{
-    size_t j = 0;
-    for (size_t i = 0; i < tc->n_draining; i++) {
-        if (http2_conn_n_streams(tc->draining[i]) == 0)
-            http2_conn_free(tc->draining[i]);
-        else
-            tc->draining[j++] = tc->draining[i];
-    }
-    tc->n_draining = j;
-}
-
-/* Credentials were reloaded: new calls go to a new connection. */
-static void on_credentials(void *ud)
-{
-    struct teleport_client *tc = ud;
-    log_info(LOG_TELEPORT, "new credentials for %s: new calls use a new connection",
-             identity_file_user(credentials_identity(tc->cr)));
-    tc->backoff_ms = 0;
-    tc->retry_at_ms = 0;
-}
-
-static int set_alpn_auth(struct teleport_client *tc, struct enr_error *err)
-{
-    const char *cluster = tc->cluster ? tc->cluster : identity_file_cluster(credentials_identity(tc->cr));
-    static const char hex[] = "0123456789abcdef";
-    static const char pre[] = "teleport-auth@", suf[] = ".teleport.cluster.local";
-    size_t n, o = 0;
-
-    if (cluster == NULL || cluster[0] == '\0')
-        return err_set(err, -EINVAL, "teleport.cluster: needed to go through the Proxy and the identity's CA names no cluster (subject O)");
-    n = strlen(cluster);
-    if (sizeof(pre) - 1 + 2 * n + sizeof(suf) - 1 > 255)
-        return err_set(err, -EINVAL, "teleport.cluster: \"%s\" is too long for an ALPN protocol name", cluster);
-    free(tc->alpn_auth);
-    if ((tc->alpn_auth = malloc(sizeof(pre) + 2 * n + sizeof(suf))) == NULL)
-        return err_set(err, -ENOMEM, "teleport client: out of memory");
-    memcpy(tc->alpn_auth, pre, sizeof(pre) - 1);
-    o = sizeof(pre) - 1;
-    for (size_t i = 0; i < n; i++) {
-        tc->alpn_auth[o++] = hex[(unsigned char)cluster[i] >> 4];
-        tc->alpn_auth[o++] = hex[(unsigned char)cluster[i] & 15];
-    }
-    memcpy(tc->alpn_auth + o, suf, sizeof(suf));
-    return 0;
-}
-
 static struct http2_conn *get_conn(struct teleport_client *tc, struct enr_error *err)
 {
     struct http2_conn_options o = {
-        .addr = tc->addr, .ssl_ctx = credentials_ssl_ctx(tc->cr), .server_name = tc->server_name,
-        .connect_timeout_ms = tc->timeout_ms, .keepalive_ms = tc->ka_ms, .keepalive_timeout_ms = tc->ka_timeout_ms,
+        .addr = tc->addr, .ssl_ctx = tc->ssl_ctx, .server_name = tc->server_name, .connect_timeout_ms = tc->timeout_ms,
     };
     uint64_t now = uv_now(tc->loop);
 
-    prune_draining(tc);
-    if (tc->conn != NULL && tc->cred_gen != credentials_generation(tc->cr)) {
-        retire(tc, tc->conn); /* credentials changed: calls in flight finish there */
-        tc->conn = NULL;
+    if (tc->draining != NULL && (!http2_conn_usable(tc->draining) && http2_conn_n_streams(tc->draining) == 0)) {
+        http2_conn_free(tc->draining);
+        tc->draining = NULL;
     }
     if (tc->conn != NULL && http2_conn_usable(tc->conn))
         return tc->conn;
     if (tc->conn != NULL && !tc->conn_connected && !tc->conn_counted && http2_conn_failure(tc->conn)->code != 0) {
-        const struct enr_error *f = http2_conn_failure(tc->conn);
+        /* The last connect attempt failed: wait before the next one. */
         tc->conn_counted = true;
-        if (tc->mode_cfg == TELEPORT_MODE_AUTO && !tc->mode_locked && !tc->switch_pending &&
-            tc->mode == TELEPORT_MODE_DIRECT && f->code == -ECONNABORTED) {
-            /* Closed during the handshake: a Proxy that does not route "h2". */
-            log_info(LOG_TELEPORT, "%s closed the connection during the TLS handshake: trying it as a Proxy with TLS routing",
-                     tc->addr);
-            tc->mode = TELEPORT_MODE_PROXY;
-            tc->switch_pending = true;
-        } else {
-            /* The last connect attempt failed: wait before the next one. */
-            if (tc->mode_cfg == TELEPORT_MODE_AUTO && !tc->mode_locked)
-                tc->mode = TELEPORT_MODE_DIRECT;
-            tc->switch_pending = false;
-            tc->backoff_ms = tc->backoff_ms ? tc->backoff_ms * 2 : BACKOFF_MIN_MS;
-            if (tc->backoff_ms > BACKOFF_MAX_MS)
-                tc->backoff_ms = BACKOFF_MAX_MS;
-            tc->retry_at_ms = now + tc->backoff_ms / 2 + rng_next(tc) % (tc->backoff_ms / 2 + 1);
-            tc->last_connect_err = *f;
-        }
+        tc->backoff_ms = tc->backoff_ms ? tc->backoff_ms * 2 : BACKOFF_MIN_MS;
+        if (tc->backoff_ms > BACKOFF_MAX_MS)
+            tc->backoff_ms = BACKOFF_MAX_MS;
+        tc->retry_at_ms = now + tc->backoff_ms;
+        tc->last_connect_err = *http2_conn_failure(tc->conn);
     }
     if (tc->conn != NULL && tc->retry_at_ms > now) {
         err_set_grpc(err, GRPC_STATUS_UNAVAILABLE, "UNAVAILABLE: not reconnecting for %llu ms after: %s",
@@ -443,21 +326,17 @@ static struct http2_conn *get_conn(struct teleport_client *tc, struct enr_error 
         return NULL;
     }
     if (tc->conn != NULL) {
-        retire(tc, tc->conn); /* GOAWAY: let it finish */
+        if (http2_conn_n_streams(tc->conn) > 0) { /* GOAWAY: let it finish */
+            http2_conn_free(tc->draining);
+            tc->draining = tc->conn;
+        } else {
+            http2_conn_free(tc->conn);
+        }
         tc->conn = NULL;
-    }
-    if (tc->mode == TELEPORT_MODE_PROXY) {
-        if (set_alpn_auth(tc, err) < 0)
-            return NULL;
-        o.alpn[0] = tc->alpn_auth;
-        o.alpn[1] = "h2";
     }
     tc->conn_connected = false;
     tc->conn_counted = false;
-    tc->cred_gen = credentials_generation(tc->cr);
     tc->conn = http2_conn_connect(tc->loop, &o, &conn_cbs, tc, err);
-    if (tc->conn != NULL)
-        tc->n_connects++;
     return tc->conn;
 }
 

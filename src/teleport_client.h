@@ -21,33 +21,15 @@
 
 struct teleport_client;
 
-/* How addr is reached (teleport-wire.md §7.1, §7.2). */
-enum teleport_mode {
-    TELEPORT_MODE_AUTO = 0, /* direct first; if the server closes the connection during the TLS
-                               handshake (a Proxy refusing ALPN "h2"), the Proxy way; the mode
-                               that connects is kept */
-    TELEPORT_MODE_DIRECT,   /* Auth listener: ALPN ["h2"] */
-    TELEPORT_MODE_PROXY,    /* Proxy with TLS routing: ALPN ["teleport-auth@<hex cluster>.teleport.cluster.local", "h2"] */
-};
-
 struct teleport_client_config {
-    const char *addr;          /* "host:port" of the Auth Service or the Proxy; host may be a DNS name */
-    const char *identity_file; /* tctl auth sign --format=file output ... */
-    const char *tbot_dir;      /* ... or a tbot identity output directory (exactly one) */
-    const char *cluster;       /* cluster name for the Proxy ALPN; NULL: the identity's CA subject O */
-    enum teleport_mode mode;
+    const char *addr;          /* "host:port" of the Auth Service */
+    const char *identity_file; /* tctl auth sign --format=file output */
     const char *server_name;   /* SNI and name to verify; NULL: "teleport.cluster.local" */
     unsigned call_timeout_ms;  /* per call; 0: 10000 */
-    unsigned keepalive_ms;     /* idle time before an HTTP/2 PING; 0: 30000 */
-    unsigned keepalive_timeout_ms; /* PING ACK wait; 0: 10000 */
-    int watch_credentials;     /* reload the identity when its files change */
-    unsigned reload_debounce_ms; /* 0: 500 */
 };
 
 /* Loads and checks the identity (err names the file and the problem:
- * missing, unreadable, no key, expired, ...).  No connection is made yet.
- * After a credentials reload, new calls use a new connection; calls in
- * flight finish on the old one. */
+ * missing, unreadable, no key, expired, ...).  No connection is made yet. */
 struct teleport_client *teleport_client_new(uv_loop_t *loop, const struct teleport_client_config *cfg,
                                             struct enr_error *err);
 /* Fails every call in flight with CANCELLED without running callbacks. */
@@ -56,12 +38,6 @@ void teleport_client_free(struct teleport_client *tc);
 int64_t teleport_client_identity_ttl(const struct teleport_client *tc);
 /* The user named in the identity's certificate (for log lines). */
 const char *teleport_client_identity_user(const struct teleport_client *tc);
-/* The mode in use: DIRECT or PROXY once one connected (AUTO before). */
-enum teleport_mode teleport_client_mode(const struct teleport_client *tc);
-/* Connections opened so far (for tests and the benchmark). */
-unsigned teleport_client_n_connects(const struct teleport_client *tc);
-/* Credential generation (1, +1 per accepted reload). */
-unsigned teleport_client_credentials_generation(const struct teleport_client *tc);
 
 typedef void (*teleport_done_cb)(void *ud, const struct enr_error *err /* NULL on success */);
 typedef void (*teleport_ping_cb)(void *ud, const struct enr_error *err, const char *cluster_name,
