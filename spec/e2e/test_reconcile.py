@@ -133,6 +133,22 @@ class Reconcile(unittest.TestCase):
                      what="the served report")
             self.assertNotIn("no Application Service serves it", en.log())
 
+    def test_lease_apps_of_a_dead_enroller_expire(self):
+        with harness.Cluster() as cl:
+            en = cl.start_enroller(resync=1, reconcile="lease = 6")
+            cl.run_container("rmq1")
+            app = wait_for(lambda: cl.apps().get("rabbitmq-rmq1"), what="app")
+            self.assertIn("expires", app["metadata"], "a leased app carries Metadata.Expires")
+            time.sleep(8)   # longer than the lease: refreshed while enroller lives
+            self.assertIn("rabbitmq-rmq1", cl.apps())
+            self.assertGreater(calls(cl, "UpdateApp"), 0, "lease refreshed")
+            en.signal(signal.SIGKILL)
+            en.proc.wait()
+            t0 = time.monotonic()
+            wait_for(lambda: "rabbitmq-rmq1" not in cl.apps(), timeout=15, what="the app to expire")
+            self.assertLess(time.monotonic() - t0, 7.5)
+            self.assertEqual(calls(cl, "DeleteApp"), 0, "expired, not deleted")
+
     def test_drift_is_restored(self):
         with harness.Cluster() as cl:
             en = cl.start_enroller(resync=1)
