@@ -232,7 +232,7 @@ class Cluster:
         r = subprocess.run(["docker"] + list(args), capture_output=True, text=True, env=self.docker_env,
                            timeout=60)
         if check and r.returncode != 0:
-            raise RuntimeError("docker %s: %s" % (" ".join(args), r.stderr.strip()))
+            raise RuntimeError("docker %s: %s" % (" ".join(args)[:300], r.stderr.strip()[-500:]))
         return r.stdout.strip()
 
     def tag(self, image):

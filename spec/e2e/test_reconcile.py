@@ -149,6 +149,21 @@ class Reconcile(unittest.TestCase):
             self.assertLess(time.monotonic() - t0, 7.5)
             self.assertEqual(calls(cl, "DeleteApp"), 0, "expired, not deleted")
 
+    def test_odd_and_huge_labels(self):
+        # Container labels are the container's business: the shipped rules
+        # copy only identity labels (container.name, image, ...), so odd keys
+        # and a 64 KiB value neither break the rule nor reach Teleport.
+        with harness.Cluster() as cl:
+            en = cl.start_enroller()
+            cl.run_container("rmq-odd", labels={"we.ird/ké_y!": "v=a;l\"ue", "big": "x" * 65536,
+                                                "enroller.dev/owner": "someone-else"})
+            app = wait_for(lambda: cl.apps().get("rabbitmq-rmq-odd"), what="app")
+            labels = app["metadata"]["labels"]
+            self.assertEqual(labels["enroller.dev/owner"], cl.owner, "a container cannot choose the owner")
+            self.assertNotIn("big", labels)
+            self.assertTrue(all(len(v) < 1024 for v in labels.values()))
+            self.assertTrue(en.alive())
+
     def test_drift_is_restored(self):
         with harness.Cluster() as cl:
             en = cl.start_enroller(resync=1)
