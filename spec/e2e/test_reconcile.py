@@ -26,6 +26,18 @@ return enroller.rule {
 """
 
 
+PUBLIC_ADDR_RULE = """local enroller = require "enroller"
+return enroller.rule {
+  name = "web",
+  description = "web=<public address> containers",
+  match = function(c) return c:label("web") ~= nil end,
+  apps = function(c)
+    return { { name = "web-" .. c.name, uri = "http://" .. c:ip() .. ":80", public_addr = c:label("web") } }
+  end,
+}
+"""
+
+
 def calls(cl, m):
     return harness.calls(cl.counters(), m)
 
@@ -163,6 +175,29 @@ class Reconcile(unittest.TestCase):
             self.assertNotIn("big", labels)
             self.assertTrue(all(len(v) < 1024 for v in labels.values()))
             self.assertTrue(en.alive())
+
+    def test_one_failing_app_backs_off_and_blocks_nothing(self):
+        # Teleport refuses one app (a reserved public address); the others go
+        # through, and the refused one is retried with backoff, not hammered.
+        with harness.Cluster() as cl:
+            rules = os.path.join(cl.tmp, "rules")
+            os.makedirs(rules)
+            with open(os.path.join(rules, "web.lua"), "w") as f:
+                f.write(PUBLIC_ADDR_RULE)
+            en = cl.start_enroller(rules_dir=rules, resync=1)
+            cl.run_container("bad", harness.TINY, labels={"web": "kube-teleport-proxy-alpn.x.example"})
+            for n in ("ok1", "ok2", "ok3"):
+                cl.run_container(n, harness.TINY, labels={"web": ""})
+            wait_for(lambda: {"web-ok1", "web-ok2", "web-ok3"} <= set(cl.apps()), what="the good apps")
+            t0 = time.monotonic()
+            time.sleep(6)
+            failures = cl.counters().get("/proto.AuthService/CreateApp", {}).get("INVALID_ARGUMENT", 0)
+            self.assertGreaterEqual(failures, 2, "the refused app is retried")
+            # 0.5 s doubling with jitter: at most ~6 tries in the first ~7 s, not one per resync/event.
+            self.assertLessEqual(failures, 7, "retried with backoff, not hammered (%d tries in %.1fs)"
+                                 % (failures, time.monotonic() - t0 + 1))
+            self.assertNotIn("web-bad", cl.apps())
+            self.assertIn("retrying in", en.log())
 
     def test_drift_is_restored(self):
         with harness.Cluster() as cl:
