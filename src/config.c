@@ -55,6 +55,9 @@ static const struct field docker_fields[] = {
 static const struct field teleport_fields[] = {
     {"addr", F_ADDR, offsetof(struct enr_config, teleport_addr)},
     {"identity", F_PATH, offsetof(struct enr_config, identity_file)},
+    {"tbot_dir", F_DIR, offsetof(struct enr_config, tbot_dir)},
+    {"cluster", F_STR, offsetof(struct enr_config, teleport_cluster)},
+    {"proxy", F_BOOL, offsetof(struct enr_config, teleport_proxy)},
     {"server_name", F_STR, offsetof(struct enr_config, server_name)},
     {"call_timeout", F_MILLIS, offsetof(struct enr_config, call_timeout_ms)},
     {NULL, 0, 0},
@@ -73,6 +76,8 @@ static const struct field reconcile_fields[] = {
     {"adopt", F_BOOL, offsetof(struct enr_config, adopt)},
     {"lease", F_SECONDS0, offsetof(struct enr_config, lease_sec)},
     {"confirm", F_SECONDS0, offsetof(struct enr_config, confirm_sec)},
+    {"write_rate", F_COUNT, offsetof(struct enr_config, write_rate)},
+    {"write_burst", F_COUNT, offsetof(struct enr_config, write_burst)},
     {NULL, 0, 0},
 };
 static const struct field log_fields[] = {
@@ -426,6 +431,8 @@ void config_free(struct enr_config *cfg)
     free(cfg->docker_cert_path);
     free(cfg->teleport_addr);
     free(cfg->identity_file);
+    free(cfg->tbot_dir);
+    free(cfg->teleport_cluster);
     free(cfg->server_name);
     free(cfg->rules_dir);
     free(cfg->mode);
@@ -441,8 +448,10 @@ static int finish(struct enr_config *cfg, const char *name, struct enr_error *er
         return err_set(err, -EINVAL, "%s: owner: required (owner \"my-docker-host\")", name);
     if (cfg->teleport_addr == NULL)
         return err_set(err, -EINVAL, "%s: teleport.addr: required", name);
-    if (cfg->identity_file == NULL)
+    if (cfg->identity_file == NULL && cfg->tbot_dir == NULL)
         return err_set(err, -EINVAL, "%s: teleport.identity: required", name);
+    if (cfg->identity_file != NULL && cfg->tbot_dir != NULL)
+        return err_set(err, -EINVAL, "%s: teleport.tbot_dir: set either identity or tbot_dir, not both", name);
     if (cfg->rules_dir == NULL)
         return err_set(err, -EINVAL, "%s: rules.dir: required", name);
     if ((cfg->mode == NULL && (cfg->mode = strdup("dynamic")) == NULL) ||
@@ -466,6 +475,10 @@ static int finish(struct enr_config *cfg, const char *name, struct enr_error *er
         cfg->lease_sec = 0;
     if (cfg->confirm_sec < 0)
         cfg->confirm_sec = 30;
+    if (cfg->write_rate <= 0)
+        cfg->write_rate = 100;
+    if (cfg->write_burst <= 0)
+        cfg->write_burst = 200;
     if (cfg->lease_sec > 0 && cfg->lease_sec < 2 * (int)cfg->resync_sec)
         return err_set(err, -EINVAL, "%s: reconcile.lease: %ds is shorter than two resyncs (%us); "
                        "apps would expire between refreshes", name, cfg->lease_sec, cfg->resync_sec);
@@ -489,7 +502,7 @@ struct enr_config *config_load(const char *path, struct enr_error *err)
     }
     /* Unset until the file says otherwise; finish() fills the defaults. */
     cfg->events = cfg->grace_sec = cfg->max_deletes = cfg->max_delete_percent = -1;
-    cfg->adopt = cfg->lease_sec = cfg->confirm_sec = -1;
+    cfg->adopt = cfg->lease_sec = cfg->confirm_sec = cfg->write_rate = cfg->write_burst = -1;
     if ((abs = realpath(path, NULL)) == NULL) {
         err_set(err, -errno, "%s: %s", path, strerror(errno));
         goto fail;
@@ -546,6 +559,9 @@ size_t config_diff(const struct enr_config *a, const struct enr_config *b, char 
         {"teleport.addr", str_differs(a->teleport_addr, b->teleport_addr)},
         {"teleport.identity", str_differs(a->identity_file, b->identity_file)},
         {"teleport.server_name", str_differs(a->server_name, b->server_name)},
+        {"teleport.tbot_dir", str_differs(a->tbot_dir, b->tbot_dir)},
+        {"teleport.cluster", str_differs(a->teleport_cluster, b->teleport_cluster)},
+        {"teleport.proxy", a->teleport_proxy != b->teleport_proxy},
         {"teleport.call_timeout", a->call_timeout_ms != b->call_timeout_ms},
         {"mode", str_differs(a->mode, b->mode)},
         {"reconcile.resync", a->resync_sec != b->resync_sec},

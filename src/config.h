@@ -22,7 +22,10 @@ struct enr_config {
     char *docker_host;      /* NULL: $DOCKER_HOST or the default */
     char *docker_cert_path; /* NULL: none */
     char *teleport_addr;    /* "host:port" */
-    char *identity_file;    /* absolute path */
+    char *identity_file;    /* absolute path; NULL when tbot_dir is set */
+    char *tbot_dir;         /* tbot identity output directory, absolute; NULL when identity is set */
+    char *teleport_cluster; /* cluster name for the Proxy ALPN; NULL: from the identity's CA */
+    int teleport_proxy;     /* teleport.proxy: 1 Proxy (TLS routing), 0 Auth directly, -1 (nil) auto */
     char *server_name;      /* NULL: teleport.cluster.local */
     char *rules_dir;        /* absolute path */
     char *mode;             /* "dynamic" */
@@ -34,6 +37,8 @@ struct enr_config {
     int max_delete_percent; /* ...or than this share of owned apps; default 50 */
     int adopt;              /* 1: take over an unowned app with a wanted name; default 0 */
     int lease_sec;          /* >0: created apps expire unless refreshed; default 0 */
+    int write_rate;         /* Auth writes per second (token bucket); default 100 */
+    int write_burst;        /* bucket size; default 200 */
     int confirm_sec;        /* report a created app no App Service serves after this; 0: off; default 30 */
     unsigned call_timeout_ms; /* default 10000 */
     char *log_level;        /* "info" */

@@ -30,6 +30,7 @@ struct container_entry {
     bool inspect_failed;        /* last inspect failed: state unknown */
     bool rules_failed;          /* last evaluation raised: desired unknown */
     bool inspecting, inspect_again;
+    uint64_t list_hash;         /* hash of its list entry when last inspected */
     struct resource_list apps;  /* desired, with the owner/container/rule labels */
     char *last_error;           /* last rule error logged, to log each once */
 };

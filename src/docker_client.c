@@ -387,10 +387,31 @@ static void finish_ping(struct request *r, struct enr_error *err)
     r->cb.ping(r->ud, err->code ? err : NULL, err->code ? NULL : dc->api_version);
 }
 
+/* FNV-1a of an entry's compact, key-sorted JSON without "Status". */
+static uint64_t entry_hash(json_t *item)
+{
+    json_t *copy = json_copy(item);
+    uint64_t h = 1469598103934665603ULL;
+    char *text;
+
+    if (copy == NULL)
+        return 0;
+    json_object_del(copy, "Status");
+    text = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS);
+    for (const char *p = text ? text : ""; *p; p++) {
+        h ^= (unsigned char)*p;
+        h *= 1099511628211ULL;
+    }
+    free(text);
+    json_decref(copy);
+    return h;
+}
+
 static void finish_list(struct request *r, struct enr_error *err)
 {
     json_t *root = NULL, *item, *id;
     char **ids = NULL;
+    uint64_t *hashes = NULL;
     size_t n = 0, i;
 
     if (err->code == 0) {
@@ -402,10 +423,11 @@ static void finish_list(struct request *r, struct enr_error *err)
         } else {
             n = json_array_size(root);
             ids = calloc(n ? n : 1, sizeof(*ids));
-            if (ids == NULL)
+            hashes = calloc(n ? n : 1, sizeof(*hashes));
+            if (ids == NULL || hashes == NULL)
                 err_set(err, -ENOMEM, "%s: out of memory", r->what);
             json_array_foreach(root, i, item) {
-                if (ids == NULL)
+                if (ids == NULL || hashes == NULL)
                     break;
                 id = json_object_get(item, "Id");
                 if (!json_is_string(id) || json_string_length(id) == 0) {
@@ -413,14 +435,16 @@ static void finish_list(struct request *r, struct enr_error *err)
                     break;
                 }
                 ids[i] = (char *)json_string_value(id); /* borrowed from root */
+                hashes[i] = entry_hash(item);
             }
         }
     }
     if (err->code)
-        r->cb.list(r->ud, err, NULL, 0);
+        r->cb.list(r->ud, err, NULL, NULL, 0);
     else
-        r->cb.list(r->ud, NULL, ids, n);
+        r->cb.list(r->ud, NULL, ids, hashes, n);
     free(ids);
+    free(hashes);
     json_decref(root);
 }
 

@@ -299,9 +299,9 @@ struct executor *executor_new(uv_loop_t *loop, struct teleport_client *tc, const
     if (ex->cfg.max_inflight == 0)
         ex->cfg.max_inflight = 16;
     if (ex->cfg.rate <= 0)
-        ex->cfg.rate = 50;
+        ex->cfg.rate = 100;
     if (ex->cfg.burst == 0)
-        ex->cfg.burst = 100;
+        ex->cfg.burst = 200;
     if (ex->cfg.breaker_failures == 0)
         ex->cfg.breaker_failures = 5;
     if (ex->cfg.backoff_min_ms == 0)

@@ -30,8 +30,8 @@ struct executor;
 
 struct executor_config {
     unsigned max_inflight;       /* 0: 16 */
-    double rate;                 /* writes per second; 0: 50 */
-    unsigned burst;              /* bucket size; 0: 100 */
+    double rate;                 /* writes per second; 0: 100 */
+    unsigned burst;              /* bucket size; 0: 200 */
     unsigned breaker_failures;   /* transport failures in a row that open it; 0: 5 */
     unsigned backoff_min_ms;     /* first retry delay; 0: 500 */
     unsigned backoff_max_ms;     /* cap; 0: 30000 */

@@ -253,6 +253,11 @@ static int run(struct app *a)
     }
     tcfg.addr = a->cfg->teleport_addr;
     tcfg.identity_file = a->cfg->identity_file;
+    tcfg.tbot_dir = a->cfg->tbot_dir;
+    tcfg.cluster = a->cfg->teleport_cluster;
+    tcfg.mode = a->cfg->teleport_proxy < 0 ? TELEPORT_MODE_AUTO
+                : a->cfg->teleport_proxy ? TELEPORT_MODE_PROXY : TELEPORT_MODE_DIRECT;
+    tcfg.watch_credentials = 1;
     tcfg.server_name = a->cfg->server_name;
     tcfg.call_timeout_ms = a->cfg->call_timeout_ms;
     if ((a->tc = teleport_client_new(&a->loop, &tcfg, &err)) == NULL) {
@@ -261,7 +266,8 @@ static int run(struct app *a)
     }
     ttl = teleport_client_identity_ttl(a->tc);
     log_info(LOG_TELEPORT, "identity %s: user %s, certificate valid for %lld more seconds",
-             a->cfg->identity_file, teleport_client_identity_user(a->tc), (long long)ttl);
+             a->cfg->identity_file ? a->cfg->identity_file : a->cfg->tbot_dir, teleport_client_identity_user(a->tc),
+             (long long)ttl);
 
     rcfg.owner = a->cfg->owner;
     rcfg.resync_sec = a->cfg->resync_sec;
@@ -277,6 +283,8 @@ static int run(struct app *a)
     rcfg.adopt = a->cfg->adopt != 0;
     rcfg.lease_sec = (unsigned)a->cfg->lease_sec;
     rcfg.confirm_sec = (unsigned)a->cfg->confirm_sec;
+    rcfg.write_rate = (unsigned)a->cfg->write_rate;
+    rcfg.write_burst = (unsigned)a->cfg->write_burst;
     rcfg.once = a->once;
     rcfg.on_done = on_done;
     rcfg.on_plan = print_plan;

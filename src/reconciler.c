@@ -24,6 +24,7 @@
 #include "strmap.h"
 
 #define RESYNC_INSPECT_PARALLEL 8
+#define RESYNC_FULL_EVERY 10   /* every 10th resync inspects every container */
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
 
@@ -38,6 +39,23 @@ struct written {
     uint64_t hash;
     uint64_t at_ms;
 };
+
+/* A write that succeeded, kept until a Teleport listing asked for after it
+ * has come back: a listing asked for before the write must not undo it in
+ * the view (or the planner would create the app a second time). */
+struct recent_write {
+    uint64_t seq;
+    enum plan_op op;
+    struct resource res;
+};
+
+static void recent_free(struct recent_write *w)
+{
+    if (w == NULL)
+        return;
+    resource_cleanup(&w->res);
+    free(w);
+}
 
 /* One outstanding asynchronous call; every one is on r->reqs so that
  * reconciler_free can release those whose callbacks will never run. */
@@ -65,6 +83,7 @@ struct reconciler {
     struct strmap gone;         /* container name -> struct gone (grace period) */
     struct strmap written;      /* app name -> struct written (what we last wrote) */
     struct strmap unconfirmed;  /* app name -> struct written (created, not yet served) */
+    struct strmap recent;       /* app name -> struct recent_write */
     bool docker_complete, teleport_complete;
     uint64_t seq;
 
@@ -77,6 +96,9 @@ struct reconciler {
     /* resync */
     bool resync_running, resync_again, resync_list_ok, resync_list_pending, resync_partial;
     bool resync_apps_done;
+    bool resync_full;           /* inspect every container, not only changed list entries */
+    bool events_cut;            /* the event stream broke since the last full resync */
+    unsigned resyncs_since_full;
     bool first_resync_done;
     uint64_t resync_seq;
     char **resync_ids;
@@ -144,12 +166,15 @@ static void entry_remove(struct reconciler *r, struct container_entry *e, uint64
     container_table_remove(e, seq);
 }
 
-static void entry_apply(struct reconciler *r, struct container_entry *e, struct container *c, uint64_t seq)
+/* Returns true when what the planner sees may have changed. */
+static bool entry_apply(struct reconciler *r, struct container_entry *e, struct container *c, uint64_t seq)
 {
-    bool was_live = e->snap != NULL;
+    bool was_live = e->snap != NULL, changed = false;
+    uint64_t old_hash = was_live ? e->snap->hash : 0;
     char *name = strdup(c->name);
 
     if (container_table_apply(e, c, seq)) {
+        changed = !was_live || e->snap->hash != old_hash || e->rules_failed || e->inspect_failed;
         if (!was_live)
             log_info(LOG_RECONCILE, "container %s (%.12s) is running, image %s", e->snap->name, e->id,
                      e->snap->image);
@@ -158,6 +183,7 @@ static void entry_apply(struct reconciler *r, struct container_entry *e, struct 
         container_table_evaluate(e, r->rules, r->owner);
     }
     free(name);
+    return changed;
 }
 
 /* ---- Docker: inspect and events ------------------------------------------ */
@@ -170,16 +196,17 @@ static void inspect_cb(void *ud, const struct enr_error *err, struct container *
     struct reconciler *r = q->r;
     struct container_entry *e = container_table_add(&r->table, q->id);
     bool from_resync = q->from_resync;
-    bool again = false;
+    bool again = false, changed = false;
 
     if (e != NULL) {
         e->inspecting = false;
         again = e->inspect_again;
         e->inspect_again = false;
         if (err == NULL && c != NULL && strcmp(c->state, "running") == 0) {
-            entry_apply(r, e, c, q->seq);
+            changed = entry_apply(r, e, c, q->seq);
             c = NULL;
         } else if (err == NULL || err->code == ENR_ENOTFOUND) {
+            changed = e->snap != NULL;
             entry_remove(r, e, q->seq);
         } else {
             e->inspect_failed = true;
@@ -197,8 +224,9 @@ static void inspect_cb(void *ud, const struct enr_error *err, struct container *
     if (again && e != NULL)
         request_inspect(r, e->id, false);
     if (from_resync)
-        resync_inspect_done(r);
-    schedule_plan(r, r->cfg.coalesce_ms);
+        resync_inspect_done(r);     /* the end of the resync plans once */
+    else if (changed)
+        schedule_plan(r, r->cfg.coalesce_ms);
 }
 
 static void request_inspect(struct reconciler *r, const char *id, bool from_resync)
@@ -277,8 +305,9 @@ static void events_end_cb(void *ud, const struct enr_error *err)
     r->events_running = false;
     if (r->stopping)
         return;
-    /* Events may have been missed: nothing is deleted until a relist. */
+    /* Events may have been missed: nothing is deleted until a full relist. */
     r->docker_complete = false;
+    r->events_cut = true;
     d = r->events_backoff_ms ? r->events_backoff_ms * 2 : BACKOFF_MIN_MS;
     r->events_backoff_ms = d > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : d;
     log_warn(LOG_DOCKER, "event stream ended: %s; resuming in %u ms", err ? err->msg : "closed",
@@ -365,7 +394,7 @@ static void resync_inspect_done(struct reconciler *r)
     maybe_finish_resync(r);
 }
 
-static void list_cb(void *ud, const struct enr_error *err, char **ids, size_t n)
+static void list_cb(void *ud, const struct enr_error *err, char **ids, const uint64_t *hashes, size_t n)
 {
     struct req *q = ud;
     struct reconciler *r = q->r;
@@ -388,12 +417,28 @@ static void list_cb(void *ud, const struct enr_error *err, char **ids, size_t n)
     r->resync_ids = calloc(n + 1, sizeof(char *));
     ok = r->resync_ids != NULL;
     for (size_t i = 0; ok && i < n; i++) {
-        if ((r->resync_ids[i] = strdup(ids[i])) == NULL || strmap_put(&listed, ids[i], r, NULL) < 0) {
-            free(r->resync_ids[i]);
+        struct container_entry *e = container_table_get(&r->table, ids[i]);
+
+        if (strmap_put(&listed, ids[i], r, NULL) < 0) {
             ok = false;
             break;
         }
-        r->n_resync_ids = i + 1;
+        /* Unchanged since it was last inspected, and events kept it
+         * current: no need to ask again.  After a stream cut, and every
+         * RESYNC_FULL_EVERY resyncs, everything is inspected again. */
+        if (!r->resync_full && e != NULL && e->snap != NULL && !e->inspect_failed && hashes[i] != 0 &&
+            e->list_hash == hashes[i])
+            continue;
+        if (e == NULL && (e = container_table_add(&r->table, ids[i])) == NULL) {
+            ok = false;
+            break;
+        }
+        e->list_hash = hashes[i];
+        if ((r->resync_ids[r->n_resync_ids] = strdup(ids[i])) == NULL) {
+            ok = false;
+            break;
+        }
+        r->n_resync_ids++;
     }
     if (!ok) {
         log_error(LOG_RECONCILE, "resync: out of memory");
@@ -465,6 +510,7 @@ static void get_apps_cb(void *ud, const struct enr_error *err, const struct reso
 {
     struct req *q = ud;
     struct reconciler *r = q->r;
+    uint64_t seq = q->seq;
 
     req_free(q);
     if (r->stopping)
@@ -485,6 +531,22 @@ static void get_apps_cb(void *ud, const struct enr_error *err, const struct reso
             r->teleport_complete = false;
             break;
         }
+    /* Writes that finished after this listing was asked for are newer than
+     * it; older ones are in it. */
+    size_t it = 0;
+    const char *name;
+    void *val;
+    while (strmap_next(&r->recent, &it, &name, &val)) {
+        struct recent_write *w = val;
+        if (w->seq <= seq) {
+            strmap_del(&r->recent, name);
+            recent_free(w);
+        } else if (w->op == PLAN_DELETE) {
+            view_del(r, name);
+        } else if (view_put(r, &w->res) < 0) {
+            r->teleport_complete = false;
+        }
+    }
     maybe_finish_resync(r);
 }
 
@@ -531,6 +593,12 @@ static void start_resync(struct reconciler *r)
     r->resync_apps_done = false;
     r->resync_list_pending = true;
     r->resync_seq = ++r->seq;
+    r->resync_full = !r->first_resync_done || r->events_cut || r->cfg.poll_only ||
+                     ++r->resyncs_since_full >= RESYNC_FULL_EVERY;
+    if (r->resync_full) {
+        r->events_cut = false;
+        r->resyncs_since_full = 0;
+    }
 
     if (issue_get_apps(r, &err) < 0) {
         log_warn(LOG_TELEPORT, "GetApps: %s", err.msg);
@@ -568,6 +636,24 @@ static void written_put(struct strmap *m, const char *name, uint64_t hash, uint6
 
 static void confirm_timer_cb(uv_timer_t *t);
 
+static void recent_put(struct reconciler *r, enum plan_op op, const struct resource *res)
+{
+    struct recent_write *w = calloc(1, sizeof(*w));
+    void *old = NULL;
+
+    if (w == NULL || resource_copy(&w->res, res) < 0) {
+        free(w);
+        return;
+    }
+    w->seq = ++r->seq;
+    w->op = op;
+    if (strmap_put(&r->recent, res->name, w, &old) < 0) {
+        recent_free(w);
+        return;
+    }
+    recent_free(old);
+}
+
 static void write_done(void *ud, enum plan_op op, const struct resource *res, const struct enr_error *err)
 {
     struct reconciler *r = ud;
@@ -586,6 +672,7 @@ static void write_done(void *ud, enum plan_op op, const struct resource *res, co
     }
     log_info(LOG_RECONCILE, "%sd app %s (container %s, uri %s)", plan_op_name(op), res->name, c ? c : "-",
              res->uri);
+    recent_put(r, op, res);
     if (op == PLAN_DELETE) {
         view_del(r, res->name);
         free(strmap_del(&r->written, res->name));
@@ -932,7 +1019,10 @@ struct reconciler *reconciler_new(uv_loop_t *loop, const struct reconciler_confi
     strmap_init(&r->gone);
     strmap_init(&r->written);
     strmap_init(&r->unconfirmed);
+    strmap_init(&r->recent);
     xcfg.max_inflight = cfg->max_inflight;
+    xcfg.rate = cfg->write_rate;
+    xcfg.burst = cfg->write_burst;
     xcb.done = write_done;
     xcb.idle = executor_idle_cb;
     xcb.retry = executor_retry_cb;
@@ -1013,6 +1103,9 @@ static void free_values(struct strmap *m)
 
 void reconciler_free(struct reconciler *r)
 {
+    size_t it = 0;
+    void *val;
+
     if (r == NULL)
         return;
     /* Handles must be closed (reconciler_stop + a loop turn) before this. */
@@ -1024,6 +1117,10 @@ void reconciler_free(struct reconciler *r)
     free_values(&r->gone);
     free_values(&r->written);
     free_values(&r->unconfirmed);
+    it = 0;
+    while (strmap_next(&r->recent, &it, NULL, &val))
+        recent_free(val);
+    strmap_cleanup(&r->recent);
     free_resync_ids(r);
     executor_free(r->ex);
     free(r->owner);

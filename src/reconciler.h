@@ -35,6 +35,8 @@ struct reconciler_config {
     const char *owner;
     unsigned resync_sec;       /* full resync period; 0: 60 */
     unsigned max_inflight;     /* concurrent Auth writes; 0: 16 */
+    unsigned write_rate;       /* Auth writes per second; 0: the executor's default */
+    unsigned write_burst;
     unsigned coalesce_ms;      /* wait after an event before planning; 0: 5 */
     bool poll_only;            /* no Docker events: list every resync_sec (the guide's way) */
     /* Guard rails and policies (see planner.h). */

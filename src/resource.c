@@ -197,7 +197,8 @@ static int grow(struct resource_list *l)
 {
     if (l->len < l->cap)
         return 0;
-    size_t cap = l->cap ? l->cap * 2 : 16;
+    /* Most containers want one app: start small, double. */
+    size_t cap = l->cap ? l->cap * 2 : 1;
     struct resource *n = realloc(l->items, cap * sizeof(*n));
     if (n == NULL)
         return -ENOMEM;

@@ -118,8 +118,9 @@ static void on_stop_timer(uv_timer_t *t)
     finish_all(t->data);
 }
 
-static void on_list(void *ud, const struct enr_error *err, char **ids, size_t n)
+static void on_list(void *ud, const struct enr_error *err, char **ids, const uint64_t *hashes, size_t n)
 {
+    (void)hashes;
     struct driver *d = ud;
     if (err) {
         emit_error("list", err);

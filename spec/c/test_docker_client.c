@@ -259,8 +259,9 @@ static void on_ping(void *ud, const struct enr_error *err, const char *v)
     snprintf(r->version, sizeof(r->version), "%s", v ? v : "");
 }
 
-static void on_list(void *ud, const struct enr_error *err, char **ids, size_t n)
+static void on_list(void *ud, const struct enr_error *err, char **ids, const uint64_t *hashes, size_t n)
 {
+    (void)hashes;
     struct result *r = ud;
     take_err(r, err);
     r->n = n;
