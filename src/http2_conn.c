@@ -1,7 +1,7 @@
 /* http2_conn.c - see http2_conn.h.
  *
  * Layout: stream bookkeeping, nghttp2 callbacks, the failure path, the
- * socket transport (connect, TLS handshake, SSL read/write on uv_poll), the
+ * socket transport glue (tls_socket does TCP + TLS) and the keepalive, the
  * injected transport, then the public calls.  Every entry from the loop or
  * from the owner goes through enter()/leave() so the owner may free the
  * connection from inside a callback; the real teardown waits until the
@@ -39,6 +39,7 @@ struct h2_stream {
     uint8_t *body;
     size_t body_len, body_off;
     bool cancelled;
+    bool not_sent;             /* its HEADERS were never sent (GOAWAY came first) */
     struct h2_stream *prev, *next;
 };
 
@@ -58,29 +59,22 @@ struct http2_conn {
     struct http2_conn_io io;
 
     /* socket transport */
-    char *addr;
-    char *server_name;
-    SSL_CTX *ssl_ctx;
-    SSL *ssl;
-    int fd;
-    uv_poll_t poll;
-    uv_timer_t timer;          /* connect timeout, or deferred connect failure */
-    bool poll_init, timer_init;
-    int poll_events;
-    struct sockaddr_storage sa;
-    socklen_t sa_len;
-    uint8_t *out;              /* encrypted-side pending bytes (plaintext for SSL_write) */
-    size_t out_len, out_off, out_cap;
+    char *addr;                /* for messages: "host:port" or "http2" */
+    struct tls_socket *sock;
+    uv_timer_t *ka_timer;      /* keepalive; freed by its close callback */
+    unsigned ka_ms, ka_timeout_ms;
+    uint64_t last_recv_ms, ping_sent_ms;
+    bool ping_outstanding;
+    char proto_err[160];       /* nghttp2's reason when it ended the session itself */
+    unsigned n_pings, n_ping_acks;
 
     int depth;                 /* nesting of enter() */
     bool free_pending;
-    int closing_handles;
 };
 
 static void conn_flush(struct http2_conn *c);
-static void update_poll(struct http2_conn *c);
 static void destroy(struct http2_conn *c);
-static void on_poll(uv_poll_t *h, int status, int events);
+static void on_keepalive(uv_timer_t *t);
 
 /* ---- entry guard ---- */
 
@@ -179,12 +173,17 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
         return 0;
     nghttp2_session_set_stream_user_data(c->session, stream_id, NULL);
     if (!s->cancelled && s->cbs.on_close) {
-        if (error_code == NGHTTP2_NO_ERROR) {
+        if (error_code == NGHTTP2_NO_ERROR && !s->not_sent) {
             s->cbs.on_close(s->ud, NULL);
         } else {
-            if (c->goaway && error_code == NGHTTP2_REFUSED_STREAM)
-                err_set_grpc(&err, GRPC_STATUS_UNAVAILABLE, "stream %d refused: server sent GOAWAY", stream_id);
-            else
+            if (s->not_sent) {
+                err_set_grpc(&err, GRPC_STATUS_UNAVAILABLE, "stream %d not sent: server sent GOAWAY", stream_id);
+                err.code = -EAGAIN;
+            } else if (error_code == NGHTTP2_REFUSED_STREAM) {
+                err_set_grpc(&err, GRPC_STATUS_UNAVAILABLE, "stream %d refused%s (not processed)", stream_id,
+                             c->goaway ? " after GOAWAY" : "");
+                err.code = -EAGAIN;
+            } else
                 err_set_grpc(&err, h2_to_grpc(error_code), "stream %d reset: %s", stream_id,
                              nghttp2_http2_strerror(error_code));
             s->cbs.on_close(s->ud, &err);
@@ -194,12 +193,70 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
     return 0;
 }
 
+/* nghttp2 found the peer breaking the protocol (it answers with GOAWAY and
+ * ends the session); keep the reason for the failure message. */
+static int on_lib_error(nghttp2_session *session, int lib_error_code, const char *msg, size_t len, void *user_data)
+{
+    struct http2_conn *c = user_data;
+    (void)session, (void)lib_error_code;
+    if (c->proto_err[0] == '\0')
+        snprintf(c->proto_err, sizeof(c->proto_err), "%.*s", (int)len, msg);
+    return 0;
+}
+
+/* Our own GOAWAY with an error: nghttp2 caught the server breaking HTTP/2. */
+static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
+{
+    struct http2_conn *c = user_data;
+    (void)session;
+    if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR && c->proto_err[0] == '\0')
+        snprintf(c->proto_err, sizeof(c->proto_err), "%s%s%.*s", nghttp2_http2_strerror(frame->goaway.error_code),
+                 frame->goaway.opaque_data_len ? ": " : "", (int)(frame->goaway.opaque_data_len > 100 ? 100 : frame->goaway.opaque_data_len),
+                 frame->goaway.opaque_data ? (const char *)frame->goaway.opaque_data : "");
+    return 0;
+}
+
+/* A request the session will never send (GOAWAY arrived while it waited
+ * for a free stream slot): the server never saw it, so it may be retried. */
+static int on_frame_not_send(nghttp2_session *session, const nghttp2_frame *frame, int lib_error_code,
+                             void *user_data)
+{
+    struct http2_conn *c = user_data;
+    struct h2_stream *s;
+    struct enr_error err;
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    if ((s = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id)) != NULL) {
+        s->not_sent = true; /* nghttp2 closes the stream next: on_stream_close reports it */
+        return 0;
+    }
+    for (s = c->streams; s != NULL && s->id != frame->hd.stream_id; s = s->next)
+        ;
+    if (s == NULL)
+        return 0;
+    if (!s->cancelled && s->cbs.on_close) {
+        err_set_grpc(&err, GRPC_STATUS_UNAVAILABLE, "stream %d not sent: %s", s->id, nghttp2_strerror(lib_error_code));
+        err.code = -EAGAIN;
+        s->cbs.on_close(s->ud, &err);
+    }
+    stream_unlink_free(s);
+    return 0;
+}
+
 static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
 {
     struct http2_conn *c = user_data;
     (void)session;
+    if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK)) {
+        c->ping_outstanding = false;
+        c->n_ping_acks++;
+    }
     if (frame->hd.type == NGHTTP2_GOAWAY) {
         c->goaway = true;
+        if (frame->goaway.error_code == NGHTTP2_ENHANCE_YOUR_CALM)
+            log_warn(LOG_TELEPORT, "%s: server sent GOAWAY ENHANCE_YOUR_CALM (%.*s): keepalive PINGs too frequent for it",
+                     c->addr, (int)(frame->goaway.opaque_data_len > 64 ? 64 : frame->goaway.opaque_data_len),
+                     frame->goaway.opaque_data ? (const char *)frame->goaway.opaque_data : "");
         log_debug(LOG_TELEPORT, "%s: GOAWAY (%s, last stream %d)", c->addr ? c->addr : "http2",
                   nghttp2_http2_strerror(frame->goaway.error_code), frame->goaway.last_stream_id);
     }
@@ -223,10 +280,8 @@ static void conn_fail(struct http2_conn *c, int code, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     err_set(&c->fail, code, "%s", msg);
-    if (c->poll_init && uv_is_active((uv_handle_t *)&c->poll))
-        uv_poll_stop(&c->poll);
-    if (c->timer_init)
-        uv_timer_stop(&c->timer);
+    if (c->ka_timer != NULL)
+        uv_timer_stop(c->ka_timer);
     enter(c);
     while (c->streams != NULL) {
         struct h2_stream *s = c->streams;
@@ -244,260 +299,78 @@ static void conn_fail(struct http2_conn *c, int code, const char *fmt, ...)
     leave(c);
 }
 
-/* ---- socket transport ---- */
+/* ---- socket transport (tls_socket) and keepalive ---- */
 
-static const char *ssl_err_text(char *buf, size_t size)
+static void ts_on_open(void *ud)
 {
-    unsigned long e = ERR_peek_last_error();
-    if (e == 0)
-        snprintf(buf, size, "%s", "unexpected EOF");
-    else
-        ERR_error_string_n(e, buf, size);
-    ERR_clear_error();
-    return buf;
-}
-
-/* Parses "host:port": numeric IPv4, "[IPv6]" or "localhost". */
-static int parse_addr(struct http2_conn *c, const char *addr, struct enr_error *err)
-{
-    char host[256];
-    const char *colon, *hs = addr;
-    size_t hl;
-    char *end;
-    long port;
-
-    if (addr[0] == '[') {
-        const char *rb = strchr(addr, ']');
-        if (rb == NULL || rb[1] != ':')
-            return err_set(err, -EINVAL, "address \"%s\": want [ipv6]:port", addr);
-        hs = addr + 1;
-        hl = (size_t)(rb - hs);
-        colon = rb + 1;
-    } else {
-        colon = strrchr(addr, ':');
-        if (colon == NULL)
-            return err_set(err, -EINVAL, "address \"%s\": want host:port", addr);
-        hl = (size_t)(colon - addr);
-    }
-    if (hl == 0 || hl >= sizeof(host))
-        return err_set(err, -EINVAL, "address \"%s\": bad host", addr);
-    memcpy(host, hs, hl);
-    host[hl] = '\0';
-    errno = 0;
-    port = strtol(colon + 1, &end, 10);
-    if (colon[1] == '\0' || *end != '\0' || port <= 0 || port > 65535)
-        return err_set(err, -EINVAL, "address \"%s\": bad port", addr);
-    memset(&c->sa, 0, sizeof(c->sa));
-    if (strcmp(host, "localhost") == 0)
-        snprintf(host, sizeof(host), "127.0.0.1");
-    struct sockaddr_in *v4 = (struct sockaddr_in *)&c->sa;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&c->sa;
-    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons((uint16_t)port);
-        c->sa_len = sizeof(*v4);
-    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons((uint16_t)port);
-        c->sa_len = sizeof(*v6);
-    } else {
-        return err_set(err, -EINVAL, "address \"%s\": host must be a numeric IP or localhost (no DNS lookups)", addr);
-    }
-    return 0;
-}
-
-static int out_append(struct http2_conn *c, const uint8_t *data, size_t len)
-{
-    if (c->out_off > 0 && c->out_off == c->out_len)
-        c->out_off = c->out_len = 0;
-    if (c->out_len + len > c->out_cap) {
-        size_t cap = c->out_cap ? c->out_cap : 16384;
-        while (cap < c->out_len + len)
-            cap *= 2;
-        uint8_t *p = realloc(c->out, cap);
-        if (p == NULL)
-            return -ENOMEM;
-        c->out = p;
-        c->out_cap = cap;
-    }
-    memcpy(c->out + c->out_len, data, len);
-    c->out_len += len;
-    return 0;
-}
-
-/* Writes pending bytes to TLS; 0 when all written or blocked, <0 when dead. */
-static int ssl_drain(struct http2_conn *c)
-{
-    char ebuf[256];
-    while (c->out_off < c->out_len) {
-        ERR_clear_error();
-        int n = SSL_write(c->ssl, c->out + c->out_off, (int)(c->out_len - c->out_off));
-        if (n > 0) {
-            c->out_off += (size_t)n;
-            continue;
-        }
-        int e = SSL_get_error(c->ssl, n);
-        if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
-            return 0;
-        conn_fail(c, -EIO, "%s: TLS write: %s", c->addr, e == SSL_ERROR_SYSCALL ? strerror(errno) : ssl_err_text(ebuf, sizeof(ebuf)));
-        return -EIO;
-    }
-    c->out_off = c->out_len = 0;
-    return 0;
-}
-
-static void ssl_read_all(struct http2_conn *c)
-{
-    uint8_t buf[READ_CHUNK];
-    char ebuf[256];
-
-    while (c->state == ST_OPEN && !c->free_pending) {
-        ERR_clear_error();
-        int n = SSL_read(c->ssl, buf, sizeof(buf));
-        if (n > 0) {
-            ssize_t rv = nghttp2_session_mem_recv(c->session, buf, (size_t)n);
-            if (rv < 0) {
-                conn_fail(c, -EPROTO, "%s: HTTP/2: %s", c->addr, nghttp2_strerror((int)rv));
-                return;
-            }
-            continue;
-        }
-        int e = SSL_get_error(c->ssl, n);
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-            return;
-        if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && ERR_peek_last_error() == 0 && errno == 0))
-            conn_fail(c, -ECONNRESET, "%s: connection closed by the server", c->addr);
-        else if (e == SSL_ERROR_SYSCALL && errno != 0)
-            conn_fail(c, -ECONNRESET, "%s: read: %s", c->addr, strerror(errno));
-        else
-            conn_fail(c, -EIO, "%s: TLS read: %s", c->addr, ssl_err_text(ebuf, sizeof(ebuf)));
-        return;
-    }
-}
-
-static void handshake_step(struct http2_conn *c)
-{
-    char ebuf[256];
-    const unsigned char *alpn = NULL;
-    unsigned alpn_len = 0;
-
-    ERR_clear_error();
-    int rc = SSL_do_handshake(c->ssl);
-    if (rc != 1) {
-        int e = SSL_get_error(c->ssl, rc);
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-            c->poll_events = e == SSL_ERROR_WANT_READ ? UV_READABLE : UV_WRITABLE;
-            uv_poll_start(&c->poll, c->poll_events, on_poll);
-            return;
-        }
-        long v = SSL_get_verify_result(c->ssl);
-        if (v != X509_V_OK)
-            conn_fail(c, -EPERM, "%s: TLS handshake: server certificate not trusted (%s) for name \"%s\"", c->addr,
-                      X509_verify_cert_error_string(v), c->server_name);
-        else if (e == SSL_ERROR_SYSCALL && ERR_peek_last_error() == 0)
-            conn_fail(c, -ECONNRESET, "%s: TLS handshake: connection closed by the server", c->addr);
-        else
-            conn_fail(c, -EPROTO, "%s: TLS handshake: %s", c->addr, ssl_err_text(ebuf, sizeof(ebuf)));
-        return;
-    }
-    SSL_get0_alpn_selected(c->ssl, &alpn, &alpn_len);
-    if (alpn_len != 2 || memcmp(alpn, "h2", 2) != 0) {
-        conn_fail(c, -EPROTO, "%s: server did not select ALPN protocol h2 (got \"%.*s\")", c->addr, (int)alpn_len,
-                  alpn ? (const char *)alpn : "");
-        return;
-    }
+    struct http2_conn *c = ud;
+    enter(c);
     c->state = ST_OPEN;
-    uv_timer_stop(&c->timer);
-    log_debug(LOG_TELEPORT, "%s: connected (%s, h2)", c->addr, SSL_get_version(c->ssl));
-    if (c->cbs.on_connected)
-        c->cbs.on_connected(c->ud);
-    if (c->state == ST_OPEN && !c->free_pending)
-        conn_flush(c);
-}
-
-static void start_tls(struct http2_conn *c)
-{
-    char ebuf[256];
-    c->ssl = SSL_new(c->ssl_ctx);
-    if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1 ||
-        SSL_set_tlsext_host_name(c->ssl, c->server_name) != 1 || SSL_set1_host(c->ssl, c->server_name) != 1) {
-        conn_fail(c, -ENOMEM, "%s: TLS setup: %s", c->addr, ssl_err_text(ebuf, sizeof(ebuf)));
-        return;
+    c->last_recv_ms = uv_now(c->loop);
+    if (c->ka_timer != NULL) {
+        uint64_t tick = (c->ka_ms < c->ka_timeout_ms ? c->ka_ms : c->ka_timeout_ms) / 2;
+        uv_timer_start(c->ka_timer, on_keepalive, tick ? tick : 1, tick ? tick : 1);
     }
-    SSL_set_connect_state(c->ssl);
-    c->state = ST_HANDSHAKE;
-    handshake_step(c);
+    if (c->cbs.on_connected && !c->free_pending)
+        c->cbs.on_connected(c->ud);
+    leave(c);
 }
 
-static void on_poll(uv_poll_t *h, int status, int events)
+static void ts_on_read(void *ud, const uint8_t *data, size_t len)
 {
-    struct http2_conn *c = h->data;
+    struct http2_conn *c = ud;
+    if (c->state != ST_OPEN || c->free_pending)
+        return;
+    enter(c);
+    c->last_recv_ms = uv_now(c->loop);
+    c->ping_outstanding = false; /* any frame shows the peer is alive */
+    ssize_t rv = nghttp2_session_mem_recv(c->session, data, len);
+    if (rv < 0)
+        conn_fail(c, -EPROTO, "%s: HTTP/2: %s", c->addr, nghttp2_strerror((int)rv));
+    leave(c);
+}
+
+static void ts_on_ready(void *ud)
+{
+    struct http2_conn *c = ud;
+    enter(c);
+    conn_flush(c);
+    leave(c);
+}
+
+static void ts_on_error(void *ud, const struct enr_error *err)
+{
+    struct http2_conn *c = ud;
+    conn_fail(c, err->code, "%s", err->msg);
+}
+
+static const struct tls_socket_callbacks ts_cbs = {ts_on_open, ts_on_read, ts_on_ready, ts_on_error};
+
+static void on_keepalive(uv_timer_t *t)
+{
+    struct http2_conn *c = t->data;
+    uint64_t now = uv_now(c->loop);
 
     enter(c);
-    if (status < 0) {
-        /* libuv reports POLLERR as UV_EBADF; the socket error says why. */
-        int soerr = 0;
-        socklen_t len = sizeof(soerr);
-        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr != 0)
-            conn_fail(c, -soerr, "%s %s: %s", c->state == ST_CONNECTING ? "connect to" : "connection to", c->addr,
-                      strerror(soerr));
-        else
-            conn_fail(c, status, "%s: poll: %s", c->addr, uv_strerror(status));
+    if (c->state != ST_OPEN)
+        goto out;
+    if (c->ping_outstanding && now - c->ping_sent_ms >= c->ka_timeout_ms) {
+        conn_fail(c, -ETIMEDOUT, "%s: no reply to HTTP/2 PING within %u ms: connection is dead", c->addr,
+                  c->ka_timeout_ms);
         goto out;
     }
-    switch (c->state) {
-    case ST_CONNECTING: {
-        int soerr = 0;
-        socklen_t len = sizeof(soerr);
-        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
-            soerr = errno;
-        if (soerr != 0) {
-            conn_fail(c, -soerr, "connect to %s: %s", c->addr, strerror(soerr));
+    if (!c->ping_outstanding && now - c->last_recv_ms >= c->ka_ms) {
+        if (nghttp2_submit_ping(c->session, NGHTTP2_FLAG_NONE, NULL) != 0) {
+            conn_fail(c, -ENOMEM, "%s: cannot send PING", c->addr);
             goto out;
         }
-        start_tls(c);
-        break;
-    }
-    case ST_HANDSHAKE:
-        handshake_step(c);
-        break;
-    case ST_OPEN:
-        if (events & UV_READABLE)
-            ssl_read_all(c);
-        if (c->state == ST_OPEN && !c->free_pending)
-            conn_flush(c);
-        break;
-    case ST_DEAD:
-        break;
+        c->ping_outstanding = true;
+        c->ping_sent_ms = now;
+        c->n_pings++;
+        conn_flush(c);
     }
 out:
     leave(c);
-}
-
-static void on_timer(uv_timer_t *t)
-{
-    struct http2_conn *c = t->data;
-    enter(c);
-    if (c->fail.code != 0 && c->state != ST_DEAD) /* deferred connect() failure */
-        conn_fail(c, c->fail.code, "%s", c->fail.msg);
-    else if (c->state == ST_CONNECTING || c->state == ST_HANDSHAKE)
-        conn_fail(c, -ETIMEDOUT, "connect to %s: timed out during %s", c->addr,
-                  c->state == ST_CONNECTING ? "TCP connect" : "TLS handshake");
-    leave(c);
-}
-
-static void update_poll(struct http2_conn *c)
-{
-    int ev;
-    if (c->use_io || c->state != ST_OPEN || !c->poll_init)
-        return;
-    ev = UV_READABLE;
-    if (c->out_off < c->out_len || nghttp2_session_want_write(c->session))
-        ev |= UV_WRITABLE;
-    if (ev != c->poll_events) {
-        c->poll_events = ev;
-        uv_poll_start(&c->poll, ev, on_poll);
-    }
 }
 
 /* Moves bytes from nghttp2 to the transport; notices a finished session. */
@@ -506,41 +379,35 @@ static void conn_flush(struct http2_conn *c)
     if (c->state != ST_OPEN)
         return;
     for (;;) {
-        if (!c->use_io) {
-            if (ssl_drain(c) < 0)
-                return;
-            if (c->out_len - c->out_off >= OUT_HIGH_WATER)
-                break;
-        }
+        if (!c->use_io && tls_socket_pending(c->sock) >= OUT_HIGH_WATER)
+            break;
         const uint8_t *data;
         ssize_t n = nghttp2_session_mem_send(c->session, &data);
         if (n < 0) {
-            conn_fail(c, -EPROTO, "%s: HTTP/2: %s", c->addr ? c->addr : "http2", nghttp2_strerror((int)n));
+            conn_fail(c, -EPROTO, "%s: HTTP/2: %s", c->addr, nghttp2_strerror((int)n));
             return;
         }
-        if (n == 0) {
-            if (!c->use_io && ssl_drain(c) < 0)
-                return;
+        if (n == 0)
             break;
-        }
-        if (c->use_io) {
-            int rc = c->io.send(c->io.io_ud, data, (size_t)n);
-            if (rc < 0) {
-                conn_fail(c, rc, "http2: transport send failed (%d)", rc);
-                return;
-            }
-        } else if (out_append(c, data, (size_t)n) < 0) {
-            conn_fail(c, -ENOMEM, "%s: out of memory", c->addr);
+        int rc = c->use_io ? c->io.send(c->io.io_ud, data, (size_t)n) : tls_socket_write(c->sock, data, (size_t)n);
+        if (rc < 0) {
+            conn_fail(c, rc, "%s: transport send failed (%s)", c->addr, strerror(-rc));
             return;
         }
+    }
+    if (!c->use_io) {
+        tls_socket_flush(c->sock);
+        if (c->state != ST_OPEN || c->free_pending)
+            return;
     }
     if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session) &&
-        c->out_off == c->out_len) {
-        conn_fail(c, -ECONNRESET, "%s: connection closed%s", c->addr ? c->addr : "http2",
-                  c->goaway ? " after GOAWAY" : "");
+        (c->use_io || tls_socket_pending(c->sock) == 0)) {
+        if (c->proto_err[0] != '\0')
+            conn_fail(c, -EPROTO, "%s: HTTP/2 protocol error from the server: %s", c->addr, c->proto_err);
+        else
+            conn_fail(c, -ECONNRESET, "%s: connection closed%s", c->addr, c->goaway ? " after GOAWAY" : "");
         return;
     }
-    update_poll(c);
 }
 
 /* ---- construction ---- */
@@ -559,7 +426,6 @@ static struct http2_conn *conn_alloc(const struct http2_conn_callbacks *cbs, voi
         err_set(err, -ENOMEM, "http2: out of memory");
         return NULL;
     }
-    c->fd = -1;
     c->cbs = *cbs;
     c->ud = ud;
     if (nghttp2_session_callbacks_new(&ncb) != 0) {
@@ -570,6 +436,9 @@ static struct http2_conn *conn_alloc(const struct http2_conn_callbacks *cbs, voi
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(ncb, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(ncb, on_stream_close);
     nghttp2_session_callbacks_set_on_frame_recv_callback(ncb, on_frame_recv);
+    nghttp2_session_callbacks_set_on_frame_not_send_callback(ncb, on_frame_not_send);
+    nghttp2_session_callbacks_set_error_callback2(ncb, on_lib_error);
+    nghttp2_session_callbacks_set_on_frame_send_callback(ncb, on_frame_send);
     if (nghttp2_session_client_new(&c->session, ncb, c) != 0 ||
         nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, settings, sizeof(settings) / sizeof(settings[0])) != 0) {
         err_set(err, -ENOMEM, "http2: cannot create session");
@@ -593,6 +462,11 @@ struct http2_conn *http2_conn_new_io(const struct http2_conn_io *io, const struc
     struct http2_conn *c = conn_alloc(cbs, ud, err);
     if (c == NULL)
         return NULL;
+    if ((c->addr = strdup("http2")) == NULL) {
+        err_set(err, -ENOMEM, "http2: out of memory");
+        destroy(c);
+        return NULL;
+    }
     c->use_io = true;
     c->io = *io;
     c->state = ST_OPEN;
@@ -603,45 +477,28 @@ struct http2_conn *http2_conn_connect(uv_loop_t *loop, const struct http2_conn_o
                                       const struct http2_conn_callbacks *cbs, void *ud, struct enr_error *err)
 {
     struct http2_conn *c = conn_alloc(cbs, ud, err);
-    int rc;
+    struct tls_socket_options to = {0};
 
     if (c == NULL)
         return NULL;
     c->loop = loop;
     c->state = ST_CONNECTING;
-    c->addr = strdup(opts->addr);
-    c->server_name = strdup(opts->server_name ? opts->server_name : HTTP2_CONN_DEFAULT_SERVER_NAME);
-    if (c->addr == NULL || c->server_name == NULL) {
+    c->ka_ms = opts->keepalive_ms ? opts->keepalive_ms : HTTP2_CONN_KEEPALIVE_MS;
+    c->ka_timeout_ms = opts->keepalive_timeout_ms ? opts->keepalive_timeout_ms : HTTP2_CONN_KEEPALIVE_TIMEOUT_MS;
+    if ((c->addr = strdup(opts->addr)) == NULL || (c->ka_timer = malloc(sizeof(*c->ka_timer))) == NULL) {
         err_set(err, -ENOMEM, "http2: out of memory");
         goto fail;
     }
-    if (parse_addr(c, opts->addr, err) < 0)
+    uv_timer_init(loop, c->ka_timer); /* cannot fail */
+    c->ka_timer->data = c;
+    to.addr = opts->addr;
+    to.ssl_ctx = opts->ssl_ctx;
+    to.server_name = opts->server_name ? opts->server_name : HTTP2_CONN_DEFAULT_SERVER_NAME;
+    memcpy(to.alpn, opts->alpn, sizeof(to.alpn));
+    to.want_alpn = "h2";
+    to.connect_timeout_ms = opts->connect_timeout_ms;
+    if ((c->sock = tls_socket_connect(loop, &to, &ts_cbs, c, err)) == NULL)
         goto fail;
-    SSL_CTX_up_ref(opts->ssl_ctx);
-    c->ssl_ctx = opts->ssl_ctx;
-    c->fd = socket(c->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (c->fd < 0) {
-        err_set(err, -errno, "connect to %s: socket: %s", c->addr, strerror(errno));
-        goto fail;
-    }
-    int one = 1;
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if ((rc = uv_timer_init(loop, &c->timer)) < 0 || (c->timer_init = true, rc = uv_poll_init(loop, &c->poll, c->fd)) < 0) {
-        err_set(err, rc, "connect to %s: %s", c->addr, uv_strerror(rc));
-        goto fail;
-    }
-    c->poll_init = true;
-    c->poll.data = c;
-    c->timer.data = c;
-    if (connect(c->fd, (struct sockaddr *)&c->sa, c->sa_len) < 0 && errno != EINPROGRESS) {
-        /* Report it from the loop like any other connect failure. */
-        err_set(&c->fail, -errno, "connect to %s: %s", c->addr, strerror(errno));
-        uv_timer_start(&c->timer, on_timer, 0, 0);
-        return c;
-    }
-    c->poll_events = UV_WRITABLE;
-    uv_poll_start(&c->poll, UV_WRITABLE, on_poll);
-    uv_timer_start(&c->timer, on_timer, opts->connect_timeout_ms ? opts->connect_timeout_ms : 10000, 0);
     return c;
 fail:
     destroy(c);
@@ -725,7 +582,8 @@ int32_t http2_conn_submit(struct http2_conn *c, const struct http2_header *hdrs,
         c->streams->prev = s;
     c->streams = s;
     c->n_streams++;
-    update_poll(c); /* the socket transport sends from the loop; never call back from here */
+    if (!c->use_io && c->state == ST_OPEN)
+        tls_socket_want_ready(c->sock); /* sent from the loop; never call back from here */
     return id;
 }
 
@@ -737,7 +595,8 @@ void http2_conn_cancel(struct http2_conn *c, int32_t stream_id)
     s->cancelled = true;
     if (c->state != ST_DEAD) {
         nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_CANCEL);
-        update_poll(c);
+        if (!c->use_io && c->state == ST_OPEN)
+            tls_socket_want_ready(c->sock);
     }
 }
 
@@ -756,15 +615,10 @@ size_t http2_conn_n_streams(const struct http2_conn *c)
     return c->n_streams;
 }
 
-static void on_handle_closed(uv_handle_t *h)
-{
-    struct http2_conn *c = h->data;
-    if (--c->closing_handles == 0) {
-        if (c->fd >= 0)
-            close(c->fd);
-        free(c);
-    }
-}
+unsigned http2_conn_n_pings(const struct http2_conn *c) { return c->n_pings; }
+unsigned http2_conn_n_ping_acks(const struct http2_conn *c) { return c->n_ping_acks; }
+
+static void free_handle(uv_handle_t *h) { free(h); }
 
 static void destroy(struct http2_conn *c)
 {
@@ -772,25 +626,11 @@ static void destroy(struct http2_conn *c)
         stream_unlink_free(c->streams);
     nghttp2_session_del(c->session);
     c->session = NULL;
-    SSL_free(c->ssl);
-    SSL_CTX_free(c->ssl_ctx);
-    free(c->out);
+    tls_socket_free(c->sock);
+    if (c->ka_timer != NULL)
+        uv_close((uv_handle_t *)c->ka_timer, free_handle);
     free(c->addr);
-    free(c->server_name);
-    if (c->poll_init) {
-        c->closing_handles++;
-        uv_close((uv_handle_t *)&c->poll, on_handle_closed);
-    }
-    if (c->timer_init) {
-        c->closing_handles++;
-        c->timer.data = c;
-        uv_close((uv_handle_t *)&c->timer, on_handle_closed);
-    }
-    if (c->closing_handles == 0) {
-        if (c->fd >= 0)
-            close(c->fd);
-        free(c);
-    }
+    free(c);
 }
 
 void http2_conn_free(struct http2_conn *c)

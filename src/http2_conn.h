@@ -1,6 +1,6 @@
 /*
  * http2_conn.h - one HTTP/2 client connection (nghttp2) carrying many
- * concurrent request streams, over TCP + TLS driven by a libuv loop.
+ * concurrent request streams, over TCP + TLS (tls_socket) on a libuv loop.
  *
  *     struct http2_conn *c = http2_conn_connect(loop, &opts, &conn_cbs, ud, &err);
  *     int32_t id = http2_conn_submit(c, hdrs, n, body, len, &stream_cbs, call, &err);
@@ -8,10 +8,18 @@
  *     http2_conn_free(c);
  *
  * Requests may be submitted before the TLS handshake finishes; they are sent
- * once it does.  Connection setup never blocks: non-blocking connect, TLS
- * handshake and I/O are all driven by a uv_poll_t on the socket.  Addresses
- * are numeric (IPv4, [IPv6]) or "localhost" (= 127.0.0.1); no DNS lookup is
- * made, so nothing can block the loop.
+ * once it does.  Connection setup never blocks (tls_socket resolves names
+ * with uv_getaddrinfo and tries each address in turn).  More requests than
+ * the server's SETTINGS_MAX_CONCURRENT_STREAMS wait in nghttp2's queue and
+ * are sent as streams close.
+ *
+ * Keepalive: when nothing has been received for keepalive_ms the client
+ * sends an HTTP/2 PING; no ACK (or any other frame) within
+ * keepalive_timeout_ms fails the connection (-ETIMEDOUT).
+ *
+ * GOAWAY: streams the server will not process (above its last-stream-id,
+ * or not yet sent) close with err->code == -EAGAIN: safe to retry on a new
+ * connection.  Streams below it finish normally.
  *
  * The byte transport can be replaced (http2_conn_new_io): bytes to the peer
  * go to an injected send callback and bytes from the peer are pushed in with
@@ -32,8 +40,16 @@
 #include <uv.h>
 
 #include "error.h"
+#include "tls_socket.h"
 
 #define HTTP2_CONN_DEFAULT_SERVER_NAME "teleport.cluster.local"
+/* Keepalive defaults.  gRPC servers (grpc-go's EnforcementPolicy.MinTime,
+ * grpc core's min ping interval without data) refuse PINGs more often than
+ * every 5 minutes on an idle connection with GOAWAY ENHANCE_YOUR_CALM
+ * "too_many_pings", and Teleport's own Go client pings every 5 minutes
+ * (apidefaults.ServerKeepAliveTTL), so that is the default here too. */
+#define HTTP2_CONN_KEEPALIVE_MS 300000u
+#define HTTP2_CONN_KEEPALIVE_TIMEOUT_MS 20000u
 
 struct http2_conn;
 
@@ -64,6 +80,9 @@ struct http2_conn_options {
     SSL_CTX *ssl_ctx;          /* client context (identity_file_ssl_ctx); a reference is taken */
     const char *server_name;   /* SNI + verified name; NULL: HTTP2_CONN_DEFAULT_SERVER_NAME */
     unsigned connect_timeout_ms; /* TCP connect + TLS handshake; 0: 10000 */
+    const char *alpn[TLS_SOCKET_MAX_ALPN]; /* offered ALPN list, NULL-terminated; none: {"h2"} */
+    unsigned keepalive_ms;       /* idle time before a PING; 0: HTTP2_CONN_KEEPALIVE_MS */
+    unsigned keepalive_timeout_ms; /* wait for its ACK; 0: HTTP2_CONN_KEEPALIVE_TIMEOUT_MS */
 };
 
 /* Starts connecting.  NULL with err only for a bad address or no memory;
@@ -103,6 +122,9 @@ bool http2_conn_usable(const struct http2_conn *c);
 const struct enr_error *http2_conn_failure(const struct http2_conn *c);
 /* Number of streams still open. */
 size_t http2_conn_n_streams(const struct http2_conn *c);
+/* PINGs sent by the keepalive and ACKs received (for tests and benchmarks). */
+unsigned http2_conn_n_pings(const struct http2_conn *c);
+unsigned http2_conn_n_ping_acks(const struct http2_conn *c);
 /* Closes the connection; open streams are dropped without callbacks.
  * NULL is a no-op.  Safe inside any of this connection's callbacks. */
 void http2_conn_free(struct http2_conn *c);

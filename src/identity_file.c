@@ -24,6 +24,7 @@ struct identity_file {
     char *ssh_cert;
     size_t n_ssh_cas;
     char *user;
+    char *cluster; /* subject O of the first TLS CA (Teleport's host CA), NULL if none */
     char **roles;
     size_t n_roles;
     int64_t not_before, not_after;
@@ -74,6 +75,7 @@ void identity_file_free(struct identity_file *id)
     sk_X509_pop_free(id->cas, X509_free);
     free(id->ssh_cert);
     free(id->user);
+    free(id->cluster);
     for (size_t i = 0; i < id->n_roles; i++)
         free(id->roles[i]);
     free(id->roles);
@@ -211,6 +213,26 @@ static int read_subject(struct identity_file *id, struct enr_error *err)
     return 0;
 }
 
+/* Teleport's CAs are self-signed with subject CN = O = the cluster name
+ * (lib/tlsca GenerateSelfSignedCAWithConfig); the stand-in's pki.py does
+ * the same.  The first CA's O is taken. */
+static int read_cluster(struct identity_file *id, struct enr_error *err)
+{
+    X509_NAME *subj = X509_get_subject_name(sk_X509_value(id->cas, 0));
+    int i = X509_NAME_get_index_by_NID(subj, NID_organizationName, -1);
+    unsigned char *utf8 = NULL;
+
+    if (i < 0)
+        return 0;
+    if (ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, i))) < 0)
+        return err_set(err, -EINVAL, "identity file %s: unreadable TLS CA subject", id->name);
+    id->cluster = strdup((char *)utf8);
+    OPENSSL_free(utf8);
+    if (id->cluster == NULL)
+        return err_set(err, -ENOMEM, "identity file %s: out of memory", id->name);
+    return 0;
+}
+
 struct identity_file *identity_file_parse(const char *name, const char *text, size_t len, int64_t now,
                                           struct enr_error *err)
 {
@@ -295,7 +317,7 @@ struct identity_file *identity_file_parse(const char *name, const char *text, si
                 t1, t3);
         goto fail;
     }
-    if (read_subject(id, err) < 0)
+    if (read_subject(id, err) < 0 || read_cluster(id, err) < 0)
         goto fail;
     return id;
 fail:
@@ -304,37 +326,40 @@ fail:
     return NULL;
 }
 
-struct identity_file *identity_file_load(const char *path, struct enr_error *err)
+/* Reads a whole credential file into a malloc'd NUL-terminated buffer.
+ * private: refuse modes that let group or others read or write it. */
+static int read_file(const char *path, const char *what, bool private, char **out, size_t *out_len,
+                     struct enr_error *err)
 {
-    struct identity_file *id = NULL;
     struct stat st;
     char *text = NULL;
     size_t have = 0;
+    int rc = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
 
     if (fd < 0) {
-        err_set(err, -errno, "identity file %s: %s", path, errno == ENOENT ? "missing (no such file)" : strerror(errno));
+        rc = err_set(err, -errno, "%s %s: %s", what, path, errno == ENOENT ? "missing (no such file)" : strerror(errno));
         goto fail;
     }
     if (fstat(fd, &st) < 0) {
-        err_set(err, -errno, "identity file %s: unreadable: %s", path, strerror(errno));
+        rc = err_set(err, -errno, "%s %s: unreadable: %s", what, path, strerror(errno));
         goto fail;
     }
     if (!S_ISREG(st.st_mode)) {
-        err_set(err, -EINVAL, "identity file %s: not a regular file", path);
+        rc = err_set(err, -EINVAL, "%s %s: not a regular file", what, path);
         goto fail;
     }
-    if (st.st_mode & 077) {
-        err_set(err, -EPERM, "identity file %s: permissions %04o are too open; want 0600", path,
-                (unsigned)(st.st_mode & 07777));
+    if (private && (st.st_mode & 077)) {
+        rc = err_set(err, -EPERM, "%s %s: permissions %04o are too open; want 0600", what, path,
+                     (unsigned)(st.st_mode & 07777));
         goto fail;
     }
     if (st.st_size > IDENTITY_FILE_MAX_SIZE) {
-        err_set(err, -EFBIG, "identity file %s: too large (%lld bytes)", path, (long long)st.st_size);
+        rc = err_set(err, -EFBIG, "%s %s: too large (%lld bytes)", what, path, (long long)st.st_size);
         goto fail;
     }
     if ((text = malloc((size_t)st.st_size + 1)) == NULL) {
-        err_set(err, -ENOMEM, "identity file %s: out of memory", path);
+        rc = err_set(err, -ENOMEM, "%s %s: out of memory", what, path);
         goto fail;
     }
     while (have < (size_t)st.st_size) {
@@ -342,7 +367,7 @@ struct identity_file *identity_file_load(const char *path, struct enr_error *err
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            err_set(err, -errno, "identity file %s: unreadable: %s", path, strerror(errno));
+            rc = err_set(err, -errno, "%s %s: unreadable: %s", what, path, strerror(errno));
             goto fail;
         }
         if (n == 0)
@@ -350,15 +375,101 @@ struct identity_file *identity_file_load(const char *path, struct enr_error *err
         have += (size_t)n;
     }
     text[have] = '\0';
-    id = identity_file_parse(path, text, have, (int64_t)time(NULL), err);
+    *out = text;
+    *out_len = have;
+    text = NULL;
 fail:
     if (fd >= 0)
         close(fd);
     if (text != NULL) {
-        OPENSSL_cleanse(text, have); /* it held the private key */
+        OPENSSL_cleanse(text, have);
         free(text);
     }
+    return rc;
+}
+
+static void free_secret(char *text, size_t len)
+{
+    if (text != NULL) {
+        OPENSSL_cleanse(text, len); /* it held the private key */
+        free(text);
+    }
+}
+
+struct identity_file *identity_file_load(const char *path, struct enr_error *err)
+{
+    struct identity_file *id = NULL;
+    char *text = NULL;
+    size_t len = 0;
+
+    if (read_file(path, "identity file", true, &text, &len, err) == 0)
+        id = identity_file_parse(path, text, len, (int64_t)time(NULL), err);
+    free_secret(text, len);
     return id;
+}
+
+/* Counts PEM blocks with the given label in text. */
+static size_t count_pem(const char *text, const char *label)
+{
+    char begin[96];
+    size_t n = 0;
+    snprintf(begin, sizeof(begin), "-----BEGIN %s-----", label);
+    for (const char *p = strstr(text, begin); p != NULL; p = strstr(p + 1, begin))
+        n++;
+    return n;
+}
+
+struct identity_file *identity_file_load_tbot(const char *dir, struct enr_error *err)
+{
+    struct identity_file *id = NULL;
+    char kpath[4096], cpath[4096], apath[4096], ebuf[256];
+    char *key = NULL, *cert = NULL, *cas = NULL, *all = NULL;
+    size_t klen = 0, clen = 0, alen = 0, len = 0;
+    BIO *bio = NULL;
+    EVP_PKEY *pk = NULL;
+
+    snprintf(kpath, sizeof(kpath), "%s/key", dir);
+    snprintf(cpath, sizeof(cpath), "%s/tlscert", dir);
+    snprintf(apath, sizeof(apath), "%s/teleport-host-ca.crt", dir);
+    if (read_file(kpath, "tbot key", true, &key, &klen, err) < 0 ||
+        read_file(cpath, "tbot certificate", false, &cert, &clen, err) < 0 ||
+        read_file(apath, "tbot host CA", false, &cas, &alen, err) < 0)
+        goto fail;
+    /* Check each file on its own first, so an error names the right one. */
+    if ((bio = BIO_new_mem_buf(key, (int)klen)) == NULL || (pk = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) == NULL) {
+        err_set(err, -EINVAL, "tbot key %s: cannot parse private key: %s", kpath, ssl_err(ebuf, sizeof(ebuf)));
+        goto fail;
+    }
+    if (count_pem(cert, "CERTIFICATE") != 1) {
+        err_set(err, -EINVAL, "tbot certificate %s: want exactly one CERTIFICATE block, found %zu", cpath,
+                count_pem(cert, "CERTIFICATE"));
+        goto fail;
+    }
+    if (count_pem(cas, "CERTIFICATE") == 0) {
+        err_set(err, -EINVAL, "tbot host CA %s: no CERTIFICATE block (cannot verify the Auth server)", apath);
+        goto fail;
+    }
+    /* The same layout as an identity file: key, certificate, CAs. */
+    len = klen + clen + alen + 3;
+    if ((all = malloc(len + 1)) == NULL) {
+        err_set(err, -ENOMEM, "tbot directory %s: out of memory", dir);
+        goto fail;
+    }
+    len = (size_t)snprintf(all, len + 1, "%s\n%s\n%s\n", key, cert, cas);
+    id = identity_file_parse(cpath, all, len, (int64_t)time(NULL), err);
+fail:
+    EVP_PKEY_free(pk);
+    BIO_free(bio);
+    free_secret(key, klen);
+    free_secret(all, len);
+    free(cert);
+    free(cas);
+    return id;
+}
+
+const char *identity_file_cluster(const struct identity_file *id)
+{
+    return id->cluster;
 }
 
 const char *identity_file_user(const struct identity_file *id) { return id->user; }

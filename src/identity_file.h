@@ -32,6 +32,11 @@ struct identity_file;
 
 /* Reads and validates path.  NULL with err on failure. */
 struct identity_file *identity_file_load(const char *path, struct enr_error *err);
+/* Reads a tbot (Machine ID) identity output directory (teleport-wire.md
+ * §7.4): DIR/key (must be 0600 or stricter), DIR/tlscert and
+ * DIR/teleport-host-ca.crt, with the same checks as an identity file.
+ * Errors name the file at fault. */
+struct identity_file *identity_file_load_tbot(const char *dir, struct enr_error *err);
 /* Parses text already in memory; name is used in messages only.  now is
  * the time the validity period is checked against (unix seconds). */
 struct identity_file *identity_file_parse(const char *name, const char *text, size_t len, int64_t now,
@@ -40,6 +45,9 @@ void identity_file_free(struct identity_file *id);
 
 /* Subject CN of the TLS certificate: the Teleport user (or bot) name. */
 const char *identity_file_user(const struct identity_file *id);
+/* The cluster name: subject O of the first TLS CA (Teleport's host CA
+ * has CN = O = cluster name).  NULL when the CA has no O. */
+const char *identity_file_cluster(const struct identity_file *id);
 /* Subject O values: the Teleport roles. */
 size_t identity_file_n_roles(const struct identity_file *id);
 const char *identity_file_role(const struct identity_file *id, size_t i);

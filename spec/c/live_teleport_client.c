@@ -3,11 +3,23 @@
  * server (the stand-in in spec/e2e/test_teleport_client.py).  Not a unit
  * test: it needs a server.
  *
- *   live_teleport_client [--timeout-ms N] [--server-name NAME] ADDR IDENTITY STEP...
+ *   live_teleport_client [--timeout-ms N] [--server-name NAME] [--mode auto|direct|proxy]
+ *                        [--cluster NAME] [--tbot] [--watch] [--keepalive-ms N]
+ *                        [--keepalive-timeout-ms N] ADDR IDENTITY STEP...
+ *
+ * --tbot: IDENTITY is a tbot output directory; --watch: reload the
+ * credentials when they change (debounce 200 ms).
  *
  * Steps run one after the other on one client (one connection):
  *   ping | get_apps | list_app_servers | create NAME URI | update NAME URI |
- *   delete NAME | create_token TOKEN ROLE TTL_SEC | sleep MS | free_in_flight (start a ping, free the client at once, make a new one)
+ *   delete NAME | create_token TOKEN ROLE TTL_SEC | sleep MS | free_in_flight (start a ping, free the client at once, make a new one) |
+ *   info (mode, connections opened, credentials generation, ttl) |
+ *   pings N (N pings at once; one result line when all are done) |
+ *   get_dbs | create_db NAME PROTOCOL URI | update_db NAME PROTOCOL URI | delete_db NAME |
+ *   upsert_server NAME URI HOST_ID | delete_server HOST_ID NAME |
+ *   watch (WatchEvents app,db,app_server; prints {"step":"event",...} lines as
+ *   events arrive and {"step":"watch_end",...} when it ends; the next step runs
+ *   after INIT) | unwatch
  * Each step prints one JSON line: {"step":..., "ok":true, ...} or
  * {"step":..., "ok":false, "grpc_status":"NOT_FOUND", "msg":"..."}.
  * Exit status: 0 when every step ran (failed RPCs are results, not errors),
@@ -15,6 +27,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +36,7 @@
 #include <uv.h>
 
 #include "error.h"
+#include "log.h"
 #include "resource.h"
 #include "teleport_client.h"
 
@@ -35,6 +49,10 @@ struct live {
     uv_timer_t timer;
     const char *step;
     struct resource app;
+    int pending, n_failed;
+    int watch_id;
+    bool watch_started;
+    struct enr_error first_err;
 };
 
 static void run_next(struct live *lv);
@@ -101,6 +119,57 @@ static void on_list(void *ud, const struct enr_error *err, const struct resource
     run_next(lv);
 }
 
+static void on_many(void *ud, const struct enr_error *err, const char *c, const char *v)
+{
+    struct live *lv = ud;
+    (void)c, (void)v;
+    if (err != NULL && lv->n_failed++ == 0)
+        lv->first_err = *err;
+    if (--lv->pending == 0) {
+        json_t *o = result(lv->step, lv->n_failed ? &lv->first_err : NULL);
+        json_object_set_new(o, "failed", json_integer(lv->n_failed));
+        emit(o);
+        run_next(lv);
+    }
+}
+
+static void on_event(void *ud, const struct teleport_event *ev)
+{
+    struct live *lv = ud;
+    static const char *const ops[] = {"INIT", "PUT", "DELETE"};
+    json_t *o = json_pack("{s:s, s:b, s:s, s:s, s:s, s:s, s:s, s:s}", "step", "event", "ok", 1, "op", ops[ev->op],
+                          "kind", ev->kind, "name", ev->res.name, "uri", ev->res.uri, "protocol", ev->res.protocol,
+                          "host_id", ev->res.container_id);
+    emit(o);
+    if (ev->op == TELEPORT_EVENT_INIT && !lv->watch_started) {
+        lv->watch_started = true;
+        emit(result("watch", NULL));
+        run_next(lv);
+    }
+}
+
+static void on_watch_end(void *ud, const struct enr_error *err)
+{
+    struct live *lv = ud;
+    lv->watch_id = 0;
+    emit(result("watch_end", err));
+    if (!lv->watch_started) { /* failed before INIT: the step's result */
+        lv->watch_started = true;
+        run_next(lv);
+    }
+}
+
+static int make_db(struct live *lv, const char *name, const char *protocol, const char *uri)
+{
+    resource_cleanup(&lv->app);
+    if (resource_init(&lv->app) < 0 || resource_set_str(&lv->app.name, name) < 0 ||
+        resource_set_str(&lv->app.uri, uri) < 0 || resource_set_str(&lv->app.protocol, protocol) < 0 ||
+        kv_set(&lv->app.labels, "enroller.dev/owner", "live-test") < 0)
+        return -ENOMEM;
+    lv->app.kind = RESOURCE_DB;
+    return 0;
+}
+
 static void on_sleep(uv_timer_t *t)
 {
     run_next(t->data);
@@ -165,6 +234,61 @@ static void run_next(struct live *lv)
         rc = teleport_client_create_token(lv->tc, token, roles, 1, ttl, on_done, lv, &err);
     } else if (strcmp(lv->step, "delete") == 0) {
         rc = teleport_client_delete_app(lv->tc, arg(lv), on_done, lv, &err);
+    } else if (strcmp(lv->step, "get_dbs") == 0) {
+        rc = teleport_client_get_databases(lv->tc, on_list, lv, &err);
+    } else if (strcmp(lv->step, "create_db") == 0 || strcmp(lv->step, "update_db") == 0) {
+        const char *name = arg(lv), *proto = arg(lv), *uri = arg(lv);
+        if (make_db(lv, name, proto, uri) < 0)
+            exit(2);
+        rc = lv->step[0] == 'c' ? teleport_client_create_database(lv->tc, &lv->app, on_done, lv, &err)
+                                : teleport_client_update_database(lv->tc, &lv->app, on_done, lv, &err);
+    } else if (strcmp(lv->step, "delete_db") == 0) {
+        rc = teleport_client_delete_database(lv->tc, arg(lv), on_done, lv, &err);
+    } else if (strcmp(lv->step, "upsert_server") == 0) {
+        const char *name = arg(lv), *uri = arg(lv), *host = arg(lv);
+        if (make_app(lv, name, uri, "") < 0)
+            exit(2);
+        rc = teleport_client_upsert_app_server(lv->tc, &lv->app, host, 0, on_done, lv, &err);
+    } else if (strcmp(lv->step, "delete_server") == 0) {
+        const char *host = arg(lv), *name = arg(lv);
+        rc = teleport_client_delete_app_server(lv->tc, host, name, on_done, lv, &err);
+    } else if (strcmp(lv->step, "watch") == 0) {
+        static const char *const kinds[] = {"app", "db", "app_server"};
+        lv->watch_started = false;
+        rc = teleport_client_watch(lv->tc, kinds, 3, on_event, on_watch_end, lv, &err);
+        if (rc > 0) {
+            lv->watch_id = rc;
+            return;
+        }
+    } else if (strcmp(lv->step, "unwatch") == 0) {
+        teleport_client_watch_cancel(lv->tc, lv->watch_id);
+        lv->watch_id = 0;
+        emit(result(lv->step, NULL));
+        run_next(lv);
+        return;
+    } else if (strcmp(lv->step, "info") == 0) {
+        static const char *const modes[] = {"auto", "direct", "proxy"};
+        json_t *o = result(lv->step, NULL);
+        json_object_set_new(o, "mode", json_string(modes[teleport_client_mode(lv->tc)]));
+        json_object_set_new(o, "connects", json_integer(teleport_client_n_connects(lv->tc)));
+        json_object_set_new(o, "generation", json_integer(teleport_client_credentials_generation(lv->tc)));
+        json_object_set_new(o, "ttl", json_integer(teleport_client_identity_ttl(lv->tc)));
+        emit(o);
+        run_next(lv);
+        return;
+    } else if (strcmp(lv->step, "pings") == 0) {
+        int n = atoi(arg(lv));
+        lv->pending = n + 1; /* +1: released below, so a callback cannot finish the step early */
+        lv->n_failed = 0;
+        for (int k = 0; k < n; k++) {
+            if (teleport_client_ping(lv->tc, on_many, lv, &err) < 0) {
+                lv->pending--;
+                if (lv->n_failed++ == 0)
+                    lv->first_err = err;
+            }
+        }
+        on_many(lv, NULL, NULL, NULL);
+        return;
     } else if (strcmp(lv->step, "sleep") == 0) {
         uv_timer_start(&lv->timer, on_sleep, strtoull(arg(lv), NULL, 10), 0);
         return;
@@ -199,10 +323,34 @@ int main(int argc, char **argv)
     int i = 1;
 
     memset(&lv, 0, sizeof(lv));
+    if (getenv("ENR_LIVE_DEBUG") != NULL)
+        log_set_level(LOG_LEVEL_DEBUG);
+    bool tbot = false;
     for (; i < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
+        if (strcmp(argv[i], "--tbot") == 0) {
+            tbot = true;
+            i--;
+            continue;
+        }
+        if (strcmp(argv[i], "--watch") == 0) {
+            lv.cfg.watch_credentials = 1;
+            lv.cfg.reload_debounce_ms = 200;
+            i--;
+            continue;
+        }
         if (i + 1 >= argc)
             goto usage;
-        if (strcmp(argv[i], "--timeout-ms") == 0)
+        if (strcmp(argv[i], "--mode") == 0)
+            lv.cfg.mode = strcmp(argv[i + 1], "proxy") == 0    ? TELEPORT_MODE_PROXY
+                          : strcmp(argv[i + 1], "direct") == 0 ? TELEPORT_MODE_DIRECT
+                                                               : TELEPORT_MODE_AUTO;
+        else if (strcmp(argv[i], "--cluster") == 0)
+            lv.cfg.cluster = argv[i + 1];
+        else if (strcmp(argv[i], "--keepalive-ms") == 0)
+            lv.cfg.keepalive_ms = (unsigned)strtoul(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--keepalive-timeout-ms") == 0)
+            lv.cfg.keepalive_timeout_ms = (unsigned)strtoul(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--timeout-ms") == 0)
             lv.cfg.call_timeout_ms = (unsigned)strtoul(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--server-name") == 0)
             lv.cfg.server_name = argv[i + 1];
@@ -212,7 +360,10 @@ int main(int argc, char **argv)
     if (argc - i < 2)
         goto usage;
     lv.cfg.addr = argv[i];
-    lv.cfg.identity_file = argv[i + 1];
+    if (tbot)
+        lv.cfg.tbot_dir = argv[i + 1];
+    else
+        lv.cfg.identity_file = argv[i + 1];
     lv.steps = argv + i + 2;
     lv.n_steps = argc - i - 2;
     lv.loop = uv_default_loop();

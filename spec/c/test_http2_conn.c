@@ -419,6 +419,7 @@ static void test_goaway(void)
     ASSERT_TRUE(b.failed);
     ASSERT_EQ(b.err.grpc_status, GRPC_STATUS_UNAVAILABLE);
     ASSERT_CONTAINS(b.err.msg, "GOAWAY");
+    ASSERT_EQ(b.err.code, -EAGAIN); /* above last-stream-id: never processed, safe to retry */
     ASSERT_TRUE(!http2_conn_usable(c));
     ASSERT_EQ(grpc_submit(c, "Ping", "", &d), -ECONNRESET);
     ASSERT_CONTAINS(d.err.msg, "GOAWAY");
@@ -428,6 +429,44 @@ static void test_goaway(void)
     call_cleanup(&a);
     call_cleanup(&b);
     call_cleanup(&d);
+}
+
+/* SETTINGS_MAX_CONCURRENT_STREAMS = 1: further requests wait in nghttp2's
+ * queue and go out as streams close; a GOAWAY while one waits fails it with
+ * -EAGAIN (never sent, safe to retry). */
+static void test_max_concurrent(void)
+{
+    struct call k[3];
+    memset(k, 0, sizeof(k));
+    nghttp2_settings_entry one = {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 1};
+    server_start();
+    ASSERT_EQ(nghttp2_submit_settings(srv.s, NGHTTP2_FLAG_NONE, &one, 1), 0);
+    struct http2_conn *c = client();
+    pump(&c);
+    for (int i = 0; i < 3; i++)
+        ASSERT_TRUE(grpc_submit(c, "Ping", "", &k[i]) > 0);
+    pump(&c);
+    ASSERT_EQ(srv.n, 1);
+    ASSERT_EQ(http2_conn_n_streams(c), 3);
+    server_reply(&srv.reqs[0], "r0", "0", "");
+    pump(&c);
+    ASSERT_EQ(k[0].closed, 1);
+    ASSERT_TRUE(!k[0].failed);
+    ASSERT_EQ(srv.n, 2);
+    ASSERT_EQ(nghttp2_submit_goaway(srv.s, NGHTTP2_FLAG_NONE, srv.reqs[1].id, NGHTTP2_NO_ERROR, NULL, 0), 0);
+    server_reply(&srv.reqs[1], "r1", "0", "");
+    pump(&c);
+    ASSERT_EQ(k[1].closed, 1);
+    ASSERT_TRUE(!k[1].failed);
+    ASSERT_EQ(k[2].closed, 1);
+    ASSERT_TRUE(k[2].failed);
+    ASSERT_EQ(k[2].err.code, -EAGAIN);
+    ASSERT_EQ(srv.n, 2); /* the third never reached the server */
+    ASSERT_EQ(http2_conn_n_streams(c), 0);
+    http2_conn_free(c);
+    server_stop();
+    for (int i = 0; i < 3; i++)
+        call_cleanup(&k[i]);
 }
 
 static void test_eof_and_garbage(void)
@@ -515,10 +554,10 @@ static void test_connect_errors(void)
     uv_loop_t loop;
     struct enr_error err = {0};
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    struct http2_conn_options o = {.addr = "auth.example.com:3025", .ssl_ctx = ctx};
+    struct http2_conn_options o = {.addr = "::1:3025", .ssl_ctx = ctx};
     ASSERT_EQ(uv_loop_init(&loop), 0);
     ASSERT_TRUE(http2_conn_connect(&loop, &o, &conn_cbs, NULL, &err) == NULL);
-    ASSERT_CONTAINS(err.msg, "numeric IP or localhost");
+    ASSERT_CONTAINS(err.msg, "write an IPv6 host as [addr]:port");
     o.addr = "127.0.0.1";
     ASSERT_TRUE(http2_conn_connect(&loop, &o, &conn_cbs, NULL, &err) == NULL);
     ASSERT_CONTAINS(err.msg, "want host:port");
@@ -557,6 +596,7 @@ int main(void)
     test_concurrent();
     test_trailers_only_and_reset();
     test_goaway();
+    test_max_concurrent();
     test_eof_and_garbage();
     test_cancel_and_free_in_callback();
     test_connect_errors();

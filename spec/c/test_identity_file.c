@@ -71,7 +71,71 @@ static void test_valid_rsa(void)
     ASSERT_EQ(identity_file_n_tls_cas(id), 1);
     ASSERT_EQ(identity_file_n_ssh_cas(id), 1);
     ASSERT_TRUE(strncmp(identity_file_ssh_cert(id), "ssh-rsa-cert-v01@openssh.com AAAA", 33) == 0);
+    ASSERT_STREQ(identity_file_cluster(id), "example.test"); /* the TLS CA's subject O */
     identity_file_free(id);
+}
+
+/* A tbot output directory made from the fixture's parts: key, tlscert and
+ * teleport-host-ca.crt; a key readable by group is refused, a missing file
+ * and a certificate that does not match the key are named. */
+static void test_tbot_dir(void)
+{
+    struct enr_error err = {0};
+    char dir[] = "/tmp/enr-test-tbot-XXXXXX", path[256], *text = NULL;
+    const char *root = getenv("ENR_SOURCE_DIR");
+    size_t len = 0;
+    FILE *f;
+    ASSERT_TRUE(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof(path), "%s/spec/fixtures/identity/valid_rsa.identity", root ? root : ".");
+    f = fopen(path, "r");
+    ASSERT_TRUE(f != NULL);
+    ASSERT_TRUE(getdelim(&text, &len, '\0', f) > 0);
+    fclose(f);
+    /* Split: 1st PEM block = key, 2nd = client cert, the rest (from the 3rd BEGIN) = CA. */
+    char *k_end = strstr(text, "-----END RSA PRIVATE KEY-----");
+    ASSERT_TRUE(k_end != NULL);
+    k_end += strlen("-----END RSA PRIVATE KEY-----");
+    char *c_begin = strstr(k_end, "-----BEGIN CERTIFICATE-----");
+    ASSERT_TRUE(c_begin != NULL);
+    char *c_end = strstr(c_begin, "-----END CERTIFICATE-----") + strlen("-----END CERTIFICATE-----");
+    char *a_begin = strstr(c_end, "-----BEGIN CERTIFICATE-----");
+    ASSERT_TRUE(a_begin != NULL);
+    const struct { const char *name; const char *p; size_t n; int mode; } parts[] = {
+        {"key", text, (size_t)(k_end - text), 0600},
+        {"tlscert", c_begin, (size_t)(c_end - c_begin), 0644},
+        {"teleport-host-ca.crt", a_begin, strlen(a_begin), 0644},
+    };
+    snprintf(path, sizeof(path), "%s/tlscert", dir);
+    struct identity_file *id = identity_file_load_tbot(dir, &err);
+    ASSERT_TRUE(id == NULL);
+    ASSERT_CONTAINS(err.msg, "/key: missing (no such file)");
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, parts[i].name);
+        f = fopen(path, "w");
+        ASSERT_TRUE(f != NULL);
+        ASSERT_EQ(fwrite(parts[i].p, 1, parts[i].n, f), parts[i].n);
+        fputc('\n', f);
+        fclose(f);
+        ASSERT_EQ(chmod(path, (mode_t)parts[i].mode), 0);
+    }
+    id = identity_file_load_tbot(dir, &err);
+    if (id == NULL)
+        fprintf(stderr, "%s\n", err.msg);
+    ASSERT_TRUE(id != NULL);
+    ASSERT_STREQ(identity_file_user(id), "enroller-bot");
+    ASSERT_STREQ(identity_file_cluster(id), "example.test");
+    identity_file_free(id);
+    snprintf(path, sizeof(path), "%s/key", dir);
+    ASSERT_EQ(chmod(path, 0640), 0);
+    ASSERT_TRUE(identity_file_load_tbot(dir, &err) == NULL);
+    ASSERT_CONTAINS(err.msg, "tbot key ");
+    ASSERT_CONTAINS(err.msg, "/key: permissions 0640 are too open; want 0600");
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, parts[i].name);
+        unlink(path);
+    }
+    rmdir(dir);
+    free(text);
 }
 
 static void test_valid_ec(void)
@@ -279,6 +343,7 @@ int main(void)
     ASSERT_TRUE(mkdtemp(tmpdir) != NULL);
 
     test_valid_rsa();
+    test_tbot_dir();
     test_valid_ec();
     test_errors();
     test_parse_in_memory();

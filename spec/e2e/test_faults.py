@@ -145,6 +145,25 @@ class Faults(unittest.TestCase):
         t = time.monotonic()
         self.finish("SIGTERM during a pass, then restart", t, 0, names)
 
+    def test_identity_rotated(self):
+        # The host CA rotates: the old identity no longer trusts Auth's new
+        # certificate.  A fresh identity written over the old file (as tbot
+        # does) is picked up without a restart, and nothing is lost.
+        cl = self.cl
+        en = cl.start_enroller(resync=1)
+        cl.run_container("i1")
+        wait_for(lambda: "rabbitmq-i1" in cl.apps(), what="app before rotation")
+        cl.tctl("rotate-cert", "--host-ca")
+        cl.tctl("drop-connections")
+        cl.run_container("i2")            # wanted while the old identity cannot connect
+        time.sleep(2)
+        tmp = cl.identity + ".new"
+        cl.tctl("auth", "sign", "--user", cl.user, "--out", tmp, "--ttl", "2h")
+        os.rename(tmp, cl.identity)       # atomic replace, as tbot writes
+        t = time.monotonic()
+        self.finish("identity rotated (host CA replaced, new identity file written)", t, 0, ["i1", "i2"])
+        self.assertTrue(en.alive())
+
     def test_auth_errors_30_percent(self):
         cl = self.cl
         cl.tctl("faults", "set", "--method", "CreateApp", "--error-rate", "0.3", "--code", "UNAVAILABLE")
