@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "container_table.h"
+#include "teleport_convert.h"
 #include "executor.h"
 #include "log.h"
 #include "strmap.h"
@@ -87,7 +88,9 @@ struct reconciler {
     bool docker_complete, teleport_complete;
     uint64_t seq;
 
-    uv_timer_t plan_timer, resync_timer, events_timer, retry_timer, grace_timer, confirm_timer;
+    uv_timer_t plan_timer, resync_timer, events_timer, retry_timer, grace_timer, confirm_timer, watch_timer;
+    int watch_id;               /* Teleport WatchEvents stream, 0: none */
+    unsigned watch_backoff_ms;
     uv_signal_t sig_approve;
     int handles_open;
     struct executor *ex;
@@ -768,6 +771,76 @@ static void confirm_timer_cb(uv_timer_t *t)
     r->confirm_running = true;
 }
 
+/* ---- Teleport WatchEvents: see an out-of-band edit within a second ---------- */
+
+static void start_watch(struct reconciler *r);
+
+static void watch_timer_cb(uv_timer_t *t)
+{
+    start_watch(t->data);
+}
+
+static void watch_event_cb(void *ud, const struct teleport_event *ev)
+{
+    struct reconciler *r = ud;
+    void *val;
+
+    if (r->stopping)
+        return;
+    r->watch_backoff_ms = 0;
+    if (ev->op == TELEPORT_EVENT_INIT) {
+        /* Events from here on are deltas; a listing taken now is their base. */
+        log_info(LOG_TELEPORT, "watching apps and app servers");
+        start_resync(r);
+        return;
+    }
+    if (strcmp(ev->kind, "app_server") == 0) {
+        if (ev->op == TELEPORT_EVENT_PUT && (val = strmap_del(&r->unconfirmed, ev->res.name)) != NULL) {
+            log_info(LOG_RECONCILE, "app %s is served by an Application Service", ev->res.name);
+            free(val);
+        }
+        return;
+    }
+    if (strcmp(ev->kind, "app") != 0)
+        return;
+    log_debug(LOG_TELEPORT, "watch: app %s %s", ev->res.name, ev->op == TELEPORT_EVENT_PUT ? "put" : "deleted");
+    if (ev->op == TELEPORT_EVENT_DELETE)
+        view_del(r, ev->res.name);
+    else if (view_put(r, &ev->res) < 0)
+        r->teleport_complete = false;
+    schedule_plan(r, r->cfg.coalesce_ms);
+}
+
+static void watch_end_cb(void *ud, const struct enr_error *err)
+{
+    struct reconciler *r = ud;
+    unsigned d;
+
+    r->watch_id = 0;
+    if (r->stopping)
+        return;
+    d = r->watch_backoff_ms ? r->watch_backoff_ms * 2 : 1000;
+    r->watch_backoff_ms = d > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : d;
+    log_warn(LOG_TELEPORT, "watch ended: %s; resync every %us until it is back (retry in %u ms)",
+             err ? err->msg : "closed by the server", r->cfg.resync_sec, r->watch_backoff_ms);
+    uv_timer_start(&r->watch_timer, watch_timer_cb, r->watch_backoff_ms, 0);
+}
+
+static void start_watch(struct reconciler *r)
+{
+    static const char *const kinds[] = {"app", "app_server"};
+    struct enr_error err = {0};
+    int id;
+
+    if (r->stopping || r->watch_id > 0)
+        return;
+    if ((id = teleport_client_watch(r->tc, kinds, 2, watch_event_cb, watch_end_cb, r, &err)) < 0) {
+        watch_end_cb(r, &err);
+        return;
+    }
+    r->watch_id = id;
+}
+
 /* ---- grace period --------------------------------------------------------------- */
 
 static void grace_timer_cb(uv_timer_t *t)
@@ -1034,8 +1107,8 @@ struct reconciler *reconciler_new(uv_loop_t *loop, const struct reconciler_confi
         err_set(err, -ENOMEM, "reconciler: out of memory");
         return NULL;
     }
-    uv_timer_t *timers[] = {&r->plan_timer, &r->resync_timer, &r->events_timer,
-                            &r->retry_timer, &r->grace_timer, &r->confirm_timer};
+    uv_timer_t *timers[] = {&r->plan_timer,  &r->resync_timer,  &r->events_timer, &r->retry_timer,
+                            &r->grace_timer, &r->confirm_timer, &r->watch_timer};
     for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
         uv_timer_init(loop, timers[i]);
         timers[i]->data = r;
@@ -1056,6 +1129,8 @@ int reconciler_start(struct reconciler *r, struct enr_error *err)
     if (!r->cfg.poll_only)
         start_events(r);
     start_resync(r);
+    if (!r->cfg.plan_only && !r->cfg.once)
+        start_watch(r);
     return 0;
 }
 
@@ -1083,11 +1158,14 @@ void reconciler_stop(struct reconciler *r)
     r->stopping = true;
     docker_client_events_stop(r->dc);
     r->events_running = false;
+    if (r->watch_id > 0)
+        teleport_client_watch_cancel(r->tc, r->watch_id);
+    r->watch_id = 0;
     executor_close(r->ex);
     uv_handle_t *handles[] = {(uv_handle_t *)&r->plan_timer,  (uv_handle_t *)&r->resync_timer,
                               (uv_handle_t *)&r->events_timer, (uv_handle_t *)&r->retry_timer,
                               (uv_handle_t *)&r->grace_timer,  (uv_handle_t *)&r->confirm_timer,
-                              (uv_handle_t *)&r->sig_approve};
+                              (uv_handle_t *)&r->watch_timer,  (uv_handle_t *)&r->sig_approve};
     for (size_t i = 0; i < sizeof(handles) / sizeof(handles[0]); i++)
         uv_close(handles[i], handle_closed);
 }

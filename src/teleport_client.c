@@ -73,6 +73,9 @@ struct tc_op {
     struct resource_list acc;
 };
 
+/* Receive limit for the unpaginated list calls (GetApps, GetDatabases). */
+#define TELEPORT_CLIENT_LIST_MAX ((size_t)64 << 20)
+
 struct tc_call {
     struct teleport_client *tc;
     struct http2_conn *conn;
@@ -92,6 +95,7 @@ struct tc_call {
     uint8_t *framed;              /* the request, kept to send it again */
     size_t framed_len;
     int retries;
+    size_t max_msg;               /* receive limit for one reply message */
     bool streaming;               /* server stream: each message goes to op->on_msg */
     bool dispatching;             /* inside on_stream_data: release waits for its end */
     bool release_pending;
@@ -308,7 +312,7 @@ static void on_stream_close(void *ud, const struct enr_error *err)
         call->retries++;
         log_debug(LOG_TELEPORT, "%s: %s; sending it again", call->what, err->msg);
         grpc_frame_decoder_cleanup(&call->dec);
-        grpc_frame_decoder_init(&call->dec, 0);
+        grpc_frame_decoder_init(&call->dec, call->max_msg);
         grpc_frame_status_cleanup(&call->st);
         grpc_frame_status_init(&call->st);
         call->http_status = 0;
@@ -573,7 +577,13 @@ static int call_start_full(struct teleport_client *tc, const char *path_method, 
     call->streaming = streaming;
     snprintf(call->what, sizeof(call->what), "%s", what);
     snprintf(call->path, sizeof(call->path), "/proto.AuthService/%s", path_method);
-    grpc_frame_decoder_init(&call->dec, 0);
+    /* GetApps and GetDatabases are not paginated in v16/v17 (wire doc §1):
+     * a large cluster's whole list exceeds grpc-go's 4 MiB default, so these
+     * two replies may be larger.  Everything else keeps the default. */
+    call->max_msg = strcmp(path_method, "GetApps") == 0 || strcmp(path_method, "GetDatabases") == 0
+                        ? TELEPORT_CLIENT_LIST_MAX
+                        : 0;
+    grpc_frame_decoder_init(&call->dec, call->max_msg);
     grpc_frame_status_init(&call->st);
     if ((rc = grpc_frame_encode(packed, len, &call->framed, &call->framed_len, err)) < 0)
         goto fail;
