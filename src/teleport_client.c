@@ -894,19 +894,23 @@ int teleport_client_list_app_servers(struct teleport_client *tc, teleport_list_c
     return rc;
 }
 
-static int app_write(struct teleport_client *tc, const char *method, const struct resource *app,
-                     teleport_done_cb cb, void *ud, struct enr_error *err)
+/* CreateApp/UpdateApp/CreateDatabase/UpdateDatabase: the request is the
+ * resource itself (types.AppV3 or types.DatabaseV3). */
+static int resource_write(struct teleport_client *tc, const char *method, const struct resource *res,
+                          teleport_done_cb cb, void *ud, struct enr_error *err)
 {
+    bool db = strstr(method, "Database") != NULL;
     char what[192];
     uint8_t *packed = NULL;
     size_t len = 0;
     struct tc_op *op = NULL;
     int rc;
 
-    snprintf(what, sizeof(what), "%s \"%s\"", method, app->name);
-    if (app->kind != RESOURCE_APP)
-        return err_set(err, -EINVAL, "%s: not an app", what);
-    if (teleport_convert_pack_app(app, &packed, &len) < 0 || (op = op_new(tc, finish_done, ud)) == NULL) {
+    snprintf(what, sizeof(what), "%s \"%s\"", method, res->name);
+    if (res->kind != (db ? RESOURCE_DB : RESOURCE_APP))
+        return err_set(err, -EINVAL, "%s: not %s", what, db ? "a database" : "an app");
+    if ((db ? teleport_convert_pack_db(res, &packed, &len) : teleport_convert_pack_app(res, &packed, &len)) < 0 ||
+        (op = op_new(tc, finish_done, ud)) == NULL) {
         rc = err_set(err, -ENOMEM, "%s: out of memory", what);
         goto fail;
     }
@@ -921,34 +925,41 @@ fail:
     return rc;
 }
 
-int teleport_client_create_app(struct teleport_client *tc, const struct resource *app, teleport_done_cb cb,
-                               void *ud, struct enr_error *err)
-{
-    return app_write(tc, "CreateApp", app, cb, ud, err);
-}
-
-int teleport_client_update_app(struct teleport_client *tc, const struct resource *app, teleport_done_cb cb,
-                               void *ud, struct enr_error *err)
-{
-    return app_write(tc, "UpdateApp", app, cb, ud, err);
-}
-
-int teleport_client_delete_app(struct teleport_client *tc, const char *name, teleport_done_cb cb, void *ud,
-                               struct enr_error *err)
+/* DeleteApp/DeleteDatabase: a types.ResourceRequest with the name. */
+static int resource_delete(struct teleport_client *tc, const char *method, const char *name, teleport_done_cb cb,
+                           void *ud, struct enr_error *err)
 {
     Types__ResourceRequest req = TYPES__RESOURCE_REQUEST__INIT;
     char what[192];
     struct tc_op *op = op_new(tc, finish_done, ud);
     int rc;
 
-    snprintf(what, sizeof(what), "DeleteApp \"%s\"", name);
+    snprintf(what, sizeof(what), "%s \"%s\"", method, name);
     if (op == NULL)
         return err_set(err, -ENOMEM, "%s: out of memory", what);
     op->done_cb = cb;
     req.name = (char *)name;
-    if ((rc = call_start(tc, "DeleteApp", what, &req.base, op, err)) < 0)
+    if ((rc = call_start(tc, method, what, &req.base, op, err)) < 0)
         op_free(op);
     return rc;
+}
+
+int teleport_client_create_app(struct teleport_client *tc, const struct resource *app, teleport_done_cb cb,
+                               void *ud, struct enr_error *err)
+{
+    return resource_write(tc, "CreateApp", app, cb, ud, err);
+}
+
+int teleport_client_update_app(struct teleport_client *tc, const struct resource *app, teleport_done_cb cb,
+                               void *ud, struct enr_error *err)
+{
+    return resource_write(tc, "UpdateApp", app, cb, ud, err);
+}
+
+int teleport_client_delete_app(struct teleport_client *tc, const char *name, teleport_done_cb cb, void *ud,
+                               struct enr_error *err)
+{
+    return resource_delete(tc, "DeleteApp", name, cb, ud, err);
 }
 
 int teleport_client_create_token(struct teleport_client *tc, const char *token, const char *const *roles,
@@ -1006,61 +1017,22 @@ int teleport_client_get_databases(struct teleport_client *tc, teleport_list_cb c
     return rc;
 }
 
-static int db_write(struct teleport_client *tc, const char *method, const struct resource *db, teleport_done_cb cb,
-                    void *ud, struct enr_error *err)
-{
-    char what[192];
-    uint8_t *packed = NULL;
-    size_t len = 0;
-    struct tc_op *op = NULL;
-    int rc;
-
-    snprintf(what, sizeof(what), "%s \"%s\"", method, db->name);
-    if (db->kind != RESOURCE_DB)
-        return err_set(err, -EINVAL, "%s: not a database", what);
-    if (teleport_convert_pack_db(db, &packed, &len) < 0 || (op = op_new(tc, finish_done, ud)) == NULL) {
-        rc = err_set(err, -ENOMEM, "%s: out of memory", what);
-        goto fail;
-    }
-    op->done_cb = cb;
-    if ((rc = call_start_packed(tc, method, what, packed, len, op, err)) < 0)
-        goto fail;
-    free(packed);
-    return 0;
-fail:
-    op_free(op);
-    free(packed);
-    return rc;
-}
-
 int teleport_client_create_database(struct teleport_client *tc, const struct resource *db, teleport_done_cb cb,
                                     void *ud, struct enr_error *err)
 {
-    return db_write(tc, "CreateDatabase", db, cb, ud, err);
+    return resource_write(tc, "CreateDatabase", db, cb, ud, err);
 }
 
 int teleport_client_update_database(struct teleport_client *tc, const struct resource *db, teleport_done_cb cb,
                                     void *ud, struct enr_error *err)
 {
-    return db_write(tc, "UpdateDatabase", db, cb, ud, err);
+    return resource_write(tc, "UpdateDatabase", db, cb, ud, err);
 }
 
 int teleport_client_delete_database(struct teleport_client *tc, const char *name, teleport_done_cb cb, void *ud,
                                     struct enr_error *err)
 {
-    Types__ResourceRequest req = TYPES__RESOURCE_REQUEST__INIT;
-    char what[192];
-    struct tc_op *op = op_new(tc, finish_done, ud);
-    int rc;
-
-    snprintf(what, sizeof(what), "DeleteDatabase \"%s\"", name);
-    if (op == NULL)
-        return err_set(err, -ENOMEM, "%s: out of memory", what);
-    op->done_cb = cb;
-    req.name = (char *)name;
-    if ((rc = call_start(tc, "DeleteDatabase", what, &req.base, op, err)) < 0)
-        op_free(op);
-    return rc;
+    return resource_delete(tc, "DeleteDatabase", name, cb, ud, err);
 }
 
 /* ---- app servers ---- */
