@@ -20,6 +20,8 @@ class BadInput(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.cl = harness.Cluster().__enter__()
+        # Also when a later step of the class set-up fails.
+        cls.addClassCleanup(cls.cl.close)
 
     @classmethod
     def tearDownClass(cls):

@@ -82,6 +82,8 @@ class Base(unittest.TestCase):
         cls.state = os.path.join(cls.tmp.name, "state")
         os.makedirs(cls.state)
         cls.srv = StandIn(cls.state)
+        # tearDownClass does not run when setUpClass fails: stop it then too.
+        cls.addClassCleanup(lambda: cls.srv.proc.poll() is None and cls.srv.proc.kill())
         cls.pb = pbload.load(os.path.join(cls.state, "pygen"))
         cls.t, cls.a, cls.e = cls.pb.types_pb2, cls.pb.authservice_pb2, cls.pb.empty_pb2
         cls.chans = []

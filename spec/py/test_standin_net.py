@@ -98,6 +98,8 @@ class NetBase(unittest.TestCase):
         cls.state = os.path.join(cls.tmp.name, "state")
         os.makedirs(cls.state)
         cls.srv = StandIn(cls.state, "--proxy-listen", "127.0.0.1:0", "--seed", "7", *cls.EXTRA)
+        # tearDownClass does not run when setUpClass fails: stop it then too.
+        cls.addClassCleanup(lambda: cls.srv.proc.poll() is None and cls.srv.proc.kill())
         with open(os.path.join(cls.state, "proxy_addr")) as f:
             cls.proxy_addr = f.read().strip()
         cls.pb = pbload.load()
