@@ -29,6 +29,13 @@
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
 
+/* The next delay of a doubling backoff: min first, then twice the last, capped. */
+static unsigned backoff_next(unsigned cur, unsigned min, unsigned max)
+{
+    unsigned d = cur ? cur * 2 : min;
+    return d > max ? max : d;
+}
+
 /* A container that went away, for the grace period. */
 struct gone {
     uint64_t at_ms;
@@ -303,7 +310,6 @@ static void event_cb(void *ud, const struct docker_event *ev)
 static void events_end_cb(void *ud, const struct enr_error *err)
 {
     struct reconciler *r = ud;
-    unsigned d;
 
     r->events_running = false;
     if (r->stopping)
@@ -311,8 +317,7 @@ static void events_end_cb(void *ud, const struct enr_error *err)
     /* Events may have been missed: nothing is deleted until a full relist. */
     r->docker_complete = false;
     r->events_cut = true;
-    d = r->events_backoff_ms ? r->events_backoff_ms * 2 : BACKOFF_MIN_MS;
-    r->events_backoff_ms = d > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : d;
+    r->events_backoff_ms = backoff_next(r->events_backoff_ms, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
     log_warn(LOG_DOCKER, "event stream ended: %s; resuming in %u ms", err ? err->msg : "closed",
              r->events_backoff_ms);
     uv_timer_start(&r->events_timer, events_timer_cb, r->events_backoff_ms, 0);
@@ -356,8 +361,7 @@ static void finish_resync(struct reconciler *r)
         r->resync_backoff_ms = 0;
         next_ms = r->cfg.resync_sec * 1000u;
     } else {
-        unsigned d = r->resync_backoff_ms ? r->resync_backoff_ms * 2 : 1000;
-        r->resync_backoff_ms = d > r->cfg.resync_sec * 1000u ? r->cfg.resync_sec * 1000u : d;
+        r->resync_backoff_ms = backoff_next(r->resync_backoff_ms, 1000, r->cfg.resync_sec * 1000u);
         next_ms = r->resync_backoff_ms;
     }
     log_debug(LOG_RECONCILE, "resync done: docker %s, teleport %s; next in %u ms",
@@ -814,13 +818,11 @@ static void watch_event_cb(void *ud, const struct teleport_event *ev)
 static void watch_end_cb(void *ud, const struct enr_error *err)
 {
     struct reconciler *r = ud;
-    unsigned d;
 
     r->watch_id = 0;
     if (r->stopping)
         return;
-    d = r->watch_backoff_ms ? r->watch_backoff_ms * 2 : 1000;
-    r->watch_backoff_ms = d > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : d;
+    r->watch_backoff_ms = backoff_next(r->watch_backoff_ms, 1000, BACKOFF_MAX_MS);
     log_warn(LOG_TELEPORT, "watch ended: %s; resync every %us until it is back (retry in %u ms)",
              err ? err->msg : "closed by the server", r->cfg.resync_sec, r->watch_backoff_ms);
     uv_timer_start(&r->watch_timer, watch_timer_cb, r->watch_backoff_ms, 0);
