@@ -1,6 +1,6 @@
 /*
  * teleport_calls.c - Teleport client throughput and reconnect time against
- * the stand-in, printed as Markdown tables (issue 4 closing note).
+ * the stand-in, printed as Markdown tables.
  *
  *   bench_teleport_calls STANDIN_PY STATE_DIR [CALLS [CONCURRENCY]]
  *

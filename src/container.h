@@ -4,7 +4,7 @@
  *
  * Built from `GET /containers/{id}/json` (docker inspect) by
  * container_from_inspect(); it keeps only what rules use, not the whole
- * document (DESIGN: small resident state).  Never mutated after creation;
+ * document (README "Architecture": small resident state).  Never mutated after creation;
  * shared read-only with the Lua binding.
  */
 #ifndef ENR_CONTAINER_H

@@ -5,7 +5,7 @@
  *     struct identity_file *id = identity_file_load("/etc/enroller/identity", &err);
  *     SSL_CTX *ctx = identity_file_ssl_ctx(id, &err);  // mTLS, CA = identity's TLS CAs, ALPN h2
  *
- * Reader rules follow api/identityfile (teleport-wire.md §7.3): lines are
+ * Reader rules follow api/identityfile (Teleport's api/identityfile/identityfile.go): lines are
  * scanned in order; the first PEM block is the private key (RSA PKCS#1,
  * PKCS#8 or "EC PRIVATE KEY"), the second the TLS client certificate, every
  * later one a TLS CA; a line whose first token is an SSH certificate type is
@@ -32,8 +32,8 @@ struct identity_file;
 
 /* Reads and validates path.  NULL with err on failure. */
 struct identity_file *identity_file_load(const char *path, struct enr_error *err);
-/* Reads a tbot (Machine ID) identity output directory (teleport-wire.md
- * §7.4): DIR/key (must be 0600 or stricter), DIR/tlscert and
+/* Reads a tbot (Machine ID) identity output directory (Teleport's
+ * lib/tbot/config output names): DIR/key (must be 0600 or stricter), DIR/tlscert and
  * DIR/teleport-host-ca.crt, with the same checks as an identity file.
  * Errors name the file at fault. */
 struct identity_file *identity_file_load_tbot(const char *dir, struct enr_error *err);

@@ -4,7 +4,7 @@
  * The sandbox is built by opening a few standard libraries one by one
  * (never luaL_openlibs) and then removing what could reach the file system
  * or load binary code.  Anchors: lua.c msghandler/docall, haproxy's count
- * hook; STYLE "Lua binding conventions" 6 and 7.
+ * hook; the message handler is lua.c's msghandler/docall.
  */
 #include "lua_runtime.h"
 

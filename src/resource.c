@@ -99,7 +99,7 @@ fail:
 }
 
 /* Labels Teleport writes itself (the origin label, internal labels): not
- * ours to compare (DESIGN: compare what you manage). */
+ * ours to compare (compare only what enroller manages). */
 static bool server_label(const char *key)
 {
     return strcmp(key, "teleport.dev/origin") == 0 || strncmp(key, "teleport.internal/", 18) == 0;

@@ -3,7 +3,7 @@
  * in the shape both the rules (desired) and the Teleport client (owned) use.
  *
  * Only the fields enroller writes are here; the planner compares exactly
- * these (DESIGN: compare what you manage).
+ * these (compare only what enroller manages).
  */
 #ifndef ENR_RESOURCE_H
 #define ENR_RESOURCE_H

@@ -3,7 +3,7 @@
  * them, and evaluate them against containers.
  *
  * A rule set is all-or-nothing: rule_loader_load() fails if any file fails,
- * so a reload can keep the previous set (STYLE: swap on success only).
+ * so a reload can keep the previous set (swap on success only).
  */
 #ifndef ENR_RULE_LOADER_H
 #define ENR_RULE_LOADER_H

@@ -577,7 +577,7 @@ static int call_start_full(struct teleport_client *tc, const char *path_method, 
     call->streaming = streaming;
     snprintf(call->what, sizeof(call->what), "%s", what);
     snprintf(call->path, sizeof(call->path), "/proto.AuthService/%s", path_method);
-    /* GetApps and GetDatabases are not paginated in v16/v17 (wire doc §1):
+    /* GetApps and GetDatabases are not paginated in v16/v17 (authservice.proto in v16/v17):
      * a large cluster's whole list exceeds grpc-go's 4 MiB default, so these
      * two replies may be larger.  Everything else keeps the default. */
     call->max_msg = strcmp(path_method, "GetApps") == 0 || strcmp(path_method, "GetDatabases") == 0

@@ -22,7 +22,7 @@
 
 struct teleport_client;
 
-/* How addr is reached (teleport-wire.md §7.1, §7.2). */
+/* How addr is reached (Teleport's api/client/credentials.go for Auth; lib/srv/alpnproxy for the Proxy's TLS routing). */
 enum teleport_mode {
     TELEPORT_MODE_AUTO = 0, /* direct first; if the server closes the connection during the TLS
                                handshake (a Proxy refusing ALPN "h2"), the Proxy way; the mode

@@ -15,6 +15,10 @@
  *   delete NAME | create_token TOKEN ROLE TTL_SEC | sleep MS | free_in_flight (start a ping, free the client at once, make a new one) |
  *   info (mode, connections opened, credentials generation, ttl) |
  *   pings N (N pings at once; one result line when all are done) |
+ *   pings_bg N (N pings started; the next step runs at once) | await_bg (one
+ *   result line when the background pings are done) |
+ *   await_generation N MS (waits until the credentials generation reaches N,
+ *   at most MS) |
  *   get_dbs | create_db NAME PROTOCOL URI | update_db NAME PROTOCOL URI | delete_db NAME |
  *   upsert_server NAME URI HOST_ID | delete_server HOST_ID NAME |
  *   watch (WatchEvents app,db,app_server; prints {"step":"event",...} lines as
@@ -50,6 +54,11 @@ struct live {
     const char *step;
     struct resource app;
     int pending, n_failed;
+    int bg_pending, bg_failed;
+    bool awaiting_bg;
+    struct enr_error bg_err;
+    uint64_t await_deadline;
+    int await_generation;
     int watch_id;
     bool watch_started;
     struct enr_error first_err;
@@ -131,6 +140,41 @@ static void on_many(void *ud, const struct enr_error *err, const char *c, const 
         emit(o);
         run_next(lv);
     }
+}
+
+static void finish_bg(struct live *lv)
+{
+    json_t *o = result("await_bg", lv->bg_failed ? &lv->bg_err : NULL);
+    json_object_set_new(o, "failed", json_integer(lv->bg_failed));
+    lv->awaiting_bg = false;
+    emit(o);
+    run_next(lv);
+}
+
+static void on_bg(void *ud, const struct enr_error *err, const char *c, const char *v)
+{
+    struct live *lv = ud;
+    (void)c, (void)v;
+    if (err != NULL && lv->bg_failed++ == 0)
+        lv->bg_err = *err;
+    if (--lv->bg_pending == 0 && lv->awaiting_bg)
+        finish_bg(lv);
+}
+
+/* Polls the credentials generation every 20 ms until it reaches the wanted
+ * one or the deadline passes: a condition, not a guess at how long a reload
+ * takes. */
+static void on_await_generation(uv_timer_t *t)
+{
+    struct live *lv = t->data;
+    int gen = (int)teleport_client_credentials_generation(lv->tc);
+    bool reached = gen >= lv->await_generation;
+    if (!reached && uv_now(lv->loop) < lv->await_deadline)
+        return;
+    uv_timer_stop(t);
+    json_t *o = json_pack("{s:s, s:b, s:i}", "step", "await_generation", "ok", reached, "generation", gen);
+    emit(o);
+    run_next(lv);
 }
 
 static void on_event(void *ud, const struct teleport_event *ev)
@@ -288,6 +332,30 @@ static void run_next(struct live *lv)
             }
         }
         on_many(lv, NULL, NULL, NULL);
+        return;
+    } else if (strcmp(lv->step, "pings_bg") == 0) {
+        int n = atoi(arg(lv));
+        for (int k = 0; k < n; k++) {
+            if (teleport_client_ping(lv->tc, on_bg, lv, &err) == 0)
+                lv->bg_pending++;
+            else if (lv->bg_failed++ == 0)
+                lv->bg_err = err;
+        }
+        json_t *o = result(lv->step, NULL);
+        json_object_set_new(o, "started", json_integer(lv->bg_pending));
+        emit(o);
+        run_next(lv);
+        return;
+    } else if (strcmp(lv->step, "await_bg") == 0) {
+        if (lv->bg_pending == 0)
+            finish_bg(lv);
+        else
+            lv->awaiting_bg = true;
+        return;
+    } else if (strcmp(lv->step, "await_generation") == 0) {
+        lv->await_generation = atoi(arg(lv));
+        lv->await_deadline = uv_now(lv->loop) + strtoull(arg(lv), NULL, 10);
+        uv_timer_start(&lv->timer, on_await_generation, 0, 20);
         return;
     } else if (strcmp(lv->step, "sleep") == 0) {
         uv_timer_start(&lv->timer, on_sleep, strtoull(arg(lv), NULL, 10), 0);

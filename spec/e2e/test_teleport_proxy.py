@@ -79,21 +79,26 @@ def main():
 
         # --- rotation: three calls in flight while the files change finish on the old
         # connection; the next call uses a new connection with the new certificate.
-        st.tctl("faults", "set", "--method", "Ping", "--latency-ms", "2500", "--count", "4")
+        # Every step waits on a condition: the stand-in holds the three Pings until the
+        # faults are cleared, which happens only once the client has reloaded.
+        st.tctl("faults", "set", "--method", "Ping", "--latency-ms", "600000", "--count", "3")
         resigned = threading.Event()
 
         def on_line(rec):
-            if rec["step"] == "ping" and not resigned.is_set():
+            if rec["step"] == "pings_bg" and not resigned.is_set():
                 st.tctl("auth", "sign", "--user", "admin", "--out", tbot, "--format", "tbot", "--ttl", "2h")
                 resigned.set()
+            elif rec["step"] == "await_generation":
+                st.tctl("faults", "clear")
 
-        r = live(st, "ping", "pings", "3", "ping", "info", identity=tbot, opts=["--tbot", "--watch"], on_line=on_line)
-        st.tctl("faults", "clear")
-        check(resigned.is_set() and r[2]["ok"] and r[2]["failed"] == 0,
-              "calls in flight during the rotation all succeed: %s" % r[2])
-        check(r[3]["ok"], "the call after the rotation succeeds")
-        check(r[4]["generation"] == 2 and r[4]["connects"] == 2 and 7000 < r[4]["ttl"] <= 7200,
-              "credentials reloaded, new connection, new TTL: %s" % r[4])
+        r = live(st, "ping", "pings_bg", "3", "await_generation", "2", "60000", "await_bg", "ping", "info",
+                 identity=tbot, opts=["--tbot", "--watch"], on_line=on_line, timeout=120)
+        check(resigned.is_set() and r[2]["ok"] and r[2]["started"] == 3, "three Pings in flight: %s" % r[2])
+        check(r[3]["ok"] and r[3]["generation"] == 2, "credentials reloaded while they were in flight: %s" % r[3])
+        check(r[4]["ok"] and r[4]["failed"] == 0, "calls in flight during the rotation all succeed: %s" % r[4])
+        check(r[5]["ok"], "the call after the rotation succeeds")
+        check(r[6]["generation"] == 2 and r[6]["connects"] == 2 and 7000 < r[6]["ttl"] <= 7200,
+              "credentials reloaded, new connection, new TTL: %s" % r[6])
 
         # --- an invalid rotation keeps the current credentials (one log line).
         def break_cert(rec):

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""proto/ must match Teleport's wire facts in ../shared/teleport-fields.json.
+"""proto/ must match Teleport's wire facts in spec/fixtures/teleport-fields.json
+(read from Teleport's own .proto files; its "_about" names them and their commits).
 
 Compiles every proto/**/*.proto with `protoc --descriptor_set_out` and checks
 each message, field name, number and type, and each AuthService method's
@@ -16,7 +17,7 @@ from google.protobuf import descriptor_pb2
 
 SRC = os.environ.get("ENR_SOURCE_DIR") or (
                      os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-FIELDS_JSON = os.path.join(SRC, "..", "shared", "teleport-fields.json")
+FIELDS_JSON = os.path.join(SRC, "spec", "fixtures", "teleport-fields.json")
 FDP = descriptor_pb2.FieldDescriptorProto
 
 SCALARS = {

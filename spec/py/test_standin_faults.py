@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Stand-in fault injection (latency, error rate, code, next-N calls, counters)
-and server certificate / host CA rotation (issue 4). Shares the harness of
+and server certificate / host CA rotation. Shares the harness of
 test_standin_net.py."""
 import json
 import os

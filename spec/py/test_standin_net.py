@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Tests of the stand-in's connection-level features (issue 4): the Proxy
+"""Tests of the stand-in's connection-level features: the Proxy
 listener with TLS routing by ALPN, the ClientHello parser, fault injection,
 dropped connections, server certificate rotation, tbot output directories,
 responses above gRPC's 4 MiB default, GOAWAY by connection age, and the
@@ -58,7 +58,7 @@ class TestClientHello(unittest.TestCase):
         self.assertEqual(netio.parse_client_hello(netio.handshake_bytes(client_hello(None))[0])["alpn"], [])
 
     def test_cluster_name_encoding(self):
-        # api/utils.EncodeClusterName example from the wire doc.
+        # api/utils.EncodeClusterName example (api/utils/tls.go in Teleport).
         self.assertEqual(netio.auth_alpn("example.com"),
                          "teleport-auth@6578616d706c652e636f6d.teleport.cluster.local")
         self.assertEqual(netio.decode_cluster_name("6578616d706c652e636f6d.teleport.cluster.local"),

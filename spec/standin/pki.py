@@ -321,7 +321,7 @@ def write_public(path, data):
 
 def write_tbot_dir(out_dir, parts):
     """A tbot identity output directory (lib/tbot identity output artifacts,
-    wire doc 7.4): each file replaced atomically; `key` and `identity` 0600."""
+    Teleport's lib/tbot/config output names): each file replaced atomically; `key` and `identity` 0600."""
     os.makedirs(out_dir, mode=0o700, exist_ok=True)
     write_private(os.path.join(out_dir, "key"), parts["key"])
     write_public(os.path.join(out_dir, "key.pub"), (parts["ssh_pub"] + "\n").encode())

@@ -217,6 +217,7 @@ class Faults:
         self.lock = threading.Lock()
         self.rules = {}
         self.rng = random.Random(seed)
+        self.epoch = 0  # bumped by clear(): latency still being served ends early
 
     @staticmethod
     def path_of(method):
@@ -250,17 +251,22 @@ class Faults:
     def clear(self):
         with self.lock:
             self.rules = {}
+            self.epoch += 1
+
+    def cleared_since(self, epoch):
+        with self.lock:
+            return self.epoch != epoch
 
     def snapshot(self):
         with self.lock:
             return json.loads(json.dumps(self.rules))
 
     def pick(self, path):
-        """-> (latency seconds, (StatusCode, message) or None) for one call."""
+        """-> (latency seconds, (StatusCode, message) or None, epoch) for one call."""
         with self.lock:
             key = path if path in self.rules else ("*" if "*" in self.rules else None)
             if key is None:
-                return 0.0, None
+                return 0.0, None, self.epoch
             rule = self.rules[key]
             if rule["count"] is not None:
                 rule["count"] -= 1
@@ -269,7 +275,7 @@ class Faults:
             err = None
             if rule["error_rate"] > 0 and self.rng.random() < rule["error_rate"]:
                 err = (grpc.StatusCode[rule["code"]], rule["message"])
-            return rule["latency_ms"] / 1000.0, err
+            return rule["latency_ms"] / 1000.0, err, self.epoch
 
 
 class ServerCreds:
@@ -1019,12 +1025,13 @@ class Service:
         self.creds = creds
 
     def _inject(self, path, context):
-        """Injected latency (cut short when the call ends), then maybe an error."""
+        """Injected latency (cut short when the call ends or the faults are
+        cleared), then maybe an error."""
         if not path.startswith("/%s/" % AUTH_SERVICE):
             return None
-        delay, err = self.faults.pick(path)
+        delay, err, epoch = self.faults.pick(path)
         end = time.monotonic() + delay
-        while delay > 0 and context.is_active():
+        while delay > 0 and context.is_active() and not self.faults.cleared_since(epoch):
             left = end - time.monotonic()
             if left <= 0:
                 break
