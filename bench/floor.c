@@ -17,12 +17,12 @@
 #include <string.h>
 #include <uv.h>
 
-#include "container.h"
-#include "docker_client.h"
-#include "error.h"
-#include "kv.h"
-#include "resource.h"
-#include "teleport_client.h"
+#include "model/container.h"
+#include "docker/docker_client.h"
+#include "base/error.h"
+#include "base/kv.h"
+#include "model/resource.h"
+#include "teleport/teleport_client.h"
 
 struct floor_app {
     uv_loop_t loop;

@@ -18,11 +18,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "container.h"
-#include "error.h"
-#include "lua_runtime.h"
-#include "resource.h"
-#include "rule_loader.h"
+#include "model/container.h"
+#include "base/error.h"
+#include "lua/lua_runtime.h"
+#include "model/resource.h"
+#include "rules/rule_loader.h"
 
 static char *slurp(const char *path, size_t *len)
 {

@@ -30,8 +30,8 @@
 
 #include <uv.h>
 
-#include "log.h"
-#include "teleport_client.h"
+#include "base/log.h"
+#include "teleport/teleport_client.h"
 
 static uv_loop_t *loop;
 static char identity[4096], addr_file[4096], addr[128];

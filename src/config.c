@@ -26,8 +26,8 @@
 
 #include <lauxlib.h>
 
-#include "log.h"
-#include "lua_runtime.h"
+#include "base/log.h"
+#include "lua/lua_runtime.h"
 
 #define CONFIG_MEM_CAP ((size_t)16 << 20)
 #define CONFIG_INSTRUCTIONS 50000000ULL

@@ -14,7 +14,7 @@
 #ifndef ENR_CONFIG_H
 #define ENR_CONFIG_H
 
-#include "error.h"
+#include "base/error.h"
 
 struct enr_config {
     char *path;             /* the config file itself */

@@ -21,15 +21,15 @@
 #include <string.h>
 #include <uv.h>
 
-#include "commands.h"
+#include "cmd/commands.h"
 #include "config.h"
-#include "docker_client.h"
-#include "log.h"
-#include "planner.h"
-#include "reconciler.h"
-#include "rule_loader.h"
-#include "rule_watch.h"
-#include "teleport_client.h"
+#include "docker/docker_client.h"
+#include "base/log.h"
+#include "reconcile/planner.h"
+#include "reconcile/reconciler.h"
+#include "rules/rule_loader.h"
+#include "rules/rule_watch.h"
+#include "teleport/teleport_client.h"
 
 enum command { CMD_RUN, CMD_CHECK, CMD_PLAN, CMD_EXPLAIN, CMD_TEST_RULES };
 

@@ -25,7 +25,7 @@
 #include <string.h>
 #include <uv.h>
 
-#include "docker_client.h"
+#include "docker/docker_client.h"
 
 struct driver {
     uv_loop_t *loop;

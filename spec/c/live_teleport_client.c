@@ -39,10 +39,10 @@
 #include <jansson.h>
 #include <uv.h>
 
-#include "error.h"
-#include "log.h"
-#include "resource.h"
-#include "teleport_client.h"
+#include "base/error.h"
+#include "base/log.h"
+#include "model/resource.h"
+#include "teleport/teleport_client.h"
 
 struct live {
     uv_loop_t *loop;

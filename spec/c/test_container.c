@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "container.h"
+#include "model/container.h"
 #include "test.h"
 
 static char *read_fixture(const char *name, size_t *len)

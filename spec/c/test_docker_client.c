@@ -14,7 +14,7 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "docker_client.h"
+#include "docker/docker_client.h"
 #include "test.h"
 
 /* ---- scripted server ---------------------------------------------------- */

@@ -16,7 +16,7 @@
 
 #include "google/protobuf/timestamp.pb-c.h"
 #include "teleport/legacy/client/proto/authservice.pb-c.h"
-#include "teleport_convert.h"
+#include "teleport/teleport_convert.h"
 #include "test.h"
 
 struct bytes {

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "grpc_frame.h"
+#include "net/grpc_frame.h"
 #include "test.h"
 
 struct got {

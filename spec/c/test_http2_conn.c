@@ -10,8 +10,8 @@
 
 #include <nghttp2/nghttp2.h>
 
-#include "grpc_frame.h"
-#include "http2_conn.h"
+#include "net/grpc_frame.h"
+#include "net/http2_conn.h"
 #include "test.h"
 
 /* ---- byte pipes ---- */

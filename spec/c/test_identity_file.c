@@ -14,7 +14,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
-#include "identity_file.h"
+#include "teleport/identity_file.h"
 #include "test.h"
 
 static char fixdir[1024];

@@ -11,7 +11,7 @@
 
 #include <lauxlib.h>
 
-#include "lua_runtime.h"
+#include "lua/lua_runtime.h"
 #include "test.h"
 
 /* Runs code as chunk "=t" with 1 result; returns rc, err filled. */

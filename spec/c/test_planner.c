@@ -2,7 +2,7 @@
  * test_planner.c - every safety promise of the planner as a table of
  * (desired, Teleport, completeness, guard state) -> expected actions.
  */
-#include "planner.h"
+#include "reconcile/planner.h"
 #include "test.h"
 
 #define OWNER "host-a"

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "rule_loader.h"
+#include "rules/rule_loader.h"
 #include "test.h"
 
 static char tmp[64];

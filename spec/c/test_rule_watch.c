@@ -14,7 +14,7 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "rule_watch.h"
+#include "rules/rule_watch.h"
 #include "test.h"
 
 static char tmp[64];

@@ -1,5 +1,5 @@
 /* test_strmap.c - the hash map under inserts, replaces, deletes and regrowth. */
-#include "strmap.h"
+#include "base/strmap.h"
 #include "test.h"
 
 int main(void)

@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "grpc_frame.h"
-#include "teleport_client.h"
+#include "net/grpc_frame.h"
+#include "teleport/teleport_client.h"
 #include "test.h"
 
 static char identity[128];

@@ -1,0 +1,197 @@
+/*
+ * lua_core.c - the enroller.core module: the few helpers rules need
+ * from C.
+ *
+ *     local core = require("enroller.core")
+ *     core.log("warn", "no address for " .. tostring(c))
+ *     local suffix = core.hash(c.id)          -- "9f86d081"
+ *     local c = core.container_from_inspect(json)   -- in specs
+ *     local t, err = core.json_decode('{"redirect": ["localhost"]}')
+ */
+#include "lua/lua_core.h"
+#include "base/hash.h"
+
+#include <jansson.h>
+#include <lauxlib.h>
+
+#include "base/log.h"
+#include "lua/lua_container.h"
+
+static int core_log(lua_State *L);
+static int core_hash(lua_State *L);
+static int core_json_decode(lua_State *L);
+
+static const luaL_Reg core_funcs[] = {
+    {"log", core_log},
+    {"hash", core_hash},
+    {"json_decode", core_json_decode},
+    {"container_from_inspect", lua_container_from_inspect},
+    {NULL, NULL},
+};
+
+uint32_t lua_core_fnv1a(const char *s, size_t len)
+{
+    return hash_fnv32(HASH_FNV32_INIT, s, len);
+}
+
+/*** @function core.log(level, msg)
+ * @param {string} level "debug", "info", "warn" or "error" (raises otherwise)
+ * @param {string} msg one line; the calling rule's file:line is prepended
+ */
+static int core_log(lua_State *L)
+{
+    static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
+    int level = luaL_checkoption(L, 1, NULL, levels);
+    const char *msg = luaL_checkstring(L, 2);
+
+    luaL_where(L, 1);
+    log_msg((enum log_level)level, LOG_RULES, "%s%s", lua_tostring(L, -1), msg);
+    return 0;
+}
+
+/*** @function core.hash(str)
+ * @param {string} str any bytes
+ * @return {string} 8 lower-case hex digits of the string's 32-bit FNV-1a
+ */
+static int core_hash(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    char hex[9];
+    static const char digits[] = "0123456789abcdef";
+    uint32_t h = lua_core_fnv1a(s, len);
+
+    for (int i = 7; i >= 0; i--, h >>= 4)
+        hex[i] = digits[h & 0xf];
+    lua_pushlstring(L, hex, 8);
+    return 1;
+}
+
+#define JSON_MAX_DEPTH 32
+
+/* Pushes v as Lua (null -> nil); raises on Lua memory errors only. */
+static void push_json(lua_State *L, json_t *v, int depth)
+{
+    luaL_checkstack(L, 4, "json nesting");
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *k;
+        json_t *x;
+        lua_createtable(L, 0, (int)json_object_size(v));
+        json_object_foreach(v, k, x) {
+            push_json(L, x, depth + 1);
+            lua_setfield(L, -2, k);
+        }
+        break;
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *x;
+        lua_createtable(L, (int)json_array_size(v), 0);
+        json_array_foreach(v, i, x) {
+            push_json(L, x, depth + 1);
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
+        }
+        break;
+    }
+    case JSON_STRING:
+        lua_pushlstring(L, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_INTEGER:
+        lua_pushinteger(L, (lua_Integer)json_integer_value(v));
+        break;
+    case JSON_REAL:
+        lua_pushnumber(L, json_real_value(v));
+        break;
+    case JSON_TRUE:
+        lua_pushboolean(L, 1);
+        break;
+    case JSON_FALSE:
+        lua_pushboolean(L, 0);
+        break;
+    default:
+        lua_pushnil(L);
+        break;
+    }
+}
+
+static int json_depth(json_t *v, int depth)
+{
+    const char *k;
+    json_t *x;
+    size_t i;
+    int d = depth;
+
+    if (json_is_object(v)) {
+        json_object_foreach(v, k, x) {
+            int e = json_depth(x, depth + 1);
+            if (e > d)
+                d = e;
+            if (d > JSON_MAX_DEPTH)
+                return d;
+        }
+    } else if (json_is_array(v)) {
+        json_array_foreach(v, i, x) {
+            int e = json_depth(x, depth + 1);
+            if (e > d)
+                d = e;
+            if (d > JSON_MAX_DEPTH)
+                return d;
+        }
+    }
+    return d;
+}
+
+/* Owns the decoded document so a Lua error while converting frees it. */
+static int json_doc_gc(lua_State *L)
+{
+    json_t **p = lua_touserdata(L, 1);
+    json_decref(*p);
+    *p = NULL;
+    return 0;
+}
+
+/*** @function core.json_decode(text)
+ * @param {string} text one JSON value (objects, arrays, strings, numbers, booleans; null reads as nil)
+ * @return {any} the value, or nil and "json: <line>:<column>: <what>" (returns, never raises, on bad text)
+ */
+static int core_json_decode(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    json_error_t jerr;
+    json_t **doc;
+
+    doc = lua_newuserdatauv(L, sizeof(*doc), 0);
+    *doc = NULL;
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, json_doc_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    *doc = json_loadb(s, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+    if (*doc == NULL) {
+        luaL_pushfail(L);
+        lua_pushfstring(L, "json: %d:%d: %s", jerr.line, jerr.column, jerr.text);
+        return 2;
+    }
+    if (json_depth(*doc, 1) > JSON_MAX_DEPTH) {
+        luaL_pushfail(L);
+        lua_pushfstring(L, "json: nested deeper than %d", JSON_MAX_DEPTH);
+        return 2;
+    }
+    push_json(L, *doc, 1);
+    json_decref(*doc);
+    *doc = NULL;
+    return 1;
+}
+
+int luaopen_enroller_core(lua_State *L)
+{
+    luaL_newlib(L, core_funcs);
+    lua_pushliteral(L, ENR_VERSION);
+    lua_setfield(L, -2, "version");
+    luaopen_enroller_container(L);
+    lua_setfield(L, -3, "container");
+    lua_pop(L, 1); /* the metatable luaopen_enroller_container left */
+    return 1;
+}

@@ -1,0 +1,379 @@
+/*
+ * lua_runtime.c - see lua_runtime.h.
+ *
+ * The sandbox is built by opening a few standard libraries one by one
+ * (never luaL_openlibs) and then removing what could reach the file system
+ * or load binary code.  Anchors: lua.c msghandler/docall, haproxy's count
+ * hook; the message handler is lua.c's msghandler/docall.
+ */
+#include "lua/lua_runtime.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "base/log.h"
+#include "lua/lua_core.h"
+
+#define DEFAULT_MEM_CAP ((size_t)64 << 20)
+
+
+
+/* Allocator bookkeeping; also reachable from hooks via lua_getallocf. */
+struct runtime {
+    size_t used;
+    size_t cap;
+    const char *budget_what;
+    int budget_armed;
+    int track_lines;     /* also record the last line run in track_src */
+    char track_src[256]; /* "@rules/x.lua" */
+    int last_line;
+};
+
+const char *lua_runtime_default_dir(void)
+{
+    const char *env = getenv("ENROLLER_LUA_PATH");
+    return env != NULL && env[0] != '\0' ? env : ENR_LUA_DIR;
+}
+
+static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    struct runtime *rt = ud;
+    /* When ptr is NULL, osize encodes the object type, not a size. */
+    size_t old = ptr != NULL ? osize : 0;
+
+    if (nsize == 0) {
+        free(ptr);
+        rt->used -= old;
+        return NULL;
+    }
+    if (nsize > old && nsize - old > rt->cap - rt->used)
+        return NULL; /* Lua raises LUA_ERRMEM after an emergency collection */
+    void *p = realloc(ptr, nsize);
+    if (p != NULL)
+        rt->used = rt->used - old + nsize;
+    return p;
+}
+
+static struct runtime *runtime_of(lua_State *L)
+{
+    void *ud = NULL;
+    lua_getallocf(L, &ud);
+    return ud;
+}
+
+/* print(...) in a rule: one info line in the daemon log, never stdout. */
+static int sandbox_print(lua_State *L)
+{
+    luaL_Buffer b;
+    int n = lua_gettop(L);
+
+    luaL_buffinit(L, &b);
+    for (int i = 1; i <= n; i++) {
+        if (i > 1)
+            luaL_addchar(&b, '\t');
+        luaL_tolstring(L, i, NULL);
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    log_info(LOG_RULES, "%s", lua_tostring(L, -1));
+    return 0;
+}
+
+/* load(chunk, name, mode, env) with mode forced to "t": no binary chunks. */
+static int sandbox_load(lua_State *L)
+{
+    lua_settop(L, 4);
+    lua_pushliteral(L, "t");
+    lua_replace(L, 3);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, 4, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/* package.searchers[2]: modules are Lua files under one directory only. */
+static int sandbox_searcher(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    const char *dir = lua_tostring(L, lua_upvalueindex(1));
+
+    if (strstr(name, "..") != NULL || strchr(name, '/') != NULL || name[0] == '.') {
+        lua_pushfstring(L, "no module '%s' outside %s", name, dir);
+        return 1;
+    }
+    const char *rel = luaL_gsub(L, name, ".", "/");
+    const char *file = lua_pushfstring(L, "%s/%s.lua", dir, rel);
+    int rc = luaL_loadfilex(L, file, "t");
+    if (rc == LUA_ERRFILE) {
+        lua_pop(L, 2);
+        file = lua_pushfstring(L, "%s/%s/init.lua", dir, rel);
+        rc = luaL_loadfilex(L, file, "t");
+    }
+    if (rc == LUA_OK) {
+        lua_pushstring(L, file);
+        return 2;
+    }
+    if (rc != LUA_ERRFILE)
+        return luaL_error(L, "error loading module '%s' from file '%s':\n\t%s", name, file,
+                          lua_tostring(L, -1));
+    lua_pushfstring(L, "no file '%s/%s.lua'\n\tno file '%s/%s/init.lua'", dir, rel, dir, rel);
+    return 1;
+}
+
+/* Opens one library as a global, like luaL_openlibs does for each. */
+static void open_lib(lua_State *L, const char *name, lua_CFunction open)
+{
+    luaL_requiref(L, name, open, 1);
+    lua_pop(L, 1);
+}
+
+static void set_nil(lua_State *L, int table, const char *field)
+{
+    table = lua_absindex(L, table);
+    lua_pushnil(L);
+    lua_setfield(L, table, field);
+}
+
+/* Builds the sandbox; runs under lua_pcall so allocation failures raise. */
+static int setup(lua_State *L)
+{
+    const char *dir = lua_tostring(L, 1);
+
+    open_lib(L, LUA_GNAME, luaopen_base);
+    open_lib(L, LUA_STRLIBNAME, luaopen_string);
+    open_lib(L, LUA_TABLIBNAME, luaopen_table);
+    open_lib(L, LUA_MATHLIBNAME, luaopen_math);
+    open_lib(L, LUA_UTF8LIBNAME, luaopen_utf8);
+    open_lib(L, LUA_LOADLIBNAME, luaopen_package);
+
+    lua_pushglobaltable(L);
+    int g = lua_gettop(L);
+    set_nil(L, g, "dofile");
+    set_nil(L, g, "loadfile");
+    lua_pushcfunction(L, sandbox_print);
+    lua_setfield(L, g, "print");
+    lua_getfield(L, g, "load");
+    lua_pushcclosure(L, sandbox_load, 1);
+    lua_setfield(L, g, "load");
+
+    lua_getfield(L, g, LUA_STRLIBNAME);
+    set_nil(L, -1, "dump");
+    lua_pop(L, 1);
+
+    lua_getfield(L, g, LUA_LOADLIBNAME);
+    int pkg = lua_gettop(L);
+    set_nil(L, pkg, "loadlib");
+    set_nil(L, pkg, "searchpath");
+    lua_pushliteral(L, "");
+    lua_setfield(L, pkg, "cpath");
+    lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", dir, dir);
+    lua_setfield(L, pkg, "path"); /* informational: the searcher ignores it */
+    lua_createtable(L, 2, 0);
+    lua_getfield(L, pkg, "searchers");
+    lua_rawgeti(L, -1, 1); /* the preload searcher */
+    lua_rawseti(L, -3, 1);
+    lua_pop(L, 1);
+    lua_pushstring(L, dir);
+    lua_pushcclosure(L, sandbox_searcher, 1);
+    lua_rawseti(L, -2, 2);
+    lua_setfield(L, pkg, "searchers");
+
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+    lua_pushcfunction(L, luaopen_enroller_core);
+    lua_setfield(L, -2, "enroller.core");
+    return 0;
+}
+
+lua_State *lua_runtime_new(size_t mem_cap, const char *lua_dir, struct enr_error *err)
+{
+    struct runtime *rt = calloc(1, sizeof(*rt));
+    lua_State *L = NULL;
+
+    if (rt == NULL)
+        goto nomem;
+    rt->cap = mem_cap ? mem_cap : DEFAULT_MEM_CAP;
+    rt->budget_what = "code";
+    if ((L = lua_newstate(capped_alloc, rt)) == NULL)
+        goto nomem;
+    lua_pushcfunction(L, setup);
+    lua_pushstring(L, lua_dir ? lua_dir : lua_runtime_default_dir());
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+        err_set(err, -ENOMEM, "lua state setup: %s", lua_tostring(L, -1));
+        lua_close(L);
+        free(rt);
+        return NULL;
+    }
+    return L;
+nomem:
+    free(rt);
+    err_set(err, -ENOMEM, "lua state: out of memory");
+    return NULL;
+}
+
+void lua_runtime_free(lua_State *L)
+{
+    if (L == NULL)
+        return;
+    struct runtime *rt = runtime_of(L);
+    lua_close(L);
+    free(rt);
+}
+
+size_t lua_runtime_mem_used(lua_State *L)
+{
+    return runtime_of(L)->used;
+}
+
+int lua_runtime_load_file(lua_State *L, const char *path, const char *name, struct enr_error *err)
+{
+    /* luaL_loadfilex names chunks after the path; read it ourselves to
+     * choose the display name. */
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    long len;
+    int rc;
+
+    if (f == NULL)
+        return err_set(err, -errno, "%s: %s", name ? name : path, strerror(errno));
+    if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        rc = err_set(err, -EIO, "%s: cannot read", name ? name : path);
+        goto out;
+    }
+    if ((buf = malloc((size_t)len + 1)) == NULL) {
+        rc = err_set(err, -ENOMEM, "%s: out of memory", name ? name : path);
+        goto out;
+    }
+    if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
+        rc = err_set(err, -EIO, "%s: read error", name ? name : path);
+        goto out;
+    }
+    /* skip a "#!" first line like lua.c, keeping line numbers */
+    size_t skip = 0;
+    if (len > 0 && buf[0] == '#') {
+        while (skip < (size_t)len && buf[skip] != '\n')
+            skip++;
+    }
+    lua_pushfstring(L, "@%s", name ? name : path);
+    rc = luaL_loadbufferx(L, buf + skip, (size_t)len - skip, lua_tostring(L, -1), "t");
+    lua_remove(L, -2);
+    if (rc != LUA_OK) {
+        rc = err_set(err, rc == LUA_ERRMEM ? -ENOMEM : ENR_ERULE, "%s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
+/* lua.c's msghandler: a traceback under the message, tostring for objects. */
+static int msghandler(lua_State *L)
+{
+    const char *msg = lua_tostring(L, 1);
+    if (msg == NULL) {
+        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+            return 1;
+        msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    }
+    luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
+int lua_runtime_pcall(lua_State *L, int nargs, int nres, struct enr_error *err)
+{
+    int base = lua_gettop(L) - nargs;
+    int rc;
+
+    lua_pushcfunction(L, msghandler);
+    lua_insert(L, base);
+    rc = lua_pcall(L, nargs, nres, base);
+    lua_remove(L, base);
+    if (rc == LUA_OK)
+        return 0;
+    if (rc == LUA_ERRMEM) {
+        /* no handler runs for memory errors, so there is no position */
+        lua_pop(L, 1);
+        return err_set(err, -ENOMEM, "memory limit of %zu bytes exceeded", runtime_of(L)->cap);
+    }
+    const char *msg = lua_tostring(L, -1);
+    if (msg == NULL)
+        msg = "(error object is not a string)";
+    /* the message proper may span lines (require's "no file" list); the
+     * traceback the handler appended does not belong in err */
+    const char *tb = strstr(msg, "\nstack traceback:");
+    err_set(err, ENR_ERULE, "%.*s", tb ? (int)(tb - msg) : (int)strlen(msg), msg);
+    log_debug(LOG_RULES, "%s", msg);
+    lua_pop(L, 1);
+    return ENR_ERULE;
+}
+
+/* One hook serves both jobs (a state has one hook): the instruction budget
+ * (count events) and, while a rule file loads, the last line run in that
+ * file (line events), which names the `return rule {` line when rule{}
+ * raises from a tail call that left no caller frame to blame. */
+static void runtime_hook(lua_State *L, lua_Debug *ar)
+{
+    struct runtime *rt = runtime_of(L);
+
+    if (ar->event == LUA_HOOKLINE) {
+        if (lua_getinfo(L, "S", ar) && strcmp(ar->source, rt->track_src) == 0)
+            rt->last_line = ar->currentline;
+        return;
+    }
+    if (!rt->budget_armed)
+        return;
+    rt->budget_armed = 0;
+    lua_sethook(L, NULL, 0, 0);
+    /* level 0 is the Lua function that was interrupted */
+    lua_Debug here;
+    if (lua_getstack(L, 0, &here) && lua_getinfo(L, "Sl", &here) && here.currentline > 0)
+        lua_pushfstring(L, "%s:%d: %s exceeded instruction budget", here.short_src,
+                        here.currentline, rt->budget_what);
+    else
+        lua_pushfstring(L, "%s exceeded instruction budget", rt->budget_what);
+    lua_error(L);
+}
+
+static void arm(lua_State *L, struct runtime *rt, uint64_t instructions)
+{
+    int mask = (instructions ? LUA_MASKCOUNT : 0) | (rt->track_lines ? LUA_MASKLINE : 0);
+    rt->budget_armed = instructions != 0;
+    if (mask == 0) {
+        lua_sethook(L, NULL, 0, 0);
+        return;
+    }
+    lua_sethook(L, runtime_hook, mask,
+                instructions == 0 ? 0 : instructions > INT_MAX ? INT_MAX : (int)instructions);
+}
+
+void lua_runtime_set_budget(lua_State *L, uint64_t instructions, const char *what)
+{
+    struct runtime *rt = runtime_of(L);
+    rt->budget_what = what ? what : "code";
+    arm(L, rt, instructions);
+}
+
+void lua_runtime_track_lines(lua_State *L, const char *name)
+{
+    struct runtime *rt = runtime_of(L);
+    rt->last_line = 0;
+    rt->track_lines = name != NULL;
+    if (name != NULL)
+        snprintf(rt->track_src, sizeof(rt->track_src), "@%s", name);
+    else
+        rt->track_src[0] = '\0';
+    arm(L, rt, 0);
+}
+
+int lua_runtime_last_line(lua_State *L)
+{
+    return runtime_of(L)->last_line;
+}

@@ -1,0 +1,62 @@
+/*
+ * lua_runtime.h - sandboxed Lua states for rules and the config file.
+ *
+ *     lua_State *L = lua_runtime_new(64 << 20, NULL, &err);
+ *     if (lua_runtime_load_file(L, "/etc/enroller/rules/x.lua", "rules/x.lua", &err) < 0 ||
+ *         lua_runtime_pcall(L, 0, 1, &err) < 0)
+ *         log_error(LOG_RULES, "%s", err.msg);   // "rules/x.lua:12: ..."
+ *     lua_runtime_free(L);
+ *
+ * A state opens only base (no dofile/loadfile, load() text-only, print()
+ * goes to the log), string (no dump), table, math and utf8, plus a package
+ * library whose only searchers are package.preload and a Lua-file searcher
+ * over one directory (the project's lua/).  No io, no os, no C modules.
+ * Memory is capped by the allocator; an instruction budget can be armed
+ * around each call into rule code.
+ */
+#ifndef ENR_LUA_RUNTIME_H
+#define ENR_LUA_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lua.h>
+
+#include "base/error.h"
+
+/* The project's lua/ dir: $ENROLLER_LUA_PATH if set, else ENR_LUA_DIR. */
+const char *lua_runtime_default_dir(void);
+
+/* A new sandboxed state whose allocator refuses to go past mem_cap bytes
+ * (0: 64 MiB).  lua_dir NULL means lua_runtime_default_dir().  enroller.core
+ * is in package.preload.  Returns NULL and fills err on failure. */
+lua_State *lua_runtime_new(size_t mem_cap, const char *lua_dir, struct enr_error *err);
+/* lua_close plus the allocator's bookkeeping; NULL is a no-op. */
+void lua_runtime_free(lua_State *L);
+
+/* Bytes currently allocated by the state. */
+size_t lua_runtime_mem_used(lua_State *L);
+
+/* Loads a text chunk from path, named "@<name>" (name NULL: path), and
+ * pushes it.  0 or a negative code with err = "<name>:<line>: ...". */
+int lua_runtime_load_file(lua_State *L, const char *path, const char *name, struct enr_error *err);
+
+/* lua_pcall with a traceback message handler (lua.c docall).  On error the
+ * first line of the message goes into err, the whole traceback is logged at
+ * debug level, the stack is left as before the function and its arguments,
+ * and the result is ENR_ERULE (-ENOMEM for a memory-cap failure). */
+int lua_runtime_pcall(lua_State *L, int nargs, int nres, struct enr_error *err);
+
+/* Arms (instructions > 0) or disarms (0) a count hook that raises
+ * "<src>:<line>: <what> exceeded instruction budget" once the running code
+ * has executed that many VM instructions.  Re-arming resets the count. */
+void lua_runtime_set_budget(lua_State *L, uint64_t instructions, const char *what);
+
+/* While name is not NULL, records the last line executed in the chunk
+ * named "@<name>" (a line hook, used only while a rule file loads; a
+ * budget armed afterwards keeps it).  NULL stops it.  lua_runtime_last_line
+ * returns that line, 0 when none ran. */
+void lua_runtime_track_lines(lua_State *L, const char *name);
+int lua_runtime_last_line(lua_State *L);
+
+#endif

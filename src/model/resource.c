@@ -1,0 +1,220 @@
+/* resource.c - see resource.h. */
+#include "model/resource.h"
+#include "base/hash.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+int resource_set_str(char **field, const char *value)
+{
+    char *v = strdup(value ? value : "");
+    if (v == NULL)
+        return -ENOMEM;
+    free(*field);
+    *field = v;
+    return 0;
+}
+
+int resource_init(struct resource *r)
+{
+    memset(r, 0, sizeof(*r));
+    kv_init(&r->labels);
+    if (resource_set_str(&r->name, "") < 0 || resource_set_str(&r->description, "") < 0 ||
+        resource_set_str(&r->uri, "") < 0 || resource_set_str(&r->public_addr, "") < 0 ||
+        resource_set_str(&r->protocol, "") < 0 || resource_set_str(&r->revision, "") < 0 ||
+        resource_set_str(&r->rule, "") < 0 || resource_set_str(&r->container_id, "") < 0) {
+        resource_cleanup(r);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+void resource_cleanup(struct resource *r)
+{
+    if (r == NULL)
+        return;
+    free(r->name);
+    free(r->description);
+    kv_cleanup(&r->labels);
+    free(r->uri);
+    free(r->public_addr);
+    for (size_t i = 0; i < r->n_rewrite_redirect; i++)
+        free(r->rewrite_redirect[i]);
+    free(r->rewrite_redirect);
+    for (size_t i = 0; i < r->n_rewrite_headers; i++) {
+        free(r->rewrite_headers[i].name);
+        free(r->rewrite_headers[i].value);
+    }
+    free(r->rewrite_headers);
+    free(r->protocol);
+    free(r->revision);
+    free(r->rule);
+    free(r->container_id);
+    memset(r, 0, sizeof(*r));
+}
+
+int resource_copy(struct resource *dst, const struct resource *src)
+{
+    if (resource_init(dst) < 0)
+        return -ENOMEM;
+    dst->kind = src->kind;
+    dst->insecure_skip_verify = src->insecure_skip_verify;
+    dst->expires = src->expires;
+    kv_cleanup(&dst->labels);
+    if (resource_set_str(&dst->name, src->name) < 0 ||
+        resource_set_str(&dst->description, src->description) < 0 ||
+        resource_set_str(&dst->uri, src->uri) < 0 ||
+        resource_set_str(&dst->public_addr, src->public_addr) < 0 ||
+        resource_set_str(&dst->protocol, src->protocol) < 0 ||
+        resource_set_str(&dst->revision, src->revision) < 0 ||
+        resource_set_str(&dst->rule, src->rule) < 0 ||
+        resource_set_str(&dst->container_id, src->container_id) < 0 ||
+        kv_copy(&dst->labels, &src->labels) < 0)
+        goto fail;
+    if (src->n_rewrite_redirect > 0) {
+        dst->rewrite_redirect = calloc(src->n_rewrite_redirect, sizeof(char *));
+        if (dst->rewrite_redirect == NULL)
+            goto fail;
+        for (size_t i = 0; i < src->n_rewrite_redirect; i++) {
+            if ((dst->rewrite_redirect[i] = strdup(src->rewrite_redirect[i])) == NULL)
+                goto fail;
+            dst->n_rewrite_redirect = i + 1;
+        }
+    }
+    if (src->n_rewrite_headers > 0) {
+        dst->rewrite_headers = calloc(src->n_rewrite_headers, sizeof(*dst->rewrite_headers));
+        if (dst->rewrite_headers == NULL)
+            goto fail;
+        for (size_t i = 0; i < src->n_rewrite_headers; i++) {
+            dst->n_rewrite_headers = i + 1;
+            if ((dst->rewrite_headers[i].name = strdup(src->rewrite_headers[i].name)) == NULL ||
+                (dst->rewrite_headers[i].value = strdup(src->rewrite_headers[i].value)) == NULL)
+                goto fail;
+        }
+    }
+    return 0;
+fail:
+    resource_cleanup(dst);
+    return -ENOMEM;
+}
+
+/* Labels Teleport writes itself (the origin label, internal labels): not
+ * ours to compare (compare only what enroller manages). */
+static bool server_label(const char *key)
+{
+    return strcmp(key, "teleport.dev/origin") == 0 || strncmp(key, "teleport.internal/", 18) == 0;
+}
+
+static bool labels_same(const struct kv_list *a, const struct kv_list *b)
+{
+    size_t i = 0, j = 0;
+    for (;;) {
+        while (i < a->len && server_label(a->items[i].key))
+            i++;
+        while (j < b->len && server_label(b->items[j].key))
+            j++;
+        if (i == a->len || j == b->len)
+            return i == a->len && j == b->len;
+        if (strcmp(a->items[i].key, b->items[j].key) != 0 ||
+            strcmp(a->items[i].value, b->items[j].value) != 0)
+            return false;
+        i++;
+        j++;
+    }
+}
+
+bool resource_same_managed(const struct resource *a, const struct resource *b)
+{
+    if (a->kind != b->kind || strcmp(a->name, b->name) != 0 ||
+        strcmp(a->description, b->description) != 0 || strcmp(a->uri, b->uri) != 0 ||
+        strcmp(a->public_addr, b->public_addr) != 0 || strcmp(a->protocol, b->protocol) != 0 ||
+        a->insecure_skip_verify != b->insecure_skip_verify || !labels_same(&a->labels, &b->labels) ||
+        a->n_rewrite_redirect != b->n_rewrite_redirect ||
+        a->n_rewrite_headers != b->n_rewrite_headers)
+        return false;
+    for (size_t i = 0; i < a->n_rewrite_redirect; i++)
+        if (strcmp(a->rewrite_redirect[i], b->rewrite_redirect[i]) != 0)
+            return false;
+    for (size_t i = 0; i < a->n_rewrite_headers; i++)
+        if (strcmp(a->rewrite_headers[i].name, b->rewrite_headers[i].name) != 0 ||
+            strcmp(a->rewrite_headers[i].value, b->rewrite_headers[i].value) != 0)
+            return false;
+    return true;
+}
+
+static uint64_t mix(uint64_t h, const char *s)
+{
+    return hash_fnv64_str(h, s);
+}
+
+uint64_t resource_managed_hash(const struct resource *r)
+{
+    uint64_t h = HASH_FNV64_INIT;
+
+    h = mix(h, r->kind == RESOURCE_DB ? "db" : "app");
+    h = mix(h, r->name);
+    h = mix(h, r->description);
+    h = mix(h, r->uri);
+    h = mix(h, r->public_addr);
+    h = mix(h, r->protocol);
+    h = mix(h, r->insecure_skip_verify ? "1" : "0");
+    for (size_t i = 0; i < r->labels.len; i++)
+        if (!server_label(r->labels.items[i].key)) {
+            h = mix(h, r->labels.items[i].key);
+            h = mix(h, r->labels.items[i].value);
+        }
+    for (size_t i = 0; i < r->n_rewrite_redirect; i++)
+        h = mix(h, r->rewrite_redirect[i]);
+    for (size_t i = 0; i < r->n_rewrite_headers; i++) {
+        h = mix(h, r->rewrite_headers[i].name);
+        h = mix(h, r->rewrite_headers[i].value);
+    }
+    return h;
+}
+
+void resource_list_init(struct resource_list *l)
+{
+    l->items = NULL;
+    l->len = l->cap = 0;
+}
+
+void resource_list_cleanup(struct resource_list *l)
+{
+    if (l == NULL)
+        return;
+    for (size_t i = 0; i < l->len; i++)
+        resource_cleanup(&l->items[i]);
+    free(l->items);
+    resource_list_init(l);
+}
+
+static int grow(struct resource_list *l)
+{
+    if (l->len < l->cap)
+        return 0;
+    /* Most containers want one app: start small, double. */
+    size_t cap = l->cap ? l->cap * 2 : 1;
+    struct resource *n = realloc(l->items, cap * sizeof(*n));
+    if (n == NULL)
+        return -ENOMEM;
+    l->items = n;
+    l->cap = cap;
+    return 0;
+}
+
+struct resource *resource_list_push(struct resource_list *l)
+{
+    if (grow(l) < 0 || resource_init(&l->items[l->len]) < 0)
+        return NULL;
+    return &l->items[l->len++];
+}
+
+int resource_list_take(struct resource_list *l, struct resource *r)
+{
+    if (grow(l) < 0)
+        return -ENOMEM;
+    l->items[l->len++] = *r;
+    memset(r, 0, sizeof(*r));
+    return 0;
+}

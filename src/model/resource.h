@@ -1,0 +1,67 @@
+/*
+ * resource.h - one Teleport resource enroller manages (an app, later a db),
+ * in the shape both the rules (desired) and the Teleport client (owned) use.
+ *
+ * Only the fields enroller writes are here; the planner compares exactly
+ * these (compare only what enroller manages).
+ */
+#ifndef ENR_RESOURCE_H
+#define ENR_RESOURCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/kv.h"
+
+enum resource_kind { RESOURCE_APP = 0, RESOURCE_DB = 1 };
+
+struct resource_header { char *name; char *value; };
+
+struct resource {
+    enum resource_kind kind;
+    char *name;               /* Metadata.Name */
+    char *description;        /* Metadata.Description ("" when none) */
+    struct kv_list labels;    /* Metadata.Labels */
+    char *uri;                /* Spec.URI */
+    char *public_addr;        /* Spec.PublicAddr ("" when none) */
+    bool insecure_skip_verify;
+    char **rewrite_redirect;  /* Spec.Rewrite.Redirect */
+    size_t n_rewrite_redirect;
+    struct resource_header *rewrite_headers; /* Spec.Rewrite.Headers */
+    size_t n_rewrite_headers;
+    char *protocol;           /* databases only, "" for apps */
+    int64_t expires;          /* Metadata.Expires, unix seconds, 0 = never */
+
+    /* Bookkeeping, never compared. */
+    char *revision;           /* Metadata.Revision from Teleport ("" for desired) */
+    char *rule;               /* rule that produced it (desired only, "" else) */
+    char *container_id;       /* source container (desired only, "" else) */
+};
+
+struct resource_list {
+    struct resource *items;
+    size_t len;
+    size_t cap;
+};
+
+/* Zeroes r and sets every string to an owned "" so it is always safe to free. */
+int resource_init(struct resource *r);
+void resource_cleanup(struct resource *r);
+int resource_copy(struct resource *dst, const struct resource *src);
+/* True when every field enroller manages is the same (labels Teleport adds
+ * itself, teleport.dev/origin and teleport.internal/ labels, are not compared). */
+bool resource_same_managed(const struct resource *a, const struct resource *b);
+/* A hash of the managed fields (what resource_same_managed compares). */
+uint64_t resource_managed_hash(const struct resource *r);
+/* Replaces *field with a copy of value (NULL means ""). */
+int resource_set_str(char **field, const char *value);
+
+void resource_list_init(struct resource_list *l);
+void resource_list_cleanup(struct resource_list *l);
+/* Appends a slot initialised by resource_init; returns it, NULL on ENOMEM. */
+struct resource *resource_list_push(struct resource_list *l);
+/* Moves *r into the list (r is left zeroed).  -ENOMEM on failure. */
+int resource_list_take(struct resource_list *l, struct resource *r);
+
+#endif

@@ -1,0 +1,446 @@
+/* executor.c - see executor.h. */
+#include "reconcile/executor.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/strmap.h"
+
+#define GRPC_DEADLINE_EXCEEDED 4
+#define GRPC_NOT_FOUND 5
+#define GRPC_RESOURCE_EXHAUSTED 8
+#define GRPC_UNAVAILABLE 14
+
+enum breaker { BREAKER_CLOSED, BREAKER_OPEN, BREAKER_HALF_OPEN };
+
+struct job {
+    struct job *prev, *next;     /* on the queue, then on the in-flight list */
+    struct executor *ex;
+    enum plan_op op;
+    struct resource res;
+};
+
+struct backoff {
+    unsigned fails;
+    uint64_t due_ms;             /* loop time the retry is due */
+    char last_error[200];
+    char hold[260];              /* the reason handed to the planner */
+};
+
+struct executor {
+    uv_loop_t *loop;
+    struct teleport_client *tc;
+    struct executor_config cfg;
+    struct executor_callbacks cb;
+
+    struct job queue;            /* list heads */
+    struct job inflight_jobs;
+    size_t queued;
+    unsigned inflight;
+    struct strmap busy;          /* name -> queued or in flight */
+    struct strmap backoff;       /* name -> struct backoff */
+
+    double tokens;
+    uint64_t tokens_ms;
+
+    enum breaker breaker;
+    unsigned transport_failures;
+    unsigned open_ms;
+    uint64_t open_until_ms;
+
+    uv_timer_t pump_timer, retry_timer;
+    int timers_open;
+    bool closing;
+    uint64_t rng;
+    struct executor_stats stats;
+};
+
+static void pump(struct executor *ex);
+static void retry_timer_cb(uv_timer_t *t);
+
+/* ---- small helpers ------------------------------------------------------------ */
+
+static void list_init(struct job *head)
+{
+    head->next = head->prev = head;
+}
+
+static void list_push(struct job *head, struct job *j)
+{
+    j->prev = head->prev;
+    j->next = head;
+    head->prev->next = j;
+    head->prev = j;
+}
+
+static void list_del(struct job *j)
+{
+    j->prev->next = j->next;
+    j->next->prev = j->prev;
+    j->next = j->prev = j;
+}
+
+static void job_free(struct job *j)
+{
+    if (j == NULL)
+        return;
+    resource_cleanup(&j->res);
+    free(j);
+}
+
+/* xorshift64*: jitter only, no need for anything stronger. */
+static double jitter(struct executor *ex)
+{
+    ex->rng ^= ex->rng >> 12;
+    ex->rng ^= ex->rng << 25;
+    ex->rng ^= ex->rng >> 27;
+    uint64_t x = ex->rng * 2685821657736338717ULL;
+    return 0.5 + (double)(x >> 11) / (double)(1ULL << 53); /* [0.5, 1.5) */
+}
+
+/* Auth itself is in trouble (not this one write): these count for the breaker. */
+static bool transport_failure(const struct enr_error *err)
+{
+    if (err->code != ENR_EGRPC)
+        return true;
+    return err->grpc_status == GRPC_UNAVAILABLE || err->grpc_status == GRPC_DEADLINE_EXCEEDED ||
+           err->grpc_status == GRPC_RESOURCE_EXHAUSTED;
+}
+
+static void arm_retry(struct executor *ex)
+{
+    uint64_t now = uv_now(ex->loop), due = UINT64_MAX;
+    size_t it = 0;
+    void *val;
+
+    if (ex->closing)
+        return;
+    while (strmap_next(&ex->backoff, &it, NULL, &val)) {
+        struct backoff *b = val;
+        if (b->due_ms > now && b->due_ms < due)
+            due = b->due_ms;
+    }
+    if (ex->breaker == BREAKER_OPEN && ex->open_until_ms < due)
+        due = ex->open_until_ms;
+    if (due == UINT64_MAX)
+        return;
+    uv_timer_start(&ex->retry_timer, retry_timer_cb, due > now ? due - now : 0, 0);
+}
+
+static void retry_timer_cb(uv_timer_t *t)
+{
+    struct executor *ex = t->data;
+
+    if (ex->breaker == BREAKER_OPEN && uv_now(ex->loop) >= ex->open_until_ms) {
+        ex->breaker = BREAKER_HALF_OPEN;
+        log_info(LOG_TELEPORT, "circuit half-open: probing Auth with one write");
+    }
+    arm_retry(ex);
+    if (ex->cb.retry)
+        ex->cb.retry(ex->cb.ud);
+}
+
+static void drop_queue(struct executor *ex)
+{
+    size_t n = 0;
+
+    while (ex->queue.next != &ex->queue) {
+        struct job *j = ex->queue.next;
+        list_del(j);
+        strmap_del(&ex->busy, j->res.name);
+        job_free(j);
+        n++;
+    }
+    ex->queued = 0;
+    ex->stats.dropped += n;
+    if (n > 0)
+        log_warn(LOG_TELEPORT, "circuit open: %zu queued writes dropped; they are planned again when Auth answers",
+                 n);
+}
+
+static void open_circuit(struct executor *ex)
+{
+    unsigned d = ex->open_ms ? ex->open_ms * 2 : 1000;
+    ex->open_ms = d > ex->cfg.backoff_max_ms ? ex->cfg.backoff_max_ms : d;
+    ex->open_until_ms = uv_now(ex->loop) + (uint64_t)(ex->open_ms * jitter(ex));
+    if (ex->breaker != BREAKER_OPEN)
+        log_warn(LOG_TELEPORT, "circuit open after %u transport failures in a row: no writes for %u ms",
+                 ex->transport_failures, ex->open_ms);
+    ex->breaker = BREAKER_OPEN;
+    drop_queue(ex);
+}
+
+/* ---- writes ----------------------------------------------------------------------- */
+
+static void job_done(void *ud, const struct enr_error *err)
+{
+    struct job *j = ud;
+    struct executor *ex = j->ex;
+    bool ok = err == NULL || (j->op == PLAN_DELETE && err->code == ENR_EGRPC && err->grpc_status == GRPC_NOT_FOUND);
+
+    list_del(j);
+    ex->inflight--;
+    strmap_del(&ex->busy, j->res.name);
+    if (ok) {
+        free(strmap_del(&ex->backoff, j->res.name));
+        ex->stats.ok++;
+        ex->transport_failures = 0;
+        if (ex->breaker != BREAKER_CLOSED) {
+            log_info(LOG_TELEPORT, "circuit closed: Auth answers again");
+            ex->breaker = BREAKER_CLOSED;
+            ex->open_ms = 0;
+        }
+    } else {
+        struct backoff *b = strmap_get(&ex->backoff, j->res.name);
+        ex->stats.failed++;
+        if (b == NULL && (b = calloc(1, sizeof(*b))) != NULL &&
+            strmap_put(&ex->backoff, j->res.name, b, NULL) < 0) {
+            free(b);
+            b = NULL;
+        }
+        if (b != NULL) {
+            uint64_t d = ex->cfg.backoff_min_ms;
+            for (unsigned i = 0; i < b->fails && d < ex->cfg.backoff_max_ms; i++)
+                d *= 2;
+            if (d > ex->cfg.backoff_max_ms)
+                d = ex->cfg.backoff_max_ms;
+            b->fails++;
+            b->due_ms = uv_now(ex->loop) + (uint64_t)((double)d * jitter(ex));
+            snprintf(b->last_error, sizeof(b->last_error), "%.199s", err->msg);
+        }
+        if (transport_failure(err)) {
+            ex->transport_failures++;
+            if (ex->breaker == BREAKER_HALF_OPEN || ex->transport_failures >= ex->cfg.breaker_failures)
+                open_circuit(ex);
+        }
+        arm_retry(ex);
+    }
+    if (ex->cb.done)
+        ex->cb.done(ex->cb.ud, j->op, &j->res, ok ? NULL : err);
+    job_free(j);
+    pump(ex);
+}
+
+static int send_job(struct executor *ex, struct job *j, struct enr_error *err)
+{
+    switch (j->op) {
+    case PLAN_CREATE:
+        return teleport_client_create_app(ex->tc, &j->res, job_done, j, err);
+    case PLAN_UPDATE:
+        return teleport_client_update_app(ex->tc, &j->res, job_done, j, err);
+    case PLAN_DELETE:
+        return teleport_client_delete_app(ex->tc, j->res.name, job_done, j, err);
+    default:
+        return err_set(err, -EINVAL, "executor: not a write");
+    }
+}
+
+static void pump_timer_cb(uv_timer_t *t)
+{
+    pump(t->data);
+}
+
+static void pump(struct executor *ex)
+{
+    uint64_t now = uv_now(ex->loop);
+
+    if (ex->closing)
+        return;
+    ex->tokens += (double)(now - ex->tokens_ms) * ex->cfg.rate / 1000.0;
+    if (ex->tokens > ex->cfg.burst)
+        ex->tokens = ex->cfg.burst;
+    ex->tokens_ms = now;
+    while (ex->queue.next != &ex->queue && ex->inflight < ex->cfg.max_inflight) {
+        struct enr_error err = {0};
+        struct job *j = ex->queue.next;
+
+        if (ex->breaker == BREAKER_OPEN || (ex->breaker == BREAKER_HALF_OPEN && ex->inflight > 0))
+            break;
+        if (ex->tokens < 1.0) {
+            uint64_t wait = (uint64_t)((1.0 - ex->tokens) * 1000.0 / ex->cfg.rate) + 1;
+            if (!uv_is_active((uv_handle_t *)&ex->pump_timer))
+                uv_timer_start(&ex->pump_timer, pump_timer_cb, wait, 0);
+            break;
+        }
+        ex->tokens -= 1.0;
+        list_del(j);
+        ex->queued--;
+        list_push(&ex->inflight_jobs, j);
+        ex->inflight++;
+        ex->stats.sent++;
+        if (send_job(ex, j, &err) < 0) {
+            /* Failed before it left: handled as any failed write. */
+            job_done(j, &err);
+            return;
+        }
+    }
+    if (ex->queue.next == &ex->queue && ex->inflight == 0 && ex->cb.idle)
+        ex->cb.idle(ex->cb.ud);
+}
+
+/* ---- API -------------------------------------------------------------------------- */
+
+struct executor *executor_new(uv_loop_t *loop, struct teleport_client *tc, const struct executor_config *cfg,
+                              const struct executor_callbacks *cb, struct enr_error *err)
+{
+    struct executor *ex = calloc(1, sizeof(*ex));
+
+    if (ex == NULL) {
+        err_set(err, -ENOMEM, "executor: out of memory");
+        return NULL;
+    }
+    ex->loop = loop;
+    ex->tc = tc;
+    ex->cfg = *cfg;
+    ex->cb = *cb;
+    if (ex->cfg.max_inflight == 0)
+        ex->cfg.max_inflight = 16;
+    if (ex->cfg.rate <= 0)
+        ex->cfg.rate = 100;
+    if (ex->cfg.burst == 0)
+        ex->cfg.burst = 200;
+    if (ex->cfg.breaker_failures == 0)
+        ex->cfg.breaker_failures = 5;
+    if (ex->cfg.backoff_min_ms == 0)
+        ex->cfg.backoff_min_ms = 500;
+    if (ex->cfg.backoff_max_ms == 0)
+        ex->cfg.backoff_max_ms = 30000;
+    list_init(&ex->queue);
+    list_init(&ex->inflight_jobs);
+    strmap_init(&ex->busy);
+    strmap_init(&ex->backoff);
+    ex->tokens = ex->cfg.burst;
+    ex->tokens_ms = uv_now(loop);
+    ex->rng = uv_hrtime() | 1;
+    uv_timer_init(loop, &ex->pump_timer);
+    uv_timer_init(loop, &ex->retry_timer);
+    ex->pump_timer.data = ex->retry_timer.data = ex;
+    ex->timers_open = 2;
+    return ex;
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    struct executor *ex = h->data;
+    ex->timers_open--;
+}
+
+void executor_close(struct executor *ex)
+{
+    if (ex == NULL || ex->closing)
+        return;
+    ex->closing = true;
+    uv_close((uv_handle_t *)&ex->pump_timer, timer_closed);
+    uv_close((uv_handle_t *)&ex->retry_timer, timer_closed);
+}
+
+void executor_free(struct executor *ex)
+{
+    size_t it = 0;
+    void *val;
+
+    if (ex == NULL)
+        return;
+    while (ex->queue.next != &ex->queue) {
+        struct job *j = ex->queue.next;
+        list_del(j);
+        job_free(j);
+    }
+    /* Calls cancelled by teleport_client_free never call back. */
+    while (ex->inflight_jobs.next != &ex->inflight_jobs) {
+        struct job *j = ex->inflight_jobs.next;
+        list_del(j);
+        job_free(j);
+    }
+    strmap_cleanup(&ex->busy);
+    while (strmap_next(&ex->backoff, &it, NULL, &val))
+        free(val);
+    strmap_cleanup(&ex->backoff);
+    free(ex);
+}
+
+int executor_submit(struct executor *ex, struct plan *p, struct enr_error *err)
+{
+    size_t dropped = 0;
+
+    for (size_t i = 0; i < p->len; i++) {
+        struct plan_action *a = &p->actions[i];
+        struct job *j;
+
+        if (a->op != PLAN_CREATE && a->op != PLAN_UPDATE && a->op != PLAN_DELETE)
+            continue;
+        if (ex->breaker == BREAKER_OPEN || strmap_get(&ex->busy, a->name) != NULL) {
+            dropped++;
+            continue;
+        }
+        if ((j = calloc(1, sizeof(*j))) == NULL)
+            return err_set(err, -ENOMEM, "executor: out of memory");
+        j->ex = ex;
+        j->op = a->op;
+        j->res = a->res;
+        memset(&a->res, 0, sizeof(a->res));
+        if (resource_init(&a->res) < 0 || strmap_put(&ex->busy, j->res.name, j, NULL) < 0) {
+            job_free(j);
+            return err_set(err, -ENOMEM, "executor: out of memory");
+        }
+        list_push(&ex->queue, j);
+        ex->queued++;
+    }
+    ex->stats.dropped += dropped;
+    pump(ex);
+    return 0;
+}
+
+bool executor_idle(const struct executor *ex)
+{
+    return ex->queue.next == &ex->queue && ex->inflight == 0;
+}
+
+size_t executor_holds(struct executor *ex, struct planner_hold *out, size_t max)
+{
+    uint64_t now = uv_now(ex->loop);
+    size_t n = 0, it = 0;
+    const char *key;
+    void *val;
+
+    while (strmap_next(&ex->busy, &it, &key, NULL)) {
+        if (n < max) {
+            out[n].name = key;
+            out[n].reason = "a write for this name is queued or in flight";
+        }
+        n++;
+    }
+    it = 0;
+    while (strmap_next(&ex->backoff, &it, &key, &val)) {
+        struct backoff *b = val;
+        if (b->due_ms <= now || strmap_get(&ex->busy, key) != NULL)
+            continue;
+        snprintf(b->hold, sizeof(b->hold), "retrying in %.1fs (attempt %u) after: %.199s",
+                 (double)(b->due_ms - now) / 1000.0, b->fails + 1, b->last_error);
+        if (n < max) {
+            out[n].name = key;
+            out[n].reason = b->hold;
+        }
+        n++;
+    }
+    return n;
+}
+
+void executor_get_stats(const struct executor *ex, struct executor_stats *out)
+{
+    uint64_t now = uv_now(ex->loop);
+    size_t it = 0;
+    void *val;
+
+    *out = ex->stats;
+    out->inflight = ex->inflight;
+    out->queued = (unsigned)ex->queued;
+    out->backing_off = 0;
+    while (strmap_next(&ex->backoff, &it, NULL, &val))
+        if (((struct backoff *)val)->due_ms > now)
+            out->backing_off++;
+    out->circuit_open = ex->breaker != BREAKER_CLOSED;
+}

@@ -1,0 +1,74 @@
+/*
+ * executor.h - turns a plan's creates, updates and deletes into Auth calls,
+ * politely.
+ *
+ *   - at most max_inflight calls at once, multiplexed on the one connection;
+ *   - a token bucket on writes (rate per second, burst), so a mass change or
+ *     a recovery is not a stampede on Auth;
+ *   - per-name retry with jittered exponential backoff: one failing app never
+ *     blocks the others, and the planner is told to leave it alone until its
+ *     retry is due (executor_holds);
+ *   - a circuit breaker: after several transport failures in a row (Auth
+ *     unreachable, UNAVAILABLE, DEADLINE_EXCEEDED) writes stop for a cooling
+ *     period; then one probe write goes, and success closes the circuit.
+ *     Writes not yet sent when it opens are dropped, not queued: the planner
+ *     plans them again from fresh facts when the circuit half-opens.
+ */
+#ifndef ENR_EXECUTOR_H
+#define ENR_EXECUTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "base/error.h"
+#include "reconcile/planner.h"
+#include "teleport/teleport_client.h"
+
+struct executor;
+
+struct executor_config {
+    unsigned max_inflight;       /* 0: 16 */
+    double rate;                 /* writes per second; 0: 100 */
+    unsigned burst;              /* bucket size; 0: 200 */
+    unsigned breaker_failures;   /* transport failures in a row that open it; 0: 5 */
+    unsigned backoff_min_ms;     /* first retry delay; 0: 500 */
+    unsigned backoff_max_ms;     /* cap; 0: 30000 */
+};
+
+struct executor_callbacks {
+    /* After every write, successful or not (err NULL on success). */
+    void (*done)(void *ud, enum plan_op op, const struct resource *res, const struct enr_error *err);
+    /* Nothing queued and nothing in flight any more. */
+    void (*idle)(void *ud);
+    /* A retry is due or the circuit half-opened: plan again. */
+    void (*retry)(void *ud);
+    void *ud;
+};
+
+struct executor_stats {
+    uint64_t sent, ok, failed, dropped;
+    unsigned inflight, queued, backing_off;
+    bool circuit_open;
+};
+
+struct executor *executor_new(uv_loop_t *loop, struct teleport_client *tc, const struct executor_config *cfg,
+                              const struct executor_callbacks *cb, struct enr_error *err);
+/* Stops timers; a loop turn later executor_free may run. */
+void executor_close(struct executor *ex);
+void executor_free(struct executor *ex);
+
+/* Takes the CREATE/UPDATE/DELETE actions of p (their resources are moved
+ * out; p keeps the rest).  With the circuit open they are dropped. */
+int executor_submit(struct executor *ex, struct plan *p, struct enr_error *err);
+bool executor_idle(const struct executor *ex);
+
+/* The names the planner must leave alone now (queued, in flight, or waiting
+ * for a retry), with reasons.  Fills at most max; returns how many there
+ * are.  The strings stay valid until the next call into the executor. */
+size_t executor_holds(struct executor *ex, struct planner_hold *out, size_t max);
+
+void executor_get_stats(const struct executor *ex, struct executor_stats *out);
+
+#endif

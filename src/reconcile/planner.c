@@ -1,0 +1,303 @@
+/* planner.c - see planner.h.  Pure: no I/O, no clock. */
+#include "reconcile/planner.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *plan_op_name(enum plan_op op)
+{
+    static const char *const names[] = {"create", "update", "delete", "conflict", "skip"};
+    return op <= PLAN_SKIP ? names[op] : "?";
+}
+
+void plan_init(struct plan *p)
+{
+    memset(p, 0, sizeof(*p));
+}
+
+void plan_cleanup(struct plan *p)
+{
+    if (p == NULL)
+        return;
+    for (size_t i = 0; i < p->len; i++) {
+        free(p->actions[i].name);
+        resource_cleanup(&p->actions[i].res);
+    }
+    free(p->actions);
+    plan_init(p);
+}
+
+static int add(struct plan *p, enum plan_op op, const struct resource *res, const char *revision,
+               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int add(struct plan *p, enum plan_op op, const struct resource *res, const char *revision,
+               const char *fmt, ...)
+{
+    struct plan_action *a;
+    va_list ap;
+
+    if (p->len == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 16;
+        struct plan_action *n = realloc(p->actions, cap * sizeof(*n));
+        if (n == NULL)
+            return -ENOMEM;
+        p->actions = n;
+        p->cap = cap;
+    }
+    a = &p->actions[p->len];
+    memset(a, 0, sizeof(*a));
+    a->op = op;
+    if ((a->name = strdup(res->name)) == NULL)
+        return -ENOMEM;
+    if (resource_copy(&a->res, res) < 0)
+        goto fail;
+    if (revision != NULL && resource_set_str(&a->res.revision, revision) < 0) {
+        resource_cleanup(&a->res);
+        goto fail;
+    }
+    va_start(ap, fmt);
+    vsnprintf(a->reason, sizeof(a->reason), fmt, ap);
+    va_end(ap);
+    p->len++;
+    p->n[op]++;
+    return 0;
+fail:
+    free(a->name);
+    return -ENOMEM;
+}
+
+static const char *container_of(const struct resource *r)
+{
+    const char *c = kv_get(&r->labels, PLANNER_LABEL_CONTAINER);
+    return c ? c : "";
+}
+
+static bool owned_by(const struct resource *r, const char *owner)
+{
+    const char *o = kv_get(&r->labels, PLANNER_LABEL_OWNER);
+    return o != NULL && strcmp(o, owner) == 0;
+}
+
+static const char *held(const struct planner_hold *set, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(set[i].name, s) == 0)
+            return set[i].reason;
+    return NULL;
+}
+
+static bool in_set(const char *const *set, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(set[i], s) == 0)
+            return true;
+    return false;
+}
+
+/* Desired order: by name, then container name, then container id, so the
+ * first of a run of equal names is the deterministic winner. */
+static int cmp_desired(const void *a, const void *b)
+{
+    const struct resource *x = *(const struct resource *const *)a;
+    const struct resource *y = *(const struct resource *const *)b;
+    int c = strcmp(x->name, y->name);
+    if (c == 0)
+        c = strcmp(container_of(x), container_of(y));
+    if (c == 0)
+        c = strcmp(x->container_id, y->container_id);
+    return c;
+}
+
+static int cmp_by_name(const void *a, const void *b)
+{
+    const struct resource *x = *(const struct resource *const *)a;
+    const struct resource *y = *(const struct resource *const *)b;
+    return strcmp(x->name, y->name);
+}
+
+static int cmp_action(const void *a, const void *b)
+{
+    const struct plan_action *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : (int)x->op - (int)y->op;
+}
+
+static const struct resource *find_name(const struct resource **sorted, size_t n, const char *name)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(sorted[mid]->name, name);
+        if (c == 0)
+            return sorted[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* The desired app as it should be written: with the lease's expiry. */
+static int with_lease(const struct planner_input *in, const struct resource *d, struct resource *out)
+{
+    if (resource_copy(out, d) < 0)
+        return -ENOMEM;
+    if (in->lease_sec > 0)
+        out->expires = in->now + (int64_t)in->lease_sec;
+    return 0;
+}
+
+static int add_write(struct plan *p, const struct planner_input *in, enum plan_op op,
+                     const struct resource *d, const char *revision, const char *reason)
+{
+    struct resource w;
+    int rc;
+
+    if (with_lease(in, d, &w) < 0)
+        return -ENOMEM;
+    rc = add(p, op, &w, revision, "%s", reason);
+    resource_cleanup(&w);
+    return rc;
+}
+
+/* One desired app (the winner for its name) against Teleport's copy. */
+static int plan_desired(const struct planner_input *in, struct plan *p, const struct resource *d,
+                        const struct resource *t)
+{
+    const char *h = held(in->held_names, in->n_held_names, d->name);
+    char reason[200];
+
+    if (h != NULL)
+        return add(p, PLAN_SKIP, d, NULL, "%s", h);
+    if (!in->teleport_complete)
+        return add(p, PLAN_SKIP, d, NULL, "Teleport listing incomplete; not writing");
+    if (t == NULL) {
+        snprintf(reason, sizeof(reason), "wanted by container %s (rule %s)", container_of(d), d->rule);
+        return add_write(p, in, PLAN_CREATE, d, NULL, reason);
+    }
+    if (!owned_by(t, in->owner)) {
+        const char *o = kv_get(&t->labels, PLANNER_LABEL_OWNER);
+        if (in->adopt && in->policy == PLANNER_SYNC) {
+            snprintf(reason, sizeof(reason), "adopting an app %s%s (reconcile.adopt)",
+                     o ? "owned by enroller instance " : "not owned by enroller", o ? o : "");
+            return add_write(p, in, PLAN_UPDATE, d, t->revision, reason);
+        }
+        return add(p, PLAN_CONFLICT, d, NULL, "an app with this name exists and is %s%s",
+                   o ? "owned by enroller instance " : "not owned by enroller", o ? o : "");
+    }
+    if (!resource_same_managed(d, t)) {
+        if (in->policy == PLANNER_CREATE_ONLY)
+            return add(p, PLAN_SKIP, d, NULL, "managed fields differ; policy create-only");
+        return add_write(p, in, PLAN_UPDATE, d, t->revision, "managed fields differ");
+    }
+    if (in->lease_sec > 0 && in->policy != PLANNER_CREATE_ONLY &&
+        (t->expires == 0 || t->expires < in->now + (int64_t)in->lease_sec / 2))
+        return add_write(p, in, PLAN_UPDATE, d, t->revision, "lease refresh");
+    return 0;
+}
+
+/* One owned app nobody wants any more. */
+static int plan_orphan(const struct planner_input *in, struct plan *p, const struct resource *t)
+{
+    const char *c = container_of(t), *h = held(in->held_names, in->n_held_names, t->name);
+
+    if (h != NULL)
+        return add(p, PLAN_SKIP, t, NULL, "%s", h);
+    if (in->policy != PLANNER_SYNC)
+        return add(p, PLAN_SKIP, t, NULL, "no longer wanted; policy %s keeps it",
+                   in->policy == PLANNER_UPSERT_ONLY ? "upsert-only" : "create-only");
+    if (!in->docker_complete)
+        return add(p, PLAN_SKIP, t, NULL, "Docker listing incomplete; not deleting");
+    if (!in->teleport_complete)
+        return add(p, PLAN_SKIP, t, NULL, "Teleport listing incomplete; not deleting");
+    if (in_set(in->unknown_containers, in->n_unknown_containers, c))
+        return add(p, PLAN_SKIP, t, NULL,
+                   "container %s is in an unknown state (inspect or rules failed); not deleting", c);
+    if ((h = held(in->grace_containers, in->n_grace_containers, c)) != NULL)
+        return add(p, PLAN_SKIP, t, NULL, "container %s %s", c, h);
+    return add(p, PLAN_DELETE, t, NULL, "container %s no longer wants it", c[0] ? c : "(none)");
+}
+
+/* Above the cap, every deletion of the pass becomes a skip: deleting the
+ * first N of a mass disappearance would be the worst of both. */
+static void apply_cap(const struct planner_input *in, struct plan *p)
+{
+    size_t dels = p->n[PLAN_DELETE];
+    bool over_count = in->max_deletes > 0 && dels > in->max_deletes;
+    bool over_share = in->max_delete_percent > 0 && dels > PLANNER_CAP_FLOOR &&
+                      dels * 100 > (size_t)in->max_delete_percent * p->owned;
+
+    if (dels == 0 || in->deletes_approved || (!over_count && !over_share))
+        return;
+    for (size_t i = 0; i < p->len; i++) {
+        struct plan_action *a = &p->actions[i];
+        if (a->op != PLAN_DELETE)
+            continue;
+        a->op = PLAN_SKIP;
+        snprintf(a->reason, sizeof(a->reason),
+                 "deletion cap: this pass would delete %zu of %zu owned apps (max %u, %u%%); "
+                 "nothing deleted until approved", dels, p->owned, in->max_deletes, in->max_delete_percent);
+    }
+    p->n[PLAN_SKIP] += dels;
+    p->n[PLAN_DELETE] = 0;
+    p->deletes_capped = true;
+    p->capped_deletes = dels;
+}
+
+int planner_plan(const struct planner_input *in, struct plan *p, struct enr_error *err)
+{
+    const struct resource **want = NULL, **have = NULL;
+    int rc = -ENOMEM;
+
+    want = calloc(in->n_desired + 1, sizeof(*want));
+    have = calloc(in->n_teleport + 1, sizeof(*have));
+    if (want == NULL || have == NULL)
+        goto fail;
+    for (size_t i = 0; i < in->n_desired; i++)
+        want[i] = in->desired[i];
+    for (size_t i = 0; i < in->n_teleport; i++) {
+        have[i] = in->teleport[i];
+        if (owned_by(have[i], in->owner))
+            p->owned++;
+    }
+    qsort(want, in->n_desired, sizeof(*want), cmp_desired);
+    qsort(have, in->n_teleport, sizeof(*have), cmp_by_name);
+
+    for (size_t i = 0; i < in->n_desired; i++) {
+        const struct resource *d = want[i];
+
+        if (i > 0 && strcmp(want[i - 1]->name, d->name) == 0) {
+            size_t w = i;
+            while (w > 0 && strcmp(want[w - 1]->name, d->name) == 0)
+                w--;
+            rc = add(p, PLAN_CONFLICT, d, NULL, "name also wanted by container %s, which wins",
+                     container_of(want[w]));
+        } else {
+            rc = plan_desired(in, p, d, find_name(have, in->n_teleport, d->name));
+        }
+        if (rc < 0)
+            goto fail;
+    }
+    for (size_t i = 0; i < in->n_teleport; i++) {
+        const struct resource *t = have[i];
+        /* want is sorted by name first, so a binary search on it works. */
+        if (!owned_by(t, in->owner) || find_name(want, in->n_desired, t->name) != NULL)
+            continue;
+        if ((rc = plan_orphan(in, p, t)) < 0)
+            goto fail;
+    }
+    apply_cap(in, p);
+    if (p->len > 1)
+        qsort(p->actions, p->len, sizeof(*p->actions), cmp_action);
+    rc = 0;
+fail:
+    free(want);
+    free(have);
+    if (rc < 0)
+        err_set(err, rc, "planner: out of memory");
+    return rc;
+}

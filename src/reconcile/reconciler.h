@@ -1,0 +1,86 @@
+/*
+ * reconciler.h - keeps Teleport's apps in step with Docker's containers.
+ *
+ * It owns the container table (id -> snapshot + cached rule results), the
+ * Teleport view (name -> app as last seen or written) and the executor
+ * queue, and wires them to the Docker and Teleport clients on one libuv
+ * loop:
+ *
+ *   Docker event -> inspect that container -> rules (cached per snapshot
+ *   hash and rule-set hash) -> plan (coalesced, a few ms) -> executor
+ *
+ *   every resync seconds, and after a stream cut or a failure: list + inspect
+ *   all, GetApps -> plan -> executor
+ *
+ * Writes go through the executor (rate limit, per-name retry, circuit
+ * breaker).  Deletion happens only through the planner's promises
+ * (planner.h); the deletion cap is approved with SIGUSR1.
+ */
+#ifndef ENR_RECONCILER_H
+#define ENR_RECONCILER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "docker/docker_client.h"
+#include "base/error.h"
+#include "reconcile/planner.h"
+#include "rules/rule_loader.h"
+#include "teleport/teleport_client.h"
+
+struct reconciler;
+
+struct reconciler_config {
+    const char *owner;
+    unsigned resync_sec;       /* full resync period; 0: 60 */
+    unsigned max_inflight;     /* concurrent Auth writes; 0: 16 */
+    unsigned write_rate;       /* Auth writes per second; 0: the executor's default */
+    unsigned write_burst;
+    unsigned coalesce_ms;      /* wait after an event before planning; 0: 5 */
+    bool poll_only;            /* no Docker events: list every resync_sec (the guide's way) */
+    /* Guard rails and policies (see planner.h). */
+    enum planner_policy policy;
+    unsigned grace_sec;        /* a gone container keeps its apps this long */
+    unsigned max_deletes;      /* a pass wanting more deletions deletes none */
+    unsigned max_delete_percent;
+    bool adopt;                /* take over unowned apps with a wanted name */
+    unsigned lease_sec;        /* >0: Metadata.Expires = now + lease, refreshed at resync */
+    /* A created app not served by any Application Service after this long
+     * is reported ("registered but not served"); 0: do not check. */
+    unsigned confirm_sec;
+    /* Exit after the first full pass has been executed (enroller run --once). */
+    bool once;
+    void (*on_done)(void *ud);
+    /* Plan once after the first complete resync, hand the plan to on_plan,
+     * write nothing (enroller plan). */
+    bool plan_only;
+    /* mode "dry-run": run as usual but log each write instead of making it. */
+    bool dry_run;
+    void (*on_plan)(void *ud, const struct plan *p, const struct enr_error *err);
+    void *ud;
+};
+
+/* dc, tc and rules are borrowed and must outlive the reconciler (rules until
+ * replaced with reconciler_set_rules). */
+struct reconciler *reconciler_new(uv_loop_t *loop, const struct reconciler_config *cfg,
+                                  struct docker_client *dc, struct teleport_client *tc,
+                                  struct rule_set *rules, struct enr_error *err);
+/* Subscribes to Docker events, then runs the first resync. */
+int reconciler_start(struct reconciler *r, struct enr_error *err);
+/* Swaps the rule set (the caller frees the old one after this returns) and
+ * re-evaluates every container. */
+void reconciler_set_rules(struct reconciler *r, struct rule_set *rules);
+/* Stops timers and the event stream; writes in flight are left to finish or
+ * be cancelled by the clients.  Never deletes anything. */
+void reconciler_stop(struct reconciler *r);
+void reconciler_free(struct reconciler *r);
+
+struct reconciler_stats {
+    uint64_t passes, resyncs, events, creates, updates, deletes, conflicts, write_errors, drift;
+    size_t containers, desired, owned;
+    bool docker_complete, teleport_complete;
+};
+void reconciler_get_stats(const struct reconciler *r, struct reconciler_stats *out);
+
+#endif

@@ -1,0 +1,361 @@
+/* teleport_convert.c - see teleport_convert.h. */
+#include "teleport/teleport_convert.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "google/protobuf/timestamp.pb-c.h"
+
+static const char *nz(const char *s) { return s ? s : ""; }
+
+int teleport_convert_from_app(const Types__AppV3 *a, struct resource *r)
+{
+    const Types__Metadata *md = a->metadata;
+    const Types__AppSpecV3 *sp = a->spec;
+
+    r->kind = RESOURCE_APP;
+    if (md != NULL) {
+        if (resource_set_str(&r->name, nz(md->name)) < 0 || resource_set_str(&r->description, nz(md->description)) < 0 ||
+            resource_set_str(&r->revision, nz(md->revision)) < 0)
+            return -ENOMEM;
+        for (size_t i = 0; i < md->n_labels; i++)
+            if (kv_set(&r->labels, nz(md->labels[i]->key), nz(md->labels[i]->value)) < 0)
+                return -ENOMEM;
+        if (md->expires != NULL && md->expires->seconds != TELEPORT_GO_ZERO_TIME)
+            r->expires = md->expires->seconds;
+    }
+    if (sp != NULL) {
+        if (resource_set_str(&r->uri, nz(sp->uri)) < 0 || resource_set_str(&r->public_addr, nz(sp->publicaddr)) < 0)
+            return -ENOMEM;
+        r->insecure_skip_verify = sp->insecureskipverify;
+        if (sp->rewrite != NULL && sp->rewrite->n_redirect > 0) {
+            if ((r->rewrite_redirect = calloc(sp->rewrite->n_redirect, sizeof(char *))) == NULL)
+                return -ENOMEM;
+            for (; r->n_rewrite_redirect < sp->rewrite->n_redirect; r->n_rewrite_redirect++)
+                if ((r->rewrite_redirect[r->n_rewrite_redirect] =
+                         strdup(nz(sp->rewrite->redirect[r->n_rewrite_redirect]))) == NULL)
+                    return -ENOMEM;
+        }
+        if (sp->rewrite != NULL && sp->rewrite->n_headers > 0) {
+            if ((r->rewrite_headers = calloc(sp->rewrite->n_headers, sizeof(*r->rewrite_headers))) == NULL)
+                return -ENOMEM;
+            for (size_t i = 0; i < sp->rewrite->n_headers; i++) {
+                r->rewrite_headers[i].name = strdup(nz(sp->rewrite->headers[i]->name));
+                r->rewrite_headers[i].value = strdup(nz(sp->rewrite->headers[i]->value));
+                r->n_rewrite_headers++;
+                if (r->rewrite_headers[i].name == NULL || r->rewrite_headers[i].value == NULL)
+                    return -ENOMEM;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Packs r as a types.AppV3 into a malloc'd buffer.  The protobuf-c structs
+ * point into r; only the arrays are allocated here. */
+int teleport_convert_pack_app(const struct resource *r, uint8_t **out, size_t *out_len)
+{
+    Types__AppV3 app = TYPES__APP_V3__INIT;
+    Types__Metadata md = TYPES__METADATA__INIT;
+    Types__AppSpecV3 spec = TYPES__APP_SPEC_V3__INIT;
+    Types__Rewrite rw = TYPES__REWRITE__INIT;
+    Google__Protobuf__Timestamp exp = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    Types__Metadata__LabelsEntry *lab = NULL, **labp = NULL;
+    Types__Header *hdr = NULL, **hdrp = NULL;
+    size_t nl = r->labels.len, nh = r->n_rewrite_headers;
+    int rc = -ENOMEM;
+
+    lab = calloc(nl ? nl : 1, sizeof(*lab));
+    labp = calloc(nl ? nl : 1, sizeof(*labp));
+    hdr = calloc(nh ? nh : 1, sizeof(*hdr));
+    hdrp = calloc(nh ? nh : 1, sizeof(*hdrp));
+    if (lab == NULL || labp == NULL || hdr == NULL || hdrp == NULL)
+        goto fail;
+    app.kind = "app";
+    app.version = "v3";
+    app.metadata = &md;
+    app.spec = &spec;
+    md.name = r->name;
+    md.namespace_ = "default";
+    md.description = (char *)nz(r->description);
+    md.revision = (char *)nz(r->revision);
+    for (size_t i = 0; i < nl; i++) {
+        Types__Metadata__LabelsEntry e = TYPES__METADATA__LABELS_ENTRY__INIT;
+        e.key = r->labels.items[i].key;
+        e.value = r->labels.items[i].value;
+        lab[i] = e;
+        labp[i] = &lab[i];
+    }
+    md.n_labels = nl;
+    md.labels = labp;
+    if (r->expires != 0) {
+        exp.seconds = r->expires;
+        md.expires = &exp;
+    }
+    spec.uri = r->uri;
+    spec.publicaddr = (char *)nz(r->public_addr);
+    spec.insecureskipverify = r->insecure_skip_verify;
+    if (r->n_rewrite_redirect > 0 || nh > 0) {
+        rw.n_redirect = r->n_rewrite_redirect;
+        rw.redirect = r->rewrite_redirect;
+        for (size_t i = 0; i < nh; i++) {
+            Types__Header h = TYPES__HEADER__INIT;
+            h.name = r->rewrite_headers[i].name;
+            h.value = r->rewrite_headers[i].value;
+            hdr[i] = h;
+            hdrp[i] = &hdr[i];
+        }
+        rw.n_headers = nh;
+        rw.headers = hdrp;
+        spec.rewrite = &rw;
+    }
+    *out_len = types__app_v3__get_packed_size(&app);
+    if ((*out = malloc(*out_len ? *out_len : 1)) == NULL)
+        goto fail;
+    types__app_v3__pack(&app, *out);
+    rc = 0;
+fail:
+    free(lab);
+    free(labp);
+    free(hdr);
+    free(hdrp);
+    return rc;
+}
+
+
+/* Metadata common to apps and databases. */
+static int from_metadata(const Types__Metadata *md, struct resource *r)
+{
+    if (md == NULL)
+        return 0;
+    if (resource_set_str(&r->name, nz(md->name)) < 0 || resource_set_str(&r->description, nz(md->description)) < 0 ||
+        resource_set_str(&r->revision, nz(md->revision)) < 0)
+        return -ENOMEM;
+    for (size_t i = 0; i < md->n_labels; i++)
+        if (kv_set(&r->labels, nz(md->labels[i]->key), nz(md->labels[i]->value)) < 0)
+            return -ENOMEM;
+    if (md->expires != NULL && md->expires->seconds != TELEPORT_GO_ZERO_TIME)
+        r->expires = md->expires->seconds;
+    return 0;
+}
+
+int teleport_convert_from_db(const Types__DatabaseV3 *d, struct resource *r)
+{
+    r->kind = RESOURCE_DB;
+    if (from_metadata(d->metadata, r) < 0)
+        return -ENOMEM;
+    if (d->spec != NULL &&
+        (resource_set_str(&r->uri, nz(d->spec->uri)) < 0 || resource_set_str(&r->protocol, nz(d->spec->protocol)) < 0))
+        return -ENOMEM;
+    return 0;
+}
+
+int teleport_convert_pack_db(const struct resource *r, uint8_t **out, size_t *out_len)
+{
+    Types__DatabaseV3 db = TYPES__DATABASE_V3__INIT;
+    Types__Metadata md = TYPES__METADATA__INIT;
+    Types__DatabaseSpecV3 spec = TYPES__DATABASE_SPEC_V3__INIT;
+    Types__DatabaseStatusV3 status = TYPES__DATABASE_STATUS_V3__INIT;
+    Google__Protobuf__Timestamp exp = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    Types__Metadata__LabelsEntry *lab = NULL, **labp = NULL;
+    size_t nl = r->labels.len;
+    int rc = -ENOMEM;
+
+    lab = calloc(nl ? nl : 1, sizeof(*lab));
+    labp = calloc(nl ? nl : 1, sizeof(*labp));
+    if (lab == NULL || labp == NULL)
+        goto fail;
+    db.kind = "db";
+    db.version = "v3";
+    db.metadata = &md;
+    db.spec = &spec;
+    db.status = &status; /* non-nullable in Go: always on the wire */
+    md.name = r->name;
+    md.namespace_ = "default";
+    md.description = (char *)nz(r->description);
+    md.revision = (char *)nz(r->revision);
+    for (size_t i = 0; i < nl; i++) {
+        Types__Metadata__LabelsEntry e = TYPES__METADATA__LABELS_ENTRY__INIT;
+        e.key = r->labels.items[i].key;
+        e.value = r->labels.items[i].value;
+        lab[i] = e;
+        labp[i] = &lab[i];
+    }
+    md.n_labels = nl;
+    md.labels = labp;
+    if (r->expires != 0) {
+        exp.seconds = r->expires;
+        md.expires = &exp;
+    }
+    spec.protocol = (char *)nz(r->protocol);
+    spec.uri = (char *)nz(r->uri);
+    *out_len = types__database_v3__get_packed_size(&db);
+    if ((*out = malloc(*out_len ? *out_len : 1)) == NULL)
+        goto fail;
+    types__database_v3__pack(&db, *out);
+    rc = 0;
+fail:
+    free(lab);
+    free(labp);
+    return rc;
+}
+
+int teleport_convert_event(const uint8_t *msg, size_t len, struct teleport_event *ev)
+{
+    Proto__Event *e = proto__event__unpack(NULL, len, msg);
+    int rc = 0;
+
+    memset(ev, 0, sizeof(*ev));
+    if (resource_init(&ev->res) < 0) {
+        proto__event__free_unpacked(e, NULL);
+        return -ENOMEM;
+    }
+    if (e == NULL)
+        return -EPROTO;
+    ev->op = e->type == PROTO__OPERATION__PUT      ? TELEPORT_EVENT_PUT
+             : e->type == PROTO__OPERATION__DELETE ? TELEPORT_EVENT_DELETE
+                                                   : TELEPORT_EVENT_INIT;
+    switch (e->resource_case) {
+    case PROTO__EVENT__RESOURCE_APP:
+        snprintf(ev->kind, sizeof(ev->kind), "app");
+        rc = teleport_convert_from_app(e->app, &ev->res);
+        break;
+    case PROTO__EVENT__RESOURCE_DATABASE:
+        snprintf(ev->kind, sizeof(ev->kind), "db");
+        rc = teleport_convert_from_db(e->database, &ev->res);
+        break;
+    case PROTO__EVENT__RESOURCE_APP_SERVER:
+        snprintf(ev->kind, sizeof(ev->kind), "app_server");
+        if (e->appserver->spec != NULL && e->appserver->spec->app != NULL)
+            rc = teleport_convert_from_app(e->appserver->spec->app, &ev->res);
+        else if (e->appserver->metadata != NULL)
+            rc = resource_set_str(&ev->res.name, nz(e->appserver->metadata->name));
+        if (rc == 0 && e->appserver->spec != NULL)
+            rc = resource_set_str(&ev->res.container_id, nz(e->appserver->spec->hostid));
+        break;
+    case PROTO__EVENT__RESOURCE_RESOURCE_HEADER: {
+        const Types__ResourceHeader *h = e->resourceheader;
+        snprintf(ev->kind, sizeof(ev->kind), "%s", nz(h->kind));
+        if (strcmp(ev->kind, "db") == 0)
+            ev->res.kind = RESOURCE_DB;
+        if (h->metadata != NULL) {
+            rc = resource_set_str(&ev->res.name, nz(h->metadata->name));
+            if (rc == 0 && strcmp(ev->kind, "app_server") == 0) /* host id travels in Description */
+                rc = resource_set_str(&ev->res.container_id, nz(h->metadata->description));
+        }
+        break;
+    }
+    default: /* INIT's WatchStatus, or a kind enroller does not watch */
+        break;
+    }
+    proto__event__free_unpacked(e, NULL);
+    return rc < 0 ? -ENOMEM : 0;
+}
+
+/* Packs any message into a malloc'd buffer. */
+static int pack_msg(const ProtobufCMessage *m, uint8_t **out, size_t *out_len)
+{
+    *out_len = protobuf_c_message_get_packed_size(m);
+    if ((*out = malloc(*out_len ? *out_len : 1)) == NULL)
+        return -ENOMEM;
+    protobuf_c_message_pack(m, *out);
+    return 0;
+}
+
+int teleport_convert_pack_resource_request(const char *name, uint8_t **out, size_t *out_len)
+{
+    Types__ResourceRequest req = TYPES__RESOURCE_REQUEST__INIT;
+    req.name = (char *)name;
+    return pack_msg(&req.base, out, out_len);
+}
+
+int teleport_convert_pack_list_resources(const char *resource_type, int32_t limit, const char *start_key,
+                                         const struct kv_list *labels, uint8_t **out, size_t *out_len)
+{
+    Proto__ListResourcesRequest req = PROTO__LIST_RESOURCES_REQUEST__INIT;
+    Types__SortBy sort = TYPES__SORT_BY__INIT;
+    Types__WindowsDesktopFilter wdf = TYPES__WINDOWS_DESKTOP_FILTER__INIT;
+    Proto__ListResourcesRequest__LabelsEntry *lab = NULL, **labp = NULL;
+    size_t nl = labels ? labels->len : 0;
+    int rc = -ENOMEM;
+
+    lab = calloc(nl ? nl : 1, sizeof(*lab));
+    labp = calloc(nl ? nl : 1, sizeof(*labp));
+    if (lab == NULL || labp == NULL)
+        goto fail;
+    for (size_t i = 0; i < nl; i++) {
+        Proto__ListResourcesRequest__LabelsEntry e = PROTO__LIST_RESOURCES_REQUEST__LABELS_ENTRY__INIT;
+        e.key = labels->items[i].key;
+        e.value = labels->items[i].value;
+        lab[i] = e;
+        labp[i] = &lab[i];
+    }
+    req.resourcetype = (char *)resource_type;
+    req.namespace_ = "default";
+    req.limit = limit;
+    req.startkey = (char *)nz(start_key);
+    req.n_labels = nl;
+    req.labels = labp;
+    req.sortby = &sort;               /* non-nullable in Go: always sent */
+    req.windowsdesktopfilter = &wdf;  /* likewise */
+    rc = pack_msg(&req.base, out, out_len);
+fail:
+    free(lab);
+    free(labp);
+    return rc;
+}
+
+int teleport_convert_pack_token(const char *token, const char *const *roles, size_t n_roles, int64_t expires,
+                                uint8_t **out, size_t *out_len)
+{
+    Proto__CreateTokenV2Request req = PROTO__CREATE_TOKEN_V2_REQUEST__INIT;
+    Types__ProvisionTokenV2 tok = TYPES__PROVISION_TOKEN_V2__INIT;
+    Types__Metadata md = TYPES__METADATA__INIT;
+    Types__ProvisionTokenSpecV2 spec = TYPES__PROVISION_TOKEN_SPEC_V2__INIT;
+    Google__Protobuf__Timestamp exp = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+
+    tok.kind = "token";
+    tok.version = "v2";
+    tok.metadata = &md;
+    tok.spec = &spec;
+    md.name = (char *)token;
+    md.namespace_ = "default";
+    if (expires != 0) {
+        exp.seconds = expires;
+        md.expires = &exp;
+    }
+    spec.n_roles = n_roles;
+    spec.roles = (char **)(uintptr_t)roles;
+    spec.joinmethod = "token";
+    req.token_case = PROTO__CREATE_TOKEN_V2_REQUEST__TOKEN_V2;
+    req.v2 = &tok;
+    return pack_msg(&req.base, out, out_len);
+}
+
+int teleport_convert_pack_watch(const char *const *kinds, size_t n_kinds, int allow_partial, uint8_t **out,
+                                size_t *out_len)
+{
+    Proto__Watch req = PROTO__WATCH__INIT;
+    Types__WatchKind *wk = calloc(n_kinds ? n_kinds : 1, sizeof(*wk));
+    Types__WatchKind **wkp = calloc(n_kinds ? n_kinds : 1, sizeof(*wkp));
+    int rc = -ENOMEM;
+
+    if (wk == NULL || wkp == NULL)
+        goto fail;
+    for (size_t i = 0; i < n_kinds; i++) {
+        Types__WatchKind k = TYPES__WATCH_KIND__INIT;
+        k.kind = (char *)kinds[i];
+        wk[i] = k;
+        wkp[i] = &wk[i];
+    }
+    req.n_kinds = n_kinds;
+    req.kinds = wkp;
+    req.allowpartialsuccess = allow_partial != 0;
+    rc = pack_msg(&req.base, out, out_len);
+fail:
+    free(wk);
+    free(wkp);
+    return rc;
+}

@@ -1,0 +1,56 @@
+/*
+ * teleport_convert.h - struct resource <-> Teleport protobuf messages
+ * (types.AppV3, types.DatabaseV3, proto.Event), packed with protobuf-c.
+ * Used by teleport_client and checked byte for byte against
+ * spec/fixtures/golden/ by spec/c/test_golden.c.
+ */
+#ifndef ENR_TELEPORT_CONVERT_H
+#define ENR_TELEPORT_CONVERT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "teleport/legacy/client/proto/authservice.pb-c.h"
+#include "teleport/legacy/client/proto/event.pb-c.h"
+#include "teleport/legacy/types/types.pb-c.h"
+
+#include "model/resource.h"
+
+#define TELEPORT_GO_ZERO_TIME (-62135596800LL) /* 0001-01-01T00:00:00Z: Go's "unset" time */
+
+/* Fill r (initialised by resource_init) from a decoded message; -ENOMEM. */
+int teleport_convert_from_app(const Types__AppV3 *a, struct resource *r);
+int teleport_convert_from_db(const Types__DatabaseV3 *d, struct resource *r);
+/* Pack r as types.AppV3 / types.DatabaseV3 (kind, version v3, namespace
+ * "default") into a malloc'd buffer; -ENOMEM. */
+int teleport_convert_pack_app(const struct resource *r, uint8_t **out, size_t *out_len);
+int teleport_convert_pack_db(const struct resource *r, uint8_t **out, size_t *out_len);
+
+/* Requests, packed as Teleport's Go client packs them (gogoproto
+ * non-nullable empty messages included, map keys sorted). */
+int teleport_convert_pack_resource_request(const char *name, uint8_t **out, size_t *out_len);
+/* labels may be NULL. */
+int teleport_convert_pack_list_resources(const char *resource_type, int32_t limit, const char *start_key,
+                                         const struct kv_list *labels, uint8_t **out, size_t *out_len);
+/* expires: absolute unix seconds, 0: none. */
+int teleport_convert_pack_token(const char *token, const char *const *roles, size_t n_roles, int64_t expires,
+                                uint8_t **out, size_t *out_len);
+int teleport_convert_pack_watch(const char *const *kinds, size_t n_kinds, int allow_partial, uint8_t **out,
+                                size_t *out_len);
+
+/* What a proto.Event carries, as enroller uses it. */
+enum teleport_event_op { TELEPORT_EVENT_INIT = 0, TELEPORT_EVENT_PUT = 1, TELEPORT_EVENT_DELETE = 2 };
+
+struct teleport_event {
+    enum teleport_event_op op;
+    char kind[32];            /* "app", "db", "app_server"; "" for INIT */
+    struct resource res;      /* PUT app/db: the resource; PUT app_server: the served app with
+                                 container_id = host id; DELETE: name only (app_server: host id
+                                 in container_id, from the header's Description) */
+};
+
+/* Decodes an Event into ev (res initialised here; resource_cleanup it).
+ * -EPROTO when msg is not an Event, -ENOMEM. */
+int teleport_convert_event(const uint8_t *msg, size_t len, struct teleport_event *ev);
+
+#endif
