@@ -366,7 +366,7 @@ static void test_priority_and_duplicates(void)
     ASSERT_STREQ(out.items[1].name, "also");
     resource_list_cleanup(&out);
 
-    ASSERT_EQ(rule_set_explain(rs, c, &rep, &err), 0);
+    ASSERT_EQ(rule_eval_explain(rs, c, &rep, &err), 0);
     ASSERT_EQ(rep[0].outcome, RULE_MATCHED);
     ASSERT_STREQ(rep[0].detail, "name is rabbitmq");
     ASSERT_EQ(rep[0].resources.len, 2);
@@ -378,7 +378,7 @@ static void test_priority_and_duplicates(void)
     ASSERT_EQ(rep[3].outcome, RULE_SHADOWED);
     ASSERT_STREQ(rep[3].detail, "high");
     ASSERT_EQ(rep[3].resources.len, 0);
-    rule_report_free(rep, rule_set_count(rs));
+    rule_eval_report_free(rep, rule_set_count(rs));
     rule_set_free(rs);
 
     /* the same app twice for one container is an error naming both rules */
@@ -406,13 +406,13 @@ static void test_priority_and_duplicates(void)
                     "b.lua", PRULE("good", "0", "return true", "return { { name = 'g', uri = 'u' } }"), NULL);
     rs = rule_loader_load(dir, NULL, &small, &err);
     ASSERT_TRUE(rs != NULL);
-    ASSERT_TRUE(rule_set_explain(rs, c, &rep, &err) < 0);
+    ASSERT_TRUE(rule_eval_explain(rs, c, &rep, &err) < 0);
     ASSERT_STREQ(err.msg, "rules/a.lua: nope");
     ASSERT_EQ(rep[0].outcome, RULE_ERROR);
     ASSERT_STREQ(rep[0].detail, "rules/a.lua: nope");
     ASSERT_EQ(rep[1].outcome, RULE_MATCHED);
     ASSERT_EQ(rep[1].resources.len, 1);
-    rule_report_free(rep, rule_set_count(rs));
+    rule_eval_report_free(rep, rule_set_count(rs));
     rule_set_free(rs);
     container_free(c);
 }
