@@ -7,8 +7,8 @@
  * 'x'" (knot's sandbox, strict).  Each declaration validates its table on
  * the call, so luaL_error blames the declaring line.  Values go straight
  * into the struct enr_config being built, which config_load frees on any
- * error, so a raise never leaks.  Defaults and required fields are handled
- * after the file (knot postconfig).
+ * error, so a raise never leaks.  Defaults (the one table below) and
+ * required fields are handled after the file (knot postconfig).
  *
  * Helpers: sec(n), minute(n) (durations are seconds; strings "250ms",
  * "30s", "5m", "1h" work too) and env("NAME", default).
@@ -32,14 +32,48 @@
 #define CONFIG_MEM_CAP ((size_t)16 << 20)
 #define CONFIG_INSTRUCTIONS 50000000ULL
 
+/* Every default, defined here only: what a field is when the file does not
+ * set it (finish() copies from this table).  log_level is read, never
+ * freed: finish() duplicates it. */
+static const struct enr_config defaults = {
+    .mode = CONFIG_MODE_DYNAMIC,
+    .resync_sec = 60,
+    .events = 1,
+    .policy = CONFIG_POLICY_SYNC,
+    .grace_sec = 0,
+    .max_deletes = 50,
+    .max_delete_percent = 50,
+    .adopt = 0,
+    .lease_sec = 0,
+    .write_rate = 100,
+    .write_burst = 200,
+    .confirm_sec = 30,
+    .call_timeout_ms = 10000,
+    .log_level = "info",
+};
+
+/* The words of the enums, indexed by value; NULL-terminated. */
+static const char *const mode_names[] = {
+    [CONFIG_MODE_DYNAMIC] = "dynamic",
+    [CONFIG_MODE_DRY_RUN] = "dry-run",
+    NULL,
+};
+static const char *const policy_names[] = {
+    [CONFIG_POLICY_SYNC] = "sync",
+    [CONFIG_POLICY_UPSERT_ONLY] = "upsert-only",
+    [CONFIG_POLICY_CREATE_ONLY] = "create-only",
+    NULL,
+};
+#define N_NAMES(names) (sizeof(names) / sizeof(names[0]) - 1)
+
 enum ftype { F_STR, F_PATH, F_DIR, F_ADDR, F_SECONDS, F_MILLIS, F_LEVEL, F_BOOL, F_COUNT, F_SECONDS0,
              F_POLICY, F_PERCENT };
 
 struct field {
     const char *name;
     enum ftype type;
-    size_t offset; /* into struct enr_config: char *, unsigned, or int (F_BOOL, F_COUNT,
-                      F_SECONDS0, F_PERCENT: -1 until set) */
+    size_t offset; /* into struct enr_config: char *, unsigned, enum config_policy (F_POLICY)
+                      or int (F_BOOL, F_COUNT, F_SECONDS0, F_PERCENT: -1 until set) */
 };
 
 struct decl {
@@ -94,8 +128,6 @@ static const struct decl decls[] = {
 };
 #define N_DECLS (sizeof(decls) / sizeof(decls[0]))
 
-static const char *const modes[] = {"dynamic", "dry-run", NULL};
-
 /* What the declaration closures share (a light userdata upvalue). */
 struct load_ctx {
     struct enr_config *cfg;
@@ -105,6 +137,39 @@ struct load_ctx {
 
 #define DECL_OWNER N_DECLS
 #define DECL_MODE (N_DECLS + 1)
+
+const char *config_mode_name(enum config_mode mode)
+{
+    return (size_t)mode < N_NAMES(mode_names) ? mode_names[mode] : "?";
+}
+
+const char *config_policy_name(enum config_policy policy)
+{
+    return (size_t)policy < N_NAMES(policy_names) ? policy_names[policy] : "?";
+}
+
+/* Index of s in names (NULL-terminated), or -1. */
+static int name_index(const char *const *names, const char *s)
+{
+    for (int i = 0; names[i] != NULL; i++)
+        if (strcmp(names[i], s) == 0)
+            return i;
+    return -1;
+}
+
+/* Pushes "a, b, c" (the allowed words, for messages). */
+static const char *push_names(lua_State *L, const char *const *names)
+{
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (size_t i = 0; names[i] != NULL; i++) {
+        if (i > 0)
+            luaL_addstring(&b, ", ");
+        luaL_addstring(&b, names[i]);
+    }
+    luaL_pushresult(&b);
+    return lua_tostring(L, -1);
+}
 
 static struct load_ctx *ctx_of(lua_State *L)
 {
@@ -251,12 +316,14 @@ static void set_field(lua_State *L, struct load_ctx *ctx, const char *decl, cons
         *(unsigned *)(base + f->offset) = (unsigned)llround(v);
         break;
     }
-    case F_POLICY:
-        if (strcmp(s, "sync") != 0 && strcmp(s, "upsert-only") != 0 && strcmp(s, "create-only") != 0)
-            luaL_error(L, "%s.%s: expected one of sync, upsert-only, create-only, got \"%s\"", decl,
-                       f->name, s);
-        set_str(L, (char **)(base + f->offset), s);
+    case F_POLICY: {
+        int i = name_index(policy_names, s);
+        if (i < 0)
+            luaL_error(L, "%s.%s: expected one of %s, got \"%s\"", decl, f->name,
+                       push_names(L, policy_names), s);
+        *(enum config_policy *)(base + f->offset) = (enum config_policy)i;
         break;
+    }
     case F_BOOL:
     case F_COUNT:
     case F_PERCENT:
@@ -336,13 +403,12 @@ static int config_mode(lua_State *L)
     if (lua_type(L, 1) != LUA_TSTRING)
         return luaL_error(L, "mode: expected string, got %s", luaL_typename(L, 1));
     const char *s = lua_tostring(L, 1);
-    int i = 0;
-    while (modes[i] != NULL && strcmp(modes[i], s) != 0)
-        i++;
-    if (modes[i] == NULL)
-        return luaL_error(L, "mode: expected \"dynamic\" or \"dry-run\", got \"%s\"", s);
+    int i = name_index(mode_names, s);
+    if (i < 0)
+        return luaL_error(L, "mode: expected \"%s\" or \"%s\", got \"%s\"", mode_names[0],
+                          mode_names[1], s);
     mark_declared(L, ctx, DECL_MODE, "mode");
-    set_str(L, &ctx->cfg->mode, s);
+    ctx->cfg->mode = (enum config_mode)i;
     return 0;
 }
 
@@ -435,9 +501,7 @@ void config_free(struct enr_config *cfg)
     free(cfg->teleport_cluster);
     free(cfg->server_name);
     free(cfg->rules_dir);
-    free(cfg->mode);
     free(cfg->log_level);
-    free(cfg->policy);
     free(cfg);
 }
 
@@ -454,36 +518,35 @@ static int finish(struct enr_config *cfg, const char *name, struct enr_error *er
         return err_set(err, -EINVAL, "%s: teleport.tbot_dir: set either identity or tbot_dir, not both", name);
     if (cfg->rules_dir == NULL)
         return err_set(err, -EINVAL, "%s: rules.dir: required", name);
-    if ((cfg->mode == NULL && (cfg->mode = strdup("dynamic")) == NULL) ||
-        (cfg->log_level == NULL && (cfg->log_level = strdup("info")) == NULL))
+    if (cfg->log_level == NULL && (cfg->log_level = strdup(defaults.log_level)) == NULL)
         return err_set(err, -ENOMEM, "%s: out of memory", name);
+    /* mode and policy start from the defaults (config_load): an enum has no
+     * "unset" */
     if (cfg->resync_sec == 0)
-        cfg->resync_sec = 60;
-    if (cfg->policy == NULL && (cfg->policy = strdup("sync")) == NULL)
-        return err_set(err, -ENOMEM, "%s: out of memory", name);
+        cfg->resync_sec = defaults.resync_sec;
     if (cfg->events < 0)
-        cfg->events = 1;
+        cfg->events = defaults.events;
     if (cfg->grace_sec < 0)
-        cfg->grace_sec = 0;
+        cfg->grace_sec = defaults.grace_sec;
     if (cfg->max_deletes < 0)
-        cfg->max_deletes = 50;
+        cfg->max_deletes = defaults.max_deletes;
     if (cfg->max_delete_percent < 0)
-        cfg->max_delete_percent = 50;
+        cfg->max_delete_percent = defaults.max_delete_percent;
     if (cfg->adopt < 0)
-        cfg->adopt = 0;
+        cfg->adopt = defaults.adopt;
     if (cfg->lease_sec < 0)
-        cfg->lease_sec = 0;
+        cfg->lease_sec = defaults.lease_sec;
     if (cfg->confirm_sec < 0)
-        cfg->confirm_sec = 30;
-    if (cfg->write_rate <= 0)
-        cfg->write_rate = 100;
+        cfg->confirm_sec = defaults.confirm_sec;
+    if (cfg->write_rate <= 0) /* 0 in the file means the default too */
+        cfg->write_rate = defaults.write_rate;
     if (cfg->write_burst <= 0)
-        cfg->write_burst = 200;
+        cfg->write_burst = defaults.write_burst;
     if (cfg->lease_sec > 0 && cfg->lease_sec < 2 * (int)cfg->resync_sec)
         return err_set(err, -EINVAL, "%s: reconcile.lease: %ds is shorter than two resyncs (%us); "
                        "apps would expire between refreshes", name, cfg->lease_sec, cfg->resync_sec);
     if (cfg->call_timeout_ms == 0)
-        cfg->call_timeout_ms = 10000;
+        cfg->call_timeout_ms = defaults.call_timeout_ms;
     return 0;
 }
 
@@ -503,6 +566,8 @@ struct enr_config *config_load(const char *path, struct enr_error *err)
     /* Unset until the file says otherwise; finish() fills the defaults. */
     cfg->events = cfg->grace_sec = cfg->max_deletes = cfg->max_delete_percent = -1;
     cfg->adopt = cfg->lease_sec = cfg->confirm_sec = cfg->write_rate = cfg->write_burst = -1;
+    cfg->mode = defaults.mode;
+    cfg->policy = defaults.policy;
     if ((abs = realpath(path, NULL)) == NULL) {
         err_set(err, -errno, "%s: %s", path, strerror(errno));
         goto fail;
@@ -563,10 +628,10 @@ size_t config_diff(const struct enr_config *a, const struct enr_config *b, char 
         {"teleport.cluster", str_differs(a->teleport_cluster, b->teleport_cluster)},
         {"teleport.proxy", a->teleport_proxy != b->teleport_proxy},
         {"teleport.call_timeout", a->call_timeout_ms != b->call_timeout_ms},
-        {"mode", str_differs(a->mode, b->mode)},
+        {"mode", a->mode != b->mode},
         {"reconcile.resync", a->resync_sec != b->resync_sec},
         {"reconcile.events", a->events != b->events},
-        {"reconcile.policy", str_differs(a->policy, b->policy)},
+        {"reconcile.policy", a->policy != b->policy},
         {"reconcile.grace", a->grace_sec != b->grace_sec},
         {"reconcile.max_deletes", a->max_deletes != b->max_deletes},
         {"reconcile.max_delete_percent", a->max_delete_percent != b->max_delete_percent},

@@ -272,11 +272,11 @@ static int run(struct app *a)
     rcfg.owner = a->cfg->owner;
     rcfg.resync_sec = a->cfg->resync_sec;
     rcfg.plan_only = a->cmd == CMD_PLAN;
-    rcfg.dry_run = strcmp(a->cfg->mode, "dry-run") == 0;
+    rcfg.dry_run = a->cfg->mode == CONFIG_MODE_DRY_RUN;
     rcfg.poll_only = !a->cfg->events;
-    rcfg.policy = strcmp(a->cfg->policy, "create-only") == 0   ? PLANNER_CREATE_ONLY
-                  : strcmp(a->cfg->policy, "upsert-only") == 0 ? PLANNER_UPSERT_ONLY
-                                                               : PLANNER_SYNC;
+    rcfg.policy = a->cfg->policy == CONFIG_POLICY_CREATE_ONLY   ? PLANNER_CREATE_ONLY
+                  : a->cfg->policy == CONFIG_POLICY_UPSERT_ONLY ? PLANNER_UPSERT_ONLY
+                                                                : PLANNER_SYNC;
     rcfg.grace_sec = (unsigned)a->cfg->grace_sec;
     rcfg.max_deletes = (unsigned)a->cfg->max_deletes;
     rcfg.max_delete_percent = (unsigned)a->cfg->max_delete_percent;
