@@ -30,7 +30,8 @@ enum config_policy {
     CONFIG_POLICY_CREATE_ONLY, /* create only */
 };
 
-/* The names as written in the config file ("dry-run", "upsert-only"). */
+/* The words as written in the config file ("dry-run", "upsert-only");
+ * NULL past the last value, so the words can be listed. */
 const char *config_mode_name(enum config_mode mode);
 const char *config_policy_name(enum config_policy policy);
 
