@@ -1,7 +1,10 @@
 /*
  * test_rule_loader.c - rule_loader_load()/rule_set_eval() on the shipped
  * rules and on broken rule dirs written into a temp dir, against recorded
- * docker inspect fixtures.  Error messages are compared whole.
+ * docker inspect fixtures.  Error messages are compared whole.  A rule set
+ * is tested whole, through its public calls: loading (rule_loader.c),
+ * evaluation and explain (rule_eval.c) and the checks of what apps()
+ * returns (rule_output.c).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -12,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "rules/rule_eval.h"
 #include "rules/rule_loader.h"
 #include "test.h"
 
