@@ -9,13 +9,34 @@
  *     reconcile { resync = 60, policy = "sync", grace = 30, max_deletes = 50 }
  *     log      { level = "info" }
  *
- * Relative paths are relative to the config file's directory.
+ * Relative paths are relative to the config file's directory.  Every
+ * default is in one place: the defaults table in config.c.
  */
 #ifndef ENR_CONFIG_H
 #define ENR_CONFIG_H
 
 #include "base/error.h"
 
+/* mode "dynamic" | "dry-run" */
+enum config_mode {
+    CONFIG_MODE_DYNAMIC, /* keep Teleport in step with Docker */
+    CONFIG_MODE_DRY_RUN, /* as dynamic, but log each write instead of making it */
+};
+
+/* reconcile { policy = "sync" | "upsert-only" | "create-only" } */
+enum config_policy {
+    CONFIG_POLICY_SYNC,        /* create, update and delete */
+    CONFIG_POLICY_UPSERT_ONLY, /* create and update, never delete */
+    CONFIG_POLICY_CREATE_ONLY, /* create only */
+};
+
+/* The words as written in the config file ("dry-run", "upsert-only");
+ * NULL past the last value, so the words can be listed. */
+const char *config_mode_name(enum config_mode mode);
+const char *config_policy_name(enum config_policy policy);
+
+/* Every field is set after config_load(): what the file does not say comes
+ * from the defaults table in config.c. */
 struct enr_config {
     char *path;             /* the config file itself */
     char *owner;            /* owner id written as enroller.dev/owner */
@@ -28,20 +49,20 @@ struct enr_config {
     int teleport_proxy;     /* teleport.proxy: 1 Proxy (TLS routing), 0 Auth directly, -1 (nil) auto */
     char *server_name;      /* NULL: teleport.cluster.local */
     char *rules_dir;        /* absolute path */
-    char *mode;             /* "dynamic" */
-    unsigned resync_sec;    /* default 60 */
-    int events;             /* 1 (default): react to Docker events; 0: poll every resync only */
-    char *policy;           /* "sync" (default), "upsert-only", "create-only" */
-    int grace_sec;          /* a container gone this long loses its apps; default 0 */
-    int max_deletes;        /* more deletions than this in one pass: none; default 50 */
-    int max_delete_percent; /* ...or than this share of owned apps; default 50 */
-    int adopt;              /* 1: take over an unowned app with a wanted name; default 0 */
-    int lease_sec;          /* >0: created apps expire unless refreshed; default 0 */
-    int write_rate;         /* Auth writes per second (token bucket); default 100 */
-    int write_burst;        /* bucket size; default 200 */
-    int confirm_sec;        /* report a created app no App Service serves after this; 0: off; default 30 */
-    unsigned call_timeout_ms; /* default 10000 */
-    char *log_level;        /* "info" */
+    enum config_mode mode;
+    unsigned resync_sec;    /* full resync period */
+    int events;             /* 1: react to Docker events; 0: poll every resync only */
+    enum config_policy policy;
+    int grace_sec;          /* a container gone this long loses its apps */
+    int max_deletes;        /* more deletions than this in one pass: none */
+    int max_delete_percent; /* ...or than this share of owned apps */
+    int adopt;              /* 1: take over an unowned app with a wanted name */
+    int lease_sec;          /* >0: created apps expire unless refreshed */
+    int write_rate;         /* Auth writes per second (token bucket) */
+    int write_burst;        /* bucket size */
+    int confirm_sec;        /* report a created app no App Service serves after this; 0: off */
+    unsigned call_timeout_ms; /* per Teleport call */
+    char *log_level;        /* "debug", "info", "warn", "error" */
 };
 
 /* Runs the file; on any error returns NULL with err = "config.lua:7: teleport.addr: ...". */

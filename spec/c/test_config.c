@@ -82,7 +82,8 @@ static void test_good(void)
     ASSERT_EQ(cfg->resync_sec, 120);
     ASSERT_EQ(cfg->call_timeout_ms, 2500);
     ASSERT_STREQ(cfg->log_level, "debug");
-    ASSERT_STREQ(cfg->mode, "dry-run");
+    ASSERT_EQ(cfg->mode, CONFIG_MODE_DRY_RUN);
+    ASSERT_STREQ(config_mode_name(cfg->mode), "dry-run");
     config_free(cfg);
 }
 
@@ -107,8 +108,19 @@ static void test_defaults_and_env(void)
     ASSERT_STREQ(cfg->identity_file, "/abs/identity");
     ASSERT_EQ(cfg->resync_sec, 60);
     ASSERT_EQ(cfg->call_timeout_ms, 10000);
-    ASSERT_STREQ(cfg->mode, "dynamic");
+    ASSERT_EQ(cfg->mode, CONFIG_MODE_DYNAMIC);
+    ASSERT_STREQ(config_mode_name(cfg->mode), "dynamic");
     ASSERT_STREQ(cfg->log_level, "info");
+    ASSERT_EQ(cfg->policy, CONFIG_POLICY_SYNC);
+    ASSERT_EQ(cfg->events, 1);
+    ASSERT_EQ(cfg->grace_sec, 0);
+    ASSERT_EQ(cfg->max_deletes, 50);
+    ASSERT_EQ(cfg->max_delete_percent, 50);
+    ASSERT_EQ(cfg->adopt, 0);
+    ASSERT_EQ(cfg->lease_sec, 0);
+    ASSERT_EQ(cfg->confirm_sec, 30);
+    ASSERT_EQ(cfg->write_rate, 100);
+    ASSERT_EQ(cfg->write_burst, 200);
     config_free(cfg);
 }
 
@@ -165,6 +177,61 @@ static void test_errors(void)
     ASSERT_STREQ(err.msg, msg);
 }
 
+/* policy and mode are parsed into enums; config_diff compares them. */
+static void test_enums(void)
+{
+    static const struct {
+        const char *word;
+        enum config_policy policy;
+    } policies[] = {
+        {"sync", CONFIG_POLICY_SYNC},
+        {"upsert-only", CONFIG_POLICY_UPSERT_ONLY},
+        {"create-only", CONFIG_POLICY_CREATE_ONLY},
+    };
+    struct enr_error err = {0};
+    char text[512], fields[256];
+
+    write_file("config.lua", BASE);
+    struct enr_config *base = config_load(cfg_path, &err);
+    ASSERT_TRUE(base != NULL);
+    for (size_t i = 0; i < sizeof(policies) / sizeof(policies[0]); i++) {
+        snprintf(text, sizeof(text), BASE "reconcile { policy = \"%s\" }\n"
+                 "mode \"dry-run\"\n", policies[i].word);
+        write_file("config.lua", text);
+        struct enr_config *cfg = config_load(cfg_path, &err);
+        if (cfg == NULL)
+            fprintf(stderr, "unexpected: %s\n", err.msg);
+        ASSERT_TRUE(cfg != NULL);
+        ASSERT_EQ(cfg->policy, policies[i].policy);
+        ASSERT_STREQ(config_policy_name(cfg->policy), policies[i].word);
+        ASSERT_EQ(cfg->mode, CONFIG_MODE_DRY_RUN);
+        size_t n = config_diff(base, cfg, fields, sizeof(fields));
+        if (policies[i].policy == CONFIG_POLICY_SYNC) {
+            ASSERT_EQ(n, 1);
+            ASSERT_STREQ(fields, "mode");
+        } else {
+            ASSERT_EQ(n, 2);
+            ASSERT_STREQ(fields, "mode, reconcile.policy");
+        }
+        ASSERT_EQ(config_diff(cfg, cfg, fields, sizeof(fields)), 0);
+        config_free(cfg);
+    }
+    config_free(base);
+    write_file("config.lua", BASE "reconcile { write_rate = 5, write_burst = 7 }\n");
+    struct enr_config *cfg = config_load(cfg_path, &err);
+    ASSERT_TRUE(cfg != NULL);
+    ASSERT_EQ(cfg->write_rate, 5);
+    ASSERT_EQ(cfg->write_burst, 7);
+    ASSERT_EQ(cfg->policy, CONFIG_POLICY_SYNC);
+    ASSERT_EQ(cfg->mode, CONFIG_MODE_DYNAMIC);
+    config_free(cfg);
+    expect_error(BASE "reconcile { policy = \"mirror\" }\n",
+                 "config.lua:4: reconcile.policy: expected one of sync, upsert-only, create-only, "
+                 "got \"mirror\"");
+    expect_error(BASE "reconcile { policy = 1 }\n",
+                 "config.lua:4: reconcile.policy: expected string, got number");
+}
+
 /* The shipped example stays loadable and points at the shipped rules. */
 static void test_example(void)
 {
@@ -205,6 +272,7 @@ int main(void)
     test_good();
     test_defaults_and_env();
     test_errors();
+    test_enums();
     test_example();
 
     unlink(path);

@@ -1,7 +1,10 @@
 /*
  * test_rule_loader.c - rule_loader_load()/rule_set_eval() on the shipped
  * rules and on broken rule dirs written into a temp dir, against recorded
- * docker inspect fixtures.  Error messages are compared whole.
+ * docker inspect fixtures.  Error messages are compared whole.  A rule set
+ * is tested whole, through its public calls: loading (rule_loader.c),
+ * evaluation and explain (rule_eval.c) and the checks of what apps()
+ * returns (rule_output.c).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -12,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "rules/rule_eval.h"
 #include "rules/rule_loader.h"
 #include "test.h"
 
@@ -366,7 +370,7 @@ static void test_priority_and_duplicates(void)
     ASSERT_STREQ(out.items[1].name, "also");
     resource_list_cleanup(&out);
 
-    ASSERT_EQ(rule_set_explain(rs, c, &rep, &err), 0);
+    ASSERT_EQ(rule_eval_explain(rs, c, &rep, &err), 0);
     ASSERT_EQ(rep[0].outcome, RULE_MATCHED);
     ASSERT_STREQ(rep[0].detail, "name is rabbitmq");
     ASSERT_EQ(rep[0].resources.len, 2);
@@ -378,7 +382,7 @@ static void test_priority_and_duplicates(void)
     ASSERT_EQ(rep[3].outcome, RULE_SHADOWED);
     ASSERT_STREQ(rep[3].detail, "high");
     ASSERT_EQ(rep[3].resources.len, 0);
-    rule_report_free(rep, rule_set_count(rs));
+    rule_eval_report_free(rep, rule_set_count(rs));
     rule_set_free(rs);
 
     /* the same app twice for one container is an error naming both rules */
@@ -406,13 +410,13 @@ static void test_priority_and_duplicates(void)
                     "b.lua", PRULE("good", "0", "return true", "return { { name = 'g', uri = 'u' } }"), NULL);
     rs = rule_loader_load(dir, NULL, &small, &err);
     ASSERT_TRUE(rs != NULL);
-    ASSERT_TRUE(rule_set_explain(rs, c, &rep, &err) < 0);
+    ASSERT_TRUE(rule_eval_explain(rs, c, &rep, &err) < 0);
     ASSERT_STREQ(err.msg, "rules/a.lua: nope");
     ASSERT_EQ(rep[0].outcome, RULE_ERROR);
     ASSERT_STREQ(rep[0].detail, "rules/a.lua: nope");
     ASSERT_EQ(rep[1].outcome, RULE_MATCHED);
     ASSERT_EQ(rep[1].resources.len, 1);
-    rule_report_free(rep, rule_set_count(rs));
+    rule_eval_report_free(rep, rule_set_count(rs));
     rule_set_free(rs);
     container_free(c);
 }

@@ -21,6 +21,7 @@
 #include <uv.h>
 
 #include "docker/docker_client.h"
+#include "rules/rule_eval.h"
 #include "rules/rule_loader.h"
 
 struct explain {
@@ -90,7 +91,7 @@ static void on_inspect(void *ud, const struct enr_error *err, struct container *
         return;
     }
     print_container(x->out, c);
-    rule_set_explain(x->rules, c, &rep, &e);
+    rule_eval_explain(x->rules, c, &rep, &e);
     if (rep == NULL) {
         fprintf(stderr, "enroller: explain: %s\n", e.msg);
         x->rc = 1;
@@ -132,7 +133,7 @@ static void on_inspect(void *ud, const struct enr_error *err, struct container *
     else
         fprintf(x->out, "result: %zu app%s, %zu db\n", n_apps, n_apps == 1 ? "" : "s", n_db);
     x->rc = n_err > 0 ? 1 : 0;
-    rule_report_free(rep, rule_set_count(x->rules));
+    rule_eval_report_free(rep, rule_set_count(x->rules));
     container_free(c);
 }
 

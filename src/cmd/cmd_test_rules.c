@@ -37,6 +37,7 @@
 #include <jansson.h>
 
 #include "model/container.h"
+#include "rules/rule_eval.h"
 #include "rules/rule_loader.h"
 
 struct runner {
@@ -271,7 +272,7 @@ static int run_case(struct runner *r, const char *path, char *why, size_t whylen
     if (rules_dir == NULL || rules_for(r, rules_dir, why, whylen) == NULL ||
         (ct = load_container(c, path, why, whylen)) == NULL)
         goto out;
-    rc = rule_set_explain(r->rules, ct, &rep, &err);
+    rc = rule_eval_explain(r->rules, ct, &rep, &err);
     if (expect_error != NULL) {
         if (rc == 0)
             snprintf(why, whylen, "expected an error containing \"%s\"; the rules succeeded",
@@ -337,7 +338,7 @@ static int run_case(struct runner *r, const char *path, char *why, size_t whylen
     pass = 1;
 out:
     if (rep != NULL)
-        rule_report_free(rep, rule_set_count(r->rules));
+        rule_eval_report_free(rep, rule_set_count(r->rules));
     resource_list_cleanup(&got);
     container_free(ct);
     free(rules_dir);

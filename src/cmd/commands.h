@@ -1,6 +1,9 @@
 /*
- * commands.h - the one-shot subcommands beside `run` (main.c dispatches).
+ * commands.h - the one-shot subcommands beside `run` (main.c dispatches;
+ * `run` itself is daemon.h).
  *
+ *   enroller check -c CONFIG    validate the config and every rule
+ *   enroller plan  -c CONFIG    print what a pass would do, write nothing
  *   enroller explain -c CONFIG CONTAINER   which rules match one live container, and why
  *   enroller test-rules [--rules DIR] CASES   a user's rule cases: recorded inspect JSON in,
  *                                             expected resources out
@@ -12,9 +15,20 @@
 #ifndef ENR_COMMANDS_H
 #define ENR_COMMANDS_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "config.h"
+
+/* cfg has loaded; loads every rule (nothing else is contacted).  Broken
+ * rule files go to stderr one a line (exit 1); otherwise "config ...: ok"
+ * and one "rule ...: ok" line per rule go to out. */
+int cmd_check(const struct enr_config *cfg, const char *lua_dir, FILE *out);
+
+/* Needs Docker and Teleport (reads only).  config_path as given on the
+ * command line; once as for run.  The plan goes to out, one action a line,
+ * then the counts. */
+int cmd_plan(const struct enr_config *cfg, const char *config_path, const char *lua_dir, bool once, FILE *out);
 
 /* Needs Docker only (never Teleport).  container: a name or an id. */
 int cmd_explain(const struct enr_config *cfg, const char *lua_dir, const char *container, FILE *out);

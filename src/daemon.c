@@ -1,0 +1,305 @@
+/*
+ * daemon.c - see daemon.h.
+ */
+#include "daemon.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "base/log.h"
+#include "docker/docker_client.h"
+#include "reconcile/reconciler.h"
+#include "rules/rule_loader.h"
+#include "rules/rule_watch.h"
+#include "teleport/teleport_client.h"
+
+struct daemon {
+    const struct enr_config *cfg;
+    const struct daemon_options *opts;
+    uv_loop_t loop;
+    bool loop_open;
+    struct rule_set *rules;   /* NULL while rule_watch owns them */
+    struct rule_watch *watch;
+    struct docker_client *dc;
+    struct teleport_client *tc;
+    struct reconciler *rec;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    bool signals_open;
+    int exit_code;
+};
+
+static enum planner_policy planner_policy_of(enum config_policy policy)
+{
+    switch (policy) {
+    case CONFIG_POLICY_UPSERT_ONLY:
+        return PLANNER_UPSERT_ONLY;
+    case CONFIG_POLICY_CREATE_ONLY:
+        return PLANNER_CREATE_ONLY;
+    case CONFIG_POLICY_SYNC:
+        break;
+    }
+    return PLANNER_SYNC;
+}
+
+static void on_rules_swap(void *ud, struct rule_set *rs)
+{
+    struct daemon *d = ud;
+    reconciler_set_rules(d->rec, rs);
+}
+
+/* The config file changed: apply what can be applied live. */
+static void on_config_change(void *ud)
+{
+    struct daemon *d = ud;
+    struct enr_error err = {0};
+    struct enr_config *nc = config_load(d->opts->config_path, &err);
+    char fields[512];
+    int level;
+
+    if (nc == NULL) {
+        log_error(LOG_MAIN, "config %s: %s; config NOT changed", d->opts->config_path, err.msg);
+        return;
+    }
+    if (strcmp(nc->rules_dir, rule_watch_dir(d->watch)) != 0) {
+        log_info(LOG_MAIN, "config: rules.dir is now %s", nc->rules_dir);
+        if (rule_watch_set_dir(d->watch, nc->rules_dir, &err) < 0)
+            log_error(LOG_RULES, "%s", err.msg);
+    }
+    if ((level = log_level_parse(nc->log_level)) >= 0 && (enum log_level)level != log_get_level()) {
+        log_set_level((enum log_level)level);
+        log_info(LOG_MAIN, "config: log.level is now %s", nc->log_level);
+    }
+    /* rules.dir and log.level are applied above, whatever the diff says */
+    size_t n = config_diff(d->cfg, nc, fields, sizeof(fields));
+    int live = (strcmp(d->cfg->rules_dir, nc->rules_dir) != 0) + (strcmp(d->cfg->log_level, nc->log_level) != 0);
+    if (n > (size_t)live)
+        log_warn(LOG_MAIN, "config changed; restart enroller to apply: %s", fields);
+    else
+        log_debug(LOG_MAIN, "config re-read: nothing that needs a restart changed");
+    config_free(nc);
+}
+
+static void log_rules(const char *verb, const struct rule_set *rs)
+{
+    char names[512] = "";
+    size_t used = 0;
+
+    for (size_t i = 0; i < rule_set_count(rs) && used < sizeof(names) - 1; i++) {
+        int n = snprintf(names + used, sizeof(names) - used, "%s%s", i ? ", " : "", rule_set_name(rs, i));
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+    log_info(LOG_RULES, "%s %zu rules (%s), hash %016llx", verb, rule_set_count(rs), names,
+             (unsigned long long)rule_set_hash(rs));
+}
+
+static void stop(struct daemon *d)
+{
+    if (d->rec != NULL)
+        reconciler_stop(d->rec);
+    if (d->watch != NULL) {
+        d->rules = rule_watch_close(d->watch);
+        d->watch = NULL;
+    }
+    if (d->signals_open) {
+        d->signals_open = false;
+        uv_close((uv_handle_t *)&d->sig_term, NULL);
+        uv_close((uv_handle_t *)&d->sig_int, NULL);
+        uv_close((uv_handle_t *)&d->sig_hup, NULL);
+    }
+    /* Cancels calls in flight; their callbacks will not run. */
+    docker_client_free(d->dc);
+    d->dc = NULL;
+    teleport_client_free(d->tc);
+    d->tc = NULL;
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct daemon *d = h->data;
+
+    if (signum == SIGHUP) {
+        if (d->watch != NULL)
+            rule_watch_reload(d->watch, "SIGHUP", 1);
+        return;
+    }
+    log_info(LOG_MAIN, "%s: stopping (nothing is deleted on shutdown)", strsignal(signum));
+    stop(d);
+}
+
+static void on_ping(void *ud, const struct enr_error *err, const char *cluster, const char *version)
+{
+    struct daemon *d = ud;
+    if (err != NULL) {
+        log_warn(LOG_TELEPORT, "ping %s: %s (will keep trying)", d->cfg->teleport_addr, err->msg);
+        return;
+    }
+    log_info(LOG_TELEPORT, "connected to cluster %s (Teleport %s) at %s as %s", cluster, version,
+             d->cfg->teleport_addr, teleport_client_identity_user(d->tc));
+}
+
+static void on_docker_ping(void *ud, const struct enr_error *err, const char *api_version)
+{
+    struct daemon *d = ud;
+    if (err != NULL) {
+        log_warn(LOG_DOCKER, "ping %s: %s (will keep trying)", docker_client_host(d->dc), err->msg);
+        return;
+    }
+    log_info(LOG_DOCKER, "connected to %s (API %s)", docker_client_host(d->dc), api_version);
+}
+
+static void on_done(void *ud)
+{
+    struct daemon *d = ud;
+    struct reconciler_stats st;
+
+    reconciler_get_stats(d->rec, &st);
+    log_info(LOG_MAIN, "--once: pass done: %zu containers, %zu desired, %zu owned; %llu created, %llu updated, "
+             "%llu deleted, %llu write errors; docker %s, teleport %s", st.containers, st.desired, st.owned,
+             (unsigned long long)st.creates, (unsigned long long)st.updates, (unsigned long long)st.deletes,
+             (unsigned long long)st.write_errors, st.docker_complete ? "complete" : "INCOMPLETE",
+             st.teleport_complete ? "complete" : "INCOMPLETE");
+    d->exit_code = st.docker_complete && st.teleport_complete && st.write_errors == 0 ? 0 : 1;
+    stop(d);
+}
+
+static void on_plan(void *ud, const struct plan *p, const struct enr_error *err)
+{
+    struct daemon *d = ud;
+
+    d->exit_code = d->opts->on_plan(d->opts->ud, p, err);
+    stop(d);
+}
+
+/* Starts the clients, the reconciler, the watch (run only) and the
+ * signals, then runs the loop until stopped.  Returns the exit code. */
+static int run(struct daemon *d)
+{
+    const struct enr_config *cfg = d->cfg;
+    struct enr_error err = {0};
+    struct docker_client_config dcfg = {0};
+    struct teleport_client_config tcfg = {0};
+    struct reconciler_config rcfg = {0};
+    bool plan = d->opts->on_plan != NULL;
+    int64_t ttl;
+    int rc = 1;
+
+    if (uv_loop_init(&d->loop) != 0) {
+        fprintf(stderr, "enroller: cannot create the event loop\n");
+        goto fail;
+    }
+    d->loop_open = true;
+    dcfg.host = cfg->docker_host;
+    dcfg.cert_path = cfg->docker_cert_path;
+    if ((d->dc = docker_client_new(&d->loop, &dcfg, &err)) == NULL) {
+        fprintf(stderr, "enroller: docker: %s\n", err.msg);
+        goto fail;
+    }
+    tcfg.addr = cfg->teleport_addr;
+    tcfg.identity_file = cfg->identity_file;
+    tcfg.tbot_dir = cfg->tbot_dir;
+    tcfg.cluster = cfg->teleport_cluster;
+    tcfg.mode = cfg->teleport_proxy < 0 ? TELEPORT_MODE_AUTO
+                : cfg->teleport_proxy ? TELEPORT_MODE_PROXY : TELEPORT_MODE_DIRECT;
+    tcfg.watch_credentials = 1;
+    tcfg.server_name = cfg->server_name;
+    tcfg.call_timeout_ms = cfg->call_timeout_ms;
+    if ((d->tc = teleport_client_new(&d->loop, &tcfg, &err)) == NULL) {
+        fprintf(stderr, "enroller: %s\n", err.msg);
+        goto fail;
+    }
+    ttl = teleport_client_identity_ttl(d->tc);
+    log_info(LOG_TELEPORT, "identity %s: user %s, certificate valid for %lld more seconds",
+             cfg->identity_file ? cfg->identity_file : cfg->tbot_dir, teleport_client_identity_user(d->tc),
+             (long long)ttl);
+
+    rcfg.owner = cfg->owner;
+    rcfg.resync_sec = cfg->resync_sec;
+    rcfg.plan_only = plan;
+    rcfg.dry_run = cfg->mode == CONFIG_MODE_DRY_RUN;
+    rcfg.poll_only = !cfg->events;
+    rcfg.policy = planner_policy_of(cfg->policy);
+    rcfg.grace_sec = (unsigned)cfg->grace_sec;
+    rcfg.max_deletes = (unsigned)cfg->max_deletes;
+    rcfg.max_delete_percent = (unsigned)cfg->max_delete_percent;
+    rcfg.adopt = cfg->adopt != 0;
+    rcfg.lease_sec = (unsigned)cfg->lease_sec;
+    rcfg.confirm_sec = (unsigned)cfg->confirm_sec;
+    rcfg.write_rate = (unsigned)cfg->write_rate;
+    rcfg.write_burst = (unsigned)cfg->write_burst;
+    rcfg.once = d->opts->once;
+    rcfg.on_done = on_done;
+    rcfg.on_plan = plan ? on_plan : NULL;
+    rcfg.ud = d;
+    if ((d->rec = reconciler_new(&d->loop, &rcfg, d->dc, d->tc, d->rules, &err)) == NULL) {
+        fprintf(stderr, "enroller: %s\n", err.msg);
+        goto fail;
+    }
+    if (!plan) {
+        struct rule_watch_config wc = {0};
+        wc.rules_dir = cfg->rules_dir;
+        wc.lua_dir = d->opts->lua_dir;
+        wc.config_path = cfg->path;
+        wc.on_swap = on_rules_swap;
+        wc.on_config = on_config_change;
+        wc.ud = d;
+        if ((d->watch = rule_watch_new(&d->loop, &wc, d->rules, &err)) == NULL) {
+            fprintf(stderr, "enroller: %s\n", err.msg);
+            goto fail;
+        }
+        d->rules = NULL; /* the watch owns them now */
+    }
+    uv_signal_init(&d->loop, &d->sig_term);
+    uv_signal_init(&d->loop, &d->sig_int);
+    uv_signal_init(&d->loop, &d->sig_hup);
+    d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
+    d->signals_open = true;
+    uv_signal_start(&d->sig_term, on_signal, SIGTERM);
+    uv_signal_start(&d->sig_int, on_signal, SIGINT);
+    uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
+
+    if (docker_client_ping(d->dc, on_docker_ping, d, &err) < 0)
+        log_warn(LOG_DOCKER, "ping: %s", err.msg);
+    if (teleport_client_ping(d->tc, on_ping, d, &err) < 0)
+        log_warn(LOG_TELEPORT, "ping: %s", err.msg);
+    if (reconciler_start(d->rec, &err) < 0) {
+        fprintf(stderr, "enroller: %s\n", err.msg);
+        goto fail;
+    }
+    log_info(LOG_MAIN, "enroller %s running: owner %s, docker %s, teleport %s, resync %us", ENR_VERSION,
+             cfg->owner, docker_client_host(d->dc), cfg->teleport_addr, cfg->resync_sec);
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    rc = d->exit_code;
+fail:
+    stop(d);
+    if (d->loop_open) {
+        /* Let every close callback run before memory goes. */
+        uv_run(&d->loop, UV_RUN_DEFAULT);
+        reconciler_free(d->rec);
+        d->rec = NULL;
+        if (uv_loop_close(&d->loop) != 0)
+            log_warn(LOG_MAIN, "event loop closed with handles still open");
+    }
+    return rc;
+}
+
+int daemon_run(const struct enr_config *cfg, const struct daemon_options *opts)
+{
+    struct daemon d = {.cfg = cfg, .opts = opts};
+    struct rule_limits limits = {0};
+    struct enr_error err = {0};
+    int rc;
+
+    if ((d.rules = rule_loader_load(cfg->rules_dir, opts->lua_dir, &limits, &err)) == NULL) {
+        fprintf(stderr, "enroller: %s\n", err.msg);
+        return 2;
+    }
+    log_rules("loaded", d.rules);
+    rc = run(&d);
+    rule_set_free(d.rules);
+    return rc;
+}

@@ -1,0 +1,42 @@
+/*
+ * rule_loader_private.h - the layout of a loaded rule set, shared by the
+ * files of src/rules/ only: rule_loader.c builds it, rule_eval.c runs it.
+ * Nothing outside src/rules/ includes this header.
+ */
+#ifndef ENR_RULE_LOADER_PRIVATE_H
+#define ENR_RULE_LOADER_PRIVATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <lua.h>
+
+#include "base/error.h"
+#include "rules/rule_loader.h"
+
+struct rule_entry {
+    char *name;    /* rule{ name = ... } */
+    char *file;    /* display name, "rules/x.lua" */
+    int ref;       /* registry ref of the rule table */
+    int priority;  /* rule{ priority = ... }, default 0 */
+    size_t order;  /* position in sorted file order (ties of priority) */
+};
+
+struct rule_set {
+    lua_State *L;
+    struct rule_entry *rules; /* in evaluation order (priority, then file order) */
+    size_t n;
+    uint64_t hash;
+    uint64_t instructions;    /* budget per call of match() or apps() */
+    time_t loaded_at;
+    int is_rule_ref;  /* enroller.is_rule */
+    int validate_ref; /* schema.validate_resource */
+};
+
+/* Errors raised without a position in the rule file (error(msg, 0), errors
+ * inside the library) still name the rule file first, with line when known
+ * (line > 0).  Returns err's code. */
+int rule_loader_blame(struct enr_error *err, const char *file, int line);
+
+#endif
