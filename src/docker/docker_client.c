@@ -20,8 +20,10 @@
  * same code; where it answers differently, this file hides the difference so
  * that callers see Docker's names and codes:
  *  - Podman 4.3 matches the /events "event" filter against its own names
- *    ("died", "remove"), so both spellings are asked for; "remove" is handed
- *    on as Docker's "destroy" (podman pkg/api/handlers/compat/events.go).
+ *    ("died", "remove"; libpod/events/filters.go) while the stream says
+ *    "die" and "remove" (pkg/api/handlers/compat/events.go), so both
+ *    spellings are asked for, and "remove" is handed on as Docker's
+ *    "destroy".
  *  - its network connect/disconnect events name the container in Actor.ID
  *    and carry no Actor.Attributes.container (libpod/events/events.go before
  *    5.0): Actor.ID is used when that attribute is absent.
