@@ -329,6 +329,66 @@ static void tick(uv_timer_t *t)
     (void)t;
 }
 
+/* spec/fixtures/NAME (recorded; see the README there), NUL-terminated. */
+static char *read_fixture(const char *name)
+{
+    const char *src = getenv("ENR_SOURCE_DIR");
+    char path[4096];
+    FILE *f;
+    char *buf;
+    long n;
+
+    snprintf(path, sizeof(path), "%s/spec/fixtures/%s", src ? src : ".", name);
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "cannot open %s\n", path);
+        exit(1);
+    }
+    ASSERT_EQ(fseek(f, 0, SEEK_END), 0);
+    n = ftell(f);
+    ASSERT_TRUE(n > 0);
+    rewind(f);
+    buf = malloc((size_t)n + 1);
+    ASSERT_TRUE(buf != NULL);
+    ASSERT_EQ(fread(buf, 1, (size_t)n, f), (size_t)n);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* A recorded raw HTTP answer (headers with LF line ends, as record.sh keeps
+ * them) turned back into CRLF HTTP with Connection: close. */
+static char *http_from_fixture(const char *name)
+{
+    char *raw = read_fixture(name);
+    size_t n = strlen(raw);
+    char *out = malloc(2 * n + 64), *o = out;
+    const char *p = raw, *body = strstr(raw, "\n\n");
+
+    ASSERT_TRUE(out != NULL && body != NULL);
+    for (; p < body; p++) {
+        if (*p == '\n') {
+            *o++ = '\r';
+            *o++ = '\n';
+        } else {
+            *o++ = *p;
+        }
+    }
+    o += sprintf(o, "\r\nConnection: close\r\n\r\n%s", body + 2);
+    free(raw);
+    return out;
+}
+
+/* r->ev[i] without its time: "type action id12". */
+static void assert_event(const struct result *r, int i, const char *want)
+{
+    size_t n = strlen(want);
+    if (strncmp(r->ev[i], want, n) != 0 || r->ev[i][n] != ' ') {
+        fprintf(stderr, "event %d: \"%s\", want \"%s <time>\"\n", i, r->ev[i], want);
+        exit(1);
+    }
+}
+
 /* ---- tests -------------------------------------------------------------- */
 
 #define OK_HDR "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
@@ -705,6 +765,248 @@ static void test_hosts(void)
     loop_finish(&loop);
 }
 
+/* Podman 4.3's stream as recorded (spec/fixtures/podman/events_raw.jsonl,
+ * unfiltered): its "remove" reaches callers as Docker's "destroy", network
+ * events name the container by Actor.ID (there is no
+ * Actor.Attributes.container), and init/sync/cleanup/create/image events are
+ * skipped.  The filter asks for Podman's names too. */
+static void test_podman_events_fixture(void)
+{
+    uv_loop_t loop;
+    uv_timer_t t;
+    struct server s;
+    char *lines = read_fixture("podman/events_raw.jsonl");
+    char *resp = malloc(strlen(lines) + 256);
+    sprintf(resp, "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Type: application/json\r\n"
+                  "Connection: close\r\n\r\n%s", lines);
+    const struct route routes[] = {{"GET /events?filters=", resp}, {NULL, NULL}};
+    struct result r = {0};
+    struct enr_error err = {0};
+
+    uv_loop_init(&loop);
+    uv_timer_init(&loop, &t);
+    uv_timer_start(&t, tick, 50, 50);
+    server_start(&s, &loop, routes);
+    struct docker_client *dc = client(&loop, &s, 2000);
+    ASSERT_EQ(docker_client_events(dc, 0, on_event, on_end, &r, &err), 0);
+    RUN_UNTIL(&loop, r.ends == 1);
+    /* "event":[... ,"died","remove"] */
+    ASSERT_CONTAINS(s.last_req, "%22disconnect%22%2C%22died%22%2C%22remove%22%5D");
+    ASSERT_EQ(r.n_events, 12);
+    assert_event(&r, 0, "container start 2d53f0a50bd7");
+    assert_event(&r, 1, "network connect 2d53f0a50bd7");
+    assert_event(&r, 2, "network disconnect 2d53f0a50bd7");
+    assert_event(&r, 3, "container pause 2d53f0a50bd7");
+    assert_event(&r, 4, "container unpause 2d53f0a50bd7");
+    assert_event(&r, 5, "container start 3c70a1a323aa");
+    assert_event(&r, 6, "container stop 3c70a1a323aa");
+    assert_event(&r, 7, "container die 3c70a1a323aa");
+    assert_event(&r, 8, "container destroy 3c70a1a323aa");
+    assert_event(&r, 9, "container start 783ddae00f93");
+    assert_event(&r, 10, "container die 783ddae00f93");
+    assert_event(&r, 11, "container destroy 783ddae00f93");
+    ASSERT_EQ(r.code, -EPIPE);
+    docker_client_free(dc);
+    server_stop(&s);
+    loop_finish(&loop);
+    free(resp);
+    free(lines);
+}
+
+/* Docker's network events keep Actor.Attributes.container (Actor.ID is the
+ * network there); an empty attribute is not replaced by Actor.ID; a "died"
+ * action, should one pass through, reads as "die". */
+static void test_network_event_ids(void)
+{
+    uv_loop_t loop;
+    uv_timer_t t;
+    struct server s;
+    const struct route routes[] = {
+        {"GET /events", OK_HDR "\r\n"
+         "{\"Type\":\"network\",\"Action\":\"connect\",\"Actor\":{\"ID\":\"net1\",\"Attributes\":{\"container\":\"c1\",\"name\":\"n\"}}}\n"
+         "{\"Type\":\"network\",\"Action\":\"disconnect\",\"Actor\":{\"ID\":\"net1\",\"Attributes\":{\"container\":\"\"}}}\n"
+         "{\"Type\":\"network\",\"Action\":\"disconnect\",\"Actor\":{\"ID\":\"c2\",\"Attributes\":{\"name\":\"web\"}}}\n"
+         "{\"Type\":\"network\",\"Action\":\"connect\",\"Actor\":{\"ID\":\"c3\"}}\n"
+         "{\"Type\":\"container\",\"Action\":\"died\",\"Actor\":{\"ID\":\"c3\"}}\n"
+         "{\"Type\":\"network\",\"Action\":\"remove\",\"Actor\":{\"ID\":\"net1\"}}\n"},
+        {NULL, NULL},
+    };
+    struct result r = {0};
+    struct enr_error err = {0};
+
+    uv_loop_init(&loop);
+    uv_timer_init(&loop, &t);
+    uv_timer_start(&t, tick, 50, 50);
+    server_start(&s, &loop, routes);
+    struct docker_client *dc = client(&loop, &s, 2000);
+    ASSERT_EQ(docker_client_events(dc, 0, on_event, on_end, &r, &err), 0);
+    RUN_UNTIL(&loop, r.ends == 1);
+    ASSERT_EQ(r.n_events, 4);
+    assert_event(&r, 0, "network connect c1");
+    assert_event(&r, 1, "network disconnect c2");
+    assert_event(&r, 2, "network connect c3");
+    assert_event(&r, 3, "container die c3");
+    docker_client_free(dc);
+    server_stop(&s);
+    loop_finish(&loop);
+}
+
+/* Podman's answers to inspect and list, recorded: its 404 and the 500
+ * "no such container" of an inspect that raced a removal are both not
+ * found; any other 500, or that text on another call, stays an error.  The
+ * recorded inspect parses, its "localhost/" image reads as Docker's name and
+ * the empty State.Health.Status as no health. */
+static void test_podman_answers(void)
+{
+    uv_loop_t loop;
+    uv_timer_t t;
+    struct server s;
+    char *r404 = http_from_fixture("podman/inspect_404.http");
+    char *r500 = http_from_fixture("podman/inspect_500_no_such_container.http");
+    char *body = read_fixture("podman/inspect_rabbitmq.json");
+    char *list = read_fixture("podman/containers_list_running.json");
+    char *inspect = malloc(strlen(body) + 256), *listr = malloc(strlen(list) + 256);
+    sprintf(inspect, OK_HDR "\r\n%s", body);
+    sprintf(listr, OK_HDR "\r\n%s", list);
+    const struct route routes[] = {
+        {"GET /_ping ", "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nLibpod-Api-Version: 4.3.1\r\n"
+                        "Content-Length: 2\r\nConnection: close\r\n\r\nOK"},
+        {"GET /v1.41/containers/nonexistent/json ", r404},
+        {"GET /v1.41/containers/raced/json ", r500},
+        {"GET /v1.41/containers/rabbitmq/json ", inspect},
+        {"GET /v1.41/containers/broken/json ",
+         "HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\n\r\n"
+         "{\"cause\":\"database is locked\",\"message\":\"inspecting container: database is locked\","
+         "\"response\":500}"},
+        {"GET /v1.41/containers/json?all=1", "HTTP/1.1 500 Internal Server Error\r\n"
+         "Connection: close\r\n\r\n{\"cause\":\"no such container\",\"message\":\"no such container\"}"},
+        {"GET /v1.41/containers/json ", listr},
+        {NULL, NULL},
+    };
+    struct result ping = {0}, gone = {0}, raced = {0}, ok = {0}, broken = {0}, l = {0};
+    struct enr_error err = {0};
+
+    uv_loop_init(&loop);
+    uv_timer_init(&loop, &t);
+    uv_timer_start(&t, tick, 50, 50);
+    server_start(&s, &loop, routes);
+    struct docker_client *dc = client(&loop, &s, 2000);
+    ASSERT_EQ(docker_client_ping(dc, on_ping, &ping, &err), 0);
+    RUN_UNTIL(&loop, ping.calls == 1);
+    ASSERT_STREQ(ping.version, "1.41");
+    ASSERT_EQ(docker_client_inspect(dc, "nonexistent", on_inspect, &gone, &err), 0);
+    ASSERT_EQ(docker_client_inspect(dc, "raced", on_inspect, &raced, &err), 0);
+    ASSERT_EQ(docker_client_inspect(dc, "rabbitmq", on_inspect, &ok, &err), 0);
+    ASSERT_EQ(docker_client_inspect(dc, "broken", on_inspect, &broken, &err), 0);
+    ASSERT_EQ(docker_client_list(dc, on_list, &l, &err), 0);
+    RUN_UNTIL(&loop, gone.calls && raced.calls && ok.calls && broken.calls && l.calls);
+
+    ASSERT_EQ(gone.code, ENR_ENOTFOUND);
+    ASSERT_CONTAINS(gone.msg, "HTTP 404: no container with name or ID \"nonexistent\" found");
+    ASSERT_EQ(raced.code, ENR_ENOTFOUND);
+    ASSERT_CONTAINS(raced.msg, "GET /containers/raced/json: HTTP 500: container ");
+    ASSERT_CONTAINS(raced.msg, "does not exist in database: no such container");
+    ASSERT_TRUE(raced.c == NULL);
+    ASSERT_EQ(broken.code, -EIO);
+    ASSERT_STREQ(broken.msg, "GET /containers/broken/json: HTTP 500: inspecting container: database is locked");
+    ASSERT_TRUE(broken.c == NULL);
+
+    ASSERT_EQ(ok.code, 0);
+    ASSERT_STREQ(ok.c->name, "rabbitmq");
+    ASSERT_STREQ(ok.c->image, "rabbitmq:3-management");
+    ASSERT_STREQ(ok.c->health, "");
+    ASSERT_STREQ(ok.c->state, "running");
+    ASSERT_EQ(ok.c->n_networks, 1);
+    ASSERT_STREQ(ok.c->networks[0].name, "enroller-test");
+    ASSERT_TRUE(ok.c->networks[0].ip[0] != '\0');
+    container_free(ok.c);
+
+    ASSERT_EQ(l.code, 0);
+    ASSERT_EQ(l.n, 1);
+    ASSERT_STREQ(l.ids[0], "2d53f0a50bd7d7af0222a9fd67a306f2756b8bde85579bf50ea30573f3ca83a6");
+
+    docker_client_free(dc);
+    server_stop(&s);
+    loop_finish(&loop);
+    free(r404);
+    free(r500);
+    free(body);
+    free(list);
+    free(inspect);
+    free(listr);
+}
+
+/* "no such container" in a 500 is read as not found only for inspect: on
+ * the event stream (or a list) it is an error like any other. */
+static void test_podman_500_elsewhere(void)
+{
+    uv_loop_t loop;
+    uv_timer_t t;
+    struct server s;
+    const struct route routes[] = {
+        {"GET /events", "HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\n\r\n"
+                        "{\"cause\":\"no such container\",\"message\":\"no such container\",\"response\":500}"},
+        {"GET /containers/json", "HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\n\r\n"
+                                 "{\"cause\":\"no such container\",\"message\":\"x: no such container\"}"},
+        {NULL, NULL},
+    };
+    struct result r = {0}, l = {0};
+    struct enr_error err = {0};
+
+    uv_loop_init(&loop);
+    uv_timer_init(&loop, &t);
+    uv_timer_start(&t, tick, 50, 50);
+    server_start(&s, &loop, routes);
+    struct docker_client *dc = client(&loop, &s, 2000);
+    ASSERT_EQ(docker_client_events(dc, 0, on_event, on_end, &r, &err), 0);
+    ASSERT_EQ(docker_client_list(dc, on_list, &l, &err), 0);
+    RUN_UNTIL(&loop, r.ends == 1 && l.calls == 1);
+    ASSERT_EQ(r.code, -EIO);
+    ASSERT_STREQ(r.msg, "GET /events: HTTP 500: no such container");
+    ASSERT_EQ(l.code, -EIO);
+    ASSERT_STREQ(l.msg, "GET /containers/json: HTTP 500: x: no such container");
+    docker_client_free(dc);
+    server_stop(&s);
+    loop_finish(&loop);
+}
+
+/* Podman sends no headers on /events until the first event: a quiet stream
+ * is not a timeout, however long it stays quiet (here 15 times the request
+ * timeout).  Then the service dies mid-stream: the end is reported once. */
+static void test_events_quiet_then_service_dies(void)
+{
+    uv_loop_t loop;
+    uv_timer_t t;
+    struct server s;
+    char resp[1024];
+    char *p = resp;
+    for (int i = 0; i < 150; i++) /* 150 x 20 ms of silence */
+        *p++ = '\x01';
+    sprintf(p, "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Type: application/json\r\n"
+               "Transfer-Encoding: chunked\r\n\r\n"
+               "47\r\n{\"Type\":\"container\",\"Action\":\"start\",\"Actor\":{\"ID\":\"c1\"},\"timeNano\":5}\n\r\n"
+               "\x01{\"Type\":\"con");
+    const struct route routes[] = {{"GET /events", resp}, {NULL, NULL}};
+    struct result r = {0};
+    struct enr_error err = {0};
+
+    ASSERT_EQ(strlen("{\"Type\":\"container\",\"Action\":\"start\",\"Actor\":{\"ID\":\"c1\"},\"timeNano\":5}\n"), 0x47);
+    uv_loop_init(&loop);
+    uv_timer_init(&loop, &t);
+    uv_timer_start(&t, tick, 50, 50);
+    server_start(&s, &loop, routes);
+    struct docker_client *dc = client(&loop, &s, 200);
+    ASSERT_EQ(docker_client_events(dc, 0, on_event, on_end, &r, &err), 0);
+    RUN_UNTIL(&loop, r.ends == 1);
+    ASSERT_EQ(r.n_events, 1);
+    assert_event(&r, 0, "container start c1");
+    ASSERT_TRUE(r.code != 0);
+    ASSERT_CONTAINS(r.msg, "GET /events: ");
+    docker_client_free(dc);
+    server_stop(&s);
+    loop_finish(&loop);
+}
+
 int main(void)
 {
     docker_client_free(NULL);
@@ -717,6 +1019,11 @@ int main(void)
     test_events_stop_and_free_from_callback();
     test_free_in_flight();
     test_timeout_and_unreachable();
+    test_podman_events_fixture();
+    test_network_event_ids();
+    test_podman_answers();
+    test_podman_500_elsewhere();
+    test_events_quiet_then_service_dies();
     printf("test_docker_client: ok\n");
     return 0;
 }

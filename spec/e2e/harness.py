@@ -27,6 +27,10 @@ PY = "/usr/bin/python3"
 TCTL = os.path.join(SRC, "spec", "standin", "tctl")
 STANDIN = os.path.join(SRC, "spec", "standin", "standin.py")
 DOCKERD_TEST = os.path.join(SRC, "scripts", "dockerd-test")
+PODMAN_TEST = os.path.join(SRC, "scripts", "podman-test")
+# The engine a Cluster runs: "docker" (scripts/dockerd-test) or "podman"
+# (scripts/podman-test, a Podman service on the Docker-compatible API).
+ENGINE = os.environ.get("ENR_E2E_ENGINE", "docker")
 ROLES_DIR = os.path.join(SRC, "spec", "standin", "roles")
 TINY = "enroller-tiny:latest"
 NETWORK = "enroller-test"
@@ -102,7 +106,11 @@ class Cluster:
 
     def __init__(self, owner="e2e-host", user="register-apps",
                  roles=("register-apps.yaml", "register-apps-impersonator.yaml", "enroller-apps.yaml"),
-                 user_roles=("register-apps", "enroller-apps"), standin_args=()):
+                 user_roles=("register-apps", "enroller-apps"), standin_args=(), engine=None):
+        self.engine = engine or ENGINE
+        if self.engine not in ("docker", "podman"):
+            raise ValueError("engine must be docker or podman, not %r" % self.engine)
+        self.engine_script = PODMAN_TEST if self.engine == "podman" else DOCKERD_TEST
         self.owner = owner
         self.user = user
         self.roles = roles
@@ -142,7 +150,7 @@ class Cluster:
         for e in self.engines:
             e.stop()
         if self.docker_env is not None:
-            subprocess.run([DOCKERD_TEST, "stop", self.dockerd_dir], stdout=subprocess.DEVNULL)
+            subprocess.run([self.engine_script, "stop", self.dockerd_dir], stdout=subprocess.DEVNULL)
             self.docker_env = None
         if os.environ.get("ENR_E2E_KEEP"):
             log("kept " + self.tmp)
@@ -150,14 +158,18 @@ class Cluster:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
     def start_dockerd(self):
-        r = subprocess.run([DOCKERD_TEST, "start", self.dockerd_dir], capture_output=True, text=True)
+        r = subprocess.run([self.engine_script, "start", self.dockerd_dir], capture_output=True, text=True)
         if r.returncode != 0:
-            raise RuntimeError("dockerd-test start failed: " + r.stderr.strip())
-        self.docker_host = "unix://" + os.path.join(self.dockerd_dir, "docker.sock")
+            raise RuntimeError("%s start failed: %s" % (os.path.basename(self.engine_script), r.stderr.strip()))
+        sock = "podman.sock" if self.engine == "podman" else "docker.sock"
+        self.docker_host = "unix://" + os.path.join(self.dockerd_dir, sock)
         self.docker_env = dict(os.environ, DOCKER_HOST=self.docker_host)
+        # The engine's own CLI: podman talks to the service as a remote client.
+        self.cli = (["podman", "--remote", "--url", self.docker_host] if self.engine == "podman"
+                    else ["docker"])
 
     def stop_dockerd(self):
-        subprocess.run([DOCKERD_TEST, "stop", self.dockerd_dir], stdout=subprocess.DEVNULL, check=True)
+        subprocess.run([self.engine_script, "stop", self.dockerd_dir], stdout=subprocess.DEVNULL, check=True)
         self.docker_env = None
 
     def restart_dockerd(self):
@@ -229,10 +241,10 @@ class Cluster:
         return json.loads(self.tctl("counters", "--format", "json").stdout)
 
     def docker(self, *args, check=True):
-        r = subprocess.run(["docker"] + list(args), capture_output=True, text=True, env=self.docker_env,
+        r = subprocess.run(self.cli + list(args), capture_output=True, text=True, env=self.docker_env,
                            timeout=60)
         if check and r.returncode != 0:
-            raise RuntimeError("docker %s: %s" % (" ".join(args)[:300], r.stderr.strip()[-500:]))
+            raise RuntimeError("%s %s: %s" % (self.engine, " ".join(args)[:300], r.stderr.strip()[-500:]))
         return r.stdout.strip()
 
     def tag(self, image):

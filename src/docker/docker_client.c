@@ -16,6 +16,21 @@
  * every event line too (DOCKER_CLIENT_MAX_LINE): a broken or hostile engine
  * cannot make us allocate without limit.
  *
+ * Podman.  Podman's Docker-compatible API (4.3 and later) is served by the
+ * same code; where it answers differently, this file hides the difference so
+ * that callers see Docker's names and codes:
+ *  - Podman 4.3 matches the /events "event" filter against its own names
+ *    ("died", "remove"; libpod/events/filters.go) while the stream says
+ *    "die" and "remove" (pkg/api/handlers/compat/events.go), so both
+ *    spellings are asked for, and "remove" is handed on as Docker's
+ *    "destroy".
+ *  - its network connect/disconnect events name the container in Actor.ID
+ *    and carry no Actor.Attributes.container (libpod/events/events.go before
+ *    5.0): Actor.ID is used when that attribute is absent.
+ *  - an inspect racing a removal may answer HTTP 500 whose message ends in
+ *    "no such container" (libpod/define/errors.go ErrNoSuchCtr) instead of
+ *    404: it is read as not found.  Any other 500 stays an error.
+ *
  * Freeing.  uv handles close asynchronously: docker_client_free() cancels
  * every transfer at once, but the struct itself goes away in the last close
  * callback, so the caller must let the loop run (uv_run) before
@@ -31,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/log.h"
 
@@ -348,18 +364,37 @@ static int handle_socket(CURL *easy, curl_socket_t s, int action, void *userp, v
 
 /* ---- completion of one request ----------------------------------------- */
 
-/* err from the HTTP status and Docker's {"message": "..."} body. */
+/* 1 when s contains needle, ignoring ASCII case. */
+static int contains_nocase(const char *s, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; *s; s++) {
+        if (strncasecmp(s, needle, n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* err from the HTTP status and Docker's {"message": "..."} body.  Podman's
+ * body is {"cause": "...", "message": "...", "response": N}; a 500 whose
+ * cause or message says "no such container" is an inspect that raced a
+ * removal (see the top comment) and reads as not found. */
 static void http_error(struct request *r, long status, struct enr_error *err)
 {
     const char *msg = "";
     json_t *root = r->body ? json_loadb(r->body, r->len, 0, NULL) : NULL;
     json_t *m = json_is_object(root) ? json_object_get(root, "message") : NULL;
+    json_t *cause = json_is_object(root) ? json_object_get(root, "cause") : NULL;
     int code = (status == 404) ? ENR_ENOTFOUND : -EIO;
 
     if (json_is_string(m))
         msg = json_string_value(m);
     else if (r->body)
         msg = r->body;
+    if (status == 500 && r->kind == REQ_INSPECT &&
+        ((json_is_string(cause) && contains_nocase(json_string_value(cause), "no such container")) ||
+         contains_nocase(msg, "no such container")))
+        code = ENR_ENOTFOUND;
     err_set(err, code, "%s: HTTP %ld: %.200s", r->what, status, msg);
     json_decref(root);
 }
@@ -514,6 +549,7 @@ static void deliver(struct request *r, struct enr_error *err)
 
 static const char *const container_actions[] = {
     "start", "die", "destroy", "stop", "kill", "pause", "unpause", "health_status",
+    "died", "remove", /* Podman's names for die and destroy */
 };
 
 static int wanted(const char *type, const char *action)
@@ -558,10 +594,19 @@ static int event_line(struct request *r, const char *line, size_t len)
         json_decref(root);
         return 0;
     }
-    if (strcmp(type, "network") == 0)
+    if (strcmp(type, "network") == 0) {
         id = json_string_value(json_object_get(attrs, "container"));
-    else
+        /* Podman before 5.0: the container is the actor, no attribute. */
+        if (id == NULL && json_object_get(attrs, "container") == NULL)
+            id = json_string_value(json_object_get(actor, "ID"));
+    } else {
         id = json_string_value(json_object_get(actor, "ID"));
+        /* Podman's names for Docker's "destroy" and "die". */
+        if (strcmp(action, "remove") == 0)
+            action = "destroy";
+        else if (strcmp(action, "died") == 0)
+            action = "die";
+    }
     if (id == NULL || *id == '\0') {
         log_warn(LOG_DOCKER, "%s: %s %s event without a container id; skipped", r->what, type,
                  action);
@@ -908,7 +953,8 @@ int docker_client_events(struct docker_client *dc, int64_t since_nano, docker_ev
     static const char filters[] =
         "{\"type\":[\"container\",\"network\"],"
         "\"event\":[\"start\",\"die\",\"destroy\",\"stop\",\"kill\",\"pause\",\"unpause\","
-        "\"health_status\",\"connect\",\"disconnect\"]}";
+        "\"health_status\",\"connect\",\"disconnect\","
+        "\"died\",\"remove\"]}"; /* Podman 4.3 filters on these names; see the top comment */
     char query[512];
     char *esc;
 

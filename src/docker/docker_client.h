@@ -8,6 +8,9 @@
  * "unix:///path" or "tcp://host:port" (TLS when cert_path is set, as
  * DOCKER_CERT_PATH/DOCKER_TLS_VERIFY do); NULL means $DOCKER_HOST, then
  * unix:///var/run/docker.sock.  The API version is negotiated from /_ping.
+ * Podman's Docker-compatible service (4.3 and later) is served too: its
+ * event names and error codes are translated to Docker's here, so callers
+ * see no difference (docker_client.c says which).
  */
 #ifndef ENR_DOCKER_CLIENT_H
 #define ENR_DOCKER_CLIENT_H
@@ -29,8 +32,10 @@ struct docker_client_config {
 
 struct docker_event {
     const char *type;        /* "container" or "network" */
-    const char *action;      /* "start", "die", "destroy", "connect", "disconnect", ... */
-    const char *container_id;/* the container concerned (network events: Actor.Attributes.container) */
+    const char *action;      /* "start", "die", "destroy", "connect", "disconnect", ... (Docker's
+                              * names: Podman's "remove" comes as "destroy", "died" as "die") */
+    const char *container_id;/* the container concerned (network events: Actor.Attributes.container,
+                              * or Actor.ID where Podman sends no such attribute) */
     int64_t time_nano;       /* timeNano */
 };
 
@@ -56,14 +61,16 @@ int docker_client_list(struct docker_client *dc, docker_list_cb cb, void *ud, st
 
 typedef void (*docker_inspect_cb)(void *ud, const struct enr_error *err, struct container *c);
 /* GET /containers/{id}/json.  On success c is handed over (caller frees);
- * a container that no longer exists gives err->code == ENR_ENOTFOUND. */
+ * a container that no longer exists gives err->code == ENR_ENOTFOUND (HTTP
+ * 404, or Podman's HTTP 500 "no such container" when it raced a removal). */
 int docker_client_inspect(struct docker_client *dc, const char *id, docker_inspect_cb cb, void *ud,
                           struct enr_error *err);
 
 typedef void (*docker_event_cb)(void *ud, const struct docker_event *ev);
 typedef void (*docker_stream_end_cb)(void *ud, const struct enr_error *err);
 /* GET /events filtered to container start/die/destroy/stop/kill/pause/unpause/
- * health_status and network connect/disconnect, since=since_nano (0: now).
+ * health_status and network connect/disconnect (and Podman's died/remove),
+ * since=since_nano (0: now).
  * ev_cb runs once per event as it arrives; end_cb runs once when the stream
  * ends for any reason (err set) or is stopped with docker_client_events_stop
  * (not run then). */

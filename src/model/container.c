@@ -466,6 +466,10 @@ struct container *container_from_inspect(const char *json, size_t len, struct en
         (rc = get_time(root, "Created", "Created", &c->created, err)) < 0 ||
         (rc = get_time(state, "StartedAt", "State.StartedAt", &c->started, err)) < 0)
         goto fail;
+    /* Podman names a locally built or imported image "localhost/x:t"; rules
+     * see it as Docker would name it, "x:t". */
+    if (strncmp(c->image, "localhost/", 10) == 0)
+        memmove(c->image, c->image + 10, strlen(c->image + 10) + 1);
 
     c->hash = snapshot_hash(c);
     free(name);
