@@ -79,8 +79,11 @@ static void test_content_and_escaping(void)
     ASSERT_CONTAINS(page, "held by guard rail <strong>grace</strong>: container gone 5s ago");
     ASSERT_CONTAINS(page, "no rule matched");
     ASSERT_CONTAINS(page, "Containers (2)");
-    ASSERT_CONTAINS(page, "2027-01-15 09:05:00 UTC</time> (in 1 h 5 min)"); /* identity expiry */
-    ASSERT_CONTAINS(page, "(30 s ago)");                                     /* last sync */
+    /* The identity's expiry and the last sync: how far, then when. */
+    ASSERT_CONTAINS(page, "Identity expires</span><span class=\"v\">in 1 h 5 min</span><span class=\"t\">"
+                          "<time datetime=\"2027-01-15T09:05:00Z\">2027-01-15 09:05:00 UTC</time>");
+    ASSERT_CONTAINS(page, "Last complete sync</span><span class=\"v\">30 s ago</span><span class=\"t\">"
+                          "<time datetime=\"2027-01-15T07:59:30Z\">2027-01-15 07:59:30 UTC</time>");
     ASSERT_CONTAINS(page, "not connected");
     /* Reloads newest first. */
     const char *failed = strstr(page, ">failed</span>"), *ok = strstr(page, "loaded 2 rules");
@@ -94,7 +97,7 @@ static void test_content_and_escaping(void)
     ASSERT_TRUE(s != NULL);
     ops_snapshot_set_identity_expiry(s, NOW - 10);
     page = render(s);
-    ASSERT_CONTAINS(page, ">expired</span>");
+    ASSERT_CONTAINS(page, ">expired</span> 10 s ago");
     ASSERT_CONTAINS(page, "Last complete sync</span><span class=\"v\">never");
     free(page);
     ops_snapshot_unref(s);

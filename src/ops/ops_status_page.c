@@ -16,10 +16,11 @@ static const char STYLE[] =
     "h1{font-size:22px;margin:0}h2{font-size:17px;margin:20px 0 8px}"
     "h3{font-size:16px;margin:0;overflow-wrap:anywhere}"
     ".sub{color:#5b6475;font-size:13px}"
-    ".summary{display:grid;grid-template-columns:repeat(auto-fit,minmax(180px,1fr));gap:8px}"
+    ".summary{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:8px}"
     ".tile{background:#fff;border:1px solid #dfe2e8;border-radius:8px;padding:8px 10px}"
     ".tile .k{display:block;color:#5b6475;font-size:12px;text-transform:uppercase;letter-spacing:.03em}"
-    ".tile .v{font-weight:600;overflow-wrap:anywhere}"
+    ".tile .v{display:block;font-weight:600;overflow-wrap:anywhere}"
+    ".tile .t{display:block;color:#5b6475;font-size:12px}"
     ".card{background:#fff;border:1px solid #dfe2e8;border-radius:8px;padding:10px 12px;margin:0 0 10px}"
     ".meta{margin:2px 0 8px;color:#5b6475;font-size:13px;overflow-wrap:anywhere}"
     ".meta code{font-size:12px}"
@@ -48,12 +49,15 @@ static const char STYLE[] =
 static void put_time(struct ops_buf *b, int64_t t)
 {
     struct tm tm;
-    char s[64];
+    char iso[32], shown[32];
     time_t tt = (time_t)t;
 
-    if (gmtime_r(&tt, &tm) == NULL || strftime(s, sizeof(s), "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-        snprintf(s, sizeof(s), "%lld", (long long)t);
-    ops_buf_printf(b, "<time datetime=\"%s\">%s</time>", s, s); /* digits, '-', ':' and ' ' only */
+    if (gmtime_r(&tt, &tm) == NULL || strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0 ||
+        strftime(shown, sizeof(shown), "%Y-%m-%d %H:%M:%S UTC", &tm) == 0) {
+        ops_buf_printf(b, "%lld", (long long)t);
+        return;
+    }
+    ops_buf_printf(b, "<time datetime=\"%s\">%s</time>", iso, shown); /* digits and punctuation only */
 }
 
 /* "3 h 5 min" style. */
@@ -91,27 +95,29 @@ static void summary(struct ops_buf *b, const struct ops_snapshot *s, int64_t now
 
     tile_begin(b, "Last complete sync");
     if (s->last_sync > 0) {
-        put_time(b, s->last_sync);
-        ops_buf_put(b, " (");
         put_span(b, now - s->last_sync);
-        ops_buf_put(b, now >= s->last_sync ? " ago)" : " ahead)");
+        ops_buf_put(b, now >= s->last_sync ? " ago" : " ahead");
+        ops_buf_put(b, "</span><span class=\"t\">");
+        put_time(b, s->last_sync);
     } else {
         ops_buf_put(b, "never");
     }
     ops_buf_put(b, "</span></div>");
 
     tile_begin(b, "Identity expires");
-    if (s->identity_expires > 0) {
-        put_time(b, s->identity_expires);
-        if (s->identity_expires > now) {
-            ops_buf_put(b, " (in ");
-            put_span(b, s->identity_expires - now);
-            ops_buf_put(b, ")");
-        } else {
-            ops_buf_put(b, " <span class=\"badge bad\">expired</span>");
-        }
+    if (s->identity_expires > now) {
+        ops_buf_put(b, "in ");
+        put_span(b, s->identity_expires - now);
+    } else if (s->identity_expires > 0) {
+        ops_buf_put(b, "<span class=\"badge bad\">expired</span> ");
+        put_span(b, now - s->identity_expires);
+        ops_buf_put(b, " ago");
     } else {
         ops_buf_put(b, "unknown");
+    }
+    if (s->identity_expires > 0) {
+        ops_buf_put(b, "</span><span class=\"t\">");
+        put_time(b, s->identity_expires);
     }
     ops_buf_put(b, "</span></div></section>\n");
 }
