@@ -69,9 +69,13 @@ class StatusPage(unittest.TestCase):
             if cls.server.poll() is None:
                 cls.server.kill()
                 cls.server.wait()
+            errors = cls.server.stderr.read()
             cls.server.stdout.close()
             cls.server.stderr.close()
             shutil.rmtree(cls.tmp, ignore_errors=True)
+        # A clean stop on SIGTERM (and, in a sanitizer build, no report).
+        if cls.server.returncode != 0 or "Sanitizer" in errors:
+            raise AssertionError("ops_page_server exited %d: %s" % (cls.server.returncode, errors[-2000:]))
 
     def chromium(self, *args):
         profile = tempfile.mkdtemp(prefix="profile-", dir=self.tmp)
