@@ -78,6 +78,8 @@ static struct ops_snapshot *sample(int64_t now)
     ops_snapshot_set_last_sync(s, now - 12);
     ops_snapshot_set_connected(s, true, true);
     ops_snapshot_set_first_sync_complete(s, true);
+    ops_snapshot_set_writes(s, &(struct ops_writes){.sent = 41, .ok = 37, .failed = 3, .inflight = 1,
+                                                    .backing_off = 1});
     return s;
 }
 

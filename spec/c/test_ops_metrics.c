@@ -51,6 +51,27 @@ static const char GOLDEN[] =
     "# TYPE enroller_docker_errors_total counter\n"
     "enroller_docker_errors_total{endpoint=\"GET /containers/json\",status=\"500\"} 2\n"
     "enroller_docker_errors_total{endpoint=\"GET /containers/json\",status=\"transport\"} 1\n"
+    "# HELP enroller_auth_writes_sent_total Creates, updates and deletes sent to Teleport Auth.\n"
+    "# TYPE enroller_auth_writes_sent_total counter\n"
+    "enroller_auth_writes_sent_total 9\n"
+    "# HELP enroller_auth_writes_total Writes to Teleport Auth that ended, by result (dropped: not sent because the "
+    "circuit opened).\n"
+    "# TYPE enroller_auth_writes_total counter\n"
+    "enroller_auth_writes_total{result=\"ok\"} 6\n"
+    "enroller_auth_writes_total{result=\"failed\"} 2\n"
+    "enroller_auth_writes_total{result=\"dropped\"} 4\n"
+    "# HELP enroller_auth_writes_in_flight Writes to Teleport Auth in flight.\n"
+    "# TYPE enroller_auth_writes_in_flight gauge\n"
+    "enroller_auth_writes_in_flight 1\n"
+    "# HELP enroller_auth_writes_queued Writes to Teleport Auth waiting for a slot or a token.\n"
+    "# TYPE enroller_auth_writes_queued gauge\n"
+    "enroller_auth_writes_queued 3\n"
+    "# HELP enroller_auth_writes_backing_off Names whose write failed and waits for its retry.\n"
+    "# TYPE enroller_auth_writes_backing_off gauge\n"
+    "enroller_auth_writes_backing_off 2\n"
+    "# HELP enroller_auth_circuit_open 1 while writes to Teleport Auth are stopped after repeated failures.\n"
+    "# TYPE enroller_auth_circuit_open gauge\n"
+    "enroller_auth_circuit_open 1\n"
     "# HELP enroller_docker_events_total Docker events received.\n"
     "# TYPE enroller_docker_events_total counter\n"
     "enroller_docker_events_total 11\n"
@@ -144,6 +165,9 @@ static struct ops_snapshot *small_snapshot(void)
     ASSERT_EQ(ops_snapshot_set_counters(s, &c, &err), 0);
     ops_snapshot_counters_cleanup(&c); /* the snapshot has its own copy */
 
+    struct ops_writes w = {.sent = 9, .ok = 6, .failed = 2, .dropped = 4, .inflight = 1, .queued = 3,
+                           .backing_off = 2, .circuit_open = true};
+    ASSERT_EQ(ops_snapshot_set_writes(s, &w), 0);
     ASSERT_EQ(ops_snapshot_set_identity_expiry(s, 1800003600), 0);
     ASSERT_EQ(ops_snapshot_set_last_sync(s, 1799999990), 0);
     ASSERT_EQ(ops_snapshot_set_connected(s, true, false), 0);

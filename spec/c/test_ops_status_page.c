@@ -56,6 +56,9 @@ static void test_content_and_escaping(void)
     ops_snapshot_set_identity_expiry(s, NOW + 3600 + 5 * 60);
     ops_snapshot_set_last_sync(s, NOW - 30);
     ops_snapshot_set_connected(s, true, false);
+    struct ops_writes w = {.sent = 12, .ok = 7, .failed = 5, .inflight = 2, .queued = 3, .backing_off = 4,
+                           .circuit_open = true};
+    ops_snapshot_set_writes(s, &w);
 
     char *page = render(s);
     /* Phone-readable, no script of its own. */
@@ -85,6 +88,8 @@ static void test_content_and_escaping(void)
     ASSERT_CONTAINS(page, "Last complete sync</span><span class=\"v\">30 s ago</span><span class=\"t\">"
                           "<time datetime=\"2027-01-15T07:59:30Z\">2027-01-15 07:59:30 UTC</time>");
     ASSERT_CONTAINS(page, "not connected");
+    ASSERT_CONTAINS(page, ">circuit open</span> 2 in flight &middot; 3 queued</span><span class=\"t\">7 ok &middot; "
+                          "5 failed &middot; 4 retrying");
     /* Reloads newest first. */
     const char *failed = strstr(page, ">failed</span>"), *ok = strstr(page, "loaded 2 rules");
     ASSERT_TRUE(failed != NULL && ok != NULL && failed < ok);

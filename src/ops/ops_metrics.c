@@ -96,6 +96,19 @@ int ops_metrics_render(const struct ops_snapshot *s, int64_t now, char **out, si
     labelled(&b, "docker_errors_total",
              "Failed requests to the Docker Engine API, by endpoint and HTTP status (transport: no response).",
              "endpoint", "status", &c->docker_errors);
+    const struct ops_writes *w = &s->writes;
+    plain(&b, "auth_writes_sent_total", "counter", "Creates, updates and deletes sent to Teleport Auth.", w->sent);
+    family(&b, "auth_writes_total", "counter",
+           "Writes to Teleport Auth that ended, by result (dropped: not sent because the circuit opened).");
+    ops_buf_printf(&b, "enroller_auth_writes_total{result=\"ok\"} %llu\n", (unsigned long long)w->ok);
+    ops_buf_printf(&b, "enroller_auth_writes_total{result=\"failed\"} %llu\n", (unsigned long long)w->failed);
+    ops_buf_printf(&b, "enroller_auth_writes_total{result=\"dropped\"} %llu\n", (unsigned long long)w->dropped);
+    plain(&b, "auth_writes_in_flight", "gauge", "Writes to Teleport Auth in flight.", w->inflight);
+    plain(&b, "auth_writes_queued", "gauge", "Writes to Teleport Auth waiting for a slot or a token.", w->queued);
+    plain(&b, "auth_writes_backing_off", "gauge", "Names whose write failed and waits for its retry.",
+          w->backing_off);
+    plain(&b, "auth_circuit_open", "gauge", "1 while writes to Teleport Auth are stopped after repeated failures.",
+          w->circuit_open);
     plain(&b, "docker_events_total", "counter", "Docker events received.", c->docker_events);
     plain(&b, "rule_errors_total", "counter", "Rule evaluations and rule loads that failed.", c->rule_errors);
     plain(&b, "conflicts_total", "counter",

@@ -12,6 +12,12 @@
  *   enroller_auth_errors_total{method,code}             counter
  *   enroller_docker_calls_total{endpoint}               counter
  *   enroller_docker_errors_total{endpoint,status}       counter
+ *   enroller_auth_writes_sent_total                     counter  }
+ *   enroller_auth_writes_total{result}                  counter  } the
+ *   enroller_auth_writes_in_flight                      gauge    } executor's
+ *   enroller_auth_writes_queued                         gauge    } writes
+ *   enroller_auth_writes_backing_off                    gauge    }
+ *   enroller_auth_circuit_open                          gauge 0/1}
  *   enroller_docker_events_total                        counter
  *   enroller_rule_errors_total                          counter
  *   enroller_conflicts_total                            counter

@@ -384,6 +384,14 @@ fail:
     return -ENOMEM;
 }
 
+int ops_snapshot_set_writes(struct ops_snapshot *s, const struct ops_writes *w)
+{
+    if (s->frozen)
+        return -EBUSY;
+    s->writes = *w;
+    return 0;
+}
+
 int ops_snapshot_set_identity_expiry(struct ops_snapshot *s, int64_t expires)
 {
     if (s->frozen)

@@ -10,6 +10,7 @@
  *     struct ops_container *c = ops_snapshot_add_container(s, id, name, image, rule, &err);
  *     ops_snapshot_add_resource(c, RESOURCE_APP, "web", OPS_STATE_REGISTERED, "", OPS_GUARD_NONE, &err);
  *     ops_snapshot_set_counters(s, &loop_counters, &err);
+ *     ops_snapshot_set_writes(s, &(struct ops_writes){ .sent = st.sent, ... });   (from executor_get_stats)
  *     ops_snapshot_set_recent(s, &loop_recent, &err);
  *     ops_snapshot_publish(hub, s);          (hands the reference over)
  *
@@ -132,6 +133,14 @@ struct ops_recent {
     size_t len;
 };
 
+/* The executor's writes to Auth, as executor_get_stats counts them
+ * (reconcile/executor.h; same field names). */
+struct ops_writes {
+    uint64_t sent, ok, failed, dropped;   /* cumulative */
+    unsigned inflight, queued, backing_off;
+    bool circuit_open;
+};
+
 struct ops_snapshot {
     /* Build info. */
     char *version;
@@ -140,6 +149,7 @@ struct ops_snapshot {
     size_t n_containers, cap_containers;
 
     struct ops_counters counters;
+    struct ops_writes writes;
     struct ops_recent recent;
 
     /* Gauges. */
@@ -174,6 +184,7 @@ int ops_snapshot_add_resource(struct ops_container *c, enum resource_kind kind, 
                               struct enr_error *err);
 int ops_snapshot_set_counters(struct ops_snapshot *s, const struct ops_counters *c, struct enr_error *err);
 int ops_snapshot_set_recent(struct ops_snapshot *s, const struct ops_recent *r, struct enr_error *err);
+int ops_snapshot_set_writes(struct ops_snapshot *s, const struct ops_writes *w);
 /* expires: unix seconds, 0 unknown. */
 int ops_snapshot_set_identity_expiry(struct ops_snapshot *s, int64_t expires);
 int ops_snapshot_set_last_sync(struct ops_snapshot *s, int64_t when);
@@ -221,7 +232,7 @@ void ops_snapshot_hub_free(struct ops_hub *hub);
 void ops_snapshot_hub_set_clock(struct ops_hub *hub, uint64_t (*fn)(void *ud), void *ud);
 uint64_t ops_snapshot_hub_now_ms(struct ops_hub *hub);
 
-/* Freezes s, stamps it with the hub's clock and makes it current; the
+/* s is not NULL.  Freezes s, stamps it with the hub's clock and makes it current; the
  * caller's reference passes to the hub and the previous snapshot loses the
  * hub's reference. */
 void ops_snapshot_publish(struct ops_hub *hub, struct ops_snapshot *s);

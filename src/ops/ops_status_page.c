@@ -93,6 +93,14 @@ static void summary(struct ops_buf *b, const struct ops_snapshot *s, int64_t now
     tile_flag(b, "Teleport Auth", s->auth_connected, "connected", "not connected");
     tile_flag(b, "First sync", s->first_sync_complete, "complete", "not complete");
 
+    tile_begin(b, "Writes to Auth");
+    if (s->writes.circuit_open)
+        ops_buf_put(b, "<span class=\"badge bad\">circuit open</span> ");
+    ops_buf_printf(b, "%u in flight &middot; %u queued", s->writes.inflight, s->writes.queued);
+    ops_buf_printf(b, "</span><span class=\"t\">%llu ok &middot; %llu failed &middot; %u retrying",
+                   (unsigned long long)s->writes.ok, (unsigned long long)s->writes.failed, s->writes.backing_off);
+    ops_buf_put(b, "</span></div>");
+
     tile_begin(b, "Last complete sync");
     if (s->last_sync > 0) {
         put_span(b, now - s->last_sync);
