@@ -261,8 +261,9 @@ int ops_http_start(struct ops_hub *hub, const struct ops_http_config *cfg, struc
                                                 : ((struct sockaddr_in *)&bound)->sin_port);
 
     /* Two threads polling the one listening socket: a slow client does not
-     * hold up a scrape.  From here on libmicrohttpd owns fd (it closes it
-     * when stopped, and on a failed start). */
+     * hold up a scrape.  From here on libmicrohttpd owns fd: it closes it
+     * when stopped.  After a failed start it is not closed here either, so
+     * that it can never be closed twice (a rare failure: threads or epoll). */
     h->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL, on_request, h,
                                  MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
                                  MHD_OPTION_LISTEN_SOCKET, fd,
