@@ -174,6 +174,30 @@ static void test_handshake_timeout_and_free(uv_loop_t *loop)
     close(ls);
 }
 
+static void test_reconnect_backoff_range(uv_loop_t *loop)
+{
+    /* The first reconnect wait is 250 ms with equal jitter, counted when
+     * the next call finds the failed connection: in [125, 250] ms. */
+    for (int i = 0; i < 8; i++) {
+        struct enr_error err = {0};
+        struct result a = {0};
+        struct teleport_client_config cfg = {.addr = "127.0.0.1:1", .identity_file = identity};
+        struct teleport_client *tc = teleport_client_new(loop, &cfg, &err);
+        ASSERT_TRUE(tc != NULL);
+        ASSERT_EQ(teleport_client_ping(tc, on_ping, &a, &err), 0);
+        uv_run(loop, UV_RUN_DEFAULT);
+        ASSERT_EQ(a.calls, 1);
+        ASSERT_EQ(teleport_client_ping(tc, on_ping, &a, &err), ENR_EGRPC);
+        const char *p = strstr(err.msg, "not reconnecting for ");
+        ASSERT_TRUE(p != NULL);
+        long ms = strtol(p + strlen("not reconnecting for "), NULL, 10);
+        ASSERT_TRUE(ms >= 125 && ms <= 250);
+        ASSERT_EQ(teleport_client_n_connects(tc), 1);
+        teleport_client_free(tc);
+        uv_run(loop, UV_RUN_DEFAULT);
+    }
+}
+
 int main(void)
 {
     char dir[] = "/tmp/test_tclient_XXXXXX";
@@ -186,6 +210,7 @@ int main(void)
     test_bad_address(&loop);
     test_refused_and_backoff(&loop);
     test_handshake_timeout_and_free(&loop);
+    test_reconnect_backoff_range(&loop);
 
     uv_run(&loop, UV_RUN_DEFAULT);
     ASSERT_EQ(uv_loop_close(&loop), 0);
