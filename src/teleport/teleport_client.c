@@ -459,10 +459,14 @@ int teleport_client_create_token(struct teleport_client *tc, const char *token, 
     size_t len = 0;
     int rc = -ENOMEM;
 
+    /* A token without Metadata.Expires never expires: Teleport has no server
+     * default since v13 (lib/services/local/provisioning.go). */
+    if (ttl_sec <= 0)
+        return err_set(err, -EINVAL, "CreateTokenV2: TTL %lld s: a join token needs a TTL > 0 (it would never expire)",
+                       (long long)ttl_sec);
     /* The token value is the secret: the operation name never includes it. */
     if ((op = op_new_done(tc, cb, ud)) != NULL && (op->secret = strdup(token)) != NULL)
-        rc = teleport_convert_pack_token(token, roles, n_roles, ttl_sec > 0 ? (int64_t)time(NULL) + ttl_sec : 0,
-                                         &packed, &len);
+        rc = teleport_convert_pack_token(token, roles, n_roles, (int64_t)time(NULL) + ttl_sec, &packed, &len);
     return op_start(op, "CreateTokenV2", "CreateTokenV2", rc, packed, len, err);
 }
 

@@ -107,8 +107,9 @@ int teleport_client_watch(struct teleport_client *tc, const char *const *kinds, 
 /* Stops a watch; no callback runs afterwards.  Unknown ids are ignored. */
 void teleport_client_watch_cancel(struct teleport_client *tc, int watch_id);
 
-/* CreateTokenV2 with the given roles ("App", ...) and TTL.  The token value
- * is a secret: it is never logged. */
+/* CreateTokenV2 with the given roles ("App", ...), expiring ttl_sec from
+ * now.  ttl_sec <= 0 is refused (-EINVAL): a token without an expiry would
+ * never expire.  The token value is a secret: it is never logged. */
 int teleport_client_create_token(struct teleport_client *tc, const char *token, const char *const *roles,
                                  size_t n_roles, int64_t ttl_sec, teleport_done_cb cb, void *ud,
                                  struct enr_error *err);
