@@ -2,8 +2,8 @@
  *
  * Every RPC is an operation (tc_op) holding the user's callback and, for
  * ListResources, the paging state; it issues one gRPC call (teleport_call)
- * at a time on the connection teleport_conn keeps, the request packed with
- * protobuf-c and the reply decoded here.  An operation with a call in
+ * at a time on the connection teleport_conn keeps, the request packed by
+ * teleport_convert and the reply decoded here (protobuf-c).  An operation with a call in
  * flight is on tc->ops, so that freeing the client cancels it. */
 #include "teleport/teleport_client.h"
 
