@@ -12,7 +12,7 @@
  *
  * Steps run one after the other on one client (one connection):
  *   ping | get_apps | list_app_servers | create NAME URI | update NAME URI |
- *   delete NAME | create_token TOKEN ROLE TTL_SEC | sleep MS | free_in_flight (start a ping, free the client at once, make a new one) |
+ *   delete NAME | create_token TOKEN ROLE TTL_SEC (> 0) | sleep MS | free_in_flight (start a ping, free the client at once, make a new one) |
  *   info (mode, connections opened, credentials generation, ttl) |
  *   pings N (N pings at once; one result line when all are done) |
  *   pings_bg N (N pings started; the next step runs at once) | await_bg (one

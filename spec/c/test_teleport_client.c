@@ -1,7 +1,8 @@
 /* test_teleport_client.c - teleport_client without a Teleport server:
  * configuration and identity errors, address rules, connection failures
  * reported through callbacks, reconnect backoff, the connect/handshake
- * timeout, and freeing the client with calls in flight.  The RPCs
+ * timeout, freeing the client with calls in flight, and a join token
+ * without a TTL refused before any call.  The RPCs
  * themselves run against the stand-in in spec/e2e/test_teleport_client.py. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -174,6 +175,57 @@ static void test_handshake_timeout_and_free(uv_loop_t *loop)
     close(ls);
 }
 
+static void test_token_needs_ttl(uv_loop_t *loop)
+{
+    struct enr_error err = {0};
+    struct result a = {0}, b = {0};
+    struct teleport_client_config cfg = {.addr = "127.0.0.1:1", .identity_file = identity};
+    struct teleport_client *tc = teleport_client_new(loop, &cfg, &err);
+    const char *roles[] = {"App"};
+    ASSERT_TRUE(tc != NULL);
+    /* No expiry would make a token that never expires: refused before any
+     * connection, no callback, the secret not in the message. */
+    ASSERT_EQ(teleport_client_create_token(tc, "tok-secret-1", roles, 1, 0, on_done, &a, &err), -EINVAL);
+    ASSERT_STREQ(err.msg, "CreateTokenV2: TTL 0 s: a join token needs a TTL > 0 (it would never expire)");
+    ASSERT_EQ(teleport_client_create_token(tc, "tok-secret-1", roles, 1, -60, on_done, &a, &err), -EINVAL);
+    ASSERT_STREQ(err.msg, "CreateTokenV2: TTL -60 s: a join token needs a TTL > 0 (it would never expire)");
+    ASSERT_EQ(teleport_client_n_connects(tc), 0);
+    uv_run(loop, UV_RUN_DEFAULT);
+    ASSERT_EQ(a.calls, 0);
+    /* A TTL goes out: the call is made (and fails here: nothing listens). */
+    ASSERT_EQ(teleport_client_create_token(tc, "tok-secret-1", roles, 1, 60, on_done, &b, &err), 0);
+    ASSERT_EQ(teleport_client_n_connects(tc), 1);
+    uv_run(loop, UV_RUN_DEFAULT);
+    ASSERT_EQ(b.calls, 1);
+    ASSERT_STREQ(b.err.msg, "CreateTokenV2: UNAVAILABLE: connect to 127.0.0.1:1: Connection refused");
+    teleport_client_free(tc);
+    uv_run(loop, UV_RUN_DEFAULT);
+}
+
+static void test_reconnect_backoff_range(uv_loop_t *loop)
+{
+    /* The first reconnect wait is 250 ms with equal jitter, counted when
+     * the next call finds the failed connection: in [125, 250] ms. */
+    for (int i = 0; i < 8; i++) {
+        struct enr_error err = {0};
+        struct result a = {0};
+        struct teleport_client_config cfg = {.addr = "127.0.0.1:1", .identity_file = identity};
+        struct teleport_client *tc = teleport_client_new(loop, &cfg, &err);
+        ASSERT_TRUE(tc != NULL);
+        ASSERT_EQ(teleport_client_ping(tc, on_ping, &a, &err), 0);
+        uv_run(loop, UV_RUN_DEFAULT);
+        ASSERT_EQ(a.calls, 1);
+        ASSERT_EQ(teleport_client_ping(tc, on_ping, &a, &err), ENR_EGRPC);
+        const char *p = strstr(err.msg, "not reconnecting for ");
+        ASSERT_TRUE(p != NULL);
+        long ms = strtol(p + strlen("not reconnecting for "), NULL, 10);
+        ASSERT_TRUE(ms >= 125 && ms <= 250);
+        ASSERT_EQ(teleport_client_n_connects(tc), 1);
+        teleport_client_free(tc);
+        uv_run(loop, UV_RUN_DEFAULT);
+    }
+}
+
 int main(void)
 {
     char dir[] = "/tmp/test_tclient_XXXXXX";
@@ -186,6 +238,8 @@ int main(void)
     test_bad_address(&loop);
     test_refused_and_backoff(&loop);
     test_handshake_timeout_and_free(&loop);
+    test_token_needs_ttl(&loop);
+    test_reconnect_backoff_range(&loop);
 
     uv_run(&loop, UV_RUN_DEFAULT);
     ASSERT_EQ(uv_loop_close(&loop), 0);

@@ -49,6 +49,12 @@ uint64_t backoff_next(struct backoff *b, struct backoff_rng *rng)
     return rng != NULL ? (uint64_t)((double)d * backoff_rng_jitter(rng)) : d;
 }
 
+uint64_t backoff_next_equal(struct backoff *b, struct backoff_rng *rng)
+{
+    uint64_t d = backoff_step(b);
+    return rng != NULL ? d / 2 + backoff_rng_next(rng) % (d - d / 2 + 1) : d;
+}
+
 void backoff_reset(struct backoff *b)
 {
     b->cur_ms = 0;

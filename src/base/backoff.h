@@ -13,6 +13,10 @@
  *   uint64_t wait = backoff_next(&b, &rng);   // 500 * [0.5, 1.5) ms
  *   ...
  *   backoff_reset(&b);                        // after a success
+ *
+ * backoff_next_equal is the same schedule with "equal jitter" instead: half
+ * of each delay fixed, half random, so no wait exceeds the un-jittered one
+ * (the Teleport reconnect backoff).
  */
 #ifndef ENR_BACKOFF_H
 #define ENR_BACKOFF_H
@@ -42,6 +46,8 @@ void backoff_init(struct backoff *b, uint64_t min_ms, uint64_t max_ms);
 uint64_t backoff_step(struct backoff *b);
 /* backoff_step times a jitter factor from rng (rng NULL: no jitter). */
 uint64_t backoff_next(struct backoff *b, struct backoff_rng *rng);
+/* backoff_step's delay d with equal jitter: in [d/2, d] (rng NULL: d). */
+uint64_t backoff_next_equal(struct backoff *b, struct backoff_rng *rng);
 void backoff_reset(struct backoff *b);
 
 #endif

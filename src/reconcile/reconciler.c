@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "reconcile/container_table.h"
-#include "teleport/teleport_convert.h"
+#include "teleport/teleport_event.h"
 #include "reconcile/executor.h"
 #include "base/log.h"
 #include "base/strmap.h"

@@ -1,7 +1,7 @@
 /*
- * teleport_client.h - typed Teleport Auth Service RPCs over one HTTP/2
- * connection (http2_conn) with gRPC framing (grpc_frame), messages encoded
- * with protobuf-c from proto/.
+ * teleport_client.h - typed Teleport Auth Service RPCs: each packs its
+ * request (teleport_convert), runs one gRPC call at a time (teleport_call)
+ * on the connection kept by teleport_conn, and decodes the reply.
  *
  * Asynchronous on the libuv loop, like docker_client: a call returns 0 once
  * queued or a negative code with err (callback never called); the callback
@@ -18,18 +18,10 @@
 
 #include "base/error.h"
 #include "model/resource.h"
-#include "teleport/teleport_convert.h"
+#include "teleport/teleport_conn.h"  /* enum teleport_mode */
+#include "teleport/teleport_event.h" /* struct teleport_event */
 
 struct teleport_client;
-
-/* How addr is reached (Teleport's api/client/credentials.go for Auth; lib/srv/alpnproxy for the Proxy's TLS routing). */
-enum teleport_mode {
-    TELEPORT_MODE_AUTO = 0, /* direct first; if the server closes the connection during the TLS
-                               handshake (a Proxy refusing ALPN "h2"), the Proxy way; the mode
-                               that connects is kept */
-    TELEPORT_MODE_DIRECT,   /* Auth listener: ALPN ["h2"] */
-    TELEPORT_MODE_PROXY,    /* Proxy with TLS routing: ALPN ["teleport-auth@<hex cluster>.teleport.cluster.local", "h2"] */
-};
 
 struct teleport_client_config {
     const char *addr;          /* "host:port" of the Auth Service or the Proxy; host may be a DNS name */
@@ -115,8 +107,9 @@ int teleport_client_watch(struct teleport_client *tc, const char *const *kinds, 
 /* Stops a watch; no callback runs afterwards.  Unknown ids are ignored. */
 void teleport_client_watch_cancel(struct teleport_client *tc, int watch_id);
 
-/* CreateTokenV2 with the given roles ("App", ...) and TTL.  The token value
- * is a secret: it is never logged. */
+/* CreateTokenV2 with the given roles ("App", ...), expiring ttl_sec from
+ * now.  ttl_sec <= 0 is refused (-EINVAL): a token without an expiry would
+ * never expire.  The token value is a secret: it is never logged. */
 int teleport_client_create_token(struct teleport_client *tc, const char *token, const char *const *roles,
                                  size_t n_roles, int64_t ttl_sec, teleport_done_cb cb, void *ud,
                                  struct enr_error *err);

@@ -359,3 +359,50 @@ fail:
     free(wkp);
     return rc;
 }
+
+int teleport_convert_pack_app_server(const struct resource *app, const char *host_id, int64_t expires,
+                                     const char *version, uint8_t **out, size_t *out_len)
+{
+    Proto__UpsertApplicationServerRequest req = PROTO__UPSERT_APPLICATION_SERVER_REQUEST__INIT;
+    Types__AppServerV3 srv = TYPES__APP_SERVER_V3__INIT;
+    Types__Metadata md = TYPES__METADATA__INIT;
+    Types__AppServerSpecV3 spec = TYPES__APP_SERVER_SPEC_V3__INIT;
+    Google__Protobuf__Timestamp exp = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    Types__AppV3 *a = NULL;
+    uint8_t *packed = NULL;
+    size_t len = 0;
+    int rc = -ENOMEM;
+
+    /* The AppV3 inside is exactly what CreateApp sends. */
+    if (teleport_convert_pack_app(app, &packed, &len) < 0 || (a = types__app_v3__unpack(NULL, len, packed)) == NULL)
+        goto fail;
+    srv.kind = "app_server";
+    srv.version = "v3";
+    srv.metadata = &md;
+    srv.spec = &spec;
+    md.name = app->name;
+    md.namespace_ = "default";
+    if (expires != 0) {
+        exp.seconds = expires;
+        md.expires = &exp;
+    }
+    spec.version = (char *)version;
+    spec.hostname = (char *)host_id;
+    spec.hostid = (char *)host_id;
+    spec.app = a;
+    req.server = &srv;
+    rc = pack_msg(&req.base, out, out_len);
+fail:
+    types__app_v3__free_unpacked(a, NULL);
+    free(packed);
+    return rc;
+}
+
+int teleport_convert_pack_delete_app_server(const char *host_id, const char *name, uint8_t **out, size_t *out_len)
+{
+    Proto__DeleteApplicationServerRequest req = PROTO__DELETE_APPLICATION_SERVER_REQUEST__INIT;
+    req.namespace_ = "default";
+    req.hostid = (char *)host_id;
+    req.name = (char *)name;
+    return pack_msg(&req.base, out, out_len);
+}

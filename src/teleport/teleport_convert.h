@@ -15,6 +15,7 @@
 #include "teleport/legacy/types/types.pb-c.h"
 
 #include "model/resource.h"
+#include "teleport/teleport_event.h"
 
 #define TELEPORT_GO_ZERO_TIME (-62135596800LL) /* 0001-01-01T00:00:00Z: Go's "unset" time */
 
@@ -35,19 +36,14 @@ int teleport_convert_pack_list_resources(const char *resource_type, int32_t limi
 /* expires: absolute unix seconds, 0: none. */
 int teleport_convert_pack_token(const char *token, const char *const *roles, size_t n_roles, int64_t expires,
                                 uint8_t **out, size_t *out_len);
+/* UpsertApplicationServerRequest: an app_server named after app, serving
+ * app (as pack_app packs it) on host_id (also its hostname), reporting
+ * version; expires unix seconds, 0: none. */
+int teleport_convert_pack_app_server(const struct resource *app, const char *host_id, int64_t expires,
+                                     const char *version, uint8_t **out, size_t *out_len);
+int teleport_convert_pack_delete_app_server(const char *host_id, const char *name, uint8_t **out, size_t *out_len);
 int teleport_convert_pack_watch(const char *const *kinds, size_t n_kinds, int allow_partial, uint8_t **out,
                                 size_t *out_len);
-
-/* What a proto.Event carries, as enroller uses it. */
-enum teleport_event_op { TELEPORT_EVENT_INIT = 0, TELEPORT_EVENT_PUT = 1, TELEPORT_EVENT_DELETE = 2 };
-
-struct teleport_event {
-    enum teleport_event_op op;
-    char kind[32];            /* "app", "db", "app_server"; "" for INIT */
-    struct resource res;      /* PUT app/db: the resource; PUT app_server: the served app with
-                                 container_id = host id; DELETE: name only (app_server: host id
-                                 in container_id, from the header's Description) */
-};
 
 /* Decodes an Event into ev (res initialised here; resource_cleanup it).
  * -EPROTO when msg is not an Event, -ENOMEM. */
