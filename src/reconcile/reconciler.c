@@ -21,20 +21,15 @@
 #include "reconcile/container_table.h"
 #include "teleport/teleport_convert.h"
 #include "reconcile/executor.h"
+#include "base/backoff.h"
 #include "base/log.h"
 #include "base/strmap.h"
+#include "net/grpc_frame.h"
 
 #define RESYNC_INSPECT_PARALLEL 8
 #define RESYNC_FULL_EVERY 10   /* every 10th resync inspects every container */
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
-
-/* The next delay of a doubling backoff: min first, then twice the last, capped. */
-static unsigned backoff_next(unsigned cur, unsigned min, unsigned max)
-{
-    unsigned d = cur ? cur * 2 : min;
-    return d > max ? max : d;
-}
 
 /* A container that went away, for the grace period. */
 struct gone {
@@ -97,7 +92,7 @@ struct reconciler {
 
     uv_timer_t plan_timer, resync_timer, events_timer, retry_timer, grace_timer, confirm_timer, watch_timer;
     int watch_id;               /* Teleport WatchEvents stream, 0: none */
-    unsigned watch_backoff_ms;
+    struct backoff watch_backoff;
     uv_signal_t sig_approve;
     int handles_open;
     struct executor *ex;
@@ -113,11 +108,11 @@ struct reconciler {
     uint64_t resync_seq;
     char **resync_ids;
     size_t n_resync_ids, resync_next, resync_done;
-    unsigned resync_backoff_ms;
+    struct backoff resync_backoff;
 
     /* events */
     int64_t last_event_nano;
-    unsigned events_backoff_ms;
+    struct backoff events_backoff;
     bool events_running;
 
     /* planning */
@@ -292,7 +287,7 @@ static void event_cb(void *ud, const struct docker_event *ev)
     struct container_entry *e;
 
     r->stats.events++;
-    r->events_backoff_ms = 0;
+    backoff_reset(&r->events_backoff);
     if (ev->time_nano > r->last_event_nano)
         r->last_event_nano = ev->time_nano;
     if (ev->container_id == NULL || ev->container_id[0] == '\0')
@@ -317,10 +312,10 @@ static void events_end_cb(void *ud, const struct enr_error *err)
     /* Events may have been missed: nothing is deleted until a full relist. */
     r->docker_complete = false;
     r->events_cut = true;
-    r->events_backoff_ms = backoff_next(r->events_backoff_ms, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
-    log_warn(LOG_DOCKER, "event stream ended: %s; resuming in %u ms", err ? err->msg : "closed",
-             r->events_backoff_ms);
-    uv_timer_start(&r->events_timer, events_timer_cb, r->events_backoff_ms, 0);
+    uint64_t wait = backoff_next(&r->events_backoff, NULL);
+    log_warn(LOG_DOCKER, "event stream ended: %s; resuming in %llu ms", err ? err->msg : "closed",
+             (unsigned long long)wait);
+    uv_timer_start(&r->events_timer, events_timer_cb, wait, 0);
 }
 
 static void start_events(struct reconciler *r)
@@ -349,7 +344,7 @@ static void free_resync_ids(struct reconciler *r)
 
 static void finish_resync(struct reconciler *r)
 {
-    unsigned next_ms;
+    uint64_t next_ms;
     bool ok;
 
     r->resync_running = false;
@@ -358,15 +353,14 @@ static void finish_resync(struct reconciler *r)
     r->stats.resyncs++;
     r->first_resync_done = true;
     if (ok) {
-        r->resync_backoff_ms = 0;
+        backoff_reset(&r->resync_backoff);
         next_ms = r->cfg.resync_sec * 1000u;
     } else {
-        r->resync_backoff_ms = backoff_next(r->resync_backoff_ms, 1000, r->cfg.resync_sec * 1000u);
-        next_ms = r->resync_backoff_ms;
+        next_ms = backoff_next(&r->resync_backoff, NULL);
     }
-    log_debug(LOG_RECONCILE, "resync done: docker %s, teleport %s; next in %u ms",
+    log_debug(LOG_RECONCILE, "resync done: docker %s, teleport %s; next in %llu ms",
               r->docker_complete ? "complete" : "INCOMPLETE",
-              r->teleport_complete ? "complete" : "INCOMPLETE", next_ms);
+              r->teleport_complete ? "complete" : "INCOMPLETE", (unsigned long long)next_ms);
     if (!r->stopping)
         uv_timer_start(&r->resync_timer, resync_timer_cb, next_ms, 0);
     schedule_plan(r, 0);
@@ -673,7 +667,8 @@ static void write_done(void *ud, enum plan_op op, const struct resource *res, co
         log_warn(LOG_TELEPORT, "%s app %s: %s", plan_op_name(op), res->name, err->msg);
         /* Our view is stale: relist soon and plan from fresh facts. */
         if (err->code == ENR_EGRPC &&
-            ((op == PLAN_CREATE && err->grpc_status == 6) || (op == PLAN_UPDATE && err->grpc_status == 5)))
+            ((op == PLAN_CREATE && err->grpc_status == GRPC_STATUS_ALREADY_EXISTS) ||
+             (op == PLAN_UPDATE && err->grpc_status == GRPC_STATUS_NOT_FOUND)))
             uv_timer_start(&r->retry_timer, resync_timer_cb, 200, 0);
         return;
     }
@@ -791,7 +786,7 @@ static void watch_event_cb(void *ud, const struct teleport_event *ev)
 
     if (r->stopping)
         return;
-    r->watch_backoff_ms = 0;
+    backoff_reset(&r->watch_backoff);
     if (ev->op == TELEPORT_EVENT_INIT) {
         /* Events from here on are deltas; a listing taken now is their base. */
         log_info(LOG_TELEPORT, "watching apps and app servers");
@@ -822,10 +817,10 @@ static void watch_end_cb(void *ud, const struct enr_error *err)
     r->watch_id = 0;
     if (r->stopping)
         return;
-    r->watch_backoff_ms = backoff_next(r->watch_backoff_ms, 1000, BACKOFF_MAX_MS);
-    log_warn(LOG_TELEPORT, "watch ended: %s; resync every %us until it is back (retry in %u ms)",
-             err ? err->msg : "closed by the server", r->cfg.resync_sec, r->watch_backoff_ms);
-    uv_timer_start(&r->watch_timer, watch_timer_cb, r->watch_backoff_ms, 0);
+    uint64_t wait = backoff_next(&r->watch_backoff, NULL);
+    log_warn(LOG_TELEPORT, "watch ended: %s; resync every %us until it is back (retry in %llu ms)",
+             err ? err->msg : "closed by the server", r->cfg.resync_sec, (unsigned long long)wait);
+    uv_timer_start(&r->watch_timer, watch_timer_cb, wait, 0);
 }
 
 static void start_watch(struct reconciler *r)
@@ -1088,6 +1083,9 @@ struct reconciler *reconciler_new(uv_loop_t *loop, const struct reconciler_confi
     r->tc = tc;
     r->rules = rules;
     r->reqs.next = r->reqs.prev = &r->reqs;
+    backoff_init(&r->events_backoff, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
+    backoff_init(&r->watch_backoff, 1000, BACKOFF_MAX_MS);
+    backoff_init(&r->resync_backoff, 1000, r->cfg.resync_sec * 1000u);
     container_table_init(&r->table);
     strmap_init(&r->view);
     strmap_init(&r->reported);
