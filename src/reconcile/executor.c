@@ -30,7 +30,7 @@ struct retry {
 
 struct executor {
     uv_loop_t *loop;
-    struct teleport_client *tc;
+    struct teleport_ops ops;
     struct executor_config cfg;
     struct executor_callbacks cb;
 
@@ -210,11 +210,11 @@ static int send_job(struct executor *ex, struct job *j, struct enr_error *err)
 {
     switch (j->op) {
     case PLAN_CREATE:
-        return teleport_client_create_app(ex->tc, &j->res, job_done, j, err);
+        return ex->ops.create_app(ex->ops.impl, &j->res, job_done, j, err);
     case PLAN_UPDATE:
-        return teleport_client_update_app(ex->tc, &j->res, job_done, j, err);
+        return ex->ops.update_app(ex->ops.impl, &j->res, job_done, j, err);
     case PLAN_DELETE:
-        return teleport_client_delete_app(ex->tc, j->res.name, job_done, j, err);
+        return ex->ops.delete_app(ex->ops.impl, j->res.name, job_done, j, err);
     default:
         return err_set(err, -EINVAL, "executor: not a write");
     }
@@ -265,7 +265,7 @@ static void pump(struct executor *ex)
 
 /* ---- API -------------------------------------------------------------------------- */
 
-struct executor *executor_new(uv_loop_t *loop, struct teleport_client *tc, const struct executor_config *cfg,
+struct executor *executor_new(uv_loop_t *loop, const struct teleport_ops *ops, const struct executor_config *cfg,
                               const struct executor_callbacks *cb, struct enr_error *err)
 {
     struct executor *ex = calloc(1, sizeof(*ex));
@@ -275,7 +275,7 @@ struct executor *executor_new(uv_loop_t *loop, struct teleport_client *tc, const
         return NULL;
     }
     ex->loop = loop;
-    ex->tc = tc;
+    ex->ops = *ops;
     ex->cfg = *cfg;
     ex->cb = *cb;
     if (ex->cfg.max_inflight == 0)
@@ -382,34 +382,18 @@ bool executor_idle(const struct executor *ex)
     return ex->queue.next == &ex->queue && ex->inflight == 0;
 }
 
-size_t executor_holds(struct executor *ex, struct planner_hold *out, size_t max)
+const char *executor_hold(struct executor *ex, const char *name)
 {
     uint64_t now = uv_now(ex->loop);
-    size_t n = 0, it = 0;
-    const char *key;
-    void *val;
+    struct retry *b;
 
-    while (strmap_next(&ex->busy, &it, &key, NULL)) {
-        if (n < max) {
-            out[n].name = key;
-            out[n].reason = "a write for this name is queued or in flight";
-        }
-        n++;
-    }
-    it = 0;
-    while (strmap_next(&ex->backoff, &it, &key, &val)) {
-        struct retry *b = val;
-        if (b->due_ms <= now || strmap_get(&ex->busy, key) != NULL)
-            continue;
-        snprintf(b->hold, sizeof(b->hold), "retrying in %.1fs (attempt %u) after: %.199s",
-                 (double)(b->due_ms - now) / 1000.0, b->b.failures + 1, b->last_error);
-        if (n < max) {
-            out[n].name = key;
-            out[n].reason = b->hold;
-        }
-        n++;
-    }
-    return n;
+    if (strmap_get(&ex->busy, name) != NULL)
+        return "a write for this name is queued or in flight";
+    if ((b = strmap_get(&ex->backoff, name)) == NULL || b->due_ms <= now)
+        return NULL;
+    snprintf(b->hold, sizeof(b->hold), "retrying in %.1fs (attempt %u) after: %.199s",
+             (double)(b->due_ms - now) / 1000.0, b->b.failures + 1, b->last_error);
+    return b->hold;
 }
 
 void executor_get_stats(const struct executor *ex, struct executor_stats *out)
