@@ -7,7 +7,7 @@
  *     a recovery is not a stampede on Auth;
  *   - per-name retry with jittered exponential backoff: one failing app never
  *     blocks the others, and the planner is told to leave it alone until its
- *     retry is due (executor_holds);
+ *     retry is due (executor_hold);
  *   - a circuit breaker: after several transport failures in a row (Auth
  *     unreachable, UNAVAILABLE, DEADLINE_EXCEEDED) writes stop for a cooling
  *     period; then one probe write goes, and success closes the circuit.

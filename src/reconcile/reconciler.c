@@ -25,14 +25,8 @@
 #include "reconcile/container_table.h"
 #include "reconcile/docker_sync.h"
 #include "reconcile/executor.h"
+#include "reconcile/grace.h"
 #include "reconcile/teleport_view.h"
-
-#define GRACE_REASON_LEN 96
-
-/* A container that went away, for the grace period. */
-struct gone {
-    uint64_t at_ms;
-};
 
 struct reconciler {
     uv_loop_t *loop;
@@ -47,7 +41,7 @@ struct reconciler {
 
     struct container_table table;
     struct strmap reported;     /* app name -> last conflict reason logged */
-    struct strmap gone;         /* container name -> struct gone (grace period) */
+    struct grace grace;         /* containers gone, within the grace period */
     struct strmap touched;      /* app names the next pass plans */
     bool full;                  /* the next pass plans every name */
 
@@ -98,48 +92,6 @@ static void grace_timer_cb(uv_timer_t *t)
     plan_all(t->data, 0);
 }
 
-static void gone_put(struct reconciler *r, const char *name)
-{
-    struct gone *g;
-
-    if (r->cfg.grace_sec == 0 || strmap_get(&r->gone, name) != NULL)
-        return;
-    if ((g = calloc(1, sizeof(*g))) == NULL)
-        return;
-    g->at_ms = uv_now(r->loop);
-    if (strmap_put(&r->gone, name, g, NULL) < 0)
-        free(g);
-}
-
-/* The containers still within their grace period, as planner holds; the
- * expired ones are forgotten and the timer is armed for the next expiry.
- * reasons must hold r->gone.len strings. */
-static size_t grace_holds(struct reconciler *r, struct planner_hold *out, char (*reasons)[GRACE_REASON_LEN])
-{
-    uint64_t now = uv_now(r->loop), grace = (uint64_t)r->cfg.grace_sec * 1000, next = UINT64_MAX;
-    size_t n = 0, it = 0;
-    const char *name;
-    void *val;
-
-    while (strmap_next(&r->gone, &it, &name, &val)) {
-        struct gone *g = val;
-        if (now - g->at_ms >= grace) {
-            free(strmap_del(&r->gone, name));
-            continue;
-        }
-        snprintf(reasons[n], sizeof(reasons[n]), "is gone for %.1fs of a %us grace period",
-                 (double)(now - g->at_ms) / 1000.0, r->cfg.grace_sec);
-        out[n].name = name;
-        out[n].reason = reasons[n];
-        n++;
-        if (g->at_ms + grace < next)
-            next = g->at_ms + grace;
-    }
-    if (next != UINT64_MAX)
-        uv_timer_start(&r->grace_timer, grace_timer_cb, next - now + 1, 0);
-    return n;
-}
-
 /* ---- Docker side ------------------------------------------------------------------ */
 
 static void on_docker_change(void *ud, const char *id, enum docker_sync_change what, struct container *c,
@@ -162,7 +114,7 @@ static void on_docker_change(void *ud, const char *id, enum docker_sync_change w
         if (e == NULL)
             return;
         log_info(LOG_RECONCILE, "container %s (%.12s) is gone", e->snap->name, e->id);
-        gone_put(r, e->snap->name);
+        grace_gone(&r->grace, e->snap->name, uv_now(r->loop));
         if (plan)
             touch_apps(r, e);
         container_table_remove(&r->table, e);
@@ -173,7 +125,7 @@ static void on_docker_change(void *ud, const char *id, enum docker_sync_change w
     bool was_live = e != NULL, changed;
     if (was_live && plan && (e->snap->hash != c->hash || e->inspect_failed || e->rules_failed))
         touch_apps(r, e);       /* the names it wanted before */
-    free(strmap_del(&r->gone, c->name)); /* back within its grace period */
+    grace_back(&r->grace, c->name);
     if ((e = container_table_put(&r->table, id, c)) == NULL)
         return;
     if (!was_live)
@@ -407,8 +359,7 @@ static void plan_timer_cb(uv_timer_t *h)
     struct reconciler *r = h->data;
     struct pass ps = {0};
     const char **unknown = NULL;
-    struct planner_hold *grace = NULL;
-    char (*grace_reasons)[GRACE_REASON_LEN] = NULL;
+    uint64_t next_expiry;
     struct planner_input in = {0};
     struct enr_error err = {0};
     struct container_entry *e;
@@ -420,12 +371,13 @@ static void plan_timer_cb(uv_timer_t *h)
     if (r->stopping || !first_listing_done(r))
         return;
     unknown = calloc(r->table.unknown.len + 1, sizeof(*unknown));
-    grace = calloc(r->gone.len + 1, sizeof(*grace));
-    grace_reasons = calloc(r->gone.len + 1, sizeof(*grace_reasons));
-    if (unknown == NULL || grace == NULL || grace_reasons == NULL || gather(r, &ps, full) < 0) {
+    if (unknown == NULL || gather(r, &ps, full) < 0 ||
+        grace_holds(&r->grace, uv_now(r->loop), &in.grace_containers, &in.n_grace_containers, &next_expiry) < 0) {
         err_set(&err, -ENOMEM, "plan: out of memory");
         goto fail;
     }
+    if (next_expiry != UINT64_MAX)     /* plan again when the next one expires */
+        uv_timer_start(&r->grace_timer, grace_timer_cb, next_expiry - uv_now(r->loop) + 1, 0);
     while (container_table_next_unknown(&r->table, &it, &e))
         unknown[nu++] = e->snap->name;
     in.owner = r->owner;
@@ -441,8 +393,6 @@ static void plan_timer_cb(uv_timer_t *h)
     in.n_unknown_containers = nu;
     in.held_names = ps.held;
     in.n_held_names = ps.nh;
-    in.grace_containers = grace;
-    in.n_grace_containers = grace_holds(r, grace, grace_reasons);
     in.policy = r->cfg.policy;
     in.adopt = r->cfg.adopt;
     in.max_deletes = r->cfg.max_deletes;
@@ -473,8 +423,6 @@ out:
     free(ps.teleport);
     free(ps.held);
     free(unknown);
-    free(grace);
-    free(grace_reasons);
 }
 
 static void schedule_plan(struct reconciler *r, unsigned delay_ms)
@@ -555,7 +503,7 @@ struct reconciler *reconciler_new(uv_loop_t *loop, const struct reconciler_confi
     clients_teleport(&r->tops, tc);
     container_table_init(&r->table);
     strmap_init(&r->reported);
-    strmap_init(&r->gone);
+    grace_init(&r->grace, cfg->grace_sec);
     strmap_init(&r->touched);
     if (make_parts(r, cfg, err) < 0) {
         /* Only an allocation fails, before a part has started anything; the
@@ -568,7 +516,7 @@ struct reconciler *reconciler_new(uv_loop_t *loop, const struct reconciler_confi
         teleport_view_free(r->tv);
         executor_free(r->ex);
         strmap_cleanup(&r->touched);
-        strmap_cleanup(&r->gone);
+        grace_cleanup(&r->grace);
         strmap_cleanup(&r->reported);
         container_table_cleanup(&r->table);
         free(r->owner);
@@ -628,7 +576,7 @@ void reconciler_free(struct reconciler *r)
     executor_free(r->ex);
     container_table_cleanup(&r->table);
     free_values(&r->reported);
-    free_values(&r->gone);
+    grace_cleanup(&r->grace);
     strmap_cleanup(&r->touched);
     free(r->owner);
     free(r);
