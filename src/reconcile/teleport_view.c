@@ -426,12 +426,12 @@ static void watch_end_cb(void *ud, const struct enr_error *err)
         return;
     if (tv->watch_live) {
         /* Events may be lost from here on: unknown until a listing asked
-         * for after now answers (the next INIT asks for one). */
+         * for after now answers.  One is asked for at once (retried while
+         * it fails), not only when the watch is back. */
         tv->watch_live = false;
         tv->complete = false;
         tv->cut_seq = ++tv->seq;
-        if (tv->running)
-            tv->again = true;
+        teleport_view_relist(tv);
     }
     wait = backoff_next(&tv->watch_backoff, NULL);
     log_warn(LOG_TELEPORT, "watch ended: %s; resync every %us until it is back (retry in %llu ms)",

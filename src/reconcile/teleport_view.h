@@ -7,7 +7,8 @@
  *   WatchEvents          -> puts and deletes by name between listings; a
  *                           watch that breaks after it was set up makes the
  *                           view unknown (events may be lost) until a
- *                           listing asked for after the cut answers;
+ *                           listing asked for after the cut answers (one is
+ *                           asked for at once);
  *   successful writes    -> into the view at once, and kept as "recent" so
  *                           that a listing asked for before the write cannot
  *                           undo it (the planner would create it again);
