@@ -47,6 +47,8 @@ struct tcase {
     unsigned max_deletes, max_pct;
     int approved;
     unsigned lease;
+    int subset;              /* a pass over some names; owned_total for the whole view */
+    size_t owned_total;
     struct expect want[MAXR];
 };
 
@@ -168,6 +170,24 @@ static const struct tcase cases[] = {
                   RMQ("a3", "10.0.0.3", OWNER, "a3"), END},
      .docker_complete = 1, .teleport_complete = 1, .max_deletes = 50, .max_pct = 50,
      .want = {{"a1", PLAN_DELETE, ""}, {"a2", PLAN_DELETE, ""}, NONE}},
+    {.title = "a pass over some names takes the cap's share of the whole view: 6 of 100 owned is under 50%",
+     .desired = {END},
+     .teleport = {RMQ("a1", "10.0.0.1", OWNER, "a1"), RMQ("a2", "10.0.0.2", OWNER, "a2"),
+                  RMQ("a3", "10.0.0.3", OWNER, "a3"), RMQ("a4", "10.0.0.4", OWNER, "a4"),
+                  RMQ("a5", "10.0.0.5", OWNER, "a5"), RMQ("a6", "10.0.0.6", OWNER, "a6"), END},
+     .docker_complete = 1, .teleport_complete = 1, .max_deletes = 50, .max_pct = 50, .subset = 1,
+     .owned_total = 100,
+     .want = {{"a1", PLAN_DELETE, ""}, {"a2", PLAN_DELETE, ""}, {"a3", PLAN_DELETE, ""},
+              {"a4", PLAN_DELETE, ""}, {"a5", PLAN_DELETE, ""}, {"a6", PLAN_DELETE, ""}, NONE}},
+    {.title = "a pass over some names is capped by the whole view too: 6 of 8 owned",
+     .desired = {END},
+     .teleport = {RMQ("a1", "10.0.0.1", OWNER, "a1"), RMQ("a2", "10.0.0.2", OWNER, "a2"),
+                  RMQ("a3", "10.0.0.3", OWNER, "a3"), RMQ("a4", "10.0.0.4", OWNER, "a4"),
+                  RMQ("a5", "10.0.0.5", OWNER, "a5"), RMQ("a6", "10.0.0.6", OWNER, "a6"), END},
+     .docker_complete = 1, .teleport_complete = 1, .max_deletes = 50, .max_pct = 50, .subset = 1,
+     .owned_total = 8,
+     .want = {{"a1", PLAN_SKIP, "6 of 8"}, {"a2", PLAN_SKIP, ""}, {"a3", PLAN_SKIP, ""},
+              {"a4", PLAN_SKIP, ""}, {"a5", PLAN_SKIP, ""}, {"a6", PLAN_SKIP, ""}, NONE}},
     {.title = "lease: created with an expiry, refreshed when half gone, left alone otherwise",
      .desired = {RMQ("new", "10.0.0.1", OWNER, "n"), RMQ("old", "10.0.0.2", OWNER, "o"),
                  RMQ("fresh", "10.0.0.3", OWNER, "f"), END},
@@ -224,6 +244,8 @@ static void run(const struct tcase *tc)
     in.deletes_approved = tc->approved;
     in.lease_sec = tc->lease;
     in.now = 1000;
+    in.subset = tc->subset;
+    in.owned_total = tc->owned_total;
 
     plan_init(&p);
     ASSERT_EQ(planner_plan(&in, &p, &err), 0);

@@ -6,13 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/backoff.h"
 #include "base/log.h"
 #include "base/strmap.h"
-
-#define GRPC_DEADLINE_EXCEEDED 4
-#define GRPC_NOT_FOUND 5
-#define GRPC_RESOURCE_EXHAUSTED 8
-#define GRPC_UNAVAILABLE 14
+#include "net/grpc_frame.h"
 
 enum breaker { BREAKER_CLOSED, BREAKER_OPEN, BREAKER_HALF_OPEN };
 
@@ -23,8 +20,9 @@ struct job {
     struct resource res;
 };
 
-struct backoff {
-    unsigned fails;
+/* A name whose last write failed: retried after a doubling, jittered delay. */
+struct retry {
+    struct backoff b;            /* b.failures: failed attempts so far */
     uint64_t due_ms;             /* loop time the retry is due */
     char last_error[200];
     char hold[260];              /* the reason handed to the planner */
@@ -32,7 +30,7 @@ struct backoff {
 
 struct executor {
     uv_loop_t *loop;
-    struct teleport_client *tc;
+    struct teleport_ops ops;
     struct executor_config cfg;
     struct executor_callbacks cb;
 
@@ -41,20 +39,20 @@ struct executor {
     size_t queued;
     unsigned inflight;
     struct strmap busy;          /* name -> queued or in flight */
-    struct strmap backoff;       /* name -> struct backoff */
+    struct strmap backoff;       /* name -> struct retry */
 
     double tokens;
     uint64_t tokens_ms;
 
     enum breaker breaker;
     unsigned transport_failures;
-    unsigned open_ms;
+    struct backoff open_backoff; /* how long the circuit stays open */
     uint64_t open_until_ms;
 
     uv_timer_t pump_timer, retry_timer;
     int timers_open;
     bool closing;
-    uint64_t rng;
+    struct backoff_rng rng;
     struct executor_stats stats;
 };
 
@@ -91,23 +89,13 @@ static void job_free(struct job *j)
     free(j);
 }
 
-/* xorshift64*: jitter only, no need for anything stronger. */
-static double jitter(struct executor *ex)
-{
-    ex->rng ^= ex->rng >> 12;
-    ex->rng ^= ex->rng << 25;
-    ex->rng ^= ex->rng >> 27;
-    uint64_t x = ex->rng * 2685821657736338717ULL;
-    return 0.5 + (double)(x >> 11) / (double)(1ULL << 53); /* [0.5, 1.5) */
-}
-
 /* Auth itself is in trouble (not this one write): these count for the breaker. */
 static bool transport_failure(const struct enr_error *err)
 {
     if (err->code != ENR_EGRPC)
         return true;
-    return err->grpc_status == GRPC_UNAVAILABLE || err->grpc_status == GRPC_DEADLINE_EXCEEDED ||
-           err->grpc_status == GRPC_RESOURCE_EXHAUSTED;
+    return err->grpc_status == GRPC_STATUS_UNAVAILABLE || err->grpc_status == GRPC_STATUS_DEADLINE_EXCEEDED ||
+           err->grpc_status == GRPC_STATUS_RESOURCE_EXHAUSTED;
 }
 
 static void arm_retry(struct executor *ex)
@@ -119,7 +107,7 @@ static void arm_retry(struct executor *ex)
     if (ex->closing)
         return;
     while (strmap_next(&ex->backoff, &it, NULL, &val)) {
-        struct backoff *b = val;
+        struct retry *b = val;
         if (b->due_ms > now && b->due_ms < due)
             due = b->due_ms;
     }
@@ -163,12 +151,10 @@ static void drop_queue(struct executor *ex)
 
 static void open_circuit(struct executor *ex)
 {
-    unsigned d = ex->open_ms ? ex->open_ms * 2 : 1000;
-    ex->open_ms = d > ex->cfg.backoff_max_ms ? ex->cfg.backoff_max_ms : d;
-    ex->open_until_ms = uv_now(ex->loop) + (uint64_t)(ex->open_ms * jitter(ex));
+    ex->open_until_ms = uv_now(ex->loop) + backoff_next(&ex->open_backoff, &ex->rng);
     if (ex->breaker != BREAKER_OPEN)
-        log_warn(LOG_TELEPORT, "circuit open after %u transport failures in a row: no writes for %u ms",
-                 ex->transport_failures, ex->open_ms);
+        log_warn(LOG_TELEPORT, "circuit open after %u transport failures in a row: no writes for %llu ms",
+                 ex->transport_failures, (unsigned long long)ex->open_backoff.cur_ms);
     ex->breaker = BREAKER_OPEN;
     drop_queue(ex);
 }
@@ -179,7 +165,7 @@ static void job_done(void *ud, const struct enr_error *err)
 {
     struct job *j = ud;
     struct executor *ex = j->ex;
-    bool ok = err == NULL || (j->op == PLAN_DELETE && err->code == ENR_EGRPC && err->grpc_status == GRPC_NOT_FOUND);
+    bool ok = err == NULL || (j->op == PLAN_DELETE && err->code == ENR_EGRPC && err->grpc_status == GRPC_STATUS_NOT_FOUND);
 
     list_del(j);
     ex->inflight--;
@@ -191,24 +177,20 @@ static void job_done(void *ud, const struct enr_error *err)
         if (ex->breaker != BREAKER_CLOSED) {
             log_info(LOG_TELEPORT, "circuit closed: Auth answers again");
             ex->breaker = BREAKER_CLOSED;
-            ex->open_ms = 0;
+            backoff_reset(&ex->open_backoff);
         }
     } else {
-        struct backoff *b = strmap_get(&ex->backoff, j->res.name);
+        struct retry *b = strmap_get(&ex->backoff, j->res.name);
         ex->stats.failed++;
-        if (b == NULL && (b = calloc(1, sizeof(*b))) != NULL &&
-            strmap_put(&ex->backoff, j->res.name, b, NULL) < 0) {
-            free(b);
-            b = NULL;
+        if (b == NULL && (b = calloc(1, sizeof(*b))) != NULL) {
+            backoff_init(&b->b, ex->cfg.backoff_min_ms, ex->cfg.backoff_max_ms);
+            if (strmap_put(&ex->backoff, j->res.name, b, NULL) < 0) {
+                free(b);
+                b = NULL;
+            }
         }
         if (b != NULL) {
-            uint64_t d = ex->cfg.backoff_min_ms;
-            for (unsigned i = 0; i < b->fails && d < ex->cfg.backoff_max_ms; i++)
-                d *= 2;
-            if (d > ex->cfg.backoff_max_ms)
-                d = ex->cfg.backoff_max_ms;
-            b->fails++;
-            b->due_ms = uv_now(ex->loop) + (uint64_t)((double)d * jitter(ex));
+            b->due_ms = uv_now(ex->loop) + backoff_next(&b->b, &ex->rng);
             snprintf(b->last_error, sizeof(b->last_error), "%.199s", err->msg);
         }
         if (transport_failure(err)) {
@@ -228,11 +210,11 @@ static int send_job(struct executor *ex, struct job *j, struct enr_error *err)
 {
     switch (j->op) {
     case PLAN_CREATE:
-        return teleport_client_create_app(ex->tc, &j->res, job_done, j, err);
+        return ex->ops.create_app(ex->ops.impl, &j->res, job_done, j, err);
     case PLAN_UPDATE:
-        return teleport_client_update_app(ex->tc, &j->res, job_done, j, err);
+        return ex->ops.update_app(ex->ops.impl, &j->res, job_done, j, err);
     case PLAN_DELETE:
-        return teleport_client_delete_app(ex->tc, j->res.name, job_done, j, err);
+        return ex->ops.delete_app(ex->ops.impl, j->res.name, job_done, j, err);
     default:
         return err_set(err, -EINVAL, "executor: not a write");
     }
@@ -283,7 +265,7 @@ static void pump(struct executor *ex)
 
 /* ---- API -------------------------------------------------------------------------- */
 
-struct executor *executor_new(uv_loop_t *loop, struct teleport_client *tc, const struct executor_config *cfg,
+struct executor *executor_new(uv_loop_t *loop, const struct teleport_ops *ops, const struct executor_config *cfg,
                               const struct executor_callbacks *cb, struct enr_error *err)
 {
     struct executor *ex = calloc(1, sizeof(*ex));
@@ -293,7 +275,7 @@ struct executor *executor_new(uv_loop_t *loop, struct teleport_client *tc, const
         return NULL;
     }
     ex->loop = loop;
-    ex->tc = tc;
+    ex->ops = *ops;
     ex->cfg = *cfg;
     ex->cb = *cb;
     if (ex->cfg.max_inflight == 0)
@@ -314,7 +296,8 @@ struct executor *executor_new(uv_loop_t *loop, struct teleport_client *tc, const
     strmap_init(&ex->backoff);
     ex->tokens = ex->cfg.burst;
     ex->tokens_ms = uv_now(loop);
-    ex->rng = uv_hrtime() | 1;
+    backoff_rng_seed(&ex->rng);
+    backoff_init(&ex->open_backoff, 1000, ex->cfg.backoff_max_ms);
     uv_timer_init(loop, &ex->pump_timer);
     uv_timer_init(loop, &ex->retry_timer);
     ex->pump_timer.data = ex->retry_timer.data = ex;
@@ -399,34 +382,18 @@ bool executor_idle(const struct executor *ex)
     return ex->queue.next == &ex->queue && ex->inflight == 0;
 }
 
-size_t executor_holds(struct executor *ex, struct planner_hold *out, size_t max)
+const char *executor_hold(struct executor *ex, const char *name)
 {
     uint64_t now = uv_now(ex->loop);
-    size_t n = 0, it = 0;
-    const char *key;
-    void *val;
+    struct retry *b;
 
-    while (strmap_next(&ex->busy, &it, &key, NULL)) {
-        if (n < max) {
-            out[n].name = key;
-            out[n].reason = "a write for this name is queued or in flight";
-        }
-        n++;
-    }
-    it = 0;
-    while (strmap_next(&ex->backoff, &it, &key, &val)) {
-        struct backoff *b = val;
-        if (b->due_ms <= now || strmap_get(&ex->busy, key) != NULL)
-            continue;
-        snprintf(b->hold, sizeof(b->hold), "retrying in %.1fs (attempt %u) after: %.199s",
-                 (double)(b->due_ms - now) / 1000.0, b->fails + 1, b->last_error);
-        if (n < max) {
-            out[n].name = key;
-            out[n].reason = b->hold;
-        }
-        n++;
-    }
-    return n;
+    if (strmap_get(&ex->busy, name) != NULL)
+        return "a write for this name is queued or in flight";
+    if ((b = strmap_get(&ex->backoff, name)) == NULL || b->due_ms <= now)
+        return NULL;
+    snprintf(b->hold, sizeof(b->hold), "retrying in %.1fs (attempt %u) after: %.199s",
+             (double)(b->due_ms - now) / 1000.0, b->b.failures + 1, b->last_error);
+    return b->hold;
 }
 
 void executor_get_stats(const struct executor *ex, struct executor_stats *out)
@@ -440,7 +407,7 @@ void executor_get_stats(const struct executor *ex, struct executor_stats *out)
     out->queued = (unsigned)ex->queued;
     out->backing_off = 0;
     while (strmap_next(&ex->backoff, &it, NULL, &val))
-        if (((struct backoff *)val)->due_ms > now)
+        if (((struct retry *)val)->due_ms > now)
             out->backing_off++;
     out->circuit_open = ex->breaker != BREAKER_CLOSED;
 }

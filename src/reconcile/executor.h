@@ -7,7 +7,7 @@
  *     a recovery is not a stampede on Auth;
  *   - per-name retry with jittered exponential backoff: one failing app never
  *     blocks the others, and the planner is told to leave it alone until its
- *     retry is due (executor_holds);
+ *     retry is due (executor_hold);
  *   - a circuit breaker: after several transport failures in a row (Auth
  *     unreachable, UNAVAILABLE, DEADLINE_EXCEEDED) writes stop for a cooling
  *     period; then one probe write goes, and success closes the circuit.
@@ -23,8 +23,8 @@
 #include <uv.h>
 
 #include "base/error.h"
+#include "reconcile/clients.h"
 #include "reconcile/planner.h"
-#include "teleport/teleport_client.h"
 
 struct executor;
 
@@ -53,7 +53,8 @@ struct executor_stats {
     bool circuit_open;
 };
 
-struct executor *executor_new(uv_loop_t *loop, struct teleport_client *tc, const struct executor_config *cfg,
+/* ops is copied; what it points at must outlive the executor. */
+struct executor *executor_new(uv_loop_t *loop, const struct teleport_ops *ops, const struct executor_config *cfg,
                               const struct executor_callbacks *cb, struct enr_error *err);
 /* Stops timers; a loop turn later executor_free may run. */
 void executor_close(struct executor *ex);
@@ -64,10 +65,10 @@ void executor_free(struct executor *ex);
 int executor_submit(struct executor *ex, struct plan *p, struct enr_error *err);
 bool executor_idle(const struct executor *ex);
 
-/* The names the planner must leave alone now (queued, in flight, or waiting
- * for a retry), with reasons.  Fills at most max; returns how many there
- * are.  The strings stay valid until the next call into the executor. */
-size_t executor_holds(struct executor *ex, struct planner_hold *out, size_t max);
+/* Why the planner must leave name alone now (a write queued or in flight,
+ * or waiting for its retry), or NULL.  The string stays valid until the
+ * next call into the executor for the same name. */
+const char *executor_hold(struct executor *ex, const char *name);
 
 void executor_get_stats(const struct executor *ex, struct executor_stats *out);
 

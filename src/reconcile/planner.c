@@ -264,6 +264,8 @@ int planner_plan(const struct planner_input *in, struct plan *p, struct enr_erro
         if (owned_by(have[i], in->owner))
             p->owned++;
     }
+    if (in->subset)
+        p->owned = in->owned_total;
     qsort(want, in->n_desired, sizeof(*want), cmp_desired);
     qsort(have, in->n_teleport, sizeof(*have), cmp_by_name);
 

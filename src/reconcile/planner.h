@@ -91,6 +91,12 @@ struct planner_input {
     unsigned max_deletes;
     unsigned max_delete_percent;       /* 0: no percentage cap */
     bool deletes_approved;             /* the operator approved this pass's deletions */
+    /* A pass over some names only: desired and teleport hold every desired
+     * app and Teleport's copy for each of those names, and owned_total is
+     * the number of owned apps in the whole view (the deletion cap's share
+     * is of all of them, not of the names in the pass). */
+    bool subset;
+    size_t owned_total;
     /* Lease: desired apps carry Metadata.Expires = now + lease_sec; an owned
      * app whose expiry is less than half a lease away is refreshed. */
     int64_t now;                       /* unix seconds; only read when lease_sec > 0 */

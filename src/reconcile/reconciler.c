@@ -1,664 +1,177 @@
 /*
- * reconciler.c - see reconciler.h.
+ * reconciler.c - see reconciler.h: the coordinator.
  *
- * State, all on the loop thread:
- *   table   container id -> snapshot + cached rule results (container_table.h)
- *   view    app name -> struct resource, Teleport's apps as last listed and
- *           then as we wrote them.
- *   gone, written, unconfirmed: grace period, drift and confirmation memory.
- * Writes go to the executor (executor.h), which also says which names the
- * planner must leave alone (in flight, backing off).
+ *   docker_sync    (docker_sync.h)   containers running -> on_docker_change
+ *   teleport_view  (teleport_view.h) apps in Teleport   -> on_view_change
+ *   container_table                  container -> snapshot + rule results
+ *   planner / executor               plan -> writes
+ *
+ * Here: the grace period, which names the next pass plans, and the pass.  A
+ * Docker or watch event plans only the app names it touches (a container's
+ * names before and after the change); a finished listing, a rule swap, a
+ * retry, a grace expiry or an approval plans every name.
  */
 #include "reconcile/reconciler.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <signal.h>
-#include <time.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#include "reconcile/container_table.h"
-#include "teleport/teleport_event.h"
-#include "reconcile/executor.h"
 #include "base/log.h"
 #include "base/strmap.h"
-
-#define RESYNC_INSPECT_PARALLEL 8
-#define RESYNC_FULL_EVERY 10   /* every 10th resync inspects every container */
-#define BACKOFF_MIN_MS 500
-#define BACKOFF_MAX_MS 30000
-
-/* The next delay of a doubling backoff: min first, then twice the last, capped. */
-static unsigned backoff_next(unsigned cur, unsigned min, unsigned max)
-{
-    unsigned d = cur ? cur * 2 : min;
-    return d > max ? max : d;
-}
-
-/* A container that went away, for the grace period. */
-struct gone {
-    uint64_t at_ms;
-};
-
-/* What enroller last wrote for an app (drift detection), or when it was
- * created (confirmation). */
-struct written {
-    uint64_t hash;
-    uint64_t at_ms;
-};
-
-/* A write that succeeded, kept until a Teleport listing asked for after it
- * has come back: a listing asked for before the write must not undo it in
- * the view (or the planner would create the app a second time). */
-struct recent_write {
-    uint64_t seq;
-    enum plan_op op;
-    struct resource res;
-};
-
-static void recent_free(struct recent_write *w)
-{
-    if (w == NULL)
-        return;
-    resource_cleanup(&w->res);
-    free(w);
-}
-
-/* One outstanding asynchronous call; every one is on r->reqs so that
- * reconciler_free can release those whose callbacks will never run. */
-struct req {
-    struct req *prev, *next;
-    struct reconciler *r;
-    uint64_t seq;
-    bool from_resync;
-    enum plan_op op;
-    struct resource res;        /* the write (executor) */
-    char id[80];                /* container id (inspect) */
-};
+#include "reconcile/clients.h"
+#include "reconcile/container_table.h"
+#include "reconcile/docker_sync.h"
+#include "reconcile/executor.h"
+#include "reconcile/grace.h"
+#include "reconcile/teleport_view.h"
 
 struct reconciler {
     uv_loop_t *loop;
     struct reconciler_config cfg;
     char *owner;
-    struct docker_client *dc;
-    struct teleport_client *tc;
     struct rule_set *rules;
+    struct docker_ops dops;
+    struct teleport_ops tops;
+    struct docker_sync *ds;
+    struct teleport_view *tv;
+    struct executor *ex;
 
     struct container_table table;
-    struct strmap view;
-    struct strmap reported;     /* name -> last conflict reason logged */
-    struct strmap gone;         /* container name -> struct gone (grace period) */
-    struct strmap written;      /* app name -> struct written (what we last wrote) */
-    struct strmap unconfirmed;  /* app name -> struct written (created, not yet served) */
-    struct strmap recent;       /* app name -> struct recent_write */
-    bool docker_complete, teleport_complete;
-    uint64_t seq;
+    struct strmap reported;     /* app name -> last conflict reason logged */
+    struct grace grace;         /* containers gone, within the grace period */
+    struct strmap touched;      /* app names the next pass plans */
+    bool full;                  /* the next pass plans every name */
 
-    uv_timer_t plan_timer, resync_timer, events_timer, retry_timer, grace_timer, confirm_timer, watch_timer;
-    int watch_id;               /* Teleport WatchEvents stream, 0: none */
-    unsigned watch_backoff_ms;
+    uv_timer_t plan_timer, grace_timer;
     uv_signal_t sig_approve;
-    int handles_open;
-    struct executor *ex;
     bool stopping;
-
-    /* resync */
-    bool resync_running, resync_again, resync_list_ok, resync_list_pending, resync_partial;
-    bool resync_apps_done;
-    bool resync_full;           /* inspect every container, not only changed list entries */
-    bool events_cut;            /* the event stream broke since the last full resync */
-    unsigned resyncs_since_full;
-    bool first_resync_done;
-    uint64_t resync_seq;
-    char **resync_ids;
-    size_t n_resync_ids, resync_next, resync_done;
-    unsigned resync_backoff_ms;
-
-    /* events */
-    int64_t last_event_nano;
-    unsigned events_backoff_ms;
-    bool events_running;
-
-    /* planning */
     bool plan_reported;
     uint64_t last_plan_ms;      /* loop time of the last pass */
     bool deletes_approved;      /* SIGUSR1: the next capped pass may delete */
     size_t last_capped;         /* deletions held by the cap, last logged */
-    bool confirm_running;
-
-    struct req reqs;            /* list head */
     struct reconciler_stats stats;
 };
 
 static void schedule_plan(struct reconciler *r, unsigned delay_ms);
-static void start_resync(struct reconciler *r);
-static void resync_timer_cb(uv_timer_t *t);
-static void request_inspect(struct reconciler *r, const char *id, bool from_resync);
 
-/* ---- requests ------------------------------------------------------------ */
-
-static struct req *req_new(struct reconciler *r)
+static bool first_listing_done(const struct reconciler *r)
 {
-    struct req *q = calloc(1, sizeof(*q));
-    if (q == NULL)
-        return NULL;
-    q->r = r;
-    q->next = r->reqs.next;
-    q->prev = &r->reqs;
-    r->reqs.next->prev = q;
-    r->reqs.next = q;
-    return q;
+    return docker_sync_listed(r->ds) && teleport_view_listed(r->tv);
 }
 
-static void req_free(struct req *q)
+static bool listing(const struct reconciler *r)
 {
-    if (q == NULL)
-        return;
-    q->prev->next = q->next;
-    q->next->prev = q->prev;
-    resource_cleanup(&q->res);
-    free(q);
+    return docker_sync_busy(r->ds) || teleport_view_busy(r->tv);
 }
 
-/* ---- container table ------------------------------------------------------ */
-
-static void gone_put(struct reconciler *r, const char *name);
-
-static void entry_remove(struct reconciler *r, struct container_entry *e, uint64_t seq)
+static void touch(struct reconciler *r, const char *name)
 {
-    const char *name = e->snap ? e->snap->name : NULL;
-
-    if (name != NULL && seq >= e->seq) {
-        log_info(LOG_RECONCILE, "container %s (%.12s) is gone", name, e->id);
-        gone_put(r, name);
-    }
-    container_table_remove(e, seq);
+    if (!r->full && strmap_get(&r->touched, name) == NULL && strmap_put(&r->touched, name, r, NULL) < 0)
+        r->full = true;     /* out of memory: plan everything instead */
 }
 
-/* Returns true when what the planner sees may have changed. */
-static bool entry_apply(struct reconciler *r, struct container_entry *e, struct container *c, uint64_t seq)
+static void touch_apps(struct reconciler *r, const struct container_entry *e)
 {
-    bool was_live = e->snap != NULL, changed = false;
-    uint64_t old_hash = was_live ? e->snap->hash : 0;
-    char *name = strdup(c->name);
-
-    if (container_table_apply(e, c, seq)) {
-        changed = !was_live || e->snap->hash != old_hash || e->rules_failed || e->inspect_failed;
-        if (!was_live)
-            log_info(LOG_RECONCILE, "container %s (%.12s) is running, image %s", e->snap->name, e->id,
-                     e->snap->image);
-        if (name != NULL)
-            free(strmap_del(&r->gone, name)); /* back within its grace period */
-        container_table_evaluate(e, r->rules, r->owner);
-    }
-    free(name);
-    return changed;
+    for (size_t i = 0; i < e->apps.len; i++)
+        touch(r, e->apps.items[i].name);
 }
 
-/* ---- Docker: inspect and events ------------------------------------------ */
-
-static void resync_inspect_done(struct reconciler *r);
-
-static void inspect_cb(void *ud, const struct enr_error *err, struct container *c)
+static void plan_all(struct reconciler *r, unsigned delay_ms)
 {
-    struct req *q = ud;
-    struct reconciler *r = q->r;
-    struct container_entry *e = container_table_add(&r->table, q->id);
-    bool from_resync = q->from_resync;
-    bool again = false, changed = false;
-
-    if (e != NULL) {
-        e->inspecting = false;
-        again = e->inspect_again;
-        e->inspect_again = false;
-        if (err == NULL && c != NULL && strcmp(c->state, "running") == 0) {
-            changed = entry_apply(r, e, c, q->seq);
-            c = NULL;
-        } else if (err == NULL || err->code == ENR_ENOTFOUND) {
-            changed = e->snap != NULL;
-            entry_remove(r, e, q->seq);
-        } else {
-            e->inspect_failed = true;
-            log_warn(LOG_DOCKER, "inspect %.12s: %s", q->id, err->msg);
-            /* A container we cannot name cannot protect its apps by name:
-             * the whole listing counts as incomplete. */
-            if (from_resync && e->snap == NULL)
-                r->resync_partial = true;
-        }
-    }
-    container_free(c);
-    req_free(q);
-    if (r->stopping)
-        return;
-    if (again && e != NULL)
-        request_inspect(r, e->id, false);
-    if (from_resync)
-        resync_inspect_done(r);     /* the end of the resync plans once */
-    else if (changed)
-        schedule_plan(r, r->cfg.coalesce_ms);
+    r->full = true;
+    schedule_plan(r, delay_ms);
 }
 
-static void request_inspect(struct reconciler *r, const char *id, bool from_resync)
-{
-    struct container_entry *e = container_table_add(&r->table, id);
-    struct enr_error err = {0};
-    struct req *q;
+/* ---- grace period ------------------------------------------------------------ */
 
-    if (e == NULL)
-        goto fail;
-    if (e->inspecting) {
-        /* An answer is on its way; ask once more after it for the newest state. */
-        e->inspect_again = true;
-        if (from_resync)
-            resync_inspect_done(r);
-        return;
-    }
-    if ((q = req_new(r)) == NULL)
-        goto fail;
-    snprintf(q->id, sizeof(q->id), "%s", id);
-    q->seq = ++r->seq;
-    q->from_resync = from_resync;
-    if (docker_client_inspect(r->dc, id, inspect_cb, q, &err) < 0) {
-        req_free(q);
-        log_warn(LOG_DOCKER, "inspect %.12s: %s", id, err.msg);
-        e->inspect_failed = true;
-        goto fail;
-    }
-    e->inspecting = true;
-    return;
-fail:
-    if (from_resync) {
-        r->resync_partial = true;
-        resync_inspect_done(r);
-    }
+static void grace_timer_cb(uv_timer_t *t)
+{
+    plan_all(t->data, 0);
 }
 
-static void start_events(struct reconciler *r);
+/* ---- Docker side ------------------------------------------------------------------ */
 
-static void events_timer_cb(uv_timer_t *t)
-{
-    struct reconciler *r = t->data;
-    if (r->cfg.poll_only)
-        return;
-    start_events(r);
-    /* Whatever happened while the stream was down is caught by a relist. */
-    start_resync(r);
-}
-
-static void event_cb(void *ud, const struct docker_event *ev)
+static void on_docker_change(void *ud, const char *id, enum docker_sync_change what, struct container *c,
+                             bool in_listing)
 {
     struct reconciler *r = ud;
-    struct container_entry *e;
+    struct container_entry *e = container_table_get(&r->table, id);
+    bool plan = !in_listing;    /* a listing plans everything when it is done */
 
-    r->stats.events++;
-    r->events_backoff_ms = 0;
-    if (ev->time_nano > r->last_event_nano)
-        r->last_event_nano = ev->time_nano;
-    if (ev->container_id == NULL || ev->container_id[0] == '\0')
-        return;
-    log_debug(LOG_DOCKER, "event %s %s %.12s", ev->type, ev->action, ev->container_id);
-    if (strcmp(ev->type, "container") == 0 && strcmp(ev->action, "destroy") == 0) {
-        if ((e = container_table_add(&r->table, ev->container_id)) != NULL)
-            entry_remove(r, e, ++r->seq);
-        schedule_plan(r, r->cfg.coalesce_ms);
+    if (r->stopping) {
+        container_free(c);
         return;
     }
-    request_inspect(r, ev->container_id, false);
+    if (what == DOCKER_SYNC_UNKNOWN) {
+        if (e != NULL)
+            container_table_set_inspect_failed(&r->table, e);
+        return;
+    }
+    if (what == DOCKER_SYNC_GONE) {
+        if (e == NULL)
+            return;
+        log_info(LOG_RECONCILE, "container %s (%.12s) is gone", e->snap->name, e->id);
+        grace_gone(&r->grace, e->snap->name, uv_now(r->loop));
+        if (plan)
+            touch_apps(r, e);
+        container_table_remove(&r->table, e);
+        if (plan)
+            schedule_plan(r, r->cfg.coalesce_ms);
+        return;
+    }
+    bool was_live = e != NULL, changed;
+    if (was_live && plan && (e->snap->hash != c->hash || e->inspect_failed || e->rules_failed))
+        touch_apps(r, e);       /* the names it wanted before */
+    grace_back(&r->grace, c->name);
+    if ((e = container_table_put(&r->table, id, c)) == NULL)
+        return;
+    if (!was_live)
+        log_info(LOG_RECONCILE, "container %s (%.12s) is running, image %s", e->snap->name, e->id, e->snap->image);
+    changed = !was_live || e->snap_hash != e->snap->hash || e->rules_failed;
+    container_table_evaluate(&r->table, e, r->rules, r->owner);
+    changed = changed || e->rules_failed;
+    if (changed && plan) {
+        touch_apps(r, e);       /* and the names it wants now */
+        schedule_plan(r, r->cfg.coalesce_ms);
+    }
 }
 
-static void events_end_cb(void *ud, const struct enr_error *err)
+static void on_docker_resync(void *ud)
 {
     struct reconciler *r = ud;
-
-    r->events_running = false;
-    if (r->stopping)
-        return;
-    /* Events may have been missed: nothing is deleted until a full relist. */
-    r->docker_complete = false;
-    r->events_cut = true;
-    r->events_backoff_ms = backoff_next(r->events_backoff_ms, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
-    log_warn(LOG_DOCKER, "event stream ended: %s; resuming in %u ms", err ? err->msg : "closed",
-             r->events_backoff_ms);
-    uv_timer_start(&r->events_timer, events_timer_cb, r->events_backoff_ms, 0);
+    /* A resync lists both sides, and plans once when both have answered. */
+    teleport_view_relist(r->tv);
 }
 
-static void start_events(struct reconciler *r)
+static void on_listed(void *ud, bool complete)
 {
-    struct enr_error err = {0};
-
-    if (r->events_running || r->stopping)
-        return;
-    if (docker_client_events(r->dc, r->last_event_nano, event_cb, events_end_cb, r, &err) < 0) {
-        events_end_cb(r, &err);
-        return;
-    }
-    r->events_running = true;
+    struct reconciler *r = ud;
+    (void)complete;
+    if (!listing(r))
+        plan_all(r, 0);
 }
 
-/* ---- resync ---------------------------------------------------------------- */
+/* ---- Teleport side ---------------------------------------------------------------- */
 
-static void free_resync_ids(struct reconciler *r)
+static void on_view_change(void *ud, const char *name)
 {
-    for (size_t i = 0; i < r->n_resync_ids; i++)
-        free(r->resync_ids[i]);
-    free(r->resync_ids);
-    r->resync_ids = NULL;
-    r->n_resync_ids = r->resync_next = r->resync_done = 0;
+    struct reconciler *r = ud;
+    touch(r, name);
+    schedule_plan(r, r->cfg.coalesce_ms);
 }
 
-static void finish_resync(struct reconciler *r)
+/* ---- writes ------------------------------------------------------------------------ */
+
+static void maybe_done(struct reconciler *r)
 {
-    unsigned next_ms;
-    bool ok;
-
-    r->resync_running = false;
-    r->docker_complete = r->resync_list_ok && !r->resync_partial && (r->events_running || r->cfg.poll_only);
-    ok = r->docker_complete && r->teleport_complete;
-    r->stats.resyncs++;
-    r->first_resync_done = true;
-    if (ok) {
-        r->resync_backoff_ms = 0;
-        next_ms = r->cfg.resync_sec * 1000u;
-    } else {
-        r->resync_backoff_ms = backoff_next(r->resync_backoff_ms, 1000, r->cfg.resync_sec * 1000u);
-        next_ms = r->resync_backoff_ms;
+    if (r->cfg.once && first_listing_done(r) && !listing(r) && !r->stopping && executor_idle(r->ex) &&
+        !uv_is_active((uv_handle_t *)&r->plan_timer)) {
+        r->cfg.once = false;
+        r->cfg.on_done(r->cfg.ud);
     }
-    log_debug(LOG_RECONCILE, "resync done: docker %s, teleport %s; next in %u ms",
-              r->docker_complete ? "complete" : "INCOMPLETE",
-              r->teleport_complete ? "complete" : "INCOMPLETE", next_ms);
-    if (!r->stopping)
-        uv_timer_start(&r->resync_timer, resync_timer_cb, next_ms, 0);
-    schedule_plan(r, 0);
-    if (r->resync_again) {
-        r->resync_again = false;
-        start_resync(r);
-    }
-}
-
-static void maybe_finish_resync(struct reconciler *r)
-{
-    if (r->resync_running && !r->resync_list_pending && r->resync_apps_done &&
-        r->resync_done >= r->n_resync_ids) {
-        free_resync_ids(r);
-        finish_resync(r);
-    }
-}
-
-static void resync_pump(struct reconciler *r)
-{
-    while (r->resync_ids != NULL && r->resync_next < r->n_resync_ids &&
-           r->resync_next - r->resync_done < RESYNC_INSPECT_PARALLEL && !r->stopping) {
-        const char *id = r->resync_ids[r->resync_next++];
-        request_inspect(r, id, true);
-    }
-}
-
-static void resync_inspect_done(struct reconciler *r)
-{
-    r->resync_done++;
-    resync_pump(r);
-    maybe_finish_resync(r);
-}
-
-static void list_cb(void *ud, const struct enr_error *err, char **ids, const uint64_t *hashes, size_t n)
-{
-    struct req *q = ud;
-    struct reconciler *r = q->r;
-    uint64_t seq = q->seq;
-    struct strmap listed;
-    bool ok;
-    size_t it = 0;
-
-    req_free(q);
-    if (r->stopping)
-        return;
-    r->resync_list_pending = false;
-    if (err != NULL) {
-        log_warn(LOG_DOCKER, "list containers: %s", err->msg);
-        r->resync_list_ok = false;
-        maybe_finish_resync(r);
-        return;
-    }
-    strmap_init(&listed);
-    r->resync_ids = calloc(n + 1, sizeof(char *));
-    ok = r->resync_ids != NULL;
-    for (size_t i = 0; ok && i < n; i++) {
-        struct container_entry *e = container_table_get(&r->table, ids[i]);
-
-        if (strmap_put(&listed, ids[i], r, NULL) < 0) {
-            ok = false;
-            break;
-        }
-        /* Unchanged since it was last inspected, and events kept it
-         * current: no need to ask again.  After a stream cut, and every
-         * RESYNC_FULL_EVERY resyncs, everything is inspected again. */
-        if (!r->resync_full && e != NULL && e->snap != NULL && !e->inspect_failed && hashes[i] != 0 &&
-            e->list_hash == hashes[i])
-            continue;
-        if (e == NULL && (e = container_table_add(&r->table, ids[i])) == NULL) {
-            ok = false;
-            break;
-        }
-        e->list_hash = hashes[i];
-        if ((r->resync_ids[r->n_resync_ids] = strdup(ids[i])) == NULL) {
-            ok = false;
-            break;
-        }
-        r->n_resync_ids++;
-    }
-    if (!ok) {
-        log_error(LOG_RECONCILE, "resync: out of memory");
-        r->resync_list_ok = false;
-        free_resync_ids(r);
-        strmap_cleanup(&listed);
-        maybe_finish_resync(r);
-        return;
-    }
-    /* Running before the list was asked for and not in it: gone.  Tombstones
-     * older than the list are forgotten. */
-    struct container_entry *e;
-    while (container_table_next(&r->table, &it, &e)) {
-        if (strmap_get(&listed, e->id) != NULL || e->seq >= seq || e->inspecting)
-            continue;
-        if (e->snap != NULL)
-            entry_remove(r, e, seq);
-        else
-            container_table_forget(&r->table, e);
-    }
-    strmap_cleanup(&listed);
-    r->resync_list_ok = true;
-    resync_pump(r);
-    maybe_finish_resync(r);
-}
-
-static void view_clear(struct reconciler *r)
-{
-    size_t it = 0;
-    void *val;
-    while (strmap_next(&r->view, &it, NULL, &val)) {
-        resource_cleanup(val);
-        free(val);
-    }
-    strmap_cleanup(&r->view);
-}
-
-static int view_put(struct reconciler *r, const struct resource *res)
-{
-    struct resource *copy = calloc(1, sizeof(*copy));
-    void *old = NULL;
-
-    if (copy == NULL || resource_copy(copy, res) < 0)
-        goto fail;
-    if (strmap_put(&r->view, res->name, copy, &old) < 0) {
-        resource_cleanup(copy);
-        goto fail;
-    }
-    if (old != NULL) {
-        resource_cleanup(old);
-        free(old);
-    }
-    return 0;
-fail:
-    free(copy);
-    return -ENOMEM;
-}
-
-static void view_del(struct reconciler *r, const char *name)
-{
-    struct resource *old = strmap_del(&r->view, name);
-    if (old != NULL) {
-        resource_cleanup(old);
-        free(old);
-    }
-}
-
-static void get_apps_cb(void *ud, const struct enr_error *err, const struct resource_list *apps)
-{
-    struct req *q = ud;
-    struct reconciler *r = q->r;
-    uint64_t seq = q->seq;
-
-    req_free(q);
-    if (r->stopping)
-        return;
-    r->resync_apps_done = true;
-    if (err != NULL) {
-        if (r->teleport_complete || r->stats.resyncs == 0)
-            log_warn(LOG_TELEPORT, "GetApps: %s; no writes until Teleport answers", err->msg);
-        r->teleport_complete = false;
-        maybe_finish_resync(r);
-        return;
-    }
-    view_clear(r);
-    r->teleport_complete = true;
-    for (size_t i = 0; i < apps->len; i++)
-        if (view_put(r, &apps->items[i]) < 0) {
-            log_error(LOG_RECONCILE, "Teleport view: out of memory");
-            r->teleport_complete = false;
-            break;
-        }
-    /* Writes that finished after this listing was asked for are newer than
-     * it; older ones are in it. */
-    size_t it = 0;
-    const char *name;
-    void *val;
-    while (strmap_next(&r->recent, &it, &name, &val)) {
-        struct recent_write *w = val;
-        if (w->seq <= seq) {
-            strmap_del(&r->recent, name);
-            recent_free(w);
-        } else if (w->op == PLAN_DELETE) {
-            view_del(r, name);
-        } else if (view_put(r, &w->res) < 0) {
-            r->teleport_complete = false;
-        }
-    }
-    maybe_finish_resync(r);
-}
-
-static int issue_get_apps(struct reconciler *r, struct enr_error *err)
-{
-    struct req *q = req_new(r);
-    if (q == NULL)
-        return err_set(err, -ENOMEM, "out of memory");
-    q->seq = r->resync_seq;
-    if (teleport_client_get_apps(r->tc, get_apps_cb, q, err) < 0) {
-        req_free(q);
-        return err->code ? err->code : -EIO;
-    }
-    return 0;
-}
-
-static int issue_list(struct reconciler *r, struct enr_error *err)
-{
-    struct req *q = req_new(r);
-    if (q == NULL)
-        return err_set(err, -ENOMEM, "out of memory");
-    q->seq = r->resync_seq;
-    if (docker_client_list(r->dc, list_cb, q, err) < 0) {
-        req_free(q);
-        return err->code ? err->code : -EIO;
-    }
-    return 0;
-}
-
-static void start_resync(struct reconciler *r)
-{
-    struct enr_error err = {0};
-
-    if (r->stopping)
-        return;
-    if (r->resync_running) {
-        r->resync_again = true;
-        return;
-    }
-    uv_timer_stop(&r->resync_timer);
-    r->resync_running = true;
-    r->resync_list_ok = false;
-    r->resync_partial = false;
-    r->resync_apps_done = false;
-    r->resync_list_pending = true;
-    r->resync_seq = ++r->seq;
-    r->resync_full = !r->first_resync_done || r->events_cut || r->cfg.poll_only ||
-                     ++r->resyncs_since_full >= RESYNC_FULL_EVERY;
-    if (r->resync_full) {
-        r->events_cut = false;
-        r->resyncs_since_full = 0;
-    }
-
-    if (issue_get_apps(r, &err) < 0) {
-        log_warn(LOG_TELEPORT, "GetApps: %s", err.msg);
-        r->teleport_complete = false;
-        r->resync_apps_done = true;
-    }
-    if (issue_list(r, &err) < 0) {
-        log_warn(LOG_DOCKER, "list containers: %s", err.msg);
-        r->resync_list_pending = false;
-    }
-    maybe_finish_resync(r);
-}
-
-static void resync_timer_cb(uv_timer_t *t)
-{
-    start_resync(t->data);
-}
-
-/* ---- writes (through the executor) ----------------------------------------- */
-
-static void written_put(struct strmap *m, const char *name, uint64_t hash, uint64_t at_ms)
-{
-    struct written *w = strmap_get(m, name);
-    if (w == NULL) {
-        if ((w = calloc(1, sizeof(*w))) == NULL)
-            return;
-        if (strmap_put(m, name, w, NULL) < 0) {
-            free(w);
-            return;
-        }
-    }
-    w->hash = hash;
-    w->at_ms = at_ms;
-}
-
-static void confirm_timer_cb(uv_timer_t *t);
-
-static void recent_put(struct reconciler *r, enum plan_op op, const struct resource *res)
-{
-    struct recent_write *w = calloc(1, sizeof(*w));
-    void *old = NULL;
-
-    if (w == NULL || resource_copy(&w->res, res) < 0) {
-        free(w);
-        return;
-    }
-    w->seq = ++r->seq;
-    w->op = op;
-    if (strmap_put(&r->recent, res->name, w, &old) < 0) {
-        recent_free(w);
-        return;
-    }
-    recent_free(old);
 }
 
 static void write_done(void *ud, enum plan_op op, const struct resource *res, const struct enr_error *err)
@@ -668,47 +181,24 @@ static void write_done(void *ud, enum plan_op op, const struct resource *res, co
 
     if (r->stopping)
         return;
+    teleport_view_written(r->tv, op, res, err);
     if (err != NULL) {
         r->stats.write_errors++;
         log_warn(LOG_TELEPORT, "%s app %s: %s", plan_op_name(op), res->name, err->msg);
-        /* Our view is stale: relist soon and plan from fresh facts. */
-        if (err->code == ENR_EGRPC &&
-            ((op == PLAN_CREATE && err->grpc_status == 6) || (op == PLAN_UPDATE && err->grpc_status == 5)))
-            uv_timer_start(&r->retry_timer, resync_timer_cb, 200, 0);
         return;
     }
     log_info(LOG_RECONCILE, "%sd app %s (container %s, uri %s)", plan_op_name(op), res->name, c ? c : "-",
              res->uri);
-    recent_put(r, op, res);
-    if (op == PLAN_DELETE) {
-        view_del(r, res->name);
-        free(strmap_del(&r->written, res->name));
-        free(strmap_del(&r->unconfirmed, res->name));
+    if (op == PLAN_DELETE)
         r->stats.deletes++;
-        return;
-    }
-    if (view_put(r, res) < 0)
-        r->teleport_complete = false;
-    written_put(&r->written, res->name, resource_managed_hash(res), uv_now(r->loop));
-    if (op == PLAN_CREATE) {
+    else if (op == PLAN_CREATE)
         r->stats.creates++;
-        if (r->cfg.confirm_sec > 0) {
-            written_put(&r->unconfirmed, res->name, 0, uv_now(r->loop));
-            if (!uv_is_active((uv_handle_t *)&r->confirm_timer))
-                uv_timer_start(&r->confirm_timer, confirm_timer_cb, 2000, 0);
-        }
-    } else {
+    else
         r->stats.updates++;
-    }
-}
-
-static void maybe_done(struct reconciler *r)
-{
-    if (r->cfg.once && r->first_resync_done && !r->resync_running && !r->stopping &&
-        executor_idle(r->ex) && !uv_is_active((uv_handle_t *)&r->plan_timer)) {
-        r->cfg.once = false;
-        r->cfg.on_done(r->cfg.ud);
-    }
+    /* A pass that skipped this name while the write was in flight did not
+     * plan it: plan it again now. */
+    touch(r, res->name);
+    schedule_plan(r, r->cfg.coalesce_ms);
 }
 
 static void executor_idle_cb(void *ud)
@@ -718,195 +208,96 @@ static void executor_idle_cb(void *ud)
 
 static void executor_retry_cb(void *ud)
 {
-    schedule_plan(ud, 0);
+    plan_all(ud, 0);
 }
 
-/* ---- confirmation: is a created app served by an Application Service? ------- */
+/* ---- planning ------------------------------------------------------------------------ */
 
-static void app_servers_cb(void *ud, const struct enr_error *err, const struct resource_list *servers)
+/* The planner's input as it is gathered, name by name. */
+struct pass {
+    const struct resource **desired, **teleport;
+    size_t nd, cap_d, nt, cap_t;
+    struct planner_hold *held;
+    size_t nh, cap_h;
+};
+
+static int grow(void *pv, size_t *cap, size_t n, size_t size)
 {
-    struct req *q = ud;
-    struct reconciler *r = q->r;
-    uint64_t now;
-    size_t it = 0;
-    const char *name;
-    void *val;
+    void **v = pv, *nv;
+    size_t c;
 
-    req_free(q);
-    r->confirm_running = false;
-    if (r->stopping)
-        return;
-    now = uv_now(r->loop);
-    if (err != NULL) {
-        log_debug(LOG_TELEPORT, "ListResources(app_server): %s", err->msg);
-    } else {
-        for (size_t i = 0; i < servers->len; i++)
-            if ((val = strmap_del(&r->unconfirmed, servers->items[i].name)) != NULL) {
-                log_info(LOG_RECONCILE, "app %s is served by an Application Service", servers->items[i].name);
-                free(val);
-            }
-    }
-    while (strmap_next(&r->unconfirmed, &it, &name, &val)) {
-        struct written *w = val;
-        if (now - w->at_ms < (uint64_t)r->cfg.confirm_sec * 1000)
-            continue;
-        log_warn(LOG_RECONCILE, "app %s is registered but no Application Service serves it after %us "
-                 "(is an App Service watching apps with these labels? its resources.labels must match)",
-                 name, r->cfg.confirm_sec);
-        free(strmap_del(&r->unconfirmed, name));
-    }
-    if (r->unconfirmed.len > 0)
-        uv_timer_start(&r->confirm_timer, confirm_timer_cb, 5000, 0);
+    if (n < *cap)
+        return 0;
+    c = *cap ? *cap * 2 : 16;
+    if ((nv = realloc(*v, c * size)) == NULL)
+        return -ENOMEM;
+    *v = nv;
+    *cap = c;
+    return 0;
 }
 
-static void confirm_timer_cb(uv_timer_t *t)
+/* Every claimant's app, Teleport's copy and the executor's hold for name. */
+static int pass_name(struct reconciler *r, struct pass *ps, const char *name)
 {
-    struct reconciler *r = t->data;
-    struct enr_error err = {0};
-    struct req *q;
+    size_t n;
+    struct container_entry *const *v = container_table_wanting(&r->table, name, &n);
+    const struct resource *t = teleport_view_get(r->tv, name);
+    const char *h = executor_hold(r->ex, name);
 
-    if (r->stopping || r->confirm_running || r->unconfirmed.len == 0 || (q = req_new(r)) == NULL)
-        return;
-    if (teleport_client_list_app_servers(r->tc, app_servers_cb, q, &err) < 0) {
-        req_free(q);
-        uv_timer_start(&r->confirm_timer, confirm_timer_cb, 5000, 0);
-        return;
-    }
-    r->confirm_running = true;
-}
-
-/* ---- Teleport WatchEvents: see an out-of-band edit within a second ---------- */
-
-static void start_watch(struct reconciler *r);
-
-static void watch_timer_cb(uv_timer_t *t)
-{
-    start_watch(t->data);
-}
-
-static void watch_event_cb(void *ud, const struct teleport_event *ev)
-{
-    struct reconciler *r = ud;
-    void *val;
-
-    if (r->stopping)
-        return;
-    r->watch_backoff_ms = 0;
-    if (ev->op == TELEPORT_EVENT_INIT) {
-        /* Events from here on are deltas; a listing taken now is their base. */
-        log_info(LOG_TELEPORT, "watching apps and app servers");
-        start_resync(r);
-        return;
-    }
-    if (strcmp(ev->kind, "app_server") == 0) {
-        if (ev->op == TELEPORT_EVENT_PUT && (val = strmap_del(&r->unconfirmed, ev->res.name)) != NULL) {
-            log_info(LOG_RECONCILE, "app %s is served by an Application Service", ev->res.name);
-            free(val);
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < v[i]->apps.len; k++) {
+            if (strcmp(v[i]->apps.items[k].name, name) != 0)
+                continue;
+            if (grow(&ps->desired, &ps->cap_d, ps->nd, sizeof(*ps->desired)) < 0)
+                return -ENOMEM;
+            ps->desired[ps->nd++] = &v[i]->apps.items[k];
         }
-        return;
+    if (t != NULL) {
+        if (grow(&ps->teleport, &ps->cap_t, ps->nt, sizeof(*ps->teleport)) < 0)
+            return -ENOMEM;
+        ps->teleport[ps->nt++] = t;
     }
-    if (strcmp(ev->kind, "app") != 0)
-        return;
-    log_debug(LOG_TELEPORT, "watch: app %s %s", ev->res.name, ev->op == TELEPORT_EVENT_PUT ? "put" : "deleted");
-    if (ev->op == TELEPORT_EVENT_DELETE)
-        view_del(r, ev->res.name);
-    else if (view_put(r, &ev->res) < 0)
-        r->teleport_complete = false;
-    schedule_plan(r, r->cfg.coalesce_ms);
-}
-
-static void watch_end_cb(void *ud, const struct enr_error *err)
-{
-    struct reconciler *r = ud;
-
-    r->watch_id = 0;
-    if (r->stopping)
-        return;
-    r->watch_backoff_ms = backoff_next(r->watch_backoff_ms, 1000, BACKOFF_MAX_MS);
-    log_warn(LOG_TELEPORT, "watch ended: %s; resync every %us until it is back (retry in %u ms)",
-             err ? err->msg : "closed by the server", r->cfg.resync_sec, r->watch_backoff_ms);
-    uv_timer_start(&r->watch_timer, watch_timer_cb, r->watch_backoff_ms, 0);
-}
-
-static void start_watch(struct reconciler *r)
-{
-    static const char *const kinds[] = {"app", "app_server"};
-    struct enr_error err = {0};
-    int id;
-
-    if (r->stopping || r->watch_id > 0)
-        return;
-    if ((id = teleport_client_watch(r->tc, kinds, 2, watch_event_cb, watch_end_cb, r, &err)) < 0) {
-        watch_end_cb(r, &err);
-        return;
+    if (h != NULL) {
+        if (grow(&ps->held, &ps->cap_h, ps->nh, sizeof(*ps->held)) < 0)
+            return -ENOMEM;
+        ps->held[ps->nh].name = name;
+        ps->held[ps->nh++].reason = h;
     }
-    r->watch_id = id;
+    return 0;
 }
 
-/* ---- grace period --------------------------------------------------------------- */
-
-static void grace_timer_cb(uv_timer_t *t)
+static int gather(struct reconciler *r, struct pass *ps, bool full)
 {
-    schedule_plan(t->data, 0);
-}
-
-static void gone_put(struct reconciler *r, const char *name)
-{
-    struct gone *g;
-
-    if (r->cfg.grace_sec == 0 || strmap_get(&r->gone, name) != NULL)
-        return;
-    if ((g = calloc(1, sizeof(*g))) == NULL)
-        return;
-    g->at_ms = uv_now(r->loop);
-    if (strmap_put(&r->gone, name, g, NULL) < 0)
-        free(g);
-}
-
-/* The containers still within their grace period, as planner holds; the
- * expired ones are forgotten and the timer is armed for the next expiry.
- * reasons must hold r->gone.len strings of 96 bytes. */
-static size_t grace_holds(struct reconciler *r, struct planner_hold *out, char (*reasons)[96])
-{
-    uint64_t now = uv_now(r->loop), grace = (uint64_t)r->cfg.grace_sec * 1000, next = UINT64_MAX;
-    size_t n = 0, it = 0;
+    const struct resource *t;
     const char *name;
-    void *val;
+    size_t it = 0, n;
 
-    while (strmap_next(&r->gone, &it, &name, &val)) {
-        struct gone *g = val;
-        if (now - g->at_ms >= grace) {
-            free(strmap_del(&r->gone, name));
-            continue;
-        }
-        snprintf(reasons[n], sizeof(reasons[n]), "is gone for %.1fs of a %us grace period",
-                 (double)(now - g->at_ms) / 1000.0, r->cfg.grace_sec);
-        out[n].name = name;
-        out[n].reason = reasons[n];
-        n++;
-        if (g->at_ms + grace < next)
-            next = g->at_ms + grace;
+    if (!full) {
+        while (strmap_next(&r->touched, &it, &name, NULL))
+            if (pass_name(r, ps, name) < 0)
+                return -ENOMEM;
+        return 0;
     }
-    if (next != UINT64_MAX)
-        uv_timer_start(&r->grace_timer, grace_timer_cb, next - now + 1, 0);
-    return n;
+    while (container_table_next_name(&r->table, &it, &name))
+        if (pass_name(r, ps, name) < 0)
+            return -ENOMEM;
+    for (it = 0; teleport_view_next(r->tv, &it, &t);)
+        if (container_table_wanting(&r->table, t->name, &n) == NULL && pass_name(r, ps, t->name) < 0)
+            return -ENOMEM;
+    return 0;
 }
 
-/* ---- planning -------------------------------------------------------------- */
-
-static void report(struct reconciler *r, const struct plan *p)
+static void report(struct reconciler *r, const struct plan *p, bool full)
 {
     for (size_t i = 0; i < p->len; i++) {
         const struct plan_action *a = &p->actions[i];
-        const struct written *w;
         const char *prev;
 
         if (a->op == PLAN_SKIP) {
             log_debug(LOG_RECONCILE, "skip %s: %s", a->name, a->reason);
             continue;
         }
-        if (a->op == PLAN_UPDATE && (w = strmap_get(&r->written, a->name)) != NULL &&
-            w->hash == resource_managed_hash(&a->res)) {
+        if (a->op == PLAN_UPDATE && teleport_view_wrote(r->tv, &a->res)) {
             /* We wrote exactly this before, and Teleport now differs. */
             log_warn(LOG_RECONCILE, "app %s was changed outside enroller (Teleport revision %s); restoring "
                      "what the rules want", a->name, a->res.revision);
@@ -931,63 +322,77 @@ static void report(struct reconciler *r, const struct plan *p)
                   "NOTHING deleted. If Docker really lost those containers, approve once with "
                   "kill -USR1 %d", p->capped_deletes, p->owned, r->cfg.max_deletes, r->cfg.max_delete_percent,
                   (int)uv_os_getpid());
-    r->last_capped = p->deletes_capped ? p->capped_deletes : 0;
+    /* A pass over a few names says nothing about a cap a full pass hit. */
+    if (full || p->deletes_capped)
+        r->last_capped = p->deletes_capped ? p->capped_deletes : 0;
 }
 
-static void plan_timer_cb(uv_timer_t *t)
+/* Hands the plan on: to on_plan, to the log (dry run) or to the executor. */
+static int execute(struct reconciler *r, struct plan *p, bool full, struct enr_error *err)
 {
-    struct reconciler *r = t->data;
-    const struct resource **desired = NULL, **teleport = NULL;
+    if (r->cfg.plan_only) {
+        if (!r->plan_reported) {
+            r->plan_reported = true;
+            r->cfg.on_plan(r->cfg.ud, p, NULL);
+        }
+        return 0;
+    }
+    report(r, p, full);
+    if (r->cfg.dry_run) {
+        for (size_t i = 0; i < p->len; i++)
+            if (p->actions[i].op <= PLAN_DELETE)
+                log_info(LOG_RECONCILE, "dry-run: would %s app %s (%s)", plan_op_name(p->actions[i].op),
+                         p->actions[i].name, p->actions[i].reason);
+        maybe_done(r);
+        return 0;
+    }
+    if (p->n[PLAN_CREATE] + p->n[PLAN_UPDATE] + p->n[PLAN_DELETE] > 0)
+        log_info(LOG_RECONCILE, "plan: %zu create, %zu update, %zu delete, %zu conflict, %zu skip",
+                 p->n[PLAN_CREATE], p->n[PLAN_UPDATE], p->n[PLAN_DELETE], p->n[PLAN_CONFLICT], p->n[PLAN_SKIP]);
+    if (p->n[PLAN_DELETE] > 0)
+        r->deletes_approved = false; /* an approval covers one pass */
+    return executor_submit(r->ex, p, err);
+}
+
+static void plan_timer_cb(uv_timer_t *h)
+{
+    struct reconciler *r = h->data;
+    struct pass ps = {0};
     const char **unknown = NULL;
-    struct planner_hold *held = NULL, *grace = NULL;
-    char (*grace_reasons)[96] = NULL;
-    size_t nd = 0, nt = 0, nu = 0, nh, cap_d = 0, it;
+    uint64_t next_expiry;
     struct planner_input in = {0};
     struct enr_error err = {0};
+    struct container_entry *e;
+    size_t nu = 0, it = 0;
+    bool full = r->full;
     struct plan p;
-    void *val;
 
     plan_init(&p);
-    if (r->stopping || !r->first_resync_done)
+    if (r->stopping || !first_listing_done(r))
         return;
-    struct container_entry *e;
-    for (it = 0; container_table_next(&r->table, &it, &e);)
-        cap_d += e->apps.len;
-    nh = executor_holds(r->ex, NULL, 0);
-    desired = calloc(cap_d + 1, sizeof(*desired));
-    teleport = calloc(r->view.len + 1, sizeof(*teleport));
-    unknown = calloc(container_table_size(&r->table) + 1, sizeof(*unknown));
-    held = calloc(nh + 1, sizeof(*held));
-    grace = calloc(r->gone.len + 1, sizeof(*grace));
-    grace_reasons = calloc(r->gone.len + 1, sizeof(*grace_reasons));
-    if (desired == NULL || teleport == NULL || unknown == NULL || held == NULL || grace == NULL ||
-        grace_reasons == NULL) {
+    unknown = calloc(r->table.unknown.len + 1, sizeof(*unknown));
+    if (unknown == NULL || gather(r, &ps, full) < 0 ||
+        grace_holds(&r->grace, uv_now(r->loop), &in.grace_containers, &in.n_grace_containers, &next_expiry) < 0) {
         err_set(&err, -ENOMEM, "plan: out of memory");
         goto fail;
     }
-    for (it = 0; container_table_next(&r->table, &it, &e);) {
-        if (e->snap == NULL)
-            continue;
-        for (size_t i = 0; i < e->apps.len; i++)
-            desired[nd++] = &e->apps.items[i];
-        if (e->inspect_failed || e->rules_failed)
-            unknown[nu++] = e->snap->name;
-    }
-    for (it = 0; strmap_next(&r->view, &it, NULL, &val);)
-        teleport[nt++] = val;
+    if (next_expiry != UINT64_MAX)     /* plan again when the next one expires */
+        uv_timer_start(&r->grace_timer, grace_timer_cb, next_expiry - uv_now(r->loop) + 1, 0);
+    while (container_table_next_unknown(&r->table, &it, &e))
+        unknown[nu++] = e->snap->name;
     in.owner = r->owner;
-    in.desired = desired;
-    in.n_desired = nd;
-    in.teleport = teleport;
-    in.n_teleport = nt;
-    in.docker_complete = r->docker_complete;
-    in.teleport_complete = r->teleport_complete;
+    in.desired = ps.desired;
+    in.n_desired = ps.nd;
+    in.teleport = ps.teleport;
+    in.n_teleport = ps.nt;
+    in.subset = !full;
+    in.owned_total = teleport_view_owned(r->tv);
+    in.docker_complete = docker_sync_complete(r->ds);
+    in.teleport_complete = teleport_view_complete(r->tv);
     in.unknown_containers = unknown;
     in.n_unknown_containers = nu;
-    in.held_names = held;
-    in.n_held_names = executor_holds(r->ex, held, nh);
-    in.grace_containers = grace;
-    in.n_grace_containers = grace_holds(r, grace, grace_reasons);
+    in.held_names = ps.held;
+    in.n_held_names = ps.nh;
     in.policy = r->cfg.policy;
     in.adopt = r->cfg.adopt;
     in.max_deletes = r->cfg.max_deletes;
@@ -997,31 +402,13 @@ static void plan_timer_cb(uv_timer_t *t)
     in.lease_sec = r->cfg.lease_sec;
     if (planner_plan(&in, &p, &err) < 0)
         goto fail;
+    /* The names are planned: what touches them from here on is news. */
+    r->full = false;
+    strmap_cleanup(&r->touched);
     r->stats.passes++;
-    r->stats.desired = nd;
+    r->stats.desired = container_table_n_apps(&r->table);
     r->last_plan_ms = uv_now(r->loop);
-    if (r->cfg.plan_only) {
-        if (!r->plan_reported) {
-            r->plan_reported = true;
-            r->cfg.on_plan(r->cfg.ud, &p, NULL);
-        }
-        goto out;
-    }
-    report(r, &p);
-    if (r->cfg.dry_run) {
-        for (size_t i = 0; i < p.len; i++)
-            if (p.actions[i].op <= PLAN_DELETE)
-                log_info(LOG_RECONCILE, "dry-run: would %s app %s (%s)", plan_op_name(p.actions[i].op),
-                         p.actions[i].name, p.actions[i].reason);
-        maybe_done(r);
-        goto out;
-    }
-    if (p.n[PLAN_CREATE] + p.n[PLAN_UPDATE] + p.n[PLAN_DELETE] > 0)
-        log_info(LOG_RECONCILE, "plan: %zu create, %zu update, %zu delete, %zu conflict, %zu skip",
-                 p.n[PLAN_CREATE], p.n[PLAN_UPDATE], p.n[PLAN_DELETE], p.n[PLAN_CONFLICT], p.n[PLAN_SKIP]);
-    if (p.n[PLAN_DELETE] > 0)
-        r->deletes_approved = false; /* an approval covers one pass */
-    if (executor_submit(r->ex, &p, &err) < 0)
+    if (execute(r, &p, full, &err) < 0)
         goto fail;
     goto out;
 fail:
@@ -1032,12 +419,10 @@ fail:
     }
 out:
     plan_cleanup(&p);
-    free(desired);
-    free(teleport);
+    free(ps.desired);
+    free(ps.teleport);
+    free(ps.held);
     free(unknown);
-    free(held);
-    free(grace);
-    free(grace_reasons);
 }
 
 static void schedule_plan(struct reconciler *r, unsigned delay_ms)
@@ -1061,115 +446,31 @@ static void on_approve(uv_signal_t *h, int signum)
     log_warn(LOG_RECONCILE, "SIGUSR1: the next pass may delete above the deletion cap");
     r->deletes_approved = true;
     r->last_capped = 0;
-    schedule_plan(r, 0);
+    plan_all(r, 0);
 }
 
-/* ---- lifecycle --------------------------------------------------------------- */
+/* ---- lifecycle ----------------------------------------------------------------------- */
 
-struct reconciler *reconciler_new(uv_loop_t *loop, const struct reconciler_config *cfg,
-                                  struct docker_client *dc, struct teleport_client *tc,
-                                  struct rule_set *rules, struct enr_error *err)
+static int make_parts(struct reconciler *r, const struct reconciler_config *cfg, struct enr_error *err)
 {
-    struct reconciler *r = calloc(1, sizeof(*r));
-    struct executor_config xcfg = {0};
-    struct executor_callbacks xcb = {0};
+    struct docker_sync_config dcfg = {.resync_sec = r->cfg.resync_sec, .poll_only = cfg->poll_only};
+    struct docker_sync_callbacks dcb = {.on_change = on_docker_change, .on_resync = on_docker_resync,
+                                        .on_listed = on_listed, .ud = r};
+    struct teleport_view_config vcfg = {.owner = cfg->owner, .resync_sec = r->cfg.resync_sec,
+                                        .confirm_sec = cfg->confirm_sec};
+    struct teleport_view_callbacks vcb = {.on_change = on_view_change, .on_listed = on_listed, .ud = r};
+    struct executor_config xcfg = {.max_inflight = cfg->max_inflight, .rate = cfg->write_rate,
+                                   .burst = cfg->write_burst};
+    struct executor_callbacks xcb = {.done = write_done, .idle = executor_idle_cb, .retry = executor_retry_cb,
+                                     .ud = r};
 
-    if (r == NULL) {
-        err_set(err, -ENOMEM, "reconciler: out of memory");
-        return NULL;
-    }
-    r->loop = loop;
-    r->cfg = *cfg;
-    if (r->cfg.resync_sec == 0)
-        r->cfg.resync_sec = 60;
-    if (r->cfg.coalesce_ms == 0)
-        r->cfg.coalesce_ms = 5;
-    r->dc = dc;
-    r->tc = tc;
-    r->rules = rules;
-    r->reqs.next = r->reqs.prev = &r->reqs;
-    container_table_init(&r->table);
-    strmap_init(&r->view);
-    strmap_init(&r->reported);
-    strmap_init(&r->gone);
-    strmap_init(&r->written);
-    strmap_init(&r->unconfirmed);
-    strmap_init(&r->recent);
-    xcfg.max_inflight = cfg->max_inflight;
-    xcfg.rate = cfg->write_rate;
-    xcfg.burst = cfg->write_burst;
-    xcb.done = write_done;
-    xcb.idle = executor_idle_cb;
-    xcb.retry = executor_retry_cb;
-    xcb.ud = r;
-    if ((r->owner = strdup(cfg->owner)) == NULL ||
-        (r->ex = executor_new(loop, tc, &xcfg, &xcb, err)) == NULL) {
-        free(r->owner);
-        free(r);
-        err_set(err, -ENOMEM, "reconciler: out of memory");
-        return NULL;
-    }
-    uv_timer_t *timers[] = {&r->plan_timer,  &r->resync_timer,  &r->events_timer, &r->retry_timer,
-                            &r->grace_timer, &r->confirm_timer, &r->watch_timer};
-    for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
-        uv_timer_init(loop, timers[i]);
-        timers[i]->data = r;
-        r->handles_open++;
-    }
-    uv_signal_init(loop, &r->sig_approve);
-    r->sig_approve.data = r;
-    r->handles_open++;
-    if (!r->cfg.plan_only)
-        uv_signal_start(&r->sig_approve, on_approve, SIGUSR1);
-    return r;
-}
-
-int reconciler_start(struct reconciler *r, struct enr_error *err)
-{
-    (void)err;
-    /* Subscribe before the first listing, so nothing falls between them. */
-    if (!r->cfg.poll_only)
-        start_events(r);
-    start_resync(r);
-    if (!r->cfg.plan_only && !r->cfg.once)
-        start_watch(r);
+    if ((r->owner = strdup(cfg->owner)) == NULL)
+        return err_set(err, -ENOMEM, "reconciler: out of memory");
+    if ((r->ds = docker_sync_new(r->loop, &dcfg, &r->dops, &dcb, err)) == NULL ||
+        (r->tv = teleport_view_new(r->loop, &vcfg, &r->tops, &vcb, err)) == NULL ||
+        (r->ex = executor_new(r->loop, &r->tops, &xcfg, &xcb, err)) == NULL)
+        return err->code ? err->code : -ENOMEM;
     return 0;
-}
-
-void reconciler_set_rules(struct reconciler *r, struct rule_set *rules)
-{
-    struct container_entry *e;
-    size_t it = 0;
-
-    r->rules = rules;
-    while (container_table_next(&r->table, &it, &e))
-        container_table_evaluate(e, r->rules, r->owner);
-    schedule_plan(r, 0);
-}
-
-static void handle_closed(uv_handle_t *h)
-{
-    struct reconciler *r = h->data;
-    r->handles_open--;
-}
-
-void reconciler_stop(struct reconciler *r)
-{
-    if (r == NULL || r->stopping)
-        return;
-    r->stopping = true;
-    docker_client_events_stop(r->dc);
-    r->events_running = false;
-    if (r->watch_id > 0)
-        teleport_client_watch_cancel(r->tc, r->watch_id);
-    r->watch_id = 0;
-    executor_close(r->ex);
-    uv_handle_t *handles[] = {(uv_handle_t *)&r->plan_timer,  (uv_handle_t *)&r->resync_timer,
-                              (uv_handle_t *)&r->events_timer, (uv_handle_t *)&r->retry_timer,
-                              (uv_handle_t *)&r->grace_timer,  (uv_handle_t *)&r->confirm_timer,
-                              (uv_handle_t *)&r->watch_timer,  (uv_handle_t *)&r->sig_approve};
-    for (size_t i = 0; i < sizeof(handles) / sizeof(handles[0]); i++)
-        uv_close(handles[i], handle_closed);
 }
 
 static void free_values(struct strmap *m)
@@ -1181,50 +482,116 @@ static void free_values(struct strmap *m)
     strmap_cleanup(m);
 }
 
+struct reconciler *reconciler_new(uv_loop_t *loop, const struct reconciler_config *cfg,
+                                  struct docker_client *dc, struct teleport_client *tc,
+                                  struct rule_set *rules, struct enr_error *err)
+{
+    struct reconciler *r = calloc(1, sizeof(*r));
+
+    if (r == NULL) {
+        err_set(err, -ENOMEM, "reconciler: out of memory");
+        return NULL;
+    }
+    r->loop = loop;
+    r->cfg = *cfg;
+    if (r->cfg.resync_sec == 0)
+        r->cfg.resync_sec = 60;
+    if (r->cfg.coalesce_ms == 0)
+        r->cfg.coalesce_ms = 5;
+    r->rules = rules;
+    clients_docker(&r->dops, dc);
+    clients_teleport(&r->tops, tc);
+    container_table_init(&r->table);
+    strmap_init(&r->reported);
+    grace_init(&r->grace, cfg->grace_sec);
+    strmap_init(&r->touched);
+    if (make_parts(r, cfg, err) < 0) {
+        /* Only an allocation fails, before a part has started anything; the
+         * timers of the parts made so far are closed with one loop turn. */
+        docker_sync_close(r->ds);
+        teleport_view_close(r->tv);
+        executor_close(r->ex);
+        uv_run(loop, UV_RUN_NOWAIT);
+        docker_sync_free(r->ds);
+        teleport_view_free(r->tv);
+        executor_free(r->ex);
+        strmap_cleanup(&r->touched);
+        grace_cleanup(&r->grace);
+        strmap_cleanup(&r->reported);
+        container_table_cleanup(&r->table);
+        free(r->owner);
+        free(r);
+        return NULL;
+    }
+    uv_timer_init(loop, &r->plan_timer);
+    uv_timer_init(loop, &r->grace_timer);
+    uv_signal_init(loop, &r->sig_approve);
+    r->plan_timer.data = r->grace_timer.data = r->sig_approve.data = r;
+    if (!r->cfg.plan_only)
+        uv_signal_start(&r->sig_approve, on_approve, SIGUSR1);
+    return r;
+}
+
+int reconciler_start(struct reconciler *r, struct enr_error *err)
+{
+    (void)err;
+    /* Events, then the first listing of both sides (on_docker_resync). */
+    docker_sync_start(r->ds);
+    if (!r->cfg.plan_only && !r->cfg.once)
+        teleport_view_watch(r->tv);
+    return 0;
+}
+
+void reconciler_set_rules(struct reconciler *r, struct rule_set *rules)
+{
+    struct container_entry *e;
+    size_t it = 0;
+
+    r->rules = rules;
+    while (container_table_next(&r->table, &it, &e))
+        container_table_evaluate(&r->table, e, r->rules, r->owner);
+    plan_all(r, 0);
+}
+
+void reconciler_stop(struct reconciler *r)
+{
+    if (r == NULL || r->stopping)
+        return;
+    r->stopping = true;
+    docker_sync_close(r->ds);
+    teleport_view_close(r->tv);
+    executor_close(r->ex);
+    uv_close((uv_handle_t *)&r->plan_timer, NULL);
+    uv_close((uv_handle_t *)&r->grace_timer, NULL);
+    uv_close((uv_handle_t *)&r->sig_approve, NULL);
+}
+
 void reconciler_free(struct reconciler *r)
 {
-    size_t it = 0;
-    void *val;
-
     if (r == NULL)
         return;
     /* Handles must be closed (reconciler_stop + a loop turn) before this. */
-    while (r->reqs.next != &r->reqs)
-        req_free(r->reqs.next);
-    container_table_cleanup(&r->table);
-    view_clear(r);
-    free_values(&r->reported);
-    free_values(&r->gone);
-    free_values(&r->written);
-    free_values(&r->unconfirmed);
-    it = 0;
-    while (strmap_next(&r->recent, &it, NULL, &val))
-        recent_free(val);
-    strmap_cleanup(&r->recent);
-    free_resync_ids(r);
+    docker_sync_free(r->ds);
+    teleport_view_free(r->tv);
     executor_free(r->ex);
+    container_table_cleanup(&r->table);
+    free_values(&r->reported);
+    grace_cleanup(&r->grace);
+    strmap_cleanup(&r->touched);
     free(r->owner);
     free(r);
 }
 
 void reconciler_get_stats(const struct reconciler *r, struct reconciler_stats *out)
 {
-    size_t it = 0;
-    void *val;
+    struct docker_sync_stats ds;
 
+    docker_sync_get_stats(r->ds, &ds);
     *out = r->stats;
-    out->containers = 0;
-    struct container_entry *e;
-    while (container_table_next(&r->table, &it, &e))
-        if (e->snap != NULL)
-            out->containers++;
-    out->owned = 0;
-    it = 0;
-    while (strmap_next(&r->view, &it, NULL, &val)) {
-        const char *o = kv_get(&((struct resource *)val)->labels, PLANNER_LABEL_OWNER);
-        if (o != NULL && strcmp(o, r->owner) == 0)
-            out->owned++;
-    }
-    out->docker_complete = r->docker_complete;
-    out->teleport_complete = r->teleport_complete;
+    out->events = ds.events;
+    out->resyncs = ds.resyncs;
+    out->containers = container_table_size(&r->table);
+    out->owned = teleport_view_owned(r->tv);
+    out->docker_complete = docker_sync_complete(r->ds);
+    out->teleport_complete = teleport_view_complete(r->tv);
 }

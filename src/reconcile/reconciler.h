@@ -1,20 +1,23 @@
 /*
  * reconciler.h - keeps Teleport's apps in step with Docker's containers.
  *
- * It owns the container table (id -> snapshot + cached rule results), the
- * Teleport view (name -> app as last seen or written) and the executor
- * queue, and wires them to the Docker and Teleport clients on one libuv
- * loop:
+ * The coordinator of the parts in src/reconcile/:
  *
- *   Docker event -> inspect that container -> rules (cached per snapshot
- *   hash and rule-set hash) -> plan (coalesced, a few ms) -> executor
+ *   docker_sync     Docker events, inspects, listing diff, resync timer
+ *   teleport_view   GetApps listing, WatchEvents, recent writes, confirmation
+ *   container_table container -> snapshot + cached rule results
+ *   planner         desired + view -> plan (pure)
+ *   executor        plan -> Auth writes (rate limit, retry, circuit breaker)
+ *
+ *   Docker event -> docker_sync inspects -> rules (cached per snapshot hash
+ *   and rule-set hash) -> plan the container's app names (coalesced, a few
+ *   ms) -> executor
  *
  *   every resync seconds, and after a stream cut or a failure: list + inspect
- *   all, GetApps -> plan -> executor
+ *   what changed, GetApps -> plan every name -> executor
  *
- * Writes go through the executor (rate limit, per-name retry, circuit
- * breaker).  Deletion happens only through the planner's promises
- * (planner.h); the deletion cap is approved with SIGUSR1.
+ * It adds the grace period and the deletion-cap approval (SIGUSR1).
+ * Deletion happens only through the planner's promises (planner.h).
  */
 #ifndef ENR_RECONCILER_H
 #define ENR_RECONCILER_H

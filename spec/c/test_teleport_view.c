@@ -1,0 +1,375 @@
+/*
+ * test_teleport_view.c - the Teleport side of the reconciler against a fake
+ * Auth Service: each case is a script of listings, watch events and writes,
+ * and after every step the view ("name=uri" sorted, "!" after an app that is
+ * not ours), whether it is complete, what was reported up and whether a
+ * listing is waiting are checked.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "net/grpc_frame.h"
+#include "reconcile/teleport_view.h"
+#include "test.h"
+
+#define OWNER "host-a"
+
+/* ---- the fake Auth Service ------------------------------------------------------ */
+
+struct fake {
+    teleport_list_cb list_cb;
+    void *list_ud;
+    int lists;
+    teleport_event_cb ev_cb;
+    teleport_done_cb end_cb;
+    void *ev_ud;
+    int watches, cancels;
+    bool watching;                    /* a watch is up (not ended) */
+};
+
+static int f_get_apps(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err)
+{
+    struct fake *f = impl;
+    (void)err;
+    ASSERT_TRUE(f->list_cb == NULL);  /* one listing at a time */
+    f->list_cb = cb;
+    f->list_ud = ud;
+    f->lists++;
+    return 0;
+}
+
+static int f_list_app_servers(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err)
+{
+    (void)impl, (void)cb, (void)ud;
+    return err_set(err, -ENOTCONN, "not in this test");
+}
+
+static int f_watch(void *impl, const char *const *kinds, size_t n, teleport_event_cb ev_cb, teleport_done_cb end_cb,
+                   void *ud, struct enr_error *err)
+{
+    struct fake *f = impl;
+    (void)err;
+    ASSERT_EQ(n, 2);
+    ASSERT_STREQ(kinds[0], "app");
+    ASSERT_STREQ(kinds[1], "app_server");
+    f->ev_cb = ev_cb;
+    f->end_cb = end_cb;
+    f->ev_ud = ud;
+    f->watching = true;
+    return ++f->watches;
+}
+
+static void f_watch_cancel(void *impl, int id)
+{
+    struct fake *f = impl;
+    ASSERT_EQ(id, f->watches);
+    f->cancels++;
+}
+
+/* ---- what the view reports ------------------------------------------------------- */
+
+struct seen {
+    char changes[128];
+    int listed;                       /* -1: nothing; 0/1: on_listed(complete) */
+};
+
+static void on_change(void *ud, const char *name)
+{
+    struct seen *s = ud;
+    size_t n = strlen(s->changes);
+    snprintf(s->changes + n, sizeof(s->changes) - n, "%s%s", n ? " " : "", name);
+}
+
+static void on_listed(void *ud, bool complete)
+{
+    ((struct seen *)ud)->listed = complete;
+}
+
+/* ---- the script --------------------------------------------------------------------- */
+
+enum op {
+    END = 0,
+    WATCH,          /* teleport_view_watch */
+    RELIST,         /* teleport_view_relist */
+    LIST,           /* answer the listing: arg "a=1 b=2!" ("!": not ours) */
+    LIST_FAIL,
+    INIT,           /* the watch's INIT event */
+    PUT,            /* watch: app arg ("name=uri") put */
+    DEL,            /* watch: app arg deleted */
+    CUT,            /* the watch ends */
+    REWATCHED,      /* run the loop until the watch is up again */
+    RELISTED,       /* run the loop until a listing is asked for */
+    CREATED,        /* a create of arg ("name=uri") succeeded */
+    DELETED,        /* a delete of arg succeeded */
+    EXISTS,         /* a create of arg failed: ALREADY_EXISTS */
+};
+
+struct step {
+    enum op op;
+    const char *arg;
+    const char *view;         /* afterwards */
+    int complete;
+    const char *changes;      /* reported during the step */
+    int listed;               /* on_listed during the step, -1: none */
+    int listing;              /* a listing is waiting afterwards */
+};
+
+struct tcase {
+    const char *title;
+    struct step steps[16];
+};
+
+#define NOLIST -1
+
+static const struct tcase cases[] = {
+    {"listing + watch events -> owned set",
+     {{WATCH, NULL, "", 0, "", NOLIST, 0},
+      {INIT, NULL, "", 0, "", NOLIST, 1},
+      {LIST, "a=1 b=2!", "a=1 b=2!", 1, "", 1, 0},
+      {PUT, "c=3", "a=1 b=2! c=3", 1, "c", NOLIST, 0},
+      {PUT, "a=4", "a=4 b=2! c=3", 1, "a", NOLIST, 0},
+      {DEL, "b", "a=4 c=3", 1, "b", NOLIST, 0}}},
+    {"watch cut -> view unknown, nothing absent; relisted at once and after the watch is back",
+     {{WATCH, NULL, "", 0, "", NOLIST, 0},
+      {INIT, NULL, "", 0, "", NOLIST, 1},
+      {LIST, "a=1", "a=1", 1, "", 1, 0},
+      {CUT, NULL, "a=1", 0, "", NOLIST, 1},
+      {LIST_FAIL, NULL, "a=1", 0, "", 0, 0},
+      {RELISTED, NULL, "a=1", 0, "", NOLIST, 1},
+      {LIST, "a=1 b=2", "a=1 b=2", 1, "", 1, 0},
+      {REWATCHED, NULL, "a=1 b=2", 1, "", NOLIST, 0},
+      {INIT, NULL, "a=1 b=2", 1, "", NOLIST, 1},
+      {LIST, "a=1", "a=1", 1, "", 1, 0}}},
+    {"a listing asked for before a watch cut does not make the view complete",
+     {{WATCH, NULL, "", 0, "", NOLIST, 0},
+      {INIT, NULL, "", 0, "", NOLIST, 1},
+      {CUT, NULL, "", 0, "", NOLIST, 1},
+      {LIST, "a=1", "a=1", 0, "", 0, 1},
+      {LIST, "a=1", "a=1", 1, "", 1, 0}}},
+    {"a recent write survives an older listing, not a newer one",
+     {{RELIST, NULL, "", 0, "", NOLIST, 1},
+      {CREATED, "b=5", "b=5", 0, "", NOLIST, 1},
+      {DELETED, "x=9", "b=5", 0, "", NOLIST, 1},
+      {LIST, "a=1 x=9", "a=1 b=5", 1, "", 1, 0},
+      {RELIST, NULL, "a=1 b=5", 1, "", NOLIST, 1},
+      {LIST, "a=1", "a=1", 1, "", 1, 0}}},
+    {"a failed listing: unknown, nothing absent, and retried",
+     {{RELIST, NULL, "", 0, "", NOLIST, 1},
+      {LIST, "a=1", "a=1", 1, "", 1, 0},
+      {RELIST, NULL, "a=1", 1, "", NOLIST, 1},
+      {LIST_FAIL, NULL, "a=1", 0, "", 0, 0},
+      {RELISTED, NULL, "a=1", 0, "", NOLIST, 1},
+      {LIST, "a=1", "a=1", 1, "", 1, 0}}},
+    {"a create that finds the name taken relists soon",
+     {{RELIST, NULL, "", 0, "", NOLIST, 1},
+      {LIST, "", "", 1, "", 1, 0},
+      {EXISTS, "a=1", "", 1, "", NOLIST, 0},
+      {RELISTED, NULL, "", 1, "", NOLIST, 1},
+      {LIST, "a=2!", "a=2!", 1, "", 1, 0}}},
+};
+
+/* "a=1" or "a=1!" -> an app named a with uri http://a:1, ours unless "!". */
+static void make_app(struct resource *r, const char *spec)
+{
+    char name[32], uri[64];
+    const char *eq = strchr(spec, '=');
+    size_t len = eq ? (size_t)(eq - spec) : strlen(spec);
+    bool ours = strchr(spec, '!') == NULL;
+
+    snprintf(name, sizeof(name), "%.*s", (int)len, spec);
+    snprintf(uri, sizeof(uri), "http://%s:%d", name, eq ? atoi(eq + 1) : 0);
+    ASSERT_EQ(resource_init(r), 0);
+    ASSERT_EQ(resource_set_str(&r->name, name), 0);
+    ASSERT_EQ(resource_set_str(&r->uri, uri), 0);
+    ASSERT_EQ(resource_set_str(&r->revision, "rev-1"), 0);
+    if (ours)
+        ASSERT_EQ(kv_set(&r->labels, PLANNER_LABEL_OWNER, OWNER), 0);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The view as "a=1 b=2!", sorted; checks the owned count on the way. */
+static void show(const struct teleport_view *tv, char *out, size_t len)
+{
+    char items[16][48];
+    const char *sorted[16];
+    const struct resource *r;
+    size_t n = 0, owned = 0, it = 0;
+
+    while (teleport_view_next(tv, &it, &r)) {
+        const char *o = kv_get(&r->labels, PLANNER_LABEL_OWNER);
+        const char *port = strrchr(r->uri, ':');
+        bool ours = o != NULL && strcmp(o, OWNER) == 0;
+        ASSERT_TRUE(n < 16);
+        snprintf(items[n], sizeof(items[n]), "%s=%s%s", r->name, port ? port + 1 : "?", ours ? "" : "!");
+        ASSERT_TRUE(teleport_view_get(tv, r->name) == r);
+        sorted[n] = items[n];
+        n++;
+        owned += ours;
+    }
+    ASSERT_EQ(teleport_view_owned(tv), owned);
+    ASSERT_EQ(teleport_view_size(tv), n);
+    qsort(sorted, n, sizeof(*sorted), cmp_str);
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(out);
+        snprintf(out + l, len - l, "%s%s", i ? " " : "", sorted[i]);
+    }
+}
+
+static void answer_list(struct fake *f, const char *spec, bool fail)
+{
+    struct resource_list l;
+    struct enr_error err = {0};
+    char buf[128], *save = NULL;
+    teleport_list_cb cb = f->list_cb;
+
+    ASSERT_TRUE(cb != NULL);
+    f->list_cb = NULL;
+    if (fail) {
+        err_set_grpc(&err, GRPC_STATUS_UNAVAILABLE, "GetApps: UNAVAILABLE: connection refused");
+        cb(f->list_ud, &err, NULL);
+        return;
+    }
+    resource_list_init(&l);
+    snprintf(buf, sizeof(buf), "%s", spec);
+    for (char *tok = strtok_r(buf, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save)) {
+        struct resource *r = resource_list_push(&l);
+        ASSERT_TRUE(r != NULL);
+        resource_cleanup(r);
+        make_app(r, tok);
+    }
+    cb(f->list_ud, NULL, &l);
+    resource_list_cleanup(&l);
+}
+
+static void watch_event(struct fake *f, enum teleport_event_op op, const char *spec)
+{
+    struct teleport_event ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.op = op;
+    if (spec != NULL) {
+        snprintf(ev.kind, sizeof(ev.kind), "app");
+        make_app(&ev.res, spec);
+    } else {
+        ASSERT_EQ(resource_init(&ev.res), 0);
+    }
+    f->ev_cb(f->ev_ud, &ev);
+    resource_cleanup(&ev.res);
+}
+
+/* Runs the loop until the watch is up again (watch) or a listing waits. */
+static void wait_until(uv_loop_t *loop, const struct fake *f, bool watch)
+{
+    uint64_t deadline = uv_now(loop) + 20000;
+    while (!(watch ? f->watching : f->list_cb != NULL) && uv_now(loop) < deadline)
+        uv_run(loop, UV_RUN_ONCE);
+    ASSERT_TRUE(watch ? f->watching : f->list_cb != NULL);
+}
+
+static void wrote(struct teleport_view *tv, enum plan_op op, const char *spec, const struct enr_error *err)
+{
+    struct resource r;
+    make_app(&r, spec);
+    teleport_view_written(tv, op, &r, err);
+    if (err == NULL && op != PLAN_DELETE)
+        ASSERT_TRUE(teleport_view_wrote(tv, &r));
+    resource_cleanup(&r);
+}
+
+static void run_case(const struct tcase *tc)
+{
+    uv_loop_t loop;
+    struct fake f = {0};
+    struct seen s;
+    struct teleport_ops ops = {.get_apps = f_get_apps, .list_app_servers = f_list_app_servers, .watch = f_watch,
+                               .watch_cancel = f_watch_cancel, .impl = &f};
+    struct teleport_view_config cfg = {.owner = OWNER, .resync_sec = 3600};
+    struct teleport_view_callbacks cb = {on_change, on_listed, &s};
+    struct enr_error err = {0};
+    struct teleport_view *tv;
+    char view[256];
+
+    ASSERT_EQ(uv_loop_init(&loop), 0);
+    tv = teleport_view_new(&loop, &cfg, &ops, &cb, &err);
+    ASSERT_TRUE(tv != NULL);
+    for (const struct step *st = tc->steps; st->op != END; st++) {
+        s.changes[0] = '\0';
+        s.listed = NOLIST;
+        switch (st->op) {
+        case WATCH:
+            teleport_view_watch(tv);
+            ASSERT_EQ(f.watches, 1);
+            break;
+        case RELIST:
+            teleport_view_relist(tv);
+            break;
+        case LIST:
+        case LIST_FAIL:
+            answer_list(&f, st->arg, st->op == LIST_FAIL);
+            break;
+        case INIT:
+            watch_event(&f, TELEPORT_EVENT_INIT, NULL);
+            break;
+        case PUT:
+            watch_event(&f, TELEPORT_EVENT_PUT, st->arg);
+            break;
+        case DEL:
+            watch_event(&f, TELEPORT_EVENT_DELETE, st->arg);
+            break;
+        case CUT:
+            err_set_grpc(&err, GRPC_STATUS_UNAVAILABLE, "WatchEvents: UNAVAILABLE: connection reset");
+            f.watching = false;
+            f.end_cb(f.ev_ud, &err);
+            break;
+        case REWATCHED:
+            wait_until(&loop, &f, true);
+            break;
+        case RELISTED:
+            wait_until(&loop, &f, false);
+            break;
+        case CREATED:
+            wrote(tv, PLAN_CREATE, st->arg, NULL);
+            break;
+        case DELETED:
+            wrote(tv, PLAN_DELETE, st->arg, NULL);
+            break;
+        case EXISTS:
+            err_set_grpc(&err, GRPC_STATUS_ALREADY_EXISTS, "CreateApp: ALREADY_EXISTS: app exists");
+            wrote(tv, PLAN_CREATE, st->arg, &err);
+            break;
+        default:
+            break;
+        }
+        show(tv, view, sizeof(view));
+        if (strcmp(view, st->view) != 0 || teleport_view_complete(tv) != st->complete ||
+            strcmp(s.changes, st->changes) != 0 || s.listed != st->listed || (f.list_cb != NULL) != st->listing ||
+            teleport_view_busy(tv) != st->listing) {
+            fprintf(stderr, "case \"%s\", step %zu: view \"%s\" (want \"%s\"), complete %d (want %d), reported "
+                    "\"%s\" (want \"%s\"), listed %d (want %d), listing %d (want %d)\n", tc->title,
+                    (size_t)(st - tc->steps), view, st->view, teleport_view_complete(tv), st->complete, s.changes,
+                    st->changes, s.listed, st->listed, f.list_cb != NULL, st->listing);
+            exit(1);
+        }
+    }
+    teleport_view_close(tv);
+    ASSERT_EQ(f.cancels, f.watching ? 1 : 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    teleport_view_free(tv);
+    ASSERT_EQ(uv_loop_close(&loop), 0);
+    printf("ok - %s\n", tc->title);
+}
+
+int main(void)
+{
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        run_case(&cases[i]);
+    return 0;
+}

@@ -1,0 +1,85 @@
+/* grace.c - see grace.h. */
+#include "reconcile/grace.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+void grace_init(struct grace *g, unsigned sec)
+{
+    g->sec = sec;
+    strmap_init(&g->gone);
+    g->holds = NULL;
+    g->reasons = NULL;
+    g->cap = 0;
+}
+
+void grace_cleanup(struct grace *g)
+{
+    size_t it = 0;
+    void *val;
+
+    while (strmap_next(&g->gone, &it, NULL, &val))
+        free(val);
+    strmap_cleanup(&g->gone);
+    free(g->holds);
+    free(g->reasons);
+    grace_init(g, g->sec);
+}
+
+void grace_gone(struct grace *g, const char *name, uint64_t now_ms)
+{
+    uint64_t *at;
+
+    if (g->sec == 0 || strmap_get(&g->gone, name) != NULL)
+        return;
+    if ((at = malloc(sizeof(*at))) == NULL)
+        return;
+    *at = now_ms;
+    if (strmap_put(&g->gone, name, at, NULL) < 0)
+        free(at);
+}
+
+void grace_back(struct grace *g, const char *name)
+{
+    free(strmap_del(&g->gone, name));
+}
+
+int grace_holds(struct grace *g, uint64_t now_ms, const struct planner_hold **out, size_t *n, uint64_t *next_ms)
+{
+    uint64_t period = (uint64_t)g->sec * 1000;
+    size_t it = 0;
+    const char *name;
+    void *val;
+
+    *n = 0;
+    *out = g->holds;
+    *next_ms = UINT64_MAX;
+    if (g->gone.len > g->cap) {
+        struct planner_hold *h = realloc(g->holds, g->gone.len * sizeof(*h));
+        if (h != NULL)
+            g->holds = h;
+        char (*r)[GRACE_REASON_LEN] = realloc(g->reasons, g->gone.len * sizeof(*r));
+        if (r != NULL)
+            g->reasons = r;
+        if (h == NULL || r == NULL)
+            return -ENOMEM;
+        g->cap = g->gone.len;
+        *out = g->holds;
+    }
+    while (strmap_next(&g->gone, &it, &name, &val)) {
+        uint64_t at = *(uint64_t *)val;
+        if (now_ms - at >= period) {
+            free(strmap_del(&g->gone, name));
+            continue;
+        }
+        snprintf(g->reasons[*n], sizeof(g->reasons[*n]), "is gone for %.1fs of a %us grace period",
+                 (double)(now_ms - at) / 1000.0, g->sec);
+        g->holds[*n].name = name;
+        g->holds[*n].reason = g->reasons[*n];
+        (*n)++;
+        if (at + period < *next_ms)
+            *next_ms = at + period;
+    }
+    return 0;
+}

@@ -1,0 +1,571 @@
+/* teleport_view.c - see teleport_view.h. */
+#include "reconcile/teleport_view.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/backoff.h"
+#include "base/log.h"
+#include "base/strmap.h"
+#include "net/grpc_frame.h"
+
+#define LIST_BACKOFF_MIN_MS 1000
+#define WATCH_BACKOFF_MIN_MS 1000
+#define WATCH_BACKOFF_MAX_MS 30000
+#define STALE_RELIST_MS 200    /* a write said the view is stale: relist soon */
+#define CONFIRM_FIRST_MS 2000
+#define CONFIRM_EVERY_MS 5000
+
+/* What enroller last wrote for an app (drift detection), or when it was
+ * created (confirmation). */
+struct written {
+    uint64_t hash;
+    uint64_t at_ms;
+};
+
+/* A write that succeeded, kept until a listing asked for after it has come
+ * back. */
+struct recent_write {
+    uint64_t seq;
+    enum plan_op op;
+    struct resource res;
+};
+
+/* One outstanding call (listing or app servers). */
+struct req {
+    struct req *prev, *next;
+    struct teleport_view *tv;
+    uint64_t seq;
+};
+
+struct teleport_view {
+    uv_loop_t *loop;
+    struct teleport_view_config cfg;
+    char *owner;
+    struct teleport_ops ops;
+    struct teleport_view_callbacks cb;
+
+    struct strmap view;          /* name -> struct resource */
+    size_t owned;
+    struct strmap recent;        /* name -> struct recent_write */
+    struct strmap written;       /* name -> struct written (what we last wrote) */
+    struct strmap unconfirmed;   /* name -> struct written (created, not yet served) */
+    uint64_t seq;
+    bool complete, listed, closing;
+
+    /* listing */
+    bool running, again;
+    uint64_t cut_seq;            /* the watch broke at this sequence */
+    struct backoff list_backoff;
+
+    /* watch */
+    int watch_id;                /* 0: none */
+    bool watch_live;             /* INIT seen: events are deltas of a listing */
+    struct backoff watch_backoff;
+
+    bool confirm_running;
+    uv_timer_t list_timer, watch_timer, confirm_timer;
+    struct req reqs;             /* list head */
+};
+
+/* ---- small helpers -------------------------------------------------------------- */
+
+static struct req *req_new(struct teleport_view *tv)
+{
+    struct req *q = calloc(1, sizeof(*q));
+    if (q == NULL)
+        return NULL;
+    q->tv = tv;
+    q->next = tv->reqs.next;
+    q->prev = &tv->reqs;
+    tv->reqs.next->prev = q;
+    tv->reqs.next = q;
+    return q;
+}
+
+static void req_free(struct req *q)
+{
+    if (q == NULL)
+        return;
+    q->prev->next = q->next;
+    q->next->prev = q->prev;
+    free(q);
+}
+
+static void recent_free(struct recent_write *w)
+{
+    if (w == NULL)
+        return;
+    resource_cleanup(&w->res);
+    free(w);
+}
+
+static bool owned(const struct teleport_view *tv, const struct resource *res)
+{
+    const char *o = kv_get(&res->labels, PLANNER_LABEL_OWNER);
+    return o != NULL && strcmp(o, tv->owner) == 0;
+}
+
+static void res_free(struct teleport_view *tv, struct resource *res)
+{
+    if (res == NULL)
+        return;
+    if (owned(tv, res))
+        tv->owned--;
+    resource_cleanup(res);
+    free(res);
+}
+
+static void view_clear(struct teleport_view *tv)
+{
+    size_t it = 0;
+    void *val;
+    while (strmap_next(&tv->view, &it, NULL, &val))
+        res_free(tv, val);
+    strmap_cleanup(&tv->view);
+    tv->owned = 0;
+}
+
+static int view_put(struct teleport_view *tv, const struct resource *res)
+{
+    struct resource *copy = calloc(1, sizeof(*copy));
+    void *old = NULL;
+
+    if (copy == NULL || resource_copy(copy, res) < 0)
+        goto fail;
+    if (strmap_put(&tv->view, res->name, copy, &old) < 0) {
+        resource_cleanup(copy);
+        goto fail;
+    }
+    if (owned(tv, copy))
+        tv->owned++;
+    res_free(tv, old);
+    return 0;
+fail:
+    free(copy);
+    return -ENOMEM;
+}
+
+static void view_del(struct teleport_view *tv, const char *name)
+{
+    res_free(tv, strmap_del(&tv->view, name));
+}
+
+static void written_put(struct strmap *m, const char *name, uint64_t hash, uint64_t at_ms)
+{
+    struct written *w = strmap_get(m, name);
+    if (w == NULL) {
+        if ((w = calloc(1, sizeof(*w))) == NULL)
+            return;
+        if (strmap_put(m, name, w, NULL) < 0) {
+            free(w);
+            return;
+        }
+    }
+    w->hash = hash;
+    w->at_ms = at_ms;
+}
+
+static void recent_put(struct teleport_view *tv, enum plan_op op, const struct resource *res)
+{
+    struct recent_write *w = calloc(1, sizeof(*w));
+    void *old = NULL;
+
+    if (w == NULL || resource_copy(&w->res, res) < 0) {
+        free(w);
+        return;
+    }
+    w->seq = ++tv->seq;
+    w->op = op;
+    if (strmap_put(&tv->recent, res->name, w, &old) < 0) {
+        recent_free(w);
+        return;
+    }
+    recent_free(old);
+}
+
+/* ---- the listing ------------------------------------------------------------------ */
+
+static void list_timer_cb(uv_timer_t *h)
+{
+    teleport_view_relist(h->data);
+}
+
+static void finish_listing(struct teleport_view *tv)
+{
+    tv->running = false;
+    tv->listed = true;
+    if (tv->complete) {
+        backoff_reset(&tv->list_backoff);
+    } else if (!tv->again) {
+        uv_timer_start(&tv->list_timer, list_timer_cb, backoff_next(&tv->list_backoff, NULL), 0);
+    }
+    tv->cb.on_listed(tv->cb.ud, tv->complete);
+    if (tv->again && !tv->closing) {
+        tv->again = false;
+        teleport_view_relist(tv);
+    }
+}
+
+static void get_apps_cb(void *ud, const struct enr_error *err, const struct resource_list *apps)
+{
+    struct req *q = ud;
+    struct teleport_view *tv = q->tv;
+    uint64_t seq = q->seq;
+    size_t it = 0;
+    const char *name;
+    void *val;
+
+    req_free(q);
+    if (tv->closing)
+        return;
+    if (err != NULL) {
+        if (tv->complete || !tv->listed)
+            log_warn(LOG_TELEPORT, "GetApps: %s; no writes until Teleport answers", err->msg);
+        tv->complete = false;
+        finish_listing(tv);
+        return;
+    }
+    view_clear(tv);
+    /* Events lost in a watch cut after this listing was asked for are not in it. */
+    tv->complete = seq > tv->cut_seq;
+    for (size_t i = 0; i < apps->len; i++)
+        if (view_put(tv, &apps->items[i]) < 0) {
+            log_error(LOG_RECONCILE, "Teleport view: out of memory");
+            tv->complete = false;
+            break;
+        }
+    /* Writes that finished after this listing was asked for are newer than
+     * it; older ones are in it. */
+    while (strmap_next(&tv->recent, &it, &name, &val)) {
+        struct recent_write *w = val;
+        if (w->seq <= seq) {
+            strmap_del(&tv->recent, name);
+            recent_free(w);
+        } else if (w->op == PLAN_DELETE) {
+            view_del(tv, name);
+        } else if (view_put(tv, &w->res) < 0) {
+            tv->complete = false;
+        }
+    }
+    finish_listing(tv);
+}
+
+void teleport_view_relist(struct teleport_view *tv)
+{
+    struct enr_error err = {0};
+    struct req *q;
+
+    if (tv->closing)
+        return;
+    if (tv->running) {
+        tv->again = true;
+        return;
+    }
+    uv_timer_stop(&tv->list_timer);
+    tv->running = true;
+    if ((q = req_new(tv)) == NULL) {
+        err_set(&err, -ENOMEM, "out of memory");
+    } else {
+        q->seq = ++tv->seq;
+        if (tv->ops.get_apps(tv->ops.impl, get_apps_cb, q, &err) == 0)
+            return;
+        req_free(q);
+    }
+    log_warn(LOG_TELEPORT, "GetApps: %s", err.msg);
+    tv->complete = false;
+    finish_listing(tv);
+}
+
+/* ---- writes ------------------------------------------------------------------------ */
+
+static void confirm_timer_cb(uv_timer_t *h);
+
+void teleport_view_written(struct teleport_view *tv, enum plan_op op, const struct resource *res,
+                           const struct enr_error *err)
+{
+    uint64_t now = uv_now(tv->loop);
+
+    if (tv->closing)
+        return;
+    if (err != NULL) {
+        /* Our view is stale: relist soon and plan from fresh facts. */
+        if (err->code == ENR_EGRPC && ((op == PLAN_CREATE && err->grpc_status == GRPC_STATUS_ALREADY_EXISTS) ||
+                                       (op == PLAN_UPDATE && err->grpc_status == GRPC_STATUS_NOT_FOUND)))
+            uv_timer_start(&tv->list_timer, list_timer_cb, STALE_RELIST_MS, 0);
+        return;
+    }
+    recent_put(tv, op, res);
+    if (op == PLAN_DELETE) {
+        view_del(tv, res->name);
+        free(strmap_del(&tv->written, res->name));
+        free(strmap_del(&tv->unconfirmed, res->name));
+        return;
+    }
+    if (view_put(tv, res) < 0)
+        tv->complete = false;
+    written_put(&tv->written, res->name, resource_managed_hash(res), now);
+    if (op == PLAN_CREATE && tv->cfg.confirm_sec > 0) {
+        written_put(&tv->unconfirmed, res->name, 0, now);
+        if (!uv_is_active((uv_handle_t *)&tv->confirm_timer))
+            uv_timer_start(&tv->confirm_timer, confirm_timer_cb, CONFIRM_FIRST_MS, 0);
+    }
+}
+
+bool teleport_view_wrote(const struct teleport_view *tv, const struct resource *res)
+{
+    const struct written *w = strmap_get(&tv->written, res->name);
+    return w != NULL && w->hash == resource_managed_hash(res);
+}
+
+/* ---- confirmation: is a created app served by an Application Service? ------- */
+
+static void served(struct teleport_view *tv, const char *name)
+{
+    void *val = strmap_del(&tv->unconfirmed, name);
+    if (val != NULL) {
+        log_info(LOG_RECONCILE, "app %s is served by an Application Service", name);
+        free(val);
+    }
+}
+
+static void app_servers_cb(void *ud, const struct enr_error *err, const struct resource_list *servers)
+{
+    struct req *q = ud;
+    struct teleport_view *tv = q->tv;
+    uint64_t now;
+    size_t it = 0;
+    const char *name;
+    void *val;
+
+    req_free(q);
+    tv->confirm_running = false;
+    if (tv->closing)
+        return;
+    now = uv_now(tv->loop);
+    if (err != NULL) {
+        log_debug(LOG_TELEPORT, "ListResources(app_server): %s", err->msg);
+    } else {
+        for (size_t i = 0; i < servers->len; i++)
+            served(tv, servers->items[i].name);
+    }
+    while (strmap_next(&tv->unconfirmed, &it, &name, &val)) {
+        struct written *w = val;
+        if (now - w->at_ms < (uint64_t)tv->cfg.confirm_sec * 1000)
+            continue;
+        log_warn(LOG_RECONCILE, "app %s is registered but no Application Service serves it after %us "
+                 "(is an App Service watching apps with these labels? its resources.labels must match)",
+                 name, tv->cfg.confirm_sec);
+        free(strmap_del(&tv->unconfirmed, name));
+    }
+    if (tv->unconfirmed.len > 0)
+        uv_timer_start(&tv->confirm_timer, confirm_timer_cb, CONFIRM_EVERY_MS, 0);
+}
+
+static void confirm_timer_cb(uv_timer_t *h)
+{
+    struct teleport_view *tv = h->data;
+    struct enr_error err = {0};
+    struct req *q;
+
+    if (tv->closing || tv->confirm_running || tv->unconfirmed.len == 0 || (q = req_new(tv)) == NULL)
+        return;
+    if (tv->ops.list_app_servers(tv->ops.impl, app_servers_cb, q, &err) < 0) {
+        req_free(q);
+        uv_timer_start(&tv->confirm_timer, confirm_timer_cb, CONFIRM_EVERY_MS, 0);
+        return;
+    }
+    tv->confirm_running = true;
+}
+
+/* ---- WatchEvents: see an out-of-band edit within a second ------------------------ */
+
+static void watch_timer_cb(uv_timer_t *h)
+{
+    teleport_view_watch(h->data);
+}
+
+static void watch_event_cb(void *ud, const struct teleport_event *ev)
+{
+    struct teleport_view *tv = ud;
+
+    if (tv->closing)
+        return;
+    backoff_reset(&tv->watch_backoff);
+    if (ev->op == TELEPORT_EVENT_INIT) {
+        /* Events from here on are deltas; a listing taken now is their base. */
+        log_info(LOG_TELEPORT, "watching apps and app servers");
+        tv->watch_live = true;
+        teleport_view_relist(tv);
+        return;
+    }
+    if (strcmp(ev->kind, "app_server") == 0) {
+        if (ev->op == TELEPORT_EVENT_PUT)
+            served(tv, ev->res.name);
+        return;
+    }
+    if (strcmp(ev->kind, "app") != 0)
+        return;
+    log_debug(LOG_TELEPORT, "watch: app %s %s", ev->res.name, ev->op == TELEPORT_EVENT_PUT ? "put" : "deleted");
+    if (ev->op == TELEPORT_EVENT_DELETE)
+        view_del(tv, ev->res.name);
+    else if (view_put(tv, &ev->res) < 0)
+        tv->complete = false;
+    tv->cb.on_change(tv->cb.ud, ev->res.name);
+}
+
+static void watch_end_cb(void *ud, const struct enr_error *err)
+{
+    struct teleport_view *tv = ud;
+    uint64_t wait;
+
+    tv->watch_id = 0;
+    if (tv->closing)
+        return;
+    if (tv->watch_live) {
+        /* Events may be lost from here on: unknown until a listing asked
+         * for after now answers.  One is asked for at once (retried while
+         * it fails), not only when the watch is back. */
+        tv->watch_live = false;
+        tv->complete = false;
+        tv->cut_seq = ++tv->seq;
+        teleport_view_relist(tv);
+    }
+    wait = backoff_next(&tv->watch_backoff, NULL);
+    log_warn(LOG_TELEPORT, "watch ended: %s; resync every %us until it is back (retry in %llu ms)",
+             err ? err->msg : "closed by the server", tv->cfg.resync_sec, (unsigned long long)wait);
+    uv_timer_start(&tv->watch_timer, watch_timer_cb, wait, 0);
+}
+
+void teleport_view_watch(struct teleport_view *tv)
+{
+    static const char *const kinds[] = {"app", "app_server"};
+    struct enr_error err = {0};
+    int id;
+
+    if (tv->closing || tv->watch_id > 0)
+        return;
+    if ((id = tv->ops.watch(tv->ops.impl, kinds, 2, watch_event_cb, watch_end_cb, tv, &err)) < 0) {
+        watch_end_cb(tv, &err);
+        return;
+    }
+    tv->watch_id = id;
+}
+
+/* ---- API ---------------------------------------------------------------------------- */
+
+struct teleport_view *teleport_view_new(uv_loop_t *loop, const struct teleport_view_config *cfg,
+                                        const struct teleport_ops *ops, const struct teleport_view_callbacks *cb,
+                                        struct enr_error *err)
+{
+    struct teleport_view *tv = calloc(1, sizeof(*tv));
+
+    if (tv == NULL || (tv->owner = strdup(cfg->owner)) == NULL) {
+        free(tv);
+        err_set(err, -ENOMEM, "Teleport view: out of memory");
+        return NULL;
+    }
+    tv->loop = loop;
+    tv->cfg = *cfg;
+    tv->cfg.owner = tv->owner;
+    if (tv->cfg.resync_sec == 0)
+        tv->cfg.resync_sec = 60;
+    tv->ops = *ops;
+    tv->cb = *cb;
+    strmap_init(&tv->view);
+    strmap_init(&tv->recent);
+    strmap_init(&tv->written);
+    strmap_init(&tv->unconfirmed);
+    tv->reqs.next = tv->reqs.prev = &tv->reqs;
+    backoff_init(&tv->list_backoff, LIST_BACKOFF_MIN_MS, (uint64_t)tv->cfg.resync_sec * 1000u);
+    backoff_init(&tv->watch_backoff, WATCH_BACKOFF_MIN_MS, WATCH_BACKOFF_MAX_MS);
+    uv_timer_t *timers[] = {&tv->list_timer, &tv->watch_timer, &tv->confirm_timer};
+    for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++) {
+        uv_timer_init(loop, timers[i]);
+        timers[i]->data = tv;
+    }
+    return tv;
+}
+
+bool teleport_view_busy(const struct teleport_view *tv)
+{
+    return tv->running;
+}
+
+bool teleport_view_complete(const struct teleport_view *tv)
+{
+    return tv->complete;
+}
+
+bool teleport_view_listed(const struct teleport_view *tv)
+{
+    return tv->listed;
+}
+
+const struct resource *teleport_view_get(const struct teleport_view *tv, const char *name)
+{
+    return strmap_get(&tv->view, name);
+}
+
+bool teleport_view_next(const struct teleport_view *tv, size_t *iter, const struct resource **res)
+{
+    void *val;
+    if (!strmap_next(&tv->view, iter, NULL, &val))
+        return false;
+    *res = val;
+    return true;
+}
+
+size_t teleport_view_size(const struct teleport_view *tv)
+{
+    return tv->view.len;
+}
+
+size_t teleport_view_owned(const struct teleport_view *tv)
+{
+    return tv->owned;
+}
+
+void teleport_view_close(struct teleport_view *tv)
+{
+    if (tv == NULL || tv->closing)
+        return;
+    tv->closing = true;
+    if (tv->watch_id > 0)
+        tv->ops.watch_cancel(tv->ops.impl, tv->watch_id);
+    tv->watch_id = 0;
+    uv_close((uv_handle_t *)&tv->list_timer, NULL);
+    uv_close((uv_handle_t *)&tv->watch_timer, NULL);
+    uv_close((uv_handle_t *)&tv->confirm_timer, NULL);
+}
+
+static void free_values(struct strmap *m)
+{
+    size_t it = 0;
+    void *val;
+    while (strmap_next(m, &it, NULL, &val))
+        free(val);
+    strmap_cleanup(m);
+}
+
+void teleport_view_free(struct teleport_view *tv)
+{
+    size_t it = 0;
+    void *val;
+
+    if (tv == NULL)
+        return;
+    /* Timers must be closed (teleport_view_close + a loop turn) before this. */
+    while (tv->reqs.next != &tv->reqs)
+        req_free(tv->reqs.next);
+    view_clear(tv);
+    while (strmap_next(&tv->recent, &it, NULL, &val))
+        recent_free(val);
+    strmap_cleanup(&tv->recent);
+    free_values(&tv->written);
+    free_values(&tv->unconfirmed);
+    free(tv->owner);
+    free(tv);
+}

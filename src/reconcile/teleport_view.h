@@ -1,0 +1,81 @@
+/*
+ * teleport_view.h - the Teleport side of the reconciler: app name -> the
+ * app as Teleport last showed it or as enroller last wrote it.
+ *
+ *   GetApps listing      -> the whole view (complete), or unknown on failure
+ *                           (retried with a doubling delay);
+ *   WatchEvents          -> puts and deletes by name between listings; a
+ *                           watch that breaks after it was set up makes the
+ *                           view unknown (events may be lost) until a
+ *                           listing asked for after the cut answers (one is
+ *                           asked for at once);
+ *   successful writes    -> into the view at once, and kept as "recent" so
+ *                           that a listing asked for before the write cannot
+ *                           undo it (the planner would create it again);
+ *   confirmation         -> a created app no Application Service serves
+ *                           after confirm_sec is reported once.
+ *
+ * Unknown is not absent: while the view is not complete the planner writes
+ * and deletes nothing.  Reports up through teleport_view_callbacks.
+ */
+#ifndef ENR_TELEPORT_VIEW_H
+#define ENR_TELEPORT_VIEW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "base/error.h"
+#include "model/resource.h"
+#include "reconcile/clients.h"
+#include "reconcile/planner.h"
+
+struct teleport_view;
+
+struct teleport_view_config {
+    const char *owner;       /* counts the owned apps (copied) */
+    unsigned resync_sec;     /* longest wait before a failed listing is retried; 0: 60 */
+    unsigned confirm_sec;    /* report a created app not served after this long; 0: do not check */
+};
+
+struct teleport_view_callbacks {
+    /* The watch changed the app called name. */
+    void (*on_change)(void *ud, const char *name);
+    /* A listing answered (complete) or failed (not complete). */
+    void (*on_listed)(void *ud, bool complete);
+    void *ud;
+};
+
+/* ops is copied; what it points at must outlive the view. */
+struct teleport_view *teleport_view_new(uv_loop_t *loop, const struct teleport_view_config *cfg,
+                                        const struct teleport_ops *ops, const struct teleport_view_callbacks *cb,
+                                        struct enr_error *err);
+/* Starts WatchEvents for apps and app servers (its INIT event relists). */
+void teleport_view_watch(struct teleport_view *tv);
+/* A listing now, or right after the one running. */
+void teleport_view_relist(struct teleport_view *tv);
+bool teleport_view_busy(const struct teleport_view *tv);
+/* The view reflects a complete listing and every event since. */
+bool teleport_view_complete(const struct teleport_view *tv);
+/* At least one listing has answered or failed. */
+bool teleport_view_listed(const struct teleport_view *tv);
+
+const struct resource *teleport_view_get(const struct teleport_view *tv, const char *name);
+/* Iteration: for (size_t i = 0; teleport_view_next(tv, &i, &res);) ... */
+bool teleport_view_next(const struct teleport_view *tv, size_t *iter, const struct resource **res);
+size_t teleport_view_size(const struct teleport_view *tv);
+/* Apps in the view with our owner label. */
+size_t teleport_view_owned(const struct teleport_view *tv);
+
+/* A write finished (err NULL: it succeeded): the view follows it. */
+void teleport_view_written(struct teleport_view *tv, enum plan_op op, const struct resource *res,
+                           const struct enr_error *err);
+/* enroller last wrote exactly these managed fields for res's name. */
+bool teleport_view_wrote(const struct teleport_view *tv, const struct resource *res);
+
+/* Cancels the watch, closes the timers; no callback runs afterwards.
+ * teleport_view_free may run a loop turn later. */
+void teleport_view_close(struct teleport_view *tv);
+void teleport_view_free(struct teleport_view *tv);
+
+#endif
