@@ -2,8 +2,10 @@
 with their watch events, the cache reads go through, WatchEvents, Ping,
 TTL expiry, and the table of proto.AuthService methods built from the
 per-kind handlers (kinds.py, listing.py)."""
+import collections
 import queue
 import threading
+import time
 
 from cryptography import x509
 
@@ -30,6 +32,33 @@ def q(s):
     return res.q(s)
 
 
+class Cache:
+    """Auth's cache (lib/cache): a copy of the backend fed by its event
+    stream. GetApp/GetApps/GetDatabase(s), the existing-resource reads of
+    UpdateApp/DeleteApp/UpdateDatabase/DeleteDatabase (lib/auth/auth.go
+    Server.GetApp -> GetCache().GetApp) and ListResources read it. With a lag
+    of L seconds a write reaches it L seconds after the backend, as events
+    reach a real cache after the write."""
+
+    def __init__(self, store, lag_s, tables):
+        self.lag = lag_s
+        self.pending = collections.deque()        # (time, kind, key, msg or None)
+        self.data = {kind: dict(getattr(store, t)) for kind, t in tables.items()}
+
+    def record(self, kind, key, msg):
+        self.pending.append((time.monotonic(), kind, key, msg))
+
+    def view(self, kind):
+        horizon = time.monotonic() - self.lag
+        while self.pending and self.pending[0][0] <= horizon:
+            _, k, key, msg = self.pending.popleft()
+            if msg is None:
+                self.data[k].pop(key, None)
+            else:
+                self.data[k][key] = msg
+        return self.data[kind]
+
+
 class Identity:
     def __init__(self, fields, peer):
         self.__dict__.update(fields)
@@ -43,13 +72,15 @@ class AuthServer:
     EVENT_FIELD = {"app": "App", "app_server": "AppServer", "token": "ProvisionToken", "db": "Database"}
     TABLES = {"app": "apps", "app_server": "app_servers", "token": "tokens", "db": "databases"}
 
-    def __init__(self, store, cluster, pb, app_service_matchers, counters, conns=None, version="17"):
+    def __init__(self, store, cluster, pb, app_service_matchers, counters, conns=None, version="17",
+                 cache_lag_ms=0):
         self.store, self.cluster, self.pb = store, cluster, pb
         self.conns = conns or netio.ConnTable()
         self.t, self.a = pb.types_pb2, pb.authservice_pb2
         self.counters = counters
         self.version = VERSIONS[version]
         self.server_version = self.version["server_version"]
+        self.cache = Cache(store, cache_lag_ms / 1000.0, self.TABLES) if cache_lag_ms > 0 else None
         self.watch_lock = threading.Lock()
         self.watchers = []
         self.stopping = threading.Event()
@@ -69,14 +100,23 @@ class AuthServer:
 
     # ---- identity and roles ---------------------------------------------------------
     def identity(self, context):
-        ac = context.auth_context()
-        pems = ac.get("x509_pem_cert") or []
-        if not pems:
-            raise TraceError("AccessDenied", "access denied")
-        cert = x509.load_pem_x509_certificate(pems[0])
-        return Identity(pki.parse_subject(cert.subject), context.peer())
+        """The caller, from the TLS connection it came in on (lib/auth/middleware.go
+        GetUser): the certificate's identity, or the built-in Nop role when the
+        client sent no certificate."""
+        peer = context.peer()
+        up = self.upstream_of(peer)
+        c = self.conns.conn_of(up) if up else None
+        if c is None or not c.tls:
+            raise TraceError("AccessDenied", "access denied: not a TLS connection to Auth")
+        if c.peer_cert_der is None:
+            return Identity({"username": "Nop", "roles": [], "nop": True}, peer)
+        cert = x509.load_der_x509_certificate(c.peer_cert_der)
+        return Identity(pki.parse_subject(cert.subject), peer)
 
     def roles_of(self, ident):
+        """The caller's role set (lib/authz: a user's roles; Nop for no certificate)."""
+        if getattr(ident, "nop", False):
+            return rbac.role_set([], nop=True)
         out = []
         with self.store.lock:
             for name in ident.roles:
@@ -84,7 +124,7 @@ class AuthServer:
                 if doc is None:
                     raise TraceError("NotFound", "role %s is not found" % name)
                 out.append(rbac.Role(doc))
-        return out
+        return rbac.role_set(out)
 
     # ---- backend and cache -----------------------------------------------------------
     def table(self, kind):
@@ -104,17 +144,33 @@ class AuthServer:
         return c
 
     def read_view(self, kind):
-        """What a read through Auth's cache sees now: name -> resource."""
-        table = self.table(kind)
+        """What a read through Auth's cache sees now: key -> resource. Without
+        lag the cache holds what the backend holds."""
+        table = self.cache.view(kind) if self.cache is not None else self.table(kind)
         return {k: v for k, v in table.items() if not res.is_expired(v)}
 
     def cache_not_found(self, spec, name):
-        """NotFound text of a read through Auth's cache."""
-        return "%s %s doesn't exist" % (spec.missing_noun, q(name))
+        """NotFound text of a read through Auth's cache: v16's cache kept apps
+        and databases in local services on a memory backend
+        (lib/services/local: `application %q doesn't exist`); v17's generic
+        collections answer from their store (lib/cache store.get: `no value
+        for key %q in index %v`, index "name")."""
+        if self.version["cache_not_found"] == "v16":
+            return "%s %s doesn't exist" % (spec.missing_noun, q(name))
+        return "no value for key %s in index name" % q(name)
+
+    def backend_write(self, kind, key, msg):
+        """A write that bypasses the watch events (tctl bulk) still reaches the cache."""
+        if msg is None:
+            self.table(kind).pop(key, None)
+        else:
+            self.table(kind)[key] = msg
+        if self.cache is not None:
+            self.cache.record(kind, key, msg)
 
     def put(self, kind, key, msg):
         """Backend Put: store and tell watchers (Event PUT with the resource)."""
-        self.table(kind)[key] = msg
+        self.backend_write(kind, key, msg)
         ev = self.pb.event_pb2.Event(Type=self.pb.event_pb2.PUT)
         getattr(ev, self.EVENT_FIELD[kind]).CopyFrom(msg)
         self._publish(kind, msg.Metadata.Name, ev)
@@ -122,7 +178,8 @@ class AuthServer:
     def delete(self, kind, key):
         """Backend Delete (or TTL expiry): Event DELETE carrying a ResourceHeader,
         as the local services' resource parsers build it."""
-        msg = self.table(kind).pop(key)
+        msg = self.table(kind)[key]
+        self.backend_write(kind, key, None)
         ev = self.pb.event_pb2.Event(Type=self.pb.event_pb2.DELETE)
         h = ev.ResourceHeader
         h.Kind, h.Version = kind, self.KIND_VERSION[kind]
@@ -310,7 +367,7 @@ class AuthServer:
                 app.Spec.URI = "http://127.0.0.1:%d" % (10000 + i % 50000)
                 app.Metadata.Revision = new_revision()
                 if kind == "app":
-                    self.table("app")[name] = app
+                    self.backend_write("app", name, app)
                     continue
                 srv = self.t.AppServerV3(Kind="app_server", Version="v3")
                 srv.Metadata.Name, srv.Metadata.Namespace = name, res.DEFAULT_NAMESPACE
@@ -318,6 +375,6 @@ class AuthServer:
                 srv.Spec.Version, srv.Spec.Hostname, srv.Spec.HostID = self.server_version, "bulk", host_id
                 srv.Spec.App.CopyFrom(app)
                 res.go_non_null_times(srv)
-                self.table("app_server")["%s/%s" % (host_id, name)] = srv
+                self.backend_write("app_server", "%s/%s" % (host_id, name), srv)
             self.store.save()
         return {"created": count, "kind": kind}

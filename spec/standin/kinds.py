@@ -6,8 +6,6 @@ their ServerWithRoles methods in Teleport's lib/auth/auth_with_roles.go
 share one shape: rule check, then the existing resource (read through
 Auth's cache, lib/auth/auth.go GetApp/GetDatabase), then the role's label
 matchers (lib/services/role.go checkAccess), then the write."""
-import datetime
-
 import rbac
 import resources as res
 from rbac import TraceError
@@ -19,13 +17,12 @@ def q(s):
 
 
 class KindSpec:
-    def __init__(self, kind, table, single, plural, msg, list_msg, list_field, labels_key, noun,
+    def __init__(self, kind, table, single, plural, msg, list_msg, list_field, noun,
                  missing_noun, validate, validate_first, denied_extra=""):
-        self.kind = kind                  # types.KindApp, types.KindDatabase
+        self.kind = kind                  # types.KindApp, types.KindDatabase: the RBAC kind
         self.table = table                # Store attribute
         self.single, self.plural = single, plural     # method names: GetApp / GetApps
         self.msg, self.list_msg, self.list_field = msg, list_msg, list_field
-        self.labels_key = labels_key      # role selector: app_labels, db_labels
         self.noun = noun                  # AlreadyExists text: app "x" already exists
         self.missing_noun = missing_noun  # v16 cache NotFound text: application "x" doesn't exist
         self.validate = validate          # CheckAndSetDefaults (resources.py)
@@ -35,10 +32,10 @@ class KindSpec:
         self.denied_extra = denied_extra  # RoleSet.checkAccess additionalDeniedMessage
 
 
-APP = KindSpec("app", "apps", "App", "Apps", "AppV3", "AppV3List", "Apps", "app_labels", "app",
+APP = KindSpec("app", "apps", "App", "Apps", "AppV3", "AppV3List", "Apps", "app",
                "application", res.check_app, validate_first=False)
 DB = KindSpec("db", "databases", "Database", "Databases", "DatabaseV3", "DatabaseV3List", "Databases",
-              "db_labels", "database", "database", res.check_database, validate_first=True,
+              "database", "database", res.check_database, validate_first=True,
               denied_extra="Confirm database user and name.")
 
 
@@ -60,7 +57,7 @@ class LabeledResource:
         return getattr(self.auth.store, self.spec.table)
 
     def check_access(self, roles, msg):
-        rbac.check_labels(roles, msg.Kind, self.spec.labels_key, res.all_labels(msg), extra=self.spec.denied_extra)
+        rbac.check_labels(roles, msg.Kind, res.all_labels(msg), extra=self.spec.denied_extra)
 
     def _cached(self, name):
         """authServer.GetApp / GetDatabase: the read goes through Auth's cache."""
@@ -248,9 +245,10 @@ class Tokens:
 
     @staticmethod
     def defaults(tok):
+        # lib/services/local/provisioning.go tokenToItem: CheckAndSetDefaults,
+        # then Expires = p.Expiry(); a token without metadata.expires is
+        # stored without one (the 30-minute server default went in v13).
         res.check_token(tok)
-        if res.expires_of(tok) is None:
-            res.ts_set(tok.Metadata.Expires, res.now_utc() + datetime.timedelta(seconds=res.TOKEN_TTL))
 
     def _token_of(self, req):
         if req.WhichOneof("Token") != "V2":

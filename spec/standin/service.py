@@ -5,6 +5,7 @@ import datetime
 import json
 import logging
 import os
+import ssl
 import threading
 import time
 
@@ -33,36 +34,37 @@ log = logging.getLogger("standin")
 
 
 class ServerCreds:
-    """The Auth server's TLS credentials, re-read on each new connection's
-    handshake after a rotation (grpc dynamic_ssl_server_credentials):
-    connections already open keep the certificate they were made with."""
+    """The Auth server's TLS configuration (the listeners in netio.py are the
+    TLS endpoint): its certificate, client certificates verified against the
+    user CA when given (lib/auth/middleware.go: ClientAuth =
+    tls.VerifyClientCertIfGiven; a client without one is the Nop role), ALPN
+    h2. A rotation builds a new context for new handshakes; connections
+    already open keep the certificate they were made with."""
 
     def __init__(self, cluster):
         self.cluster = cluster
         self.lock = threading.Lock()
-        self.pending = False
+        self.ctx = self._build()
 
-    def config(self):
-        return grpc.ssl_server_certificate_configuration(
-            [(self.cluster.server_key_pem, self.cluster.server_cert_pem)],
-            root_certificates=self.cluster.user_ca_pem)
+    def _build(self):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        d = self.cluster.dir
+        ctx.load_cert_chain(os.path.join(d, "server.crt"), os.path.join(d, "server.key"))
+        ctx.load_verify_locations(cadata=self.cluster.user_ca_pem.decode())
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        ctx.set_alpn_protocols(["h2"])
+        return ctx
 
-    def fetch(self):
+    def context(self):
         with self.lock:
-            if not self.pending:
-                return None
-            self.pending = False
-            return self.config()
+            return self.ctx
 
     def rotate(self, new_host_ca):
         with self.lock:
             cert = self.cluster.rotate_server_cert(new_host_ca)
-            self.pending = True
+            self.ctx = self._build()
             return cert
-
-    def credentials(self):
-        return grpc.dynamic_ssl_server_credentials(self.config(), self.fetch,
-                                                   require_client_authentication=True)
 
 
 class Service:

@@ -17,6 +17,7 @@ is the service wiring (command line, listeners, main loop); the parts are
                [--roles FILE]... [--cluster-name NAME]
                [--app-service-labels 'k=v,k2=v2' | '*=*'] [--heartbeat S]
                [--max-connection-age S] [--seed N] [--log FILE]
+               [--cache-lag-ms MS] [--version 16|17|master]
 """
 import argparse
 import concurrent.futures
@@ -120,6 +121,11 @@ def main(argv=None):
     ap.add_argument("--max-connection-age", type=float, default=0.0,
                     help="seconds after which the server sends GOAWAY on a connection (0: never)")
     ap.add_argument("--seed", type=int, help="seed of the fault injector's random numbers")
+    ap.add_argument("--cache-lag-ms", type=float, default=0.0,
+                    help="delay before a write reaches Auth's cache, which GetApp(s), GetDatabase(s), the "
+                         "existence checks of Update/Delete and ListResources read (default 0)")
+    ap.add_argument("--version", default="17", choices=sorted(VERSIONS),
+                    help="Teleport release line whose texts and Ping version are reproduced (default 17)")
     ap.add_argument("--log", help="log file (default stderr)")
     args = ap.parse_args(argv)
 
@@ -149,7 +155,10 @@ def main(argv=None):
         matchers = [agents.parse_selector(s) for s in (args.app_service_labels or ["*=*"])]
     except ValueError as e:
         ap.error("--app-service-labels: %s" % e)
-    auth = AuthServer(store, cluster, pb, matchers, counters, conns)
+    if args.cache_lag_ms < 0:
+        ap.error("--cache-lag-ms must not be negative")
+    auth = AuthServer(store, cluster, pb, matchers, counters, conns, version=args.version,
+                      cache_lag_ms=args.cache_lag_ms)
     for path in args.roles:
         for doc in load_yaml_docs(path):
             try:
@@ -171,17 +180,20 @@ def main(argv=None):
                          handlers=[svc.auth_handler(), svc.admin_handler()], options=options)
     # The gRPC server listens on a private loopback port; the Auth (and Proxy)
     # listeners are the stand-in's own relays in front of it (netio.py).
-    internal = server.add_secure_port("127.0.0.1:0", creds.credentials())
+    # The gRPC server listens on a private loopback port without TLS; the
+    # Auth (and Proxy) listeners in front of it are the TLS endpoint
+    # (netio.py) and tell it who each connection's client is.
+    internal = server.add_insecure_port("127.0.0.1:0")
     if not internal:
         raise SystemExit("standin: cannot open the internal gRPC port")
     backend = ("127.0.0.1", internal)
-    log.info("internal gRPC port 127.0.0.1:%d (behind the relays)", internal)
+    log.info("internal gRPC port 127.0.0.1:%d (behind the listeners)", internal)
     try:
-        auth_relay = netio.Relay("auth", args.listen, backend, conns)
+        auth_relay = netio.Relay("auth", args.listen, backend, conns, tls=creds.context)
         proxy_relay = None
         if args.proxy_listen:
             proxy_relay = netio.Relay("proxy", args.proxy_listen, backend, conns,
-                                      route=make_proxy_route(cluster.name))
+                                      route=make_proxy_route(cluster.name), tls=creds.context)
     except OSError as e:
         raise SystemExit("standin: cannot listen: %s (address in use?)" % e)
     bound = auth_relay.addr[1]
