@@ -32,6 +32,9 @@ PODMAN_TEST = os.path.join(SRC, "scripts", "podman-test")
 # (scripts/podman-test, a Podman service on the Docker-compatible API).
 ENGINE = os.environ.get("ENR_E2E_ENGINE", "docker")
 ROLES_DIR = os.path.join(SRC, "spec", "standin", "roles")
+# Delay before a write reaches the stand-in's Auth cache (standin.py
+# --cache-lag-ms), as a real Auth cache trails its backend.
+STANDIN_CACHE_LAG_MS = os.environ.get("ENR_STANDIN_CACHE_LAG_MS", "0")
 TINY = "enroller-tiny:latest"
 NETWORK = "enroller-test"
 
@@ -180,7 +183,8 @@ class Cluster:
         addr_file = os.path.join(self.state, "addr")
         if os.path.exists(addr_file):
             os.unlink(addr_file)
-        args = [PY, STANDIN, "--state", self.state, "--listen", getattr(self, "standin_listen", "127.0.0.1:0")]
+        args = [PY, STANDIN, "--state", self.state, "--listen", getattr(self, "standin_listen", "127.0.0.1:0"),
+                "--cache-lag-ms", STANDIN_CACHE_LAG_MS]
         for r in self.roles:
             args += ["--roles", os.path.join(ROLES_DIR, r)]
         args += self.standin_args

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -158,12 +159,19 @@ class TestProxy(NetBase):
             r2 = self.ping_over(s)       # a second call on the same connection
             self.assertEqual(r2.ClusterName, CLUSTER)
 
-    def test_client_certificate_still_required(self):
+    def test_no_client_certificate_is_the_nop_role(self):
+        # lib/auth/middleware.go: tls.VerifyClientCertIfGiven, and GetUser
+        # gives a client without a certificate the built-in Nop role, whose
+        # role set has no rules (services.NewRoleSet): Ping answers, the rest
+        # is denied.
         ctx = client.tls_context(alpn=[netio.auth_alpn(CLUSTER), "h2"],
                                  cas=open(os.path.join(self.state, "host_ca.crt")).read())
-        with self.assertRaises((ssl.SSLError, ConnectionError, OSError)):
-            with client.tls_connect(self.proxy_addr, ctx) as s:
-                self.ping_over(s)
+        with client.tls_connect(self.proxy_addr, ctx) as s:
+            self.assertEqual(s.getpeercert(binary_form=True), self.server_cert_der())
+            self.assertEqual(self.ping_over(s).ClusterName, CLUSTER)
+            status, msg, _ = s.h2.unary("/proto.AuthService/GetApps", self.e.Empty())
+            self.assertEqual((status, urllib.parse.unquote(msg)), (grpc.StatusCode.PERMISSION_DENIED.value[0],
+                                                                   'access denied to perform action "list" on "app"'))
 
     def test_other_protocols_are_refused(self):
         for alpn in (["h2"], None, ["http/1.1"], ["teleport-proxy-ssh"], ["something-else"],

@@ -1,14 +1,21 @@
-"""The stand-in's own TCP layer: the Auth listener and the Proxy listener are
-byte relays in front of the internal gRPC server (which listens on a private
-loopback port). Owning the sockets lets the stand-in cut every live connection
-on demand (fault `drop-connections`) and route TLS by the ClientHello's ALPN
-the way Teleport's Proxy does (lib/srv/alpnproxy/proxy.go, ForwardTLS), without
-terminating TLS: mutual TLS stays end to end between the client and Auth.
+"""The stand-in's own TCP and TLS layer: the Auth listener and the Proxy
+listener accept the connections, hold Auth's TLS endpoint and relay the
+decrypted HTTP/2 bytes to the internal gRPC server (which listens on a
+private loopback port). Owning the sockets lets the stand-in cut every live
+connection on demand (fault `drop-connections`), route TLS by the
+ClientHello's ALPN the way Teleport's Proxy does (lib/srv/alpnproxy/proxy.go,
+ForwardTLS: the Proxy forwards the raw TLS bytes to Auth, so the client still
+handshakes with Auth's certificate), and ask for a client certificate the way
+Teleport's Auth server does (lib/auth/middleware.go: tls.VerifyClientCertIfGiven
+-- a client without a certificate completes the handshake, one with a
+certificate that does not verify is refused), which grpc-python's server
+credentials cannot express.
 """
 import binascii
 import logging
 import select
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -137,6 +144,8 @@ class Conn:
         self.kind, self.client, self.peer = kind, client, peer
         self.upstream = None
         self.upstream_local = None
+        self.tls = False              # the TLS handshake with Auth's certificate completed
+        self.peer_cert_der = None     # the client's verified certificate, if it sent one
         self.closed = threading.Event()
 
 
@@ -218,10 +227,12 @@ class Relay:
     """A loopback TCP listener whose connections are piped to `backend`
     ((host, port) of the internal gRPC server). With `route` set (the Proxy
     listener), the ClientHello is read first and `route(hello)` must return
-    None to forward or an error string to refuse (the connection is closed)."""
+    None to forward or an error string to refuse (the connection is closed).
+    With `tls` (a callable returning the current server ssl.SSLContext) the
+    relay is the TLS server and pipes plaintext to the backend."""
 
-    def __init__(self, kind, listen, backend, table, route=None):
-        self.kind, self.backend, self.table, self.route = kind, backend, table, route
+    def __init__(self, kind, listen, backend, table, route=None, tls=None):
+        self.kind, self.backend, self.table, self.route, self.tls = kind, backend, table, route, tls
         host, _, port = listen.rpartition(":")
         host = host.strip("[]") or "127.0.0.1"
         fam = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -297,6 +308,14 @@ class Relay:
                     log.info("proxy: %s: refused: %s", c.peer, why)
                     return
                 c.client.settimeout(None)
+            tls = None
+            if self.tls is not None:
+                try:
+                    tls = self._handshake(c, first)
+                except (HelloError, OSError) as e:
+                    log.info("%s: %s: %s", self.kind, c.peer, e)
+                    return
+                first = b""
             try:
                 up = socket.create_connection(self.backend, timeout=10)
             except OSError as e:
@@ -310,12 +329,98 @@ class Relay:
                 return
             if first:
                 up.sendall(first)
-            self._pump(c)
+            if tls is not None:
+                self._pump_tls(c, *tls)
+            else:
+                self._pump(c)
         except OSError:
             pass
         finally:
             close_conn(c)
             self.table.remove(c)
+
+    def _handshake(self, c, first):
+        """Server side of the TLS handshake over memory BIOs (one thread per
+        connection, so the SSL object is never used concurrently)."""
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = self.tls().wrap_bio(inc, out, server_side=True)
+        if first:
+            inc.write(first)
+        deadline = time.monotonic() + HELLO_READ_DEADLINE
+        while True:
+            try:
+                obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                pending = out.read()
+                if pending:
+                    c.client.sendall(pending)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise HelloError("no TLS handshake within %.0fs" % HELLO_READ_DEADLINE)
+                # select in short steps, so that a cut made meanwhile (close_conn
+                # from drop-connections) closes a socket no thread is blocked on.
+                if c.closed.is_set():
+                    raise HelloError("connection cut during the TLS handshake")
+                try:
+                    ready, _, _ = select.select([c.client], [], [], min(left, 0.2))
+                except (OSError, ValueError):
+                    raise HelloError("connection cut during the TLS handshake")
+                if not ready:
+                    continue
+                data = c.client.recv(CHUNK)
+                if not data:
+                    raise HelloError("connection closed during the TLS handshake")
+                inc.write(data)
+            except ssl.SSLError as e:
+                alert = out.read()
+                if alert:
+                    try:
+                        c.client.sendall(alert)
+                    except OSError:
+                        pass
+                raise HelloError("TLS handshake refused: %s" % e)
+        pending = out.read()
+        if pending:
+            c.client.sendall(pending)
+        c.client.settimeout(None)
+        c.peer_cert_der = obj.getpeercert(binary_form=True)
+        c.tls = True
+        return obj, inc, out
+
+    @staticmethod
+    def _pump_tls(c, obj, inc, out):
+        """Both directions in one thread: client TLS records <-> backend plaintext."""
+        client, up = c.client, c.upstream
+        try:
+            while not c.closed.is_set():
+                ready, _, _ = select.select([client, up], [], [], 0.5)
+                if client in ready:
+                    data = client.recv(CHUNK)
+                    if not data:
+                        return
+                    inc.write(data)
+                    while True:
+                        try:
+                            plain = obj.read(CHUNK)
+                        except ssl.SSLWantReadError:
+                            break
+                        if not plain:
+                            return
+                        up.sendall(plain)
+                    pending = out.read()
+                    if pending:
+                        client.sendall(pending)
+                if up in ready:
+                    data = up.recv(CHUNK)
+                    if not data:
+                        return
+                    obj.write(data)
+                    client.sendall(out.read())
+        except (ssl.SSLError, OSError, ValueError):
+            return
+        finally:
+            close_conn(c)
 
     @staticmethod
     def _copy(c, src, dst):

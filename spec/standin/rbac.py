@@ -4,7 +4,9 @@ app servers, databases and tokens (lib/services/role.go, api/types/role.go).
 * Rules: a role allows kind+verb when a rule lists the kind (or '*') and the
   verb (or '*'); deny rules are checked first. Every role set also carries
   Teleport's implicit role (DefaultImplicitRules: read+list on node, app,
-  app_server, db, db_server, ... for everybody).
+  app_server, db, db_server, ... for everybody), except the role set of the
+  built-in Nop role of a client without a certificate (services.NewRoleSet:
+  "unauthenticated Nop role should not have any privileges").
 * Labels: `app_labels` / `db_labels` as services.MatchLabels: empty selector
   matches nothing, {'*': '*'} matches everything, otherwise every selector key
   must be present and its value must match one of the selector values; a
@@ -108,8 +110,6 @@ def check_rule(roles, kind, verb):
     for role in roles:
         if any(_rule_matches(r, kind, verb) for r in role.allow["rules"]):
             return
-    if any(_rule_matches(r, kind, verb) for r in IMPLICIT_RULES):
-        return
     raise access_denied('access denied to perform action "%s" on "%s"' % (verb, kind))
 
 
@@ -151,14 +151,50 @@ def match_labels(selector, target):
     return True
 
 
-def check_labels(roles, kind, labels_key, labels, extra=""):
-    """RoleSet.checkAccess for a resource's labels (MFA treated as verified).
-    `extra` is Teleport's additionalDeniedMessage (databases have one)."""
+# api/types/role.go RoleV6.GetLabelMatchers: the role selector that applies
+# to each kind; any other kind is BadParameter("can't get label matchers for
+# resource kind %q"). The stand-in parses app_labels, db_labels and
+# node_labels; the other selectors never match.
+LABEL_MATCHER_KEYS = {
+    "remote_cluster": "cluster_labels", "node": "node_labels", "kube_cluster": "kubernetes_labels",
+    "app": "app_labels", "saml_idp_service_provider": "app_labels", "db": "db_labels",
+    "db_service": "db_service_labels", "windows_desktop": "windows_desktop_labels",
+    "dynamic_windows_desktop": "windows_desktop_labels", "windows_desktop_service": "windows_desktop_labels",
+    "user_group": "group_labels", "git_server": "github_permissions", "workload_identity": "workload_identity_labels",
+}
+
+
+def check_labels(roles, kind, labels, extra=""):
+    """RoleSet.checkAccess for a resource of `kind` with these labels (MFA
+    treated as verified). `extra` is Teleport's additionalDeniedMessage
+    (databases have one). lib/services/role.go checkRoleLabelsMatch asks each
+    role for its label matchers for the resource's own Kind, so a resource
+    whose Kind has none (a wrong or empty kind) is BadParameter before any
+    label is compared."""
+    if roles and kind not in LABEL_MATCHER_KEYS:
+        raise TraceError("BadParameter", "can't get label matchers for resource kind %s" % _q(kind))
+    labels_key = LABEL_MATCHER_KEYS.get(kind)
     msg = "access to %s denied. User does not have permissions. %s" % (kind, extra)
     for role in roles:
-        if match_labels(role.deny[labels_key], labels):
+        if match_labels(role.deny.get(labels_key) or {}, labels):
             raise access_denied(msg)
     for role in roles:
-        if match_labels(role.allow[labels_key], labels):
+        if match_labels(role.allow.get(labels_key) or {}, labels):
             return
     raise access_denied(msg)
+
+
+def _q(s):
+    return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def role_set(roles, nop=False):
+    """services.NewRoleSet: the roles plus the implicit role, unless the set
+    is the built-in Nop role alone (then it is empty: no privileges)."""
+    if nop:
+        return []
+    return list(roles) + [IMPLICIT_ROLE]
+
+
+IMPLICIT_ROLE = Role({"kind": "role", "version": "v7", "metadata": {"name": "default-implicit-role"},
+                      "spec": {"allow": {"rules": IMPLICIT_RULES}}})

@@ -26,7 +26,6 @@ SYSTEM_ROLES = ["Auth", "Node", "Proxy", "Admin", "ProvisionToken", "Trusted_clu
                 "Okta", "MDM"]
 JOIN_METHODS = ("token", "ec2", "iam", "github", "circleci", "kubernetes", "azure", "gitlab", "gcp",
                 "spacelift", "tpm", "terraform_cloud", "bitbucket", "oracle")
-TOKEN_TTL = 30 * 60          # defaults.ProvisioningTokenTTL
 APP_SERVER_TTL = 10 * 60     # apidefaults.ServerAnnounceTTL
 GO_ZERO_SECONDS = -62135596800  # Go's time.Time{} as a Timestamp
 

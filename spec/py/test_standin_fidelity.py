@@ -1,0 +1,376 @@
+#!/usr/bin/python3
+"""Fidelity of the Teleport Auth stand-in to Teleport's own behaviour: each
+test names the Teleport source the behaviour follows (gravitational/teleport,
+paths relative to its repository). Starts its own stand-ins in temp dirs."""
+import json
+import os
+import sys
+import tempfile
+import time
+import unittest
+
+SRC = os.environ.get("ENR_SOURCE_DIR") or os.path.normpath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+sys.path.insert(0, os.path.join(SRC, "spec", "py"))
+
+import grpc  # noqa: E402
+
+from test_standin import OWNER, StandIn, tctl  # noqa: E402  (also puts spec/standin on sys.path)
+import client  # noqa: E402
+import pbload  # noqa: E402
+
+DEADLINE = 60.0     # generous: waits are on observable conditions
+
+
+def wait_for(pred, what, timeout=DEADLINE):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)
+
+
+class Fixture(unittest.TestCase):
+    EXTRA = ()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="standin-fidelity-")
+        cls.state = os.path.join(cls.tmp.name, "state")
+        os.makedirs(cls.state)
+        cls.srv = StandIn(cls.state, *cls.EXTRA)
+        cls.addClassCleanup(lambda: cls.srv.proc.poll() is None and cls.srv.proc.kill())
+        cls.pb = pbload.load(os.path.join(cls.state, "pygen"))
+        cls.t, cls.a, cls.e = cls.pb.types_pb2, cls.pb.authservice_pb2, cls.pb.empty_pb2
+        cls.chans = []
+        cls.admin = cls.connect(os.path.join(cls.state, "admin.identity"))
+        cls.enroller = cls.connect(cls.sign("enroller"))
+        with open(os.path.join(cls.state, "cluster.json")) as f:
+            cls.host_id = json.load(f)["host_id"]
+
+    @classmethod
+    def tearDownClass(cls):
+        for c in cls.chans:
+            c.close()
+        rc = cls.srv.stop()
+        cls.tmp.cleanup()
+        assert rc == 0, "stand-in exit status %s" % rc
+
+    @classmethod
+    def sign(cls, user):
+        out = os.path.join(cls.tmp.name, user + ".identity")
+        tctl("--state", cls.state, "auth", "sign", "--user", user, "--out", out, "--ttl", "1h")
+        return out
+
+    @classmethod
+    def connect(cls, identity):
+        chan = client.channel(cls.srv.addr, identity)
+        cls.chans.append(chan)
+        return client.Auth(chan, cls.pb)
+
+    def app(self, name, owner="me", kind="app", uri="http://127.0.0.1:8080", **labels):
+        a = self.t.AppV3(Kind=kind, Version="v3")
+        a.Metadata.Name = name
+        if owner is not None:
+            a.Metadata.Labels[OWNER] = owner
+        for k, v in labels.items():
+            a.Metadata.Labels[k.replace("__", "/")] = v
+        a.Spec.URI = uri
+        return a
+
+    def rr(self, name):
+        return self.t.ResourceRequest(Name=name)
+
+    def rpc_error(self, fn, req):
+        with self.assertRaises(grpc.RpcError) as cm:
+            fn(req, timeout=30)
+        return cm.exception.code(), cm.exception.details()
+
+    def upsert_server(self, host, name, owner="me", **labels):
+        s = self.t.AppServerV3()
+        s.Metadata.Name = name
+        s.Spec.HostID = host
+        s.Spec.Hostname = "test-agent"
+        s.Spec.App.CopyFrom(self.app(name, owner=owner, **labels))
+        self.admin.UpsertApplicationServer(self.a.UpsertApplicationServerRequest(Server=s), timeout=30)
+
+    def delete_servers(self, host, names):
+        for n in names:
+            self.admin.DeleteApplicationServer(self.a.DeleteApplicationServerRequest(
+                Namespace="default", HostID=host, Name=n), timeout=30)
+
+    def page(self, c, limit, start="", **kw):
+        r = c.ListResources(self.a.ListResourcesRequest(ResourceType="app_server", Limit=limit, StartKey=start,
+                                                        **kw), timeout=30)
+        return [x.AppServer.Metadata.Name for x in r.Resources], r.NextKey, r
+
+
+class TestKindValidation(Fixture):
+    def test_wrong_or_empty_kind_is_invalid_argument(self):
+        # lib/auth/auth_with_roles.go CreateApp/UpdateApp check the caller's
+        # label matchers (checkAccessToApp -> lib/services/role.go checkAccess
+        # -> checkRoleLabelsMatch) before the auth server's CheckAndSetDefaults
+        # sets Kind; api/types/role.go GetLabelMatchers has none for an
+        # unknown kind: BadParameter("can't get label matchers for resource kind %q").
+        for kind in ("bogus", ""):
+            code, msg = self.rpc_error(self.enroller.CreateApp, self.app("kind-" + (kind or "empty"), kind=kind))
+            self.assertEqual((code, msg), (grpc.StatusCode.INVALID_ARGUMENT,
+                                           "can't get label matchers for resource kind \"%s\"" % kind))
+            code, _ = self.rpc_error(self.admin.GetApp, self.rr("kind-" + (kind or "empty")))
+            self.assertEqual(code, grpc.StatusCode.NOT_FOUND)       # nothing was stored
+        self.enroller.CreateApp(self.app("kind-ok"), timeout=30)
+        code, msg = self.rpc_error(self.enroller.UpdateApp, self.app("kind-ok", kind="application"))
+        self.assertEqual((code, msg), (grpc.StatusCode.INVALID_ARGUMENT,
+                                       "can't get label matchers for resource kind \"application\""))
+        self.enroller.DeleteApp(self.rr("kind-ok"), timeout=30)
+
+    def test_database_kind_is_set_before_rbac(self):
+        # lib/auth/grpcserver.go CreateDatabase runs services.ValidateDatabase
+        # (CheckAndSetDefaults: Kind = db) before ServerWithRoles.CreateDatabase.
+        d = self.t.DatabaseV3(Kind="bogus")
+        d.Metadata.Name = "kind-db"
+        d.Spec.Protocol, d.Spec.URI = "postgres", "127.0.0.1:5432"
+        self.admin.CreateDatabase(d, timeout=30)
+        self.assertEqual(self.admin.GetDatabase(self.rr("kind-db"), timeout=30).Kind, "db")
+        self.admin.DeleteDatabase(self.rr("kind-db"), timeout=30)
+
+
+class TestTokens(Fixture):
+    def test_token_without_expires_is_stored_without_expiry(self):
+        # lib/services/local/provisioning.go tokenToItem: Expires = p.Expiry();
+        # no server-side default since v13.
+        tok = self.t.ProvisionTokenV2()
+        tok.Metadata.Name = "fidelity-token-0123456789"
+        tok.Spec.Roles.append("App")
+        self.admin.CreateTokenV2(self.a.CreateTokenV2Request(V2=tok), timeout=30)
+        got = self.admin.GetToken(self.rr(tok.Metadata.Name), timeout=30)
+        self.assertFalse(got.Metadata.HasField("Expires"))
+        got = [t for t in self.admin.GetTokens(self.e.Empty(), timeout=30).ProvisionTokens
+               if t.Metadata.Name == tok.Metadata.Name]
+        self.assertEqual(len(got), 1)
+        self.assertFalse(got[0].Metadata.HasField("Expires"))
+        # An expiry that is given is kept.
+        tok.Metadata.Name = "fidelity-token-expiring-0123"
+        tok.Metadata.Expires.FromSeconds(int(time.time()) + 3600)
+        self.admin.UpsertTokenV2(self.a.UpsertTokenV2Request(V2=tok), timeout=30)
+        got = self.admin.GetToken(self.rr(tok.Metadata.Name), timeout=30)
+        self.assertEqual(got.Metadata.Expires.seconds, tok.Metadata.Expires.seconds)
+        for n in ("fidelity-token-0123456789", "fidelity-token-expiring-0123"):
+            self.admin.DeleteToken(self.rr(n), timeout=30)
+
+
+class TestListResources(Fixture):
+    HOST = "h-list"
+
+    def setUp(self):
+        # Stored key order: h-list/a0 a1 a2 (enroller's), b0 b1 (someone else's), c0 (enroller's, env=dev)
+        for n in ("a0", "a1", "a2"):
+            self.upsert_server(self.HOST, n, env="prod", grp="fid")
+        for n in ("b0", "b1"):
+            self.upsert_server(self.HOST, n, owner=None, env="prod", grp="fid")
+        self.upsert_server(self.HOST, "c0", env="dev", grp="fid")
+        self.names = ["a0", "a1", "a2", "b0", "b1", "c0"]
+
+    def tearDown(self):
+        self.delete_servers(self.HOST, self.names)
+
+    def test_next_key_is_set_before_the_checks(self):
+        # lib/auth/auth_with_roles.go ListResources: IterateResources; once
+        # `limit` resources are collected, the next item read sets NextKey
+        # (backend.GetPaginationKey) before its RBAC check and filters, so the
+        # page it leads to may be empty.
+        prod = {"grp": "fid", "env": "prod"}
+        names, nxt, _ = self.page(self.enroller, 3, Labels=prod)
+        self.assertEqual((names, nxt), (["a0", "a1", "a2"], self.HOST + "/b0"))    # b0: hidden by RBAC
+        names, nxt, _ = self.page(self.enroller, 3, nxt, Labels=prod)
+        self.assertEqual((names, nxt), ([], ""))                                   # b0, b1 hidden, c0 filtered
+        names, nxt, _ = self.page(self.admin, 5, Labels=prod)
+        self.assertEqual((names, nxt), (["a0", "a1", "a2", "b0", "b1"], self.HOST + "/c0"))  # c0: filtered
+        names, nxt, _ = self.page(self.admin, 5, nxt, Labels=prod)
+        self.assertEqual((names, nxt), ([], ""))
+        # Items hidden before the limit is reached are skipped and not counted.
+        names, nxt, _ = self.page(self.enroller, 4, Labels={"grp": "fid"})
+        self.assertEqual((names, nxt), (["a0", "a1", "a2", "c0"], ""))
+
+    def test_predicate_expression_after_rbac(self):
+        # auth_with_roles.go ListResources: services.NewResourceExpression
+        # (lib/services/parser.go) is matched by MatchResourceByFilters after
+        # the caller's access check, against the server's app.
+        expr = 'labels["grp"] == "fid" && labels.env == "prod"'
+        names, _, _ = self.page(self.admin, 0, PredicateExpression=expr)
+        self.assertEqual(names, ["a0", "a1", "a2", "b0", "b1"])
+        names, _, _ = self.page(self.enroller, 0, PredicateExpression=expr)
+        self.assertEqual(names, ["a0", "a1", "a2"])
+        for expr, want in (('hasPrefix(name, "b") && exists(labels.grp)', ["b0", "b1"]),
+                           ('labels.grp == "fid" && !(labels.env == "prod")', ["c0"]),
+                           ('search("c0") || equals(resource.metadata.name, "a1")', ["a1", "c0"]),
+                           ('resource.spec.uri == "http://127.0.0.1:8080" && labels.env == "dev"', ["c0"]),
+                           ('contains(split("a0,b1", ","), name)', ["a0", "b1"])):
+            names, _, _ = self.page(self.admin, 0, PredicateExpression=expr)
+            self.assertEqual(names, want, expr)
+        # With sorting (fake pagination) the predicate applies as well.
+        names, _, r = self.page(self.enroller, 0, PredicateExpression='labels.env == "prod"',
+                                SortBy=self.t.SortBy(Field="name", IsDesc=True))
+        self.assertEqual((names, r.TotalCount), (["a2", "a1", "a0"], 3))
+        # Bad expressions: BadParameter -> INVALID_ARGUMENT.
+        for bad in ('labels.env ==', 'nosuch(name)', 'labels.env == "prod" &&& name', 'resource.spec.nosuch == "x"'):
+            with self.assertRaises(grpc.RpcError) as cm:
+                self.page(self.admin, 0, PredicateExpression=bad)
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.INVALID_ARGUMENT, bad)
+
+    def test_sort_by_fake_paginates_with_pagination_keys(self):
+        # auth_with_roles.go listResourcesWithSort -> lib/services/local/presence.go
+        # FakePaginate: NextKey is backend.GetPaginationKey (<HostID>/<Name>) of
+        # the first item after the page; a StartKey not in the list starts from
+        # the beginning; TotalCount is always the filtered count.
+        f = {"grp": "fid"}
+        srt = self.t.SortBy(Field="name", IsDesc=True)
+        names, nxt, r = self.page(self.admin, 2, SortBy=srt, Labels=f)
+        self.assertEqual((names, nxt, r.TotalCount), (["c0", "b1"], self.HOST + "/b0", 6))
+        names, nxt, _ = self.page(self.admin, 2, nxt, SortBy=srt, Labels=f)
+        self.assertEqual((names, nxt), (["b0", "a2"], self.HOST + "/a1"))
+        names, nxt, _ = self.page(self.admin, 2, nxt, SortBy=srt, Labels=f)
+        self.assertEqual((names, nxt), (["a1", "a0"], ""))
+        names, nxt, _ = self.page(self.admin, 2, "no-such-key", SortBy=srt, Labels=f)
+        self.assertEqual((names, nxt), (["c0", "b1"], self.HOST + "/b0"))
+        names, nxt, _ = self.page(self.admin, 2, "7", SortBy=srt, Labels=f)     # an old numeric offset
+        self.assertEqual(names, ["c0", "b1"])
+        # RBAC applies before paginating (ServerWithRoles.GetApplicationServers).
+        names, nxt, r = self.page(self.enroller, 10, SortBy=self.t.SortBy(Field="name"), Labels=f)
+        self.assertEqual((names, nxt, r.TotalCount), (["a0", "a1", "a2", "c0"], "", 4))
+        # api/types/app_server.go AppServers.SortByCustom: name, description, publicAddr.
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.page(self.admin, 2, SortBy=self.t.SortBy(Field="hostname"))
+        self.assertEqual((cm.exception.code(), cm.exception.details()),
+                         (grpc.StatusCode.UNIMPLEMENTED,
+                          'sorting by field "hostname" for resource "app_server" is not supported'))
+
+
+class TestNoClientCertificate(Fixture):
+    def test_nop_role(self):
+        # lib/auth/middleware.go: ClientAuth tls.VerifyClientCertIfGiven; GetUser
+        # answers BuiltinRole{Role: types.RoleNop} for a connection without a
+        # client certificate; lib/services/role.go NewRoleSet gives the Nop role
+        # alone no implicit role. ServerWithRoles.Ping needs no permission.
+        with open(os.path.join(self.state, "host_ca.crt"), "rb") as f:
+            creds = grpc.ssl_channel_credentials(root_certificates=f.read())
+        chan = grpc.secure_channel(self.srv.addr, creds,
+                                   options=[("grpc.ssl_target_name_override", client.SERVER_NAME)])
+        self.chans.append(chan)
+        nop = client.Auth(chan, self.pb)
+        self.assertEqual(nop.Ping(self.a.PingRequest(), timeout=30).ClusterName, "enroller-test")
+        for fn, req, verb, kind in ((nop.GetApps, self.e.Empty(), "list", "app"),
+                                    (nop.GetApp, self.rr("x"), "read", "app"),
+                                    (nop.CreateApp, self.app("nop1"), "create", "app"),
+                                    (nop.GetDatabases, self.e.Empty(), "list", "db"),
+                                    (nop.GetTokens, self.e.Empty(), "list", "token"),
+                                    (nop.ListResources, self.a.ListResourcesRequest(ResourceType="app_server"),
+                                     "list", "app_server")):
+            code, msg = self.rpc_error(fn, req)
+            self.assertEqual((code, msg), (grpc.StatusCode.PERMISSION_DENIED,
+                                           'access denied to perform action "%s" on "%s"' % (verb, kind)))
+        w = self.a.Watch()
+        w.Kinds.add(Kind="app")
+        watch = chan.unary_stream("/proto.AuthService/WatchEvents", request_serializer=lambda m: m.SerializeToString(),
+                                  response_deserializer=self.pb.event_pb2.Event.FromString)
+        with self.assertRaises(grpc.RpcError) as cm:
+            list(watch(w, timeout=30))
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
+        with self.assertRaises(grpc.RpcError) as cm:
+            client.Admin(chan).call("Counters", {})
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
+
+    def test_bad_certificate_still_refused(self):
+        # tls.VerifyClientCertIfGiven verifies a certificate that is sent:
+        # one that has expired fails the handshake.
+        out = os.path.join(self.tmp.name, "short.identity")
+        tctl("--state", self.state, "auth", "sign", "--user", "enroller", "--out", out, "--ttl", "1s")
+        wait_for(lambda: time.time() > os.path.getmtime(out) + 2.5, "the 1s certificate to expire")
+        chan = client.channel(self.srv.addr, out)
+        try:
+            code, _ = self.rpc_error(client.Auth(chan, self.pb).Ping, self.a.PingRequest())
+            self.assertEqual(code, grpc.StatusCode.UNAVAILABLE)
+        finally:
+            chan.close()
+
+
+class TestCacheLag(Fixture):
+    LAG_MS = 4000
+    EXTRA = ("--cache-lag-ms", str(LAG_MS))
+
+    def test_reads_see_writes_after_the_lag(self):
+        # lib/auth/auth.go Server.GetApp/GetApps read GetCache(); ServerWithRoles
+        # UpdateApp/DeleteApp read the existing app through it too
+        # (auth_with_roles.go); lib/cache is fed by the backend's events, so
+        # its reads trail the writes. CreateApp's existence check is the
+        # backend's (backend.Create).
+        c = self.enroller
+        t0 = time.monotonic()
+        c.CreateApp(self.app("lag1"), timeout=30)
+        code, msg = self.rpc_error(c.GetApp, self.rr("lag1"))
+        code2, _ = self.rpc_error(c.UpdateApp, self.app("lag1", uri="http://127.0.0.1:9"))
+        code3, msg3 = self.rpc_error(c.CreateApp, self.app("lag1"))
+        names = [a.Metadata.Name for a in c.GetApps(self.e.Empty(), timeout=30).Apps]
+        servers = [x.AppServer.Metadata.Name for x in c.ListResources(
+            self.a.ListResourcesRequest(ResourceType="app_server"), timeout=30).Resources]
+        elapsed = time.monotonic() - t0
+        if elapsed >= self.LAG_MS / 1000.0:
+            self.skipTest("the calls took %.1fs, longer than the lag" % elapsed)
+        self.assertEqual((code, msg), (grpc.StatusCode.NOT_FOUND, 'no value for key "lag1" in index name'))
+        self.assertEqual(code2, grpc.StatusCode.NOT_FOUND)
+        self.assertEqual((code3, msg3), (grpc.StatusCode.ALREADY_EXISTS, 'app "lag1" already exists'))
+        self.assertNotIn("lag1", names)
+        self.assertNotIn("lag1", servers)
+        wait_for(lambda: "lag1" in [a.Metadata.Name for a in c.GetApps(self.e.Empty(), timeout=30).Apps],
+                 "the app to reach the cache")
+        self.assertEqual(c.GetApp(self.rr("lag1"), timeout=30).Metadata.Name, "lag1")
+        wait_for(lambda: "lag1" in [x.AppServer.Metadata.Name for x in c.ListResources(
+            self.a.ListResourcesRequest(ResourceType="app_server"), timeout=30).Resources],
+            "the app server to reach the cache")
+        # A delete: the cache still has the app for a while.
+        c.DeleteApp(self.rr("lag1"), timeout=30)
+        t0 = time.monotonic()
+        still = c.GetApp(self.rr("lag1"), timeout=30).Metadata.Name
+        code, msg = self.rpc_error(c.DeleteApp, self.rr("lag1"))     # cache has it, the backend does not
+        if time.monotonic() - t0 < self.LAG_MS / 1000.0:
+            self.assertEqual(still, "lag1")
+            self.assertEqual((code, msg), (grpc.StatusCode.NOT_FOUND, 'app "lag1" doesn\'t exist'))
+        wait_for(lambda: "lag1" not in [a.Metadata.Name for a in c.GetApps(self.e.Empty(), timeout=30).Apps],
+                 "the delete to reach the cache")
+
+
+class TestVersion16AndAppService(Fixture):
+    EXTRA = ("--version", "16", "--app-service-labels", "serve=yes", "--app-service-labels", "tier=web*,zone=a")
+
+    def test_v16_not_found_texts(self):
+        # v16's cache kept apps and databases in lib/services/local services
+        # (memory backend): NotFound("application %q doesn't exist").
+        self.assertRegex(self.admin.Ping(self.a.PingRequest(), timeout=30).ServerVersion, r"^16\.")
+        code, msg = self.rpc_error(self.admin.GetApp, self.rr("nosuch"))
+        self.assertEqual((code, msg), (grpc.StatusCode.NOT_FOUND, 'application "nosuch" doesn\'t exist'))
+        code, msg = self.rpc_error(self.admin.GetDatabase, self.rr("nosuch"))
+        self.assertEqual((code, msg), (grpc.StatusCode.NOT_FOUND, 'database "nosuch" doesn\'t exist'))
+
+    def test_app_service_serves_matching_apps_only(self):
+        # lib/srv/app: app_service.resources matchers, services.MatchResourceLabels
+        # (any matcher; within one, every label).
+        def served():
+            return sorted(s.Metadata.Name for s in self.admin.list_app_servers() if s.Spec.HostID == self.host_id)
+        self.admin.CreateApp(self.app("svc-a", serve="yes"), timeout=30)
+        self.admin.CreateApp(self.app("svc-b", tier="web-1", zone="a"), timeout=30)
+        self.admin.CreateApp(self.app("svc-c", tier="web-1", zone="b"), timeout=30)
+        self.admin.CreateApp(self.app("svc-d"), timeout=30)
+        self.assertEqual(served(), ["svc-a", "svc-b"])
+        self.admin.UpdateApp(self.app("svc-a", serve="no"), timeout=30)      # stops matching
+        self.assertEqual(served(), ["svc-b"])
+        self.admin.UpdateApp(self.app("svc-c", tier="web-2", zone="a"), timeout=30)
+        self.assertEqual(served(), ["svc-b", "svc-c"])
+        for n in ("svc-a", "svc-b", "svc-c", "svc-d"):
+            self.admin.DeleteApp(self.rr(n), timeout=30)
+        self.assertEqual(served(), [])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
