@@ -61,7 +61,8 @@ class Safety(unittest.TestCase):
             harness.wait_for(lambda: "rabbitmq-rmq1" in cl.apps(), what="rmq1's app")
             deletes_before = harness.calls(cl.counters(), "DeleteApp")
             # Kill the engine outright: the event stream breaks, lists fail.
-            pid = int(open(os.path.join(cl.dockerd_dir, "dockerd.pid")).read())
+            with open(os.path.join(cl.dockerd_dir, "dockerd.pid")) as f:
+                pid = int(f.read())
             os.kill(pid, signal.SIGKILL)
             harness.wait_for(lambda: "list containers" in en.log() or "event stream ended" in en.log(),
                              what="enroller to notice Docker is gone")
