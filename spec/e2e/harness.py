@@ -336,6 +336,25 @@ def log_lines(text, needle):
     return out
 
 
+def cert_not_after(pem):
+    """Expiry, in seconds since the epoch, of the first certificate in PEM
+    text (in an identity file: the user's TLS certificate)."""
+    m = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", pem, re.S)
+    if m is None:
+        raise ValueError("no certificate in the PEM text")
+    r = subprocess.run(["openssl", "x509", "-noout", "-enddate"], input=m.group(0), capture_output=True,
+                       text=True, timeout=CMD_DEADLINE, check=True)
+    return calendar.timegm(time.strptime(r.stdout.strip().split("=", 1)[1], "%b %d %H:%M:%S %Y %Z"))
+
+
+def wait_cert_expired(path, what=None):
+    """Waits until the first certificate in the PEM file at path has expired
+    (by this machine's clock, a second past its NotAfter)."""
+    with open(path) as f:
+        not_after = cert_not_after(f.read())
+    wait_for(lambda: time.time() >= not_after + 1, what=what or "the certificate in %s to expire" % path)
+
+
 def calls(counters, method):
     """Calls to /proto.AuthService/<method> in a counters snapshot (any code)."""
     m = counters.get("/proto.AuthService/" + method) or counters.get(method) or {}

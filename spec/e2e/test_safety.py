@@ -101,7 +101,7 @@ class Safety(unittest.TestCase):
                 f.write("return rule {\n  name = 'broken',\n  match = function(c) return true end\n  apps = nil\n}\n")
             # At start-up: exit non-zero, one line naming file and line.
             cfg = cl.write_config(rules_dir=rules)
-            r = subprocess.run([harness.ENROLLER, "run", "-c", cfg], capture_output=True, text=True, timeout=30)
+            r = subprocess.run([harness.ENROLLER, "run", "-c", cfg], capture_output=True, text=True, timeout=harness.CMD_DEADLINE)
             self.assertNotEqual(r.returncode, 0)
             self.assertIn("zz_broken.lua:4:", r.stderr)
             # While running: a broken edit is reported and the old rules keep working.
