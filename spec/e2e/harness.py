@@ -11,8 +11,10 @@ Only loopback and unix sockets are used: container addresses are read from
 Docker and written into Teleport, never connected to.
 """
 
+import calendar
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -47,7 +49,15 @@ class TimeoutError_(AssertionError):
     pass
 
 
-def wait_for(pred, timeout=20.0, interval=0.05, what="condition"):
+# How long any one awaited condition may take: generous, so that a loaded
+# machine makes a test slower, never red.
+DEADLINE = 60.0
+# How long one docker or tctl command may take before it counts as hung (a
+# `docker start` of 40 containers on a busy machine takes a while).
+CMD_DEADLINE = 300
+
+
+def wait_for(pred, timeout=DEADLINE, interval=0.05, what="condition"):
     """Polls pred() until it returns a truthy value; returns that value."""
     deadline = time.monotonic() + timeout
     last_exc = None
@@ -85,10 +95,46 @@ class Enroller:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
+    # ---- progress, as enroller logs it: what a test waits on instead of a sleep
+    def lines(self, needle):
+        """(time, line) of each log line containing needle, oldest first;
+        time is the line's own UTC stamp in seconds since the epoch."""
+        return log_lines(self.log(), needle)
+
+    def count(self, needle):
+        return len(self.lines(needle))
+
+    @staticmethod
+    def container_line(name, state):
+        """What enroller logs when it sees container name start ("running")
+        or go ("gone"), as a pattern for lines() and wait_log()."""
+        return re.compile(r"container %s \([0-9a-f]+\) is %s" % (re.escape(name), state))
+
+    def wait_log(self, needle, count=1, timeout=DEADLINE, what=None):
+        """Waits until at least count log lines contain needle; returns them."""
+        return wait_for(lambda: (lambda ls: ls if len(ls) >= count else None)(self.lines(needle)),
+                        timeout=timeout, what=what or "%d log line(s) with %r" % (count, needle))
+
+    def wait_resyncs(self, n=2, needle="resync done:", timeout=DEADLINE, what=None):
+        """Waits until n more resync passes than now have finished (only those
+        whose "resync done" line contains needle, e.g. "docker INCOMPLETE").
+        Each pass is followed at once by a plan of everything, so when the nth
+        is logged, the plans after the first n-1 have run: with n=2, at least
+        one whole plan was made after whatever the log showed before the call.
+        The line is logged at debug level, which write_config sets."""
+        base = self.count(needle)
+        return self.wait_log(needle, base + n, timeout=timeout,
+                             what=what or "%d more resync passes (%r)" % (n, needle))
+
+    def plans(self):
+        """(create, update, delete) of each pass that wrote anything, in order."""
+        return [tuple(int(x) for x in m.groups())
+                for m in re.finditer(r"plan: (\d+) create, (\d+) update, (\d+) delete", self.log())]
+
     def signal(self, sig):
         self.proc.send_signal(sig)
 
-    def stop(self, timeout=10):
+    def stop(self, timeout=DEADLINE):
         if self.proc is None:
             return None
         if self.proc.poll() is None:
@@ -191,7 +237,7 @@ class Cluster:
         self.standin_log = open(os.path.join(self.tmp, "standin.log"), "ab")
         self.standin = subprocess.Popen(args, stdout=self.standin_log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL)
-        addr = wait_for(lambda: self._read(addr_file), timeout=30, what="stand-in to listen")
+        addr = wait_for(lambda: self._read(addr_file), what="stand-in to listen")
         self.auth_addr = addr.strip()
         # Restarts keep the port so enroller's config stays valid.
         self.standin_listen = self.auth_addr
@@ -227,7 +273,7 @@ class Cluster:
     # ---- tools
     def tctl(self, *args, check=True):
         r = subprocess.run([TCTL, "--state", self.state] + list(args), capture_output=True, text=True,
-                           timeout=30)
+                           timeout=CMD_DEADLINE)
         if check and r.returncode != 0:
             raise RuntimeError("tctl %s: %s" % (" ".join(args), r.stderr.strip()))
         return r
@@ -246,7 +292,7 @@ class Cluster:
 
     def docker(self, *args, check=True):
         r = subprocess.run(self.cli + list(args), capture_output=True, text=True, env=self.docker_env,
-                           timeout=60)
+                           timeout=CMD_DEADLINE)
         if check and r.returncode != 0:
             raise RuntimeError("%s %s: %s" % (self.engine, " ".join(args)[:300], r.stderr.strip()[-500:]))
         return r.stdout.strip()
@@ -290,6 +336,41 @@ class Cluster:
         return e
 
 
+_STAMP = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)\.(\d{3})Z ")
+
+
+def log_lines(text, needle):
+    """(time, line) of each enroller log line in text containing needle (a
+    string, or a compiled regular expression searched for)."""
+    out = []
+    for line in text.splitlines():
+        m = _STAMP.match(line)
+        if m is None or not (needle in line if isinstance(needle, str) else needle.search(line)):
+            continue
+        v = [int(x) for x in m.groups()]
+        out.append((calendar.timegm(tuple(v[:6]) + (0, 0, 0)) + v[6] / 1000.0, line))
+    return out
+
+
+def cert_not_after(pem):
+    """Expiry, in seconds since the epoch, of the first certificate in PEM
+    text (in an identity file: the user's TLS certificate)."""
+    m = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", pem, re.S)
+    if m is None:
+        raise ValueError("no certificate in the PEM text")
+    r = subprocess.run(["openssl", "x509", "-noout", "-enddate"], input=m.group(0), capture_output=True,
+                       text=True, timeout=CMD_DEADLINE, check=True)
+    return calendar.timegm(time.strptime(r.stdout.strip().split("=", 1)[1], "%b %d %H:%M:%S %Y %Z"))
+
+
+def wait_cert_expired(path, what=None):
+    """Waits until the first certificate in the PEM file at path has expired
+    (by this machine's clock, a second past its NotAfter)."""
+    with open(path) as f:
+        not_after = cert_not_after(f.read())
+    wait_for(lambda: time.time() >= not_after + 1, what=what or "the certificate in %s to expire" % path)
+
+
 def calls(counters, method):
     """Calls to /proto.AuthService/<method> in a counters snapshot (any code)."""
     m = counters.get("/proto.AuthService/" + method) or counters.get(method) or {}
@@ -311,7 +392,8 @@ class Engine:
         cluster.engines.append(self)
 
     def docker(self, *args, check=True):
-        r = subprocess.run(["docker"] + list(args), capture_output=True, text=True, env=self.env, timeout=60)
+        r = subprocess.run(["docker"] + list(args), capture_output=True, text=True, env=self.env,
+                           timeout=CMD_DEADLINE)
         if check and r.returncode != 0:
             raise RuntimeError("docker %s: %s" % (" ".join(args), r.stderr.strip()))
         return r.stdout.strip()

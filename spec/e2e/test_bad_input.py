@@ -4,7 +4,6 @@ field, and a non-zero exit; nothing crashes and nothing is written."""
 import os
 import subprocess
 import sys
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -13,7 +12,7 @@ import harness  # noqa: E402
 
 def run_enroller(cfg, *cmd):
     return subprocess.run([harness.ENROLLER] + list(cmd or ["run"]) + ["-c", cfg], capture_output=True,
-                          text=True, timeout=30)
+                          text=True, timeout=harness.CMD_DEADLINE)
 
 
 class BadInput(unittest.TestCase):
@@ -81,7 +80,7 @@ class BadInput(unittest.TestCase):
     def test_expired_identity(self):
         expired = os.path.join(self.cl.tmp, "expired-identity")
         self.cl.tctl("auth", "sign", "--user", self.cl.user, "--out", expired, "--ttl", "1s")
-        time.sleep(2.2)
+        harness.wait_cert_expired(expired)
         r = run_enroller(self.config(self.good_lines(identity=expired)))
         self.assertOneLine(r, expired, "expired")
 

@@ -10,6 +10,7 @@ and records a row of the table printed at the end (the closing note's).
 
 import json
 import os
+import re
 import signal
 import shutil
 import sys
@@ -51,7 +52,7 @@ class Faults(unittest.TestCase):
     def want(self, names):
         return {"rabbitmq-" + n for n in names} | {"sentinel"}
 
-    def finish(self, fault, t_clear, expected_deletes, names, timeout=30):
+    def finish(self, fault, t_clear, expected_deletes, names, timeout=harness.DEADLINE):
         cl = self.cl
         wait_for(lambda: set(cl.apps()) == self.want(names), timeout=timeout, what="convergence")
         converged = time.monotonic() - t_clear
@@ -73,12 +74,13 @@ class Faults(unittest.TestCase):
         ids = [cl.docker("create", "--name", n, "--network", harness.NETWORK, "rabbitmq:3-management")
                for n in names]
         cl.docker("start", *ids)
-        time.sleep(0.05)
-        cl.standin.send_signal(signal.SIGKILL)      # mid-pass: some creates in flight
-        cl.standin.wait()
+        # Mid-pass: once a pass has sent its first creates (some may be in flight).
+        en.wait_log("plan: ", what="a pass with creates")
+        cl.standin.send_signal(signal.SIGKILL)
+        cl.standin.wait(30)
         cl.standin_log.close()
         cl.standin = None
-        time.sleep(2)
+        time.sleep(2)   # Auth stays away a while, on purpose; nothing below depends on how long
         cl.start_standin()
         t = time.monotonic()
         self.finish("stand-in killed mid-pass, restarted 2 s later", t, 0, names)
@@ -98,11 +100,11 @@ class Faults(unittest.TestCase):
             with open(os.path.join(cl.dockerd_dir, "dockerd.pid")) as f:
                 pid = int(f.read())
             os.kill(pid, signal.SIGTERM)       # the event stream is cut, lists fail
-            wait_for(lambda: not os.path.exists("/proc/%d" % pid), timeout=30, what="dockerd exit")
-            time.sleep(1)
+            wait_for(lambda: not os.path.exists("/proc/%d" % pid), what="dockerd exit")
+            # enroller has seen the cut (and lists fail) before the engine returns.
+            wait_for(lambda: "event stream ended" in en.log(), what="stream cut noticed")
             cl.start_dockerd()                  # containers survived (live-restore)
             t = time.monotonic()
-            wait_for(lambda: "event stream ended" in en.log(), what="stream cut noticed")
             self.finish("dockerd restarted (event stream cut, lists fail meanwhile)", t, 0, names)
         finally:
             os.environ.pop("ENR_DOCKERD_LIVE_RESTORE", None)
@@ -115,19 +117,26 @@ class Faults(unittest.TestCase):
         cl.run_container("ra")
         wait_for(lambda: "rabbitmq-ra" in cl.apps(), what="app ra")
         rmq = os.path.join(rules, "rabbitmq.lua")
-        good = open(rmq).read()
+        with open(rmq) as f:
+            good = f.read()
         with open(rmq, "w") as f:
             f.write(good.replace("apps = function(c)", "apps = function(c)\n    error('broken on purpose')", 1))
         en.signal(signal.SIGHUP)
         wait_for(lambda: "rules NOT changed" in en.log() or "broken on purpose" in en.log(), what="reload result")
         cl.run_container("rb")
-        time.sleep(0.5)
+        en.wait_log(re.compile(r"container rb: .*broken on purpose"), what="the broken rule's error for rb")
         self.assertNotIn("rabbitmq-rb", cl.apps(), "the broken rule registered rb")
+        # The fix is loaded by whichever comes first: the rules dir watch or SIGHUP.
+        reloads = en.count("rules reloaded (")
         with open(rmq, "w") as f:
             f.write(good)
         en.signal(signal.SIGHUP)
         t = time.monotonic()
         self.finish("rule file broken, then fixed (SIGHUP)", t, 0, ["ra", "rb"])
+        # In enroller's own order: rb's app was written only once the rule was fixed.
+        log = en.log()
+        fixed_at = [m.start() for m in re.finditer(re.escape("rules reloaded ("), log)][reloads]
+        self.assertNotIn("created app rabbitmq-rb", log[:fixed_at], "the broken rule registered rb")
 
     def test_sigterm_during_a_pass(self):
         cl = self.cl
@@ -138,7 +147,7 @@ class Faults(unittest.TestCase):
         ids = [cl.docker("create", "--name", n, "--network", harness.NETWORK, "rabbitmq:3-management")
                for n in names]
         cl.docker("start", *ids)
-        time.sleep(0.05)
+        en.wait_log("plan: ", what="a pass with creates")
         self.assertEqual(en.stop(), 0)          # SIGTERM mid-pass: exits 0, deletes nothing
         self.assertEqual(ok_calls(cl.counters(), "DeleteApp"), 0)
         en = cl.start_enroller(config=cfg)
@@ -156,7 +165,7 @@ class Faults(unittest.TestCase):
         cl.tctl("rotate-cert", "--host-ca")
         cl.tctl("drop-connections")
         cl.run_container("i2")            # wanted while the old identity cannot connect
-        time.sleep(2)
+        en.wait_log("skip rabbitmq-i2: Teleport listing incomplete", what="i2 wanted while Auth is out of reach")
         tmp = cl.identity + ".new"
         cl.tctl("auth", "sign", "--user", cl.user, "--out", tmp, "--ttl", "2h")
         os.rename(tmp, cl.identity)       # atomic replace, as tbot writes
@@ -174,10 +183,17 @@ class Faults(unittest.TestCase):
         ids = [cl.docker("create", "--name", n, "--network", harness.NETWORK, "rabbitmq:3-management")
                for n in names]
         cl.docker("start", *ids)
-        time.sleep(3)
+        # The faults stay on for at least 3 s (on purpose) and until enroller
+        # has actually been refused.
+        t_on = time.monotonic()
+
+        def refused():
+            c = cl.counters()
+            return sum(c.get("/proto.AuthService/" + m, {}).get("UNAVAILABLE", 0) for m in ("CreateApp", "GetApps"))
+        wait_for(lambda: refused() >= 1 and time.monotonic() - t_on >= 3, what="a refused call")
         cl.tctl("faults", "clear")
         t = time.monotonic()
-        self.finish("30 % of CreateApp and GetApps failing (UNAVAILABLE) for 3 s", t, 0, names, timeout=60)
+        self.finish("30 % of CreateApp and GetApps failing (UNAVAILABLE) for 3 s", t, 0, names, timeout=120)
 
     def test_auth_slow_2s(self):
         cl = self.cl
@@ -187,7 +203,7 @@ class Faults(unittest.TestCase):
         for n in names:
             cl.run_container(n)
         t0 = time.monotonic()
-        wait_for(lambda: set(cl.apps()) == self.want(names), timeout=60, what="apps while slow")
+        wait_for(lambda: set(cl.apps()) == self.want(names), timeout=120, what="apps while slow")
         cl.tctl("faults", "clear")
         self.finish("Auth answering every call in 2 s (time from the start, while slow)", t0, 0, names)
 

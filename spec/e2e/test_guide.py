@@ -14,7 +14,7 @@ import harness  # noqa: E402
 class GuideScenario(unittest.TestCase):
     def test_register_and_deregister(self):
         with harness.Cluster() as cl:
-            en = cl.start_enroller()
+            en = cl.start_enroller(resync=1)
             for n in ("rmq1", "rmq2", "rmq3"):
                 cl.run_container(n, "rabbitmq:3-management")
             # Not a RabbitMQ management image: no app.
@@ -40,8 +40,12 @@ class GuideScenario(unittest.TestCase):
 
             # A resync with nothing changed writes nothing.
             before = cl.counters()
+            plans = len(en.plans())
+            reloads = en.count("rules reloaded (SIGHUP)")
             en.signal(__import__("signal").SIGHUP)  # reload: re-evaluates, plans again
-            time.sleep(1.0)
+            en.wait_log("rules reloaded (SIGHUP)", reloads + 1, what="the reload")
+            en.wait_resyncs(2, what="passes after the reload")
+            self.assertEqual(len(en.plans()), plans, "a pass with nothing changed planned writes")
             after = cl.counters()
             for m in ("CreateApp", "UpdateApp", "DeleteApp"):
                 self.assertEqual(harness.calls(before, m), harness.calls(after, m), m)

@@ -37,7 +37,7 @@ class RulesReload(unittest.TestCase):
             cl.run_container("rmq1", "rabbitmq:3-management")
             cl.run_container("graf1", "grafana/grafana:11.0.0")
             harness.wait_for(lambda: "rabbitmq-rmq1" in cl.apps(), what="rmq1's app")
-            time.sleep(0.5)
+            en.wait_log(en.container_line("graf1", "running"), what="enroller to see graf1")
             self.assertNotIn("grafana-graf1", cl.apps(), "no grafana rule yet")
 
             # 1. a new rule file is picked up without SIGHUP
@@ -49,6 +49,10 @@ class RulesReload(unittest.TestCase):
             self.assertEqual(apps["grafana-graf1"]["spec"]["uri"], "http://%s:3000" % cl.ip_of("graf1"))
             self.assertRegex(en.log(), r"rules reloaded \(rules dir changed\): 2 rules \(grafana, rabbitmq\), "
                                        r"hash [0-9a-f]{16}")
+            # In enroller's own order: graf1's app was written only once the rule was there.
+            log = en.log()
+            self.assertLess(log.index("rules reloaded (rules dir changed)"), log.index("created app grafana-graf1"),
+                            "no grafana rule yet")
 
             # 2. a broken edit: one line with file:line, old rules stay and keep working
             broken = GRAFANA.replace("port = 3000,", "port = 3000 3000,", 1)
@@ -99,7 +103,7 @@ class RulesReload(unittest.TestCase):
 
             # 5. explain: one live container, Docker only
             r = subprocess.run([harness.ENROLLER, "explain", "-c", config, "graf1"], capture_output=True,
-                               text=True, timeout=30)
+                               text=True, timeout=harness.CMD_DEADLINE)
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertIn("container graf1 (", r.stdout)
             self.assertIn("rule grafana (rules/grafana.lua, priority 0): MATCH: image grafana/grafana", r.stdout)
@@ -108,7 +112,7 @@ class RulesReload(unittest.TestCase):
             self.assertIn("  app grafana-graf1 uri=http://%s:3000" % cl.ip_of("graf1"), r.stdout)
             self.assertIn("result: 1 app, 0 db", r.stdout)
             r = subprocess.run([harness.ENROLLER, "explain", "-c", config, "no-such"], capture_output=True,
-                               text=True, timeout=30)
+                               text=True, timeout=harness.CMD_DEADLINE)
             self.assertEqual(r.returncode, 1)
             self.assertEqual(r.stderr.strip(), "enroller: explain: container no-such: no such container")
 

@@ -7,7 +7,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -43,10 +42,11 @@ class Safety(unittest.TestCase):
             en = cl.start_enroller(resync=1)
             harness.wait_for(lambda: "rabbitmq-rmq1" in cl.apps(), what="rmq1's app")
             harness.wait_for(lambda: "conflict on app rabbitmq-rmq2" in en.log(), what="conflict report")
-            time.sleep(2.5)  # a couple of resyncs
+            en.wait_resyncs(2, what="a couple of resyncs with both containers running")
             cl.docker("stop", "-t", "0", "rmq1", "rmq2")
             harness.wait_for(lambda: "rabbitmq-rmq1" not in cl.apps(), what="rmq1's app to go")
-            time.sleep(2.5)
+            en.wait_log(en.container_line("rmq2", "gone"), what="enroller to see rmq2 gone")
+            en.wait_resyncs(2, what="a couple of resyncs with both containers gone")
             apps = cl.apps()
             self.assertEqual(apps["manual-rmq"]["metadata"].get("revision"), rev_same_uri)
             self.assertEqual(apps["rabbitmq-rmq2"]["metadata"].get("revision"), rev_same_name)
@@ -61,11 +61,14 @@ class Safety(unittest.TestCase):
             harness.wait_for(lambda: "rabbitmq-rmq1" in cl.apps(), what="rmq1's app")
             deletes_before = harness.calls(cl.counters(), "DeleteApp")
             # Kill the engine outright: the event stream breaks, lists fail.
-            pid = int(open(os.path.join(cl.dockerd_dir, "dockerd.pid")).read())
+            with open(os.path.join(cl.dockerd_dir, "dockerd.pid")) as f:
+                pid = int(f.read())
             os.kill(pid, signal.SIGKILL)
             harness.wait_for(lambda: "list containers" in en.log() or "event stream ended" in en.log(),
                              what="enroller to notice Docker is gone")
-            time.sleep(4)  # several failed resyncs
+            # Several resyncs whose listing failed, each followed by a plan.
+            en.wait_resyncs(3, needle="docker INCOMPLETE", what="3 resyncs with Docker gone")
+            self.assertGreaterEqual(en.count("list containers: "), 1, "the failed listings are logged")
             self.assertIn("rabbitmq-rmq1", cl.apps())
             self.assertEqual(harness.calls(cl.counters(), "DeleteApp"), deletes_before)
             self.assertTrue(en.alive())
@@ -78,10 +81,14 @@ class Safety(unittest.TestCase):
             cl.stop_standin()
             cl.run_container("rmq2", "rabbitmq:3-management")
             cl.docker("stop", "-t", "0", "rmq1")
-            time.sleep(3)
+            # enroller has seen both changes and worked through resyncs that
+            # could not reach Auth.
+            en.wait_log(en.container_line("rmq1", "gone"), what="enroller to see rmq1 gone")
+            en.wait_log(en.container_line("rmq2", "running"), what="enroller to see rmq2 running")
+            en.wait_resyncs(2, needle="teleport INCOMPLETE", what="2 resyncs with Auth down")
             self.assertTrue(en.alive(), "enroller keeps running while Auth is down")
             cl.start_standin()
-            harness.wait_for(lambda: set(cl.apps()) == {"rabbitmq-rmq2"}, timeout=30,
+            harness.wait_for(lambda: set(cl.apps()) == {"rabbitmq-rmq2"},
                              what="convergence after the stand-in returns")
             self.assertTrue(en.alive())
 
@@ -94,7 +101,7 @@ class Safety(unittest.TestCase):
                 f.write("return rule {\n  name = 'broken',\n  match = function(c) return true end\n  apps = nil\n}\n")
             # At start-up: exit non-zero, one line naming file and line.
             cfg = cl.write_config(rules_dir=rules)
-            r = subprocess.run([harness.ENROLLER, "run", "-c", cfg], capture_output=True, text=True, timeout=30)
+            r = subprocess.run([harness.ENROLLER, "run", "-c", cfg], capture_output=True, text=True, timeout=harness.CMD_DEADLINE)
             self.assertNotEqual(r.returncode, 0)
             self.assertIn("zz_broken.lua:4:", r.stderr)
             # While running: a broken edit is reported and the old rules keep working.
@@ -119,7 +126,7 @@ class Safety(unittest.TestCase):
             web = os.path.join(rules, "web.lua")
             with open(web, "w") as f:
                 f.write(WEB_RULE % "")
-            en = cl.start_enroller(rules_dir=rules)
+            en = cl.start_enroller(rules_dir=rules, resync=1)
             cl.run_container("good", "enroller-tiny:latest", labels={"web": "yes"})
             cl.run_container("bad", "enroller-tiny:latest", labels={"web": "explode"})
             cl.run_container("rmq1", "rabbitmq:3-management")
@@ -134,9 +141,11 @@ class Safety(unittest.TestCase):
                 f.write(WEB_RULE % "error('always broken')")
             en.signal(signal.SIGHUP)
             harness.wait_for(lambda: "always broken" in en.log(), what="the new rule's errors")
-            time.sleep(1.0)
+            en.wait_resyncs(2, what="passes planned with the failing rule")
             self.assertIn("web-good", cl.apps())
             self.assertIn("rabbitmq-rmq1", cl.apps())
+            self.assertEqual(harness.calls(cl.counters(), "DeleteApp"), 0)
+            self.assertEqual([p for p in en.plans() if p[2]], [], "no pass planned a delete")
             self.assertTrue(en.alive())
 
 

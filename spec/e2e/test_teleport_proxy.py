@@ -16,6 +16,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_teleport_client as ttc  # noqa: E402  (Standin, live, check)
+import harness  # noqa: E402  (wait_cert_expired)
 
 check = ttc.check
 live = ttc.live
@@ -116,7 +117,7 @@ def main():
 
         # --- expired certificate: the file and the reason are named.
         st.tctl("auth", "sign", "--user", "admin", "--out", tbot, "--format", "tbot", "--ttl", "1s")
-        time.sleep(2.1)
+        harness.wait_cert_expired(os.path.join(tbot, "tlscert"))
         r = live(st, "ping", identity=tbot, opts=["--tbot"])
         check(not r[0]["ok"] and ("%s/tlscert" % tbot) in r[0]["msg"] and "certificate expired at" in r[0]["msg"],
               "expired tbot certificate refused, file named: %s" % r[0].get("msg"))
