@@ -20,13 +20,8 @@
  * same code; where it answers differently, this file hides the difference so
  * that callers see Docker's names and codes:
  *  - Podman 4.3 matches the /events "event" filter against its own names
- *    ("died", "remove"; libpod/events/filters.go) while the stream says
- *    "die" and "remove" (pkg/api/handlers/compat/events.go), so both
- *    spellings are asked for, and "remove" is handed on as Docker's
- *    "destroy".
- *  - its network connect/disconnect events name the container in Actor.ID
- *    and carry no Actor.Attributes.container (libpod/events/events.go before
- *    5.0): Actor.ID is used when that attribute is absent.
+ *    ("died", "remove"; libpod/events/filters.go), so both spellings are
+ *    asked for; docker_event.c hands them on under Docker's names.
  *  - an inspect racing a removal may answer HTTP 500 whose message ends in
  *    "no such container" (libpod/define/errors.go ErrNoSuchCtr) instead of
  *    404: it is read as not found.  Any other 500 stays an error.
@@ -37,6 +32,7 @@
  * uv_loop_close(), as with any libuv handle.
  */
 #include "docker/docker_client.h"
+#include "docker/docker_event.h"
 #include "base/hash.h"
 
 #include <curl/curl.h>
@@ -545,85 +541,7 @@ static void deliver(struct request *r, struct enr_error *err)
     }
 }
 
-/* ---- events: line splitting and parsing --------------------------------- */
-
-static const char *const container_actions[] = {
-    "start", "die", "destroy", "stop", "kill", "pause", "unpause", "health_status",
-    "died", "remove", /* Podman's names for die and destroy */
-};
-
-static int wanted(const char *type, const char *action)
-{
-    if (strcmp(type, "network") == 0)
-        return strcmp(action, "connect") == 0 || strcmp(action, "disconnect") == 0;
-    if (strcmp(type, "container") != 0)
-        return 0;
-    for (size_t i = 0; i < sizeof(container_actions) / sizeof(container_actions[0]); i++) {
-        size_t n = strlen(container_actions[i]);
-        /* "health_status: healthy" matches "health_status" */
-        if (strncmp(action, container_actions[i], n) == 0 &&
-            (action[n] == '\0' ||
-             (action[n] == ':' && strcmp(container_actions[i], "health_status") == 0)))
-            return 1;
-    }
-    return 0;
-}
-
-static int event_line(struct request *r, const char *line, size_t len)
-{
-    struct docker_event ev;
-    json_error_t jerr;
-    json_t *root, *actor, *attrs, *v;
-    const char *type, *action, *id = NULL;
-
-    while (len && (line[len - 1] == '\r' || line[len - 1] == ' '))
-        len--;
-    if (len == 0)
-        return 0;
-    root = json_loadb(line, len, 0, &jerr);
-    if (!json_is_object(root)) {
-        json_decref(root);
-        return err_set(&r->stream_err, -EPROTO, "%s: bad event line: %s", r->what,
-                       root ? "not an object" : jerr.text);
-    }
-    type = json_string_value(json_object_get(root, "Type"));
-    action = json_string_value(json_object_get(root, "Action"));
-    actor = json_object_get(root, "Actor");
-    attrs = json_object_get(actor, "Attributes");
-    if (type == NULL || action == NULL || !wanted(type, action)) {
-        json_decref(root);
-        return 0;
-    }
-    if (strcmp(type, "network") == 0) {
-        id = json_string_value(json_object_get(attrs, "container"));
-        /* Podman before 5.0: the container is the actor, no attribute. */
-        if (id == NULL && json_object_get(attrs, "container") == NULL)
-            id = json_string_value(json_object_get(actor, "ID"));
-    } else {
-        id = json_string_value(json_object_get(actor, "ID"));
-        /* Podman's names for Docker's "destroy" and "die". */
-        if (strcmp(action, "remove") == 0)
-            action = "destroy";
-        else if (strcmp(action, "died") == 0)
-            action = "die";
-    }
-    if (id == NULL || *id == '\0') {
-        log_warn(LOG_DOCKER, "%s: %s %s event without a container id; skipped", r->what, type,
-                 action);
-        json_decref(root);
-        return 0;
-    }
-    ev.type = type;
-    ev.action = action;
-    ev.container_id = id;
-    v = json_object_get(root, "timeNano");
-    ev.time_nano = json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
-    if (ev.time_nano == 0 && json_is_integer(json_object_get(root, "time")))
-        ev.time_nano = (int64_t)json_integer_value(json_object_get(root, "time")) * 1000000000;
-    r->cb.event(r->ud, &ev);
-    json_decref(root);
-    return 0;
-}
+/* ---- events: line splitting (parsing: docker_event.c) ------------------ */
 
 static size_t on_events_data(char *p, size_t size, size_t nmemb, void *userp)
 {
@@ -648,10 +566,10 @@ static size_t on_events_data(char *p, size_t size, size_t nmemb, void *userp)
         if (r->len) {
             if (body_append(r, p + start, i - start) < 0)
                 goto too_long;
-            if (event_line(r, r->body, r->len) < 0)
+            if (docker_event_parse(r->body, r->len, r->what, r->cb.event, r->ud, &r->stream_err) < 0)
                 return 0;
             r->len = 0;
-        } else if (event_line(r, p + start, i - start) < 0) {
+        } else if (docker_event_parse(p + start, i - start, r->what, r->cb.event, r->ud, &r->stream_err) < 0) {
             return 0;
         }
         start = i + 1;

@@ -21,6 +21,7 @@
 
 #include "model/container.h"
 #include "base/error.h"
+#include "docker/docker_event.h"
 
 struct docker_client;
 
@@ -28,15 +29,6 @@ struct docker_client_config {
     const char *host;        /* NULL: $DOCKER_HOST or the default socket */
     const char *cert_path;   /* dir with ca.pem, cert.pem, key.pem for tcp+TLS; NULL: $DOCKER_CERT_PATH */
     unsigned timeout_ms;     /* per request (not the events stream); 0: 10000 */
-};
-
-struct docker_event {
-    const char *type;        /* "container" or "network" */
-    const char *action;      /* "start", "die", "destroy", "connect", "disconnect", ... (Docker's
-                              * names: Podman's "remove" comes as "destroy", "died" as "die") */
-    const char *container_id;/* the container concerned (network events: Actor.Attributes.container,
-                              * or Actor.ID where Podman sends no such attribute) */
-    int64_t time_nano;       /* timeNano */
 };
 
 /* NULL on failure (err says why).  Nothing is sent until a call is made. */
@@ -66,7 +58,6 @@ typedef void (*docker_inspect_cb)(void *ud, const struct enr_error *err, struct 
 int docker_client_inspect(struct docker_client *dc, const char *id, docker_inspect_cb cb, void *ud,
                           struct enr_error *err);
 
-typedef void (*docker_event_cb)(void *ud, const struct docker_event *ev);
 typedef void (*docker_stream_end_cb)(void *ud, const struct enr_error *err);
 /* GET /events filtered to container start/die/destroy/stop/kill/pause/unpause/
  * health_status and network connect/disconnect (and Podman's died/remove),
