@@ -452,16 +452,18 @@ struct docker_sync *docker_sync_new(uv_loop_t *loop, const struct docker_sync_co
                                     const struct docker_ops *ops, const struct docker_sync_callbacks *cb,
                                     struct enr_error *err)
 {
-    struct docker_sync *ds = calloc(1, sizeof(*ds));
+    struct docker_sync *ds;
 
-    if (ds == NULL) {
+    if (cfg->resync_sec == 0) {
+        err_set(err, -EINVAL, "docker sync: resync period must be > 0");
+        return NULL;
+    }
+    if ((ds = calloc(1, sizeof(*ds))) == NULL) {
         err_set(err, -ENOMEM, "docker sync: out of memory");
         return NULL;
     }
     ds->loop = loop;
     ds->cfg = *cfg;
-    if (ds->cfg.resync_sec == 0)
-        ds->cfg.resync_sec = 60;
     ds->ops = *ops;
     ds->cb = *cb;
     strmap_init(&ds->tracks);

@@ -29,7 +29,7 @@
 struct docker_sync;
 
 struct docker_sync_config {
-    unsigned resync_sec;   /* listing period; 0: 60 */
+    unsigned resync_sec;   /* listing period, > 0 (the caller's default) */
     bool poll_only;        /* no event stream: a listing every resync_sec is all */
 };
 

@@ -460,9 +460,13 @@ struct teleport_view *teleport_view_new(uv_loop_t *loop, const struct teleport_v
                                         const struct teleport_ops *ops, const struct teleport_view_callbacks *cb,
                                         struct enr_error *err)
 {
-    struct teleport_view *tv = calloc(1, sizeof(*tv));
+    struct teleport_view *tv;
 
-    if (tv == NULL || (tv->owner = strdup(cfg->owner)) == NULL) {
+    if (cfg->resync_sec == 0) {
+        err_set(err, -EINVAL, "Teleport view: resync period must be > 0");
+        return NULL;
+    }
+    if ((tv = calloc(1, sizeof(*tv))) == NULL || (tv->owner = strdup(cfg->owner)) == NULL) {
         free(tv);
         err_set(err, -ENOMEM, "Teleport view: out of memory");
         return NULL;
@@ -470,8 +474,6 @@ struct teleport_view *teleport_view_new(uv_loop_t *loop, const struct teleport_v
     tv->loop = loop;
     tv->cfg = *cfg;
     tv->cfg.owner = tv->owner;
-    if (tv->cfg.resync_sec == 0)
-        tv->cfg.resync_sec = 60;
     tv->ops = *ops;
     tv->cb = *cb;
     strmap_init(&tv->view);

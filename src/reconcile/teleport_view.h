@@ -34,7 +34,7 @@ struct teleport_view;
 
 struct teleport_view_config {
     const char *owner;       /* counts the owned apps (copied) */
-    unsigned resync_sec;     /* longest wait before a failed listing is retried; 0: 60 */
+    unsigned resync_sec;     /* longest wait before a failed listing is retried, > 0 */
     unsigned confirm_sec;    /* report a created app not served after this long; 0: do not check */
 };
 
