@@ -13,13 +13,16 @@
 #include <string.h>
 
 #include "config_decl.h"
+#include "reconcile/executor.h"
+#include "reconcile/reconciler.h"
+#include "teleport/teleport_client.h"
 
 /* Every default, defined here only: what a field is when the file does not
  * set it (finish() copies from this table).  log_level is read, never
  * freed: finish() duplicates it. */
 static const struct enr_config defaults = {
     .mode = CONFIG_MODE_DYNAMIC,
-    .resync_sec = 60,
+    .resync_sec = RECONCILER_DEFAULT_RESYNC_SEC,
     .events = 1,
     .policy = CONFIG_POLICY_SYNC,
     .grace_sec = 0,
@@ -27,10 +30,10 @@ static const struct enr_config defaults = {
     .max_delete_percent = 50,
     .adopt = 0,
     .lease_sec = 0,
-    .write_rate = 100,
-    .write_burst = 200,
+    .write_rate = EXECUTOR_DEFAULT_RATE,
+    .write_burst = EXECUTOR_DEFAULT_BURST,
     .confirm_sec = 30,
-    .call_timeout_ms = 10000,
+    .call_timeout_ms = TELEPORT_CLIENT_DEFAULT_TIMEOUT_MS,
     .log_level = "info",
 };
 

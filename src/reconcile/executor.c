@@ -281,9 +281,9 @@ struct executor *executor_new(uv_loop_t *loop, const struct teleport_ops *ops, c
     if (ex->cfg.max_inflight == 0)
         ex->cfg.max_inflight = 16;
     if (ex->cfg.rate <= 0)
-        ex->cfg.rate = 100;
+        ex->cfg.rate = EXECUTOR_DEFAULT_RATE;
     if (ex->cfg.burst == 0)
-        ex->cfg.burst = 200;
+        ex->cfg.burst = EXECUTOR_DEFAULT_BURST;
     if (ex->cfg.breaker_failures == 0)
         ex->cfg.breaker_failures = 5;
     if (ex->cfg.backoff_min_ms == 0)

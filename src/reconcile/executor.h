@@ -28,10 +28,14 @@
 
 struct executor;
 
+/* The defaults, defined here once; config.c's defaults table uses them. */
+#define EXECUTOR_DEFAULT_RATE 100
+#define EXECUTOR_DEFAULT_BURST 200
+
 struct executor_config {
     unsigned max_inflight;       /* 0: 16 */
-    double rate;                 /* writes per second; 0: 100 */
-    unsigned burst;              /* bucket size; 0: 200 */
+    double rate;                 /* writes per second; 0: EXECUTOR_DEFAULT_RATE */
+    unsigned burst;              /* bucket size; 0: EXECUTOR_DEFAULT_BURST */
     unsigned breaker_failures;   /* transport failures in a row that open it; 0: 5 */
     unsigned backoff_min_ms;     /* first retry delay; 0: 500 */
     unsigned backoff_max_ms;     /* cap; 0: 30000 */

@@ -495,7 +495,7 @@ struct reconciler *reconciler_new(uv_loop_t *loop, const struct reconciler_confi
     r->loop = loop;
     r->cfg = *cfg;
     if (r->cfg.resync_sec == 0)
-        r->cfg.resync_sec = 60;
+        r->cfg.resync_sec = RECONCILER_DEFAULT_RESYNC_SEC;
     if (r->cfg.coalesce_ms == 0)
         r->cfg.coalesce_ms = 5;
     r->rules = rules;

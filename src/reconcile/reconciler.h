@@ -34,9 +34,12 @@
 
 struct reconciler;
 
+/* Defined here once; config.c's defaults table uses it. */
+#define RECONCILER_DEFAULT_RESYNC_SEC 60
+
 struct reconciler_config {
     const char *owner;
-    unsigned resync_sec;       /* full resync period; 0: 60 */
+    unsigned resync_sec;       /* full resync period; 0: RECONCILER_DEFAULT_RESYNC_SEC */
     unsigned max_inflight;     /* concurrent Auth writes; 0: 16 */
     unsigned write_rate;       /* Auth writes per second; 0: the executor's default */
     unsigned write_burst;

@@ -26,7 +26,6 @@
 #define ENR_VERSION "dev"
 #endif
 
-#define DEFAULT_TIMEOUT_MS 10000u
 #define LIST_PAGE_SIZE 500
 
 struct tc_op;
@@ -333,7 +332,7 @@ struct teleport_client *teleport_client_new(uv_loop_t *loop, const struct telepo
         err_set(err, -ENOMEM, "teleport client: out of memory");
         return NULL;
     }
-    tc->timeout_ms = cfg->call_timeout_ms ? cfg->call_timeout_ms : DEFAULT_TIMEOUT_MS;
+    tc->timeout_ms = cfg->call_timeout_ms ? cfg->call_timeout_ms : TELEPORT_CLIENT_DEFAULT_TIMEOUT_MS;
     cc.connect_timeout_ms = tc->timeout_ms;
     if ((tc->tn = teleport_conn_new(loop, &cc, err)) == NULL) {
         free(tc);

@@ -23,6 +23,9 @@
 
 struct teleport_client;
 
+/* Per call, when the config says 0; defined here once (config.c uses it). */
+#define TELEPORT_CLIENT_DEFAULT_TIMEOUT_MS 10000u
+
 struct teleport_client_config {
     const char *addr;          /* "host:port" of the Auth Service or the Proxy; host may be a DNS name */
     const char *identity_file; /* tctl auth sign --format=file output ... */
@@ -30,7 +33,7 @@ struct teleport_client_config {
     const char *cluster;       /* cluster name for the Proxy ALPN; NULL: the identity's CA subject O */
     enum teleport_mode mode;
     const char *server_name;   /* SNI and name to verify; NULL: "teleport.cluster.local" */
-    unsigned call_timeout_ms;  /* per call; 0: 10000 */
+    unsigned call_timeout_ms;  /* per call; 0: TELEPORT_CLIENT_DEFAULT_TIMEOUT_MS */
     unsigned keepalive_ms;     /* idle time before an HTTP/2 PING; 0: 300000 (see http2_conn.h) */
     unsigned keepalive_timeout_ms; /* PING ACK wait; 0: 20000 */
     int watch_credentials;     /* reload the identity when its files change */
