@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/list.h"
 #include "base/backoff.h"
 #include "base/log.h"
 #include "base/strmap.h"
@@ -28,7 +29,7 @@ struct track {
 /* One outstanding call; all are on ds->reqs so that docker_sync_free can
  * release those whose callbacks will never run. */
 struct req {
-    struct req *prev, *next;
+    struct list node;          /* on the owner's reqs */
     struct docker_sync *ds;
     uint64_t seq;
     bool from_resync;
@@ -44,7 +45,7 @@ struct docker_sync {
     uint64_t seq;
     bool complete, closing;
     uv_timer_t resync_timer, events_timer;
-    struct req reqs;           /* list head */
+    struct list reqs;           /* list head */
 
     /* events */
     bool events_running, events_cut;
@@ -75,10 +76,7 @@ static struct req *req_new(struct docker_sync *ds, const char *id)
         return NULL;
     q->ds = ds;
     snprintf(q->id, sizeof(q->id), "%s", id ? id : "");
-    q->next = ds->reqs.next;
-    q->prev = &ds->reqs;
-    ds->reqs.next->prev = q;
-    ds->reqs.next = q;
+    list_push_front(&ds->reqs, &q->node);
     return q;
 }
 
@@ -86,8 +84,7 @@ static void req_free(struct req *q)
 {
     if (q == NULL)
         return;
-    q->prev->next = q->next;
-    q->next->prev = q->prev;
+    list_remove(&q->node);
     free(q);
 }
 
@@ -467,7 +464,7 @@ struct docker_sync *docker_sync_new(uv_loop_t *loop, const struct docker_sync_co
     ds->ops = *ops;
     ds->cb = *cb;
     strmap_init(&ds->tracks);
-    ds->reqs.next = ds->reqs.prev = &ds->reqs;
+    list_init(&ds->reqs);
     backoff_init(&ds->events_backoff, EVENTS_BACKOFF_MIN_MS, EVENTS_BACKOFF_MAX_MS);
     backoff_init(&ds->resync_backoff, RESYNC_BACKOFF_MIN_MS, (uint64_t)ds->cfg.resync_sec * 1000u);
     uv_timer_init(loop, &ds->resync_timer);
@@ -529,8 +526,8 @@ void docker_sync_free(struct docker_sync *ds)
     if (ds == NULL)
         return;
     /* Timers must be closed (docker_sync_close + a loop turn) before this. */
-    while (ds->reqs.next != &ds->reqs)
-        req_free(ds->reqs.next);
+    while (!list_empty(&ds->reqs))
+        req_free(LIST_ENTRY(ds->reqs.next, struct req, node));
     while (strmap_next(&ds->tracks, &it, NULL, &val))
         free(val);
     strmap_cleanup(&ds->tracks);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/list.h"
 #include "base/backoff.h"
 #include "base/log.h"
 #include "base/strmap.h"
@@ -14,7 +15,7 @@
 enum breaker { BREAKER_CLOSED, BREAKER_OPEN, BREAKER_HALF_OPEN };
 
 struct job {
-    struct job *prev, *next;     /* on the queue, then on the in-flight list */
+    struct list node;            /* on the queue, then on the in-flight list */
     struct executor *ex;
     enum plan_op op;
     struct resource res;
@@ -34,8 +35,8 @@ struct executor {
     struct executor_config cfg;
     struct executor_callbacks cb;
 
-    struct job queue;            /* list heads */
-    struct job inflight_jobs;
+    struct list queue;           /* list heads */
+    struct list inflight_jobs;
     size_t queued;
     unsigned inflight;
     struct strmap busy;          /* name -> queued or in flight */
@@ -60,26 +61,6 @@ static void pump(struct executor *ex);
 static void retry_timer_cb(uv_timer_t *t);
 
 /* ---- small helpers ------------------------------------------------------------ */
-
-static void list_init(struct job *head)
-{
-    head->next = head->prev = head;
-}
-
-static void list_push(struct job *head, struct job *j)
-{
-    j->prev = head->prev;
-    j->next = head;
-    head->prev->next = j;
-    head->prev = j;
-}
-
-static void list_del(struct job *j)
-{
-    j->prev->next = j->next;
-    j->next->prev = j->prev;
-    j->next = j->prev = j;
-}
 
 static void job_free(struct job *j)
 {
@@ -135,9 +116,9 @@ static void drop_queue(struct executor *ex)
 {
     size_t n = 0;
 
-    while (ex->queue.next != &ex->queue) {
-        struct job *j = ex->queue.next;
-        list_del(j);
+    while (!list_empty(&ex->queue)) {
+        struct job *j = LIST_ENTRY(ex->queue.next, struct job, node);
+        list_remove(&j->node);
         strmap_del(&ex->busy, j->res.name);
         job_free(j);
         n++;
@@ -167,7 +148,7 @@ static void job_done(void *ud, const struct enr_error *err)
     struct executor *ex = j->ex;
     bool ok = err == NULL || (j->op == PLAN_DELETE && err->code == ENR_EGRPC && err->grpc_status == GRPC_STATUS_NOT_FOUND);
 
-    list_del(j);
+    list_remove(&j->node);
     ex->inflight--;
     strmap_del(&ex->busy, j->res.name);
     if (ok) {
@@ -235,9 +216,9 @@ static void pump(struct executor *ex)
     if (ex->tokens > ex->cfg.burst)
         ex->tokens = ex->cfg.burst;
     ex->tokens_ms = now;
-    while (ex->queue.next != &ex->queue && ex->inflight < ex->cfg.max_inflight) {
+    while (!list_empty(&ex->queue) && ex->inflight < ex->cfg.max_inflight) {
         struct enr_error err = {0};
-        struct job *j = ex->queue.next;
+        struct job *j = LIST_ENTRY(ex->queue.next, struct job, node);
 
         if (ex->breaker == BREAKER_OPEN || (ex->breaker == BREAKER_HALF_OPEN && ex->inflight > 0))
             break;
@@ -248,9 +229,9 @@ static void pump(struct executor *ex)
             break;
         }
         ex->tokens -= 1.0;
-        list_del(j);
+        list_remove(&j->node);
         ex->queued--;
-        list_push(&ex->inflight_jobs, j);
+        list_push_back(&ex->inflight_jobs, &j->node);
         ex->inflight++;
         ex->stats.sent++;
         if (send_job(ex, j, &err) < 0) {
@@ -259,7 +240,7 @@ static void pump(struct executor *ex)
             return;
         }
     }
-    if (ex->queue.next == &ex->queue && ex->inflight == 0 && ex->cb.idle)
+    if (list_empty(&ex->queue) && ex->inflight == 0 && ex->cb.idle)
         ex->cb.idle(ex->cb.ud);
 }
 
@@ -327,15 +308,15 @@ void executor_free(struct executor *ex)
 
     if (ex == NULL)
         return;
-    while (ex->queue.next != &ex->queue) {
-        struct job *j = ex->queue.next;
-        list_del(j);
+    while (!list_empty(&ex->queue)) {
+        struct job *j = LIST_ENTRY(ex->queue.next, struct job, node);
+        list_remove(&j->node);
         job_free(j);
     }
     /* Calls cancelled by teleport_client_free never call back. */
-    while (ex->inflight_jobs.next != &ex->inflight_jobs) {
-        struct job *j = ex->inflight_jobs.next;
-        list_del(j);
+    while (!list_empty(&ex->inflight_jobs)) {
+        struct job *j = LIST_ENTRY(ex->inflight_jobs.next, struct job, node);
+        list_remove(&j->node);
         job_free(j);
     }
     strmap_cleanup(&ex->busy);
@@ -369,7 +350,7 @@ int executor_submit(struct executor *ex, struct plan *p, struct enr_error *err)
             job_free(j);
             return err_set(err, -ENOMEM, "executor: out of memory");
         }
-        list_push(&ex->queue, j);
+        list_push_back(&ex->queue, &j->node);
         ex->queued++;
     }
     ex->stats.dropped += dropped;
@@ -379,7 +360,7 @@ int executor_submit(struct executor *ex, struct plan *p, struct enr_error *err)
 
 bool executor_idle(const struct executor *ex)
 {
-    return ex->queue.next == &ex->queue && ex->inflight == 0;
+    return list_empty(&ex->queue) && ex->inflight == 0;
 }
 
 const char *executor_hold(struct executor *ex, const char *name)

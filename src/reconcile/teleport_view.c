@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/list.h"
 #include "base/backoff.h"
 #include "base/log.h"
 #include "base/strmap.h"
@@ -35,7 +36,7 @@ struct recent_write {
 
 /* One outstanding call (listing or app servers). */
 struct req {
-    struct req *prev, *next;
+    struct list node;          /* on the owner's reqs */
     struct teleport_view *tv;
     uint64_t seq;
 };
@@ -67,7 +68,7 @@ struct teleport_view {
 
     bool confirm_running;
     uv_timer_t list_timer, watch_timer, confirm_timer;
-    struct req reqs;             /* list head */
+    struct list reqs;             /* list head */
 };
 
 /* ---- small helpers -------------------------------------------------------------- */
@@ -78,10 +79,7 @@ static struct req *req_new(struct teleport_view *tv)
     if (q == NULL)
         return NULL;
     q->tv = tv;
-    q->next = tv->reqs.next;
-    q->prev = &tv->reqs;
-    tv->reqs.next->prev = q;
-    tv->reqs.next = q;
+    list_push_front(&tv->reqs, &q->node);
     return q;
 }
 
@@ -89,8 +87,7 @@ static void req_free(struct req *q)
 {
     if (q == NULL)
         return;
-    q->prev->next = q->next;
-    q->next->prev = q->prev;
+    list_remove(&q->node);
     free(q);
 }
 
@@ -480,7 +477,7 @@ struct teleport_view *teleport_view_new(uv_loop_t *loop, const struct teleport_v
     strmap_init(&tv->recent);
     strmap_init(&tv->written);
     strmap_init(&tv->unconfirmed);
-    tv->reqs.next = tv->reqs.prev = &tv->reqs;
+    list_init(&tv->reqs);
     backoff_init(&tv->list_backoff, LIST_BACKOFF_MIN_MS, (uint64_t)tv->cfg.resync_sec * 1000u);
     backoff_init(&tv->watch_backoff, WATCH_BACKOFF_MIN_MS, WATCH_BACKOFF_MAX_MS);
     uv_timer_t *timers[] = {&tv->list_timer, &tv->watch_timer, &tv->confirm_timer};
@@ -560,8 +557,8 @@ void teleport_view_free(struct teleport_view *tv)
     if (tv == NULL)
         return;
     /* Timers must be closed (teleport_view_close + a loop turn) before this. */
-    while (tv->reqs.next != &tv->reqs)
-        req_free(tv->reqs.next);
+    while (!list_empty(&tv->reqs))
+        req_free(LIST_ENTRY(tv->reqs.next, struct req, node));
     view_clear(tv);
     while (strmap_next(&tv->recent, &it, NULL, &val))
         recent_free(val);
