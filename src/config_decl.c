@@ -173,16 +173,18 @@ static const char *push_resolved(lua_State *L, const char *dir, const char *rel)
 }
 
 /* Seconds from a number or "250ms"/"30s"/"5m"/"1h"; < 0 when invalid. */
-static double duration_of(lua_State *L, int idx)
+/* Seconds, or -1 when not a duration; 0 only where zero_ok (a duration
+ * whose 0 means "off": grace, lease, confirm). */
+static double duration_of(lua_State *L, int idx, bool zero_ok)
 {
     if (lua_type(L, idx) == LUA_TNUMBER) {
         double v = lua_tonumber(L, idx);
-        return isfinite(v) && v > 0 ? v : -1;
+        return isfinite(v) && (v > 0 || (zero_ok && v == 0)) ? v : -1;
     }
     const char *s = lua_tostring(L, idx);
     char *end;
     double v = strtod(s, &end);
-    if (end == s || !isfinite(v) || v <= 0)
+    if (end == s || !isfinite(v) || v < 0 || (v == 0 && !zero_ok))
         return -1;
     if (strcmp(end, "ms") == 0)
         return v / 1000.0;
@@ -235,7 +237,7 @@ static void set_field(lua_State *L, struct load_ctx *ctx, const char *decl, cons
         double sec;
         if (t != LUA_TNUMBER && t != LUA_TSTRING)
             luaL_error(L, "%s.%s: expected a duration, got %s", decl, f->name, lua_typename(L, t));
-        sec = duration_of(L, -1);
+        sec = duration_of(L, -1, true);
         if (sec < 0 || sec > 86400.0 * 365)
             luaL_error(L, "%s.%s: expected a duration from 0 to a year (seconds, or \"30s\", "
                           "\"5m\"), got %s", decl, f->name, luaL_tolstring(L, -1, NULL));
@@ -276,7 +278,7 @@ static void set_field(lua_State *L, struct load_ctx *ctx, const char *decl, cons
     }
     case F_SECONDS:
     case F_MILLIS: {
-        double sec = duration_of(L, -1);
+        double sec = duration_of(L, -1, false);
         double v = f->type == F_SECONDS ? sec : sec * 1000.0;
         if (sec < 0)
             luaL_error(L, "%s.%s: expected a positive duration (seconds, or \"250ms\", \"30s\", "

@@ -258,6 +258,38 @@ static void test_example(void)
     config_free(cfg);
 }
 
+/* grace, lease and confirm: 0 means off and can be written, as 0 or "0s";
+ * a negative value and resync = 0 are still refused. */
+static void test_zero_durations(void)
+{
+    struct enr_error err = {0};
+    const char *zeros[] = {"0", "\"0s\""};
+    for (size_t i = 0; i < 2; i++) {
+        char text[512];
+        snprintf(text, sizeof(text),
+                 "owner \"h\"\nteleport { addr = \"a:3025\", identity = \"identity\" }\n"
+                 "rules { dir = \"rules\" }\nreconcile { grace = %s, lease = %s, confirm = %s }\n",
+                 zeros[i], zeros[i], zeros[i]);
+        write_file("config.lua", text);
+        struct enr_config *cfg = config_load(cfg_path, &err);
+        if (cfg == NULL)
+            fprintf(stderr, "unexpected: %s\n", err.msg);
+        ASSERT_TRUE(cfg != NULL);
+        ASSERT_EQ(cfg->grace_sec, 0);
+        ASSERT_EQ(cfg->lease_sec, 0);
+        ASSERT_EQ(cfg->confirm_sec, 0);
+        config_free(cfg);
+    }
+    expect_error("owner \"h\"\nteleport { addr = \"a:3025\", identity = \"identity\" }\n"
+                 "rules { dir = \"rules\" }\nreconcile { grace = -1 }\n",
+                 "config.lua:4: reconcile.grace: expected a duration from 0 to a year (seconds, or \"30s\", "
+                 "\"5m\"), got -1");
+    expect_error("owner \"h\"\nteleport { addr = \"a:3025\", identity = \"identity\" }\n"
+                 "rules { dir = \"rules\" }\nreconcile { resync = 0 }\n",
+                 "config.lua:4: reconcile.resync: expected a positive duration (seconds, or \"250ms\", \"30s\", "
+                 "\"5m\", \"1h\"), got 0");
+}
+
 int main(void)
 {
     char path[512];
@@ -274,6 +306,7 @@ int main(void)
     test_errors();
     test_enums();
     test_example();
+    test_zero_durations();
 
     unlink(path);
     snprintf(path, sizeof(path), "%s/rules", tmp);
