@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <lauxlib.h>
 
@@ -142,12 +143,59 @@ static void test_memory_cap(void)
     ASSERT_EQ(err.code, -ENOMEM);
 }
 
+/* Only regular files of bounded size are read: a FIFO, a device behind a
+ * symlink and a directory are refused at once (none of them blocks or is
+ * read without end), and so is a file over the cap. */
+static void test_file_kinds(void)
+{
+    char dir[] = "/tmp/enr-test-lrt-XXXXXX", p[300];
+    struct enr_error err = {0};
+    char *buf = NULL;
+    size_t len = 0;
+    ASSERT_TRUE(mkdtemp(dir) != NULL);
+
+    snprintf(p, sizeof(p), "%s/fifo.lua", dir);
+    ASSERT_EQ(mkfifo(p, 0600), 0);
+    ASSERT_EQ(lua_runtime_read_file(p, "rules/fifo.lua", &buf, &len, &err), -EINVAL);
+    ASSERT_STREQ(err.msg, "rules/fifo.lua: not a regular file");
+    unlink(p);
+
+    snprintf(p, sizeof(p), "%s/zero.lua", dir);
+    ASSERT_EQ(symlink("/dev/zero", p), 0);
+    ASSERT_EQ(lua_runtime_read_file(p, "rules/zero.lua", &buf, &len, &err), -EINVAL);
+    ASSERT_STREQ(err.msg, "rules/zero.lua: not a regular file");
+    unlink(p);
+
+    ASSERT_EQ(lua_runtime_read_file(dir, "config.lua", &buf, &len, &err), -EINVAL);
+    ASSERT_STREQ(err.msg, "config.lua: not a regular file");
+
+    snprintf(p, sizeof(p), "%s/big.lua", dir);
+    FILE *f = fopen(p, "w");
+    ASSERT_TRUE(f != NULL);
+    ASSERT_EQ(ftruncate(fileno(f), LUA_RUNTIME_MAX_FILE + 1), 0);
+    fclose(f);
+    ASSERT_EQ(lua_runtime_read_file(p, "rules/big.lua", &buf, &len, &err), -EFBIG);
+    ASSERT_CONTAINS(err.msg, "rules/big.lua: 1048577 bytes; a rule or config file may have at most 1048576");
+
+    f = fopen(p, "w");
+    ASSERT_TRUE(f != NULL);
+    fputs("return 1\n", f);
+    fclose(f);
+    ASSERT_EQ(lua_runtime_read_file(p, "rules/big.lua", &buf, &len, &err), 0);
+    ASSERT_EQ(len, 9);
+    ASSERT_STREQ(buf, "return 1\n");
+    free(buf);
+    unlink(p);
+    rmdir(dir);
+}
+
 int main(void)
 {
     test_libraries();
     test_errors();
     test_budget();
     test_memory_cap();
+    test_file_kinds();
     printf("test_lua_runtime: ok\n");
     return 0;
 }

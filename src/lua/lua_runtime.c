@@ -9,10 +9,13 @@
 #include "lua/lua_runtime.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -230,37 +233,84 @@ size_t lua_runtime_mem_used(lua_State *L)
     return runtime_of(L)->used;
 }
 
+int lua_runtime_read_file(const char *path, const char *name, char **out, size_t *out_len, struct enr_error *err)
+{
+    /* Only a regular file of bounded size is read: a directory, a FIFO
+     * (O_NONBLOCK: opening one never waits for a writer) or a device such as
+     * /dev/zero behind a symlink is refused at once instead of blocking the
+     * loop or eating memory. */
+    const char *shown = name ? name : path;
+    char *buf = NULL;
+    size_t len = 0;
+    struct stat st;
+    int fd, rc;
+
+    if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0)
+        return err_set(err, -errno, "%s: %s", shown, strerror(errno));
+    if (fstat(fd, &st) != 0) {
+        rc = err_set(err, -errno, "%s: %s", shown, strerror(errno));
+        goto fail;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = err_set(err, -EINVAL, "%s: not a regular file", shown);
+        goto fail;
+    }
+    if (st.st_size > LUA_RUNTIME_MAX_FILE) {
+        rc = err_set(err, -EFBIG, "%s: %lld bytes; a rule or config file may have at most %d", shown,
+                     (long long)st.st_size, LUA_RUNTIME_MAX_FILE);
+        goto fail;
+    }
+    /* +1: a file that grew since fstat is noticed, not read without bound. */
+    if ((buf = malloc((size_t)st.st_size + 2)) == NULL) {
+        rc = err_set(err, -ENOMEM, "%s: out of memory", shown);
+        goto fail;
+    }
+    for (;;) {
+        ssize_t n = read(fd, buf + len, (size_t)st.st_size + 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = err_set(err, -errno, "%s: read: %s", shown, strerror(errno));
+            goto fail;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+        if (len > (size_t)st.st_size) {
+            rc = err_set(err, -EAGAIN, "%s: changed while it was read", shown);
+            goto fail;
+        }
+    }
+    close(fd);
+    buf[len] = '\0';
+    *out = buf;
+    *out_len = len;
+    return 0;
+fail:
+    free(buf);
+    close(fd);
+    return rc;
+}
+
 int lua_runtime_load_file(lua_State *L, const char *path, const char *name, struct enr_error *err)
 {
     /* luaL_loadfilex names chunks after the path; read it ourselves to
      * choose the display name. */
-    FILE *f = fopen(path, "rb");
+    const char *shown = name ? name : path;
     char *buf = NULL;
-    long len;
+    size_t len = 0;
     int rc;
 
-    if (f == NULL)
-        return err_set(err, -errno, "%s: %s", name ? name : path, strerror(errno));
-    if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        rc = err_set(err, -EIO, "%s: cannot read", name ? name : path);
-        goto out;
-    }
-    if ((buf = malloc((size_t)len + 1)) == NULL) {
-        rc = err_set(err, -ENOMEM, "%s: out of memory", name ? name : path);
-        goto out;
-    }
-    if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
-        rc = err_set(err, -EIO, "%s: read error", name ? name : path);
-        goto out;
-    }
+    if ((rc = lua_runtime_read_file(path, name, &buf, &len, err)) < 0)
+        return rc;
     /* skip a "#!" first line like lua.c, keeping line numbers */
     size_t skip = 0;
     if (len > 0 && buf[0] == '#') {
-        while (skip < (size_t)len && buf[skip] != '\n')
+        while (skip < len && buf[skip] != '\n')
             skip++;
     }
-    lua_pushfstring(L, "@%s", name ? name : path);
-    rc = luaL_loadbufferx(L, buf + skip, (size_t)len - skip, lua_tostring(L, -1), "t");
+    lua_pushfstring(L, "@%s", shown);
+    rc = luaL_loadbufferx(L, buf + skip, len - skip, lua_tostring(L, -1), "t");
     lua_remove(L, -2);
     if (rc != LUA_OK) {
         rc = err_set(err, rc == LUA_ERRMEM ? -ENOMEM : ENR_ERULE, "%s", lua_tostring(L, -1));
@@ -270,7 +320,6 @@ int lua_runtime_load_file(lua_State *L, const char *path, const char *name, stru
     rc = 0;
 out:
     free(buf);
-    fclose(f);
     return rc;
 }
 

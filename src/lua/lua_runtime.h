@@ -37,6 +37,14 @@ void lua_runtime_free(lua_State *L);
 /* Bytes currently allocated by the state. */
 size_t lua_runtime_mem_used(lua_State *L);
 
+/* The largest rule or config file read. */
+#define LUA_RUNTIME_MAX_FILE (1 << 20)
+
+/* Reads a regular file of at most LUA_RUNTIME_MAX_FILE bytes into *out (NUL
+ * added; the caller frees it).  A directory, FIFO or device is refused at
+ * once: "<name>: not a regular file". */
+int lua_runtime_read_file(const char *path, const char *name, char **out, size_t *len, struct enr_error *err);
+
 /* Loads a text chunk from path, named "@<name>" (name NULL: path), and
  * pushes it.  0 or a negative code with err = "<name>:<line>: ...". */
 int lua_runtime_load_file(lua_State *L, const char *path, const char *name, struct enr_error *err);

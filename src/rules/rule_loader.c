@@ -90,43 +90,6 @@ nomem:
     return rc;
 }
 
-static int read_file(const char *path, char **buf, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *b = NULL;
-    size_t n = 0, cap = 0;
-    int rc = 0;
-
-    if (f == NULL)
-        return -errno;
-    for (;;) {
-        if (cap - n < 4096) {
-            char *nb = realloc(b, cap + 65536);
-            if (nb == NULL) {
-                rc = -ENOMEM;
-                break;
-            }
-            b = nb;
-            cap += 65536;
-        }
-        size_t r = fread(b + n, 1, cap - n, f);
-        n += r;
-        if (r == 0) {
-            if (ferror(f))
-                rc = -EIO;
-            break;
-        }
-    }
-    fclose(f);
-    if (rc < 0) {
-        free(b);
-        return rc;
-    }
-    *buf = b;
-    *len = n;
-    return 0;
-}
-
 /* "/etc/enroller/rules/" + "x.lua" -> "rules/x.lua": short, stable names
  * for messages whatever the install path (Lua cuts long chunk names). */
 static char *display_name(const char *dir, const char *file)
@@ -308,9 +271,7 @@ struct rule_set *rule_loader_load(const char *dir, const char *lua_dir, const st
             err_set(err, -ENOMEM, "rules: out of memory");
             goto fail;
         }
-        if ((rc = read_file(path, &content, &len)) < 0) {
-            err_set(&one, rc, "%s: %s", file, strerror(-rc));
-        } else {
+        if ((rc = lua_runtime_read_file(path, file, &content, &len, &one)) == 0) {
             rs->hash = hash_fnv64(rs->hash, names[i], strlen(names[i]) + 1);
             rs->hash = hash_fnv64(rs->hash, content, len);
             free(content);
