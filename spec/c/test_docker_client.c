@@ -739,7 +739,11 @@ static void test_hosts(void)
     uv_loop_t loop;
     struct enr_error err = {0};
     struct docker_client *dc;
-    static const char *const bad[] = {"http://x", "unix://relative", "tcp://", "tcp://a/b", "npipe:////./pipe/docker"};
+    static const char *const bad[] = {"http://x", "unix://relative", "tcp://", "tcp://a/b", "npipe:////./pipe/docker",
+                                      "tcp://[::1", "tcp://[]:2375", "tcp://a:b:c", "tcp://host:", "tcp://host:0",
+                                      "tcp://host:65536", "tcp://host:23x5", "tcp://[::1]x"};
+    static const char *const good[] = {"tcp://host", "tcp://host:2375", "tcp://[::1]", "tcp://[::1]:2375",
+                                       "tcp://127.0.0.1:65535"};
 
     uv_loop_init(&loop);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -748,6 +752,14 @@ static void test_hosts(void)
         ASSERT_TRUE(docker_client_new(&loop, &cfg, &err) == NULL);
         ASSERT_EQ(err.code, -EINVAL);
         ASSERT_CONTAINS(err.msg, bad[i]);
+    }
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        struct docker_client_config cfg = {.host = good[i]};
+        dc = docker_client_new(&loop, &cfg, &err);
+        if (dc == NULL)
+            fprintf(stderr, "%s: %s\n", good[i], err.msg);
+        ASSERT_TRUE(dc != NULL);
+        docker_client_free(dc);
     }
     setenv("DOCKER_HOST", "unix:///tmp/from-env.sock", 1);
     dc = docker_client_new(&loop, NULL, &err);

@@ -37,6 +37,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -691,6 +692,35 @@ static char *path_join(const char *dir, const char *file)
 }
 
 /* Fills dc->unix_path or dc->base_url (+ TLS files) from the host string. */
+/* "host", "host:port", "[v6]" or "[v6]:port", port 1-65535: anything else
+ * (an unclosed "[::1", "a:b:c", "host:") would only be retried forever. */
+static bool valid_host_port(const char *hp)
+{
+    const char *port = NULL;
+    if (hp[0] == '[') {
+        const char *close = strchr(hp, ']');
+        if (close == NULL || close == hp + 1)
+            return false;
+        if (close[1] == ':')
+            port = close + 2;
+        else if (close[1] != '\0')
+            return false;
+    } else {
+        const char *colon = strchr(hp, ':');
+        if (colon != NULL) {
+            if (colon == hp || strchr(colon + 1, ':') != NULL)
+                return false;
+            port = colon + 1;
+        }
+    }
+    if (port == NULL)
+        return true;
+    if (*port == '\0' || strlen(port) > 5 || strspn(port, "0123456789") != strlen(port))
+        return false;
+    long p = strtol(port, NULL, 10);
+    return p >= 1 && p <= 65535;
+}
+
 static int parse_host(struct docker_client *dc, const char *host, const char *cert_path,
                       struct enr_error *err)
 {
@@ -710,7 +740,7 @@ static int parse_host(struct docker_client *dc, const char *host, const char *ce
         int tls = cert_path != NULL && *cert_path != '\0';
         size_t n = strlen(hp) + 16;
 
-        if (*hp == '\0' || strpbrk(hp, "/?#@ ") != NULL)
+        if (*hp == '\0' || strpbrk(hp, "/?#@ ") != NULL || !valid_host_port(hp))
             return err_set(err, -EINVAL, "docker host \"%s\": expected tcp://host:port", host);
         if ((dc->base_url = malloc(n)) == NULL)
             return err_set(err, -ENOMEM, "docker host: out of memory");
