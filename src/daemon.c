@@ -116,6 +116,20 @@ static void on_rules_swap(void *ud, struct rule_set *rs)
     note_reload(d, true, msg);
 }
 
+static void on_container_rule_error(void *ud, const char *container, const char *message)
+{
+    struct daemon *d = ud;
+    struct enr_error err = {0};
+    char msg[512];
+
+    if (d->hub == NULL)
+        return;
+    /* counted by the reconciler (reconciler_fill_snapshot) */
+    snprintf(msg, sizeof(msg), "container %s: %s", container, message);
+    if (ops_snapshot_recent_push(&d->recent, (int64_t)time(NULL), false, msg, &err) < 0)
+        log_warn(LOG_MAIN, "ops snapshot: %s", err.msg);
+}
+
 static void on_rules_error(void *ud, const char *why, const struct enr_error *err)
 {
     struct daemon *d = ud;
@@ -326,6 +340,7 @@ static int run(struct daemon *d)
     rcfg.on_done = on_done;
     rcfg.on_plan = plan ? on_plan : NULL;
     rcfg.on_pass = on_pass;
+    rcfg.on_rule_error = on_container_rule_error;
     rcfg.ud = d;
     if ((d->rec = reconciler_new(&d->loop, &rcfg, d->dc, d->tc, d->rules, &err)) == NULL) {
         fprintf(stderr, "enroller: %s\n", err.msg);

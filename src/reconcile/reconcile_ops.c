@@ -18,11 +18,26 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/strmap.h"
 #include "ops/ops_snapshot.h"
 #include "reconcile/reconciler_impl.h"
+
+void reconcile_ops_evaluate(struct reconciler *r, struct container_entry *e)
+{
+    char *before = e->last_error != NULL ? strdup(e->last_error) : NULL;
+
+    container_table_evaluate(&r->table, e, r->rules, r->owner);
+    /* container_table logs each distinct error of a container once: so is it counted */
+    if (e->rules_failed && e->last_error != NULL && (before == NULL || strcmp(before, e->last_error) != 0)) {
+        r->rule_errors++;
+        if (r->cfg.on_rule_error != NULL)
+            r->cfg.on_rule_error(r->cfg.ud, e->snap->name, e->last_error);
+    }
+    free(before);
+}
 
 static bool ours(const struct reconciler *r, const struct resource *t)
 {

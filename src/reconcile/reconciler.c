@@ -106,8 +106,7 @@ static void on_docker_change(void *ud, const char *id, enum docker_sync_change w
     if (!was_live)
         log_info(LOG_RECONCILE, "container %s (%.12s) is running, image %s", e->snap->name, e->id, e->snap->image);
     changed = !was_live || e->snap_hash != e->snap->hash || e->rules_failed;
-    container_table_evaluate(&r->table, e, r->rules, r->owner);
-    r->rule_errors += e->rules_failed;
+    reconcile_ops_evaluate(r, e);
     changed = changed || e->rules_failed;
     if (changed && plan) {
         touch_apps(r, e);       /* and the names it wants now */
@@ -539,10 +538,8 @@ void reconciler_set_rules(struct reconciler *r, struct rule_set *rules)
     size_t it = 0;
 
     r->rules = rules;
-    while (container_table_next(&r->table, &it, &e)) {
-        container_table_evaluate(&r->table, e, r->rules, r->owner);
-        r->rule_errors += e->rules_failed;
-    }
+    while (container_table_next(&r->table, &it, &e))
+        reconcile_ops_evaluate(r, e);
     plan_all(r, 0);
 }
 

@@ -64,6 +64,9 @@ struct reconciler_config {
     /* A planning pass was handed on (to the executor, the log or on_plan)
      * after seconds of work; NULL: not told. */
     void (*on_pass)(void *ud, double seconds);
+    /* A container's rules raised an error (each distinct message once per
+     * container, as it is logged); NULL: not told. */
+    void (*on_rule_error)(void *ud, const char *container, const char *message);
     void *ud;
 };
 

@@ -46,10 +46,14 @@ struct reconciler {
     struct reconciler_stats stats;
     /* For the operations snapshot (reconcile_ops.c). */
     struct strmap failed;       /* app name -> the last write error (malloc'd), until a write succeeds */
-    uint64_t rule_errors;       /* rule evaluations that raised */
+    uint64_t rule_errors;       /* rule errors, each distinct one per container once */
     uint64_t capped_held;       /* deletions held back by the deletion cap, summed per new cap */
     bool synced;                /* a full pass ran on complete listings of both sides */
     int64_t last_sync;          /* unix seconds of the last such pass; 0: never */
 };
+
+/* container_table_evaluate, counting a new rule error and telling
+ * cfg.on_rule_error (reconcile_ops.c). */
+void reconcile_ops_evaluate(struct reconciler *r, struct container_entry *e);
 
 #endif
