@@ -192,7 +192,7 @@ int reconciler_fill_snapshot(const struct reconciler *r, struct ops_snapshot *s,
     docker_sync_get_stats(r->ds, &ds);
     s->counters.docker_events = ds.events;
     s->counters.rule_errors += r->rule_errors;
-    s->counters.conflicts = r->stats.conflicts;
+    s->counters.conflicts = r->conflicts_reported;
     s->counters.deletes_held[OPS_GUARD_MAX_DELETES] = r->capped_held;
     return 0;
 }

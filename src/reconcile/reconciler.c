@@ -289,6 +289,7 @@ static void report(struct reconciler *r, const struct plan *p, bool full)
         if (prev != NULL && strcmp(prev, a->reason) == 0)
             continue;
         log_warn(LOG_RECONCILE, "conflict on app %s: %s; leaving it alone", a->name, a->reason);
+        r->conflicts_reported++;
         char *copy = strdup(a->reason);
         void *old = NULL;
         if (copy != NULL && strmap_put(&r->reported, a->name, copy, &old) == 0)

@@ -47,6 +47,7 @@ struct reconciler {
     /* For the operations snapshot (reconcile_ops.c). */
     struct strmap failed;       /* app name -> the last write error (malloc'd), until a write succeeds */
     uint64_t rule_errors;       /* rule errors, each distinct one per container once */
+    uint64_t conflicts_reported; /* conflicts logged: a name's conflict once per distinct reason */
     uint64_t capped_held;       /* deletions held back by the deletion cap, summed per new cap */
     bool synced;                /* a full pass ran on complete listings of both sides */
     int64_t last_sync;          /* unix seconds of the last such pass; 0: never */
