@@ -35,6 +35,7 @@ static const struct enr_config defaults = {
     .confirm_sec = 30,
     .call_timeout_ms = TELEPORT_CLIENT_DEFAULT_TIMEOUT_MS,
     .log_level = "info",
+    .http_listen = NULL, /* the operations listener is off */
 };
 
 /* The words of the enums, indexed by value. */
@@ -74,6 +75,7 @@ void config_free(struct enr_config *cfg)
     free(cfg->server_name);
     free(cfg->rules_dir);
     free(cfg->log_level);
+    free(cfg->http_listen);
     free(cfg);
 }
 
@@ -196,6 +198,7 @@ size_t config_diff(const struct enr_config *a, const struct enr_config *b, char 
         {"reconcile.lease", a->lease_sec != b->lease_sec},
         {"rules.dir", str_differs(a->rules_dir, b->rules_dir)},
         {"log.level", str_differs(a->log_level, b->log_level)},
+        {"http.listen", str_differs(a->http_listen, b->http_listen)},
     };
     size_t n = 0, used = 0;
 

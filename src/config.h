@@ -8,6 +8,7 @@
  *     rules    { dir = "rules" }
  *     reconcile { resync = 60, policy = "sync", grace = 30, max_deletes = 50 }
  *     log      { level = "info" }
+ *     http     { listen = "127.0.0.1:9464" }
  *
  * Relative paths are relative to the config file's directory.  Every
  * default is in one place: the defaults table in config.c.
@@ -63,6 +64,7 @@ struct enr_config {
     int confirm_sec;        /* report a created app no App Service serves after this; 0: off */
     unsigned call_timeout_ms; /* per Teleport call */
     char *log_level;        /* "debug", "info", "warn", "error" */
+    char *http_listen;      /* the operations listener ("127.0.0.1:9464"); NULL: off */
 };
 
 /* Runs the file; on any error returns NULL with err = "config.lua:7: teleport.addr: ...". */

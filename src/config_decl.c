@@ -27,12 +27,13 @@
 
 #include "base/log.h"
 #include "lua/lua_runtime.h"
+#include "ops/ops_http.h"
 
 #define CONFIG_MEM_CAP ((size_t)16 << 20)
 #define CONFIG_INSTRUCTIONS 50000000ULL
 
 enum ftype { F_STR, F_PATH, F_DIR, F_ADDR, F_SECONDS, F_MILLIS, F_LEVEL, F_BOOL, F_COUNT, F_SECONDS0,
-             F_POLICY, F_PERCENT };
+             F_POLICY, F_PERCENT, F_LISTEN };
 
 struct field {
     const char *name;
@@ -79,6 +80,10 @@ static const struct field reconcile_fields[] = {
     {"write_burst", F_COUNT, offsetof(struct enr_config, write_burst)},
     {NULL, 0, 0},
 };
+static const struct field http_fields[] = {
+    {"listen", F_LISTEN, offsetof(struct enr_config, http_listen)},
+    {NULL, 0, 0},
+};
 static const struct field log_fields[] = {
     {"level", F_LEVEL, offsetof(struct enr_config, log_level)},
     {NULL, 0, 0},
@@ -90,6 +95,7 @@ static const struct decl decls[] = {
     {"rules", rules_fields},
     {"reconcile", reconcile_fields},
     {"log", log_fields},
+    {"http", http_fields},
 };
 #define N_DECLS (sizeof(decls) / sizeof(decls[0]))
 
@@ -255,6 +261,15 @@ static void set_field(lua_State *L, struct load_ctx *ctx, const char *decl, cons
             luaL_error(L, "%s.%s: must not be empty", decl, f->name);
         set_str(L, (char **)(base + f->offset), s);
         break;
+    case F_LISTEN: {
+        struct sockaddr_storage ss;
+        socklen_t len;
+        struct enr_error perr = {0};
+        if (ops_http_parse_listen(s, &ss, &len, &perr) < 0)
+            luaL_error(L, "%s.%s: %s", decl, f->name, perr.msg);
+        set_str(L, (char **)(base + f->offset), s);
+        break;
+    }
     case F_ADDR:
         if (!valid_addr(s))
             luaL_error(L, "%s.%s: expected \"host:port\", got \"%s\"", decl, f->name, s);

@@ -7,10 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <uv.h>
 
 #include "base/log.h"
 #include "docker/docker_client.h"
+#include "ops/ops_http.h"
+#include "ops/ops_snapshot.h"
 #include "reconcile/reconciler.h"
 #include "rules/rule_loader.h"
 #include "rules/rule_watch.h"
@@ -29,7 +32,16 @@ struct daemon {
     uv_signal_t sig_term, sig_int, sig_hup;
     bool signals_open;
     int exit_code;
+    /* The operations listener (http.listen): NULL when off. */
+    struct ops_hub *hub;
+    struct ops_http *http;
+    uv_timer_t ops_timer;      /* publishes every OPS_PUBLISH_MS so /healthz sees the loop alive */
+    bool ops_timer_open;
+    struct ops_counters counters;
+    struct ops_recent recent;  /* rule reloads, failed ones too */
 };
+
+#define OPS_PUBLISH_MS 5000
 
 static enum planner_policy planner_policy_of(enum config_policy policy)
 {
@@ -44,10 +56,87 @@ static enum planner_policy planner_policy_of(enum config_policy policy)
     return PLANNER_SYNC;
 }
 
+/* Builds a snapshot of the daemon now and publishes it (when the
+ * listener is on). */
+static void publish(struct daemon *d)
+{
+    struct enr_error err = {0};
+    struct ops_snapshot *s;
+
+    if (d->hub == NULL || d->rec == NULL)
+        return;
+    if ((s = ops_snapshot_new(&err)) == NULL)
+        goto fail;
+    if (ops_snapshot_set_counters(s, &d->counters, &err) < 0 || ops_snapshot_set_recent(s, &d->recent, &err) < 0 ||
+        reconciler_fill_snapshot(d->rec, s, &err) < 0)
+        goto fail;
+    if (d->tc != NULL)
+        ops_snapshot_set_identity_expiry(s, (int64_t)time(NULL) + teleport_client_identity_ttl(d->tc));
+    ops_snapshot_publish(d->hub, s);
+    return;
+fail:
+    ops_snapshot_unref(s);
+    log_warn(LOG_MAIN, "ops snapshot: %s", err.msg);
+}
+
+static void on_pass(void *ud, double seconds)
+{
+    struct daemon *d = ud;
+    if (d->hub == NULL)
+        return;
+    ops_snapshot_counters_pass(&d->counters, seconds);
+    publish(d);
+}
+
+static void on_ops_timer(uv_timer_t *t)
+{
+    publish(t->data);
+}
+
+/* A rule reload, good or bad, for the snapshot's recent ring. */
+static void note_reload(struct daemon *d, bool ok, const char *message)
+{
+    struct enr_error err = {0};
+    if (d->hub == NULL)
+        return;
+    if (!ok)
+        d->counters.rule_errors++;
+    if (ops_snapshot_recent_push(&d->recent, (int64_t)time(NULL), ok, message, &err) < 0)
+        log_warn(LOG_MAIN, "ops snapshot: %s", err.msg);
+}
+
 static void on_rules_swap(void *ud, struct rule_set *rs)
 {
     struct daemon *d = ud;
+    char msg[160];
+
     reconciler_set_rules(d->rec, rs);
+    snprintf(msg, sizeof(msg), "rules reloaded: %zu rules, hash %016llx", rule_set_count(rs),
+             (unsigned long long)rule_set_hash(rs));
+    note_reload(d, true, msg);
+}
+
+static void on_container_rule_error(void *ud, const char *container, const char *message)
+{
+    struct daemon *d = ud;
+    struct enr_error err = {0};
+    char msg[512];
+
+    if (d->hub == NULL)
+        return;
+    /* counted by the reconciler (reconciler_fill_snapshot) */
+    snprintf(msg, sizeof(msg), "container %s: %s", container, message);
+    if (ops_snapshot_recent_push(&d->recent, (int64_t)time(NULL), false, msg, &err) < 0)
+        log_warn(LOG_MAIN, "ops snapshot: %s", err.msg);
+}
+
+static void on_rules_error(void *ud, const char *why, const struct enr_error *err)
+{
+    struct daemon *d = ud;
+    char msg[sizeof(err->msg) + 64];
+
+    snprintf(msg, sizeof(msg), "rules NOT changed (%s): %s", why, err->msg);
+    note_reload(d, false, msg);
 }
 
 /* The config file changed: apply what can be applied live. */
@@ -99,6 +188,10 @@ static void log_rules(const char *verb, const struct rule_set *rs)
 
 static void stop(struct daemon *d)
 {
+    if (d->ops_timer_open) {
+        d->ops_timer_open = false;
+        uv_close((uv_handle_t *)&d->ops_timer, NULL);
+    }
     if (d->rec != NULL)
         reconciler_stop(d->rec);
     if (d->watch != NULL) {
@@ -193,6 +286,18 @@ static int run(struct daemon *d)
         goto fail;
     }
     d->loop_open = true;
+    /* The listener first: a bad address or a port in use stops the start
+     * before anything else runs. */
+    if (cfg->http_listen != NULL && !plan) {
+        const struct ops_http_config hcfg = {.listen = cfg->http_listen};
+        if ((d->hub = ops_snapshot_hub_new(&err)) == NULL ||
+            ops_http_start(d->hub, &hcfg, &d->http, &err) < 0) {
+            fprintf(stderr, "enroller: http.listen: %s\n", err.msg);
+            goto fail;
+        }
+        log_info(LOG_MAIN, "operations listener on %s (port %u): /metrics /healthz /readyz /", cfg->http_listen,
+                 ops_http_port(d->http));
+    }
     dcfg.host = cfg->docker_host;
     dcfg.cert_path = cfg->docker_cert_path;
     if ((d->dc = docker_client_new(&d->loop, &dcfg, &err)) == NULL) {
@@ -234,6 +339,8 @@ static int run(struct daemon *d)
     rcfg.once = d->opts->once;
     rcfg.on_done = on_done;
     rcfg.on_plan = plan ? on_plan : NULL;
+    rcfg.on_pass = on_pass;
+    rcfg.on_rule_error = on_container_rule_error;
     rcfg.ud = d;
     if ((d->rec = reconciler_new(&d->loop, &rcfg, d->dc, d->tc, d->rules, &err)) == NULL) {
         fprintf(stderr, "enroller: %s\n", err.msg);
@@ -246,6 +353,7 @@ static int run(struct daemon *d)
         wc.config_path = cfg->path;
         wc.on_swap = on_rules_swap;
         wc.on_config = on_config_change;
+        wc.on_error = on_rules_error;
         wc.ud = d;
         if ((d->watch = rule_watch_new(&d->loop, &wc, d->rules, &err)) == NULL) {
             fprintf(stderr, "enroller: %s\n", err.msg);
@@ -270,6 +378,12 @@ static int run(struct daemon *d)
         fprintf(stderr, "enroller: %s\n", err.msg);
         goto fail;
     }
+    if (d->hub != NULL) {
+        uv_timer_init(&d->loop, &d->ops_timer);
+        d->ops_timer.data = d;
+        d->ops_timer_open = true;
+        uv_timer_start(&d->ops_timer, on_ops_timer, 0, OPS_PUBLISH_MS);
+    }
     log_info(LOG_MAIN, "enroller %s running: owner %s, docker %s, teleport %s, resync %us", ENR_VERSION,
              cfg->owner, docker_client_host(d->dc), cfg->teleport_addr, cfg->resync_sec);
     uv_run(&d->loop, UV_RUN_DEFAULT);
@@ -284,6 +398,11 @@ fail:
         if (uv_loop_close(&d->loop) != 0)
             log_warn(LOG_MAIN, "event loop closed with handles still open");
     }
+    /* The listener goes before the hub it reads. */
+    ops_http_stop(d->http);
+    d->http = NULL;
+    ops_snapshot_hub_free(d->hub);
+    d->hub = NULL;
     return rc;
 }
 
@@ -299,7 +418,11 @@ int daemon_run(const struct enr_config *cfg, const struct daemon_options *opts)
         return 2;
     }
     log_rules("loaded", d.rules);
+    ops_snapshot_counters_init(&d.counters);
+    ops_snapshot_recent_init(&d.recent);
     rc = run(&d);
+    ops_snapshot_recent_cleanup(&d.recent);
+    ops_snapshot_counters_cleanup(&d.counters);
     rule_set_free(d.rules);
     return rc;
 }

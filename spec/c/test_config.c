@@ -290,6 +290,42 @@ static void test_zero_durations(void)
                  "\"5m\", \"1h\"), got 0");
 }
 
+/* http { listen = ... }: off unless declared, checked on load, needs a restart. */
+static void test_http(void)
+{
+    const char *base = "owner \"h\"\n"
+                       "teleport { addr = \"a:1\", identity = \"id\" }\n"
+                       "rules { dir = \"rules\" }\n";
+    struct enr_error err = {0};
+    char text[512], diff[128];
+
+    write_file("config.lua", base);
+    struct enr_config *off = config_load(cfg_path, &err);
+    ASSERT_TRUE(off != NULL);
+    ASSERT_TRUE(off->http_listen == NULL);
+
+    snprintf(text, sizeof(text), "%shttp { listen = \"127.0.0.1:9464\" }\n", base);
+    write_file("config.lua", text);
+    struct enr_config *on = config_load(cfg_path, &err);
+    if (on == NULL)
+        fprintf(stderr, "unexpected: %s\n", err.msg);
+    ASSERT_TRUE(on != NULL);
+    ASSERT_STREQ(on->http_listen, "127.0.0.1:9464");
+    ASSERT_EQ(config_diff(off, on, diff, sizeof(diff)), 1);
+    ASSERT_STREQ(diff, "http.listen");
+    config_free(off);
+    config_free(on);
+
+    snprintf(text, sizeof(text), "%shttp { listen = \"999.1.2.3:80\" }\n", base);
+    expect_error(text, "config.lua:4: http.listen: ops listen address \"999.1.2.3:80\": "
+                       "\"999.1.2.3\" is not an IPv4 address");
+    snprintf(text, sizeof(text), "%shttp { listen = \"127.0.0.1:70000\" }\n", base);
+    expect_error(text, "config.lua:4: http.listen: ops listen address \"127.0.0.1:70000\": "
+                       "expected a port from 0 to 65535 after the host");
+    snprintf(text, sizeof(text), "%shttp { port = 1 }\n", base);
+    expect_error(text, "config.lua:4: http.port: unknown field");
+}
+
 int main(void)
 {
     char path[512];
@@ -307,6 +343,7 @@ int main(void)
     test_enums();
     test_example();
     test_zero_durations();
+    test_http();
 
     unlink(path);
     snprintf(path, sizeof(path), "%s/rules", tmp);

@@ -26,34 +26,9 @@
 #include "reconcile/docker_sync.h"
 #include "reconcile/executor.h"
 #include "reconcile/grace.h"
+#include "reconcile/reconciler_impl.h"
 #include "reconcile/teleport_view.h"
 
-struct reconciler {
-    uv_loop_t *loop;
-    struct reconciler_config cfg;
-    char *owner;
-    struct rule_set *rules;
-    struct docker_ops dops;
-    struct teleport_ops tops;
-    struct docker_sync *ds;
-    struct teleport_view *tv;
-    struct executor *ex;
-
-    struct container_table table;
-    struct strmap reported;     /* app name -> last conflict reason logged */
-    struct grace grace;         /* containers gone, within the grace period */
-    struct strmap touched;      /* app names the next pass plans */
-    bool full;                  /* the next pass plans every name */
-
-    uv_timer_t plan_timer, grace_timer;
-    uv_signal_t sig_approve;
-    bool stopping;
-    bool plan_reported;
-    uint64_t last_plan_ms;      /* loop time of the last pass */
-    bool deletes_approved;      /* SIGUSR1: the next capped pass may delete */
-    size_t last_capped;         /* deletions held by the cap, last logged */
-    struct reconciler_stats stats;
-};
 
 static void schedule_plan(struct reconciler *r, unsigned delay_ms);
 
@@ -131,7 +106,7 @@ static void on_docker_change(void *ud, const char *id, enum docker_sync_change w
     if (!was_live)
         log_info(LOG_RECONCILE, "container %s (%.12s) is running, image %s", e->snap->name, e->id, e->snap->image);
     changed = !was_live || e->snap_hash != e->snap->hash || e->rules_failed;
-    container_table_evaluate(&r->table, e, r->rules, r->owner);
+    reconcile_ops_evaluate(r, e);
     changed = changed || e->rules_failed;
     if (changed && plan) {
         touch_apps(r, e);       /* and the names it wants now */
@@ -182,7 +157,11 @@ static void write_done(void *ud, enum plan_op op, const struct resource *res, co
     if (r->stopping)
         return;
     teleport_view_written(r->tv, op, res, err);
+    free(strmap_del(&r->failed, res->name));
     if (err != NULL) {
+        char *msg = strdup(err->msg);
+        if (msg != NULL && strmap_put(&r->failed, res->name, msg, NULL) < 0)
+            free(msg);
         r->stats.write_errors++;
         log_warn(LOG_TELEPORT, "%s app %s: %s", plan_op_name(op), res->name, err->msg);
         return;
@@ -310,6 +289,7 @@ static void report(struct reconciler *r, const struct plan *p, bool full)
         if (prev != NULL && strcmp(prev, a->reason) == 0)
             continue;
         log_warn(LOG_RECONCILE, "conflict on app %s: %s; leaving it alone", a->name, a->reason);
+        r->conflicts_reported++;
         char *copy = strdup(a->reason);
         void *old = NULL;
         if (copy != NULL && strmap_put(&r->reported, a->name, copy, &old) == 0)
@@ -317,6 +297,8 @@ static void report(struct reconciler *r, const struct plan *p, bool full)
         else
             free(copy);
     }
+    if (p->deletes_capped && p->capped_deletes != r->last_capped)
+        r->capped_held += p->capped_deletes;
     if (p->deletes_capped && p->capped_deletes != r->last_capped)
         log_error(LOG_RECONCILE, "deletion cap: this pass would delete %zu of %zu owned apps (max %u, %u%%); "
                   "NOTHING deleted. If Docker really lost those containers, approve once with "
@@ -365,6 +347,7 @@ static void plan_timer_cb(uv_timer_t *h)
     struct container_entry *e;
     size_t nu = 0, it = 0;
     bool full = r->full;
+    uint64_t t0 = uv_hrtime();
     struct plan p;
 
     plan_init(&p);
@@ -408,8 +391,14 @@ static void plan_timer_cb(uv_timer_t *h)
     r->stats.passes++;
     r->stats.desired = container_table_n_apps(&r->table);
     r->last_plan_ms = uv_now(r->loop);
+    if (full && in.docker_complete && in.teleport_complete) {
+        r->synced = true;
+        r->last_sync = in.now;
+    }
     if (execute(r, &p, full, &err) < 0)
         goto fail;
+    if (r->cfg.on_pass != NULL)
+        r->cfg.on_pass(r->cfg.ud, (double)(uv_hrtime() - t0) / 1e9);
     goto out;
 fail:
     log_error(LOG_RECONCILE, "%s", err.msg);
@@ -505,6 +494,7 @@ struct reconciler *reconciler_new(uv_loop_t *loop, const struct reconciler_confi
     strmap_init(&r->reported);
     grace_init(&r->grace, cfg->grace_sec);
     strmap_init(&r->touched);
+    strmap_init(&r->failed);
     if (make_parts(r, cfg, err) < 0) {
         /* Only an allocation fails, before a part has started anything; the
          * timers of the parts made so far are closed with one loop turn. */
@@ -518,6 +508,7 @@ struct reconciler *reconciler_new(uv_loop_t *loop, const struct reconciler_confi
         strmap_cleanup(&r->touched);
         grace_cleanup(&r->grace);
         strmap_cleanup(&r->reported);
+        strmap_cleanup(&r->failed);
         container_table_cleanup(&r->table);
         free(r->owner);
         free(r);
@@ -549,7 +540,7 @@ void reconciler_set_rules(struct reconciler *r, struct rule_set *rules)
 
     r->rules = rules;
     while (container_table_next(&r->table, &it, &e))
-        container_table_evaluate(&r->table, e, r->rules, r->owner);
+        reconcile_ops_evaluate(r, e);
     plan_all(r, 0);
 }
 
@@ -576,6 +567,7 @@ void reconciler_free(struct reconciler *r)
     executor_free(r->ex);
     container_table_cleanup(&r->table);
     free_values(&r->reported);
+    free_values(&r->failed);
     grace_cleanup(&r->grace);
     strmap_cleanup(&r->touched);
     free(r->owner);

@@ -64,6 +64,12 @@ struct reconciler_config {
     /* mode "dry-run": run as usual but log each write instead of making it. */
     bool dry_run;
     void (*on_plan)(void *ud, const struct plan *p, const struct enr_error *err);
+    /* A planning pass was handed on (to the executor, the log or on_plan)
+     * after seconds of work; NULL: not told. */
+    void (*on_pass)(void *ud, double seconds);
+    /* A container's rules raised an error (each distinct message once per
+     * container, as it is logged); NULL: not told. */
+    void (*on_rule_error)(void *ud, const char *container, const char *message);
     void *ud;
 };
 
@@ -88,5 +94,17 @@ struct reconciler_stats {
     bool docker_complete, teleport_complete;
 };
 void reconciler_get_stats(const struct reconciler *r, struct reconciler_stats *out);
+
+struct ops_snapshot;
+/* Fills s (not yet published) with what the reconciler knows, in
+ * reconcile_ops.c: every running container with its matched rule and its
+ * apps, each app's state (registered, conflict, error with the write's
+ * message, waiting, held by a guard rail and which), the containers gone
+ * within the grace period with the apps it keeps, the connected and
+ * first-sync flags, the last sync, the executor's writes, and the counters
+ * the reconciler keeps (passes are the caller's: ops_snapshot_counters_pass).
+ * The counters already in s are kept except docker_events, rule_errors,
+ * conflicts and deletes_held, which are set from the reconciler's. */
+int reconciler_fill_snapshot(const struct reconciler *r, struct ops_snapshot *s, struct enr_error *err);
 
 #endif

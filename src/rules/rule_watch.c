@@ -74,6 +74,8 @@ int rule_watch_reload(struct rule_watch *w, const char *why, int force)
         strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
         log_error(LOG_RULES, "rules NOT changed (%s); keeping %zu rules from %s (hash %016" PRIx64 ")", why,
                   rule_set_count(w->rules), when, rule_set_hash(w->rules));
+        if (w->cfg.on_error != NULL)
+            w->cfg.on_error(w->cfg.ud, why, &err);
         return err.code < 0 ? err.code : -EINVAL;
     }
     if (!force && rule_set_hash(rs) == rule_set_hash(w->rules)) {

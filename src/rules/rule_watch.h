@@ -35,6 +35,8 @@ struct rule_watch_config {
     /* A new rule set replaced the old one: the callee starts using rs (the
      * watch keeps owning it and frees the old one after this returns). */
     void (*on_swap)(void *ud, struct rule_set *rs);
+    /* A reload failed and the rules in use were kept (err: why); NULL: not told. */
+    void (*on_error)(void *ud, const char *why, const struct enr_error *err);
     /* The config file changed (debounced). */
     void (*on_config)(void *ud);
     void *ud;

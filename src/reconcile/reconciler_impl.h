@@ -1,0 +1,60 @@
+/*
+ * reconciler_impl.h - struct reconciler, shared by reconciler.c (the
+ * coordinator) and reconcile_ops.c (the operations snapshot).  Nothing
+ * outside src/reconcile/ includes it.
+ */
+#ifndef ENR_RECONCILER_IMPL_H
+#define ENR_RECONCILER_IMPL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "base/strmap.h"
+#include "reconcile/clients.h"
+#include "reconcile/container_table.h"
+#include "reconcile/docker_sync.h"
+#include "reconcile/executor.h"
+#include "reconcile/grace.h"
+#include "reconcile/reconciler.h"
+#include "reconcile/teleport_view.h"
+
+struct reconciler {
+    uv_loop_t *loop;
+    struct reconciler_config cfg;
+    char *owner;
+    struct rule_set *rules;
+    struct docker_ops dops;
+    struct teleport_ops tops;
+    struct docker_sync *ds;
+    struct teleport_view *tv;
+    struct executor *ex;
+
+    struct container_table table;
+    struct strmap reported;     /* app name -> last conflict reason logged */
+    struct grace grace;         /* containers gone, within the grace period */
+    struct strmap touched;      /* app names the next pass plans */
+    bool full;                  /* the next pass plans every name */
+
+    uv_timer_t plan_timer, grace_timer;
+    uv_signal_t sig_approve;
+    bool stopping;
+    bool plan_reported;
+    uint64_t last_plan_ms;      /* loop time of the last pass */
+    bool deletes_approved;      /* SIGUSR1: the next capped pass may delete */
+    size_t last_capped;         /* deletions held by the cap, last logged */
+    struct reconciler_stats stats;
+    /* For the operations snapshot (reconcile_ops.c). */
+    struct strmap failed;       /* app name -> the last write error (malloc'd), until a write succeeds */
+    uint64_t rule_errors;       /* rule errors, each distinct one per container once */
+    uint64_t conflicts_reported; /* conflicts logged: a name's conflict once per distinct reason */
+    uint64_t capped_held;       /* deletions held back by the deletion cap, summed per new cap */
+    bool synced;                /* a full pass ran on complete listings of both sides */
+    int64_t last_sync;          /* unix seconds of the last such pass; 0: never */
+};
+
+/* container_table_evaluate, counting a new rule error and telling
+ * cfg.on_rule_error (reconcile_ops.c). */
+void reconcile_ops_evaluate(struct reconciler *r, struct container_entry *e);
+
+#endif
