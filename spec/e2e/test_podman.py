@@ -38,6 +38,16 @@ def calls(cl, method):
     return harness.calls(cl.counters(), method)
 
 
+def pid_alive(pid):
+    """False once pid has exited, reaped or not (a zombie has stopped)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
 class Podman(unittest.TestCase):
     def create_unowned_app(self, cl, name, uri):
         path = os.path.join(cl.tmp, name + ".yaml")
@@ -140,7 +150,9 @@ class Podman(unittest.TestCase):
             # containers keep running under conmon, nothing is deleted.
             before = {k: v["metadata"].get("revision") for k, v in cl.apps().items()}
             deletes = calls(cl, "DeleteApp")
-            os.kill(self.service_pid(cl), signal.SIGKILL)
+            pid = self.service_pid(cl)
+            os.kill(pid, signal.SIGKILL)
+            wait_for(lambda: not pid_alive(pid), "the killed service to stop")
             wait_for(lambda: "event stream ended" in en.log(), "enroller to see the stream end")
             ended = [l for l in en.log().splitlines() if "event stream ended" in l]
             harness.log("podman: service killed; enroller says: %s" % ended[-1][ended[-1].find("event"):])
