@@ -31,12 +31,192 @@ end
 
 M.RESERVED_PREFIX = "enroller.dev/"
 
+-- Sizes enroller refuses before sending: Teleport stores what it is sent, so
+-- a runaway rule (a 1 MB description, thousands of labels) would otherwise be
+-- retried on every pass until the Auth call times out.
+M.MAX_DESCRIPTION = 1024
+M.MAX_LABELS = 64
+M.MAX_LABEL_VALUE = 1024
+M.MAX_STRING = 4096
+
+-- A control character (NUL, CR, LF, ...) in a string Teleport shows or sends
+-- on as a header is refused; nothing is cut or replaced silently.
+local function control_char(s)
+  local i = s:find("[%z\1-\31\127]")
+  if i then return ("contains a control character (byte 0x%02x at %d)"):format(s:byte(i), i) end
+  return nil
+end
+
+local function check_text(max)
+  return function(v)
+    local bad = control_char(v)
+    if bad then return nil, bad end
+    if #v > max then return nil, ("is %d bytes; at most %d"):format(#v, max) end
+    return true
+  end
+end
+
 local function check_label_key(k)
   if k:sub(1, #M.RESERVED_PREFIX) == M.RESERVED_PREFIX then
     return nil, ("label '%s' is reserved (the daemon writes %s labels)"):format(k, M.RESERVED_PREFIX)
   end
+  -- api/types/resource.go IsValidLabelKey (older releases: no ':'); %w is ASCII here
   if not k:match("^[%w/._*%-]+$") then
     return nil, ("label key '%s' may only contain letters, digits and / . _ * -"):format(k)
+  end
+  return true
+end
+
+local function check_labels(t)
+  local n = 0
+  for _ in pairs(t) do n = n + 1 end
+  if n > M.MAX_LABELS then
+    return nil, ("%d labels; at most %d (publish fewer container labels)"):format(n, M.MAX_LABELS)
+  end
+  return true
+end
+
+--[[[
+@function schema.is_dns_subdomain(s)
+@param {string} s
+@return {boolean} true for a lower-case DNS-1123 subdomain: dot-separated labels of [a-z0-9-] (no '-' at either end of a label), each at most 63 bytes, at most 253 in all
+]]
+function M.is_dns_subdomain(s)
+  if type(s) ~= "string" or #s == 0 or #s > 253 then return false end
+  for label in (s .. "."):gmatch("([^.]*)%.") do
+    if #label == 0 or #label > 63 or not label:match("^[a-z0-9][-a-z0-9]*$") or label:sub(-1) == "-" then
+      return false
+    end
+  end
+  return true
+end
+
+local function is_ipv4(s)
+  local a, b, c, d = s:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
+  return a ~= nil
+end
+
+-- lib/services/app.go ValidateApp on master: public_addr is a host name only.
+local function check_public_addr(v)
+  if v == "" then return true end
+  local bad = control_char(v)
+  if bad then return nil, bad end
+  if v:find("://", 1, true) then
+    return nil, ("'%s' must be a host name without a scheme"):format(v)
+  end
+  if v:find(":", 1, true) then
+    return nil, ("'%s' must be a host name without a port"):format(v)
+  end
+  if is_ipv4(v) then
+    return nil, ("'%s' is an IP address; Teleport wants a DNS name"):format(v)
+  end
+  if not M.is_dns_subdomain(v) then
+    return nil, ("'%s' is not a lower-case DNS name (letters, digits, '-' and '.', at most 253 characters)"):format(v)
+  end
+  return true
+end
+
+-- api/types/app.go CheckAndSetDefaults: the URI parses as a URL; enroller
+-- also wants a scheme and a host, and no control character anywhere.
+local function check_uri(v)
+  if v == "" then return nil, "must not be empty" end
+  local bad = control_char(v)
+  if bad then return nil, bad end
+  if #v > M.MAX_STRING then return nil, ("is %d bytes; at most %d"):format(#v, M.MAX_STRING) end
+  local scheme, rest = v:match("^(%a[%w+.-]*)://(.*)$")
+  if not scheme then return nil, ("'%s' is not scheme://host[:port][/path]"):format(v) end
+  if scheme ~= scheme:lower() then return nil, ("'%s': scheme must be lower-case"):format(v) end
+  local authority = rest:match("^([^/?#]*)")
+  if authority:find("@", 1, true) then return nil, ("'%s' must not carry user information"):format(v) end
+  local host, port
+  if authority:sub(1, 1) == "[" then
+    host, port = authority:match("^(%[[%x:.]+%])(.*)$")
+  else
+    host, port = authority:match("^([^:]*)(.*)$")
+  end
+  if host == nil or host == "" then return nil, ("'%s' has no host"):format(v) end
+  if port ~= "" then
+    local n = port:match("^:(%d+)$")
+    if not n or tonumber(n) < 1 or tonumber(n) > 65535 then
+      return nil, ("'%s' has a bad port (1-65535)"):format(v)
+    end
+  end
+  if rest:find("%s") then return nil, ("'%s' contains white space"):format(v) end
+  return true
+end
+
+local function check_port_range(v)
+  -- api/types/app.go: port 1-65535; end_port 0 (one port) or port < end_port <= 65535
+  local p, e = v.port, v.end_port or 0
+  if math.type(p) ~= "integer" or p < 1 or p > 65535 then
+    return nil, ("port %s is out of range (1-65535)"):format(tostring(p))
+  end
+  if math.type(e) ~= "integer" or (e ~= 0 and (e <= p or e > 65535)) then
+    return nil, ("end_port %s must be above port %d and at most 65535"):format(tostring(e), p)
+  end
+  return true
+end
+
+local JWT_CLAIMS = { ["roles-and-traits"] = true, roles = true, traits = true, none = true }
+local TLS_MODES = { insecure = true, ["verify-full"] = true, ["verify-server-name"] = true,
+                    ["verify-spiffe-id"] = true }
+local CLIENT_CERT_MODES = { none = true, managed = true }
+
+local function one_of(set, what)
+  local names = {}
+  for k in pairs(set) do names[#names + 1] = k end
+  table.sort(names)
+  return function(v)
+    if set[v] then return true end
+    return nil, ("'%s' is not a %s (%s)"):format(v, what, table.concat(names, ", "))
+  end
+end
+
+local function check_header_name(v)
+  if v:match("^[!#$%%&'*+.^_`|~%w-]+$") then return true end
+  return nil, ("'%s' is not an HTTP header name"):format(v)
+end
+
+local function string_list(check)
+  return { type = "array", elements = { type = "string", check = check } }
+end
+
+-- Relations between fields (api/types/app.go, lib/services/app.go).
+local function check_app(a)
+  local tls = a.tls
+  if tls ~= nil then
+    local mode = tls.mode or "verify-full"
+    if a.insecure_skip_verify and mode ~= "insecure" then
+      return nil, ("'tls.mode' is '%s' and 'insecure_skip_verify' is true: drop insecure_skip_verify "
+        .. "(deprecated), or set tls.mode = \"insecure\""):format(mode)
+    end
+    if tls.client_cert_mode == "managed" and mode == "insecure" then
+      return nil, "'tls.client_cert_mode' = \"managed\" needs a verifying tls.mode"
+    end
+    if mode == "verify-spiffe-id" and (tls.server_spiffe_id or "") == "" then
+      return nil, "'tls.server_spiffe_id' is required when tls.mode is \"verify-spiffe-id\""
+    end
+    -- Only the choice between verifying and not can be sent: the AppSpecV3
+    -- tls block is not in proto/ (see proto/teleport/legacy/types/types.proto).
+    for _, k in ipairs({ "server_name", "server_spiffe_id", "allowed_cas", "client_cert_mode" }) do
+      if tls[k] ~= nil then
+        return nil, ("'tls.%s' cannot be sent to Teleport by this enroller; only tls.mode "
+          .. "\"insecure\" or \"verify-full\""):format(k)
+      end
+    end
+    if mode ~= "insecure" and mode ~= "verify-full" then
+      return nil, ("'tls.mode' \"%s\" cannot be sent to Teleport by this enroller; only \"insecure\" "
+        .. "or \"verify-full\""):format(mode)
+    end
+  end
+  if a.tcp_ports ~= nil and #a.tcp_ports > 0 then
+    local scheme, hostport = a.uri:match("^(%a[%w+.-]*)://([^/]*)")
+    if scheme ~= "tcp" then
+      return nil, ("'tcp_ports' needs a tcp:// uri, got '%s'"):format(a.uri)
+    end
+    if hostport:match(":%d+$") and not hostport:match("^%[[^%]]*%]$") then
+      return nil, ("'uri' '%s' must not carry a port when tcp_ports is set"):format(a.uri)
+    end
   end
   return true
 end
@@ -51,26 +231,55 @@ end
 --- The app a rule's apps(c) returns (Teleport AppV3, the fields enroller manages).
 M.app = {
   type = "record",
+  check = check_app,
   fields = {
     kind = { type = "string", check = check_kind("app"),
              description = "\"app\" (the default) or \"db\" (see schema.db)" },
     name = { type = "string", required = true, check = check_name,
              description = "Teleport app name; also the default public host name" },
-    uri = { type = "string", required = true, check = function(v)
-              if v ~= "" then return true end
-              return nil, "must not be empty"
-            end, description = "where the Teleport agent reaches the app" },
-    description = { type = "string" },
+    uri = { type = "string", required = true, check = check_uri,
+            description = "where the Teleport agent reaches the app: scheme://host[:port][/path]" },
+    description = { type = "string", check = check_text(M.MAX_DESCRIPTION) },
     labels = { type = "map", keys = { type = "string", check = check_label_key },
-               values = { type = "string" } },
-    public_addr = { type = "string" },
-    insecure_skip_verify = { type = "boolean" },
+               values = { type = "string", check = check_text(M.MAX_LABEL_VALUE) },
+               check = check_labels },
+    public_addr = { type = "string", check = check_public_addr,
+                    description = "a lower-case DNS name: no scheme, no port, not an IP address" },
+    insecure_skip_verify = { type = "boolean", description = "deprecated by tls.mode = \"insecure\"" },
+    use_any_proxy_public_addr = { type = "boolean" },
+    required_apps = string_list(check_name),
+    tls = { type = "record", fields = {
+      mode = { type = "string", check = one_of(TLS_MODES, "TLS mode") },
+      server_name = { type = "string", check = check_text(253) },
+      server_spiffe_id = { type = "string", check = check_text(M.MAX_STRING) },
+      allowed_cas = string_list(function(v)
+        if v:find("%z") then return nil, "contains a NUL byte" end
+        return true
+      end),
+      client_cert_mode = { type = "string", check = one_of(CLIENT_CERT_MODES, "client certificate mode") },
+    } },
+    cors = { type = "record", fields = {
+      allowed_origins = string_list(check_text(M.MAX_STRING)),
+      allowed_methods = string_list(check_header_name),
+      allowed_headers = string_list(check_header_name),
+      exposed_headers = string_list(check_header_name),
+      allow_credentials = { type = "boolean" },
+      max_age = { type = "number", check = function(v)
+                    if math.type(v) == "integer" and v >= 0 and v <= 0xffffffff then return true end
+                    return nil, "must be an integer number of seconds (0-4294967295)"
+                  end },
+    } },
+    tcp_ports = { type = "array", elements = { type = "record", check = check_port_range, fields = {
+      port = { type = "number", required = true },
+      end_port = { type = "number" },
+    } }, description = "TCP apps: ports and port ranges; the uri is then tcp://host without a port" },
     rewrite = { type = "record", fields = {
-      redirect = { type = "array", elements = { type = "string" } },
+      redirect = string_list(check_text(M.MAX_STRING)),
       headers = { type = "array", elements = { type = "record", fields = {
-        name = { type = "string", required = true },
-        value = { type = "string", required = true },
+        name = { type = "string", required = true, check = check_header_name },
+        value = { type = "string", required = true, check = check_text(M.MAX_STRING) },
       } } },
+      jwt_claims = { type = "string", check = one_of(JWT_CLAIMS, "jwt_claims value") },
     } },
   },
 }
@@ -221,7 +430,13 @@ function M.validate(s, value, what)
   if type(value) ~= "table" then
     return nil, ("expected a table, got %s"):format(type(value))
   end
-  return validate_record(s, value, "", what)
+  local ok, msg = validate_record(s, value, "", what)
+  if not ok then return nil, msg end
+  if s.check then
+    ok, msg = s.check(value)
+    if not ok then return nil, ("%s %s"):format(what, msg) end
+  end
+  return true
 end
 
 return M

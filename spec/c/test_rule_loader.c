@@ -316,9 +316,9 @@ static void test_recovery_and_expiry(void)
         HEAD "local kept\nreturn enroller.rule { name = 'r', description = 'd', match = function() return true end,\n"
              "  apps = function(c)\n"
              "    if c.name == 'rabbitmq' then local t = {} for i = 1, 1e9 do t[i] = ('y'):rep(64) .. i end end\n"
-             "    if c.name == 'two-nets' and kept then return { { name = kept.name, uri = 'u' } } end\n"
+             "    if c.name == 'two-nets' and kept then return { { name = kept.name, uri = 'http://u' } } end\n"
              "    kept = c\n"
-             "    return { { name = 'n-' .. c.name, uri = 'u' } }\n"
+             "    return { { name = 'n-' .. c.name, uri = 'http://u' } }\n"
              "  end }\n",
         NULL);
     struct rule_set *rs = rule_loader_load(dir, NULL, &small, &err);
@@ -350,11 +350,11 @@ static void test_priority_and_duplicates(void)
     struct rule_report *rep = NULL;
     struct container *c = fixture("inspect_rabbitmq.json");
     const char *dir = rules_dir(
-        "a-low.lua", PRULE("low", "-5", "return true", "return { { name = 'low', uri = 'u' } }"),
+        "a-low.lua", PRULE("low", "-5", "return true", "return { { name = 'low', uri = 'http://u' } }"),
         "b-high.lua", PRULE("high", "10", "return c.name == 'rabbitmq', 'name is rabbitmq'",
-                            "return { { name = 'high', uri = 'u' }, { kind = 'db', name = 'pg', protocol = 'postgres', uri = 'h:5432' } }"),
+                            "return { { name = 'high', uri = 'http://u' }, { kind = 'db', name = 'pg', protocol = 'postgres', uri = 'h:5432' } }"),
         "c-none.lua", PRULE("none", "10", "return false, 'not today'", "return {}"),
-        "d-also.lua", PRULE("also", "10", "return true", "return { { name = 'also', uri = 'u' } }"),
+        "d-also.lua", PRULE("also", "10", "return true", "return { { name = 'also', uri = 'http://u' } }"),
         NULL);
     struct rule_set *rs = rule_loader_load(dir, NULL, &small, &err);
     if (rs == NULL)
@@ -386,14 +386,14 @@ static void test_priority_and_duplicates(void)
     rule_set_free(rs);
 
     /* the same app twice for one container is an error naming both rules */
-    expect_eval_error(rules_dir("a.lua", PRULE("one", "0", "return true", "return { { name = 'x', uri = 'u' } }"),
-                                "b.lua", PRULE("two", "0", "return true", "return { { name = 'x', uri = 'v' } }"),
+    expect_eval_error(rules_dir("a.lua", PRULE("one", "0", "return true", "return { { name = 'x', uri = 'http://u' } }"),
+                                "b.lua", PRULE("two", "0", "return true", "return { { name = 'x', uri = 'http://v' } }"),
                                 NULL),
                       c,
                       "rules/b.lua: rule 'two': app 'x' for container rabbitmq is also produced by rule 'one' "
                       "(give one rule a higher priority, or make its match() exclude the other's)");
     expect_eval_error(rules_dir("a.lua", PRULE("one", "0", "return true",
-                                               "return { { name = 'x', uri = 'u' }, { name = 'x', uri = 'v' } }"),
+                                               "return { { name = 'x', uri = 'http://u' }, { name = 'x', uri = 'http://v' } }"),
                                 NULL),
                       c, "rules/a.lua: rule 'one': produced app 'x' twice for container rabbitmq");
     expect_eval_error(rules_dir("db.lua", PRULE("db", "0", "return true",
@@ -407,7 +407,7 @@ static void test_priority_and_duplicates(void)
 
     /* explain keeps going past a failing rule and reports it */
     dir = rules_dir("a.lua", PRULE("bad", "0", "return true", "error('nope', 0)"),
-                    "b.lua", PRULE("good", "0", "return true", "return { { name = 'g', uri = 'u' } }"), NULL);
+                    "b.lua", PRULE("good", "0", "return true", "return { { name = 'g', uri = 'http://u' } }"), NULL);
     rs = rule_loader_load(dir, NULL, &small, &err);
     ASSERT_TRUE(rs != NULL);
     ASSERT_TRUE(rule_eval_explain(rs, c, &rep, &err) < 0);

@@ -3,6 +3,7 @@
 #include "base/hash.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,60 @@ int resource_set_str(char **field, const char *value)
     return 0;
 }
 
+int resource_strv_push(struct resource_strv *l, const char *s)
+{
+    char *copy = strdup(s ? s : "");
+    char **v = copy ? realloc(l->v, (l->n + 1) * sizeof(*v)) : NULL;
+    if (v == NULL) {
+        free(copy);
+        return -ENOMEM;
+    }
+    v[l->n++] = copy;
+    l->v = v;
+    return 0;
+}
+
+void resource_strv_cleanup(struct resource_strv *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+static int strv_copy(struct resource_strv *dst, const struct resource_strv *src)
+{
+    for (size_t i = 0; i < src->n; i++)
+        if (resource_strv_push(dst, src->v[i]) < 0)
+            return -ENOMEM;
+    return 0;
+}
+
+static bool strv_same(const struct resource_strv *a, const struct resource_strv *b)
+{
+    if (a->n != b->n)
+        return false;
+    for (size_t i = 0; i < a->n; i++)
+        if (strcmp(a->v[i], b->v[i]) != 0)
+            return false;
+    return true;
+}
+
+bool resource_cors_set(const struct resource_cors *c)
+{
+    return c->allowed_origins.n || c->allowed_methods.n || c->allowed_headers.n || c->exposed_headers.n ||
+           c->allow_credentials || c->max_age;
+}
+
+static void cors_cleanup(struct resource_cors *c)
+{
+    resource_strv_cleanup(&c->allowed_origins);
+    resource_strv_cleanup(&c->allowed_methods);
+    resource_strv_cleanup(&c->allowed_headers);
+    resource_strv_cleanup(&c->exposed_headers);
+}
+
 int resource_init(struct resource *r)
 {
     memset(r, 0, sizeof(*r));
@@ -23,6 +78,7 @@ int resource_init(struct resource *r)
     if (resource_set_str(&r->name, "") < 0 || resource_set_str(&r->description, "") < 0 ||
         resource_set_str(&r->uri, "") < 0 || resource_set_str(&r->public_addr, "") < 0 ||
         resource_set_str(&r->protocol, "") < 0 || resource_set_str(&r->revision, "") < 0 ||
+        resource_set_str(&r->rewrite_jwt_claims, "") < 0 ||
         resource_set_str(&r->rule, "") < 0 || resource_set_str(&r->container_id, "") < 0) {
         resource_cleanup(r);
         return -ENOMEM;
@@ -47,6 +103,10 @@ void resource_cleanup(struct resource *r)
         free(r->rewrite_headers[i].value);
     }
     free(r->rewrite_headers);
+    free(r->rewrite_jwt_claims);
+    resource_strv_cleanup(&r->required_apps);
+    cors_cleanup(&r->cors);
+    free(r->tcp_ports);
     free(r->protocol);
     free(r->revision);
     free(r->rule);
@@ -61,6 +121,9 @@ int resource_copy(struct resource *dst, const struct resource *src)
     dst->kind = src->kind;
     dst->insecure_skip_verify = src->insecure_skip_verify;
     dst->expires = src->expires;
+    dst->use_any_proxy_public_addr = src->use_any_proxy_public_addr;
+    dst->cors.allow_credentials = src->cors.allow_credentials;
+    dst->cors.max_age = src->cors.max_age;
     kv_cleanup(&dst->labels);
     if (resource_set_str(&dst->name, src->name) < 0 ||
         resource_set_str(&dst->description, src->description) < 0 ||
@@ -70,8 +133,20 @@ int resource_copy(struct resource *dst, const struct resource *src)
         resource_set_str(&dst->revision, src->revision) < 0 ||
         resource_set_str(&dst->rule, src->rule) < 0 ||
         resource_set_str(&dst->container_id, src->container_id) < 0 ||
+        resource_set_str(&dst->rewrite_jwt_claims, src->rewrite_jwt_claims) < 0 ||
+        strv_copy(&dst->required_apps, &src->required_apps) < 0 ||
+        strv_copy(&dst->cors.allowed_origins, &src->cors.allowed_origins) < 0 ||
+        strv_copy(&dst->cors.allowed_methods, &src->cors.allowed_methods) < 0 ||
+        strv_copy(&dst->cors.allowed_headers, &src->cors.allowed_headers) < 0 ||
+        strv_copy(&dst->cors.exposed_headers, &src->cors.exposed_headers) < 0 ||
         kv_copy(&dst->labels, &src->labels) < 0)
         goto fail;
+    if (src->n_tcp_ports > 0) {
+        if ((dst->tcp_ports = calloc(src->n_tcp_ports, sizeof(*dst->tcp_ports))) == NULL)
+            goto fail;
+        memcpy(dst->tcp_ports, src->tcp_ports, src->n_tcp_ports * sizeof(*dst->tcp_ports));
+        dst->n_tcp_ports = src->n_tcp_ports;
+    }
     if (src->n_rewrite_redirect > 0) {
         dst->rewrite_redirect = calloc(src->n_rewrite_redirect, sizeof(char *));
         if (dst->rewrite_redirect == NULL)
@@ -131,8 +206,19 @@ bool resource_same_managed(const struct resource *a, const struct resource *b)
         strcmp(a->public_addr, b->public_addr) != 0 || strcmp(a->protocol, b->protocol) != 0 ||
         a->insecure_skip_verify != b->insecure_skip_verify || !labels_same(&a->labels, &b->labels) ||
         a->n_rewrite_redirect != b->n_rewrite_redirect ||
-        a->n_rewrite_headers != b->n_rewrite_headers)
+        a->n_rewrite_headers != b->n_rewrite_headers || strcmp(a->rewrite_jwt_claims, b->rewrite_jwt_claims) != 0 ||
+        a->use_any_proxy_public_addr != b->use_any_proxy_public_addr ||
+        !strv_same(&a->required_apps, &b->required_apps) ||
+        !strv_same(&a->cors.allowed_origins, &b->cors.allowed_origins) ||
+        !strv_same(&a->cors.allowed_methods, &b->cors.allowed_methods) ||
+        !strv_same(&a->cors.allowed_headers, &b->cors.allowed_headers) ||
+        !strv_same(&a->cors.exposed_headers, &b->cors.exposed_headers) ||
+        a->cors.allow_credentials != b->cors.allow_credentials || a->cors.max_age != b->cors.max_age ||
+        a->n_tcp_ports != b->n_tcp_ports)
         return false;
+    for (size_t i = 0; i < a->n_tcp_ports; i++)
+        if (a->tcp_ports[i].port != b->tcp_ports[i].port || a->tcp_ports[i].end_port != b->tcp_ports[i].end_port)
+            return false;
     for (size_t i = 0; i < a->n_rewrite_redirect; i++)
         if (strcmp(a->rewrite_redirect[i], b->rewrite_redirect[i]) != 0)
             return false;
@@ -146,6 +232,16 @@ bool resource_same_managed(const struct resource *a, const struct resource *b)
 static uint64_t mix(uint64_t h, const char *s)
 {
     return hash_fnv64_str(h, s);
+}
+
+static uint64_t mix_strv(uint64_t h, const char *tag, const struct resource_strv *l)
+{
+    char n[32];
+    snprintf(n, sizeof(n), "%s%zu", tag, l->n);
+    h = mix(h, n);
+    for (size_t i = 0; i < l->n; i++)
+        h = mix(h, l->v[i]);
+    return h;
 }
 
 uint64_t resource_managed_hash(const struct resource *r)
@@ -169,6 +265,30 @@ uint64_t resource_managed_hash(const struct resource *r)
     for (size_t i = 0; i < r->n_rewrite_headers; i++) {
         h = mix(h, r->rewrite_headers[i].name);
         h = mix(h, r->rewrite_headers[i].value);
+    }
+    /* Fields added later mix in only when set, so the hash of an app
+     * without them is what it was before they existed. */
+    if (r->rewrite_jwt_claims[0]) {
+        h = mix(h, "jwt_claims");
+        h = mix(h, r->rewrite_jwt_claims);
+    }
+    if (r->use_any_proxy_public_addr)
+        h = mix(h, "use_any_proxy_public_addr");
+    if (r->required_apps.n)
+        h = mix_strv(h, "required_apps", &r->required_apps);
+    if (resource_cors_set(&r->cors)) {
+        char n[64];
+        h = mix_strv(h, "cors.origins", &r->cors.allowed_origins);
+        h = mix_strv(h, "cors.methods", &r->cors.allowed_methods);
+        h = mix_strv(h, "cors.headers", &r->cors.allowed_headers);
+        h = mix_strv(h, "cors.exposed", &r->cors.exposed_headers);
+        snprintf(n, sizeof(n), "cors.%d.%u", r->cors.allow_credentials ? 1 : 0, (unsigned)r->cors.max_age);
+        h = mix(h, n);
+    }
+    for (size_t i = 0; i < r->n_tcp_ports; i++) {
+        char n[48];
+        snprintf(n, sizeof(n), "tcp:%u-%u", (unsigned)r->tcp_ports[i].port, (unsigned)r->tcp_ports[i].end_port);
+        h = mix(h, n);
     }
     return h;
 }

@@ -18,6 +18,22 @@ enum resource_kind { RESOURCE_APP = 0, RESOURCE_DB = 1 };
 
 struct resource_header { char *name; char *value; };
 
+/* A list of owned strings. */
+struct resource_strv { char **v; size_t n; };
+
+/* Spec.TCPPorts: one port (end_port 0) or port..end_port inclusive. */
+struct resource_port_range { uint32_t port; uint32_t end_port; };
+
+/* Spec.CORS (types.CORSPolicy); all empty/false/0 means none. */
+struct resource_cors {
+    struct resource_strv allowed_origins;
+    struct resource_strv allowed_methods;
+    struct resource_strv allowed_headers;
+    struct resource_strv exposed_headers;
+    bool allow_credentials;
+    uint32_t max_age;
+};
+
 struct resource {
     enum resource_kind kind;
     char *name;               /* Metadata.Name */
@@ -30,6 +46,12 @@ struct resource {
     size_t n_rewrite_redirect;
     struct resource_header *rewrite_headers; /* Spec.Rewrite.Headers */
     size_t n_rewrite_headers;
+    char *rewrite_jwt_claims; /* Spec.Rewrite.JWTClaims ("" when none) */
+    bool use_any_proxy_public_addr;         /* Spec.UseAnyProxyPublicAddr */
+    struct resource_strv required_apps;     /* Spec.RequiredAppNames */
+    struct resource_cors cors;              /* Spec.CORS */
+    struct resource_port_range *tcp_ports;  /* Spec.TCPPorts */
+    size_t n_tcp_ports;
     char *protocol;           /* databases only, "" for apps */
     int64_t expires;          /* Metadata.Expires, unix seconds, 0 = never */
 
@@ -56,6 +78,11 @@ bool resource_same_managed(const struct resource *a, const struct resource *b);
 uint64_t resource_managed_hash(const struct resource *r);
 /* Replaces *field with a copy of value (NULL means ""). */
 int resource_set_str(char **field, const char *value);
+/* Appends a copy of s; -ENOMEM. */
+int resource_strv_push(struct resource_strv *l, const char *s);
+void resource_strv_cleanup(struct resource_strv *l);
+/* True when the CORS policy has any field set (it is sent only then). */
+bool resource_cors_set(const struct resource_cors *c);
 
 void resource_list_init(struct resource_list *l);
 void resource_list_cleanup(struct resource_list *l);

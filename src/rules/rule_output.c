@@ -4,6 +4,8 @@
 #include "rules/rule_output.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,8 +41,12 @@ static int opt_string(lua_State *L, int idx, const char *key, char **field, cons
 {
     int t = raw_field(L, idx, key);
     int rc = 0;
-    if (t == LUA_TSTRING)
-        rc = resource_set_str(field, lua_tostring(L, -1));
+    size_t len = 0;
+    const char *v = t == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+    if (v != NULL && strlen(v) != len) /* a NUL inside would be cut silently */
+        rc = err_set(err, -EINVAL, "%s: app field '%s': contains a NUL byte", prefix, key);
+    else if (v != NULL)
+        rc = resource_set_str(field, v);
     else if (t != LUA_TNIL)
         rc = err_set(err, -EINVAL, "%s: app field '%s': expected string, got %s", prefix, key,
                      lua_typename(L, t));
@@ -138,6 +144,96 @@ fail:
     return err_set(err, -ENOMEM, "%s: out of memory or bad rewrite", prefix);
 }
 
+/* Reads the list of strings t[key] (t at idx) into l; a NUL inside a
+ * string is refused. */
+static int read_strv(lua_State *L, int idx, const char *key, struct resource_strv *l, const char *prefix,
+                     const char *field, struct enr_error *err)
+{
+    int rc = 0;
+    if (raw_field(L, idx, key) == LUA_TTABLE) {
+        size_t n = lua_rawlen(L, -1);
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            size_t len = 0;
+            lua_rawgeti(L, -1, (lua_Integer)i + 1);
+            const char *v = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+            if (v == NULL || strlen(v) != len)
+                rc = err_set(err, -EINVAL, "%s: app field '%s[%zu]': expected a string without NUL bytes",
+                             prefix, field, i + 1);
+            else if (resource_strv_push(l, v) < 0)
+                rc = err_set(err, -ENOMEM, "%s: out of memory", prefix);
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+    return rc;
+}
+
+static lua_Integer opt_integer(lua_State *L, int idx, const char *key)
+{
+    lua_Integer v = raw_field(L, idx, key) == LUA_TNUMBER ? lua_tointeger(L, -1) : 0;
+    lua_pop(L, 1);
+    return v;
+}
+
+static bool opt_bool(lua_State *L, int idx, const char *key)
+{
+    bool v = raw_field(L, idx, key) == LUA_TBOOLEAN && lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* required_apps, use_any_proxy_public_addr, cors, tcp_ports, tls.mode and
+ * rewrite.jwt_claims of the validated app at idx. */
+static int convert_options(lua_State *L, int idx, struct resource *r, const char *prefix, struct enr_error *err)
+{
+    int rc;
+
+    r->use_any_proxy_public_addr = opt_bool(L, idx, "use_any_proxy_public_addr");
+    if ((rc = read_strv(L, idx, "required_apps", &r->required_apps, prefix, "required_apps", err)) < 0)
+        return rc;
+    if (raw_field(L, idx, "cors") == LUA_TTABLE) {
+        if ((rc = read_strv(L, -1, "allowed_origins", &r->cors.allowed_origins, prefix, "cors.allowed_origins", err)) < 0 ||
+            (rc = read_strv(L, -1, "allowed_methods", &r->cors.allowed_methods, prefix, "cors.allowed_methods", err)) < 0 ||
+            (rc = read_strv(L, -1, "allowed_headers", &r->cors.allowed_headers, prefix, "cors.allowed_headers", err)) < 0 ||
+            (rc = read_strv(L, -1, "exposed_headers", &r->cors.exposed_headers, prefix, "cors.exposed_headers", err)) < 0) {
+            lua_pop(L, 1);
+            return rc;
+        }
+        r->cors.allow_credentials = opt_bool(L, -1, "allow_credentials");
+        r->cors.max_age = (uint32_t)opt_integer(L, -1, "max_age");
+    }
+    lua_pop(L, 1);
+    if (raw_field(L, idx, "tcp_ports") == LUA_TTABLE) {
+        size_t n = lua_rawlen(L, -1);
+        if (n > 0 && (r->tcp_ports = calloc(n, sizeof(*r->tcp_ports))) == NULL) {
+            lua_pop(L, 1);
+            return err_set(err, -ENOMEM, "%s: out of memory", prefix);
+        }
+        for (size_t i = 0; i < n; i++) {
+            lua_rawgeti(L, -1, (lua_Integer)i + 1);
+            if (lua_type(L, -1) == LUA_TTABLE) {
+                r->tcp_ports[i].port = (uint32_t)opt_integer(L, -1, "port");
+                r->tcp_ports[i].end_port = (uint32_t)opt_integer(L, -1, "end_port");
+            }
+            lua_pop(L, 1);
+        }
+        r->n_tcp_ports = n;
+    }
+    lua_pop(L, 1);
+    /* Only tls.mode reaches Teleport (the schema refuses the rest): "insecure"
+     * is sent as insecure_skip_verify, "verify-full" as its default false. */
+    if (raw_field(L, idx, "tls") == LUA_TTABLE) {
+        if (raw_field(L, -1, "mode") == LUA_TSTRING && strcmp(lua_tostring(L, -1), "insecure") == 0)
+            r->insecure_skip_verify = true;
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    if (raw_field(L, idx, "rewrite") == LUA_TTABLE)
+        rc = opt_string(L, -1, "jwt_claims", &r->rewrite_jwt_claims, prefix, err);
+    lua_pop(L, 1);
+    return rc;
+}
+
 /* Converts the validated app or db table at idx into r (initialized here;
  * cleaned up on failure). */
 static int convert_app(lua_State *L, int idx, const char *rule, const struct container *c,
@@ -166,6 +262,8 @@ static int convert_app(lua_State *L, int idx, const char *rule, const struct con
         if (raw_field(L, idx, "insecure_skip_verify") == LUA_TBOOLEAN)
             r->insecure_skip_verify = lua_toboolean(L, -1);
         lua_pop(L, 1);
+        if ((rc = convert_options(L, idx, r, prefix, err)) < 0)
+            goto fail;
     }
     if (!is_dns_label(r->name)) {
         rc = err_set(err, -EINVAL, "%s: app field 'name': '%s' is not a valid name", prefix, r->name);

@@ -10,6 +10,43 @@
 
 static const char *nz(const char *s) { return s ? s : ""; }
 
+static int strv_from(struct resource_strv *dst, char *const *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (resource_strv_push(dst, nz(src[i])) < 0)
+            return -ENOMEM;
+    return 0;
+}
+
+/* RequiredAppNames, CORS, TCPPorts and Rewrite.JWTClaims. */
+static int from_app_options(const Types__AppSpecV3 *sp, struct resource *r)
+{
+    if (strv_from(&r->required_apps, sp->requiredappnames, sp->n_requiredappnames) < 0)
+        return -ENOMEM;
+    if (sp->cors != NULL) {
+        const Types__CORSPolicy *c = sp->cors;
+        if (strv_from(&r->cors.allowed_origins, c->allowed_origins, c->n_allowed_origins) < 0 ||
+            strv_from(&r->cors.allowed_methods, c->allowed_methods, c->n_allowed_methods) < 0 ||
+            strv_from(&r->cors.allowed_headers, c->allowed_headers, c->n_allowed_headers) < 0 ||
+            strv_from(&r->cors.exposed_headers, c->exposed_headers, c->n_exposed_headers) < 0)
+            return -ENOMEM;
+        r->cors.allow_credentials = c->allow_credentials;
+        r->cors.max_age = c->max_age;
+    }
+    if (sp->n_tcpports > 0) {
+        if ((r->tcp_ports = calloc(sp->n_tcpports, sizeof(*r->tcp_ports))) == NULL)
+            return -ENOMEM;
+        for (size_t i = 0; i < sp->n_tcpports; i++) {
+            r->tcp_ports[i].port = sp->tcpports[i]->port;
+            r->tcp_ports[i].end_port = sp->tcpports[i]->endport;
+        }
+        r->n_tcp_ports = sp->n_tcpports;
+    }
+    if (sp->rewrite != NULL && resource_set_str(&r->rewrite_jwt_claims, nz(sp->rewrite->jwtclaims)) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
 int teleport_convert_from_app(const Types__AppV3 *a, struct resource *r)
 {
     const Types__Metadata *md = a->metadata;
@@ -30,6 +67,9 @@ int teleport_convert_from_app(const Types__AppV3 *a, struct resource *r)
         if (resource_set_str(&r->uri, nz(sp->uri)) < 0 || resource_set_str(&r->public_addr, nz(sp->publicaddr)) < 0)
             return -ENOMEM;
         r->insecure_skip_verify = sp->insecureskipverify;
+        r->use_any_proxy_public_addr = sp->useanyproxypublicaddr;
+        if (from_app_options(sp, r) < 0)
+            return -ENOMEM;
         if (sp->rewrite != NULL && sp->rewrite->n_redirect > 0) {
             if ((r->rewrite_redirect = calloc(sp->rewrite->n_redirect, sizeof(char *))) == NULL)
                 return -ENOMEM;
@@ -64,14 +104,18 @@ int teleport_convert_pack_app(const struct resource *r, uint8_t **out, size_t *o
     Google__Protobuf__Timestamp exp = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
     Types__Metadata__LabelsEntry *lab = NULL, **labp = NULL;
     Types__Header *hdr = NULL, **hdrp = NULL;
-    size_t nl = r->labels.len, nh = r->n_rewrite_headers;
+    Types__CORSPolicy cors = TYPES__CORSPOLICY__INIT;
+    Types__PortRange *pr = NULL, **prp = NULL;
+    size_t nl = r->labels.len, nh = r->n_rewrite_headers, np = r->n_tcp_ports;
     int rc = -ENOMEM;
 
     lab = calloc(nl ? nl : 1, sizeof(*lab));
     labp = calloc(nl ? nl : 1, sizeof(*labp));
     hdr = calloc(nh ? nh : 1, sizeof(*hdr));
     hdrp = calloc(nh ? nh : 1, sizeof(*hdrp));
-    if (lab == NULL || labp == NULL || hdr == NULL || hdrp == NULL)
+    pr = calloc(np ? np : 1, sizeof(*pr));
+    prp = calloc(np ? np : 1, sizeof(*prp));
+    if (lab == NULL || labp == NULL || hdr == NULL || hdrp == NULL || pr == NULL || prp == NULL)
         goto fail;
     app.kind = "app";
     app.version = "v3";
@@ -97,7 +141,33 @@ int teleport_convert_pack_app(const struct resource *r, uint8_t **out, size_t *o
     spec.uri = r->uri;
     spec.publicaddr = (char *)nz(r->public_addr);
     spec.insecureskipverify = r->insecure_skip_verify;
-    if (r->n_rewrite_redirect > 0 || nh > 0) {
+    spec.useanyproxypublicaddr = r->use_any_proxy_public_addr;
+    spec.n_requiredappnames = r->required_apps.n;
+    spec.requiredappnames = r->required_apps.v;
+    if (resource_cors_set(&r->cors)) {
+        cors.n_allowed_origins = r->cors.allowed_origins.n;
+        cors.allowed_origins = r->cors.allowed_origins.v;
+        cors.n_allowed_methods = r->cors.allowed_methods.n;
+        cors.allowed_methods = r->cors.allowed_methods.v;
+        cors.n_allowed_headers = r->cors.allowed_headers.n;
+        cors.allowed_headers = r->cors.allowed_headers.v;
+        cors.n_exposed_headers = r->cors.exposed_headers.n;
+        cors.exposed_headers = r->cors.exposed_headers.v;
+        cors.allow_credentials = r->cors.allow_credentials;
+        cors.max_age = r->cors.max_age;
+        spec.cors = &cors;
+    }
+    for (size_t i = 0; i < np; i++) {
+        Types__PortRange p = TYPES__PORT_RANGE__INIT;
+        p.port = r->tcp_ports[i].port;
+        p.endport = r->tcp_ports[i].end_port;
+        pr[i] = p;
+        prp[i] = &pr[i];
+    }
+    spec.n_tcpports = np;
+    spec.tcpports = prp;
+    if (r->n_rewrite_redirect > 0 || nh > 0 || r->rewrite_jwt_claims[0]) {
+        rw.jwtclaims = r->rewrite_jwt_claims;
         rw.n_redirect = r->n_rewrite_redirect;
         rw.redirect = r->rewrite_redirect;
         for (size_t i = 0; i < nh; i++) {
@@ -121,6 +191,8 @@ fail:
     free(labp);
     free(hdr);
     free(hdrp);
+    free(pr);
+    free(prp);
     return rc;
 }
 

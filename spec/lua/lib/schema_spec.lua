@@ -60,6 +60,87 @@ describe("enroller.schema", function()
     end)
   end)
 
+  describe("checks every field as Teleport does before anything is sent", function()
+    local base = function(extra)
+      local a = { name = "a", uri = "http://10.0.0.2:80" }
+      for k, v in pairs(extra) do a[k] = v end
+      return a
+    end
+    it("accepts every app option", function()
+      assert.is_true(check(base({
+        uri = "tcp://10.0.0.2",
+        tcp_ports = { { port = 5432 }, { port = 6000, end_port = 6010 } },
+        tls = { mode = "insecure" },
+        use_any_proxy_public_addr = true,
+        required_apps = { "api", "auth" },
+        cors = { allowed_origins = { "https://a.example.com" }, allowed_methods = { "GET" },
+                 allowed_headers = { "X-A" }, exposed_headers = { "X-B" }, allow_credentials = true, max_age = 60 },
+        rewrite = { jwt_claims = "roles-and-traits" },
+        public_addr = "app.example.com",
+      })))
+      assert.is_true(check(base({ tls = { mode = "verify-full" } })))
+    end)
+    local cases = {
+      { { uri = "10.0.0.2:80" }, "app field 'uri': '10.0.0.2:80' is not scheme://host[:port][/path]" },
+      { { uri = "http://:80" }, "app field 'uri': 'http://:80' has no host" },
+      { { uri = "http://h:99999" }, "app field 'uri': 'http://h:99999' has a bad port (1-65535)" },
+      { { uri = "http://h/a\r\nb" }, "app field 'uri': contains a control character (byte 0x0d at 11)" },
+      { { uri = "http://h/a\0b" }, "app field 'uri': contains a control character (byte 0x00 at 11)" },
+      { { description = "a\0b" }, "app field 'description': contains a control character (byte 0x00 at 2)" },
+      { { description = ("d"):rep(1025) }, "app field 'description': is 1025 bytes; at most 1024" },
+      { { labels = { a = "x\ny" } }, "app field 'labels[\"a\"]': contains a control character (byte 0x0a at 2)" },
+      { { public_addr = "https://a.example.com" }, "app field 'public_addr': 'https://a.example.com' must be a host name without a scheme" },
+      { { public_addr = "a.example.com:443" }, "app field 'public_addr': 'a.example.com:443' must be a host name without a port" },
+      { { public_addr = "10.1.2.3" }, "app field 'public_addr': '10.1.2.3' is an IP address; Teleport wants a DNS name" },
+      { { public_addr = "App.example.com" },
+        "app field 'public_addr': 'App.example.com' is not a lower-case DNS name (letters, digits, '-' and '.', at most 253 characters)" },
+      { { tcp_ports = { { port = 70000 } }, uri = "tcp://h" }, "app field 'tcp_ports[1]': port 70000 is out of range (1-65535)" },
+      { { tcp_ports = { { port = 10, end_port = 5 } }, uri = "tcp://h" },
+        "app field 'tcp_ports[1]': end_port 5 must be above port 10 and at most 65535" },
+      { { tcp_ports = { { port = 10 } } }, "app field 'tcp_ports' needs a tcp:// uri, got 'http://10.0.0.2:80'" },
+      { { tcp_ports = { { port = 10 } }, uri = "tcp://h:10" }, "app field 'uri' 'tcp://h:10' must not carry a port when tcp_ports is set" },
+      { { tls = { mode = "strict" } },
+        "app field 'tls.mode': 'strict' is not a TLS mode (insecure, verify-full, verify-server-name, verify-spiffe-id)" },
+      { { tls = { mode = "verify-full" }, insecure_skip_verify = true },
+        "app field 'tls.mode' is 'verify-full' and 'insecure_skip_verify' is true: drop insecure_skip_verify (deprecated), or set tls.mode = \"insecure\"" },
+      { { tls = { mode = "insecure", client_cert_mode = "managed" } },
+        "app field 'tls.client_cert_mode' = \"managed\" needs a verifying tls.mode" },
+      { { tls = { mode = "verify-server-name", server_name = "x" } },
+        "app field 'tls.server_name' cannot be sent to Teleport by this enroller; only tls.mode \"insecure\" or \"verify-full\"" },
+      { { required_apps = { "API" } },
+        "app field 'required_apps[1]': 'API' is not a valid name (lower-case letters, digits and '-', starting with a letter, at most 63 characters; enroller.util.dns_name() builds one)" },
+      { { cors = { max_age = -1 } }, "app field 'cors.max_age': must be an integer number of seconds (0-4294967295)" },
+      { { cors = { allowed_methods = { "GET POST" } } }, "app field 'cors.allowed_methods[1]': 'GET POST' is not an HTTP header name" },
+      { { rewrite = { jwt_claims = "all" } },
+        "app field 'rewrite.jwt_claims': 'all' is not a jwt_claims value (none, roles, roles-and-traits, traits)" },
+      { { rewrite = { headers = { { name = "X-A", value = "a\r\nSet-Cookie: x" } } } },
+        "app field 'rewrite.headers[1].value': contains a control character (byte 0x0d at 2)" },
+    }
+    for _, case in ipairs(cases) do
+      it(case[2], function()
+        local ok, err = check(base(case[1]))
+        assert.is_nil(ok)
+        assert.are.equal(case[2], err)
+      end)
+    end
+    it("caps the label count", function()
+      local many = {}
+      for i = 1, 65 do many["k" .. i] = "v" end
+      local ok, err = check(base({ labels = many }))
+      assert.is_nil(ok)
+      assert.are.equal("app field 'labels': 65 labels; at most 64 (publish fewer container labels)", err)
+    end)
+  end)
+
+  describe("is_dns_subdomain", function()
+    for _, s in ipairs({ "a", "a.b", "a-1.example.com", "1a.b" }) do
+      it("accepts " .. s, function() assert.is_true(schema.is_dns_subdomain(s)) end)
+    end
+    for _, s in ipairs({ "", "A.b", "a..b", "-a.b", "a-.b", "a_b.c", ("a"):rep(64) .. ".b" }) do
+      it("rejects '" .. s .. "'", function() assert.is_false(schema.is_dns_subdomain(s)) end)
+    end
+  end)
+
   describe("is_dns_label", function()
     local good = { "a", "a-b", "a1", ("a"):rep(63) }
     local bad = { "", "1a", "-a", "a-", "A", "a_b", "a.b", ("a"):rep(64) }
