@@ -3,6 +3,12 @@ enroller.labels - helpers for the labels a rule puts on an app.
 
     local lbl = labels.merge(labels.container_identity(c),
                              labels.strip_prefix(labels.filter(c.labels, "teleport.app/"), "teleport.app/"))
+    local mine = labels.published(c, { "team", "env" })  -- only labels opted into
+
+A container's labels often hold secrets (database passwords, basic-auth
+hashes for a proxy) and every Teleport user who may list apps reads an app's
+labels: publish by choice (labels.published), never a container's labels
+wholesale.
 ]]
 
 local M = {}
@@ -143,6 +149,68 @@ function M.valid(t)
   local out = {}
   for k, v in pairs(t) do
     if k:match("^[%w/._*%-]+$") and k:sub(1, 13) ~= "enroller.dev/" then out[k] = v end
+  end
+  return out
+end
+
+--[[[
+@function labels.compose_identity(c)
+@param {enroller.container} c
+@return {table} compose.project and compose.service when the container was made by Docker Compose, else empty
+]]
+---@param c enroller.container
+---@return table<string,string>
+function M.compose_identity(c)
+  local project = c:label("com.docker.compose.project")
+  local service = c:label("com.docker.compose.service")
+  if project == nil or service == nil then return {} end
+  return { ["compose.project"] = project, ["compose.service"] = service }
+end
+
+M.PUBLISH_PREFIX = "teleport.dev/label."
+M.PUBLISH_LIST = "teleport.dev/publish-labels"
+
+local function allowed(key, allow)
+  for _, a in ipairs(allow) do
+    if a == key or (a:sub(-1) == "*" and key:sub(1, #a - 1) == a:sub(1, -2)) then return true end
+  end
+  return false
+end
+
+--[[[
+@function labels.published(c, allow)
+@param {enroller.container} c
+@param {table} allow optional list of container label keys an operator publishes for every container; a key ending in '*' is a prefix
+@return {table} only the labels the container or the operator opted into: every teleport.dev/label.<key>=<value> as <key>=<value>; the container's labels named in teleport.dev/publish-labels (keys separated by commas); the container's labels the allow list names.  A teleport.dev/label.<key> wins over a copied label with the same key.
+Raises "label teleport.dev/label.<key>: ..." for a key Teleport would refuse.
+]]
+---@param c enroller.container
+---@param allow? string[]
+---@return table<string,string>
+function M.published(c, allow)
+  allow = allow or {}
+  check_table("published", allow, 2)
+  for i, a in ipairs(allow) do check_string("published", a, i) end
+  local all = c.labels
+  local out = {}
+  for k, v in pairs(all) do
+    if allowed(k, allow) then out[k] = v end
+  end
+  local list = all[M.PUBLISH_LIST]
+  if list ~= nil then
+    for key in list:gmatch("[^,]+") do
+      key = key:match("^%s*(.-)%s*$")
+      if key ~= "" and all[key] ~= nil then out[key] = all[key] end
+    end
+  end
+  for k, v in pairs(all) do
+    if k:sub(1, #M.PUBLISH_PREFIX) == M.PUBLISH_PREFIX then
+      local key = k:sub(#M.PUBLISH_PREFIX + 1)
+      if not key:match("^[%w/._*%-]+$") then
+        error(("label %s: '%s' is not a Teleport label key (letters, digits and / . _ * -)"):format(k, key), 0)
+      end
+      out[key] = v
+    end
   end
   return out
 end

@@ -25,7 +25,10 @@ describe("rules/labels.lua", function()
 
   describe("match", function()
     local cases = {
-      { {}, false, "no teleport.dev/name, /port, /protocol or /discovery-type=app label" },
+      { {}, false, "no teleport.dev/name, /port, /protocol, /tcp-ports, /db-protocol or /discovery-type=app label" },
+      { { ["teleport.dev/tcp-ports"] = "8080" }, true },
+      { { ["teleport.dev/name"] = "web", ["com.docker.compose.oneoff"] = "True" }, false,
+        "com.docker.compose.oneoff=True (a `docker compose run` container)" },
       { { ["teleport.dev/name"] = "web" }, true },
       { { ["teleport.dev/port"] = "8080" }, true },
       { { ["teleport.dev/protocol"] = "http" }, true },
@@ -78,7 +81,9 @@ describe("rules/labels.lua", function()
         ["teleport.dev/insecure-skip-verify"] = "true",
         ["teleport.dev/description"] = "The web UI",
         ["teleport.dev/app-rewrite"] = '{"redirect": ["localhost"], "headers": [{"name": "X-A", "value": "b"}]}',
-        ["team"] = "infra",
+        ["teleport.dev/label.team"] = "infra",
+        ["team"] = "not published: not opted into",
+        ["db.password"] = "hunter2",
         ["com.docker.compose.project"] = "p",
       })
       assert.are.same({ {
@@ -103,6 +108,89 @@ describe("rules/labels.lua", function()
       assert.are.equal("tcp://10.214.7.3:8080", out[1].uri)
     end)
 
+    it("publishes only the labels a container or the rule opted into", function()
+      local out = apps({
+        ["teleport.dev/name"] = "web",
+        ["teleport.dev/label.env"] = "prod",
+        ["teleport.dev/publish-labels"] = "tier, owner ,missing",
+        ["tier"] = "front",
+        ["owner"] = "team-a",
+        ["db.password"] = "hunter2",
+        ["traefik.http.middlewares.a.basicauth.users"] = "admin:$apr1$x$y",
+      })
+      assert.are.same({
+        env = "prod", tier = "front", owner = "team-a",
+        ["container.name"] = "published",
+        ["container.image"] = "enroller-tiny:latest",
+        ["container.id"] = "8df8da278800",
+        ["container.hostname"] = "8df8da278800",
+      }, out[1].labels)
+    end)
+
+    it("every app option has a label", function()
+      local out = apps({
+        ["teleport.dev/name"] = "web",
+        ["teleport.dev/port"] = "8443",
+        ["teleport.dev/protocol"] = "https",
+        ["teleport.dev/tls-mode"] = "insecure",
+        ["teleport.dev/use-any-proxy-public-addr"] = "true",
+        ["teleport.dev/required-apps"] = "api, auth",
+        ["teleport.dev/cors"] = '{"allowed_origins": ["https://a.example.com"], "allow_credentials": true, "max_age": 600}',
+        ["teleport.dev/app-rewrite"] = '{"jwt_claims": "roles"}',
+      })
+      assert.are.same({ mode = "insecure" }, out[1].tls)
+      assert.is_true(out[1].use_any_proxy_public_addr)
+      assert.are.same({ "api", "auth" }, out[1].required_apps)
+      assert.are.same({ allowed_origins = { "https://a.example.com" }, allow_credentials = true, max_age = 600 },
+        out[1].cors)
+      assert.are.same({ jwt_claims = "roles" }, out[1].rewrite)
+    end)
+
+    it("teleport.dev/tcp-ports makes one TCP app with port ranges", function()
+      local out = apps({ ["teleport.dev/name"] = "db", ["teleport.dev/tcp-ports"] = "5432, 6000-6010" })
+      assert.are.equal(1, #out)
+      assert.are.equal("tcp://10.214.7.3", out[1].uri)
+      assert.are.same({ { port = 5432 }, { port = 6000, end_port = 6010 } }, out[1].tcp_ports)
+    end)
+
+    it("teleport.dev/db-protocol makes a database instead of apps", function()
+      local out = apps({ ["teleport.dev/name"] = "pg", ["teleport.dev/db-protocol"] = "postgres",
+                         ["teleport.dev/port"] = "8080" })
+      assert.are.equal(1, #out)
+      assert.are.equal("db", out[1].kind)
+      assert.are.equal("postgres", out[1].protocol)
+      assert.are.equal("10.214.7.3:8080", out[1].uri)
+      assert.are.equal("label teleport.dev/db-protocol: set teleport.dev/port (the container has 2 TCP ports)",
+        h.error_of(rule.apps, published({ ["teleport.dev/db-protocol"] = "postgres" })))
+    end)
+
+    describe("Docker Compose", function()
+      local function compose(extra)
+        local l = { ["teleport.dev/port"] = "8080", ["com.docker.compose.project"] = "Shop",
+                    ["com.docker.compose.service"] = "web", ["com.docker.compose.container-number"] = "1" }
+        for k, v in pairs(extra or {}) do l[k] = v end
+        return apps(l)
+      end
+      it("names the app <service>-<project>, as Traefik does", function()
+        local out = compose()
+        assert.are.equal("web-shop", out[1].name)
+        assert.are.equal("Shop", out[1].labels["compose.project"])
+        assert.are.equal("web", out[1].labels["compose.service"])
+      end)
+      it("appends the replica number after the first replica", function()
+        assert.are.equal("web-shop-3", compose({ ["com.docker.compose.container-number"] = "3" })[1].name)
+        assert.are.equal("front-3", compose({ ["com.docker.compose.container-number"] = "3",
+                                               ["teleport.dev/name"] = "front" })[1].name)
+      end)
+      it("a long project name is cut with a hash, the same every time", function()
+        local long = ("p"):rep(80)
+        local a = compose({ ["com.docker.compose.project"] = long })[1].name
+        assert.are.equal(63, #a)
+        assert.are.equal(a, compose({ ["com.docker.compose.project"] = long })[1].name)
+        assert.is_true(schema.is_dns_label(a))
+      end)
+    end)
+
     it("no HTTP-ish port and no protocol: no app", function()
       local c = h.container_edited("inspect_rabbitmq.json", function(doc)
         doc.Config.Labels = { ["teleport.dev/name"] = "rmq" }
@@ -125,6 +213,29 @@ describe("rules/labels.lua", function()
         err_of({ ["teleport.dev/name"] = "Web_UI" }))
       assert.are.equal("label teleport.dev/app-rewrite: json: 1:8: invalid token near 'redirect'",
         err_of({ ["teleport.dev/name"] = "web", ["teleport.dev/app-rewrite"] = "redirect: [x]" }))
+      assert.are.equal("label teleport.dev/path: contains a control character",
+        err_of({ ["teleport.dev/name"] = "web", ["teleport.dev/path"] = "/a\r\nX-Injected: 1" }))
+      assert.are.equal("label teleport.dev/tcp-ports: 'http' is not a port or a range such as 6000-6010",
+        err_of({ ["teleport.dev/name"] = "web", ["teleport.dev/tcp-ports"] = "80,http" }))
+      assert.are.equal("label teleport.dev/label.a b: 'a b' is not a Teleport label key (letters, digits and / . _ * -)",
+        err_of({ ["teleport.dev/name"] = "web", ["teleport.dev/label.a b"] = "x" }))
+    end)
+
+    it("what the schema refuses names the field", function()
+      local function refused(lbls)
+        local out = rule.apps(published(lbls))
+        local ok, msg = schema.validate_resource(out[1])
+        assert.is_nil(ok)
+        return msg
+      end
+      assert.are.equal("app field 'public_addr': '10.0.0.1' is an IP address; Teleport wants a DNS name",
+        refused({ ["teleport.dev/port"] = "8080", ["teleport.dev/public-addr"] = "10.0.0.1" }))
+      assert.are.equal("app field 'tcp_ports[1]': end_port 10 must be above port 6000 and at most 65535",
+        refused({ ["teleport.dev/tcp-ports"] = "6000-10" }))
+      assert.are.equal("app field 'tls.mode' is 'verify-full' and 'insecure_skip_verify' is true: drop "
+        .. "insecure_skip_verify (deprecated), or set tls.mode = \"insecure\"",
+        refused({ ["teleport.dev/port"] = "8080", ["teleport.dev/tls-mode"] = "verify-full",
+                  ["teleport.dev/insecure-skip-verify"] = "true" }))
     end)
   end)
 end)
