@@ -56,6 +56,13 @@ class LabeledResource:
     def table(self):
         return getattr(self.auth.store, self.spec.table)
 
+    def _validate_late(self, msg):
+        """CheckAndSetDefaults after the RBAC checks, and on master (apps)
+        lib/services/app.go ValidateApp."""
+        self.spec.validate(msg)
+        if self.spec.kind == "app" and res.strict_app_validation(self.auth.server_version):
+            res.validate_app_master(msg)
+
     def check_access(self, roles, msg):
         rbac.check_labels(roles, msg.Kind, res.all_labels(msg), extra=self.spec.denied_extra)
 
@@ -102,7 +109,7 @@ class LabeledResource:
         rbac.check_action(roles, self.spec.kind, rbac.VERB_CREATE)
         self.check_access(roles, msg)
         if not self.spec.validate_first:
-            self.spec.validate(msg)
+            self._validate_late(msg)
         with self.auth.store.lock:
             if self.auth.live(self.table(), msg.Metadata.Name) is not None:
                 raise TraceError("AlreadyExists", "%s %s already exists" % (self.spec.noun, q(msg.Metadata.Name)))
@@ -123,7 +130,7 @@ class LabeledResource:
             self.check_access(roles, existing)
             self.check_access(roles, msg)
             if not self.spec.validate_first:
-                self.spec.validate(msg)
+                self._validate_late(msg)
             if self.auth.live(self.table(), msg.Metadata.Name) is None:
                 raise self._backend_missing(msg.Metadata.Name)
             # Unconditional write: the revision the client sent is not compared.

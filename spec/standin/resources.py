@@ -268,6 +268,50 @@ def check_app(app):
                                      "be between %d and 65535" % (pr.Port + 1))
 
 
+# ---- master's stricter app validation ----------------------------------------
+# lib/services/app.go ValidateApp on master, run by CreateApp and UpdateApp:
+# a lower-case DNS-1123 app name (dots and '_' allowed for dynamic apps), and
+# a public_addr that is a bare lower-case DNS-1123 host name (no scheme, no
+# port, not an IP).  Older releases accept what this refuses.  The name text
+# is Teleport's; the public_addr texts follow its wording.
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123_LABEL_US = re.compile(r"^[a-z0-9]([-_a-z0-9]*[a-z0-9])?$")
+
+
+def _dns1123_subdomain(s, underscore=False):
+    rx = _DNS1123_LABEL_US if underscore else _DNS1123_LABEL
+    return bool(s) and len(s) <= 253 and all(len(p) <= 63 and rx.match(p) for p in s.split("."))
+
+
+def strict_app_validation(server_version):
+    """True for the releases that run ValidateApp on CreateApp/UpdateApp
+    (the stand-in's --version master)."""
+    return server_version.endswith("-dev")
+
+
+def validate_app_master(app):
+    name, addr = app.Metadata.Name, app.Spec.PublicAddr
+    if not _dns1123_subdomain(name, underscore=True):
+        raise TraceError("BadParameter", "application name %s must be a valid DNS subdomain (lowercase "
+                         "alphanumeric, '-', '_' or '.', must start and end with alphanumeric, max 253 chars)"
+                         % q(name))
+    if not addr:
+        return
+    if "://" in addr:
+        raise TraceError("BadParameter", "application %s public_addr %s must not contain a URL scheme"
+                         % (q(name), q(addr)))
+    if ":" in addr:
+        raise TraceError("BadParameter", "application %s public_addr %s must not contain a port"
+                         % (q(name), q(addr)))
+    if re.match(r"^\d+\.\d+\.\d+\.\d+$", addr):
+        raise TraceError("BadParameter", "application %s public_addr %s must be a DNS name, not an IP address"
+                         % (q(name), q(addr)))
+    if not _dns1123_subdomain(addr):
+        raise TraceError("BadParameter", "application %s public_addr %s must be a valid DNS subdomain "
+                         "(lowercase alphanumeric, '-' or '.', max 253 chars)" % (q(name), q(addr)))
+
+
 def check_app_server(srv, server_version):
     """types.AppServerV3.CheckAndSetDefaults + presence's ValidateNamespaceDefault."""
     srv.Kind, srv.Version = "app_server", "v3"
