@@ -53,17 +53,42 @@ function container:ip(network) end
 ---@class enroller.rewrite
 ---@field redirect? string[]
 ---@field headers? enroller.rewrite_header[]
+---@field jwt_claims? "roles-and-traits"|"roles"|"traits"|"none"
+
+---@class enroller.app_tls
+---@field mode? "insecure"|"verify-full"|"verify-server-name"|"verify-spiffe-id" only insecure and verify-full can be sent yet
+---@field server_name? string checked, then refused (cannot be sent yet)
+---@field server_spiffe_id? string checked, then refused (cannot be sent yet)
+---@field allowed_cas? string[] checked, then refused (cannot be sent yet)
+---@field client_cert_mode? "none"|"managed" checked, then refused (cannot be sent yet)
+
+---@class enroller.cors
+---@field allowed_origins? string[]
+---@field allowed_methods? string[]
+---@field allowed_headers? string[]
+---@field exposed_headers? string[]
+---@field allow_credentials? boolean
+---@field max_age? integer seconds, 0-4294967295
+
+---@class enroller.port_range
+---@field port integer 1-65535
+---@field end_port? integer above port, at most 65535; nil or 0: one port
 
 ---A Teleport app (AppV3): what apps(c) returns, in a list.  Closed: any
 ---other field is an error naming the rule and the field.
 ---@class enroller.app
 ---@field kind? "app" the default
 ---@field name string DNS-1035 label, at most 63 characters (util.dns_name builds one)
----@field uri string where the Teleport agent reaches the app, "http://10.0.0.2:3000"
----@field description? string
----@field labels? table<string,string> no enroller.dev/ keys (the daemon writes those)
----@field public_addr? string
----@field insecure_skip_verify? boolean
+---@field uri string where the Teleport agent reaches the app, "http://10.0.0.2:3000"; no control characters
+---@field description? string at most 1024 bytes
+---@field labels? table<string,string> at most 64; no enroller.dev/ keys (the daemon writes those)
+---@field public_addr? string lower-case DNS name: no scheme, no port, not an IP
+---@field insecure_skip_verify? boolean deprecated by tls.mode = "insecure"
+---@field tls? enroller.app_tls
+---@field use_any_proxy_public_addr? boolean
+---@field required_apps? string[] app names
+---@field cors? enroller.cors
+---@field tcp_ports? enroller.port_range[] the uri is then tcp://host without a port
 ---@field rewrite? enroller.rewrite
 
 ---A Teleport database (DatabaseV3).  Validated and shown by `enroller explain`
