@@ -185,7 +185,8 @@ end
 local function check_app(a)
   local tls = a.tls
   if tls ~= nil then
-    local mode = tls.mode or "verify-full"
+    -- no mode: Teleport derives it from the deprecated insecure_skip_verify
+    local mode = tls.mode or (a.insecure_skip_verify and "insecure" or "verify-full")
     if a.insecure_skip_verify and mode ~= "insecure" then
       return nil, ("'tls.mode' is '%s' and 'insecure_skip_verify' is true: drop insecure_skip_verify "
         .. "(deprecated), or set tls.mode = \"insecure\""):format(mode)

@@ -79,6 +79,7 @@ describe("enroller.schema", function()
         public_addr = "app.example.com",
       })))
       assert.is_true(check(base({ tls = { mode = "verify-full" } })))
+      assert.is_true(check(base({ tls = {}, insecure_skip_verify = true })))
     end)
     local cases = {
       { { uri = "10.0.0.2:80" }, "app field 'uri': '10.0.0.2:80' is not scheme://host[:port][/path]" },
