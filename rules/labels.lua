@@ -295,13 +295,13 @@ return enroller.rule {
       return a
     end
 
+    local path = path_of(c)
     if tcp_ports then
       -- Teleport wants tcp://host without a port when tcp_ports is set
       local a = app(app_name(c, nil), "tcp://" .. (ip:find(":", 1, true) and ("[" .. ip .. "]") or ip))
       a.tcp_ports = tcp_ports
       return { a }
     end
-    local path = path_of(c)
     local out = {}
     for _, ch in ipairs(chosen) do
       local name = app_name(c, #chosen > 1 and ch.port or nil)
