@@ -24,6 +24,7 @@ PY = "/usr/bin/python3"
 FLOOR = os.path.join(BUILD, "bench_floor")
 RULE_COST = os.path.join(BUILD, "bench_rule_cost")
 RUSAGE = os.path.join(BUILD, "bench_rusage")
+LIST_FLOOR = os.path.join(BUILD, "bench_list_floor")
 REPLAY = os.path.join(HERE, "docker_replay.py")
 STANDIN_FAST = os.path.join(HERE, "standin_fast.py")
 os.environ.setdefault("ENR_PYGEN", os.path.join(BUILD, "gen", "py"))

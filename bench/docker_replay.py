@@ -1,14 +1,15 @@
 #!/usr/bin/python3
 """Docker Engine API replay server for the scale benchmark.
 
-    bench/docker_replay.py --socket PATH -n N [--ready FILE]
+    bench/docker_replay.py --socket PATH -n N [--prefix rmq] [--ready FILE]
     bench/docker_replay.py --socket PATH --proxy UPSTREAM_SOCK [--ready FILE]
 
 Serves, over HTTP/1.1 on a unix socket, N running containers made from the
 recorded documents in spec/fixtures/docker/ (Engine API 1.41, docker.io
 20.10.24): each is inspect_rabbitmq.json / the first entry of
-containers_list_running.json with its own id, name (rmq-00000 ...),
-hostname, alias and IPv4 address.  Nothing else about them differs, so every
+containers_list_running.json with its own id, name (rmq-00000 ...; --prefix
+picks the part before the dash, so several replay servers, one per simulated
+host, serve distinct containers), hostname, alias and IPv4 address.  Nothing else about them differs, so every
 container matches rules/rabbitmq.lua and wants one app.
 
 Paths (an optional /vX.Y prefix is accepted, as dockerd does):
@@ -45,21 +46,22 @@ VERSION_RE = re.compile(r"^/v\d+\.\d+(/.*)$")
 
 
 class Replay:
-    def __init__(self, n):
+    def __init__(self, n, prefix="rmq"):
+        self.prefix = prefix
         with open(os.path.join(FIX, "inspect_rabbitmq.json")) as f:
             self.inspect_tpl = json.load(f)
         with open(os.path.join(FIX, "containers_list_running.json")) as f:
             self.list_tpl = json.load(f)[0]
         self.net = next(iter(self.inspect_tpl["NetworkSettings"]["Networks"]))
-        self.ids = [hashlib.sha256(b"replay-%d" % i).hexdigest() for i in range(n)]
+        seed = "replay-" if prefix == "rmq" else "replay-%s-" % prefix
+        self.ids = [hashlib.sha256(b"%s%d" % (seed.encode(), i)).hexdigest() for i in range(n)]
         self.index = {cid: i for i, cid in enumerate(self.ids)}
         self.list_body = json.dumps([self.list_entry(i) for i in range(n)]).encode()
         self.lock = threading.Lock()
         self.counters = {}
 
-    @staticmethod
-    def name(i):
-        return "rmq-%05d" % i
+    def name(self, i):
+        return "%s-%05d" % (self.prefix, i)
 
     @staticmethod
     def ip(i):
@@ -259,8 +261,11 @@ def main():
     ap.add_argument("--socket", required=True)
     ap.add_argument("-n", type=int)
     ap.add_argument("--proxy", metavar="UPSTREAM_SOCK")
+    ap.add_argument("--prefix", default="rmq", help="container names are PREFIX-00000 ... (default rmq)")
     ap.add_argument("--ready")
     args = ap.parse_args()
+    if not re.match(r"^[a-z0-9]{1,20}$", args.prefix):
+        ap.error("--prefix: lowercase letters and digits only, 1-20 of them")
     if (args.n is None) == (args.proxy is None):
         ap.error("give exactly one of -n and --proxy")
     if os.path.exists(args.socket):
@@ -272,7 +277,7 @@ def main():
         srv.counters = {}
     else:
         srv = Server(args.socket, Handler)
-        srv.replay = Replay(args.n)
+        srv.replay = Replay(args.n, args.prefix)
     srv.stopping = threading.Event()
 
     def stop(*_):

@@ -165,8 +165,20 @@ def daemon(cl, n, resync=1, resyncs=5):
          "complete": not any(w in en.log() for w in ("INCOMPLETE", "no writes until", "RESOURCE_EXHAUSTED")), "vmhwm_kib": st["VmHWM"], "vmrss_kib": st["VmRSS"],
          "pss_kib": sm.get("Pss", 0), "private_kib": sm.get("Private_Clean", 0) + sm.get("Private_Dirty", 0),
          "anon_kib": sm.get("Anonymous", 0)}
+    r.update(list_floor(cl.docker_host, resyncs))
     log("N=%d daemon: %s" % (n, r))
     return r
+
+
+def list_floor(docker_host, rounds):
+    """The resync floor: bench_list_floor makes `rounds` listings of the same
+    containers, each parsed and hashed per entry, nothing else."""
+    out = subprocess.run([common.LIST_FLOOR, docker_host[len("unix://"):], str(max(3, rounds))],
+                         capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError("bench_list_floor: " + out.stderr.strip())
+    f = out.stdout.split()
+    return {"floor_entries": int(f[1]), "floor_cpu_ms": float(f[3]), "floor_wall_ms": float(f[5])}
 
 
 def run_replay(n, repeat):
@@ -295,14 +307,18 @@ def report(results, cross):
             if prev is not None and r["n"] > prev["n"]:
                 slope = fmt((d["anon_kib"] - prev["daemon"]["anon_kib"]) * 1024.0 / (r["n"] - prev["n"]))
             rows.append([r["n"], "yes" if d["complete"] else "NO", "%.1f" % d["cpu_ms_per_resync"],
+                         "%.1f" % d["floor_cpu_ms"], fmt(common.ratio(d["cpu_ms_per_resync"], d["floor_cpu_ms"]), 2),
                          d["writes"], "%.0f" % d["auth_calls_per_resync"], "%.0f" % d["docker_calls_per_resync"],
                          "%.1f" % (d["vmhwm_kib"] / 1024.0), "%.1f" % (d["vmrss_kib"] / 1024.0),
                          "%.1f" % (d["anon_kib"] / 1024.0), slope])
             prev = r
         out.append("\n### The daemon: a resync with nothing changed, and its memory (Docker: replay server)\n")
         out.append("`enroller run` with `reconcile { resync = 1 }` after the passes above (apps exist); "
-                   "CPU from /proc/PID/stat between list calls k and k+m, divided by m (m = 5, 2 from N = 5,000).\n")
-        out.append(common.table(["N", "complete", "CPU ms per resync", "writes", "Auth calls per resync",
+                   "CPU from /proc/PID/stat between list calls k and k+m, divided by m (m = 5, 2 from N = 5,000). "
+                   "Floor: `bench_list_floor`, one listing of the same containers parsed and hashed per entry, "
+                   "nothing else (CPU per listing, same run).\n")
+        out.append(common.table(["N", "complete", "CPU ms per resync", "floor: CPU ms per listing",
+                                 "resync / floor", "writes", "Auth calls per resync",
                                  "Docker calls per resync", "VmHWM MiB", "VmRSS MiB", "anonymous MiB",
                                  "anonymous bytes per container (slope)"], rows))
     if cross:

@@ -70,6 +70,19 @@ class BenchSmoke(unittest.TestCase):
         self.assertGreater(int(base[3]), 0)
         self.assertGreater(int(shipped[3]), int(base[3]))
 
+    def test_fleet(self):
+        out = run(os.path.join(BENCH, "fleet.py"), "--hosts", "1,2", "--per-host", "4", "--steady", "2",
+                  "--resync", "1")
+        self.assertIn("### A fleet on one cluster", out)
+        one, two = rows(out, "1")[0], rows(out, "2")[0]
+        self.assertEqual(one[1], "4")
+        self.assertEqual(two[1], "8")
+        # each enroller sees every host's app events: twice as many with two hosts
+        self.assertGreaterEqual(int(one[4].replace(",", "")), 4)
+        self.assertEqual(int(two[4].replace(",", "")), 2 * int(one[4].replace(",", "")))
+        self.assertEqual(two[11], "0")  # no writes with nothing changing
+        self.assertIn("Extrapolation to 100 hosts", out)
+
 
 if __name__ == "__main__":
     unittest.main(argv=[sys.argv[0], "-v"])

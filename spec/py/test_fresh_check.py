@@ -183,7 +183,7 @@ class FreshCheck(unittest.TestCase):
             self.assertEqual(len(runs), 1)
             self.assertTrue(procs_rooted_under(runs[0]), "the inside runs in the root")
             p.send_signal(signal.SIGTERM)
-            rc = p.wait(timeout=60)
+            rc = p.wait(timeout=300)   # a deadline, generous for a loaded machine
         finally:
             if p.poll() is None:
                 os.killpg(p.pid, signal.SIGKILL)

@@ -14,7 +14,8 @@
  *
  * Memory bounds.  Every response body is capped (DOCKER_CLIENT_MAX_BODY) and
  * every event line too (DOCKER_CLIENT_MAX_LINE): a broken or hostile engine
- * cannot make us allocate without limit.
+ * cannot make us allocate without limit.  The container listing is not kept
+ * at all: docker_list.c parses it as it arrives (ids and hashes only).
  *
  * Podman.  Podman's Docker-compatible API (4.3 and later) is served by the
  * same code; where it answers differently, this file hides the difference so
@@ -33,7 +34,7 @@
  */
 #include "docker/docker_client.h"
 #include "docker/docker_event.h"
-#include "base/hash.h"
+#include "docker/docker_list.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -67,7 +68,8 @@ struct request {
     size_t len, cap, max;
     int added;                 /* in the multi handle */
     int stopped;               /* events: stop requested from a callback */
-    struct enr_error stream_err; /* events: why the write callback aborted */
+    struct enr_error stream_err; /* events, list: why the write callback aborted */
+    struct docker_list list;   /* list: the answer, parsed as it arrives (a 2xx body only) */
     char errbuf[CURL_ERROR_SIZE];
     union {
         docker_ping_cb ping;
@@ -162,6 +164,8 @@ static void request_free(struct request *r)
             curl_multi_remove_handle(r->dc->multi, r->easy);
         curl_easy_cleanup(r->easy);
     }
+    if (r->kind == REQ_LIST)
+        docker_list_cleanup(&r->list);
     free(r->body);
     free(r);
 }
@@ -420,63 +424,14 @@ static void finish_ping(struct request *r, struct enr_error *err)
     r->cb.ping(r->ud, err->code ? err : NULL, err->code ? NULL : dc->api_version);
 }
 
-/* FNV-1a of an entry's compact, key-sorted JSON without "Status". */
-static uint64_t entry_hash(json_t *item)
-{
-    json_t *copy = json_copy(item);
-    uint64_t h = HASH_FNV64_INIT;
-    char *text;
-
-    if (copy == NULL)
-        return 0;
-    json_object_del(copy, "Status");
-    text = json_dumps(copy, JSON_COMPACT | JSON_SORT_KEYS);
-    if (text != NULL)
-        h = hash_fnv64(h, text, strlen(text));
-    free(text);
-    json_decref(copy);
-    return h;
-}
-
 static void finish_list(struct request *r, struct enr_error *err)
 {
-    json_t *root = NULL, *item, *id;
-    char **ids = NULL;
-    uint64_t *hashes = NULL;
-    size_t n = 0, i;
-
-    if (err->code == 0) {
-        json_error_t jerr;
-        root = json_loadb(r->body ? r->body : "", r->len, 0, &jerr);
-        if (!json_is_array(root)) {
-            err_set(err, -EPROTO, "%s: expected a JSON array%s%s", r->what, root ? "" : ": ",
-                    root ? "" : jerr.text);
-        } else {
-            n = json_array_size(root);
-            ids = calloc(n ? n : 1, sizeof(*ids));
-            hashes = calloc(n ? n : 1, sizeof(*hashes));
-            if (ids == NULL || hashes == NULL)
-                err_set(err, -ENOMEM, "%s: out of memory", r->what);
-            json_array_foreach(root, i, item) {
-                if (ids == NULL || hashes == NULL)
-                    break;
-                id = json_object_get(item, "Id");
-                if (!json_is_string(id) || json_string_length(id) == 0) {
-                    err_set(err, -EPROTO, "%s: item %zu: Id missing or not a string", r->what, i);
-                    break;
-                }
-                ids[i] = (char *)json_string_value(id); /* borrowed from root */
-                hashes[i] = entry_hash(item);
-            }
-        }
-    }
+    if (err->code == 0)
+        docker_list_finish(&r->list, err);
     if (err->code)
         r->cb.list(r->ud, err, NULL, NULL, 0);
     else
-        r->cb.list(r->ud, NULL, ids, hashes, n);
-    free(ids);
-    free(hashes);
-    json_decref(root);
+        r->cb.list(r->ud, NULL, r->list.ids, r->list.hashes, r->list.n);
 }
 
 static void finish_inspect(struct request *r, struct enr_error *err)
@@ -509,7 +464,7 @@ static void finish(struct request *r, CURLcode res)
     }
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &os_errno);
-    if (r->kind == REQ_EVENTS && r->stream_err.code) {
+    if ((r->kind == REQ_EVENTS || r->kind == REQ_LIST) && r->stream_err.code) {
         err = r->stream_err;
     } else if (res != CURLE_OK && !(res == CURLE_WRITE_ERROR && status >= 300)) {
         if (res == CURLE_WRITE_ERROR)
@@ -591,6 +546,16 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *userp)
 {
     struct request *r = userp;
     size_t n = size * nmemb;
+    long status = 0;
+
+    if (r->kind == REQ_LIST && curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
+        status >= 200 && status < 300) {
+        /* The listing is parsed as it arrives: no body is kept. */
+        if (n > r->max - r->len)
+            return 0;           /* "response larger than", in finish() */
+        r->len += n;
+        return docker_list_feed(&r->list, p, n, &r->stream_err) < 0 ? 0 : n;
+    }
     return body_append(r, p, n) < 0 ? 0 : n;
 }
 
@@ -623,6 +588,8 @@ static int start(struct docker_client *dc, enum req_kind kind, const char *path,
     case REQ_INSPECT: r->cb.inspect = (docker_inspect_cb)cb; break;
     case REQ_EVENTS: r->cb.event = (docker_event_cb)cb; break;
     }
+    if (kind == REQ_LIST && (rc = docker_list_init(&r->list, r->what, err)) < 0)
+        goto fail;
 
     ulen = strlen(dc->base_url) + strlen(path) + (query ? strlen(query) : 0) + 32;
     if ((url = malloc(ulen)) == NULL) {

@@ -47,8 +47,8 @@ typedef void (*docker_list_cb)(void *ud, const struct enr_error *err, char **ids
                                size_t n);
 /* GET /containers/json (running only): the ids, and for each a hash of its
  * list entry (all of it but the "Status" text, which counts uptime), so a
- * resync can inspect only the containers whose entry changed.  Borrowed for
- * the callback. */
+ * resync can inspect only the containers whose entry changed.  Parsed as it
+ * streams in, no tree built (docker_list.h).  Borrowed for the callback. */
 int docker_client_list(struct docker_client *dc, docker_list_cb cb, void *ud, struct enr_error *err);
 
 typedef void (*docker_inspect_cb)(void *ud, const struct enr_error *err, struct container *c);

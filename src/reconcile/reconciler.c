@@ -117,8 +117,11 @@ static void on_docker_change(void *ud, const char *id, enum docker_sync_change w
 static void on_docker_resync(void *ud)
 {
     struct reconciler *r = ud;
-    /* A resync lists both sides, and plans once when both have answered. */
-    teleport_view_relist(r->tv);
+    /* A resync lists Docker, and Teleport too unless the watch keeps the
+     * view complete (then a listing would only repeat it); it plans once
+     * when both have answered. */
+    if (!teleport_view_live(r->tv))
+        teleport_view_relist(r->tv);
 }
 
 static void on_listed(void *ud, bool complete)

@@ -14,7 +14,8 @@
  *   ms) -> executor
  *
  *   every resync seconds, and after a stream cut or a failure: list + inspect
- *   what changed, GetApps -> plan every name -> executor
+ *   what changed, GetApps (only while the watch is not live) -> plan every
+ *   name -> executor
  *
  * It adds the grace period and the deletion-cap approval (SIGUSR1).
  * Deletion happens only through the planner's promises (planner.h).

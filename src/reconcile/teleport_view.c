@@ -503,6 +503,11 @@ bool teleport_view_listed(const struct teleport_view *tv)
     return tv->listed;
 }
 
+bool teleport_view_live(const struct teleport_view *tv)
+{
+    return tv->watch_live && tv->complete && !tv->running;
+}
+
 const struct resource *teleport_view_get(const struct teleport_view *tv, const char *name)
 {
     return strmap_get(&tv->view, name);

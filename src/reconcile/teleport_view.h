@@ -3,7 +3,9 @@
  * app as Teleport last showed it or as enroller last wrote it.
  *
  *   GetApps listing      -> the whole view (complete), or unknown on failure
- *                           (retried with a doubling delay);
+ *                           (retried with a doubling delay); asked for when
+ *                           the watch starts and after it is cut, and at a
+ *                           resync only while the watch is not live;
  *   WatchEvents          -> puts and deletes by name between listings; a
  *                           watch that breaks after it was set up makes the
  *                           view unknown (events may be lost) until a
@@ -59,6 +61,9 @@ bool teleport_view_busy(const struct teleport_view *tv);
 bool teleport_view_complete(const struct teleport_view *tv);
 /* At least one listing has answered or failed. */
 bool teleport_view_listed(const struct teleport_view *tv);
+/* Complete and kept so by a watch that has not been cut since: another
+ * listing would tell nothing new (a resync then lists Docker only). */
+bool teleport_view_live(const struct teleport_view *tv);
 
 const struct resource *teleport_view_get(const struct teleport_view *tv, const char *name);
 /* Iteration: for (size_t i = 0; teleport_view_next(tv, &i, &res);) ... */
