@@ -154,6 +154,30 @@ class Safety(unittest.TestCase):
             self.assertTrue(en.alive())
 
 
+    def test_deletion_cap_holds_over_a_window(self):
+        # Containers stopped one by one from a script: each pass deletes one
+        # app, but no more than max_deletes go within the window.
+        with harness.Cluster() as cl:
+            en = cl.start_enroller(resync=1, reconcile='max_deletes = 3, window = "5m"')
+            names = ["w%d" % i for i in range(6)]
+            for n in names:
+                cl.run_container(n, "rabbitmq:3-management")
+            harness.wait_for(lambda: set(cl.apps()) == {"rabbitmq-" + n for n in names}, what="six apps")
+            for n in names:
+                cl.docker("stop", "-t", "0", n)
+                en.wait_log(en.container_line(n, "gone"), what="enroller to see %s gone" % n)
+            en.wait_log("deletion cap: 3 apps deleted within the last 300s", what="the window's cap")
+            en.wait_resyncs(2, what="passes with the cap holding")
+            self.assertEqual(harness.calls(cl.counters(), "DeleteApp"), 3)
+            self.assertEqual(len(cl.apps()), 3, "the deletions over the window's cap were held")
+            # The operator approves: the held deletions go, once.
+            en.signal(signal.SIGUSR1)
+            harness.wait_for(lambda: cl.apps() == {}, what="the held deletions after SIGUSR1")
+            en.wait_log("SIGUSR1 approval used by this pass", what="the approval used and disarmed")
+            self.assertEqual(harness.calls(cl.counters(), "DeleteApp"), 6)
+            self.assertTrue(en.alive())
+
+
 WEB_RULE = """local enroller = require "enroller"
 return enroller.rule {
   name = "web",
