@@ -6,7 +6,7 @@
  *     docker   { host = "unix:///run/docker.sock" }
  *     teleport { addr = "auth.example.com:3025", identity = "/var/lib/enroller/identity" }
  *     rules    { dir = "rules" }
- *     reconcile { resync = 60, policy = "sync", grace = 30, max_deletes = 50 }
+ *     reconcile { resync = 60, policy = "sync", grace = 60, max_deletes = 50, window = 60 }
  *     log      { level = "info" }
  *     http     { listen = "127.0.0.1:9464" }
  *
