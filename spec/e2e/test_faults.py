@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import shutil
 import sys
 import time
@@ -207,6 +208,28 @@ class Faults(unittest.TestCase):
         cl.tctl("faults", "clear")
         self.finish("Auth answering every call in 2 s (time from the start, while slow)", t0, 0, names)
 
+
+
+    def test_check_connect(self):
+        # `check --connect`: one line per endpoint, exit 0 when both answer,
+        # 1 with the endpoint that did not.
+        cl = self.cl
+        cfg = cl.write_config()
+        r = subprocess.run([harness.ENROLLER, "check", "--connect", "-c", cfg], capture_output=True, text=True,
+                           timeout=harness.CMD_DEADLINE)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"(?m)^identity %s: ok \(user %s, " % (re.escape(cl.identity), cl.user))
+        self.assertRegex(r.stdout, r"(?m)^docker %s: ok \(API [0-9.]+, 0 containers running\)$"
+                         % re.escape(cl.docker_host))
+        self.assertRegex(r.stdout, r"(?m)^teleport %s: ok \(cluster \S+, Teleport \S+, as %s\)$"
+                         % (re.escape(cl.auth_addr), cl.user))
+        cl.stop_standin()
+        r = subprocess.run([harness.ENROLLER, "check", "--connect", "-c", cfg], capture_output=True, text=True,
+                           timeout=harness.CMD_DEADLINE)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"(?m)^docker .*: ok ")
+        self.assertRegex(r.stdout, r"(?m)^teleport %s: FAILED: " % re.escape(cl.auth_addr))
+        cl.start_standin()
 
     def test_identity_expires_in_place(self):
         # The identity expires while enroller runs (nobody renews it): the
