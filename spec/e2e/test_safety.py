@@ -178,6 +178,33 @@ class Safety(unittest.TestCase):
             self.assertTrue(en.alive())
 
 
+    def test_reload_applies_the_limits(self):
+        # A config edit changes the deletion cap and the write limits of the
+        # running daemon; a change that needs a restart is named as such.
+        with harness.Cluster() as cl:
+            cfg = cl.write_config(resync=1, reconcile='max_deletes = 1, window = "5m"')
+            en = cl.start_enroller(config=cfg)
+            for n in ("l1", "l2"):
+                cl.run_container(n, "rabbitmq:3-management")
+            harness.wait_for(lambda: {"rabbitmq-l1", "rabbitmq-l2"} <= set(cl.apps()), what="two apps")
+            for n in ("l1", "l2"):
+                cl.docker("stop", "-t", "0", n)
+                en.wait_log(en.container_line(n, "gone"), what="enroller to see %s gone" % n)
+            en.wait_log("deletion cap: 1 apps deleted within the last 300s", what="the window's cap")
+            self.assertEqual(len(cl.apps()), 1)
+            with open(cfg) as f:
+                text = f.read()
+            with open(cfg, "w") as f:
+                f.write(text.replace("max_deletes = 1,", "max_deletes = 10, write_rate = 5, write_burst = 5,")
+                        .replace("resync = 1,", "resync = 2,"))
+            en.wait_log("config: applied reconcile.max_deletes, reconcile.write_rate, reconcile.write_burst",
+                        what="the new limits applied")
+            en.wait_log("config changed; needs a restart to apply: reconcile.resync", what="the restart notice")
+            harness.wait_for(lambda: cl.apps() == {}, what="the held deletion under the new cap")
+            self.assertEqual(harness.calls(cl.counters(), "DeleteApp"), 2)
+            self.assertTrue(en.alive())
+
+
 WEB_RULE = """local enroller = require "enroller"
 return enroller.rule {
   name = "web",
