@@ -400,7 +400,6 @@ static int execute(struct reconciler *r, struct plan *p, bool full, struct enr_e
     if (p->n[PLAN_CREATE] + p->n[PLAN_UPDATE] + p->n[PLAN_DELETE] > 0)
         log_info(LOG_RECONCILE, "plan: %zu create, %zu update, %zu delete, %zu conflict, %zu skip",
                  p->n[PLAN_CREATE], p->n[PLAN_UPDATE], p->n[PLAN_DELETE], p->n[PLAN_CONFLICT], p->n[PLAN_SKIP]);
-    note_deletes(r, p->n[PLAN_DELETE], uv_now(r->loop));
     return executor_submit(r->ex, p, err);
 }
 
@@ -475,6 +474,8 @@ static void plan_timer_cb(uv_timer_t *h)
     }
     if (execute(r, &p, full, &err) < 0)
         goto fail;
+    if (!r->cfg.plan_only && !r->cfg.dry_run && !in.deletes_approved)
+        note_deletes(r, p.n[PLAN_DELETE], uv_now(r->loop));
     if (r->cfg.on_pass != NULL)
         r->cfg.on_pass(r->cfg.ud, (double)(uv_hrtime() - t0) / 1e9);
     goto out;
