@@ -231,6 +231,8 @@ static size_t recent_deletes(struct reconciler *r, uint64_t now)
 
     while (k < r->n_del && now - r->del_times[k] >= w)
         k++;
+    if (k == 0)
+        return r->n_del;
     memmove(r->del_times, r->del_times + k, (r->n_del - k) * sizeof(*r->del_times));
     r->n_del -= k;
     return r->n_del;
