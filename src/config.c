@@ -8,11 +8,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config_decl.h"
+#include "docker/docker_client.h"
 #include "reconcile/executor.h"
 #include "reconcile/reconciler.h"
 #include "teleport/teleport_client.h"
@@ -25,9 +27,10 @@ static const struct enr_config defaults = {
     .resync_sec = RECONCILER_DEFAULT_RESYNC_SEC,
     .events = 1,
     .policy = CONFIG_POLICY_SYNC,
-    .grace_sec = 0,
+    .grace_sec = 60, /* covers a dockerd restart without live-restore */
     .max_deletes = 50,
     .max_delete_percent = 50,
+    .delete_window_sec = 60,
     .adopt = 0,
     .lease_sec = 0,
     .write_rate = EXECUTOR_DEFAULT_RATE,
@@ -92,6 +95,13 @@ static int finish(struct enr_config *cfg, const char *name, struct enr_error *er
         return err_set(err, -EINVAL, "%s: teleport.tbot_dir: set either identity or tbot_dir, not both", name);
     if (cfg->rules_dir == NULL)
         return err_set(err, -EINVAL, "%s: rules.dir: required", name);
+    /* docker.host unset: $DOCKER_HOST is used (docker_client_new), so a bad
+     * one is refused here, named as such, rather than retried forever. */
+    const char *env_host = getenv("DOCKER_HOST");
+    struct enr_error herr = {0};
+    if (cfg->docker_host == NULL && env_host != NULL && env_host[0] != '\0' &&
+        docker_client_check_host(env_host, &herr) < 0)
+        return err_set(err, -EINVAL, "%s: $DOCKER_HOST (docker.host is not set): %s", name, herr.msg);
     if (cfg->log_level == NULL && (cfg->log_level = strdup(defaults.log_level)) == NULL)
         return err_set(err, -ENOMEM, "%s: out of memory", name);
     /* mode and policy start from the defaults (config_load): an enum has no
@@ -106,6 +116,8 @@ static int finish(struct enr_config *cfg, const char *name, struct enr_error *er
         cfg->max_deletes = defaults.max_deletes;
     if (cfg->max_delete_percent < 0)
         cfg->max_delete_percent = defaults.max_delete_percent;
+    if (cfg->delete_window_sec < 0)
+        cfg->delete_window_sec = defaults.delete_window_sec;
     if (cfg->adopt < 0)
         cfg->adopt = defaults.adopt;
     if (cfg->lease_sec < 0)
@@ -138,6 +150,7 @@ struct enr_config *config_load(const char *path, struct enr_error *err)
     /* Unset until the file says otherwise; finish() fills the defaults. */
     cfg->events = cfg->grace_sec = cfg->max_deletes = cfg->max_delete_percent = -1;
     cfg->adopt = cfg->lease_sec = cfg->confirm_sec = cfg->write_rate = cfg->write_burst = -1;
+    cfg->delete_window_sec = -1;
     cfg->mode = defaults.mode;
     cfg->policy = defaults.policy;
     if ((abs = realpath(path, NULL)) == NULL) {
@@ -173,39 +186,52 @@ static int str_differs(const char *a, const char *b)
 
 size_t config_diff(const struct enr_config *a, const struct enr_config *b, char *buf, size_t size)
 {
+    return config_diff_kind(a, b, CONFIG_DIFF_ALL, buf, size);
+}
+
+size_t config_diff_kind(const struct enr_config *a, const struct enr_config *b, enum config_diff_kind kind,
+                        char *buf, size_t size)
+{
+    /* live: applied by a running daemon on a reload (daemon.c). */
     struct {
         const char *name;
         int differs;
+        bool live;
     } f[] = {
-        {"owner", str_differs(a->owner, b->owner)},
-        {"docker.host", str_differs(a->docker_host, b->docker_host)},
-        {"docker.cert_path", str_differs(a->docker_cert_path, b->docker_cert_path)},
-        {"teleport.addr", str_differs(a->teleport_addr, b->teleport_addr)},
-        {"teleport.identity", str_differs(a->identity_file, b->identity_file)},
-        {"teleport.server_name", str_differs(a->server_name, b->server_name)},
-        {"teleport.tbot_dir", str_differs(a->tbot_dir, b->tbot_dir)},
-        {"teleport.cluster", str_differs(a->teleport_cluster, b->teleport_cluster)},
-        {"teleport.proxy", a->teleport_proxy != b->teleport_proxy},
-        {"teleport.call_timeout", a->call_timeout_ms != b->call_timeout_ms},
-        {"mode", a->mode != b->mode},
-        {"reconcile.resync", a->resync_sec != b->resync_sec},
-        {"reconcile.events", a->events != b->events},
-        {"reconcile.policy", a->policy != b->policy},
-        {"reconcile.grace", a->grace_sec != b->grace_sec},
-        {"reconcile.max_deletes", a->max_deletes != b->max_deletes},
-        {"reconcile.max_delete_percent", a->max_delete_percent != b->max_delete_percent},
-        {"reconcile.adopt", a->adopt != b->adopt},
-        {"reconcile.lease", a->lease_sec != b->lease_sec},
-        {"rules.dir", str_differs(a->rules_dir, b->rules_dir)},
-        {"log.level", str_differs(a->log_level, b->log_level)},
-        {"http.listen", str_differs(a->http_listen, b->http_listen)},
+        {"owner", str_differs(a->owner, b->owner), false},
+        {"docker.host", str_differs(a->docker_host, b->docker_host), false},
+        {"docker.cert_path", str_differs(a->docker_cert_path, b->docker_cert_path), false},
+        {"teleport.addr", str_differs(a->teleport_addr, b->teleport_addr), false},
+        {"teleport.identity", str_differs(a->identity_file, b->identity_file), false},
+        {"teleport.server_name", str_differs(a->server_name, b->server_name), false},
+        {"teleport.tbot_dir", str_differs(a->tbot_dir, b->tbot_dir), false},
+        {"teleport.cluster", str_differs(a->teleport_cluster, b->teleport_cluster), false},
+        {"teleport.proxy", a->teleport_proxy != b->teleport_proxy, false},
+        {"teleport.call_timeout", a->call_timeout_ms != b->call_timeout_ms, false},
+        {"mode", a->mode != b->mode, false},
+        {"reconcile.resync", a->resync_sec != b->resync_sec, false},
+        {"reconcile.events", a->events != b->events, false},
+        {"reconcile.policy", a->policy != b->policy, true},
+        {"reconcile.grace", a->grace_sec != b->grace_sec, true},
+        {"reconcile.max_deletes", a->max_deletes != b->max_deletes, true},
+        {"reconcile.max_delete_percent", a->max_delete_percent != b->max_delete_percent, true},
+        {"reconcile.window", a->delete_window_sec != b->delete_window_sec, true},
+        {"reconcile.adopt", a->adopt != b->adopt, true},
+        {"reconcile.lease", a->lease_sec != b->lease_sec, false},
+        {"reconcile.write_rate", a->write_rate != b->write_rate, true},
+        {"reconcile.write_burst", a->write_burst != b->write_burst, true},
+        {"reconcile.confirm", a->confirm_sec != b->confirm_sec, true},
+        {"rules.dir", str_differs(a->rules_dir, b->rules_dir), true},
+        {"log.level", str_differs(a->log_level, b->log_level), true},
+        {"http.listen", str_differs(a->http_listen, b->http_listen), false},
     };
     size_t n = 0, used = 0;
 
     if (size > 0)
         buf[0] = '\0';
     for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
-        if (!f[i].differs)
+        if (!f[i].differs || (kind == CONFIG_DIFF_LIVE && !f[i].live) ||
+            (kind == CONFIG_DIFF_RESTART && f[i].live))
             continue;
         if (used < size) {
             int w = snprintf(buf + used, size - used, "%s%s", n ? ", " : "", f[i].name);

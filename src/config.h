@@ -6,7 +6,7 @@
  *     docker   { host = "unix:///run/docker.sock" }
  *     teleport { addr = "auth.example.com:3025", identity = "/var/lib/enroller/identity" }
  *     rules    { dir = "rules" }
- *     reconcile { resync = 60, policy = "sync", grace = 30, max_deletes = 50 }
+ *     reconcile { resync = 60, policy = "sync", grace = 60, max_deletes = 50, window = 60 }
  *     log      { level = "info" }
  *     http     { listen = "127.0.0.1:9464" }
  *
@@ -57,6 +57,7 @@ struct enr_config {
     int grace_sec;          /* a container gone this long loses its apps */
     int max_deletes;        /* more deletions than this in one pass: none */
     int max_delete_percent; /* ...or than this share of owned apps */
+    int delete_window_sec;  /* reconcile.window: no more than max_deletes within any window this long; 0: per pass */
     int adopt;              /* 1: take over an unowned app with a wanted name */
     int lease_sec;          /* >0: created apps expire unless refreshed */
     int write_rate;         /* Auth writes per second (token bucket) */
@@ -72,9 +73,15 @@ struct enr_config *config_load(const char *path, struct enr_error *err);
 void config_free(struct enr_config *cfg);
 
 /* Names the fields that differ between a and b ("teleport.addr, log.level")
- * into buf (cut to size) and returns how many differ.  The daemon uses it on
- * a config reload: rules.dir and log.level apply at once, the rest need a
- * restart. */
+ * into buf (cut to size) and returns how many differ. */
 size_t config_diff(const struct enr_config *a, const struct enr_config *b, char *buf, size_t size);
+
+/* Which fields config_diff_kind compares: all of them, those a running
+ * daemon applies on a reload (rules.dir, log.level, reconcile.policy, grace,
+ * max_deletes, max_delete_percent, window, adopt, write_rate, write_burst,
+ * confirm), or those that need a restart (every other one). */
+enum config_diff_kind { CONFIG_DIFF_ALL, CONFIG_DIFF_LIVE, CONFIG_DIFF_RESTART };
+size_t config_diff_kind(const struct enr_config *a, const struct enr_config *b, enum config_diff_kind kind,
+                        char *buf, size_t size);
 
 #endif

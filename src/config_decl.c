@@ -26,6 +26,7 @@
 #include <lauxlib.h>
 
 #include "base/log.h"
+#include "docker/docker_client.h"
 #include "lua/lua_runtime.h"
 #include "ops/ops_http.h"
 
@@ -33,7 +34,7 @@
 #define CONFIG_INSTRUCTIONS 50000000ULL
 
 enum ftype { F_STR, F_PATH, F_DIR, F_ADDR, F_SECONDS, F_MILLIS, F_LEVEL, F_BOOL, F_COUNT, F_SECONDS0,
-             F_POLICY, F_PERCENT, F_LISTEN };
+             F_POLICY, F_PERCENT, F_LISTEN, F_DOCKER_HOST };
 
 struct field {
     const char *name;
@@ -48,7 +49,7 @@ struct decl {
 };
 
 static const struct field docker_fields[] = {
-    {"host", F_STR, offsetof(struct enr_config, docker_host)},
+    {"host", F_DOCKER_HOST, offsetof(struct enr_config, docker_host)},
     {"cert_path", F_PATH, offsetof(struct enr_config, docker_cert_path)},
     {NULL, 0, 0},
 };
@@ -73,6 +74,7 @@ static const struct field reconcile_fields[] = {
     {"grace", F_SECONDS0, offsetof(struct enr_config, grace_sec)},
     {"max_deletes", F_COUNT, offsetof(struct enr_config, max_deletes)},
     {"max_delete_percent", F_PERCENT, offsetof(struct enr_config, max_delete_percent)},
+    {"window", F_SECONDS0, offsetof(struct enr_config, delete_window_sec)},
     {"adopt", F_BOOL, offsetof(struct enr_config, adopt)},
     {"lease", F_SECONDS0, offsetof(struct enr_config, lease_sec)},
     {"confirm", F_SECONDS0, offsetof(struct enr_config, confirm_sec)},
@@ -261,6 +263,15 @@ static void set_field(lua_State *L, struct load_ctx *ctx, const char *decl, cons
             luaL_error(L, "%s.%s: must not be empty", decl, f->name);
         set_str(L, (char **)(base + f->offset), s);
         break;
+    case F_DOCKER_HOST: {
+        struct enr_error herr = {0};
+        if (s[0] == '\0')
+            luaL_error(L, "%s.%s: must not be empty", decl, f->name);
+        if (docker_client_check_host(s, &herr) < 0)
+            luaL_error(L, "%s.%s: %s", decl, f->name, herr.msg);
+        set_str(L, (char **)(base + f->offset), s);
+        break;
+    }
     case F_LISTEN: {
         struct sockaddr_storage ss;
         socklen_t len;

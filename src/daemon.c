@@ -20,7 +20,8 @@
 #include "teleport/teleport_client.h"
 
 struct daemon {
-    const struct enr_config *cfg;
+    const struct enr_config *cfg;     /* what the daemon started with */
+    struct enr_config *reloaded;      /* the last config re-read (its live fields are applied); NULL: none */
     const struct daemon_options *opts;
     uv_loop_t loop;
     bool loop_open;
@@ -139,12 +140,29 @@ static void on_rules_error(void *ud, const char *why, const struct enr_error *er
     note_reload(d, false, msg);
 }
 
+/* The guard rails, policy and write limits of cfg, as the reconciler takes
+ * them (at the start and on every reload). */
+static void fill_limits(const struct enr_config *cfg, struct reconciler_config *rcfg)
+{
+    rcfg->policy = planner_policy_of(cfg->policy);
+    rcfg->grace_sec = (unsigned)cfg->grace_sec;
+    rcfg->max_deletes = (unsigned)cfg->max_deletes;
+    rcfg->max_delete_percent = (unsigned)cfg->max_delete_percent;
+    rcfg->delete_window_sec = (unsigned)cfg->delete_window_sec;
+    rcfg->adopt = cfg->adopt != 0;
+    rcfg->confirm_sec = (unsigned)cfg->confirm_sec;
+    rcfg->write_rate = (unsigned)cfg->write_rate;
+    rcfg->write_burst = (unsigned)cfg->write_burst;
+}
+
 /* The config file changed: apply what can be applied live. */
 static void on_config_change(void *ud)
 {
     struct daemon *d = ud;
     struct enr_error err = {0};
     struct enr_config *nc = config_load(d->opts->config_path, &err);
+    const struct enr_config *cur = d->reloaded != NULL ? d->reloaded : d->cfg;
+    struct reconciler_config lim = {0};
     char fields[512];
     int level;
 
@@ -161,14 +179,26 @@ static void on_config_change(void *ud)
         log_set_level((enum log_level)level);
         log_info(LOG_MAIN, "config: log.level is now %s", nc->log_level);
     }
-    /* rules.dir and log.level are applied above, whatever the diff says */
-    size_t n = config_diff(d->cfg, nc, fields, sizeof(fields));
-    int live = (strcmp(d->cfg->rules_dir, nc->rules_dir) != 0) + (strcmp(d->cfg->log_level, nc->log_level) != 0);
-    if (n > (size_t)live)
-        log_warn(LOG_MAIN, "config changed; restart enroller to apply: %s", fields);
+    /* The guard rails, policy and write limits: against the last config
+     * applied (a change back is applied too). */
+    size_t n_live = config_diff_kind(cur, nc, CONFIG_DIFF_LIVE, fields, sizeof(fields));
+    n_live -= (size_t)(strcmp(cur->rules_dir, nc->rules_dir) != 0) + (strcmp(cur->log_level, nc->log_level) != 0);
+    if (n_live > 0 && d->rec != NULL) {
+        fill_limits(nc, &lim);
+        reconciler_set_limits(d->rec, &lim);
+        log_info(LOG_MAIN, "config: applied %s (reconcile: policy %s, grace %ds, max_deletes %d, "
+                 "max_delete_percent %d, window %ds, adopt %s, write_rate %d, write_burst %d, confirm %ds)", fields,
+                 config_policy_name(nc->policy), nc->grace_sec, nc->max_deletes, nc->max_delete_percent,
+                 nc->delete_window_sec, nc->adopt ? "true" : "false", nc->write_rate, nc->write_burst,
+                 nc->confirm_sec);
+    }
+    /* The rest: against what the daemon started with, which still runs. */
+    if (config_diff_kind(d->cfg, nc, CONFIG_DIFF_RESTART, fields, sizeof(fields)) > 0)
+        log_warn(LOG_MAIN, "config changed; needs a restart to apply: %s", fields);
     else
         log_debug(LOG_MAIN, "config re-read: nothing that needs a restart changed");
-    config_free(nc);
+    config_free(d->reloaded);
+    d->reloaded = nc;
 }
 
 static void log_rules(const char *verb, const struct rule_set *rs)
@@ -327,15 +357,8 @@ static int run(struct daemon *d)
     rcfg.plan_only = plan;
     rcfg.dry_run = cfg->mode == CONFIG_MODE_DRY_RUN;
     rcfg.poll_only = !cfg->events;
-    rcfg.policy = planner_policy_of(cfg->policy);
-    rcfg.grace_sec = (unsigned)cfg->grace_sec;
-    rcfg.max_deletes = (unsigned)cfg->max_deletes;
-    rcfg.max_delete_percent = (unsigned)cfg->max_delete_percent;
-    rcfg.adopt = cfg->adopt != 0;
+    fill_limits(cfg, &rcfg);
     rcfg.lease_sec = (unsigned)cfg->lease_sec;
-    rcfg.confirm_sec = (unsigned)cfg->confirm_sec;
-    rcfg.write_rate = (unsigned)cfg->write_rate;
-    rcfg.write_burst = (unsigned)cfg->write_burst;
     rcfg.once = d->opts->once;
     rcfg.on_done = on_done;
     rcfg.on_plan = plan ? on_plan : NULL;
@@ -424,5 +447,6 @@ int daemon_run(const struct enr_config *cfg, const struct daemon_options *opts)
     ops_snapshot_recent_cleanup(&d.recent);
     ops_snapshot_counters_cleanup(&d.counters);
     rule_set_free(d.rules);
+    config_free(d.reloaded);
     return rc;
 }

@@ -46,7 +46,8 @@ static void usage(FILE *to)
             "       enroller --version\n"
             "  run         keep Teleport's apps in step with Docker's containers (default);\n"
             "              --once: exit after the first full pass is applied (0: complete, 1: not)\n"
-            "  check       validate the config and the rules; one line per error, exit 1 on any\n"
+            "  check       validate the config, the identity and the rules; one line per error, exit 1\n"
+            "              on any; --connect: also ping Teleport's Auth and list Docker's containers\n"
             "  plan        print the creates, updates, deletes and conflicts a pass would make\n"
             "  explain     for one live container (name or id): which rules match and why, and\n"
             "              the resources they would produce (needs Docker only)\n"
@@ -64,6 +65,7 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"once", no_argument, NULL, 'o'},
+        {"connect", no_argument, NULL, 'C'},
         {"rules", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -71,7 +73,7 @@ int main(int argc, char **argv)
     };
     enum command cmd = CMD_RUN;
     const char *config_path = NULL, *rules_opt = NULL;
-    bool once = false;
+    bool once = false, connect = false;
     struct enr_config *cfg;
     struct enr_error err = {0};
     int c, level, rc;
@@ -97,6 +99,9 @@ int main(int argc, char **argv)
             break;
         case 'o':
             once = true;
+            break;
+        case 'C':
+            connect = true;
             break;
         case 'r':
             rules_opt = optarg;
@@ -143,6 +148,8 @@ int main(int argc, char **argv)
         break;
     case CMD_CHECK:
         rc = cmd_check(cfg, lua_dir(), stdout);
+        if (rc == 0 && connect)
+            rc = cmd_check_connect(cfg, stdout);
         break;
     case CMD_PLAN:
         rc = cmd_plan(cfg, config_path, lua_dir(), once, stdout);

@@ -16,6 +16,8 @@ teleport {
 -- The shipped rules, not a copy, so the example cannot drift from them.
 rules    { dir = "../../rules" }
 
-reconcile { resync = minute(1) }
+-- grace: how long a stopped container keeps its app (a restart keeps it);
+-- scripts/demo sets ENROLLER_GRACE to show a removal within seconds.
+reconcile { resync = minute(1), grace = env("ENROLLER_GRACE", "60s") }
 
 log      { level = env("ENROLLER_LOG_LEVEL", "info") }

@@ -113,8 +113,9 @@ static void test_defaults_and_env(void)
     ASSERT_STREQ(cfg->log_level, "info");
     ASSERT_EQ(cfg->policy, CONFIG_POLICY_SYNC);
     ASSERT_EQ(cfg->events, 1);
-    ASSERT_EQ(cfg->grace_sec, 0);
+    ASSERT_EQ(cfg->grace_sec, 60);
     ASSERT_EQ(cfg->max_deletes, 50);
+    ASSERT_EQ(cfg->delete_window_sec, 60);
     ASSERT_EQ(cfg->max_delete_percent, 50);
     ASSERT_EQ(cfg->adopt, 0);
     ASSERT_EQ(cfg->lease_sec, 0);
@@ -326,6 +327,74 @@ static void test_http(void)
     expect_error(text, "config.lua:4: http.port: unknown field");
 }
 
+/* docker.host is checked where it is declared, and $DOCKER_HOST (used when
+ * docker.host is not set) at load, named as such. */
+static void test_docker_host(void)
+{
+    const char *base = "owner \"h\"\n"
+                       "teleport { addr = \"a:1\", identity = \"id\" }\n"
+                       "rules { dir = \"rules\" }\n";
+    struct enr_error err = {0};
+    char text[512];
+
+    snprintf(text, sizeof(text), "%sdocker { host = \"tcp://[::1\" }\n", base);
+    expect_error(text, "config.lua:4: docker.host: docker host \"tcp://[::1\": expected tcp://host:port");
+    snprintf(text, sizeof(text), "%sdocker { host = \"http://x:1\" }\n", base);
+    expect_error(text, "config.lua:4: docker.host: docker host \"http://x:1\": expected unix:// or tcp://");
+    snprintf(text, sizeof(text), "%sdocker { host = \"\" }\n", base);
+    expect_error(text, "config.lua:4: docker.host: must not be empty");
+
+    setenv("DOCKER_HOST", "tcp://[::1", 1);
+    expect_error(base, "config.lua: $DOCKER_HOST (docker.host is not set): docker host \"tcp://[::1\": "
+                       "expected tcp://host:port");
+    /* docker.host set: the environment is not read */
+    snprintf(text, sizeof(text), "%sdocker { host = \"tcp://[::1]:2375\" }\n", base);
+    write_file("config.lua", text);
+    struct enr_config *cfg = config_load(cfg_path, &err);
+    ASSERT_TRUE(cfg != NULL);
+    ASSERT_STREQ(cfg->docker_host, "tcp://[::1]:2375");
+    config_free(cfg);
+    setenv("DOCKER_HOST", "unix:///run/x.sock", 1);
+    write_file("config.lua", base);
+    cfg = config_load(cfg_path, &err);
+    ASSERT_TRUE(cfg != NULL);
+    config_free(cfg);
+    unsetenv("DOCKER_HOST");
+}
+
+/* What a reload applies and what needs a restart. */
+static void test_diff_kinds(void)
+{
+    const char *base = "owner \"h\"\n"
+                       "teleport { addr = \"a:1\", identity = \"id\" }\n"
+                       "rules { dir = \"rules\" }\n";
+    struct enr_error err = {0};
+    char text[512], diff[256];
+
+    write_file("config.lua", base);
+    struct enr_config *a = config_load(cfg_path, &err);
+    ASSERT_TRUE(a != NULL);
+    snprintf(text, sizeof(text), "%sreconcile { write_rate = 5, write_burst = 7, confirm = 0, window = \"2m\", "
+             "max_deletes = 3, resync = 30 }\nlog { level = \"warn\" }\n", base);
+    write_file("config.lua", text);
+    struct enr_config *b = config_load(cfg_path, &err);
+    if (b == NULL)
+        fprintf(stderr, "unexpected: %s\n", err.msg);
+    ASSERT_TRUE(b != NULL);
+    ASSERT_EQ(b->delete_window_sec, 120);
+    ASSERT_EQ(config_diff(a, b, diff, sizeof(diff)), 7);
+    ASSERT_EQ(config_diff_kind(a, b, CONFIG_DIFF_ALL, diff, sizeof(diff)), 7);
+    ASSERT_EQ(config_diff_kind(a, b, CONFIG_DIFF_LIVE, diff, sizeof(diff)), 6);
+    ASSERT_STREQ(diff, "reconcile.max_deletes, reconcile.window, reconcile.write_rate, reconcile.write_burst, "
+                       "reconcile.confirm, log.level");
+    ASSERT_EQ(config_diff_kind(a, b, CONFIG_DIFF_RESTART, diff, sizeof(diff)), 1);
+    ASSERT_STREQ(diff, "reconcile.resync");
+    ASSERT_EQ(config_diff_kind(a, a, CONFIG_DIFF_LIVE, diff, sizeof(diff)), 0);
+    ASSERT_STREQ(diff, "");
+    config_free(a);
+    config_free(b);
+}
+
 int main(void)
 {
     char path[512];
@@ -344,6 +413,8 @@ int main(void)
     test_example();
     test_zero_durations();
     test_http();
+    test_docker_host();
+    test_diff_kinds();
 
     unlink(path);
     snprintf(path, sizeof(path), "%s/rules", tmp);

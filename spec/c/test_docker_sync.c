@@ -84,6 +84,7 @@ struct seen {
     char changes[256];
     int listed;                      /* -1: nothing; 0/1: on_listed(complete) */
     int resyncs;
+    int stream_ends;                 /* on_stream_end calls */
 };
 
 static void on_change(void *ud, const char *id, enum docker_sync_change what, struct container *c, bool listing)
@@ -108,6 +109,11 @@ static void on_resync(void *ud)
 static void on_listed(void *ud, bool complete)
 {
     ((struct seen *)ud)->listed = complete;
+}
+
+static void on_stream_end(void *ud)
+{
+    ((struct seen *)ud)->stream_ends++;
 }
 
 /* ---- the script ------------------------------------------------------------------ */
@@ -309,7 +315,7 @@ static void run_case(const struct tcase *tc)
     struct seen s = {.listed = NOLIST};
     struct docker_ops ops = {f_list, f_inspect, f_events, f_events_stop, &f};
     struct docker_sync_config cfg = {.resync_sec = 3600, .poll_only = tc->poll_only};
-    struct docker_sync_callbacks cb = {on_change, on_resync, on_listed, &s};
+    struct docker_sync_callbacks cb = {on_change, on_resync, on_listed, &s, on_stream_end};
     struct enr_error err = {0};
     struct docker_sync *ds;
     int64_t clock = 1000;
@@ -341,11 +347,14 @@ static void run_case(const struct tcase *tc)
             ev.time_nano = clock += 1000;
             f.ev_cb(f.ev_ud, &ev);
             break;
-        case STREAM_CUT:
+        case STREAM_CUT: {
+            int ends = s.stream_ends;
             err_set(&err, -ECONNRESET, "GET /events: connection reset");
             f.end_cb(f.ev_ud, &err);
             ASSERT_TRUE(!docker_sync_complete(ds));
+            ASSERT_EQ(s.stream_ends, ends + 1);  /* told, for dockerd's shutdown */
             break;
+        }
         case RESUMED: {
             int streams = f.streams;
             uint64_t deadline = uv_now(&loop) + 20000;

@@ -46,6 +46,8 @@ struct tcase {
     int adopt;
     unsigned max_deletes, max_pct;
     int approved;
+    size_t recent;           /* deletions made within the window */
+    unsigned window;         /* the window, seconds (0: per pass only) */
     unsigned lease;
     int subset;              /* a pass over some names; owned_total for the whole view */
     size_t owned_total;
@@ -155,6 +157,27 @@ static const struct tcase cases[] = {
                   RMQ("a3", "10.0.0.3", OWNER, "a3"), END},
      .docker_complete = 1, .teleport_complete = 1, .max_deletes = 2, .approved = 1,
      .want = {{"a1", PLAN_DELETE, ""}, {"a2", PLAN_DELETE, ""}, {"a3", PLAN_DELETE, ""}, NONE}},
+    {.title = "deletion cap over a window: one delete after 2 within the window is over max 2",
+     .desired = {END}, .teleport = {RMQ("a1", "10.0.0.1", OWNER, "a1"), END},
+     .docker_complete = 1, .teleport_complete = 1, .max_deletes = 2, .recent = 2, .window = 60,
+     .want = {{"a1", PLAN_SKIP, "deletion cap: 2 deleted within the last 60s and 1 more now would exceed max 2"},
+              NONE}},
+    {.title = "deletion cap over a window: under it, the delete goes ahead",
+     .desired = {END}, .teleport = {RMQ("a1", "10.0.0.1", OWNER, "a1"), END},
+     .docker_complete = 1, .teleport_complete = 1, .max_deletes = 2, .recent = 1, .window = 60,
+     .want = {{"a1", PLAN_DELETE, ""}, NONE}},
+    {.title = "deletion cap over a window: no window, no count of earlier passes",
+     .desired = {END}, .teleport = {RMQ("a1", "10.0.0.1", OWNER, "a1"), END},
+     .docker_complete = 1, .teleport_complete = 1, .max_deletes = 2, .recent = 5, .window = 0,
+     .want = {{"a1", PLAN_DELETE, ""}, NONE}},
+    {.title = "deletion cap over a window: approved, the delete goes ahead",
+     .desired = {END}, .teleport = {RMQ("a1", "10.0.0.1", OWNER, "a1"), END},
+     .docker_complete = 1, .teleport_complete = 1, .max_deletes = 2, .recent = 2, .window = 60, .approved = 1,
+     .want = {{"a1", PLAN_DELETE, ""}, NONE}},
+    {.title = "deletion cap over a window: max_deletes 0 has no count cap at all",
+     .desired = {END}, .teleport = {RMQ("a1", "10.0.0.1", OWNER, "a1"), END},
+     .docker_complete = 1, .teleport_complete = 1, .max_deletes = 0, .recent = 500, .window = 60,
+     .want = {{"a1", PLAN_DELETE, ""}, NONE}},
     {.title = "deletion cap by share: 6 of 8 owned is over 50%",
      .desired = {RMQ("a7", "10.0.0.7", OWNER, "a7"), RMQ("a8", "10.0.0.8", OWNER, "a8"), END},
      .teleport = {RMQ("a1", "10.0.0.1", OWNER, "a1"), RMQ("a2", "10.0.0.2", OWNER, "a2"),
@@ -242,6 +265,8 @@ static void run(const struct tcase *tc)
     in.max_deletes = tc->max_deletes;
     in.max_delete_percent = tc->max_pct;
     in.deletes_approved = tc->approved;
+    in.recent_deletes = tc->recent;
+    in.window_sec = tc->window;
     in.lease_sec = tc->lease;
     in.now = 1000;
     in.subset = tc->subset;
@@ -290,6 +315,8 @@ static void run(const struct tcase *tc)
     for (size_t i = 0; i < p.len; i++)
         capped |= strstr(p.actions[i].reason, "deletion cap") != NULL;
     ASSERT_EQ(p.deletes_capped, capped);
+    if (capped)
+        ASSERT_EQ(p.window_capped, strstr(tc->title, "over a window") != NULL);
     plan_cleanup(&p);
     for (size_t i = 0; i < nd; i++)
         resource_cleanup(&desired[i]);

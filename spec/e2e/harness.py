@@ -322,7 +322,11 @@ class Cluster:
             f.write('docker { host = "%s" }\n' % (docker_host or self.docker_host))
             f.write('teleport { addr = "%s", identity = "%s" }\n' % (self.auth_addr, self.identity))
             f.write('rules { dir = "%s" }\n' % (rules_dir or os.path.join(SRC, "rules")))
-            f.write('reconcile { resync = %d%s }\n' % (resync, (", " + reconcile) if reconcile else ""))
+            # No grace period unless a test asks for one: the tests wait for
+            # deletions, and the default (60 s) covers a dockerd restart.
+            if "grace" not in reconcile:
+                reconcile = "grace = 0" + ((", " + reconcile) if reconcile else "")
+            f.write('reconcile { resync = %d, %s }\n' % (resync, reconcile))
             f.write('log { level = "debug" }\n')
             f.write(extra)
         return path

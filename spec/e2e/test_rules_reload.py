@@ -94,7 +94,7 @@ class RulesReload(unittest.TestCase):
                 text = f.read()
             write(config, text.replace('level = "debug"', 'level = "info"').replace("resync = 60", "resync = 30"))
             harness.wait_for(lambda: "config: log.level is now info" in en.log(), what="log level applied")
-            harness.wait_for(lambda: "config changed; restart enroller to apply: reconcile.resync, log.level"
+            harness.wait_for(lambda: "config changed; needs a restart to apply: reconcile.resync"
                              in en.log(), what="restart notice")
             write(config, "owner = \n")
             harness.wait_for(lambda: "config NOT changed" in en.log(), what="a broken config refused")

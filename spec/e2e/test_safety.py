@@ -154,6 +154,57 @@ class Safety(unittest.TestCase):
             self.assertTrue(en.alive())
 
 
+    def test_deletion_cap_holds_over_a_window(self):
+        # Containers stopped one by one from a script: each pass deletes one
+        # app, but no more than max_deletes go within the window.
+        with harness.Cluster() as cl:
+            en = cl.start_enroller(resync=1, reconcile='max_deletes = 3, window = "5m"')
+            names = ["w%d" % i for i in range(6)]
+            for n in names:
+                cl.run_container(n, "rabbitmq:3-management")
+            harness.wait_for(lambda: set(cl.apps()) == {"rabbitmq-" + n for n in names}, what="six apps")
+            for n in names:
+                cl.docker("stop", "-t", "0", n)
+                en.wait_log(en.container_line(n, "gone"), what="enroller to see %s gone" % n)
+            en.wait_log("deletion cap: 3 apps deleted within the last 300s", what="the window's cap")
+            en.wait_resyncs(2, what="passes with the cap holding")
+            self.assertEqual(harness.calls(cl.counters(), "DeleteApp"), 3)
+            self.assertEqual(len(cl.apps()), 3, "the deletions over the window's cap were held")
+            # The operator approves: the held deletions go, once.
+            en.signal(signal.SIGUSR1)
+            harness.wait_for(lambda: cl.apps() == {}, what="the held deletions after SIGUSR1")
+            en.wait_log("SIGUSR1 approval used by this pass", what="the approval used and disarmed")
+            self.assertEqual(harness.calls(cl.counters(), "DeleteApp"), 6)
+            self.assertTrue(en.alive())
+
+
+    def test_reload_applies_the_limits(self):
+        # A config edit changes the deletion cap and the write limits of the
+        # running daemon; a change that needs a restart is named as such.
+        with harness.Cluster() as cl:
+            cfg = cl.write_config(resync=1, reconcile='max_deletes = 1, window = "5m"')
+            en = cl.start_enroller(config=cfg)
+            for n in ("l1", "l2"):
+                cl.run_container(n, "rabbitmq:3-management")
+            harness.wait_for(lambda: {"rabbitmq-l1", "rabbitmq-l2"} <= set(cl.apps()), what="two apps")
+            for n in ("l1", "l2"):
+                cl.docker("stop", "-t", "0", n)
+                en.wait_log(en.container_line(n, "gone"), what="enroller to see %s gone" % n)
+            en.wait_log("deletion cap: 1 apps deleted within the last 300s", what="the window's cap")
+            self.assertEqual(len(cl.apps()), 1)
+            with open(cfg) as f:
+                text = f.read()
+            with open(cfg, "w") as f:
+                f.write(text.replace("max_deletes = 1,", "max_deletes = 10, write_rate = 5, write_burst = 5,")
+                        .replace("resync = 1,", "resync = 2,"))
+            en.wait_log("config: applied reconcile.max_deletes, reconcile.write_rate, reconcile.write_burst",
+                        what="the new limits applied")
+            en.wait_log("config changed; needs a restart to apply: reconcile.resync", what="the restart notice")
+            harness.wait_for(lambda: cl.apps() == {}, what="the held deletion under the new cap")
+            self.assertEqual(harness.calls(cl.counters(), "DeleteApp"), 2)
+            self.assertTrue(en.alive())
+
+
 WEB_RULE = """local enroller = require "enroller"
 return enroller.rule {
   name = "web",

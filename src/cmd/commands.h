@@ -20,10 +20,16 @@
 
 #include "config.h"
 
-/* cfg has loaded; loads every rule (nothing else is contacted).  Broken
- * rule files go to stderr one a line (exit 1); otherwise "config ...: ok"
- * and one "rule ...: ok" line per rule go to out. */
+/* cfg has loaded; loads the identity and every rule (nothing is
+ * contacted).  Broken rule files and an identity that does not load
+ * (missing, unreadable, mode looser than 0600, expired, not yet valid) go
+ * to stderr one a line (exit 1); otherwise "config ...: ok", "identity
+ * ...: ok" and one "rule ...: ok" line per rule go to out. */
 int cmd_check(const struct enr_config *cfg, const char *lua_dir, FILE *out);
+/* check --connect: pings Teleport's Auth and lists Docker's containers,
+ * one line per endpoint to out ("docker ...: ok (...)" or "...: FAILED:
+ * why"); exit 1 if either fails. */
+int cmd_check_connect(const struct enr_config *cfg, FILE *out);
 
 /* Needs Docker and Teleport (reads only).  config_path as given on the
  * command line; once as for run.  The plan goes to out, one action a line,

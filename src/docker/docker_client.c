@@ -729,6 +729,16 @@ static int parse_host(struct docker_client *dc, const char *host, const char *ce
     return err_set(err, -EINVAL, "docker host \"%s\": expected unix:// or tcp://", host);
 }
 
+int docker_client_check_host(const char *host, struct enr_error *err)
+{
+    struct docker_client tmp = {0};
+    int rc = parse_host(&tmp, host, NULL, err);
+
+    free(tmp.unix_path);
+    free(tmp.base_url);
+    return rc;
+}
+
 struct docker_client *docker_client_new(uv_loop_t *loop, const struct docker_client_config *cfg,
                                         struct enr_error *err)
 {

@@ -36,6 +36,10 @@ struct docker_client *docker_client_new(uv_loop_t *loop, const struct docker_cli
                                         struct enr_error *err);
 /* Cancels everything in flight; callbacks of cancelled calls are not run. */
 void docker_client_free(struct docker_client *dc);
+/* Checks a host the way docker_client_new does ("unix:///abs/path",
+ * "tcp://host:port", "tcp://[v6]:port"), with no I/O: 0, or -EINVAL and
+ * err = "docker host \"tcp://[::1\": expected tcp://host:port". */
+int docker_client_check_host(const char *host, struct enr_error *err);
 /* The host in use, for log lines ("unix:///run/docker.sock"). */
 const char *docker_client_host(const struct docker_client *dc);
 

@@ -256,6 +256,10 @@ static void events_end_cb(void *ud, const struct enr_error *err)
     /* Events may have been missed: nothing is gone until a full relist. */
     ds->complete = false;
     ds->events_cut = true;
+    if (ds->cb.on_stream_end != NULL)
+        ds->cb.on_stream_end(ds->cb.ud);
+    if (ds->closing)
+        return;
     wait = backoff_next(&ds->events_backoff, NULL);
     log_warn(LOG_DOCKER, "event stream ended: %s; resuming in %llu ms", err ? err->msg : "closed",
              (unsigned long long)wait);

@@ -50,6 +50,10 @@ struct docker_sync_callbacks {
      * or not used); otherwise nothing may be taken as gone. */
     void (*on_listed)(void *ud, bool complete);
     void *ud;
+    /* The event stream ended (not by docker_sync_close): dockerd may be
+     * shutting down, and the containers that died just before are then
+     * stopped by it, not gone for good.  NULL: not told. */
+    void (*on_stream_end)(void *ud);
 };
 
 struct docker_sync_stats {

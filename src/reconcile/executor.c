@@ -244,6 +244,20 @@ static void pump(struct executor *ex)
         ex->cb.idle(ex->cb.ud);
 }
 
+void executor_set_rate(struct executor *ex, unsigned rate, unsigned burst)
+{
+    if (ex->closing)
+        return;
+    pump(ex); /* tokens earned at the old rate */
+    ex->cfg.rate = rate > 0 ? rate : EXECUTOR_DEFAULT_RATE;
+    ex->cfg.burst = burst > 0 ? burst : EXECUTOR_DEFAULT_BURST;
+    if (ex->tokens > ex->cfg.burst)
+        ex->tokens = ex->cfg.burst;
+    uv_timer_stop(&ex->pump_timer); /* its wait was reckoned at the old rate */
+    pump(ex);
+}
+
+
 /* ---- API -------------------------------------------------------------------------- */
 
 struct executor *executor_new(uv_loop_t *loop, const struct teleport_ops *ops, const struct executor_config *cfg,

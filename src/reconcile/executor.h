@@ -66,6 +66,9 @@ void executor_free(struct executor *ex);
 
 /* Takes the CREATE/UPDATE/DELETE actions of p (their resources are moved
  * out; p keeps the rest).  With the circuit open they are dropped. */
+/* A new write rate and burst (a config reload); 0 keeps the default.  The
+ * bucket keeps its tokens, cut to the new burst. */
+void executor_set_rate(struct executor *ex, unsigned rate, unsigned burst);
 int executor_submit(struct executor *ex, struct plan *p, struct enr_error *err);
 bool executor_idle(const struct executor *ex);
 

@@ -27,22 +27,57 @@ void grace_cleanup(struct grace *g)
     grace_init(g, g->sec);
 }
 
+void grace_set_period(struct grace *g, unsigned sec)
+{
+    g->sec = sec;
+}
+
 void grace_gone(struct grace *g, const char *name, uint64_t now_ms)
 {
-    uint64_t *at;
+    struct grace_entry *e;
 
-    if (g->sec == 0 || strmap_get(&g->gone, name) != NULL)
+    if (strmap_get(&g->gone, name) != NULL)
         return;
-    if ((at = malloc(sizeof(*at))) == NULL)
+    if ((e = calloc(1, sizeof(*e))) == NULL)
         return;
-    *at = now_ms;
-    if (strmap_put(&g->gone, name, at, NULL) < 0)
-        free(at);
+    e->at_ms = now_ms;
+    if (strmap_put(&g->gone, name, e, NULL) < 0)
+        free(e);
 }
 
 void grace_back(struct grace *g, const char *name)
 {
     free(strmap_del(&g->gone, name));
+}
+
+size_t grace_pin(struct grace *g, uint64_t since_ms)
+{
+    size_t it = 0, n = 0;
+    void *val;
+
+    while (strmap_next(&g->gone, &it, NULL, &val)) {
+        struct grace_entry *e = val;
+        if (e->at_ms >= since_ms)
+            e->pinned = true;
+        n += e->pinned;
+    }
+    return n;
+}
+
+size_t grace_unpin(struct grace *g, uint64_t now_ms)
+{
+    size_t it = 0, n = 0;
+    void *val;
+
+    while (strmap_next(&g->gone, &it, NULL, &val)) {
+        struct grace_entry *e = val;
+        if (!e->pinned)
+            continue;
+        e->pinned = false;
+        e->at_ms = now_ms;
+        n++;
+    }
+    return n;
 }
 
 int grace_holds(struct grace *g, uint64_t now_ms, const struct planner_hold **out, size_t *n, uint64_t *next_ms)
@@ -68,18 +103,23 @@ int grace_holds(struct grace *g, uint64_t now_ms, const struct planner_hold **ou
         *out = g->holds;
     }
     while (strmap_next(&g->gone, &it, &name, &val)) {
-        uint64_t at = *(uint64_t *)val;
-        if (now_ms - at >= period) {
+        const struct grace_entry *e = val;
+        if (e->pinned) {
+            snprintf(g->reasons[*n], sizeof(g->reasons[*n]),
+                     "stopped as Docker's event stream ended (dockerd shutting down?): unknown until Docker "
+                     "lists again");
+        } else if (now_ms - e->at_ms >= period) {
             free(strmap_del(&g->gone, name));
             continue;
+        } else {
+            snprintf(g->reasons[*n], sizeof(g->reasons[*n]), "is gone for %.1fs of a %us grace period",
+                     (double)(now_ms - e->at_ms) / 1000.0, g->sec);
+            if (e->at_ms + period < *next_ms)
+                *next_ms = e->at_ms + period;
         }
-        snprintf(g->reasons[*n], sizeof(g->reasons[*n]), "is gone for %.1fs of a %us grace period",
-                 (double)(now_ms - at) / 1000.0, g->sec);
         g->holds[*n].name = name;
         g->holds[*n].reason = g->reasons[*n];
         (*n)++;
-        if (at + period < *next_ms)
-            *next_ms = at + period;
     }
     return 0;
 }

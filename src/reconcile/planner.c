@@ -230,22 +230,30 @@ static void apply_cap(const struct planner_input *in, struct plan *p)
     bool over_count = in->max_deletes > 0 && dels > in->max_deletes;
     bool over_share = in->max_delete_percent > 0 && dels > PLANNER_CAP_FLOOR &&
                       dels * 100 > (size_t)in->max_delete_percent * p->owned;
+    bool over_window = in->max_deletes > 0 && in->window_sec > 0 && dels + in->recent_deletes > in->max_deletes;
 
-    if (dels == 0 || in->deletes_approved || (!over_count && !over_share))
+    if (dels == 0 || in->deletes_approved || (!over_count && !over_share && !over_window))
         return;
     for (size_t i = 0; i < p->len; i++) {
         struct plan_action *a = &p->actions[i];
         if (a->op != PLAN_DELETE)
             continue;
         a->op = PLAN_SKIP;
-        snprintf(a->reason, sizeof(a->reason),
-                 "deletion cap: this pass would delete %zu of %zu owned apps (max %u, %u%%); "
-                 "nothing deleted until approved", dels, p->owned, in->max_deletes, in->max_delete_percent);
+        if (over_count || over_share)
+            snprintf(a->reason, sizeof(a->reason),
+                     "deletion cap: this pass would delete %zu of %zu owned apps (max %u, %u%%); "
+                     "nothing deleted until approved", dels, p->owned, in->max_deletes, in->max_delete_percent);
+        else
+            snprintf(a->reason, sizeof(a->reason),
+                     "deletion cap: %zu deleted within the last %us and %zu more now would exceed max %u; "
+                     "nothing deleted until approved", in->recent_deletes, in->window_sec, dels, in->max_deletes);
     }
     p->n[PLAN_SKIP] += dels;
     p->n[PLAN_DELETE] = 0;
     p->deletes_capped = true;
     p->capped_deletes = dels;
+    p->window_capped = !over_count && !over_share;
+    p->window_deletes = in->recent_deletes;
 }
 
 int planner_plan(const struct planner_input *in, struct plan *p, struct enr_error *err)

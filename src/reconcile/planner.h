@@ -18,7 +18,8 @@
  *     (lowest container name, then id) and the others are CONFLICTs;
  *   - an update is planned only when a field enroller manages differs;
  *   - a container gone for less than the grace period keeps its apps;
- *   - a pass that would delete more than the cap deletes nothing;
+ *   - a pass that would delete more than the cap deletes nothing, and so
+ *     does one that would take the deletions within the window above it;
  *   - upsert-only never deletes, create-only never updates or deletes.
  */
 #ifndef ENR_PLANNER_H
@@ -55,6 +56,8 @@ struct plan {
     size_t n[PLAN_SKIP + 1]; /* count per op */
     bool deletes_capped;     /* deletions were held back by the deletion cap */
     size_t capped_deletes;   /* how many */
+    bool window_capped;      /* ...because of the deletions made within the window */
+    size_t window_deletes;   /* those deletions (recent_deletes) */
     size_t owned;            /* owned apps in the Teleport view */
 };
 
@@ -91,6 +94,11 @@ struct planner_input {
     unsigned max_deletes;
     unsigned max_delete_percent;       /* 0: no percentage cap */
     bool deletes_approved;             /* the operator approved this pass's deletions */
+    /* The cap also holds over a sliding window: deletions made within the
+     * last window_sec seconds (recent_deletes, counted by the caller) plus
+     * this pass's may not exceed max_deletes (0 window_sec: per pass only). */
+    size_t recent_deletes;
+    unsigned window_sec;
     /* A pass over some names only: desired and teleport hold every desired
      * app and Teleport's copy for each of those names, and owned_total is
      * the number of owned apps in the whole view (the deletion cap's share

@@ -32,6 +32,11 @@
 
 static void schedule_plan(struct reconciler *r, unsigned delay_ms);
 
+/* dockerd shutting down stops its containers (their die events come) and
+ * then ends the event stream: containers that stopped this long before the
+ * end are taken as stopped by the shutdown, not gone for good. */
+#define SHUTDOWN_WINDOW_MS 20000u
+
 static bool first_listing_done(const struct reconciler *r)
 {
     return docker_sync_listed(r->ds) && teleport_view_listed(r->tv);
@@ -90,6 +95,8 @@ static void on_docker_change(void *ud, const char *id, enum docker_sync_change w
             return;
         log_info(LOG_RECONCILE, "container %s (%.12s) is gone", e->snap->name, e->id);
         grace_gone(&r->grace, e->snap->name, uv_now(r->loop));
+        if (r->docker_down)     /* stopped while dockerd is away: unknown until it lists */
+            grace_pin(&r->grace, uv_now(r->loop));
         if (plan)
             touch_apps(r, e);
         container_table_remove(&r->table, e);
@@ -124,10 +131,34 @@ static void on_docker_resync(void *ud)
         teleport_view_relist(r->tv);
 }
 
+static void on_docker_stream_end(void *ud)
+{
+    struct reconciler *r = ud;
+    uint64_t now;
+    size_t n;
+
+    if (r->stopping)
+        return;
+    uv_update_time(r->loop);
+    now = uv_now(r->loop);
+    r->docker_down = true;
+    n = grace_pin(&r->grace, now > SHUTDOWN_WINDOW_MS ? now - SHUTDOWN_WINDOW_MS : 0);
+    if (n > 0)
+        log_warn(LOG_RECONCILE, "Docker's event stream ended within %us of %zu container stop(s) (dockerd shutting "
+                 "down?): their apps are kept until Docker lists its containers again", SHUTDOWN_WINDOW_MS / 1000, n);
+}
+
 static void on_listed(void *ud, bool complete)
 {
     struct reconciler *r = ud;
     (void)complete;
+    if (r->docker_down && docker_sync_complete(r->ds)) {
+        size_t n = grace_unpin(&r->grace, uv_now(r->loop));
+        r->docker_down = false;
+        if (n > 0)
+            log_info(LOG_RECONCILE, "Docker lists its containers again: the %zu stopped at its shutdown keep their "
+                     "apps for the %us grace period from now", n, r->grace.sec);
+    }
     if (!listing(r))
         plan_all(r, 0);
 }
@@ -191,6 +222,41 @@ static void executor_idle_cb(void *ud)
 static void executor_retry_cb(void *ud)
 {
     plan_all(ud, 0);
+}
+
+/* ---- the deletion window ---------------------------------------------------------------- */
+
+/* Deletions sent within the window before now (older ones are forgotten). */
+static size_t recent_deletes(struct reconciler *r, uint64_t now)
+{
+    uint64_t w = (uint64_t)r->cfg.delete_window_sec * 1000;
+    size_t k = 0;
+
+    while (k < r->n_del && now - r->del_times[k] >= w)
+        k++;
+    if (k == 0)
+        return r->n_del;
+    memmove(r->del_times, r->del_times + k, (r->n_del - k) * sizeof(*r->del_times));
+    r->n_del -= k;
+    return r->n_del;
+}
+
+static void note_deletes(struct reconciler *r, size_t n, uint64_t now)
+{
+    if (n == 0 || r->cfg.delete_window_sec == 0 || r->cfg.max_deletes == 0)
+        return;
+    if (r->n_del + n > r->cap_del) {
+        size_t cap = (r->n_del + n) * 2;
+        uint64_t *v = realloc(r->del_times, cap * sizeof(*v));
+        if (v == NULL) {
+            log_error(LOG_RECONCILE, "deletion window: out of memory; %zu deletions not counted", n);
+            return;
+        }
+        r->del_times = v;
+        r->cap_del = cap;
+    }
+    while (n-- > 0)
+        r->del_times[r->n_del++] = now;
 }
 
 /* ---- planning ------------------------------------------------------------------------ */
@@ -302,7 +368,12 @@ static void report(struct reconciler *r, const struct plan *p, bool full)
     }
     if (p->deletes_capped && p->capped_deletes != r->last_capped)
         r->capped_held += p->capped_deletes;
-    if (p->deletes_capped && p->capped_deletes != r->last_capped)
+    if (p->deletes_capped && p->capped_deletes != r->last_capped && p->window_capped)
+        log_error(LOG_RECONCILE, "deletion cap: %zu apps deleted within the last %us and %zu more now would exceed "
+                  "max_deletes %u; NOTHING deleted. If those containers are really gone, approve once with "
+                  "kill -USR1 %d", p->window_deletes, r->cfg.delete_window_sec, p->capped_deletes,
+                  r->cfg.max_deletes, (int)uv_os_getpid());
+    else if (p->deletes_capped && p->capped_deletes != r->last_capped)
         log_error(LOG_RECONCILE, "deletion cap: this pass would delete %zu of %zu owned apps (max %u, %u%%); "
                   "NOTHING deleted. If Docker really lost those containers, approve once with "
                   "kill -USR1 %d", p->capped_deletes, p->owned, r->cfg.max_deletes, r->cfg.max_delete_percent,
@@ -334,8 +405,6 @@ static int execute(struct reconciler *r, struct plan *p, bool full, struct enr_e
     if (p->n[PLAN_CREATE] + p->n[PLAN_UPDATE] + p->n[PLAN_DELETE] > 0)
         log_info(LOG_RECONCILE, "plan: %zu create, %zu update, %zu delete, %zu conflict, %zu skip",
                  p->n[PLAN_CREATE], p->n[PLAN_UPDATE], p->n[PLAN_DELETE], p->n[PLAN_CONFLICT], p->n[PLAN_SKIP]);
-    if (p->n[PLAN_DELETE] > 0)
-        r->deletes_approved = false; /* an approval covers one pass */
     return executor_submit(r->ex, p, err);
 }
 
@@ -384,10 +453,20 @@ static void plan_timer_cb(uv_timer_t *h)
     in.max_deletes = r->cfg.max_deletes;
     in.max_delete_percent = r->cfg.max_delete_percent;
     in.deletes_approved = r->deletes_approved;
+    in.recent_deletes = recent_deletes(r, uv_now(r->loop));
+    in.window_sec = r->cfg.delete_window_sec;
     in.now = (int64_t)time(NULL);
     in.lease_sec = r->cfg.lease_sec;
     if (planner_plan(&in, &p, &err) < 0)
         goto fail;
+    if (in.deletes_approved) {
+        /* An approval covers this one pass; what it let through no longer
+         * counts against the window. */
+        r->deletes_approved = false;
+        r->n_del = 0;
+        log_warn(LOG_RECONCILE, "SIGUSR1 approval used by this pass (%zu deletions); disarmed: the deletion cap "
+                 "holds again from the next pass", p.n[PLAN_DELETE]);
+    }
     /* The names are planned: what touches them from here on is news. */
     r->full = false;
     strmap_cleanup(&r->touched);
@@ -400,6 +479,8 @@ static void plan_timer_cb(uv_timer_t *h)
     }
     if (execute(r, &p, full, &err) < 0)
         goto fail;
+    if (!r->cfg.plan_only && !r->cfg.dry_run && !in.deletes_approved)
+        note_deletes(r, p.n[PLAN_DELETE], uv_now(r->loop));
     if (r->cfg.on_pass != NULL)
         r->cfg.on_pass(r->cfg.ud, (double)(uv_hrtime() - t0) / 1e9);
     goto out;
@@ -435,7 +516,7 @@ static void on_approve(uv_signal_t *h, int signum)
 {
     struct reconciler *r = h->data;
     (void)signum;
-    log_warn(LOG_RECONCILE, "SIGUSR1: the next pass may delete above the deletion cap");
+    log_warn(LOG_RECONCILE, "SIGUSR1: the next pass (only) may delete above the deletion cap");
     r->deletes_approved = true;
     r->last_capped = 0;
     plan_all(r, 0);
@@ -447,7 +528,7 @@ static int make_parts(struct reconciler *r, const struct reconciler_config *cfg,
 {
     struct docker_sync_config dcfg = {.resync_sec = r->cfg.resync_sec, .poll_only = cfg->poll_only};
     struct docker_sync_callbacks dcb = {.on_change = on_docker_change, .on_resync = on_docker_resync,
-                                        .on_listed = on_listed, .ud = r};
+                                        .on_listed = on_listed, .ud = r, .on_stream_end = on_docker_stream_end};
     struct teleport_view_config vcfg = {.owner = cfg->owner, .resync_sec = r->cfg.resync_sec,
                                         .confirm_sec = cfg->confirm_sec};
     struct teleport_view_callbacks vcb = {.on_change = on_view_change, .on_listed = on_listed, .ud = r};
@@ -547,6 +628,26 @@ void reconciler_set_rules(struct reconciler *r, struct rule_set *rules)
     plan_all(r, 0);
 }
 
+void reconciler_set_limits(struct reconciler *r, const struct reconciler_config *cfg)
+{
+    if (r->stopping)
+        return;
+    r->cfg.policy = cfg->policy;
+    r->cfg.grace_sec = cfg->grace_sec;
+    r->cfg.max_deletes = cfg->max_deletes;
+    r->cfg.max_delete_percent = cfg->max_delete_percent;
+    r->cfg.delete_window_sec = cfg->delete_window_sec;
+    r->cfg.adopt = cfg->adopt;
+    r->cfg.write_rate = cfg->write_rate;
+    r->cfg.write_burst = cfg->write_burst;
+    r->cfg.confirm_sec = cfg->confirm_sec;
+    grace_set_period(&r->grace, cfg->grace_sec);
+    executor_set_rate(r->ex, cfg->write_rate, cfg->write_burst);
+    teleport_view_set_confirm(r->tv, cfg->confirm_sec);
+    r->last_capped = 0;     /* a cap still hit is logged again with the new limits */
+    plan_all(r, 0);
+}
+
 void reconciler_stop(struct reconciler *r)
 {
     if (r == NULL || r->stopping)
@@ -573,6 +674,7 @@ void reconciler_free(struct reconciler *r)
     free_values(&r->failed);
     grace_cleanup(&r->grace);
     strmap_cleanup(&r->touched);
+    free(r->del_times);
     free(r->owner);
     free(r);
 }

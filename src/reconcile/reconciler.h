@@ -17,7 +17,9 @@
  *   what changed, GetApps (only while the watch is not live) -> plan every
  *   name -> executor
  *
- * It adds the grace period and the deletion-cap approval (SIGUSR1).
+ * It adds the grace period (with containers that died as dockerd shut down
+ * held until Docker lists again), the deletion cap over a sliding window,
+ * and the deletion-cap approval (SIGUSR1), which covers the next pass only.
  * Deletion happens only through the planner's promises (planner.h).
  */
 #ifndef ENR_RECONCILER_H
@@ -51,6 +53,9 @@ struct reconciler_config {
     unsigned grace_sec;        /* a gone container keeps its apps this long */
     unsigned max_deletes;      /* a pass wanting more deletions deletes none */
     unsigned max_delete_percent;
+    /* ...and within any window this long, deletions may not exceed
+     * max_deletes either (0: per pass only). */
+    unsigned delete_window_sec;
     bool adopt;                /* take over unowned apps with a wanted name */
     unsigned lease_sec;        /* >0: Metadata.Expires = now + lease, refreshed at resync */
     /* A created app not served by any Application Service after this long
@@ -84,6 +89,11 @@ int reconciler_start(struct reconciler *r, struct enr_error *err);
 /* Swaps the rule set (the caller frees the old one after this returns) and
  * re-evaluates every container. */
 void reconciler_set_rules(struct reconciler *r, struct rule_set *rules);
+/* A config reload: applies cfg's guard rails and policy (policy, grace_sec,
+ * max_deletes, max_delete_percent, delete_window_sec, adopt), write_rate,
+ * write_burst and confirm_sec, and plans every name again.  The other
+ * fields are ignored. */
+void reconciler_set_limits(struct reconciler *r, const struct reconciler_config *cfg);
 /* Stops timers and the event stream; writes in flight are left to finish or
  * be cancelled by the clients.  Never deletes anything. */
 void reconciler_stop(struct reconciler *r);

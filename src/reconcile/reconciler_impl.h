@@ -41,7 +41,10 @@ struct reconciler {
     bool stopping;
     bool plan_reported;
     uint64_t last_plan_ms;      /* loop time of the last pass */
-    bool deletes_approved;      /* SIGUSR1: the next capped pass may delete */
+    bool deletes_approved;      /* SIGUSR1: the next pass may delete above the cap */
+    bool docker_down;           /* Docker's event stream ended; no complete listing since */
+    uint64_t *del_times;        /* loop times (ms) of the deletions sent within the window, oldest first */
+    size_t n_del, cap_del;
     size_t last_capped;         /* deletions held by the cap, last logged */
     struct reconciler_stats stats;
     /* For the operations snapshot (reconcile_ops.c). */

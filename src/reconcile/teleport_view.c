@@ -573,3 +573,8 @@ void teleport_view_free(struct teleport_view *tv)
     free(tv->owner);
     free(tv);
 }
+
+void teleport_view_set_confirm(struct teleport_view *tv, unsigned confirm_sec)
+{
+    tv->cfg.confirm_sec = confirm_sec;
+}

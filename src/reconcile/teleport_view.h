@@ -80,6 +80,8 @@ bool teleport_view_wrote(const struct teleport_view *tv, const struct resource *
 
 /* Cancels the watch, closes the timers; no callback runs afterwards.
  * teleport_view_free may run a loop turn later. */
+/* A new confirm_sec (a config reload) for the creates to come. */
+void teleport_view_set_confirm(struct teleport_view *tv, unsigned confirm_sec);
 void teleport_view_close(struct teleport_view *tv);
 void teleport_view_free(struct teleport_view *tv);
 

@@ -2,8 +2,10 @@
 #include "teleport/teleport_conn.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/backoff.h"
 #include "base/log.h"
@@ -50,12 +52,90 @@ static void on_conn_connected(void *ud)
     tn->mode_locked = true;
 }
 
+/* What the TLS alert in msg says of our certificate, or NULL.  OpenSSL
+ * names a received alert "... alert <description>". */
+static const char *alert_of(const char *msg)
+{
+    static const char *const alerts[] = {"alert unknown ca", "alert bad certificate", "alert certificate unknown",
+                                         "alert certificate required", "alert certificate revoked",
+                                         "alert certificate expired", "alert unsupported certificate",
+                                         "alert access denied"};
+    for (size_t i = 0; i < sizeof(alerts) / sizeof(alerts[0]); i++)
+        if (strstr(msg, alerts[i]) != NULL)
+            return alerts[i] + 6; /* after "alert " */
+    return NULL;
+}
+
+static void utc(int64_t t, char *buf, size_t size)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (gmtime_r(&tt, &tm) == NULL || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, size, "%lld", (long long)t);
+}
+
+/* The connection failed with err: when our certificate is the likely cause,
+ * names it (one line, with the file) into out and returns true.  Teleport's
+ * Auth asks for a client certificate with tls.VerifyClientCertIfGiven
+ * (lib/auth/middleware.go, NewTLSServer): one that does not verify (expired,
+ * not yet valid, from another CA) fails the handshake with a TLS alert, which
+ * under TLS 1.3 reaches the client only after its side of the handshake is
+ * done, or as the connection closing. */
+static bool credentials_problem(const struct teleport_conn *tn, const struct enr_error *err, char *out,
+                                size_t size)
+{
+    const struct identity_file *id = credentials_identity(tn->cr);
+    int64_t now = (int64_t)time(NULL), na = identity_file_not_after(id), nb = identity_file_not_before(id);
+    const char *alert = alert_of(err->msg);
+    char t1[32], t2[32];
+
+    if (now >= na) {
+        utc(na, t1, sizeof(t1));
+        snprintf(out, size, "credentials %s: certificate expired at %s (%lld s ago): %s refuses it; write a "
+                 "fresh identity (tctl auth sign, tbot) and enroller picks it up (%.160s)", credentials_source(tn->cr),
+                 t1, (long long)(now - na), tn->addr, err->msg);
+        return true;
+    }
+    if (now < nb) {
+        utc(nb, t1, sizeof(t1));
+        utc(now, t2, sizeof(t2));
+        snprintf(out, size, "credentials %s: certificate not yet valid (valid from %s; now %s: check this "
+                 "machine's clock) (%.160s)", credentials_source(tn->cr), t1, t2, err->msg);
+        return true;
+    }
+    if (alert != NULL) {
+        snprintf(out, size, "credentials %s: rejected by the server %s (%s%s): the certificate of user %s %s (%.160s)",
+                 credentials_source(tn->cr), tn->addr, alert,
+                 strcmp(alert, "unknown ca") == 0 || strcmp(alert, "bad certificate") == 0 ? ", unknown CA?" : "",
+                 identity_file_user(id),
+                 strcmp(alert, "certificate expired") == 0
+                     ? "is not yet expired here: check the clocks of this machine and of Auth"
+                     : "was not issued by this cluster's user CA, or was revoked",
+                 err->msg);
+        return true;
+    }
+    return false;
+}
+
 static void on_conn_error(void *ud, const struct enr_error *err)
 {
+    struct teleport_conn *tn = ud;
+    struct enr_error named = {0};
+    char why[sizeof(named.msg)];
+
     /* Backoff is decided in teleport_conn_get(), which may run (from a
-     * failed call's callback) before this; here we only log. */
-    (void)ud;
-    log_warn(LOG_TELEPORT, "%s", err->msg);
+     * failed call's callback) before this; a credentials problem is named
+     * here, and holds reconnects back even after a completed handshake (the
+     * server refused the certificate afterwards). */
+    if (!credentials_problem(tn, err, why, sizeof(why))) {
+        log_warn(LOG_TELEPORT, "%s", err->msg);
+        return;
+    }
+    log_error(LOG_TELEPORT, "%s", why);
+    err_set(&named, err->code ? err->code : -EACCES, "%s", why);
+    tn->conn_counted = true;
+    tn->retry_at_ms = uv_now(tn->loop) + backoff_next_equal(&tn->backoff, &tn->rng);
+    tn->last_connect_err = named;
 }
 
 static const struct http2_conn_callbacks conn_cbs = {on_conn_connected, on_conn_error};
