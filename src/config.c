@@ -18,8 +18,8 @@
 #include "teleport/teleport_client.h"
 
 /* Every default, defined here only: what a field is when the file does not
- * set it (finish() copies from this table).  log_level is read, never
- * freed: finish() duplicates it. */
+ * set it (finish() copies from this table).  log_level and log_format are
+ * read, never freed: finish() duplicates them. */
 static const struct enr_config defaults = {
     .mode = CONFIG_MODE_DYNAMIC,
     .resync_sec = RECONCILER_DEFAULT_RESYNC_SEC,
@@ -35,6 +35,7 @@ static const struct enr_config defaults = {
     .confirm_sec = 30,
     .call_timeout_ms = TELEPORT_CLIENT_DEFAULT_TIMEOUT_MS,
     .log_level = "info",
+    .log_format = "text",
     .http_listen = NULL, /* the operations listener is off */
 };
 
@@ -75,6 +76,7 @@ void config_free(struct enr_config *cfg)
     free(cfg->server_name);
     free(cfg->rules_dir);
     free(cfg->log_level);
+    free(cfg->log_format);
     free(cfg->http_listen);
     free(cfg);
 }
@@ -93,6 +95,8 @@ static int finish(struct enr_config *cfg, const char *name, struct enr_error *er
     if (cfg->rules_dir == NULL)
         return err_set(err, -EINVAL, "%s: rules.dir: required", name);
     if (cfg->log_level == NULL && (cfg->log_level = strdup(defaults.log_level)) == NULL)
+        return err_set(err, -ENOMEM, "%s: out of memory", name);
+    if (cfg->log_format == NULL && (cfg->log_format = strdup(defaults.log_format)) == NULL)
         return err_set(err, -ENOMEM, "%s: out of memory", name);
     /* mode and policy start from the defaults (config_load): an enum has no
      * "unset" */
@@ -198,6 +202,7 @@ size_t config_diff(const struct enr_config *a, const struct enr_config *b, char 
         {"reconcile.lease", a->lease_sec != b->lease_sec},
         {"rules.dir", str_differs(a->rules_dir, b->rules_dir)},
         {"log.level", str_differs(a->log_level, b->log_level)},
+        {"log.format", str_differs(a->log_format, b->log_format)},
         {"http.listen", str_differs(a->http_listen, b->http_listen)},
     };
     size_t n = 0, used = 0;

@@ -137,6 +137,8 @@ int main(int argc, char **argv)
     }
     if ((level = log_level_parse(cfg->log_level)) >= 0)
         log_set_level((enum log_level)level);
+    if ((level = log_format_parse(cfg->log_format)) >= 0)
+        log_set_format((enum log_format)level);
     switch (cmd) {
     case CMD_EXPLAIN:
         rc = cmd_explain(cfg, lua_dir(), argv[optind], stdout);

@@ -385,6 +385,7 @@ static void plan_timer_cb(uv_timer_t *h)
     in.lease_sec = r->cfg.lease_sec;
     if (planner_plan(&in, &p, &err) < 0)
         goto fail;
+    reconcile_ops_count_held(r, &p, full);
     /* The names are planned: what touches them from here on is news. */
     r->full = false;
     strmap_cleanup(&r->touched);
@@ -495,6 +496,7 @@ struct reconciler *reconciler_new(uv_loop_t *loop, const struct reconciler_confi
     grace_init(&r->grace, cfg->grace_sec);
     strmap_init(&r->touched);
     strmap_init(&r->failed);
+    strmap_init(&r->held_by);
     if (make_parts(r, cfg, err) < 0) {
         /* Only an allocation fails, before a part has started anything; the
          * timers of the parts made so far are closed with one loop turn. */
@@ -568,6 +570,7 @@ void reconciler_free(struct reconciler *r)
     container_table_cleanup(&r->table);
     free_values(&r->reported);
     free_values(&r->failed);
+    strmap_cleanup(&r->held_by);
     grace_cleanup(&r->grace);
     strmap_cleanup(&r->touched);
     free(r->owner);
