@@ -20,8 +20,8 @@
 #include "teleport/teleport_client.h"
 
 /* Every default, defined here only: what a field is when the file does not
- * set it (finish() copies from this table).  log_level is read, never
- * freed: finish() duplicates it. */
+ * set it (finish() copies from this table).  log_level and log_format are
+ * read, never freed: finish() duplicates them. */
 static const struct enr_config defaults = {
     .mode = CONFIG_MODE_DYNAMIC,
     .resync_sec = RECONCILER_DEFAULT_RESYNC_SEC,
@@ -38,6 +38,7 @@ static const struct enr_config defaults = {
     .confirm_sec = 30,
     .call_timeout_ms = TELEPORT_CLIENT_DEFAULT_TIMEOUT_MS,
     .log_level = "info",
+    .log_format = "text",
     .http_listen = NULL, /* the operations listener is off */
 };
 
@@ -78,6 +79,7 @@ void config_free(struct enr_config *cfg)
     free(cfg->server_name);
     free(cfg->rules_dir);
     free(cfg->log_level);
+    free(cfg->log_format);
     free(cfg->http_listen);
     free(cfg);
 }
@@ -103,6 +105,8 @@ static int finish(struct enr_config *cfg, const char *name, struct enr_error *er
         docker_client_check_host(env_host, &herr) < 0)
         return err_set(err, -EINVAL, "%s: $DOCKER_HOST (docker.host is not set): %s", name, herr.msg);
     if (cfg->log_level == NULL && (cfg->log_level = strdup(defaults.log_level)) == NULL)
+        return err_set(err, -ENOMEM, "%s: out of memory", name);
+    if (cfg->log_format == NULL && (cfg->log_format = strdup(defaults.log_format)) == NULL)
         return err_set(err, -ENOMEM, "%s: out of memory", name);
     /* mode and policy start from the defaults (config_load): an enum has no
      * "unset" */
@@ -223,6 +227,7 @@ size_t config_diff_kind(const struct enr_config *a, const struct enr_config *b, 
         {"reconcile.confirm", a->confirm_sec != b->confirm_sec, true},
         {"rules.dir", str_differs(a->rules_dir, b->rules_dir), true},
         {"log.level", str_differs(a->log_level, b->log_level), true},
+        {"log.format", str_differs(a->log_format, b->log_format), false},
         {"http.listen", str_differs(a->http_listen, b->http_listen), false},
     };
     size_t n = 0, used = 0;

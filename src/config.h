@@ -65,6 +65,7 @@ struct enr_config {
     int confirm_sec;        /* report a created app no App Service serves after this; 0: off */
     unsigned call_timeout_ms; /* per Teleport call */
     char *log_level;        /* "debug", "info", "warn", "error" */
+    char *log_format;       /* "text" or "json" (one JSON object per line) */
     char *http_listen;      /* the operations listener ("127.0.0.1:9464"); NULL: off */
 };
 

@@ -34,7 +34,7 @@
 #define CONFIG_INSTRUCTIONS 50000000ULL
 
 enum ftype { F_STR, F_PATH, F_DIR, F_ADDR, F_SECONDS, F_MILLIS, F_LEVEL, F_BOOL, F_COUNT, F_SECONDS0,
-             F_POLICY, F_PERCENT, F_LISTEN, F_DOCKER_HOST };
+             F_POLICY, F_PERCENT, F_LISTEN, F_DOCKER_HOST, F_LOGFMT };
 
 struct field {
     const char *name;
@@ -88,6 +88,7 @@ static const struct field http_fields[] = {
 };
 static const struct field log_fields[] = {
     {"level", F_LEVEL, offsetof(struct enr_config, log_level)},
+    {"format", F_LOGFMT, offsetof(struct enr_config, log_format)},
     {NULL, 0, 0},
 };
 
@@ -331,6 +332,11 @@ static void set_field(lua_State *L, struct load_ctx *ctx, const char *decl, cons
         if (log_level_parse(s) < 0)
             luaL_error(L, "%s.%s: expected one of debug, info, warn, error, got \"%s\"", decl,
                        f->name, s);
+        set_str(L, (char **)(base + f->offset), s);
+        break;
+    case F_LOGFMT:
+        if (log_format_parse(s) < 0)
+            luaL_error(L, "%s.%s: expected one of text, json, got \"%s\"", decl, f->name, s);
         set_str(L, (char **)(base + f->offset), s);
         break;
     }

@@ -89,6 +89,42 @@ static void on_pass(void *ud, double seconds)
     publish(d);
 }
 
+/* Counting hooks of the two clients (docker_client.h, teleport_call.h):
+ * on the loop, into the loop's own counters. */
+static void count_failed(int rc, const struct enr_error *err)
+{
+    if (rc < 0)
+        log_warn(LOG_MAIN, "ops counters: %s", err->msg);
+}
+
+static void on_docker_call(void *ud, const char *endpoint)
+{
+    struct daemon *d = ud;
+    struct enr_error err = {0};
+    count_failed(ops_snapshot_counters_add_docker(&d->counters, endpoint, 1, &err), &err);
+}
+
+static void on_docker_error(void *ud, const char *endpoint, int http_status)
+{
+    struct daemon *d = ud;
+    struct enr_error err = {0};
+    count_failed(ops_snapshot_counters_add_docker_error(&d->counters, endpoint, http_status, 1, &err), &err);
+}
+
+static void on_auth_call(void *ud, const char *method)
+{
+    struct daemon *d = ud;
+    struct enr_error err = {0};
+    count_failed(ops_snapshot_counters_add_auth(&d->counters, method, 1, &err), &err);
+}
+
+static void on_auth_error(void *ud, const char *method, int grpc_status)
+{
+    struct daemon *d = ud;
+    struct enr_error err = {0};
+    count_failed(ops_snapshot_counters_add_auth_error(&d->counters, method, grpc_status, 1, &err), &err);
+}
+
 static void on_ops_timer(uv_timer_t *t)
 {
     publish(t->data);
@@ -346,6 +382,12 @@ static int run(struct daemon *d)
     if ((d->tc = teleport_client_new(&d->loop, &tcfg, &err)) == NULL) {
         fprintf(stderr, "enroller: %s\n", err.msg);
         goto fail;
+    }
+    if (d->hub != NULL) {
+        docker_client_set_hooks(d->dc, &(struct docker_client_hooks){.on_call = on_docker_call,
+                                                                     .on_error = on_docker_error, .ud = d});
+        teleport_client_set_hooks(d->tc, &(struct teleport_call_hooks){.on_call = on_auth_call,
+                                                                        .on_error = on_auth_error, .ud = d});
     }
     ttl = teleport_client_identity_ttl(d->tc);
     log_info(LOG_TELEPORT, "identity %s: user %s, certificate valid for %lld more seconds",

@@ -10,7 +10,9 @@
  *                                             (cmd/cmd_test_rules.c)
  *
  * Exit codes: 2 for bad usage or a config that does not load (1 for check,
- * whose job is to say so); otherwise the command's own.
+ * whose job is to say so); otherwise the command's own.  The help texts,
+ * the exit codes of each command and --version live in cmd/cmd_help.c
+ * (also the source of the manual page).
  */
 #include <getopt.h>
 #include <signal.h>
@@ -20,9 +22,11 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "cmd/cmd_help.h"
 #include "cmd/commands.h"
 #include "config.h"
 #include "daemon.h"
+#include "lua/lua_runtime.h"
 
 enum command { CMD_RUN, CMD_CHECK, CMD_PLAN, CMD_EXPLAIN, CMD_TEST_RULES };
 
@@ -39,25 +43,12 @@ static const struct {
 
 static void usage(FILE *to)
 {
-    fprintf(to,
-            "usage: enroller [run|check|plan] -c CONFIG [--once]\n"
-            "       enroller explain -c CONFIG CONTAINER\n"
-            "       enroller test-rules [--rules DIR] CASES\n"
-            "       enroller --version\n"
-            "  run         keep Teleport's apps in step with Docker's containers (default);\n"
-            "              --once: exit after the first full pass is applied (0: complete, 1: not)\n"
-            "  check       validate the config, the identity and the rules; one line per error, exit 1\n"
-            "              on any; --connect: also ping Teleport's Auth and list Docker's containers\n"
-            "  plan        print the creates, updates, deletes and conflicts a pass would make\n"
-            "  explain     for one live container (name or id): which rules match and why, and\n"
-            "              the resources they would produce (needs Docker only)\n"
-            "  test-rules  run rule cases (CASES: a dir of *.case.json or one file); see lua/README.md\n");
+    cmd_help_usage(to);
 }
 
 static const char *lua_dir(void)
 {
-    const char *d = getenv("ENROLLER_LUA_PATH");
-    return d && d[0] ? d : ENR_LUA_DIR;
+    return lua_runtime_default_dir();
 }
 
 int main(int argc, char **argv)
@@ -72,6 +63,7 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     enum command cmd = CMD_RUN;
+    bool named = false; /* a command was named: --help is that command's */
     const char *config_path = NULL, *rules_opt = NULL;
     bool once = false, connect = false;
     struct enr_config *cfg;
@@ -89,6 +81,7 @@ int main(int argc, char **argv)
             return 2;
         }
         cmd = commands[i].cmd;
+        named = true;
         argv++;
         argc--;
     }
@@ -107,10 +100,13 @@ int main(int argc, char **argv)
             rules_opt = optarg;
             break;
         case 'h':
-            usage(stdout);
+            if (named)
+                cmd_help_command(stdout, cmd_help_find(commands[cmd].name));
+            else
+                usage(stdout);
             return 0;
         case 'V':
-            printf("enroller %s\n", ENR_VERSION);
+            cmd_help_version(stdout);
             return 0;
         default:
             usage(stderr);
@@ -142,6 +138,8 @@ int main(int argc, char **argv)
     }
     if ((level = log_level_parse(cfg->log_level)) >= 0)
         log_set_level((enum log_level)level);
+    if ((level = log_format_parse(cfg->log_format)) >= 0)
+        log_set_format((enum log_format)level);
     switch (cmd) {
     case CMD_EXPLAIN:
         rc = cmd_explain(cfg, lua_dir(), argv[optind], stdout);

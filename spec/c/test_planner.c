@@ -310,6 +310,15 @@ static void run(const struct tcase *tc)
                     ASSERT_STREQ(kv_get(&teleport[j].labels, PLANNER_LABEL_OWNER), OWNER);
         if (a->op == PLAN_DELETE)
             ASSERT_STREQ(kv_get(&a->res.labels, PLANNER_LABEL_OWNER), OWNER);
+        /* A held deletion names the guard rail that held it (the metrics
+         * count by it); no other action has one. */
+        enum plan_guard g = a->op != PLAN_SKIP                         ? PLAN_GUARD_NONE
+                            : strstr(a->reason, "deletion cap")        ? PLAN_GUARD_CAP
+                            : strstr(a->reason, "grace period")        ? PLAN_GUARD_GRACE
+                            : strstr(a->reason, "; not deleting")      ? PLAN_GUARD_INCOMPLETE
+                            : strstr(a->reason, "no longer wanted; policy") ? PLAN_GUARD_POLICY
+                                                                       : PLAN_GUARD_NONE;
+        ASSERT_EQ(a->guard, g);
     }
     bool capped = false;
     for (size_t i = 0; i < p.len; i++)

@@ -4,9 +4,15 @@ A container a rule registers and one a rule refuses; /readyz turns 200,
 /metrics counts the managed app, the status page (headless Chromium) shows
 both containers and the registered state, and nothing served contains the
 identity's key or certificate.  A port in use or a bad address stops the
-start with one line naming it."""
+start with one line naming it.  With log { format = "json" } every line is
+one JSON object; Auth and Docker calls and errors are counted by method
+and code, a deletion held by the grace period is counted, and no log line
+holds the identity's key or certificate."""
 
+import json
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
@@ -36,6 +42,13 @@ def get(url):
             return r.status, r.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode("utf-8", "replace")
+
+
+def metric(text, name):
+    """The value of the sample `name` (with its labels, as written) in a
+    Prometheus text, or None."""
+    m = re.search(r"^%s (\S+)$" % re.escape(name), text, re.M)
+    return float(m.group(1)) if m else None
 
 
 def pem_body_lines(path):
@@ -119,6 +132,69 @@ class Ops(unittest.TestCase):
             # The listener went with the daemon.
             with self.assertRaises(OSError):
                 urllib.request.urlopen(base + "/healthz", timeout=5)
+
+    def test_counters_json_logs_and_no_secrets(self):
+        with harness.Cluster() as cl:
+            port = free_port()
+            base = "http://127.0.0.1:%d" % port
+            cfg = cl.write_config(name="json.lua", reconcile="grace = 3600",
+                                  extra='http { listen = "127.0.0.1:%d" }\n' % port)
+            with open(cfg) as f:
+                text = f.read()
+            self.assertIn('log { level = "debug" }\n', text)
+            with open(cfg, "w") as f:
+                f.write(text.replace('log { level = "debug" }', 'log { level = "debug", format = "json" }'))
+            # The first CreateApp is refused: an Auth error by method and code.
+            cl.tctl("faults", "set", "--method", "CreateApp", "--error-rate", "1", "--code", "PERMISSION_DENIED",
+                    "--count", "1")
+            en = cl.start_enroller(config=cfg)
+            cl.run_container("rmq1", "rabbitmq:3-management")
+            harness.wait_for(lambda: "rabbitmq-rmq1" in cl.apps(), timeout=60, what="rmq1's app")
+
+            def scrape(pred):
+                def f():
+                    status, text = get(base + "/metrics")
+                    return text if status == 200 and pred(text) else None
+                return f
+            m = harness.wait_for(scrape(lambda t: (metric(t, 'enroller_auth_calls_total{method="CreateApp"}') or 0) >= 2),
+                                 timeout=60, what="two CreateApp calls counted")
+            self.assertEqual(metric(m, 'enroller_auth_errors_total{method="CreateApp",code="PERMISSION_DENIED"}'), 1)
+            self.assertGreaterEqual(metric(m, 'enroller_auth_calls_total{method="GetApps"}'), 1)
+            self.assertGreaterEqual(metric(m, 'enroller_auth_calls_total{method="WatchEvents"}'), 1)
+            self.assertGreaterEqual(metric(m, 'enroller_docker_calls_total{endpoint="GET /containers/json"}'), 1)
+            self.assertGreaterEqual(metric(m, 'enroller_docker_calls_total{endpoint="GET /containers/{id}/json"}'), 1)
+            self.assertGreaterEqual(metric(m, 'enroller_docker_calls_total{endpoint="GET /events"}'), 1)
+            self.assertEqual(metric(m, 'enroller_deletes_held_total{guard="grace"}'), 0)
+
+            # Gone: the grace period holds its app, and says so once.
+            cl.docker("rm", "-f", "rmq1")
+            m = harness.wait_for(scrape(lambda t: metric(t, 'enroller_deletes_held_total{guard="grace"}') == 1),
+                                 timeout=60, what="the grace period's hold counted")
+            self.assertIn("rabbitmq-rmq1", cl.apps())
+            self.assertEqual(metric(m, 'enroller_deletes_held_total{guard="policy"}'), 0)
+            passes = metric(m, "enroller_reconcile_passes_total")
+            en.signal(signal.SIGHUP)  # a reload replans every name: the hold is not counted again
+            harness.wait_for(lambda: "rules reloaded (SIGHUP)" in en.log(), timeout=30, what="the SIGHUP reload")
+            m = harness.wait_for(scrape(lambda t: metric(t, "enroller_reconcile_passes_total") > passes),
+                                 timeout=30, what="a pass after the reload")
+            self.assertEqual(metric(m, 'enroller_deletes_held_total{guard="grace"}'), 1)
+            self.assertEqual(en.stop(), 0)
+
+            lines = [ln for ln in en.log().splitlines() if ln.strip()]
+            self.assertGreater(len(lines), 10)
+            for ln in lines:
+                obj = json.loads(ln)  # every line is one JSON object
+                self.assertEqual(sorted(obj), ["level", "msg", "subsystem", "time"], ln)
+                self.assertIn(obj["level"], ("debug", "info", "warn", "error"))
+            msgs = [json.loads(ln)["msg"] for ln in lines]
+            self.assertTrue(any("rabbitmq-rmq1" in x and "rmq1" in x.replace("rabbitmq-rmq1", "") for x in msgs),
+                            "a line names the app and its container")
+            self.assertTrue(any("PERMISSION_DENIED" in x for x in msgs), "the refused write is logged")
+            secrets = pem_body_lines(cl.identity)
+            self.assertGreater(len(secrets), 4, "the identity has PEM blocks")
+            log = en.log()
+            for line in secrets:
+                self.assertNotIn(line, log)
 
     def test_port_in_use_and_bad_address(self):
         with harness.Cluster() as cl:

@@ -1,15 +1,20 @@
 /* log.c - see log.h. */
 #include "base/log.h"
 
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 static enum log_level current = LOG_LEVEL_INFO;
+static enum log_format format = LOG_FORMAT_TEXT;
 
 void log_set_level(enum log_level level) { current = level; }
 enum log_level log_get_level(void) { return current; }
+void log_set_format(enum log_format f) { format = f; }
+enum log_format log_get_format(void) { return format; }
 
 int log_level_parse(const char *name)
 {
@@ -20,10 +25,43 @@ int log_level_parse(const char *name)
     return -1;
 }
 
+int log_format_parse(const char *name)
+{
+    if (name != NULL && strcmp(name, "text") == 0)
+        return LOG_FORMAT_TEXT;
+    if (name != NULL && strcmp(name, "json") == 0)
+        return LOG_FORMAT_JSON;
+    return -1;
+}
+
+/* One JSON object on one line (jansson escapes control characters, so a
+ * message cannot break the line).  jansson refuses a string that is not
+ * valid UTF-8: then the message goes again with its non-ASCII bytes as '?'. */
+static void put_json(const char *stamp, const char *level, const char *tag, char *line)
+{
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "time", stamp, "level", level, "subsystem", tag, "msg", line);
+    char *s;
+
+    if (o == NULL) {
+        for (size_t i = 0; line[i]; i++)
+            if ((unsigned char)line[i] >= 0x80)
+                line[i] = '?';
+        o = json_pack("{s:s, s:s, s:s, s:s}", "time", stamp, "level", level, "subsystem", tag, "msg", line);
+    }
+    s = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    if (s != NULL)
+        fprintf(stderr, "%s\n", s);
+    else /* out of memory: the text line still says what happened */
+        fprintf(stderr, "%s %s %s: %s\n", stamp, level, tag, line);
+    free(s);
+    json_decref(o);
+}
+
 void log_msg(enum log_level level, const char *tag, const char *fmt, ...)
 {
     static const char *const names[] = {"debug", "info ", "warn ", "error"};
-    char line[2048], stamp[32];
+    static const char *const words[] = {"debug", "info", "warn", "error"};
+    char line[2048], stamp[40], when[24];
     struct timespec ts;
     struct tm tm;
     va_list ap;
@@ -33,7 +71,8 @@ void log_msg(enum log_level level, const char *tag, const char *fmt, ...)
         return;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(stamp, sizeof(stamp), "%s.%03ldZ", when, ts.tv_nsec / 1000000L);
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
@@ -41,8 +80,10 @@ void log_msg(enum log_level level, const char *tag, const char *fmt, ...)
     for (n = 0; line[n]; n++)
         if (line[n] == '\n' || line[n] == '\r')
             line[n] = ' ';
-    fprintf(stderr, "%s.%03ldZ %s %s: %s\n", stamp, ts.tv_nsec / 1000000L,
-            names[level], tag, line);
+    if (format == LOG_FORMAT_JSON)
+        put_json(stamp, words[level], tag, line);
+    else
+        fprintf(stderr, "%s %s %s: %s\n", stamp, names[level], tag, line);
 }
 
 const char *log_redact(const char *secret)

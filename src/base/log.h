@@ -3,7 +3,10 @@
  *
  *     log_info(LOG_DOCKER, "connected to %s (API %s)", host, version);
  *
- * One line per call: "2026-11-24T14:00:00.123Z info  docker: connected ...".
+ * One line per call, as text (the default):
+ *     2026-11-24T14:00:00.123Z info  docker: connected ...
+ * or as a JSON object (log { format = "json" }), one per line:
+ *     {"time":"2026-11-24T14:00:00.123Z","level":"info","subsystem":"docker","msg":"connected ..."}
  * Secrets never reach a log line: callers pass log_redact(token) for join
  * tokens and never log key material at all.
  */
@@ -11,6 +14,7 @@
 #define ENR_LOG_H
 
 enum log_level { LOG_LEVEL_DEBUG = 0, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR };
+enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON };
 
 /* Subsystem tags. */
 #define LOG_MAIN "main"
@@ -24,6 +28,10 @@ void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 /* Parses "debug", "info", "warn", "error"; returns -1 for anything else. */
 int log_level_parse(const char *name);
+void log_set_format(enum log_format format);
+enum log_format log_get_format(void);
+/* Parses "text", "json"; returns -1 for anything else. */
+int log_format_parse(const char *name);
 
 void log_msg(enum log_level level, const char *tag, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

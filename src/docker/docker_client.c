@@ -70,6 +70,7 @@ struct request {
     int stopped;               /* events: stop requested from a callback */
     struct enr_error stream_err; /* events, list: why the write callback aborted */
     struct docker_list list;   /* list: the answer, parsed as it arrives (a 2xx body only) */
+    long status;               /* the HTTP status, 0 until one came back */
     char errbuf[CURL_ERROR_SIZE];
     union {
         docker_ping_cb ping;
@@ -105,6 +106,7 @@ struct docker_client {
     int depth;            /* dispatch nesting, see the top comment */
     int freeing;
     int curl_inited;
+    struct docker_client_hooks hooks;
 };
 
 static void teardown(struct docker_client *dc);
@@ -464,6 +466,7 @@ static void finish(struct request *r, CURLcode res)
     }
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(r->easy, CURLINFO_OS_ERRNO, &os_errno);
+    r->status = status;
     if ((r->kind == REQ_EVENTS || r->kind == REQ_LIST) && r->stream_err.code) {
         err = r->stream_err;
     } else if (res != CURLE_OK && !(res == CURLE_WRITE_ERROR && status >= 300)) {
@@ -487,8 +490,19 @@ static void finish(struct request *r, CURLcode res)
 }
 
 /* Runs the request's callback exactly once, with err or the result. */
+static const char *endpoint_of(enum req_kind kind)
+{
+    static const char *const names[] = {"GET /_ping", "GET /containers/json", "GET /containers/{id}/json",
+                                        "GET /events"};
+    return names[kind];
+}
+
 static void deliver(struct request *r, struct enr_error *err)
 {
+    const struct docker_client_hooks *h = &r->dc->hooks;
+
+    if (err != NULL && err->code != 0 && h->on_error != NULL)
+        h->on_error(h->ud, endpoint_of(r->kind), r->status >= 300 ? (int)r->status : 0);
     switch (r->kind) {
     case REQ_PING: finish_ping(r, err); break;
     case REQ_LIST: finish_list(r, err); break;
@@ -639,6 +653,8 @@ static int start(struct docker_client *dc, enum req_kind kind, const char *path,
     list_add(&dc->reqs, r);
     if (kind == REQ_EVENTS)
         dc->events = r;
+    if (dc->hooks.on_call != NULL)
+        dc->hooks.on_call(dc->hooks.ud, endpoint_of(kind));
     return 0;
 
 fail:
@@ -838,6 +854,14 @@ void docker_client_free(struct docker_client *dc)
     dc->freeing = 1;
     if (dc->depth == 0)
         teardown(dc);
+}
+
+void docker_client_set_hooks(struct docker_client *dc, const struct docker_client_hooks *h)
+{
+    if (h != NULL)
+        dc->hooks = *h;
+    else
+        memset(&dc->hooks, 0, sizeof(dc->hooks));
 }
 
 const char *docker_client_host(const struct docker_client *dc)

@@ -73,4 +73,17 @@ int docker_client_events(struct docker_client *dc, int64_t since_nano, docker_ev
                          docker_stream_end_cb end_cb, void *ud, struct enr_error *err);
 void docker_client_events_stop(struct docker_client *dc);
 
+/* Counting hooks for metrics (ops/ops_metrics.h), run on the loop: on_call
+ * when a request is queued, on_error when one ends in an error, with the
+ * HTTP status (0: no response came back).  endpoint is the request's
+ * template, not its path: "GET /_ping", "GET /containers/json",
+ * "GET /containers/{id}/json", "GET /events". */
+struct docker_client_hooks {
+    void (*on_call)(void *ud, const char *endpoint);
+    void (*on_error)(void *ud, const char *endpoint, int http_status);
+    void *ud;
+};
+/* Copies h (NULL: no hooks). */
+void docker_client_set_hooks(struct docker_client *dc, const struct docker_client_hooks *h);
+
 #endif

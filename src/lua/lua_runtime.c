@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <lauxlib.h>
+#include <uv.h>
 #include <lualib.h>
 
 #include "base/log.h"
@@ -38,10 +39,31 @@ struct runtime {
     int last_line;
 };
 
+#ifndef ENR_LUA_RELDIR
+#define ENR_LUA_RELDIR "../share/enroller/lua"
+#endif
+
 const char *lua_runtime_default_dir(void)
 {
+    static char dir[4096 + 256];
     const char *env = getenv("ENROLLER_LUA_PATH");
-    return env != NULL && env[0] != '\0' ? env : ENR_LUA_DIR;
+    char exe[4096], *slash, build[4096 + 8];
+    size_t n = sizeof(exe);
+    struct stat st;
+
+    if (env != NULL && env[0] != '\0')
+        return env;
+    if (dir[0] != '\0')
+        return dir;
+    if (uv_exepath(exe, &n) != 0 || (slash = strrchr(exe, '/')) == NULL)
+        snprintf(exe, sizeof(exe), ".");
+    else
+        *slash = '\0';
+    snprintf(dir, sizeof(dir), "%s/%s", exe, ENR_LUA_RELDIR);
+    snprintf(build, sizeof(build), "%s/lua", exe);
+    if (stat(dir, &st) != 0 && stat(build, &st) == 0 && S_ISDIR(st.st_mode))
+        snprintf(dir, sizeof(dir), "%s", build);
+    return dir;
 }
 
 static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)

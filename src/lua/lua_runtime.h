@@ -24,7 +24,11 @@
 
 #include "base/error.h"
 
-/* The project's lua/ dir: $ENROLLER_LUA_PATH if set, else ENR_LUA_DIR. */
+/* The rule library's dir (lua/ in the source): $ENROLLER_LUA_PATH if set;
+ * else, next to the running program, the installed layout's
+ * <bindir>/ENR_LUA_RELDIR ("../share/enroller/lua": it follows the install
+ * prefix), else <dir of the program>/lua (the build tree links it to the
+ * source's lua/).  No absolute path is compiled in. */
 const char *lua_runtime_default_dir(void);
 
 /* A new sandboxed state whose allocator refuses to go past mem_cap bytes

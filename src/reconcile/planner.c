@@ -200,6 +200,14 @@ static int plan_desired(const struct planner_input *in, struct plan *p, const st
     return 0;
 }
 
+/* A deletion held back by guard g: the action add() just appended. */
+static int guarded(struct plan *p, enum plan_guard g, int rc)
+{
+    if (rc == 0)
+        p->actions[p->len - 1].guard = g;
+    return rc;
+}
+
 /* One owned app nobody wants any more. */
 static int plan_orphan(const struct planner_input *in, struct plan *p, const struct resource *t)
 {
@@ -208,17 +216,20 @@ static int plan_orphan(const struct planner_input *in, struct plan *p, const str
     if (h != NULL)
         return add(p, PLAN_SKIP, t, NULL, "%s", h);
     if (in->policy != PLANNER_SYNC)
-        return add(p, PLAN_SKIP, t, NULL, "no longer wanted; policy %s keeps it",
-                   in->policy == PLANNER_UPSERT_ONLY ? "upsert-only" : "create-only");
+        return guarded(p, PLAN_GUARD_POLICY,
+                       add(p, PLAN_SKIP, t, NULL, "no longer wanted; policy %s keeps it",
+                           in->policy == PLANNER_UPSERT_ONLY ? "upsert-only" : "create-only"));
     if (!in->docker_complete)
-        return add(p, PLAN_SKIP, t, NULL, "Docker listing incomplete; not deleting");
+        return guarded(p, PLAN_GUARD_INCOMPLETE, add(p, PLAN_SKIP, t, NULL, "Docker listing incomplete; not deleting"));
     if (!in->teleport_complete)
-        return add(p, PLAN_SKIP, t, NULL, "Teleport listing incomplete; not deleting");
+        return guarded(p, PLAN_GUARD_INCOMPLETE,
+                       add(p, PLAN_SKIP, t, NULL, "Teleport listing incomplete; not deleting"));
     if (in_set(in->unknown_containers, in->n_unknown_containers, c))
-        return add(p, PLAN_SKIP, t, NULL,
-                   "container %s is in an unknown state (inspect or rules failed); not deleting", c);
+        return guarded(p, PLAN_GUARD_INCOMPLETE,
+                       add(p, PLAN_SKIP, t, NULL,
+                           "container %s is in an unknown state (inspect or rules failed); not deleting", c));
     if ((h = held(in->grace_containers, in->n_grace_containers, c)) != NULL)
-        return add(p, PLAN_SKIP, t, NULL, "container %s %s", c, h);
+        return guarded(p, PLAN_GUARD_GRACE, add(p, PLAN_SKIP, t, NULL, "container %s %s", c, h));
     return add(p, PLAN_DELETE, t, NULL, "container %s no longer wants it", c[0] ? c : "(none)");
 }
 
@@ -239,6 +250,7 @@ static void apply_cap(const struct planner_input *in, struct plan *p)
         if (a->op != PLAN_DELETE)
             continue;
         a->op = PLAN_SKIP;
+        a->guard = PLAN_GUARD_CAP;
         if (over_count || over_share)
             snprintf(a->reason, sizeof(a->reason),
                      "deletion cap: this pass would delete %zu of %zu owned apps (max %u, %u%%); "

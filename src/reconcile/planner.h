@@ -41,8 +41,18 @@ enum plan_op { PLAN_CREATE = 0, PLAN_UPDATE, PLAN_DELETE, PLAN_CONFLICT, PLAN_SK
  * never update or delete (external-dns's policies). */
 enum planner_policy { PLANNER_SYNC = 0, PLANNER_UPSERT_ONLY, PLANNER_CREATE_ONLY };
 
+/* The guard rail that turned an owned app's deletion into a SKIP. */
+enum plan_guard {
+    PLAN_GUARD_NONE = 0,
+    PLAN_GUARD_GRACE,        /* its container is gone for less than the grace period */
+    PLAN_GUARD_CAP,          /* the pass would delete more than the deletion cap */
+    PLAN_GUARD_INCOMPLETE,   /* a listing failed, or the container's inspect or rules did */
+    PLAN_GUARD_POLICY,       /* upsert-only or create-only */
+};
+
 struct plan_action {
     enum plan_op op;
+    enum plan_guard guard;   /* SKIP of a deletion: which guard rail held it; else NONE */
     char *name;
     char reason[256];
     /* CREATE/UPDATE: the resource to write (revision = Teleport's for UPDATE);

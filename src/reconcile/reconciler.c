@@ -467,6 +467,7 @@ static void plan_timer_cb(uv_timer_t *h)
         log_warn(LOG_RECONCILE, "SIGUSR1 approval used by this pass (%zu deletions); disarmed: the deletion cap "
                  "holds again from the next pass", p.n[PLAN_DELETE]);
     }
+    reconcile_ops_count_held(r, &p, full);
     /* The names are planned: what touches them from here on is news. */
     r->full = false;
     strmap_cleanup(&r->touched);
@@ -579,6 +580,7 @@ struct reconciler *reconciler_new(uv_loop_t *loop, const struct reconciler_confi
     grace_init(&r->grace, cfg->grace_sec);
     strmap_init(&r->touched);
     strmap_init(&r->failed);
+    strmap_init(&r->held_by);
     if (make_parts(r, cfg, err) < 0) {
         /* Only an allocation fails, before a part has started anything; the
          * timers of the parts made so far are closed with one loop turn. */
@@ -672,6 +674,7 @@ void reconciler_free(struct reconciler *r)
     container_table_cleanup(&r->table);
     free_values(&r->reported);
     free_values(&r->failed);
+    strmap_cleanup(&r->held_by);
     grace_cleanup(&r->grace);
     strmap_cleanup(&r->touched);
     free(r->del_times);

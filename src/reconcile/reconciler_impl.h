@@ -52,6 +52,8 @@ struct reconciler {
     uint64_t rule_errors;       /* rule errors, each distinct one per container once */
     uint64_t conflicts_reported; /* conflicts logged: a name's conflict once per distinct reason */
     uint64_t capped_held;       /* deletions held back by the deletion cap, summed per new cap */
+    struct strmap held_by;      /* app name -> its deletion's enum plan_guard (as a pointer), while held */
+    uint64_t deletes_held[PLAN_GUARD_POLICY + 1]; /* by enum plan_guard: a name counted when a guard starts holding it */
     bool synced;                /* a full pass ran on complete listings of both sides */
     int64_t last_sync;          /* unix seconds of the last such pass; 0: never */
 };
@@ -59,5 +61,9 @@ struct reconciler {
 /* container_table_evaluate, counting a new rule error and telling
  * cfg.on_rule_error (reconcile_ops.c). */
 void reconcile_ops_evaluate(struct reconciler *r, struct container_entry *e);
+/* Counts the deletions p holds back by grace, an incomplete input or the
+ * policy that were not held by that guard before (r->deletes_held); call
+ * with the names of the pass still in r->touched (unless full). */
+void reconcile_ops_count_held(struct reconciler *r, const struct plan *p, bool full);
 
 #endif

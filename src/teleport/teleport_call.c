@@ -30,6 +30,7 @@ struct teleport_call {
     teleport_call_msg_fn on_msg;  /* server stream */
     teleport_call_done_fn on_done;
     void *ud;
+    const struct teleport_call_hooks *hooks;
     struct grpc_frame_decoder dec;
     struct grpc_frame_status st;
     int http_status;
@@ -69,6 +70,18 @@ static void call_release(struct teleport_call *call)
         free(call);
 }
 
+static const char *method_of(const struct teleport_call *call)
+{
+    static const char prefix[] = "/proto.AuthService/";
+    return strncmp(call->path, prefix, sizeof(prefix) - 1) == 0 ? call->path + sizeof(prefix) - 1 : call->path;
+}
+
+static void count_error(const struct teleport_call *call, const struct enr_error *err)
+{
+    if (call->hooks != NULL && call->hooks->on_error != NULL)
+        call->hooks->on_error(call->hooks->ud, method_of(call), err->grpc_status ? err->grpc_status : -1);
+}
+
 /* Ends the call exactly once: on_done runs with err (NULL on success) or
  * the reply message. */
 static void call_finish(struct teleport_call *call, const struct enr_error *err)
@@ -77,6 +90,8 @@ static void call_finish(struct teleport_call *call, const struct enr_error *err)
         return;
     call->done = true;
     uv_timer_stop(&call->timer);
+    if (err != NULL)
+        count_error(call, err);
     call->on_done(call->ud, err, err ? NULL : call->msg, err ? 0 : call->msg_len);
     call_release(call);
 }
@@ -276,10 +291,13 @@ int teleport_call_start(struct teleport_conn *tn, const struct teleport_call_opt
     call->on_msg = o->on_msg;
     call->on_done = o->on_done;
     call->ud = o->ud;
+    call->hooks = o->hooks;
     snprintf(call->what, sizeof(call->what), "%s", o->what);
     snprintf(call->path, sizeof(call->path), "/proto.AuthService/%s", o->method);
     grpc_frame_decoder_init(&call->dec, call->max_msg);
     grpc_frame_status_init(&call->st);
+    if (call->hooks != NULL && call->hooks->on_call != NULL)
+        call->hooks->on_call(call->hooks->ud, method_of(call));
     if ((rc = grpc_frame_encode(req, len, &call->framed, &call->framed_len, err)) < 0)
         goto fail;
     if ((rc = call_submit(call, err)) < 0)
@@ -293,6 +311,7 @@ int teleport_call_start(struct teleport_conn *tn, const struct teleport_call_opt
         *out = call;
     return 0;
 fail:
+    count_error(call, err);
     call_release(call);
     return rc;
 }

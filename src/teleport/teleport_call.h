@@ -40,6 +40,16 @@ typedef void (*teleport_call_done_fn)(void *ud, const struct enr_error *err, con
 /* A server-stream message (borrowed); < 0 ends the call with INTERNAL. */
 typedef int (*teleport_call_msg_fn)(void *ud, const uint8_t *msg, size_t len);
 
+/* Counting hooks for metrics (ops/ops_metrics.h), run on the loop: on_call
+ * once per call started (retries of an unprocessed stream are the same
+ * call), on_error once per call that ends in an error (a refused start
+ * too), with its gRPC status.  A cancelled call is not an error. */
+struct teleport_call_hooks {
+    void (*on_call)(void *ud, const char *method);
+    void (*on_error)(void *ud, const char *method, int grpc_status);
+    void *ud;
+};
+
 struct teleport_call_options {
     const char *method;            /* AuthService method name: "Ping" */
     const char *what;              /* prefix of error messages: `CreateApp "web"` */
@@ -48,6 +58,7 @@ struct teleport_call_options {
     teleport_call_msg_fn on_msg;   /* NULL: unary; else a server stream */
     teleport_call_done_fn on_done; /* exactly once, unless cancelled */
     void *ud;
+    const struct teleport_call_hooks *hooks; /* NULL: none; must outlive the call */
 };
 
 /* Starts the call; *out (optional) is valid until on_done returns or

@@ -58,7 +58,16 @@ struct teleport_client {
     unsigned timeout_ms;
     int next_watch_id;
     struct tc_op *ops;            /* with a call in flight */
+    struct teleport_call_hooks hooks; /* counting, for metrics */
 };
+
+void teleport_client_set_hooks(struct teleport_client *tc, const struct teleport_call_hooks *h)
+{
+    if (h != NULL)
+        tc->hooks = *h;
+    else
+        memset(&tc->hooks, 0, sizeof(tc->hooks));
+}
 
 /* ---- operations ---- */
 
@@ -129,6 +138,7 @@ static int op_call_packed(struct tc_op *op, const char *method, const char *what
     struct teleport_call_options o = {
         .method = method, .what = what, .timeout_ms = op->on_msg ? 0 : tc->timeout_ms, .max_msg = op->max_msg,
         .on_msg = op->on_msg ? op_call_msg : NULL, .on_done = op_call_done, .ud = op,
+        .hooks = &tc->hooks,
     };
     int rc = teleport_call_start(tc->tn, &o, packed, len, &op->call, err);
     if (rc < 0)

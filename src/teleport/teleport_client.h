@@ -18,6 +18,7 @@
 
 #include "base/error.h"
 #include "model/resource.h"
+#include "teleport/teleport_call.h"  /* struct teleport_call_hooks */
 #include "teleport/teleport_conn.h"  /* enum teleport_mode */
 #include "teleport/teleport_event.h" /* struct teleport_event */
 
@@ -54,6 +55,9 @@ int64_t teleport_client_identity_ttl(const struct teleport_client *tc);
 const char *teleport_client_identity_user(const struct teleport_client *tc);
 /* The mode in use: DIRECT or PROXY once one connected (AUTO before). */
 enum teleport_mode teleport_client_mode(const struct teleport_client *tc);
+/* Counting hooks for metrics, given to every call (teleport_call.h);
+ * copied; NULL: none. */
+void teleport_client_set_hooks(struct teleport_client *tc, const struct teleport_call_hooks *h);
 /* Connections opened so far (for tests and the benchmark). */
 unsigned teleport_client_n_connects(const struct teleport_client *tc);
 /* Credential generation (1, +1 per accepted reload). */

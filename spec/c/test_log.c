@@ -1,0 +1,94 @@
+/* test_log.c - base/log.c: levels, the text line and the JSON line (one
+ * object per line, whatever the message holds). */
+#include "base/log.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "test.h"
+
+/* What log_msg wrote to stderr while fn ran, via a temporary file. */
+static char *capture(void (*fn)(void))
+{
+    static char buf[8192];
+    FILE *f = tmpfile();
+    int saved = dup(2);
+    size_t n;
+
+    ASSERT_TRUE(f != NULL && saved >= 0);
+    fflush(stderr);
+    ASSERT_TRUE(dup2(fileno(f), 2) >= 0);
+    fn();
+    fflush(stderr);
+    ASSERT_TRUE(dup2(saved, 2) >= 0);
+    close(saved);
+    rewind(f);
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static void write_two(void)
+{
+    log_debug(LOG_DOCKER, "hidden at info");
+    log_info(LOG_RECONCILE, "created app %s for container %s", "web", "c1");
+    log_warn(LOG_RULES, "rules/x.lua:3: bad \"quote\"\nsecond\tline \x01 and \xff\xfe bytes");
+}
+
+int main(void)
+{
+    char *out;
+    json_error_t jerr;
+
+    ASSERT_EQ(log_format_parse("text"), LOG_FORMAT_TEXT);
+    ASSERT_EQ(log_format_parse("json"), LOG_FORMAT_JSON);
+    ASSERT_EQ(log_format_parse("JSON"), -1);
+    ASSERT_EQ(log_format_parse(NULL), -1);
+
+    /* Text: one line per event, the debug line below the level dropped. */
+    log_set_level(LOG_LEVEL_INFO);
+    out = capture(write_two);
+    ASSERT_TRUE(strstr(out, "hidden") == NULL);
+    ASSERT_CONTAINS(out, "Z info  reconcile: created app web for container c1\n");
+    ASSERT_CONTAINS(out, "Z warn  rules: rules/x.lua:3: bad \"quote\" second\tline");
+    {
+        size_t lines = 0;
+        for (char *p = out; *p; p++)
+            lines += *p == '\n';
+        ASSERT_EQ(lines, 2);
+    }
+    printf("ok - text lines\n");
+
+    /* JSON: each line parses alone, with time, level, subsystem, msg. */
+    log_set_format(LOG_FORMAT_JSON);
+    ASSERT_EQ(log_get_format(), LOG_FORMAT_JSON);
+    out = capture(write_two);
+    char *nl = strchr(out, '\n');
+    ASSERT_TRUE(nl != NULL);
+    *nl = '\0';
+    json_t *a = json_loads(out, 0, &jerr);
+    ASSERT_TRUE(a != NULL);
+    ASSERT_STREQ(json_string_value(json_object_get(a, "level")), "info");
+    ASSERT_STREQ(json_string_value(json_object_get(a, "subsystem")), "reconcile");
+    ASSERT_STREQ(json_string_value(json_object_get(a, "msg")), "created app web for container c1");
+    const char *t = json_string_value(json_object_get(a, "time"));
+    ASSERT_TRUE(t != NULL && strlen(t) == 24 && t[10] == 'T' && t[23] == 'Z');
+    json_decref(a);
+    char *second = nl + 1, *nl2 = strchr(second, '\n');
+    ASSERT_TRUE(nl2 != NULL && nl2[1] == '\0');
+    *nl2 = '\0';
+    json_t *b = json_loads(second, 0, &jerr);
+    ASSERT_TRUE(b != NULL);
+    ASSERT_STREQ(json_string_value(json_object_get(b, "level")), "warn");
+    ASSERT_STREQ(json_string_value(json_object_get(b, "msg")),
+                 "rules/x.lua:3: bad \"quote\" second\tline \x01 and ?? bytes");
+    json_decref(b);
+    printf("ok - json lines\n");
+
+    ASSERT_STREQ(log_redact("secret-token"), "<redacted, 12 chars>");
+    printf("ok - redact\n");
+    return 0;
+}
