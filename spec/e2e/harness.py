@@ -35,8 +35,10 @@ PODMAN_TEST = os.path.join(SRC, "scripts", "podman-test")
 ENGINE = os.environ.get("ENR_E2E_ENGINE", "docker")
 ROLES_DIR = os.path.join(SRC, "spec", "standin", "roles")
 # Delay before a write reaches the stand-in's Auth cache (standin.py
-# --cache-lag-ms), as a real Auth cache trails its backend.
-STANDIN_CACHE_LAG_MS = os.environ.get("ENR_STANDIN_CACHE_LAG_MS", "0")
+# --cache-lag-ms), and so its reads and WatchEvents, as a real Auth cache
+# trails its backend. On by default so every e2e test meets an eventually
+# consistent Auth; ENR_STANDIN_CACHE_LAG_MS=0 turns it off.
+STANDIN_CACHE_LAG_MS = os.environ.get("ENR_STANDIN_CACHE_LAG_MS", "300")
 TINY = "enroller-tiny:latest"
 NETWORK = "enroller-test"
 
@@ -155,7 +157,11 @@ class Cluster:
 
     def __init__(self, owner="e2e-host", user="register-apps",
                  roles=("register-apps.yaml", "register-apps-impersonator.yaml", "enroller-apps.yaml"),
-                 user_roles=("register-apps", "enroller-apps"), standin_args=(), engine=None):
+                 user_roles=("register-apps", "enroller-apps"), standin_args=(), engine=None,
+                 app_service_labels=()):
+        """app_service_labels: the label matchers ('k=v,k2=v2', '*=*') of the
+        stand-in's emulated Application Service (app_service.resources); with
+        none, no App Service runs and no app is served."""
         self.engine = engine or ENGINE
         if self.engine not in ("docker", "podman"):
             raise ValueError("engine must be docker or podman, not %r" % self.engine)
@@ -165,6 +171,8 @@ class Cluster:
         self.roles = roles
         self.user_roles = user_roles
         self.standin_args = list(standin_args)
+        for m in app_service_labels:
+            self.standin_args += ["--app-service-labels", m]
         self.tmp = tempfile.mkdtemp(prefix="enr-e2e-", dir="/tmp")
         self.dockerd_dir = os.path.join(self.tmp, "d")
         self.state = os.path.join(self.tmp, "standin")

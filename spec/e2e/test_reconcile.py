@@ -170,13 +170,14 @@ class Reconcile(unittest.TestCase):
 
     def test_registered_but_not_served_is_reported(self):
         # The emulated Application Service serves only apps labelled team=web.
-        with harness.Cluster(standin_args=["--app-service-labels", "team=web"]) as cl:
+        with harness.Cluster(app_service_labels=["team=web"]) as cl:
             en = cl.start_enroller(reconcile="confirm = 2")
             cl.run_container("rmq1")
             wait_for(lambda: "rabbitmq-rmq1" in cl.apps(), what="app")
             wait_for(lambda: "app rabbitmq-rmq1 is registered but no Application Service serves it" in en.log(),
                      what="the not-served report")
-        with harness.Cluster() as cl:
+        # An Application Service whose matcher selects enroller's apps.
+        with harness.Cluster(app_service_labels=["enroller.dev/owner=*"]) as cl:
             en = cl.start_enroller(reconcile="confirm = 2")
             cl.run_container("rmq1")
             wait_for(lambda: "app rabbitmq-rmq1 is served by an Application Service" in en.log(),
