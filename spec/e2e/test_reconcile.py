@@ -299,10 +299,10 @@ class Reconcile(unittest.TestCase):
             for i in range(n):
                 ids.append(cl.docker("create", "--name", "b%02d" % i, "--network", harness.NETWORK,
                                      "rabbitmq:3-management"))
-            cl.docker("start", *ids)
+            cl.docker_each("start", ids)
             wait_for(lambda: len(cl.apps()) == n, timeout=180, what="%d apps" % n)
             self.assertEqual(calls(cl, "CreateApp"), n, "each app created exactly once")
-            cl.docker("rm", "-f", *ids)
+            cl.docker_each(["rm", "-f"], ids)
             wait_for(lambda: len(cl.apps()) == 0, timeout=180, what="all gone")
             self.assertEqual(calls(cl, "DeleteApp"), n)
 
