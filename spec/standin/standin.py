@@ -15,7 +15,7 @@ is the service wiring (command line, listeners, main loop); the parts are
 
     standin.py --state DIR [--listen 127.0.0.1:0] [--proxy-listen 127.0.0.1:0]
                [--roles FILE]... [--cluster-name NAME]
-               [--app-service-labels 'k=v,k2=v2' | '*=*'] [--heartbeat S]
+               [--app-service-labels 'k=v,k2=v2']... [--heartbeat S]
                [--max-connection-age S] [--seed N] [--log FILE]
                [--cache-lag-ms MS] [--version 16|17|master]
 """
