@@ -245,7 +245,13 @@ class Cluster:
         self.standin_log = open(os.path.join(self.tmp, "standin.log"), "ab")
         self.standin = subprocess.Popen(args, stdout=self.standin_log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL)
-        addr = wait_for(lambda: self._read(addr_file), what="stand-in to listen")
+        # A first start makes the cluster's keys: slow on a busy machine, so
+        # the deadline is a command's, not a condition's; an exit ends it.
+        addr = wait_for(lambda: self._read(addr_file) or (self.standin.poll() is not None and "exited"),
+                        timeout=CMD_DEADLINE, what="stand-in to listen")
+        if addr == "exited":
+            raise RuntimeError("stand-in exited with status %s; see %s"
+                               % (self.standin.returncode, os.path.join(self.tmp, "standin.log")))
         self.auth_addr = addr.strip()
         # Restarts keep the port so enroller's config stays valid.
         self.standin_listen = self.auth_addr
