@@ -35,8 +35,10 @@ PODMAN_TEST = os.path.join(SRC, "scripts", "podman-test")
 ENGINE = os.environ.get("ENR_E2E_ENGINE", "docker")
 ROLES_DIR = os.path.join(SRC, "spec", "standin", "roles")
 # Delay before a write reaches the stand-in's Auth cache (standin.py
-# --cache-lag-ms), as a real Auth cache trails its backend.
-STANDIN_CACHE_LAG_MS = os.environ.get("ENR_STANDIN_CACHE_LAG_MS", "0")
+# --cache-lag-ms), and so its reads and WatchEvents, as a real Auth cache
+# trails its backend. On by default so every e2e test meets an eventually
+# consistent Auth; ENR_STANDIN_CACHE_LAG_MS=0 turns it off.
+STANDIN_CACHE_LAG_MS = os.environ.get("ENR_STANDIN_CACHE_LAG_MS", "300")
 TINY = "enroller-tiny:latest"
 NETWORK = "enroller-test"
 
@@ -155,7 +157,11 @@ class Cluster:
 
     def __init__(self, owner="e2e-host", user="register-apps",
                  roles=("register-apps.yaml", "register-apps-impersonator.yaml", "enroller-apps.yaml"),
-                 user_roles=("register-apps", "enroller-apps"), standin_args=(), engine=None):
+                 user_roles=("register-apps", "enroller-apps"), standin_args=(), engine=None,
+                 app_service_labels=()):
+        """app_service_labels: the label matchers ('k=v,k2=v2', '*=*') of the
+        stand-in's emulated Application Service (app_service.resources); with
+        none, no App Service runs and no app is served."""
         self.engine = engine or ENGINE
         if self.engine not in ("docker", "podman"):
             raise ValueError("engine must be docker or podman, not %r" % self.engine)
@@ -165,6 +171,8 @@ class Cluster:
         self.roles = roles
         self.user_roles = user_roles
         self.standin_args = list(standin_args)
+        for m in app_service_labels:
+            self.standin_args += ["--app-service-labels", m]
         self.tmp = tempfile.mkdtemp(prefix="enr-e2e-", dir="/tmp")
         self.dockerd_dir = os.path.join(self.tmp, "d")
         self.state = os.path.join(self.tmp, "standin")
@@ -237,7 +245,13 @@ class Cluster:
         self.standin_log = open(os.path.join(self.tmp, "standin.log"), "ab")
         self.standin = subprocess.Popen(args, stdout=self.standin_log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL)
-        addr = wait_for(lambda: self._read(addr_file), what="stand-in to listen")
+        # A first start makes the cluster's keys: slow on a busy machine, so
+        # the deadline is a command's, not a condition's; an exit ends it.
+        addr = wait_for(lambda: self._read(addr_file) or (self.standin.poll() is not None and "exited"),
+                        timeout=CMD_DEADLINE, what="stand-in to listen")
+        if addr == "exited":
+            raise RuntimeError("stand-in exited with status %s; see %s"
+                               % (self.standin.returncode, os.path.join(self.tmp, "standin.log")))
         self.auth_addr = addr.strip()
         # Restarts keep the port so enroller's config stays valid.
         self.standin_listen = self.auth_addr
@@ -296,6 +310,18 @@ class Cluster:
         if check and r.returncode != 0:
             raise RuntimeError("%s %s: %s" % (self.engine, " ".join(args)[:300], r.stderr.strip()[-500:]))
         return r.stdout.strip()
+
+    def docker_each(self, verb, names, workers=4):
+        """`docker VERB NAME` for each name, a few at a time. The engine's CLI
+        handles `docker start a b c` one container after the other in one
+        command, so a burst of many containers on a busy machine can outlast
+        CMD_DEADLINE, which bounds one container operation; here each
+        container gets its own command and deadline, and the burst stays a
+        burst. Returns the outputs in the order of names."""
+        import concurrent.futures
+        verb = [verb] if isinstance(verb, str) else list(verb)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(lambda n: self.docker(*(verb + [n])), names))
 
     def tag(self, image):
         self.docker("tag", TINY, image)

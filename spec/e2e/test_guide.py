@@ -13,7 +13,8 @@ import harness  # noqa: E402
 
 class GuideScenario(unittest.TestCase):
     def test_register_and_deregister(self):
-        with harness.Cluster() as cl:
+        # An Application Service whose resources.labels select enroller's apps.
+        with harness.Cluster(app_service_labels=["enroller.dev/owner=*"]) as cl:
             en = cl.start_enroller(resync=1)
             for n in ("rmq1", "rmq2", "rmq3"):
                 cl.run_container(n, "rabbitmq:3-management")

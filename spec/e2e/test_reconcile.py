@@ -170,13 +170,14 @@ class Reconcile(unittest.TestCase):
 
     def test_registered_but_not_served_is_reported(self):
         # The emulated Application Service serves only apps labelled team=web.
-        with harness.Cluster(standin_args=["--app-service-labels", "team=web"]) as cl:
+        with harness.Cluster(app_service_labels=["team=web"]) as cl:
             en = cl.start_enroller(reconcile="confirm = 2")
             cl.run_container("rmq1")
             wait_for(lambda: "rabbitmq-rmq1" in cl.apps(), what="app")
             wait_for(lambda: "app rabbitmq-rmq1 is registered but no Application Service serves it" in en.log(),
                      what="the not-served report")
-        with harness.Cluster() as cl:
+        # An Application Service whose matcher selects enroller's apps.
+        with harness.Cluster(app_service_labels=["enroller.dev/owner=*"]) as cl:
             en = cl.start_enroller(reconcile="confirm = 2")
             cl.run_container("rmq1")
             wait_for(lambda: "app rabbitmq-rmq1 is served by an Application Service" in en.log(),
@@ -298,10 +299,10 @@ class Reconcile(unittest.TestCase):
             for i in range(n):
                 ids.append(cl.docker("create", "--name", "b%02d" % i, "--network", harness.NETWORK,
                                      "rabbitmq:3-management"))
-            cl.docker("start", *ids)
+            cl.docker_each("start", ids)
             wait_for(lambda: len(cl.apps()) == n, timeout=180, what="%d apps" % n)
             self.assertEqual(calls(cl, "CreateApp"), n, "each app created exactly once")
-            cl.docker("rm", "-f", *ids)
+            cl.docker_each(["rm", "-f"], ids)
             wait_for(lambda: len(cl.apps()) == 0, timeout=180, what="all gone")
             self.assertEqual(calls(cl, "DeleteApp"), n)
 

@@ -51,7 +51,9 @@ class Standin:
         if os.path.exists(addr_file):
             os.unlink(addr_file)
         self.log = open(os.path.join(self.tmp, "standin.log"), "ab")
-        self.proc = subprocess.Popen([PY, STANDIN, "--state", self.state, "--listen", self.listen] + self.extra,
+        # The App Service emulation serves every app: the ListResources(app_server) checks need it.
+        self.proc = subprocess.Popen([PY, STANDIN, "--state", self.state, "--listen", self.listen,
+                                      "--app-service-labels", "*=*"] + self.extra,
                                      stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

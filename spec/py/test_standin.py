@@ -46,7 +46,7 @@ class StandIn:
         for r in ROLES:
             args += ["--roles", r]
         self.proc = subprocess.Popen(args + list(extra), stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 30
+        deadline = time.time() + 120   # generous: a loaded machine starts it slowly
         while not os.path.exists(os.path.join(state, "addr")):
             if self.proc.poll() is not None:
                 raise RuntimeError("stand-in exited with %s; see %s.log" % (self.proc.returncode, state))
@@ -81,7 +81,9 @@ class Base(unittest.TestCase):
         cls.tmp = tempfile.TemporaryDirectory(prefix="standin-test-")
         cls.state = os.path.join(cls.tmp.name, "state")
         os.makedirs(cls.state)
-        cls.srv = StandIn(cls.state)
+        # The App Service emulation serves every dynamic app here
+        # (test_app_service_emulation, the app_server watch events).
+        cls.srv = StandIn(cls.state, "--app-service-labels", "*=*")
         # tearDownClass does not run when setUpClass fails: stop it then too.
         cls.addClassCleanup(lambda: cls.srv.proc.poll() is None and cls.srv.proc.kill())
         cls.pb = pbload.load(os.path.join(cls.state, "pygen"))

@@ -298,7 +298,7 @@ class TestNoClientCertificate(Fixture):
 
 class TestCacheLag(Fixture):
     LAG_MS = 4000
-    EXTRA = ("--cache-lag-ms", str(LAG_MS))
+    EXTRA = ("--cache-lag-ms", str(LAG_MS), "--app-service-labels", "*=*")
 
     def test_reads_see_writes_after_the_lag(self):
         # lib/auth/auth.go Server.GetApp/GetApps read GetCache(); ServerWithRoles
@@ -368,6 +368,118 @@ class TestVersion16AndAppService(Fixture):
         self.admin.UpdateApp(self.app("svc-c", tier="web-2", zone="a"), timeout=30)
         self.assertEqual(served(), ["svc-b", "svc-c"])
         for n in ("svc-a", "svc-b", "svc-c", "svc-d"):
+            self.admin.DeleteApp(self.rr(n), timeout=30)
+        self.assertEqual(served(), [])
+
+
+class TestCacheLagWatch(Fixture):
+    """lib/auth/auth.go Server.NewWatcher -> GetCache().NewWatcher: WatchEvents
+    is served by Auth's cache, which applies each backend event to its
+    collections and then emits it to its watchers (lib/cache/cache.go
+    processEvent, fanout). A watcher therefore sees a write exactly when the
+    cache's reads do: never before (a GetApp right after the PUT event finds
+    the app), and a watcher opened while a write is still on its way gets
+    it after INIT (the listing it takes then does not have it yet)."""
+    LAG_MS = 3000
+    EXTRA = ("--cache-lag-ms", str(LAG_MS))
+
+    def watch(self, c, names, *kinds):
+        """Starts WatchEvents; returns a queue of (event, GetApp outcome read
+        the moment the event arrived) after INIT, for the apps in names (the
+        other tests' writes may still be on their way)."""
+        import queue
+        import threading
+        w = self.a.Watch()
+        for k in kinds:
+            w.Kinds.add(Kind=k)
+        fn = c.chan.unary_stream("/proto.AuthService/WatchEvents",
+                                 request_serializer=lambda m: m.SerializeToString(),
+                                 response_deserializer=self.pb.event_pb2.Event.FromString)
+        call = fn(w, timeout=120)
+        got = queue.Queue()
+        init = next(call)
+        self.assertEqual(init.Type, self.pb.event_pb2.INIT)
+
+        def read():
+            try:
+                for ev in call:
+                    name = (ev.ResourceHeader.Metadata.Name if ev.HasField("ResourceHeader")
+                            else ev.App.Metadata.Name)
+                    if name not in names:
+                        continue
+                    try:
+                        seen = c.GetApp(self.rr(name), timeout=30).Metadata.Name
+                    except grpc.RpcError as e:
+                        seen = e.code()
+                    got.put((ev, seen))
+            except grpc.RpcError:
+                pass
+        threading.Thread(target=read, daemon=True).start()
+        self.addCleanup(call.cancel)
+        return got
+
+    def test_watch_sees_a_write_when_the_cache_reads_do(self):
+        c = self.enroller
+        got = self.watch(c, {"wl1"}, "app")
+        t0 = time.monotonic()
+        c.CreateApp(self.app("wl1"), timeout=30)
+        ev, seen = got.get(timeout=DEADLINE)
+        self.assertEqual((ev.Type, ev.App.Metadata.Name), (self.pb.event_pb2.PUT, "wl1"))
+        self.assertEqual(seen, "wl1", "GetApp at the PUT event must find the app (the event came from the cache)")
+        self.assertGreaterEqual(time.monotonic() - t0, self.LAG_MS / 1000.0, "the event trails the write")
+        c.DeleteApp(self.rr("wl1"), timeout=30)
+        ev, seen = got.get(timeout=DEADLINE)
+        self.assertEqual((ev.Type, ev.ResourceHeader.Metadata.Name), (self.pb.event_pb2.DELETE, "wl1"))
+        self.assertEqual(seen, grpc.StatusCode.NOT_FOUND, "GetApp at the DELETE event must not find the app")
+
+    def test_watch_opened_during_the_lag_gets_the_write(self):
+        c = self.enroller
+        t0 = time.monotonic()
+        c.CreateApp(self.app("wl2"), timeout=30)
+        got = self.watch(c, {"wl2", "wl3"}, "app")  # INIT while wl2 is still on its way to the cache
+        listed = [a.Metadata.Name for a in c.GetApps(self.e.Empty(), timeout=30).Apps]
+        if time.monotonic() - t0 >= self.LAG_MS / 1000.0:
+            self.skipTest("the calls took longer than the lag")
+        self.assertNotIn("wl2", listed)
+        c.CreateApp(self.app("wl3"), timeout=30)
+        names = []
+        for _ in range(2):
+            ev, seen = got.get(timeout=DEADLINE)
+            self.assertEqual(ev.Type, self.pb.event_pb2.PUT)
+            names.append(ev.App.Metadata.Name)
+        self.assertEqual(names, ["wl2", "wl3"], "the watch must carry the write its INIT's listing lacked")
+        for n in ("wl2", "wl3"):
+            c.DeleteApp(self.rr(n), timeout=30)
+
+
+class TestNoAppService(Fixture):
+    def test_no_selector_runs_no_app_service(self):
+        # A Teleport Application Service serves only what its
+        # app_service.resources select (lib/srv/app/server.go); the stand-in
+        # started without --app-service-labels has none, so nothing is served.
+        self.admin.CreateApp(self.app("nosvc"), timeout=30)
+        self.assertEqual([s.Metadata.Name for s in self.admin.list_app_servers()], [])
+        self.admin.DeleteApp(self.rr("nosvc"), timeout=30)
+
+
+class TestAppServiceSelector(Fixture):
+    # services.MatchResourceLabels: matchers in order; the first with an empty
+    # label map returns false for the whole list; values are globs or
+    # ^...$ regular expressions (services.MatchLabels, utils.SliceMatchesRegex).
+    EXTRA = ("--app-service-labels", "env=^(prod|stage)$", "--app-service-labels", "",
+             "--app-service-labels", "*=*")
+
+    def test_regex_values_and_an_empty_matcher_ends_the_search(self):
+        def served():
+            return sorted(s.Metadata.Name for s in self.admin.list_app_servers() if s.Spec.HostID == self.host_id)
+        self.admin.CreateApp(self.app("sel-prod", env="prod"), timeout=30)
+        self.admin.CreateApp(self.app("sel-stage", env="stage"), timeout=30)
+        self.admin.CreateApp(self.app("sel-production", env="production"), timeout=30)
+        self.admin.CreateApp(self.app("sel-none"), timeout=30)
+        # sel-production and sel-none reach the empty matcher: not served,
+        # although the `*=*` after it would match them.
+        self.assertEqual(served(), ["sel-prod", "sel-stage"])
+        for n in ("sel-prod", "sel-stage", "sel-production", "sel-none"):
             self.admin.DeleteApp(self.rr(n), timeout=30)
         self.assertEqual(served(), [])
 

@@ -3,9 +3,11 @@
 A real App Service with `app_service.resources` watches dynamic apps and
 serves those whose labels match one of its matchers
 (lib/srv/app/server.go + services.MatchResourceLabels: a matcher with no
-labels matches nothing, `*: *` matches everything, otherwise every key must
-be present and its value match); for each served app it heartbeats an
-app_server (Name = app name, Spec.App = the app, HostID = its own host ID,
+labels matches nothing and ends the search, `*: *` matches everything,
+otherwise every key must be present and its value match, as a glob or a
+`^...$` regular expression, utils.SliceMatchesRegex). Started without
+matchers the stand-in runs no App Service: no app is served.
+For each served app it heartbeats an app_server (Name = app name, Spec.App = the app, HostID = its own host ID,
 Expires = now + apidefaults.ServerAnnounceTTL) and deletes it when the app
 goes away or stops matching."""
 import datetime
@@ -34,8 +36,17 @@ class AppService:
         self.matchers = matchers        # list of label matchers (app_service.resources)
 
     def serves(self, app):
+        """services.MatchResourceLabels(matchers, app.GetAllLabels()), matcher
+        by matcher in order: an empty matcher ends the search with no match
+        (`return false`, not `continue`), the first matching one serves it.
+        No matchers (no --app-service-labels): no App Service, nothing served."""
         labels = res.all_labels(app)
-        return any(m and rbac.match_labels(m, labels) for m in self.matchers)
+        for m in self.matchers:
+            if not m:
+                return False
+            if rbac.match_labels(m, labels):
+                return True
+        return False
 
     def _key(self, name):
         return "%s/%s" % (self.auth.cluster.host_id, name)
@@ -57,6 +68,8 @@ class AppService:
     def app_changed(self, name):
         """Keep the agent's app servers in step with dynamic app `name` (store lock held)."""
         a = self.auth
+        if not self.matchers:
+            return                      # no App Service runs
         app = a.live(a.store.apps, name)
         if app is not None and self.serves(app):
             self.announce(app)
@@ -65,6 +78,8 @@ class AppService:
 
     def heartbeat(self):
         a = self.auth
+        if not self.matchers:
+            return
         with a.store.lock:
             for name in list(a.store.apps):
                 self.app_changed(name)

@@ -36,27 +36,42 @@ class Cache:
     """Auth's cache (lib/cache): a copy of the backend fed by its event
     stream. GetApp/GetApps/GetDatabase(s), the existing-resource reads of
     UpdateApp/DeleteApp/UpdateDatabase/DeleteDatabase (lib/auth/auth.go
-    Server.GetApp -> GetCache().GetApp) and ListResources read it. With a lag
-    of L seconds a write reaches it L seconds after the backend, as events
-    reach a real cache after the write."""
+    Server.GetApp -> GetCache().GetApp) and ListResources read it, and
+    WatchEvents is served from it (lib/auth/auth.go Server.NewWatcher ->
+    GetCache().NewWatcher: the cache applies an event to its collections,
+    then emits it to its watchers, lib/cache/cache.go processEvent). With a
+    lag of L seconds a write reaches the cache, and so every reader and
+    watcher, L seconds after the backend, at one instant for all of them."""
 
     def __init__(self, store, lag_s, tables):
         self.lag = lag_s
-        self.pending = collections.deque()        # (time, kind, key, msg or None)
+        self.lock = threading.Lock()
+        self.pending = collections.deque()        # (due, kind, key, msg or None, event or None)
         self.data = {kind: dict(getattr(store, t)) for kind, t in tables.items()}
 
-    def record(self, kind, key, msg):
-        self.pending.append((time.monotonic(), kind, key, msg))
+    def record(self, kind, key, msg, ev=None):
+        """A backend write; returns the monotonic time it reaches the cache."""
+        due = time.monotonic() + self.lag
+        with self.lock:
+            self.pending.append((due, kind, key, msg, ev))
+        return due
+
+    def unapplied(self):
+        """(due, kind, event) of the writes the cache has not applied yet."""
+        now = time.monotonic()
+        with self.lock:
+            return [(due, kind, ev) for due, kind, _, _, ev in self.pending if due > now and ev is not None]
 
     def view(self, kind):
-        horizon = time.monotonic() - self.lag
-        while self.pending and self.pending[0][0] <= horizon:
-            _, k, key, msg = self.pending.popleft()
-            if msg is None:
-                self.data[k].pop(key, None)
-            else:
-                self.data[k][key] = msg
-        return self.data[kind]
+        now = time.monotonic()
+        with self.lock:
+            while self.pending and self.pending[0][0] <= now:
+                _, k, key, msg, _ = self.pending.popleft()
+                if msg is None:
+                    self.data[k].pop(key, None)
+                else:
+                    self.data[k][key] = msg
+            return dict(self.data[kind])
 
 
 class Identity:
@@ -159,27 +174,29 @@ class AuthServer:
             return "%s %s doesn't exist" % (spec.missing_noun, q(name))
         return "no value for key %s in index name" % q(name)
 
-    def backend_write(self, kind, key, msg):
-        """A write that bypasses the watch events (tctl bulk) still reaches the cache."""
+    def backend_write(self, kind, key, msg, ev=None):
+        """Backend write; it reaches the cache (and, with an event, the
+        watchers) after the cache lag. A write without an event (tctl bulk)
+        still reaches the cache."""
         if msg is None:
             self.table(kind).pop(key, None)
         else:
             self.table(kind)[key] = msg
-        if self.cache is not None:
-            self.cache.record(kind, key, msg)
+        with self.watch_lock:
+            due = self.cache.record(kind, key, msg, ev) if self.cache is not None else 0.0
+            if ev is not None:
+                self._publish(kind, due, ev)
 
     def put(self, kind, key, msg):
         """Backend Put: store and tell watchers (Event PUT with the resource)."""
-        self.backend_write(kind, key, msg)
         ev = self.pb.event_pb2.Event(Type=self.pb.event_pb2.PUT)
         getattr(ev, self.EVENT_FIELD[kind]).CopyFrom(msg)
-        self._publish(kind, msg.Metadata.Name, ev)
+        self.backend_write(kind, key, msg, ev)
 
     def delete(self, kind, key):
         """Backend Delete (or TTL expiry): Event DELETE carrying a ResourceHeader,
         as the local services' resource parsers build it."""
         msg = self.table(kind)[key]
-        self.backend_write(kind, key, None)
         ev = self.pb.event_pb2.Event(Type=self.pb.event_pb2.DELETE)
         h = ev.ResourceHeader
         h.Kind, h.Version = kind, self.KIND_VERSION[kind]
@@ -187,13 +204,19 @@ class AuthServer:
         h.Metadata.Namespace = res.DEFAULT_NAMESPACE
         if kind == "app_server":
             h.Metadata.Description = msg.Spec.HostID   # host ID travels in Description
-        self._publish(kind, msg.Metadata.Name, ev)
+        self.backend_write(kind, key, None, ev)
 
-    def _publish(self, kind, name, ev):
-        with self.watch_lock:
-            for w in list(self.watchers):
-                if any(k.Kind == kind and (not k.Name or k.Name == name) for k in w["kinds"]):
-                    w["queue"].put(ev)
+    @staticmethod
+    def _watches(w, kind, ev):
+        name = ev.ResourceHeader.Metadata.Name if ev.HasField("ResourceHeader") else \
+            getattr(ev, AuthServer.EVENT_FIELD[kind]).Metadata.Name
+        return any(k.Kind == kind and (not k.Name or k.Name == name) for k in w["kinds"])
+
+    def _publish(self, kind, due, ev):
+        """Queues ev for every watcher of its kind, to be sent at `due` (watch_lock held)."""
+        for w in self.watchers:
+            if self._watches(w, kind, ev):
+                w["queue"].put((due, ev))
 
     def heartbeat(self):
         self.app_service.heartbeat()
@@ -271,6 +294,12 @@ class AuthServer:
             raise TraceError("BadParameter", "none of the requested kinds can be watched")
         w = {"kinds": kinds, "queue": queue.Queue()}
         with self.watch_lock:
+            # A new watcher of the cache gets every event the cache applies
+            # after its INIT: the writes still on their way to it included.
+            if self.cache is not None:
+                for due, kind, ev in self.cache.unapplied():
+                    if self._watches(w, kind, ev):
+                        w["queue"].put((due, ev))
             self.watchers.append(w)
 
         def stream():
@@ -284,9 +313,14 @@ class AuthServer:
                 yield init
                 while context.is_active() and not self.stopping.is_set():
                     try:
-                        yield w["queue"].get(timeout=0.2)
+                        due, ev = w["queue"].get(timeout=0.2)
                     except queue.Empty:
                         continue
+                    # Sent when the write reaches the cache, as the cache's
+                    # fanout emits it (events are queued in write order).
+                    while time.monotonic() < due and context.is_active() and not self.stopping.is_set():
+                        time.sleep(min(0.05, max(0.0, due - time.monotonic())))
+                    yield ev
             finally:
                 with self.watch_lock:
                     if w in self.watchers:

@@ -15,7 +15,7 @@ is the service wiring (command line, listeners, main loop); the parts are
 
     standin.py --state DIR [--listen 127.0.0.1:0] [--proxy-listen 127.0.0.1:0]
                [--roles FILE]... [--cluster-name NAME]
-               [--app-service-labels 'k=v,k2=v2' | '*=*'] [--heartbeat S]
+               [--app-service-labels 'k=v,k2=v2']... [--heartbeat S]
                [--max-connection-age S] [--seed N] [--log FILE]
                [--cache-lag-ms MS] [--version 16|17|master]
 """
@@ -114,7 +114,8 @@ def main(argv=None):
     ap.add_argument("--cluster-name", default="enroller-test")
     ap.add_argument("--app-service-labels", action="append",
                     help="label matcher 'k=v,k2=v2' of the emulated Application Service (app_service.resources); "
-                         "repeat for several matchers; default '*=*' (every dynamic app)")
+                         "repeat for several matchers ('*=*' serves every dynamic app); without it no "
+                         "Application Service runs")
     ap.add_argument("--heartbeat", type=float, default=60.0, help="app server re-announce period, seconds")
     ap.add_argument("--proxy-listen", help="also open a Proxy listener (TLS routing by ALPN) on this loopback "
                                            "host:port; its address goes to DIR/proxy_addr")
@@ -152,7 +153,7 @@ def main(argv=None):
     counters = Counters()
     conns = netio.ConnTable()
     try:
-        matchers = [agents.parse_selector(s) for s in (args.app_service_labels or ["*=*"])]
+        matchers = [agents.parse_selector(s) for s in (args.app_service_labels or [])]
     except ValueError as e:
         ap.error("--app-service-labels: %s" % e)
     if args.cache_lag_ms < 0:

@@ -18,6 +18,10 @@
 #define STALE_RELIST_MS 200    /* a write said the view is stale: relist soon */
 #define CONFIRM_FIRST_MS 2000
 #define CONFIRM_EVERY_MS 5000
+/* A listing asked this long after a write is taken to include it even if
+ * the watch never showed the write (Auth's cache trails its backend by far
+ * less). */
+#define RECENT_MAX_MS 5000
 
 /* What enroller last wrote for an app (drift detection), or when it was
  * created (confirmation). */
@@ -26,10 +30,16 @@ struct written {
     uint64_t at_ms;
 };
 
-/* A write that succeeded, kept until a listing asked for after it has come
- * back. */
+/* A write that succeeded, kept until a listing known to include it has come
+ * back.  Listings (GetApps) and the watch are served by Auth's cache, which
+ * trails the backend (lib/auth/auth.go Server.GetApps and NewWatcher ->
+ * GetCache()): a listing asked right after a write may lack it.  The cache
+ * emits an event once it has applied it (lib/cache/cache.go processEvent),
+ * so a listing asked after the watch showed the write includes it. */
 struct recent_write {
     uint64_t seq;
+    uint64_t seen_seq;           /* the watch showed this write (0: not yet) */
+    uint64_t at_ms;
     enum plan_op op;
     struct resource res;
 };
@@ -175,6 +185,7 @@ static void recent_put(struct teleport_view *tv, enum plan_op op, const struct r
         return;
     }
     w->seq = ++tv->seq;
+    w->at_ms = uv_now(tv->loop);
     w->op = op;
     if (strmap_put(&tv->recent, res->name, w, &old) < 0) {
         recent_free(w);
@@ -235,10 +246,13 @@ static void get_apps_cb(void *ud, const struct enr_error *err, const struct reso
             break;
         }
     /* Writes that finished after this listing was asked for are newer than
-     * it; older ones are in it. */
+     * it, and so are older ones the cache may not have applied yet (the
+     * watch is live and has not shown them); the others are in it. */
     while (strmap_next(&tv->recent, &it, &name, &val)) {
         struct recent_write *w = val;
-        if (w->seq <= seq) {
+        bool in_cache = !tv->watch_live || (w->seen_seq != 0 && w->seen_seq <= seq) ||
+                        uv_now(tv->loop) - w->at_ms >= RECENT_MAX_MS;
+        if (w->seq <= seq && in_cache) {
             strmap_del(&tv->recent, name);
             recent_free(w);
         } else if (w->op == PLAN_DELETE) {
@@ -384,6 +398,19 @@ static void watch_timer_cb(uv_timer_t *h)
     teleport_view_watch(h->data);
 }
 
+/* The watch shows one of our recent writes: the cache has applied it. */
+static void mark_seen(struct teleport_view *tv, const struct teleport_event *ev)
+{
+    struct recent_write *w = strmap_get(&tv->recent, ev->res.name);
+
+    if (w == NULL || w->seen_seq != 0)
+        return;
+    if (ev->op == TELEPORT_EVENT_DELETE ? w->op == PLAN_DELETE
+                                        : (w->op != PLAN_DELETE &&
+                                           resource_managed_hash(&ev->res) == resource_managed_hash(&w->res)))
+        w->seen_seq = ++tv->seq;
+}
+
 static void watch_event_cb(void *ud, const struct teleport_event *ev)
 {
     struct teleport_view *tv = ud;
@@ -406,6 +433,7 @@ static void watch_event_cb(void *ud, const struct teleport_event *ev)
     if (strcmp(ev->kind, "app") != 0)
         return;
     log_debug(LOG_TELEPORT, "watch: app %s %s", ev->res.name, ev->op == TELEPORT_EVENT_PUT ? "put" : "deleted");
+    mark_seen(tv, ev);
     if (ev->op == TELEPORT_EVENT_DELETE)
         view_del(tv, ev->res.name);
     else if (view_put(tv, &ev->res) < 0)
