@@ -84,33 +84,46 @@ const char *lua_runtime_default_dir(void)
     return env != NULL && env[0] != '\0' ? env : ENR_LUA_DIR;
 }
 
-static int trip(struct runtime *rt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void trip(struct runtime *rt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Records the first limit hit in this call; later events raise it again. */
-static int trip(struct runtime *rt, const char *fmt, ...)
+static void trip(struct runtime *rt, const char *fmt, ...)
 {
     if (!rt->tripped) {
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(rt->trip_msg, sizeof(rt->trip_msg), fmt, ap);
         va_end(ap);
-        rt->tripped = 1;
+        rt->tripped = LUA_RUNTIME_LIMIT;
     }
-    return 1;
 }
 
-/* The limits that need no Lua stack: interruption and the deadline. */
-static int over_time(struct runtime *rt)
+/* The limits that need no Lua stack: interruption and the time limit.
+ * where is "" or "src:line: ".  Returns 1 when one was hit. */
+static int over_time(struct runtime *rt, const char *where)
 {
     if (interrupted) {
-        trip(rt, "%s interrupted: enroller is stopping", rt->budget_what);
+        trip(rt, "%s%s interrupted: enroller is stopping", where, rt->budget_what);
         rt->tripped = LUA_RUNTIME_INTERRUPTED;
         return 1;
     }
     rt->hooks_since = 0;
-    if (rt->deadline != 0 && now_ns() > rt->deadline)
-        return trip(rt, "%s exceeded its time limit of %u ms of CPU", rt->budget_what, rt->time_ms);
+    if (rt->deadline != 0 && now_ns() > rt->deadline) {
+        trip(rt, "%s%s exceeded its time limit of %u ms of CPU", where, rt->budget_what, rt->time_ms);
+        return 1;
+    }
     return 0;
+}
+
+/* "src:line: " of the Lua function at level (0: running, 1: its caller
+ * when a C function runs), or "". */
+static const char *where(lua_State *L, int level, char *buf, size_t size)
+{
+    lua_Debug ar;
+    buf[0] = '\0';
+    if (lua_getstack(L, level, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline > 0)
+        snprintf(buf, size, "%s:%d: ", ar.short_src, ar.currentline);
+    return buf;
 }
 
 static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
@@ -134,7 +147,7 @@ static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         rt->alloc_since += nsize - old;
         if (rt->alloc_since > ALLOC_CHECK_BYTES) {
             rt->alloc_since = 0;
-            if (over_time(rt))
+            if (over_time(rt, ""))
                 return NULL;
         }
     }
@@ -454,17 +467,6 @@ int lua_runtime_pcall(lua_State *L, int nargs, int nres, struct enr_error *err)
     return ENR_ERULE;
 }
 
-/* Fills rt->trip_msg with the position of the running Lua function. */
-static void trip_here(lua_State *L, struct runtime *rt, const char *what)
-{
-    /* level 0 is the Lua function that was interrupted */
-    lua_Debug here;
-    if (lua_getstack(L, 0, &here) && lua_getinfo(L, "Sl", &here) && here.currentline > 0)
-        trip(rt, "%s:%d: %s %s", here.short_src, here.currentline, rt->budget_what, what);
-    else
-        trip(rt, "%s %s", rt->budget_what, what);
-}
-
 /* One hook serves both jobs (a state has one hook): the limits (count
  * events) and, while a rule file loads, the last line run in that file
  * (line events), which names the `return rule {` line when rule{} raises
@@ -488,14 +490,14 @@ static void runtime_hook(lua_State *L, lua_Debug *ar)
     if (!rt->budget_armed)
         return;
     if (!rt->tripped) {
+        char at[300];
         if (ar->event == LUA_HOOKCOUNT)
             rt->spent += HOOK_STEP;
         if (rt->spent > rt->budget)
-            trip_here(L, rt, "exceeded instruction budget");
-        else if (interrupted || ++rt->hooks_since >= HOOKS_PER_CLOCK) {
-            if (!over_time(rt))
-                return;
-        } else
+            trip(rt, "%s%s exceeded instruction budget", where(L, 0, at, sizeof(at)), rt->budget_what);
+        else if (!interrupted && ++rt->hooks_since < HOOKS_PER_CLOCK)
+            return;
+        else if (!over_time(rt, where(L, 0, at, sizeof(at))))
             return;
         lua_sethook(L, runtime_hook, LUA_MASKCOUNT, 1);
     }
@@ -537,24 +539,19 @@ void lua_runtime_set_time_limit(lua_State *L, unsigned ms)
 void lua_runtime_charge(lua_State *L, uint64_t units, const char *why)
 {
     struct runtime *rt = runtime_of(L);
+    char at[300];
 
     if (!rt->budget_armed)
         return;
     if (!rt->tripped) {
         rt->spent = units > UINT64_MAX - rt->spent ? UINT64_MAX : rt->spent + units;
-        if (rt->spent > rt->budget) {
-            lua_Debug here;
-            /* level 1: the Lua function calling the library function */
-            if (lua_getstack(L, 1, &here) && lua_getinfo(L, "Sl", &here) && here.currentline > 0)
-                trip(rt, "%s:%d: %s exceeded instruction budget (%s)", here.short_src, here.currentline,
-                     rt->budget_what, why);
-            else
-                trip(rt, "%s exceeded instruction budget (%s)", rt->budget_what, why);
-        } else if (!interrupted && (units < HOOK_STEP && ++rt->hooks_since < HOOKS_PER_CLOCK)) {
+        if (rt->spent > rt->budget)
+            trip(rt, "%s%s exceeded instruction budget (%s)", where(L, 1, at, sizeof(at)), rt->budget_what,
+                 why);
+        else if (!interrupted && units < HOOK_STEP && ++rt->hooks_since < HOOKS_PER_CLOCK)
             return;
-        } else if (!over_time(rt)) {
+        else if (!over_time(rt, where(L, 1, at, sizeof(at))))
             return;
-        }
         lua_sethook(L, runtime_hook, LUA_MASKCOUNT, 1);
     }
     lua_pushstring(L, rt->trip_msg);

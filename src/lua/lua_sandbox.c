@@ -120,9 +120,12 @@ static uint64_t pattern_steps(const char *p, size_t plen, uint64_t n, int may_an
     return sat_add(sat_mul(anchored ? 1 : n + 1, per), n);
 }
 
+/* An integer argument as the library reads it (1e15 and "7" count). */
 static lua_Integer opt_int(lua_State *L, int idx, lua_Integer def)
 {
-    return lua_isinteger(L, idx) ? lua_tointeger(L, idx) : def;
+    int ok = 0;
+    lua_Integer v = lua_isnoneornil(L, idx) ? 0 : lua_tointegerx(L, idx, &ok);
+    return ok ? v : def;
 }
 
 static uint64_t span(lua_Integer from, lua_Integer to)
@@ -179,7 +182,7 @@ static uint64_t cost_before(lua_State *L, enum cost kind, int n)
         if (lua_type(L, 1) != LUA_TTABLE)
             return 1;
         lua_Integer from = opt_int(L, i_arg, 1);
-        lua_Integer to = lua_isinteger(L, i_arg + 1) ? lua_tointeger(L, i_arg + 1) : len_of(L, 1);
+        lua_Integer to = lua_isnoneornil(L, i_arg + 1) ? len_of(L, 1) : opt_int(L, i_arg + 1, 0);
         return span(from, to);
     }
     case COST_MOVE:
@@ -259,6 +262,31 @@ static int sandbox_setmetatable(lua_State *L)
     return 1;
 }
 
+/* A message handler runs where the error was raised: for a limit, inside
+ * the count hook, where hooks are off.  Once a limit is hit the rule's
+ * handler is not called; the error goes on as it is. */
+static int guarded_handler(lua_State *L)
+{
+    if (lua_runtime_tripped(L))
+        return 1;
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
+static int sandbox_xpcall(lua_State *L)
+{
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushvalue(L, 2);
+    lua_pushcclosure(L, guarded_handler, 1);
+    lua_replace(L, 2);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
 static int sandbox_collectgarbage(lua_State *L)
 {
     const char *opt = luaL_optstring(L, 1, "collect");
@@ -297,6 +325,9 @@ void lua_sandbox_open(lua_State *L)
     lua_getglobal(L, "setmetatable");
     lua_pushcclosure(L, sandbox_setmetatable, 1);
     lua_setglobal(L, "setmetatable");
+    lua_getglobal(L, "xpcall");
+    lua_pushcclosure(L, sandbox_xpcall, 1);
+    lua_setglobal(L, "xpcall");
     lua_pushcfunction(L, sandbox_collectgarbage);
     lua_setglobal(L, "collectgarbage");
 

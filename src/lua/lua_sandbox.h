@@ -13,6 +13,8 @@
  *   Lua's backtracking matcher may take on that subject: (starts) x
  *   (subject length + 1) per variable-length item (`*`, `+`, `-`, `%b`, a
  *   back-reference) x 2 per `?`.
+ * - xpcall's message handler is not called once a limit is hit (it would
+ *   run inside the count hook, where hooks are off).
  * - setmetatable refuses a metatable with a __gc field: Lua runs finalizers
  *   with hooks off, so no budget could stop one.  collectgarbage offers
  *   "count" only.

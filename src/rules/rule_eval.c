@@ -73,8 +73,15 @@ static int collect_output(struct rule_set *rs, const struct rule_entry *e, const
     if (rc < 0 && is_runaway(L, rc))
         *runaway = 1;
     lua_runtime_set_budget(L, 0, NULL);
-    if (rc < 0 && *runaway)
+    if (rc < 0 && *runaway && err != NULL) {
+        /* "rules/x.lua: rule 'x': rules/x.lua:5: rule exceeded ..." reads
+         * as the limit's own line, like match() and apps() */
+        size_t n = strlen(e->file);
+        char *at = strstr(err->msg + 1, e->file);
+        if (at != NULL && at[n] == ':' && at[n + 1] >= '0' && at[n + 1] <= '9')
+            memmove(err->msg, at, strlen(at) + 1);
         rule_loader_blame(err, e->file, 0);
+    }
     return rc;
 }
 
