@@ -441,6 +441,8 @@ static void test_budget_escapes(void)
                       "rules/xpc.lua:6: rule exceeded instruction budget");
     expect_eval_error(rules_dir("nest.lua", RULE("nest", "    local function f() while true do pcall(f) end end\n    f()"), NULL), c,
                       "rules/nest.lua:5: rule exceeded instruction budget");
+    expect_eval_error(rules_dir("tail.lua", RULE("tail", "    return pcall(function() while true do end end)"), NULL), c,
+                      "rules/tail.lua:5: rule exceeded instruction budget");
     expect_eval_error(rules_dir("etab.lua", RULE("etab", "    while true do pcall(error, {}) end"), NULL), c,
                       "rules/etab.lua:5: rule exceeded instruction budget");
     /* finalizers run with hooks off: none may be set */

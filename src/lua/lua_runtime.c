@@ -441,9 +441,15 @@ int lua_runtime_pcall(lua_State *L, int nargs, int nres, struct enr_error *err)
     lua_insert(L, base);
     rc = lua_pcall(L, nargs, nres, base);
     lua_remove(L, base);
+    struct runtime *rt = runtime_of(L);
+    if (rc == LUA_OK && rt->tripped) {
+        /* `return pcall(f)` returns straight from the C function, with no
+         * instruction left to raise at: its results do not count */
+        lua_settop(L, base - 1);
+        return err_set(err, ENR_ERULE, "%s", rt->trip_msg);
+    }
     if (rc == LUA_OK)
         return 0;
-    struct runtime *rt = runtime_of(L);
     if (rt->tripped) {
         /* Whatever the code made of it (pcall, error(table), a memory
          * error from a refused allocation), a limit was hit: say which. */
