@@ -12,6 +12,7 @@
 
 #include "base/log.h"
 #include "docker/docker_client.h"
+#include "lua/lua_runtime.h"
 #include "ops/ops_http.h"
 #include "ops/ops_snapshot.h"
 #include "reconcile/reconciler.h"
@@ -434,6 +435,10 @@ static int run(struct daemon *d)
     uv_signal_start(&d->sig_term, on_signal, SIGTERM);
     uv_signal_start(&d->sig_int, on_signal, SIGINT);
     uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
+    /* A rule running when SIGTERM/SIGINT arrives stops at once, so the
+     * loop gets to the signal (lua_runtime.h). */
+    lua_runtime_watch_signal(SIGTERM);
+    lua_runtime_watch_signal(SIGINT);
 
     if (docker_client_ping(d->dc, on_docker_ping, d, &err) < 0)
         log_warn(LOG_DOCKER, "ping: %s", err.msg);

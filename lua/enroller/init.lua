@@ -16,8 +16,11 @@ local schema = require("enroller.schema")
 
 local M = {}
 
--- Marks tables built by rule{}; the loader accepts nothing else.
-local rule_mt = { __name = "enroller.rule" }
+-- Marks tables built by rule{}; the loader accepts nothing else.  The
+-- metatable is locked (getmetatable returns its name) and the set of rules
+-- built is kept here, so no rule can forge or alter the mark.
+local rule_mt = { __name = "enroller.rule", __metatable = "enroller.rule" }
+local built = setmetatable({}, { __mode = "k" })
 
 --[[[
 @function enroller.rule(spec)
@@ -37,6 +40,7 @@ function M.rule(spec)
   end
   local r = {}
   for k, v in pairs(spec) do r[k] = v end
+  built[r] = true
   return setmetatable(r, rule_mt)
 end
 
@@ -48,7 +52,7 @@ end
 ---@param x any
 ---@return boolean
 function M.is_rule(x)
-  return getmetatable(x) == rule_mt
+  return built[x] == true
 end
 
 return M

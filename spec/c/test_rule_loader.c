@@ -7,6 +7,8 @@
  * returns (rule_output.c).
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <limits.h>
 #include <stdio.h>
@@ -15,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lua/lua_runtime.h"
 #include "rules/rule_eval.h"
 #include "rules/rule_loader.h"
 #include "test.h"
@@ -63,7 +66,9 @@ static const char *rules_dir(const char *first, ...)
     return dir;
 }
 
-static const struct rule_limits small = {.mem_bytes = 8u << 20, .instructions = 5000000};
+/* The CPU-time limit is left far away so that these messages are the
+ * budget's on any machine (slow under ASan); test_time_limit tests it. */
+static const struct rule_limits small = {.mem_bytes = 8u << 20, .instructions = 5000000, .time_ms = 120000};
 
 static void expect_load_error(const char *dir, const char *msg)
 {
@@ -421,6 +426,236 @@ static void test_priority_and_duplicates(void)
     container_free(c);
 }
 
+
+/* Each escape from the budget is refused or capped: the call ends with one
+ * line naming the rule file (the container is named by the caller). */
+static void test_budget_escapes(void)
+{
+    struct container *c = fixture("inspect_rabbitmq.json");
+
+    /* pcall/xpcall cannot swallow the budget error: it is raised again at
+     * the next instruction until the call into the rule has returned */
+    expect_eval_error(rules_dir("pc.lua", RULE("pc", "    while true do pcall(function() while true do end end) end"), NULL), c,
+                      "rules/pc.lua:5: rule exceeded instruction budget");
+    expect_eval_error(rules_dir("xpc.lua", RULE("xpc", "    while true do\n"
+                                                       "      xpcall(function() while true do end end, function(e) while true do end end)\n"
+                                                       "    end"), NULL), c,
+                      "rules/xpc.lua:6: rule exceeded instruction budget");
+    expect_eval_error(rules_dir("nest.lua", RULE("nest", "    local function f() while true do pcall(f) end end\n    f()"), NULL), c,
+                      "rules/nest.lua:5: rule exceeded instruction budget");
+    expect_eval_error(rules_dir("tail.lua", RULE("tail", "    return pcall(function() while true do end end)"), NULL), c,
+                      "rules/tail.lua:5: rule exceeded instruction budget");
+    expect_eval_error(rules_dir("etab.lua", RULE("etab", "    while true do pcall(error, {}) end"), NULL), c,
+                      "rules/etab.lua:5: rule exceeded instruction budget");
+    /* finalizers run with hooks off: none may be set */
+    expect_eval_error(rules_dir("gc.lua", RULE("gc", "    setmetatable({}, { __gc = function() while true do end end })"), NULL), c,
+                      "rules/gc.lua:5: setmetatable: __gc is not allowed in rules (finalizers run outside the "
+                      "instruction budget)");
+    expect_eval_error(rules_dir("gc2.lua", RULE("gc2", "    collectgarbage('stop')"), NULL), c,
+                      "rules/gc2.lua:5: collectgarbage: only \"count\" is available to rules");
+    /* the check of the output follows __pairs/__index under the budget */
+    expect_eval_error(rules_dir("op.lua", RULE("op", "    local spin = function() while true do end end\n"
+                                                     "    return { setmetatable({ name = 'a', uri = 'u' }, { __pairs = spin }) }"), NULL), c,
+                      "rules/op.lua:5: rule exceeded instruction budget");
+    expect_eval_error(rules_dir("oi.lua", RULE("oi", "    return { setmetatable({}, { __index = function() while true do end end }) }"), NULL), c,
+                      "rules/oi.lua:5: rule exceeded instruction budget");
+    /* library functions charge their work before they run */
+    expect_eval_error(rules_dir("find.lua", RULE("find", "    string.find(('a'):rep(1e5), '.-.-.-.-b')"), NULL), c,
+                      "rules/find.lua:5: rule exceeded instruction budget (string.find)");
+    expect_eval_error(rules_dir("gsub.lua", RULE("gsub", "    local s = ('a'):rep(1e4)\n    s:gsub('(.-)(.-)b', '')"), NULL), c,
+                      "rules/gsub.lua:6: rule exceeded instruction budget (string.gsub)");
+    expect_eval_error(rules_dir("gm.lua", RULE("gm", "    for x in ('a'):rep(1e5):gmatch('a*a*b') do end"), NULL), c,
+                      "rules/gm.lua:5: rule exceeded instruction budget (string.gmatch)");
+    expect_eval_error(rules_dir("rep.lua", RULE("rep", "    local s = ('x'):rep(1 << 16)\n    while true do local y = s:rep(16) end"), NULL), c,
+                      "rules/rep.lua:6: rule exceeded instruction budget (string.rep)");
+    expect_eval_error(rules_dir("rep0.lua", RULE("rep0", "    local s = (''):rep(1 << 60)"), NULL), c,
+                      "rules/rep0.lua:5: rule exceeded instruction budget (string.rep)");
+    expect_eval_error(rules_dir("cat.lua", RULE("cat", "    local t = setmetatable({}, { __index = table.concat })\n"
+                                                       "    return table.concat(t, '', 1, 1e15)"), NULL), c,
+                      "rules/cat.lua:6: rule exceeded instruction budget (table.concat)");
+    expect_eval_error(rules_dir("mv.lua", RULE("mv", "    table.move({}, 1, 1e15, 1)"), NULL), c,
+                      "rules/mv.lua:5: rule exceeded instruction budget (table.move)");
+    expect_eval_error(rules_dir("ins.lua", RULE("ins", "    local t = setmetatable({}, { __len = function() return 1e15 end })\n"
+                                                       "    table.insert(t, 1, 'x')"), NULL), c,
+                      "rules/ins.lua:6: rule exceeded instruction budget (table.insert)");
+    /* deep recursion is an error, not a crash */
+    expect_eval_error(rules_dir("rec.lua", RULE("rec", "    local function f() return 1 + f() end\n    return f()"), NULL), c,
+                      "rules/rec.lua: rule 'rec': memory limit of 8388608 bytes exceeded");
+    expect_eval_error(rules_dir("crec.lua", RULE("crec", "    local function f() return ('x'):gsub('x', f) end\n    return f()"), NULL), c,
+                      "rules/crec.lua: C stack overflow");
+    /* no coroutines, no bytecode, no string.dump */
+    expect_eval_error(rules_dir("co.lua", RULE("co", "    coroutine.wrap(function() end)()"), NULL), c,
+                      "rules/co.lua:5: attempt to index a nil value (global 'coroutine')");
+    expect_eval_error(rules_dir("dump.lua", RULE("dump", "    string.dump(function() end)"), NULL), c,
+                      "rules/dump.lua:5: attempt to call a nil value (field 'dump')");
+    expect_eval_error(rules_dir("bc.lua", RULE("bc", "    assert(load('\\27Lua'))"), NULL), c,
+                      "rules/bc.lua:5: attempt to load a binary chunk (mode is 't')");
+    container_free(c);
+}
+
+/* A CPU-time limit stops what the instruction count does not see. */
+static void test_time_limit(void)
+{
+    struct rule_limits limits = {.mem_bytes = 8u << 20, .instructions = 1000000000000000ULL, .time_ms = 50};
+    struct container *c = fixture("inspect_rabbitmq.json");
+    struct enr_error err = {0};
+    struct resource_list out;
+    struct rule_set *rs = rule_loader_load(rules_dir("t.lua", RULE("t", "    while true do end"), NULL), NULL, &limits, &err);
+
+    ASSERT_TRUE(rs != NULL);
+    resource_list_init(&out);
+    ASSERT_TRUE(rule_set_eval(rs, c, &out, &err) < 0);
+    ASSERT_STREQ(err.msg, "rules/t.lua:5: rule exceeded its time limit of 50 ms of CPU");
+    /* the same snapshot is not run again: the error is remembered */
+    memset(&err, 0, sizeof(err));
+    ASSERT_TRUE(rule_set_eval(rs, c, &out, &err) < 0);
+    ASSERT_STREQ(err.msg, "rules/t.lua:5: rule exceeded its time limit of 50 ms of CPU");
+    ASSERT_EQ(out.len, 0);
+    rule_set_free(rs);
+    container_free(c);
+}
+
+/* A budget error is remembered per snapshot: the rule does not run again
+ * for it (its side effects show it), and runs for another snapshot. */
+static void test_runaway_cached(void)
+{
+    struct container *rabbit = fixture("inspect_rabbitmq.json");
+    struct container *other = fixture("inspect_two_nets.json");
+    struct enr_error err = {0};
+    struct resource_list out;
+    const char *dir = rules_dir("r.lua",
+        HEAD "local runs = 0\nreturn enroller.rule { name = 'r', description = 'd', match = function() return true end,\n"
+             "  apps = function(c)\n"
+             "    runs = runs + 1\n"
+             "    if c.name == 'rabbitmq' then while true do end end\n"
+             "    return { { name = 'runs-' .. runs, uri = 'u' } }\n"
+             "  end }\n", NULL);
+    struct rule_set *rs = rule_loader_load(dir, NULL, &small, &err);
+
+    ASSERT_TRUE(rs != NULL);
+    resource_list_init(&out);
+    for (int i = 0; i < 3; i++) {
+        ASSERT_TRUE(rule_set_eval(rs, rabbit, &out, &err) < 0);
+        ASSERT_STREQ(err.msg, "rules/r.lua:6: rule exceeded instruction budget");
+    }
+    ASSERT_EQ(rule_set_eval(rs, other, &out, &err), 0);
+    ASSERT_EQ(out.len, 1);
+    ASSERT_STREQ(out.items[0].name, "runs-2"); /* the rabbitmq container ran once */
+    resource_list_cleanup(&out);
+    rule_set_free(rs);
+    container_free(rabbit);
+    container_free(other);
+}
+
+/* No rule changes what another sees: the container's methods and fields,
+ * the library, the string metatable and the globals are out of reach. */
+static void test_isolation(void)
+{
+    struct container *c = fixture("inspect_rabbitmq.json");
+    struct enr_error err = {0};
+    struct resource_list out;
+    /* a.lua tries everything (each attempt under pcall, so it loads and
+     * runs) and records what failed; b.lua, later, reads what it sees */
+    const char *dir = rules_dir(
+        "a.lua",
+        HEAD "local core = require('enroller.core')\nlocal schema = require('enroller.schema')\n"
+             "local tries = {\n"
+             "  function() core.container.ip = function() return '203.0.113.66' end end,\n"
+             "  function() core.container.name = 'evil' end,\n"
+             "  function() getmetatable(core.container).__newindex = nil end,\n"
+             "  function() schema.validate = function() return true end end,\n"
+             "  function() schema.validate_resource = function() return true end end,\n"
+             "  function() schema.app.fields.name.check = function() return true end end,\n"
+             "  function() getmetatable('').__index = {} end,\n"
+             "  function() setmetatable('', {}) end,\n"
+             "  function() string.rep = nil end,\n"
+             "  function() package.loaded['enroller.schema'] = {} end,\n"
+             "  function() require('enroller').rule = nil end,\n"
+             "}\n"
+             "local refused = 0\n"
+             "for _, f in ipairs(tries) do if not pcall(f) then refused = refused + 1 end end\n"
+             "_G = nil\nstring = nil\nenroller = nil\n"
+             "return require('enroller').rule { name = 'a', description = 'd', match = function(c)\n"
+             "    if getmetatable(c) ~= 'locked' then error('container metatable reachable') end\n"
+             "    return false, 'refused ' .. refused\n"
+             "  end, apps = function() end }\n",
+        "b.lua",
+        HEAD "return enroller.rule { name = 'b', description = 'd', match = function() return true end,\n"
+             "  apps = function(c)\n"
+             "    return { { name = c.name .. '-' .. ('x'):rep(2), uri = 'http://' .. c:ip() .. ':15672' } }\n"
+             "  end }\n",
+        NULL);
+    struct rule_set *rs = rule_loader_load(dir, NULL, &small, &err);
+    if (rs == NULL)
+        fprintf(stderr, "load: %s\n", err.msg);
+    ASSERT_TRUE(rs != NULL);
+    struct rule_report *reports = NULL;
+    ASSERT_EQ(rule_eval_explain(rs, c, &reports, &err), 0);
+    ASSERT_STREQ(reports[0].detail, "refused 11");
+    rule_eval_report_free(reports, rule_set_count(rs));
+    resource_list_init(&out);
+    ASSERT_EQ(rule_set_eval(rs, c, &out, &err), 0);
+    ASSERT_EQ(out.len, 1);
+    ASSERT_STREQ(out.items[0].name, "rabbitmq-xx");
+    ASSERT_STREQ(out.items[0].uri, "http://10.213.181.2:15672");
+    resource_list_cleanup(&out);
+    rule_set_free(rs);
+
+    /* the library a rule sees is read-only, with one clear line */
+    expect_load_error(rules_dir("v.lua", HEAD "require('enroller.schema').validate = function() return true end\n", NULL),
+                      "rules/v.lua:2: enroller.schema is read-only (field 'validate')");
+    expect_load_error(rules_dir("ip.lua", HEAD "require('enroller.core').container.ip = nil\n", NULL),
+                      "rules/ip.lua:2: enroller.core.container is read-only (field 'ip')");
+    expect_load_error(rules_dir("s.lua", "string.upper = nil\n", NULL), "rules/s.lua:1: _G.string is read-only (field 'upper')");
+    container_free(c);
+}
+
+static volatile sig_atomic_t term_seen;
+
+static void on_term(int signo)
+{
+    (void)signo;
+    term_seen = 1;
+}
+
+static void *send_term(void *arg)
+{
+    (void)arg;
+    kill(getpid(), SIGTERM);
+    return NULL;
+}
+
+/* SIGTERM stops a rule however large its budget: the watched signal ends
+ * the call, and the handler installed before still runs. */
+static void test_sigterm(void)
+{
+    struct rule_limits limits = {.mem_bytes = 8u << 20, .instructions = 1000000000000000ULL, .time_ms = 3600000};
+    struct container *c = fixture("inspect_rabbitmq.json");
+    struct enr_error err = {0};
+    struct resource_list out;
+    struct sigaction sa = {0};
+    pthread_t t;
+    struct rule_set *rs = rule_loader_load(rules_dir("spin.lua", RULE("spin", "    while true do pcall(function() while true do end end) end"), NULL),
+                                           NULL, &limits, &err);
+
+    ASSERT_TRUE(rs != NULL);
+    sa.sa_handler = on_term;
+    ASSERT_EQ(sigaction(SIGTERM, &sa, NULL), 0);
+    ASSERT_EQ(lua_runtime_watch_signal(SIGTERM), 0);
+    ASSERT_EQ(pthread_create(&t, NULL, send_term, NULL), 0);
+    resource_list_init(&out);
+    /* whether the signal comes before or during the call, it ends it */
+    ASSERT_TRUE(rule_set_eval(rs, c, &out, &err) < 0);
+    ASSERT_STREQ(err.msg, "rules/spin.lua:5: rule interrupted: enroller is stopping");
+    ASSERT_EQ(pthread_join(t, NULL), 0);
+    ASSERT_TRUE(term_seen);
+    ASSERT_TRUE(lua_runtime_interrupted());
+    lua_runtime_set_interrupted(0);
+    signal(SIGTERM, SIG_DFL);
+    rule_set_free(rs);
+    container_free(c);
+}
+
 int main(void)
 {
     const char *env = getenv("ENR_SOURCE_DIR");
@@ -434,6 +669,11 @@ int main(void)
     test_priority_and_duplicates();
     test_eval_errors();
     test_recovery_and_expiry();
+    test_budget_escapes();
+    test_time_limit();
+    test_runaway_cached();
+    test_isolation();
+    test_sigterm();
 
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);

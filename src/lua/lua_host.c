@@ -9,6 +9,12 @@
  * package.path/cpath (busted, lfs, term, system), an `arg` table, a "#!"
  * first line skipped.  The project's lua/ dir comes first on package.path.
  * Rule states in the daemon stay sandboxed (lua_runtime.c); this is not one.
+ * It offers the real sandbox to specs as the module `enroller.host`:
+ *
+ *     local host = require("enroller.host")
+ *     local apps, err = host.eval(rules_dir, inspect_json [, {instructions=, memory=, time_ms=}])
+ *     -- apps: { {name=, uri=, rule=}, ... }, or nil and the one-line error
+ *     local ok, err = host.load(rules_dir [, limits])
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +25,8 @@
 
 #include "lua/lua_core.h"
 #include "lua/lua_runtime.h"
+#include "model/container.h"
+#include "rules/rule_loader.h"
 
 static int msghandler(lua_State *L)
 {
@@ -58,12 +66,99 @@ static void create_arg(lua_State *L, char **argv, int argc, int script)
     lua_setglobal(L, "arg");
 }
 
+static void opt_limits(lua_State *L, int idx, struct rule_limits *limits)
+{
+    if (lua_type(L, idx) != LUA_TTABLE)
+        return;
+    lua_getfield(L, idx, "instructions");
+    limits->instructions = (uint64_t)luaL_optinteger(L, -1, 0);
+    lua_getfield(L, idx, "memory");
+    limits->mem_bytes = (size_t)luaL_optinteger(L, -1, 0);
+    lua_getfield(L, idx, "time_ms");
+    limits->time_ms = (unsigned)luaL_optinteger(L, -1, 0);
+    lua_pop(L, 3);
+}
+
+/* host.load(dir [, limits]): true, or nil and the first error. */
+static int host_load(lua_State *L)
+{
+    const char *dir = luaL_checkstring(L, 1);
+    struct rule_limits limits = {0};
+    struct enr_error err = {0};
+
+    opt_limits(L, 2, &limits);
+    struct rule_set *rs = rule_loader_load(dir, NULL, &limits, &err);
+    if (rs == NULL) {
+        luaL_pushfail(L);
+        lua_pushstring(L, err.msg);
+        return 2;
+    }
+    rule_set_free(rs);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* host.eval(dir, inspect_json [, limits]): the apps, or nil and the error. */
+static int host_eval(lua_State *L)
+{
+    const char *dir = luaL_checkstring(L, 1);
+    size_t len;
+    const char *json = luaL_checklstring(L, 2, &len);
+    struct rule_limits limits = {0};
+    struct enr_error err = {0};
+    struct resource_list out;
+    struct container *c;
+    struct rule_set *rs;
+
+    opt_limits(L, 3, &limits);
+    if ((c = container_from_inspect(json, len, &err)) == NULL)
+        return luaL_error(L, "inspect: %s", err.msg);
+    if ((rs = rule_loader_load(dir, NULL, &limits, &err)) == NULL) {
+        container_free(c);
+        luaL_pushfail(L);
+        lua_pushstring(L, err.msg);
+        return 2;
+    }
+    resource_list_init(&out);
+    int rc = rule_set_eval(rs, c, &out, &err);
+    rule_set_free(rs);
+    container_free(c);
+    if (rc < 0) {
+        resource_list_cleanup(&out);
+        luaL_pushfail(L);
+        lua_pushstring(L, err.msg);
+        return 2;
+    }
+    lua_createtable(L, (int)out.len, 0);
+    for (size_t i = 0; i < out.len; i++) {
+        lua_createtable(L, 0, 3);
+        lua_pushstring(L, out.items[i].name);
+        lua_setfield(L, -2, "name");
+        lua_pushstring(L, out.items[i].uri);
+        lua_setfield(L, -2, "uri");
+        lua_pushstring(L, out.items[i].rule);
+        lua_setfield(L, -2, "rule");
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    resource_list_cleanup(&out);
+    return 1;
+}
+
+static int luaopen_enroller_host(lua_State *L)
+{
+    static const luaL_Reg funcs[] = {{"load", host_load}, {"eval", host_eval}, {NULL, NULL}};
+    luaL_newlib(L, funcs);
+    return 1;
+}
+
 static int setup(lua_State *L)
 {
     luaL_openlibs(L);
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
     lua_pushcfunction(L, luaopen_enroller_core);
     lua_setfield(L, -2, "enroller.core");
+    lua_pushcfunction(L, luaopen_enroller_host);
+    lua_setfield(L, -2, "enroller.host");
     lua_pop(L, 1);
     lua_getglobal(L, "package");
     const char *dir = lua_runtime_default_dir();

@@ -11,10 +11,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
@@ -23,17 +26,27 @@
 
 #include "base/log.h"
 #include "lua/lua_core.h"
+#include "lua/lua_sandbox.h"
 
 #define DEFAULT_MEM_CAP ((size_t)64 << 20)
 
 
 
-/* Allocator bookkeeping; also reachable from hooks via lua_getallocf. */
+/* Allocator bookkeeping and the budget of the call in progress; reachable
+ * from hooks and wrappers through lua_getallocf. */
 struct runtime {
     size_t used;
     size_t cap;
     const char *budget_what;
     int budget_armed;
+    uint64_t budget;     /* instructions (and charged units) allowed */
+    uint64_t spent;      /* counted so far in this call */
+    uint64_t deadline;   /* CLOCK_MONOTONIC ns; 0: none */
+    unsigned time_ms;    /* the wall-clock limit, for the message */
+    size_t alloc_since;  /* bytes allocated since the clock was last read */
+    unsigned hooks_since; /* count events since the clock was last read */
+    int tripped;         /* a limit was hit: every later event raises again */
+    char trip_msg[320];
     int track_lines;     /* also record the last line run in track_src */
     char track_src[256]; /* "@rules/x.lua" */
     int last_line;
@@ -42,6 +55,33 @@ struct runtime {
 #ifndef ENR_LUA_RELDIR
 #define ENR_LUA_RELDIR "../share/enroller/lua"
 #endif
+
+/* Set from a signal handler (lua_runtime_watch_signal): every call into
+ * Lua code in any state stops at its next hook event. */
+static volatile sig_atomic_t interrupted;
+
+/* Instructions between two count-hook events while a budget is armed.
+ * Small enough that a deadline or SIGTERM is seen within microseconds,
+ * large enough that the hook costs nothing measurable. */
+#define HOOK_STEP 1000
+/* Count events between two reads of the clock (a system call). */
+#define HOOKS_PER_CLOCK 16
+/* Bytes allocated between two reads of the clock by the allocator. */
+#define ALLOC_CHECK_BYTES ((size_t)1 << 20)
+/* After a trip, allocations larger than this fail so a C function that is
+ * building a large result gives up; smaller ones still let the error
+ * message be made. */
+#define TRIPPED_ALLOC_MAX 4096
+
+/* The calling thread's CPU time: what a rule call costs whatever else the
+ * machine runs (a wall-clock limit would fail good rules on a loaded
+ * machine; interruption by a signal needs no clock at all). */
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 const char *lua_runtime_default_dir(void)
 {
@@ -66,6 +106,48 @@ const char *lua_runtime_default_dir(void)
     return dir;
 }
 
+static void trip(struct runtime *rt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Records the first limit hit in this call; later events raise it again. */
+static void trip(struct runtime *rt, const char *fmt, ...)
+{
+    if (!rt->tripped) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(rt->trip_msg, sizeof(rt->trip_msg), fmt, ap);
+        va_end(ap);
+        rt->tripped = LUA_RUNTIME_LIMIT;
+    }
+}
+
+/* The limits that need no Lua stack: interruption and the time limit.
+ * where is "" or "src:line: ".  Returns 1 when one was hit. */
+static int over_time(struct runtime *rt, const char *where)
+{
+    if (interrupted) {
+        trip(rt, "%s%s interrupted: enroller is stopping", where, rt->budget_what);
+        rt->tripped = LUA_RUNTIME_INTERRUPTED;
+        return 1;
+    }
+    rt->hooks_since = 0;
+    if (rt->deadline != 0 && now_ns() > rt->deadline) {
+        trip(rt, "%s%s exceeded its time limit of %u ms of CPU", where, rt->budget_what, rt->time_ms);
+        return 1;
+    }
+    return 0;
+}
+
+/* "src:line: " of the Lua function at level (0: running, 1: its caller
+ * when a C function runs), or "". */
+static const char *where(lua_State *L, int level, char *buf, size_t size)
+{
+    lua_Debug ar;
+    buf[0] = '\0';
+    if (lua_getstack(L, level, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline > 0)
+        snprintf(buf, size, "%s:%d: ", ar.short_src, ar.currentline);
+    return buf;
+}
+
 static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     struct runtime *rt = ud;
@@ -79,6 +161,18 @@ static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     }
     if (nsize > old && nsize - old > rt->cap - rt->used)
         return NULL; /* Lua raises LUA_ERRMEM after an emergency collection */
+    if (nsize > old && rt->budget_armed) {
+        /* A C function copying large strings runs no VM instruction, so
+         * the hook would not see the clock: the allocator does. */
+        if (rt->tripped && nsize - old > TRIPPED_ALLOC_MAX)
+            return NULL;
+        rt->alloc_since += nsize - old;
+        if (rt->alloc_since > ALLOC_CHECK_BYTES) {
+            rt->alloc_since = 0;
+            if (over_time(rt, ""))
+                return NULL;
+        }
+    }
     void *p = realloc(ptr, nsize);
     if (p != NULL)
         rt->used = rt->used - old + nsize;
@@ -212,6 +306,8 @@ static int setup(lua_State *L)
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
     lua_pushcfunction(L, luaopen_enroller_core);
     lua_setfield(L, -2, "enroller.core");
+    lua_pop(L, 1);
+    lua_sandbox_open(L);
     return 0;
 }
 
@@ -367,8 +463,21 @@ int lua_runtime_pcall(lua_State *L, int nargs, int nres, struct enr_error *err)
     lua_insert(L, base);
     rc = lua_pcall(L, nargs, nres, base);
     lua_remove(L, base);
+    struct runtime *rt = runtime_of(L);
+    if (rc == LUA_OK && rt->tripped) {
+        /* `return pcall(f)` returns straight from the C function, with no
+         * instruction left to raise at: its results do not count */
+        lua_settop(L, base - 1);
+        return err_set(err, ENR_ERULE, "%s", rt->trip_msg);
+    }
     if (rc == LUA_OK)
         return 0;
+    if (rt->tripped) {
+        /* Whatever the code made of it (pcall, error(table), a memory
+         * error from a refused allocation), a limit was hit: say which. */
+        lua_pop(L, 1);
+        return err_set(err, ENR_ERULE, "%s", rt->trip_msg);
+    }
     if (rc == LUA_ERRMEM) {
         /* no handler runs for memory errors, so there is no position */
         lua_pop(L, 1);
@@ -386,10 +495,16 @@ int lua_runtime_pcall(lua_State *L, int nargs, int nres, struct enr_error *err)
     return ENR_ERULE;
 }
 
-/* One hook serves both jobs (a state has one hook): the instruction budget
- * (count events) and, while a rule file loads, the last line run in that
- * file (line events), which names the `return rule {` line when rule{}
- * raises from a tail call that left no caller frame to blame. */
+/* One hook serves both jobs (a state has one hook): the limits (count
+ * events) and, while a rule file loads, the last line run in that file
+ * (line events), which names the `return rule {` line when rule{} raises
+ * from a tail call that left no caller frame to blame.
+ *
+ * The hook cannot be switched off by the code it limits: once a limit is
+ * hit it stays armed with a count of 1, so if pcall, xpcall or a message
+ * handler catches the error, the next instruction raises it again, until
+ * the call into rule code has unwound (lua_runtime_set_budget(L, 0) after
+ * lua_runtime_pcall).  The message is the first trip's. */
 static void runtime_hook(lua_State *L, lua_Debug *ar)
 {
     struct runtime *rt = runtime_of(L);
@@ -397,19 +512,24 @@ static void runtime_hook(lua_State *L, lua_Debug *ar)
     if (ar->event == LUA_HOOKLINE) {
         if (lua_getinfo(L, "S", ar) && strcmp(ar->source, rt->track_src) == 0)
             rt->last_line = ar->currentline;
-        return;
+        if (!rt->tripped)
+            return;
     }
     if (!rt->budget_armed)
         return;
-    rt->budget_armed = 0;
-    lua_sethook(L, NULL, 0, 0);
-    /* level 0 is the Lua function that was interrupted */
-    lua_Debug here;
-    if (lua_getstack(L, 0, &here) && lua_getinfo(L, "Sl", &here) && here.currentline > 0)
-        lua_pushfstring(L, "%s:%d: %s exceeded instruction budget", here.short_src,
-                        here.currentline, rt->budget_what);
-    else
-        lua_pushfstring(L, "%s exceeded instruction budget", rt->budget_what);
+    if (!rt->tripped) {
+        char at[300];
+        if (ar->event == LUA_HOOKCOUNT)
+            rt->spent += HOOK_STEP;
+        if (rt->spent > rt->budget)
+            trip(rt, "%s%s exceeded instruction budget", where(L, 0, at, sizeof(at)), rt->budget_what);
+        else if (!interrupted && ++rt->hooks_since < HOOKS_PER_CLOCK)
+            return;
+        else if (!over_time(rt, where(L, 0, at, sizeof(at))))
+            return;
+        lua_sethook(L, runtime_hook, LUA_MASKCOUNT, 1);
+    }
+    lua_pushstring(L, rt->trip_msg);
     lua_error(L);
 }
 
@@ -417,12 +537,19 @@ static void arm(lua_State *L, struct runtime *rt, uint64_t instructions)
 {
     int mask = (instructions ? LUA_MASKCOUNT : 0) | (rt->track_lines ? LUA_MASKLINE : 0);
     rt->budget_armed = instructions != 0;
+    rt->budget = instructions;
+    rt->spent = 0;
+    rt->tripped = 0;
+    rt->trip_msg[0] = '\0';
+    rt->alloc_since = 0;
+    rt->hooks_since = 0;
+    rt->deadline = instructions != 0 && rt->time_ms != 0 ? now_ns() + (uint64_t)rt->time_ms * 1000000u : 0;
     if (mask == 0) {
         lua_sethook(L, NULL, 0, 0);
         return;
     }
     lua_sethook(L, runtime_hook, mask,
-                instructions == 0 ? 0 : instructions > INT_MAX ? INT_MAX : (int)instructions);
+                instructions == 0 ? 0 : instructions < HOOK_STEP ? (int)instructions : HOOK_STEP);
 }
 
 void lua_runtime_set_budget(lua_State *L, uint64_t instructions, const char *what)
@@ -430,6 +557,91 @@ void lua_runtime_set_budget(lua_State *L, uint64_t instructions, const char *wha
     struct runtime *rt = runtime_of(L);
     rt->budget_what = what ? what : "code";
     arm(L, rt, instructions);
+}
+
+void lua_runtime_set_time_limit(lua_State *L, unsigned ms)
+{
+    runtime_of(L)->time_ms = ms;
+}
+
+void lua_runtime_charge(lua_State *L, uint64_t units, const char *why)
+{
+    struct runtime *rt = runtime_of(L);
+    char at[300];
+
+    if (!rt->budget_armed)
+        return;
+    if (!rt->tripped) {
+        rt->spent = units > UINT64_MAX - rt->spent ? UINT64_MAX : rt->spent + units;
+        if (rt->spent > rt->budget)
+            trip(rt, "%s%s exceeded instruction budget (%s)", where(L, 1, at, sizeof(at)), rt->budget_what,
+                 why);
+        else if (!interrupted && units < HOOK_STEP && ++rt->hooks_since < HOOKS_PER_CLOCK)
+            return;
+        else if (!over_time(rt, where(L, 1, at, sizeof(at))))
+            return;
+        lua_sethook(L, runtime_hook, LUA_MASKCOUNT, 1);
+    }
+    lua_pushstring(L, rt->trip_msg);
+    lua_error(L);
+}
+
+uint64_t lua_runtime_budget_left(lua_State *L)
+{
+    struct runtime *rt = runtime_of(L);
+    if (!rt->budget_armed)
+        return UINT64_MAX;
+    return rt->spent >= rt->budget ? 0 : rt->budget - rt->spent;
+}
+
+/* The handler each watched signal had before, called after ours. */
+static struct sigaction prev_action[NSIG];
+
+static void on_stop_signal(int signo, siginfo_t *info, void *uctx)
+{
+    const struct sigaction *p = &prev_action[signo];
+
+    interrupted = 1;
+    if (p->sa_flags & SA_SIGINFO) {
+        if (p->sa_sigaction != NULL)
+            p->sa_sigaction(signo, info, uctx);
+    } else if (p->sa_handler == SIG_DFL) {
+        signal(signo, SIG_DFL);
+        raise(signo);
+    } else if (p->sa_handler != SIG_IGN) {
+        p->sa_handler(signo);
+    }
+}
+
+int lua_runtime_watch_signal(int signo)
+{
+    struct sigaction sa, old;
+
+    if (signo <= 0 || signo >= NSIG || sigaction(signo, NULL, &old) != 0)
+        return -EINVAL;
+    if ((old.sa_flags & SA_SIGINFO) && old.sa_sigaction == on_stop_signal)
+        return 0;
+    prev_action[signo] = old;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = on_stop_signal;
+    sa.sa_mask = old.sa_mask;
+    sa.sa_flags = SA_SIGINFO | (old.sa_flags & SA_RESTART);
+    return sigaction(signo, &sa, NULL) == 0 ? 0 : -errno;
+}
+
+int lua_runtime_tripped(lua_State *L)
+{
+    return runtime_of(L)->tripped;
+}
+
+void lua_runtime_set_interrupted(int on)
+{
+    interrupted = on ? 1 : 0;
+}
+
+int lua_runtime_interrupted(void)
+{
+    return interrupted != 0;
 }
 
 void lua_runtime_track_lines(lua_State *L, const char *name)

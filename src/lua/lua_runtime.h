@@ -59,10 +59,44 @@ int lua_runtime_load_file(lua_State *L, const char *path, const char *name, stru
  * and the result is ENR_ERULE (-ENOMEM for a memory-cap failure). */
 int lua_runtime_pcall(lua_State *L, int nargs, int nres, struct enr_error *err);
 
-/* Arms (instructions > 0) or disarms (0) a count hook that raises
- * "<src>:<line>: <what> exceeded instruction budget" once the running code
- * has executed that many VM instructions.  Re-arming resets the count. */
+/* Arms (instructions > 0) or disarms (0) the limits of one call into Lua
+ * code: a count hook that raises "<src>:<line>: <what> exceeded instruction
+ * budget" once the running code has executed that many VM instructions
+ * (library functions charge their work to the same count, see
+ * lua_sandbox.h), "<what> exceeded its time limit of N ms of CPU" once the
+ * call has used that much CPU time (the thread's CPU clock, read every
+ * 16,000 instructions and every MiB allocated), and "<what> interrupted: enroller
+ * is stopping" after a watched signal.  Once raised, the error is raised
+ * again at every instruction until the call returns, so pcall, xpcall or
+ * error handlers cannot swallow it.  Re-arming resets the count and the
+ * clock; call it with 0 after lua_runtime_pcall returns. */
 void lua_runtime_set_budget(lua_State *L, uint64_t instructions, const char *what);
+
+/* The CPU-time limit armed by the next lua_runtime_set_budget (0, the
+ * default of a new state: none). */
+void lua_runtime_set_time_limit(lua_State *L, unsigned ms);
+
+/* For library functions written in C: adds units of work (about one VM
+ * instruction each) to the armed budget and raises, like the hook, when
+ * the budget, the time limit or an interruption is hit.  why names the
+ * work in the message ("string.rep").  A no-op while no budget is armed. */
+void lua_runtime_charge(lua_State *L, uint64_t units, const char *why);
+/* What is left of the armed budget (UINT64_MAX when none is armed). */
+uint64_t lua_runtime_budget_left(lua_State *L);
+
+/* After lua_runtime_pcall failed and before the budget is disarmed: 0 if
+ * no limit was hit, LUA_RUNTIME_LIMIT for the budget or the time limit,
+ * LUA_RUNTIME_INTERRUPTED for a watched signal. */
+#define LUA_RUNTIME_LIMIT 1
+#define LUA_RUNTIME_INTERRUPTED 2
+int lua_runtime_tripped(lua_State *L);
+
+/* Makes signo (SIGTERM, SIGINT) stop every call into Lua code at its next
+ * hook event, before the handler installed earlier (libuv's) runs: call
+ * it after that handler is installed.  The interruption stays set. */
+int lua_runtime_watch_signal(int signo);
+void lua_runtime_set_interrupted(int on);
+int lua_runtime_interrupted(void);
 
 /* While name is not NULL, records the last line executed in the chunk
  * named "@<name>" (a line hook, used only while a rule file loads; a

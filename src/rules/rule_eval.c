@@ -1,10 +1,12 @@
 /*
  * rule_eval.c - see rule_eval.h.
  *
- * The container is pushed once as a read-only view (lua_container.c) and
- * invalidated after the pass, so a rule cannot keep it.  Each match() and
- * apps() call runs under the rule set's instruction budget; what apps()
- * returns goes through rule_output.c.
+ * The container is pushed into each rule's state as a read-only view
+ * (lua_container.c) and invalidated after that rule, so a rule cannot keep
+ * it.  Each match() and apps() call, and the check of what apps() returned
+ * (rule_output.c), runs under the rule set's budget (lua_runtime.h).  A
+ * container whose evaluation hit a limit keeps that error, without
+ * running the rules again, until its snapshot changes.
  */
 #include "rules/rule_eval.h"
 
@@ -27,11 +29,19 @@ static int push_container(lua_State *L)
     return 1;
 }
 
-/* Calls rule[fn](c) under the instruction budget; leaves nres results. */
-static int call_rule_fn(struct rule_set *rs, const struct rule_entry *e, const char *fn, int cidx,
-                        int nres, struct enr_error *err)
+/* After a failed call: a limit (not a stop signal) makes the failure worth
+ * remembering for this snapshot. */
+static int is_runaway(lua_State *L, int rc)
 {
-    lua_State *L = rs->L;
+    return rc == -ENOMEM || lua_runtime_tripped(L) == LUA_RUNTIME_LIMIT;
+}
+
+/* Calls rule[fn](c) under the instruction budget; leaves nres results.
+ * *runaway is set when a limit ended it. */
+static int call_rule_fn(struct rule_set *rs, const struct rule_entry *e, const char *fn, int cidx,
+                        int nres, int *runaway, struct enr_error *err)
+{
+    lua_State *L = e->L;
     int rc;
 
     lua_rawgeti(L, LUA_REGISTRYINDEX, e->ref);
@@ -40,11 +50,38 @@ static int call_rule_fn(struct rule_set *rs, const struct rule_entry *e, const c
     lua_pushvalue(L, cidx);
     lua_runtime_set_budget(L, rs->instructions, "rule");
     rc = lua_runtime_pcall(L, 1, nres, err);
+    if (rc < 0 && is_runaway(L, rc))
+        *runaway = 1;
     lua_runtime_set_budget(L, 0, NULL);
     if (rc == -ENOMEM)
         err_wrap(err, "%s: rule '%s'", e->file, e->name);
     else if (rc < 0)
         rule_loader_blame(err, e->file, 0);
+    return rc;
+}
+
+/* Checks and converts what apps() returned (on top of the stack) under a
+ * budget of its own: the check follows the tables' metamethods. */
+static int collect_output(struct rule_set *rs, const struct rule_entry *e, const struct container *c,
+                          struct resource_list *tmp, int *runaway, struct enr_error *err)
+{
+    lua_State *L = e->L;
+    int rc;
+
+    lua_runtime_set_budget(L, rs->instructions, "rule");
+    rc = rule_output_collect(L, e->validate_ref, e->file, e->name, c, tmp, err);
+    if (rc < 0 && is_runaway(L, rc))
+        *runaway = 1;
+    lua_runtime_set_budget(L, 0, NULL);
+    if (rc < 0 && *runaway && err != NULL) {
+        /* "rules/x.lua: rule 'x': rules/x.lua:5: rule exceeded ..." reads
+         * as the limit's own line, like match() and apps() */
+        size_t n = strlen(e->file);
+        char *at = strstr(err->msg + 1, e->file);
+        if (at != NULL && at[n] == ':' && at[n + 1] >= '0' && at[n + 1] <= '9')
+            memmove(err->msg, at, strlen(at) + 1);
+        rule_loader_blame(err, e->file, 0);
+    }
     return rc;
 }
 
@@ -55,28 +92,63 @@ static int set_detail(struct rule_report *rp, const char *s)
     return rp->detail ? 0 : -ENOMEM;
 }
 
+/* Runs one rule against c in its own state: match(), and apps() unless
+ * shadowed.  *matched tells which.  Resources go to tmp; rp (may be NULL)
+ * gets the detail. */
+static int eval_one(struct rule_set *rs, const struct rule_entry *e, const struct container *c, int shadowed,
+                    int *matched, struct resource_list *tmp, struct rule_report *rp, int *runaway,
+                    struct enr_error *err)
+{
+    lua_State *L = e->L;
+    int top = lua_gettop(L), cidx, rc;
+
+    *matched = 0;
+    lua_pushcfunction(L, push_container);
+    lua_pushlightuserdata(L, (void *)c);
+    if ((rc = lua_runtime_pcall(L, 1, 1, err)) < 0) {
+        if (rc == -ENOMEM)
+            *runaway = 1;
+        rule_loader_blame(err, e->file, 0);
+        goto out;
+    }
+    cidx = lua_gettop(L);
+    if ((rc = call_rule_fn(rs, e, "match", cidx, 2, runaway, err)) < 0)
+        goto out;
+    *matched = lua_toboolean(L, -2);
+    if (rp != NULL && lua_type(L, -1) == LUA_TSTRING && set_detail(rp, lua_tostring(L, -1)) < 0) {
+        rc = err_set(err, -ENOMEM, "rules: out of memory");
+        goto out;
+    }
+    lua_pop(L, 2);
+    if (!*matched || shadowed)
+        goto out;
+    if ((rc = call_rule_fn(rs, e, "apps", cidx, 1, runaway, err)) < 0)
+        goto out;
+    rc = collect_output(rs, e, c, tmp, runaway, err);
+out:
+    if (lua_gettop(L) >= top + 1)
+        lua_container_invalidate(L, top + 1);
+    lua_settop(L, top);
+    return rc;
+}
+
 /* Evaluates every rule against c in priority order.  Resources go to tmp.
  * Without reports the first error ends it; with reports (an array of
  * rs->n) every rule is tried and reported, and the first error is still
  * returned. */
 static int eval_rules(struct rule_set *rs, const struct container *c, struct resource_list *tmp,
-                      struct rule_report *reports, struct enr_error *err)
+                      struct rule_report *reports, int *runaway, struct enr_error *err)
 {
-    lua_State *L = rs->L;
-    int top = lua_gettop(L), cidx, rc = 0, first_rc = 0;
+    int rc = 0, first_rc = 0;
     int have_winner = 0, winner_pri = 0;
     const char *winner = NULL;
     struct enr_error one = {0};
 
-    lua_pushcfunction(L, push_container);
-    lua_pushlightuserdata(L, (void *)c);
-    if ((rc = lua_runtime_pcall(L, 1, 1, err)) < 0)
-        goto out;
-    cidx = lua_gettop(L);
     for (size_t i = 0; i < rs->n; i++) {
         const struct rule_entry *e = &rs->rules[i];
         struct rule_report *rp = reports ? &reports[i] : NULL;
         int shadowed = have_winner && e->priority < winner_pri;
+        int matched;
 
         if (rp != NULL) {
             rp->rule = e->name;
@@ -86,16 +158,10 @@ static int eval_rules(struct rule_set *rs, const struct container *c, struct res
         }
         if (shadowed && rp == NULL)
             continue; /* a higher-priority rule already claimed c */
-        rc = call_rule_fn(rs, e, "match", cidx, 2, &one);
+        size_t before = tmp->len;
+        rc = eval_one(rs, e, c, shadowed, &matched, tmp, rp, runaway, &one);
         if (rc < 0)
             goto rule_failed;
-        int matched = lua_toboolean(L, -2);
-        if (rp != NULL && lua_type(L, -1) == LUA_TSTRING && set_detail(rp, lua_tostring(L, -1)) < 0) {
-            lua_pop(L, 2);
-            rc = err_set(&one, -ENOMEM, "rules: out of memory");
-            goto rule_failed;
-        }
-        lua_pop(L, 2);
         if (!matched) {
             if (rp != NULL)
                 rp->outcome = RULE_NO_MATCH;
@@ -114,13 +180,6 @@ static int eval_rules(struct rule_set *rs, const struct container *c, struct res
             winner_pri = e->priority;
             winner = e->name;
         }
-        if ((rc = call_rule_fn(rs, e, "apps", cidx, 1, &one)) < 0)
-            goto rule_failed;
-        size_t before = tmp->len;
-        rc = rule_output_collect(L, rs->validate_ref, e->file, e->name, c, tmp, &one);
-        lua_pop(L, 1);
-        if (rc < 0)
-            goto rule_failed;
         if (rp != NULL) {
             rp->outcome = RULE_MATCHED;
             for (size_t j = before; j < tmp->len; j++) {
@@ -148,12 +207,12 @@ static int eval_rules(struct rule_set *rs, const struct container *c, struct res
         rp->outcome = RULE_ERROR;
         set_detail(rp, one.msg);
     }
-    rc = first_rc;
-out:
-    if (lua_gettop(L) >= top + 1)
-        lua_container_invalidate(L, top + 1);
-    lua_settop(L, top);
-    return rc;
+    return first_rc;
+}
+
+static struct rule_runaway *runaway_slot(struct rule_set *rs, uint64_t snap_hash)
+{
+    return &rs->runaway[(snap_hash ^ (snap_hash >> 29)) % RULE_RUNAWAY_SLOTS];
 }
 
 int rule_set_eval(struct rule_set *rs, const struct container *c, struct resource_list *out,
@@ -164,8 +223,24 @@ int rule_set_eval(struct rule_set *rs, const struct container *c, struct resourc
     int rc;
 
     resource_list_init(&tmp);
-    if ((rc = eval_rules(rs, c, &tmp, NULL, err)) < 0)
+    struct rule_runaway *slot = runaway_slot(rs, c->hash);
+    if (slot->msg != NULL && slot->snap_hash == c->hash) {
+        /* the same snapshot hit a limit before: do not spend it again */
+        rc = err_set(err, ENR_ERULE, "%s", slot->msg);
         goto fail;
+    }
+    int runaway = 0;
+    if ((rc = eval_rules(rs, c, &tmp, NULL, &runaway, err)) < 0) {
+        if (runaway && err != NULL) {
+            char *msg = strdup(err->msg);
+            if (msg != NULL) {
+                free(slot->msg);
+                slot->msg = msg;
+                slot->snap_hash = c->hash;
+            }
+        }
+        goto fail;
+    }
     for (size_t i = 0; i < tmp.len; i++) {
         if (tmp.items[i].kind == RESOURCE_DB) {
             /* validated, but Teleport database CRUD is not written yet */
@@ -198,7 +273,8 @@ int rule_eval_explain(struct rule_set *rs, const struct container *c, struct rul
     if (rp == NULL)
         return err_set(err, -ENOMEM, "rules: out of memory");
     resource_list_init(&tmp);
-    rc = eval_rules(rs, c, &tmp, rp, err);
+    int runaway = 0;
+    rc = eval_rules(rs, c, &tmp, rp, &runaway, err);
     resource_list_cleanup(&tmp);
     return rc;
 }

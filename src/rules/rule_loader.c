@@ -1,10 +1,12 @@
 /*
  * rule_loader.c - see rule_loader.h.
  *
- * One rule set is one sandboxed lua_State (lua_runtime.c) holding every
- * rule file's rule{} table in the registry.  Each file runs with its own
- * _ENV (globals it sets stay its own; reads fall through to _G).  The
- * layout is in rule_loader_private.h; rule_eval.c evaluates it.
+ * Each rule file gets a sandboxed lua_State of its own (lua_runtime.c)
+ * holding its rule{} table in the registry, so no rule can change what
+ * another sees.  The file runs with its own _ENV (lua_sandbox.h: globals it
+ * sets stay its own; reads go through a read-only view of the globals, and
+ * require() returns read-only modules).  The layout is in
+ * rule_loader_private.h; rule_eval.c evaluates it.
  */
 #include "rules/rule_loader.h"
 
@@ -20,9 +22,13 @@
 #include "base/hash.h"
 #include "base/log.h"
 #include "lua/lua_runtime.h"
+#include "lua/lua_sandbox.h"
 #include "rules/rule_loader_private.h"
 
 #define DEFAULT_INSTRUCTIONS 10000000ULL
+/* Many times what the default budget takes: the time limit catches what
+ * the count cannot see, not ordinary rules. */
+#define DEFAULT_TIME_MS 2000
 
 static const char helpers_chunk[] =
     "local enroller = require('enroller')\n"
@@ -113,9 +119,11 @@ void rule_set_free(struct rule_set *rs)
     for (size_t i = 0; i < rs->n; i++) {
         free(rs->rules[i].name);
         free(rs->rules[i].file);
+        lua_runtime_free(rs->rules[i].L);
     }
     free(rs->rules);
-    lua_runtime_free(rs->L);
+    for (size_t i = 0; i < RULE_RUNAWAY_SLOTS; i++)
+        free(rs->runaway[i].msg);
     free(rs);
 }
 
@@ -132,28 +140,36 @@ int rule_loader_blame(struct enr_error *err, const char *file, int line)
 }
 
 /* Gives the chunk on top of the stack a private _ENV whose reads fall
- * through to the globals.  Runs under pcall (allocates). */
+ * through to a read-only view of the globals.  Runs under pcall
+ * (allocates). */
 static int private_env(lua_State *L)
 {
-    lua_newtable(L);
-    lua_createtable(L, 0, 1);
-    lua_pushglobaltable(L);
-    lua_setfield(L, -2, "__index");
-    lua_setmetatable(L, -2);
+    lua_sandbox_push_env(L);
     lua_setupvalue(L, 1, 1);
     return 1;
 }
 
-/* Loads one file; on success records the rule.  Returns 0 or an error with
- * err filled ("rules/x.lua:3: ..."). */
-static int load_one(struct rule_set *rs, const char *path, const char *file, struct enr_error *err)
+static int load_helpers(lua_State *L, int *is_rule_ref, int *validate_ref, struct enr_error *err);
+
+/* Loads one file into a new state; on success records the rule.  Returns
+ * 0 or an error with err filled ("rules/x.lua:3: ..."). */
+static int load_one(struct rule_set *rs, const char *path, const char *file, const char *lua_dir,
+                    const struct rule_limits *limits, struct enr_error *err)
 {
-    lua_State *L = rs->L;
-    int top = lua_gettop(L);
-    int rc, line = 0;
+    lua_State *L;
+    int top, rc, line = 0, is_rule_ref = LUA_NOREF, validate_ref = LUA_NOREF;
+
+    if ((L = lua_runtime_new(limits ? limits->mem_bytes : 0, lua_dir, err)) == NULL)
+        return err_wrap(err, "%s", file);
+    lua_runtime_set_time_limit(L, limits != NULL && limits->time_ms != 0 ? limits->time_ms : DEFAULT_TIME_MS);
+    if ((rc = load_helpers(L, &is_rule_ref, &validate_ref, err)) < 0) {
+        err_wrap(err, "%s", file);
+        goto fail;
+    }
+    top = lua_gettop(L);
 
     if ((rc = lua_runtime_load_file(L, path, file, err)) < 0)
-        return rc;
+        goto fail;
     lua_pushcfunction(L, private_env);
     lua_insert(L, -2);
     if ((rc = lua_runtime_pcall(L, 1, 1, err)) < 0)
@@ -173,7 +189,7 @@ static int load_one(struct rule_set *rs, const char *path, const char *file, str
         rc = err_set(err, -EINVAL, "%s: did not return a rule (did you forget 'return'?)", file);
         goto fail;
     }
-    lua_rawgeti(L, LUA_REGISTRYINDEX, rs->is_rule_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, is_rule_ref);
     lua_pushvalue(L, -2);
     if ((rc = lua_runtime_pcall(L, 1, 1, err)) < 0)
         goto fail_msg;
@@ -197,6 +213,8 @@ static int load_one(struct rule_set *rs, const char *path, const char *file, str
             goto fail;
         }
     struct rule_entry *e = &rs->rules[rs->n];
+    e->L = L;
+    e->validate_ref = validate_ref;
     e->priority = priority;
     e->order = rs->n;
     e->name = strdup(name);
@@ -215,13 +233,12 @@ static int load_one(struct rule_set *rs, const char *path, const char *file, str
 fail_msg:
     rule_loader_blame(err, file, line);
 fail:
-    lua_settop(L, top);
+    lua_runtime_free(L);
     return rc;
 }
 
-static int load_helpers(struct rule_set *rs, struct enr_error *err)
+static int load_helpers(lua_State *L, int *is_rule_ref, int *validate_ref, struct enr_error *err)
 {
-    lua_State *L = rs->L;
     int rc;
 
     if (luaL_loadbufferx(L, helpers_chunk, sizeof(helpers_chunk) - 1, "=enroller", "t") != LUA_OK) {
@@ -231,8 +248,8 @@ static int load_helpers(struct rule_set *rs, struct enr_error *err)
     }
     if ((rc = lua_runtime_pcall(L, 0, 2, err)) < 0)
         return err_wrap(err, "rule library");
-    rs->validate_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    rs->is_rule_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    *validate_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    *is_rule_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     return 0;
 }
 
@@ -257,10 +274,6 @@ struct rule_set *rule_loader_load(const char *dir, const char *lua_dir, const st
         err_set(err, -ENOMEM, "rules: out of memory");
         goto fail;
     }
-    if ((rs->L = lua_runtime_new(limits ? limits->mem_bytes : 0, lua_dir, err)) == NULL)
-        goto fail;
-    if (load_helpers(rs, err) < 0)
-        goto fail;
     for (size_t i = 0; i < n; i++) {
         if (asprintf(&path, "%s/%s", dir, names[i]) < 0) {
             path = NULL;
@@ -276,7 +289,7 @@ struct rule_set *rule_loader_load(const char *dir, const char *lua_dir, const st
             rs->hash = hash_fnv64(rs->hash, content, len);
             free(content);
             content = NULL;
-            rc = load_one(rs, path, file, &one);
+            rc = load_one(rs, path, file, lua_dir, limits, &one);
         }
         if (rc < 0) {
             if (limits != NULL && limits->on_error != NULL)

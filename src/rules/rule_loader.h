@@ -21,9 +21,11 @@
 struct rule_set;
 
 struct rule_limits {
-    size_t mem_bytes;      /* lua_Alloc cap for the whole state; 0: 64 MiB */
-    uint64_t instructions; /* per call of a rule's match() or apps(), and per
+    size_t mem_bytes;      /* lua_Alloc cap of each rule file's state; 0: 64 MiB */
+    uint64_t instructions; /* per call of a rule's match() or apps() (and of
+                            * the check of what apps() returned), and per
                             * rule file at load; 0: 10 million */
+    unsigned time_ms;      /* CPU-time limit of each of those calls; 0: 2 s */
     /* Each broken file's one-line message goes here instead of the log
      * (enroller check prints them); NULL: logged at error level. */
     void (*on_error)(void *ud, const char *msg);
