@@ -364,10 +364,13 @@ static void test_priority_and_duplicates(void)
     ASSERT_STREQ(rule_set_name(rs, 3), "low");
     resource_list_init(&out);
     ASSERT_EQ(rule_set_eval(rs, c, &out, &err), 0);
-    /* low is shadowed; the db is validated but not handed on */
-    ASSERT_EQ(out.len, 2);
+    /* low is shadowed; the db is handed on beside the apps */
+    ASSERT_EQ(out.len, 3);
     ASSERT_STREQ(out.items[0].name, "high");
-    ASSERT_STREQ(out.items[1].name, "also");
+    ASSERT_STREQ(out.items[1].name, "pg");
+    ASSERT_EQ(out.items[1].kind, RESOURCE_DB);
+    ASSERT_STREQ(out.items[1].protocol, "postgres");
+    ASSERT_STREQ(out.items[2].name, "also");
     resource_list_cleanup(&out);
 
     ASSERT_EQ(rule_eval_explain(rs, c, &rep, &err), 0);
