@@ -21,13 +21,22 @@
 --                                      (Teleport also takes YAML; here only
 --                                      JSON, which is also YAML)
 --   teleport.dev/description           the app's description
---   teleport.dev/discovery-type        anything but "app": ignored
+--   teleport.dev/discovery-type        "db": a database (below); anything
+--                                      but "app" or "db": ignored
 --   teleport.dev/ignore                "true": ignored
+--
+-- Databases (Teleport's Kubernetes database discovery, the same labels):
+-- teleport.dev/protocol=postgres (mysql, mongodb, redis, cockroachdb, ...;
+-- enroller.labels.DB_PORTS) or teleport.dev/discovery-type=db makes the
+-- container one database (enroller.labels.database): named by
+-- teleport.dev/name (default: the container name), at <ip>:<port>
+-- (mongodb://<ip>:<port> for mongodb), the port from teleport.dev/port,
+-- else the protocol's usual port if exposed, else the only exposed port.
 --
 -- Differences from Kubernetes, because a container is not a Service:
 --   * opt-in: a container is taken only if it carries teleport.dev/name,
 --     teleport.dev/port, teleport.dev/protocol or
---     teleport.dev/discovery-type=app (Teleport takes every Service its
+--     teleport.dev/discovery-type=app or db (Teleport takes every Service its
 --     matcher selects; enroller would otherwise grab every container);
 --   * the URI's host is the container's address on the network named by the
 --     label enroller.network, or on its only network;
@@ -40,7 +49,7 @@
 -- those rules check it; the shipped ones do.
 --
 -- Bad labels (a port the container does not expose, a protocol other than
--- http/https/tcp, a name Teleport would reject, rewrite JSON that does not
+-- http/https/tcp or a database protocol, a name Teleport would reject, rewrite JSON that does not
 -- parse) are a rule error for that container: its apps are left as they
 -- are and `enroller explain` shows the message.
 
@@ -57,7 +66,8 @@ local function opted_in(c)
   if c:has_label(P .. "name") or c:has_label(P .. "port") or c:has_label(P .. "protocol") then
     return true
   end
-  return c:label(P .. "discovery-type") == "app"
+  local dtype = c:label(P .. "discovery-type")
+  return dtype == "app" or dtype == "db"
 end
 
 -- Teleport's autoProtocolDetection without the network probe.
@@ -83,26 +93,29 @@ end
 
 return enroller.rule {
   name = "labels",
-  description = "apps from teleport.dev/* container labels, as Teleport's Kubernetes app discovery",
+  description = "apps and databases from teleport.dev/* container labels, as Teleport's Kubernetes discovery",
   priority = 100,
 
   match = function(c)
     if c:label(P .. "ignore") == "true" then return false, P .. "ignore=true" end
     local dtype = c:label(P .. "discovery-type")
-    if dtype ~= nil and dtype ~= "app" then return false, P .. "discovery-type=" .. dtype end
+    if dtype ~= nil and dtype ~= "app" and dtype ~= "db" then return false, P .. "discovery-type=" .. dtype end
     if not opted_in(c) then
-      return false, "no teleport.dev/name, /port, /protocol or /discovery-type=app label"
+      return false, "no teleport.dev/name, /port, /protocol or /discovery-type=app|db label"
     end
     return true, "teleport.dev/ labels present"
   end,
 
   apps = function(c)
+    local protocol = c:label(P .. "protocol")
+    if c:label(P .. "discovery-type") == "db" or labels.is_db_protocol(protocol) then
+      return { labels.database(c) }
+    end
     local ip = util.app_address(c)
     if not ip then return {} end
-    local protocol = c:label(P .. "protocol")
     if protocol ~= nil and not PROTOCOLS[protocol] then
       -- Teleport falls back to detection; a typo should be seen instead
-      error(("label %sprotocol: '%s' is not http, https or tcp"):format(P, protocol), 0)
+      error(("label %sprotocol: '%s' is not http, https, tcp or a database protocol"):format(P, protocol), 0)
     end
 
     local ports = util.tcp_ports(c)
