@@ -46,7 +46,8 @@
 --                                      apps, at <address>:<port>
 --                                      (teleport.dev/port, or the only TCP
 --                                      port); same name and labels as an app
---   teleport.dev/discovery-type        anything but "app": ignored
+--   teleport.dev/discovery-type        "db": a database (below); anything
+--                                      but "app" or "db": ignored
 --   teleport.dev/ignore                "true": ignored
 --
 -- Labels are published by choice.  A container's labels often hold secrets
@@ -70,11 +71,19 @@
 -- A one-off container (`docker compose run`, com.docker.compose.oneoff=True)
 -- is not taken: it carries the service's labels and would claim its apps.
 --
+-- Databases (Teleport's Kubernetes database discovery, the same labels):
+-- teleport.dev/protocol=postgres (mysql, mongodb, redis, cockroachdb, ...;
+-- enroller.labels.DB_PORTS) or teleport.dev/discovery-type=db makes the
+-- container one database (enroller.labels.database): named by
+-- teleport.dev/name (default: the container name), at <ip>:<port>
+-- (mongodb://<ip>:<port> for mongodb), the port from teleport.dev/port,
+-- else the protocol's usual port if exposed, else the only exposed port.
+--
 -- Differences from Kubernetes, because a container is not a Service:
 --   * opt-in: a container is taken only if it carries teleport.dev/name,
 --     teleport.dev/port, teleport.dev/protocol, teleport.dev/tcp-ports,
 --     teleport.dev/db-protocol or
---     teleport.dev/discovery-type=app (Teleport takes every Service its
+--     teleport.dev/discovery-type=app or db (Teleport takes every Service its
 --     matcher selects; enroller would otherwise grab every container);
 --   * the URI's host is the container's address on the network named by the
 --     label enroller.network, or on its only network.
@@ -85,10 +94,10 @@
 -- those rules check it; the shipped ones do.
 --
 -- Bad labels (a port the container does not expose, a protocol other than
--- http/https/tcp, a name or public address Teleport would reject, a control
--- character in a path, rewrite JSON that does not parse) are a rule error
--- for that container: its apps are left as they are and `enroller explain`
--- shows the message.
+-- http/https/tcp or a database protocol, a name or public address Teleport
+-- would reject, a control character in a path, rewrite JSON that does not
+-- parse) are a rule error for that container: its apps are left as they are
+-- and `enroller explain` shows the message.
 
 local enroller = require("enroller")
 local util = require("enroller.util")
@@ -108,7 +117,8 @@ local function opted_in(c)
   for _, k in ipairs({ "name", "port", "protocol", "tcp-ports", "db-protocol" }) do
     if c:has_label(P .. k) then return true end
   end
-  return c:label(P .. "discovery-type") == "app"
+  local dtype = c:label(P .. "discovery-type")
+  return dtype == "app" or dtype == "db"
 end
 
 -- Teleport's autoProtocolDetection without the network probe.
@@ -211,29 +221,32 @@ end
 
 return enroller.rule {
   name = "labels",
-  description = "apps from teleport.dev/* container labels, as Teleport's Kubernetes app discovery",
+  description = "apps and databases from teleport.dev/* container labels, as Teleport's Kubernetes discovery",
   priority = 100,
 
   match = function(c)
     if c:label(P .. "ignore") == "true" then return false, P .. "ignore=true" end
     local dtype = c:label(P .. "discovery-type")
-    if dtype ~= nil and dtype ~= "app" then return false, P .. "discovery-type=" .. dtype end
+    if dtype ~= nil and dtype ~= "app" and dtype ~= "db" then return false, P .. "discovery-type=" .. dtype end
     if c:label(COMPOSE .. "oneoff") == "True" then
       return false, COMPOSE .. "oneoff=True (a `docker compose run` container)"
     end
     if not opted_in(c) then
-      return false, "no teleport.dev/name, /port, /protocol, /tcp-ports, /db-protocol or /discovery-type=app label"
+      return false, "no teleport.dev/name, /port, /protocol, /tcp-ports, /db-protocol or /discovery-type=app|db label"
     end
     return true, "teleport.dev/ labels present"
   end,
 
   apps = function(c)
+    local protocol = c:label(P .. "protocol")
+    if c:label(P .. "discovery-type") == "db" or labels.is_db_protocol(protocol) then
+      return { labels.database(c) }
+    end
     local ip = util.app_address(c)
     if not ip then return {} end
-    local protocol = c:label(P .. "protocol")
     if protocol ~= nil and not PROTOCOLS[protocol] then
       -- Teleport falls back to detection; a typo should be seen instead
-      error(("label %sprotocol: '%s' is not http, https or tcp"):format(P, protocol), 0)
+      error(("label %sprotocol: '%s' is not http, https, tcp or a database protocol"):format(P, protocol), 0)
     end
     local app_labels = labels.merge(labels.published(c, PUBLISH), labels.compose_identity(c),
                                     labels.container_identity(c))

@@ -215,4 +215,103 @@ function M.published(c, allow)
   return out
 end
 
+--[[ The database label convention: a container labelled
+teleport.dev/protocol=<database protocol> (postgres, mysql, mongodb, redis,
+...) or teleport.dev/discovery-type=db is a database, as Teleport's
+Kubernetes database discovery reads a Service's annotations
+(lib/srv/discovery/fetchers/kube_services.go, lib/services/database.go
+NewDatabaseFromKubeService). ]]
+
+-- Protocols a database in a container can speak (api/defaults
+-- DatabaseProtocols less the cloud-only ones), with their usual port.
+M.DB_PORTS = {
+  postgres = 5432, mysql = 3306, mongodb = 27017, redis = 6379, cockroachdb = 26257,
+  sqlserver = 1433, cassandra = 9042, elasticsearch = 9200, opensearch = 9200,
+  clickhouse = 9000, ["clickhouse-http"] = 8123, oracle = 2484,
+}
+
+local function db_protocol_list()
+  local out = {}
+  for p in pairs(M.DB_PORTS) do out[#out + 1] = p end
+  table.sort(out)
+  return table.concat(out, ", ")
+end
+
+--[[[
+@function labels.is_db_protocol(p)
+@param {string|nil} p a teleport.dev/protocol value
+@return {boolean} true when p names a database protocol a container can serve
+]]
+---@param p string|nil
+---@return boolean
+function M.is_db_protocol(p)
+  return type(p) == "string" and M.DB_PORTS[p] ~= nil
+end
+
+--[[[
+@function labels.database(c)
+@param {enroller.container} c a container labelled teleport.dev/protocol=<database protocol> or teleport.dev/discovery-type=db
+@return {table} the database its labels describe (kind "db", name, protocol, uri, description, labels), or nil when the container has no usable address (util.app_address warns); raises one line naming the label on a bad one
+]]
+---@param c enroller.container
+---@return table|nil
+function M.database(c)
+  local util = require("enroller.util")
+  local schema = require("enroller.schema")
+  local P = "teleport.dev/"
+  local protocol = c:label(P .. "protocol")
+  if protocol == nil then
+    error(("label %sprotocol: required for a database (one of %s)"):format(P, db_protocol_list()), 0)
+  end
+  if not M.is_db_protocol(protocol) then
+    error(("label %sprotocol: '%s' is not a database protocol (one of %s)"):format(P, protocol,
+      db_protocol_list()), 0)
+  end
+  local ports = util.tcp_ports(c)
+  local port
+  local want = c:label(P .. "port")
+  if want ~= nil then
+    port = math.tointeger(tonumber(want))
+    local found = false
+    for _, p in ipairs(ports) do
+      if p == port then found = true end
+    end
+    if not found then
+      error(("label %sport: port %s is not among the container's TCP ports (%s)")
+        :format(P, want, #ports > 0 and table.concat(ports, ", ") or "none"), 0)
+    end
+  else
+    for _, p in ipairs(ports) do
+      if p == M.DB_PORTS[protocol] then port = p end
+    end
+    if port == nil and #ports == 1 then port = ports[1] end
+    if port == nil then
+      error(("label %sport: required: the container exposes %s, not %s's port %d")
+        :format(P, #ports > 0 and ("ports " .. table.concat(ports, ", ")) or "no TCP port", protocol,
+          M.DB_PORTS[protocol]), 0)
+    end
+  end
+  local ip = util.app_address(c)
+  if not ip then return nil end
+  local name = c:label(P .. "name")
+  if name == nil then
+    name = assert(util.dns_name(c.name))
+  elseif not schema.is_dns_label(name) then
+    error(("label %sname: '%s' is not a valid database name (lower-case letters, digits and '-', "
+      .. "starting with a letter, at most 63 characters)"):format(P, name), 0)
+  end
+  local uri = ("%s:%d"):format(ip, port)
+  if protocol == "mongodb" then uri = "mongodb://" .. uri end
+  return {
+    kind = "db",
+    name = name,
+    protocol = protocol,
+    uri = uri,
+    description = c:label(P .. "description", ("Docker container %s (%s)"):format(c.name, c.image)),
+    -- published by choice, as for apps (labels.published): a container's
+    -- labels often hold secrets
+    labels = M.merge(M.published(c), M.compose_identity(c), M.container_identity(c)),
+  }
+end
+
 return M

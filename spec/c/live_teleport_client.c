@@ -11,7 +11,7 @@
  * credentials when they change (debounce 200 ms).
  *
  * Steps run one after the other on one client (one connection):
- *   ping | get_apps | list_app_servers | create NAME URI | update NAME URI |
+ *   ping | get_apps | list_apps | list_dbs | list_app_servers | create NAME URI | update NAME URI |
  *   delete NAME | create_token TOKEN ROLE TTL_SEC (> 0) | sleep MS | free_in_flight (start a ping, free the client at once, make a new one) |
  *   info (mode, connections opened, credentials generation, ttl) |
  *   pings N (N pings at once; one result line when all are done) |
@@ -264,6 +264,10 @@ static void run_next(struct live *lv)
         rc = teleport_client_get_apps(lv->tc, on_list, lv, &err);
     } else if (strcmp(lv->step, "list_app_servers") == 0) {
         rc = teleport_client_list_app_servers(lv->tc, on_list, lv, &err);
+    } else if (strcmp(lv->step, "list_apps") == 0) {
+        rc = teleport_client_list_apps(lv->tc, on_list, lv, &err);
+    } else if (strcmp(lv->step, "list_dbs") == 0) {
+        rc = teleport_client_list_databases(lv->tc, on_list, lv, &err);
     } else if (strcmp(lv->step, "create") == 0 || strcmp(lv->step, "update") == 0) {
         const char *name = arg(lv), *uri = arg(lv);
         bool create = strcmp(lv->step, "create") == 0;

@@ -5,7 +5,8 @@
  * counters, the breaker and one name's hold are checked.
  *
  * Submits are written "c:a u:b d:c" (create a, update b, delete c); done()
- * reports "a" for a success and "a!" for a failure.
+ * reports "a" for a success and "a!" for a failure.  "db/x" is the database
+ * x (its planner_key), written through the database calls.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -54,6 +55,22 @@ static int f_delete(void *impl, const char *name, teleport_done_cb cb, void *ud,
     return queue_call(impl, name, cb, ud);
 }
 
+/* Database calls: queued under the database's key. */
+static int f_create_db(void *impl, const struct resource *db, teleport_done_cb cb, void *ud, struct enr_error *err)
+{
+    char kb[PLANNER_KEY_MAX];
+    (void)err;
+    ASSERT_EQ(db->kind, RESOURCE_DB);
+    return queue_call(impl, planner_key(RESOURCE_DB, db->name, kb), cb, ud);
+}
+
+static int f_delete_db(void *impl, const char *name, teleport_done_cb cb, void *ud, struct enr_error *err)
+{
+    char kb[PLANNER_KEY_MAX];
+    (void)err;
+    return queue_call(impl, planner_key(RESOURCE_DB, name, kb), cb, ud);
+}
+
 /* ---- what the executor reports ---------------------------------------------------- */
 
 struct seen {
@@ -65,8 +82,10 @@ static void on_done(void *ud, enum plan_op op, const struct resource *res, const
 {
     struct seen *s = ud;
     size_t n = strlen(s->done);
+    char kb[PLANNER_KEY_MAX];
     (void)op;
-    snprintf(s->done + n, sizeof(s->done) - n, "%s%s%s", n ? " " : "", res->name, err ? "!" : "");
+    snprintf(s->done + n, sizeof(s->done) - n, "%s%s%s", n ? " " : "", planner_key(res->kind, res->name, kb),
+             err ? "!" : "");
 }
 
 static void on_idle(void *ud)
@@ -162,6 +181,16 @@ static const struct tcase cases[] = {
       {SUBMIT, "u:b d:a", 0, "a", "", 1, 2, false, NULL},
       {OK, "a", 0, "b", "a", 0, 2, false, NULL},
       {OK, "b", 0, "", "b", 0, 2, false, NULL}}},
+    {"an app and a database of one name are written side by side, each held and retried on its own",
+     {.backoff_min_ms = 20, .backoff_max_ms = 100},
+     {{SUBMIT, "c:pg c:db/pg", 0, "pg db/pg", "", 0, 0, false, "db/pg=" INFLIGHT},
+      {FAIL, "db/pg", GRPC_STATUS_INVALID_ARGUMENT, "pg", "db/pg!", 0, 0, false,
+       "db/pg=(attempt 2) after: CreateApp"},
+      {SUBMIT, "c:pg", 0, "pg", "", 0, 1, false, "pg=" INFLIGHT},
+      {OK, "pg", 0, "", "pg", 0, 1, false, "pg="},
+      {WAIT_RETRY, NULL, 0, "", "", 0, 1, false, "db/pg="},
+      {SUBMIT, "d:db/pg", 0, "db/pg", "", 0, 1, false, "db/pg=" INFLIGHT},
+      {OK, "db/pg", 0, "", "db/pg", 0, 1, false, "db/pg="}}},
 };
 
 static void submit(struct executor *ex, const char *spec)
@@ -179,9 +208,11 @@ static void submit(struct executor *ex, const char *spec)
         struct plan_action *a = &p.actions[p.len++];
         ASSERT_TRUE(p.len < 16 && tok[1] == ':');
         a->op = tok[0] == 'c' ? PLAN_CREATE : tok[0] == 'u' ? PLAN_UPDATE : PLAN_DELETE;
-        ASSERT_TRUE((a->name = strdup(tok + 2)) != NULL);
+        const char *name = strncmp(tok + 2, "db/", 3) == 0 ? tok + 5 : tok + 2;
+        ASSERT_TRUE((a->name = strdup(name)) != NULL);
         ASSERT_EQ(resource_init(&a->res), 0);
-        ASSERT_EQ(resource_set_str(&a->res.name, tok + 2), 0);
+        a->res.kind = name != tok + 2 ? RESOURCE_DB : RESOURCE_APP;
+        ASSERT_EQ(resource_set_str(&a->res.name, name), 0);
         ASSERT_EQ(resource_set_str(&a->res.uri, "http://10.0.0.2:80"), 0);
         p.n[a->op]++;
     }
@@ -214,7 +245,7 @@ static void answer(struct fake *f, const char *name, enum op op, int status)
 
 static void check_hold(struct executor *ex, const char *spec, const char *title, size_t step)
 {
-    char name[16];
+    char name[32];
     const char *eq = strchr(spec, '='), *h;
 
     snprintf(name, sizeof(name), "%.*s", (int)(eq - spec), spec);
@@ -231,7 +262,9 @@ static void run_case(const struct tcase *tc)
     uv_loop_t loop;
     struct fake f = {0};
     struct seen s = {0};
-    struct teleport_ops ops = {.create_app = f_create, .update_app = f_create, .delete_app = f_delete, .impl = &f};
+    struct teleport_ops ops = {.create_app = f_create, .update_app = f_create, .delete_app = f_delete,
+                               .create_database = f_create_db, .update_database = f_create_db,
+                               .delete_database = f_delete_db, .impl = &f};
     struct executor_callbacks cb = {on_done, on_idle, on_retry, &s};
     struct enr_error err = {0};
     struct executor_stats st;

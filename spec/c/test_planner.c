@@ -8,7 +8,8 @@
 #define OWNER "host-a"
 #define MAXR 12
 
-/* A compact resource: name, uri, owner label ("" = none), container label, expires. */
+/* A compact resource: name, uri, owner label ("" = none), container label, expires.
+ * A name "db/x" is the database x (planner_key's form); any other an app. */
 struct spec_res {
     const char *name, *uri, *owner, *container;
     long long expires;
@@ -17,7 +18,8 @@ struct spec_res {
 static void make(struct resource *r, const struct spec_res *s)
 {
     ASSERT_EQ(resource_init(r), 0);
-    ASSERT_EQ(resource_set_str(&r->name, s->name), 0);
+    r->kind = strncmp(s->name, "db/", 3) == 0 ? RESOURCE_DB : RESOURCE_APP;
+    ASSERT_EQ(resource_set_str(&r->name, r->kind == RESOURCE_DB ? s->name + 3 : s->name), 0);
     ASSERT_EQ(resource_set_str(&r->uri, s->uri), 0);
     ASSERT_EQ(resource_set_str(&r->container_id, s->container ? s->container : ""), 0);
     ASSERT_EQ(resource_set_str(&r->revision, "rev-1"), 0);
@@ -57,6 +59,7 @@ struct tcase {
 #define END {NULL, NULL, NULL, NULL, 0}
 #define NONE {NULL, 0, NULL}
 #define RMQ(n, ip, owner, c) {n, "http://" ip ":15672", owner, c, 0}
+#define PG(n, ip, owner, c) {n, ip ":5432", owner, c, 0}
 
 static const struct tcase cases[] = {
     {.title = "create what is missing",
@@ -211,6 +214,35 @@ static const struct tcase cases[] = {
      .owned_total = 8,
      .want = {{"a1", PLAN_SKIP, "6 of 8"}, {"a2", PLAN_SKIP, ""}, {"a3", PLAN_SKIP, ""},
               {"a4", PLAN_SKIP, ""}, {"a5", PLAN_SKIP, ""}, {"a6", PLAN_SKIP, ""}, NONE}},
+    {.title = "an app and a database may share a name: both are created, apps first",
+     .desired = {PG("db/pg", "10.0.0.5", OWNER, "a"), RMQ("pg", "10.0.0.5", OWNER, "a"), END}, .teleport = {END},
+     .docker_complete = 1, .teleport_complete = 1,
+     .want = {{"pg", PLAN_CREATE, "wanted by container a"}, {"db/pg", PLAN_CREATE, "wanted by container a"}, NONE}},
+    {.title = "an unowned database with the wanted name is a conflict; the app of that name is not",
+     .desired = {PG("db/pg", "10.0.0.5", OWNER, "a"), RMQ("pg", "10.0.0.5", OWNER, "a"), END},
+     .teleport = {{"db/pg", "elsewhere:5432", "", NULL, 0}, END},
+     .docker_complete = 1, .teleport_complete = 1,
+     .want = {{"pg", PLAN_CREATE, ""}, {"db/pg", PLAN_CONFLICT, "a database with this name exists and is not owned"},
+              NONE}},
+    {.title = "an owned database no longer wanted is deleted; an unowned app of its name is untouched",
+     .desired = {END},
+     .teleport = {PG("db/pg", "10.0.0.5", OWNER, "a"), {"pg", "http://10.0.0.5:80", "", NULL, 0}, END},
+     .docker_complete = 1, .teleport_complete = 1,
+     .want = {{"db/pg", PLAN_DELETE, "container a no longer wants it"}, NONE}},
+    {.title = "a wanted database does not keep an owned app of its name: the app goes, the database stays",
+     .desired = {PG("db/pg", "10.0.0.5", OWNER, "a"), END},
+     .teleport = {RMQ("pg", "10.0.0.5", OWNER, "b"), PG("db/pg", "10.0.0.5", OWNER, "a"), END},
+     .docker_complete = 1, .teleport_complete = 1,
+     .want = {{"pg", PLAN_DELETE, "container b no longer wants it"}, NONE}},
+    {.title = "a held database leaves the app of the same name planned",
+     .desired = {PG("db/pg", "10.0.0.5", OWNER, "a"), RMQ("pg", "10.0.0.5", OWNER, "a"), END}, .teleport = {END},
+     .docker_complete = 1, .teleport_complete = 1, .held = {{"db/pg", "a write for this name is in flight"}},
+     .want = {{"pg", PLAN_CREATE, ""}, {"db/pg", PLAN_SKIP, "in flight"}, NONE}},
+    {.title = "a database whose URI drifted is updated",
+     .desired = {PG("db/pg", "10.0.0.5", OWNER, "a"), END},
+     .teleport = {PG("db/pg", "10.0.0.6", OWNER, "a"), END},
+     .docker_complete = 1, .teleport_complete = 1,
+     .want = {{"db/pg", PLAN_UPDATE, "differ"}, NONE}},
     {.title = "lease: created with an expiry, refreshed when half gone, left alone otherwise",
      .desired = {RMQ("new", "10.0.0.1", OWNER, "n"), RMQ("old", "10.0.0.2", OWNER, "o"),
                  RMQ("fresh", "10.0.0.3", OWNER, "f"), END},
@@ -284,7 +316,9 @@ static void run(const struct tcase *tc)
         exit(1);
     }
     for (size_t i = 0; i < nw; i++) {
-        if (p.actions[i].op != tc->want[i].op || strcmp(p.actions[i].name, tc->want[i].name) != 0) {
+        char kb[PLANNER_KEY_MAX];
+        const char *key = planner_key(p.actions[i].res.kind, p.actions[i].name, kb);
+        if (p.actions[i].op != tc->want[i].op || strcmp(key, tc->want[i].name) != 0) {
             fprintf(stderr, "case '%s': action %zu is %s %s, want %s %s\n", tc->title, i,
                     plan_op_name(p.actions[i].op), p.actions[i].name, plan_op_name(tc->want[i].op),
                     tc->want[i].name);
@@ -306,7 +340,7 @@ static void run(const struct tcase *tc)
         /* Nothing unowned is ever written unless adoption was asked for. */
         if (a->op == PLAN_UPDATE && !tc->adopt)
             for (size_t j = 0; j < nt; j++)
-                if (strcmp(teleport[j].name, a->name) == 0)
+                if (teleport[j].kind == a->res.kind && strcmp(teleport[j].name, a->name) == 0)
                     ASSERT_STREQ(kv_get(&teleport[j].labels, PLANNER_LABEL_OWNER), OWNER);
         if (a->op == PLAN_DELETE)
             ASSERT_STREQ(kv_get(&a->res.labels, PLANNER_LABEL_OWNER), OWNER);

@@ -117,15 +117,16 @@ static void test_shipped_rules(void)
     if (rs == NULL)
         fprintf(stderr, "load: %s\n", err.msg);
     ASSERT_TRUE(rs != NULL);
-    /* rules/: labels (priority 100), http (50), then grafana, prometheus,
-     * rabbitmq (0) in file order */
-    ASSERT_EQ(rule_set_count(rs), 5);
+    /* rules/: labels (priority 100), http (50), then databases, grafana,
+     * prometheus, rabbitmq (0) in file order */
+    ASSERT_EQ(rule_set_count(rs), 6);
     ASSERT_STREQ(rule_set_name(rs, 0), "labels");
     ASSERT_STREQ(rule_set_name(rs, 1), "http");
-    ASSERT_STREQ(rule_set_name(rs, 4), "rabbitmq");
-    ASSERT_STREQ(rule_set_file(rs, 4), "rules/rabbitmq.lua");
+    ASSERT_STREQ(rule_set_name(rs, 2), "databases");
+    ASSERT_STREQ(rule_set_name(rs, 5), "rabbitmq");
+    ASSERT_STREQ(rule_set_file(rs, 5), "rules/rabbitmq.lua");
     ASSERT_EQ(rule_set_priority(rs, 0), 100);
-    ASSERT_TRUE(rule_set_name(rs, 5) == NULL);
+    ASSERT_TRUE(rule_set_name(rs, 6) == NULL);
 
     resource_list_init(&out);
     ASSERT_EQ(rule_set_eval(rs, other, &out, &err), 0);
@@ -369,10 +370,13 @@ static void test_priority_and_duplicates(void)
     ASSERT_STREQ(rule_set_name(rs, 3), "low");
     resource_list_init(&out);
     ASSERT_EQ(rule_set_eval(rs, c, &out, &err), 0);
-    /* low is shadowed; the db is validated but not handed on */
-    ASSERT_EQ(out.len, 2);
+    /* low is shadowed; the db is handed on beside the apps */
+    ASSERT_EQ(out.len, 3);
     ASSERT_STREQ(out.items[0].name, "high");
-    ASSERT_STREQ(out.items[1].name, "also");
+    ASSERT_STREQ(out.items[1].name, "pg");
+    ASSERT_EQ(out.items[1].kind, RESOURCE_DB);
+    ASSERT_STREQ(out.items[1].protocol, "postgres");
+    ASSERT_STREQ(out.items[2].name, "also");
     resource_list_cleanup(&out);
 
     ASSERT_EQ(rule_eval_explain(rs, c, &rep, &err), 0);

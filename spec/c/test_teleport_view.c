@@ -388,9 +388,164 @@ static void run_case(const struct tcase *tc)
     printf("ok - %s\n", tc->title);
 }
 
+/* ---- databases: listed after the apps, keyed "db/<name>" ------------------------- */
+
+struct dbfake {
+    teleport_list_cb apps_cb, dbs_cb;
+    void *apps_ud, *dbs_ud;
+    size_t n_kinds;
+    teleport_event_cb ev_cb;
+    void *ev_ud;
+};
+
+static int d_get_apps(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err)
+{
+    struct dbfake *f = impl;
+    (void)err;
+    f->apps_cb = cb;
+    f->apps_ud = ud;
+    return 0;
+}
+
+static int d_list_dbs(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err)
+{
+    struct dbfake *f = impl;
+    (void)err;
+    ASSERT_TRUE(f->apps_cb == NULL); /* asked once the apps have answered */
+    f->dbs_cb = cb;
+    f->dbs_ud = ud;
+    return 0;
+}
+
+static int d_watch(void *impl, const char *const *kinds, size_t n, teleport_event_cb ev_cb, teleport_done_cb end_cb,
+                   void *ud, struct enr_error *err)
+{
+    struct dbfake *f = impl;
+    (void)end_cb, (void)err;
+    f->n_kinds = n;
+    ASSERT_EQ(n, 4);
+    ASSERT_STREQ(kinds[2], "db");
+    ASSERT_STREQ(kinds[3], "db_server");
+    f->ev_cb = ev_cb;
+    f->ev_ud = ud;
+    return 1;
+}
+
+static void d_watch_cancel(void *impl, int id)
+{
+    (void)impl, (void)id;
+}
+
+static void push(struct resource_list *l, enum resource_kind kind, const char *name, const char *owner)
+{
+    struct resource *r = resource_list_push(l);
+    ASSERT_TRUE(r != NULL);
+    r->kind = kind;
+    ASSERT_EQ(resource_set_str(&r->name, name), 0);
+    ASSERT_EQ(resource_set_str(&r->uri, kind == RESOURCE_DB ? "10.0.0.5:5432" : "http://10.0.0.5:80"), 0);
+    if (kind == RESOURCE_DB)
+        ASSERT_EQ(resource_set_str(&r->protocol, "postgres"), 0);
+    if (owner != NULL)
+        ASSERT_EQ(kv_set(&r->labels, PLANNER_LABEL_OWNER, owner), 0);
+}
+
+/* One listing: the apps (an unowned app "pg"), then the databases (ours,
+ * also "pg") or the databases' error. */
+static void d_list(struct teleport_view *tv, struct dbfake *f, const struct enr_error *dbs_err)
+{
+    struct resource_list apps, dbs;
+    teleport_list_cb cb;
+
+    resource_list_init(&apps);
+    resource_list_init(&dbs);
+    push(&apps, RESOURCE_APP, "pg", NULL);
+    push(&dbs, RESOURCE_DB, "pg", OWNER);
+    teleport_view_relist(tv);
+    ASSERT_TRUE(f->apps_cb != NULL);
+    cb = f->apps_cb;
+    f->apps_cb = NULL;
+    cb(f->apps_ud, NULL, &apps);
+    ASSERT_TRUE(teleport_view_busy(tv));   /* not done before the databases answer */
+    ASSERT_TRUE(f->dbs_cb != NULL);
+    cb = f->dbs_cb;
+    f->dbs_cb = NULL;
+    cb(f->dbs_ud, dbs_err, dbs_err ? NULL : &dbs);
+    ASSERT_TRUE(!teleport_view_busy(tv));
+    resource_list_cleanup(&apps);
+    resource_list_cleanup(&dbs);
+}
+
+static void test_databases(void)
+{
+    uv_loop_t loop;
+    struct dbfake f = {0};
+    struct seen s = {{0}, NOLIST};
+    struct teleport_ops ops = {.get_apps = d_get_apps, .list_databases = d_list_dbs, .watch = d_watch,
+                               .watch_cancel = d_watch_cancel, .impl = &f};
+    struct teleport_view_config cfg = {.owner = OWNER, .resync_sec = 3600};
+    struct teleport_view_callbacks cb = {on_change, on_listed, &s};
+    struct enr_error err = {0};
+    struct teleport_event ev;
+    struct teleport_view *tv;
+    const struct resource *r;
+
+    ASSERT_EQ(uv_loop_init(&loop), 0);
+    tv = teleport_view_new(&loop, &cfg, &ops, &cb, &err);
+    ASSERT_TRUE(tv != NULL);
+
+    /* An app and a database share the name "pg": both are in the view. */
+    d_list(tv, &f, NULL);
+    ASSERT_TRUE(teleport_view_complete(tv) && teleport_view_dbs_known(tv));
+    ASSERT_EQ(teleport_view_size(tv), 2);
+    ASSERT_EQ(teleport_view_owned(tv), 1);
+    ASSERT_TRUE((r = teleport_view_get(tv, "pg")) != NULL && r->kind == RESOURCE_APP);
+    ASSERT_TRUE((r = teleport_view_get(tv, "db/pg")) != NULL && r->kind == RESOURCE_DB);
+    ASSERT_STREQ(r->protocol, "postgres");
+
+    /* The watch covers databases; a db event reports the database's key. */
+    teleport_view_watch(tv);
+    ASSERT_EQ(f.n_kinds, 4);
+    memset(&ev, 0, sizeof(ev));
+    ASSERT_EQ(resource_init(&ev.res), 0);
+    ev.op = TELEPORT_EVENT_DELETE;
+    snprintf(ev.kind, sizeof(ev.kind), "db");
+    ev.res.kind = RESOURCE_DB;
+    ASSERT_EQ(resource_set_str(&ev.res.name, "pg"), 0);
+    f.ev_cb(f.ev_ud, &ev);
+    resource_cleanup(&ev.res);
+    ASSERT_STREQ(s.changes, "db/pg");
+    ASSERT_TRUE(teleport_view_get(tv, "db/pg") == NULL);
+    ASSERT_TRUE(teleport_view_get(tv, "pg") != NULL);   /* the app of that name stays */
+    ASSERT_EQ(teleport_view_owned(tv), 0);
+
+    /* Databases the identity may not list: apps go on, databases unknown. */
+    err_set_grpc(&err, GRPC_STATUS_PERMISSION_DENIED, "ListDatabases: PERMISSION_DENIED: access denied");
+    d_list(tv, &f, &err);
+    ASSERT_TRUE(teleport_view_complete(tv));
+    ASSERT_TRUE(!teleport_view_dbs_known(tv));
+    ASSERT_EQ(teleport_view_size(tv), 1);
+
+    /* Any other database failure makes the whole view unknown. */
+    err_set_grpc(&err, GRPC_STATUS_UNAVAILABLE, "ListDatabases: UNAVAILABLE: connection reset");
+    d_list(tv, &f, &err);
+    ASSERT_TRUE(!teleport_view_complete(tv));
+
+    /* And a good listing brings both back. */
+    d_list(tv, &f, NULL);
+    ASSERT_TRUE(teleport_view_complete(tv) && teleport_view_dbs_known(tv));
+    ASSERT_EQ(teleport_view_size(tv), 2);
+
+    teleport_view_close(tv);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    teleport_view_free(tv);
+    ASSERT_EQ(uv_loop_close(&loop), 0);
+    printf("ok - databases: listed after the apps, keyed apart from apps of the same name, denied is not fatal\n");
+}
+
 int main(void)
 {
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         run_case(&cases[i]);
+    test_databases();
     return 0;
 }

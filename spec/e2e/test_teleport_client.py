@@ -244,6 +244,14 @@ def main():
         counters = json.loads(st.tctl("counters", "--format", "json"))
         pages = sum(counters.get("/proto.AuthService/ListResources", {}).values())
         check(pages == 2, "2 ListResources pages of <= 500 for %d servers (got %d)" % (n, pages))
+        # ListApps: the same apps in pages of 500.
+        r = live(st, "list_apps")
+        names = sorted(a["name"] for a in r[1]["items"]) if r[1]["ok"] else []
+        check(r[1]["ok"] and names == ["bulk-%04d" % i for i in range(n)],
+              "ListApps pages through all %d apps (got %d)" % (n, len(names)))
+        counters = json.loads(st.tctl("counters", "--format", "json"))
+        pages = sum(counters.get("/proto.AuthService/ListApps", {}).values())
+        check(pages == 2, "2 ListApps pages of <= 500 for %d apps (got %d)" % (n, pages))
 
         # --- RESOURCE_EXHAUSTED: the page size is halved and the page retried.
         st.tctl("reset-counters")

@@ -157,11 +157,14 @@ class TestProtoFields(unittest.TestCase):
     def test_expected_subset_present(self):
         for name in ("types.AppV3", "types.AppServerV3", "types.ProvisionTokenV2",
                      "types.KeepAlive", "proto.ListResourcesRequest", "proto.Event",
+                     "proto.ListAppsRequest", "proto.ListAppsResponse", "proto.ListDatabasesRequest",
+                     "proto.ListDatabasesResponse", "types.DatabaseV3",
                      "wrappers.LabelValues"):
             self.assertIn(name, self.model.own)
         paths = {"/%s.%s/%s" % (p, s.name, m.name) for p, s in self.model.services for m in s.method}
         for p in ("/proto.AuthService/CreateApp", "/proto.AuthService/ListResources",
-                  "/proto.AuthService/WatchEvents", "/proto.AuthService/CreateTokenV2"):
+                  "/proto.AuthService/WatchEvents", "/proto.AuthService/CreateTokenV2",
+                  "/proto.AuthService/ListApps", "/proto.AuthService/ListDatabases"):
             self.assertIn(p, paths)
 
     def test_checker_detects_drift(self):

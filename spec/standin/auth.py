@@ -10,6 +10,7 @@ import time
 from cryptography import x509
 
 import agents
+import databases
 import kinds
 import listing
 import netio
@@ -83,12 +84,14 @@ class Identity:
 class AuthServer:
     """proto.AuthService state and handlers; the gRPC plumbing is service.py."""
 
-    KIND_VERSION = {"app": "v3", "app_server": "v3", "token": "v2", "db": "v3"}
-    EVENT_FIELD = {"app": "App", "app_server": "AppServer", "token": "ProvisionToken", "db": "Database"}
-    TABLES = {"app": "apps", "app_server": "app_servers", "token": "tokens", "db": "databases"}
+    KIND_VERSION = {"app": "v3", "app_server": "v3", "token": "v2", "db": "v3", "db_server": "v3"}
+    EVENT_FIELD = {"app": "App", "app_server": "AppServer", "token": "ProvisionToken", "db": "Database",
+                   "db_server": "DatabaseServer"}
+    TABLES = {"app": "apps", "app_server": "app_servers", "token": "tokens", "db": "databases",
+              "db_server": "db_servers"}
 
     def __init__(self, store, cluster, pb, app_service_matchers, counters, conns=None, version="17",
-                 cache_lag_ms=0):
+                 cache_lag_ms=0, db_service_matchers=None, no_list=False):
         self.store, self.cluster, self.pb = store, cluster, pb
         self.conns = conns or netio.ConnTable()
         self.t, self.a = pb.types_pb2, pb.authservice_pb2
@@ -101,13 +104,18 @@ class AuthServer:
         self.stopping = threading.Event()
         self.app_service = agents.AppService(self, app_service_matchers)
         self.apps = kinds.LabeledResource(self, kinds.APP, on_change=self.app_service.app_changed)
-        self.databases = kinds.LabeledResource(self, kinds.DB)
+        # databases.py: the Database Service (serves nothing without matchers)
+        # and, unless no_list (an Auth older than them), ListApps/ListDatabases.
+        self.db_service = databases.DatabaseService(self, db_service_matchers or [])
+        self.no_list = no_list
+        self.databases = kinds.LabeledResource(self, kinds.DB, on_change=self.db_service.db_changed)
         self.app_servers = kinds.AppServers(self)
         self.tokens = kinds.Tokens(self)
         self.listing = listing.ListResources(self)
         self._methods = {"Ping": self.Ping, "WatchEvents": self.WatchEvents}
         for h in (self.apps, self.databases, self.app_servers, self.tokens, self.listing):
             self._methods.update(h.methods())
+        self._methods.update(databases.list_methods(self, self.apps, self.databases))
 
     def method(self, name):
         """The handler of /proto.AuthService/<name>, or None (UNIMPLEMENTED)."""
@@ -202,7 +210,7 @@ class AuthServer:
         h.Kind, h.Version = kind, self.KIND_VERSION[kind]
         h.Metadata.Name = msg.Metadata.Name
         h.Metadata.Namespace = res.DEFAULT_NAMESPACE
-        if kind == "app_server":
+        if kind in ("app_server", "db_server"):
             h.Metadata.Description = msg.Spec.HostID   # host ID travels in Description
         self.backend_write(kind, key, None, ev)
 
@@ -220,19 +228,22 @@ class AuthServer:
 
     def heartbeat(self):
         self.app_service.heartbeat()
+        self.db_service.heartbeat()
 
     def sweep(self):
         """Backend TTL: expired items are removed."""
         now = res.now_utc()
         changed = False
         with self.store.lock:
-            for kind in ("app", "app_server", "token", "db"):
+            for kind in ("app", "app_server", "token", "db", "db_server"):
                 table = self.table(kind)
                 for k in [k for k, v in table.items() if res.is_expired(v, now)]:
                     self.delete(kind, k)
                     changed = True
                     if kind == "app":
                         self.app_service.app_changed(k)
+                    if kind == "db":
+                        self.db_service.db_changed(k)
             if changed:
                 self.store.save()
 
@@ -327,7 +338,7 @@ class AuthServer:
                         self.watchers.remove(w)
         return stream()
 
-    # ---- admin (tctl create for roles/users/apps/tokens, bypassing RBAC) ------------------
+    # ---- admin (tctl create for roles/users/apps/dbs/tokens, bypassing RBAC) ------------------
     def create_resource(self, doc, force):
         kind = (doc or {}).get("kind")
         name = ((doc or {}).get("metadata") or {}).get("name") or ""
@@ -360,6 +371,19 @@ class AuthServer:
                 self.put("app", name, app)
                 self.app_service.app_changed(name)
                 msg = 'app "%s" has been %s' % (name, "updated" if existed else "created")
+            elif kind == "db":
+                db = self.t.DatabaseV3()
+                res.dict_to_msg({k: v for k, v in doc.items() if k in ("kind", "sub_kind", "version",
+                                                                         "metadata", "spec")}, db, "db")
+                kinds.default_origin(db)
+                res.check_database(db)
+                existed = self.live(self.store.databases, name) is not None
+                if existed and not force:
+                    raise TraceError("AlreadyExists", "database %s already exists" % q(name))
+                db.Metadata.Revision = new_revision()
+                self.put("db", name, db)
+                self.db_service.db_changed(name)
+                msg = 'database "%s" has been %s' % (name, "updated" if existed else "created")
             elif kind == "token":
                 tok = self.t.ProvisionTokenV2()
                 res.dict_to_msg({k: v for k, v in doc.items() if k in ("kind", "sub_kind", "version",

@@ -68,6 +68,7 @@ class Auth:
             "DeleteAllApplicationServers": e.Empty,
             "GetDatabases": t.DatabaseV3List, "GetDatabase": t.DatabaseV3, "CreateDatabase": e.Empty,
             "UpdateDatabase": e.Empty, "DeleteDatabase": e.Empty, "DeleteAllDatabases": e.Empty,
+            "ListApps": a.ListAppsResponse, "ListDatabases": a.ListDatabasesResponse,
         }
         for name, resp in sig.items():
             setattr(self, name, chan.unary_unary("/proto.AuthService/" + name,
@@ -84,6 +85,17 @@ class Auth:
             r = self.ListResources(self.pb.authservice_pb2.ListResourcesRequest(
                 ResourceType="app_server", Limit=limit, StartKey=start), timeout=30)
             out += [x.AppServer for x in r.Resources]
+            if not r.NextKey:
+                return out
+            start = r.NextKey
+
+
+    def list_db_servers(self, limit=0):
+        out, start = [], ""
+        while True:
+            r = self.ListResources(self.pb.authservice_pb2.ListResourcesRequest(
+                ResourceType="db_server", Limit=limit, StartKey=start), timeout=30)
+            out += [x.DatabaseServer for x in r.Resources]
             if not r.NextKey:
                 return out
             start = r.NextKey

@@ -3,6 +3,7 @@ ListResources / listResourcesWithSort and lib/services/local/presence.go
 FakePaginate serve it. The stand-in stores app servers only; the other
 paginated kinds list empty."""
 import predicate
+import databases
 import rbac
 import resources as res
 from rbac import TraceError
@@ -81,6 +82,8 @@ class ListResources:
         verbs = [rbac.VERB_LIST] if req.ResourceType == "node" else [rbac.VERB_LIST, rbac.VERB_READ]
         rbac.check_action(roles, req.ResourceType, *verbs)
         expr = self._expression(req)
+        if req.ResourceType == "db_server" and namespace == res.DEFAULT_NAMESPACE:
+            return databases.list_db_servers(self, req, ident, limit)
         resp = self.auth.a.ListResourcesResponse()
         if req.ResourceType != "app_server" or namespace != res.DEFAULT_NAMESPACE:
             return resp

@@ -9,13 +9,15 @@ is the service wiring (command line, listeners, main loop); the parts are
     kinds.py    table-driven handlers per kind (apps/databases share one)
     listing.py  ListResources
     agents.py   the emulated Application Service
+    databases.py the emulated Database Service, ListApps/ListDatabases
     faults.py   counters and injected faults
     service.py  gRPC plumbing, TLS credentials, admin service
     netio.py    the Auth and Proxy listeners (relays)
 
     standin.py --state DIR [--listen 127.0.0.1:0] [--proxy-listen 127.0.0.1:0]
                [--roles FILE]... [--cluster-name NAME]
-               [--app-service-labels 'k=v,k2=v2']... [--heartbeat S]
+               [--app-service-labels 'k=v,k2=v2']... [--db-service-labels ...] [--no-list-apps]
+               [--heartbeat S]
                [--max-connection-age S] [--seed N] [--log FILE]
                [--cache-lag-ms MS] [--version 16|17|master]
 """
@@ -116,6 +118,12 @@ def main(argv=None):
                     help="label matcher 'k=v,k2=v2' of the emulated Application Service (app_service.resources); "
                          "repeat for several matchers ('*=*' serves every dynamic app); without it no "
                          "Application Service runs")
+    ap.add_argument("--db-service-labels", action="append",
+                    help="label matcher 'k=v,k2=v2' of the emulated Database Service (db_service.resources); "
+                         "repeatable ('*=*' serves every database); without it no Database Service runs, "
+                         "as with --app-service-labels")
+    ap.add_argument("--no-list-apps", action="store_true",
+                    help="leave out ListApps and ListDatabases (UNIMPLEMENTED), as an Auth Service older than them")
     ap.add_argument("--heartbeat", type=float, default=60.0, help="app server re-announce period, seconds")
     ap.add_argument("--proxy-listen", help="also open a Proxy listener (TLS routing by ALPN) on this loopback "
                                            "host:port; its address goes to DIR/proxy_addr")
@@ -158,8 +166,12 @@ def main(argv=None):
         ap.error("--app-service-labels: %s" % e)
     if args.cache_lag_ms < 0:
         ap.error("--cache-lag-ms must not be negative")
+    try:
+        db_matchers = [agents.parse_selector(s) for s in (args.db_service_labels or [])]
+    except ValueError as e:
+        ap.error("--db-service-labels: %s" % e)
     auth = AuthServer(store, cluster, pb, matchers, counters, conns, version=args.version,
-                      cache_lag_ms=args.cache_lag_ms)
+                      cache_lag_ms=args.cache_lag_ms, db_service_matchers=db_matchers, no_list=args.no_list_apps)
     for path in args.roles:
         for doc in load_yaml_docs(path):
             try:

@@ -24,7 +24,7 @@ class Store:
     write costs what it changed, not the size of the cluster.  The journal is
     folded into the snapshot at start-up and when it grows long."""
 
-    MESSAGE_COLLS = ("apps", "app_servers", "tokens", "databases")
+    MESSAGE_COLLS = ("apps", "app_servers", "tokens", "databases", "db_servers")
     COMPACT_AFTER = 5000
 
     def __init__(self, state_dir, pb):
@@ -33,6 +33,7 @@ class Store:
         self.pb = pb
         self.lock = threading.RLock()
         self.apps, self.app_servers, self.tokens, self.databases = {}, {}, {}, {}
+        self.db_servers = {}
         self.roles, self.users = {}, {}
         self._saved = {}          # (coll, key) -> serialized bytes last written
         self._journal = None
@@ -45,7 +46,7 @@ class Store:
     def _types(self):
         t = self.pb.types_pb2
         return {"apps": t.AppV3, "app_servers": t.AppServerV3, "tokens": t.ProvisionTokenV2,
-                "databases": t.DatabaseV3}
+                "databases": t.DatabaseV3, "db_servers": t.DatabaseServerV3}
 
     def _load(self):
         t = self._types()

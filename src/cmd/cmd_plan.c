@@ -25,7 +25,9 @@ static int print_plan(void *ud, const struct plan *p, const struct enr_error *er
     }
     for (size_t i = 0; i < p->len; i++) {
         const struct plan_action *x = &p->actions[i];
-        fprintf(pp->out, "%-8s %-40s %s", plan_op_name(x->op), x->name, x->reason);
+        char kb[PLANNER_KEY_MAX];
+        /* a database as db/<name>: an app may have the same name */
+        fprintf(pp->out, "%-8s %-40s %s", plan_op_name(x->op), planner_key(x->res.kind, x->name, kb), x->reason);
         if (x->op == PLAN_CREATE || x->op == PLAN_UPDATE)
             fprintf(pp->out, " [uri %s]", x->res.uri);
         fprintf(pp->out, "\n");

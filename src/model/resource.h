@@ -1,5 +1,5 @@
 /*
- * resource.h - one Teleport resource enroller manages (an app, later a db),
+ * resource.h - one Teleport resource enroller manages (an app or a db),
  * in the shape both the rules (desired) and the Teleport client (owned) use.
  *
  * Only the fields enroller writes are here; the planner compares exactly

@@ -33,7 +33,7 @@ void clients_docker(struct docker_ops *ops, struct docker_client *dc)
 
 static int t_get_apps(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err)
 {
-    return teleport_client_get_apps(impl, cb, ud, err);
+    return teleport_client_list_apps(impl, cb, ud, err);
 }
 
 static int t_list_app_servers(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err)
@@ -67,8 +67,40 @@ static int t_delete_app(void *impl, const char *name, teleport_done_cb cb, void 
     return teleport_client_delete_app(impl, name, cb, ud, err);
 }
 
+static int t_list_databases(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err)
+{
+    return teleport_client_list_databases(impl, cb, ud, err);
+}
+
+static int t_list_db_servers(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err)
+{
+    return teleport_client_list_db_servers(impl, cb, ud, err);
+}
+
+static int t_create_database(void *impl, const struct resource *db, teleport_done_cb cb, void *ud,
+                             struct enr_error *err)
+{
+    return teleport_client_create_database(impl, db, cb, ud, err);
+}
+
+static int t_update_database(void *impl, const struct resource *db, teleport_done_cb cb, void *ud,
+                             struct enr_error *err)
+{
+    return teleport_client_update_database(impl, db, cb, ud, err);
+}
+
+static int t_delete_database(void *impl, const char *name, teleport_done_cb cb, void *ud, struct enr_error *err)
+{
+    return teleport_client_delete_database(impl, name, cb, ud, err);
+}
+
 void clients_teleport(struct teleport_ops *ops, struct teleport_client *tc)
 {
+    ops->list_databases = t_list_databases;
+    ops->list_db_servers = t_list_db_servers;
+    ops->create_database = t_create_database;
+    ops->update_database = t_update_database;
+    ops->delete_database = t_delete_database;
     ops->get_apps = t_get_apps;
     ops->list_app_servers = t_list_app_servers;
     ops->watch = t_watch;

@@ -32,6 +32,7 @@ struct docker_ops {
 
 /* What teleport_view and the executor ask of Teleport's Auth Service. */
 struct teleport_ops {
+    /* Every app (ListApps, or GetApps on a server without it). */
     int (*get_apps)(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err);
     int (*list_app_servers)(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err);
     /* Returns a watch id > 0. */
@@ -41,6 +42,16 @@ struct teleport_ops {
     int (*create_app)(void *impl, const struct resource *app, teleport_done_cb cb, void *ud, struct enr_error *err);
     int (*update_app)(void *impl, const struct resource *app, teleport_done_cb cb, void *ud, struct enr_error *err);
     int (*delete_app)(void *impl, const char *name, teleport_done_cb cb, void *ud, struct enr_error *err);
+    /* Databases.  A NULL list_databases stands for a Teleport side that
+     * lists no databases (the unit tests' fakes of apps only); production
+     * fills every one. */
+    int (*list_databases)(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err);
+    int (*list_db_servers)(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err);
+    int (*create_database)(void *impl, const struct resource *db, teleport_done_cb cb, void *ud,
+                           struct enr_error *err);
+    int (*update_database)(void *impl, const struct resource *db, teleport_done_cb cb, void *ud,
+                           struct enr_error *err);
+    int (*delete_database)(void *impl, const char *name, teleport_done_cb cb, void *ud, struct enr_error *err);
     void *impl;
 };
 

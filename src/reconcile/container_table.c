@@ -67,16 +67,18 @@ static void index_del_name(struct container_table *t, const char *name, struct c
 
 static void index_del(struct container_table *t, struct container_entry *e)
 {
+    char kb[PLANNER_KEY_MAX];
     for (size_t i = 0; i < e->apps.len; i++)
-        index_del_name(t, e->apps.items[i].name, e);
+        index_del_name(t, planner_key(e->apps.items[i].kind, e->apps.items[i].name, kb), e);
     t->n_apps -= e->apps.len;
 }
 
 static int index_add(struct container_table *t, struct container_entry *e)
 {
+    char kb[PLANNER_KEY_MAX];
     t->n_apps += e->apps.len;
     for (size_t i = 0; i < e->apps.len; i++)
-        if (index_add_name(t, e->apps.items[i].name, e) < 0)
+        if (index_add_name(t, planner_key(e->apps.items[i].kind, e->apps.items[i].name, kb), e) < 0)
             return -1;
     return 0;
 }

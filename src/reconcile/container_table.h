@@ -3,7 +3,8 @@
  * the rule results cached for it (the rule cache), with two indexes the
  * planning pass reads instead of walking every container:
  *
- *   by app name: which containers want an app of that name (a pass over a
+ *   by key:      which containers want an app or database of that name
+ *                (keyed by planner_key: "db/<name>" for a database; a pass over a
  *                few names finds every claimant, so the name's winner and
  *                conflicts are decided as in a full pass);
  *   unknown:     the containers whose inspect or rules failed (their apps
@@ -34,7 +35,7 @@ struct container_entry {
     bool evaluated;
     bool inspect_failed;        /* last inspect failed: state unknown */
     bool rules_failed;          /* last evaluation raised: desired unknown */
-    struct resource_list apps;  /* desired, with the owner/container/rule labels */
+    struct resource_list apps;  /* desired apps and databases, with the owner/container/rule labels */
     char *last_error;           /* last rule error logged, to log each once */
 };
 
@@ -66,10 +67,10 @@ void container_table_evaluate(struct container_table *t, struct container_entry 
 bool container_table_next(const struct container_table *t, size_t *iter, struct container_entry **e);
 size_t container_table_size(const struct container_table *t);
 size_t container_table_n_apps(const struct container_table *t);
-/* The entries with an app named name (each once); *n how many. */
+/* The entries wanting the resource with key name (planner_key; each once); *n how many. */
 struct container_entry *const *container_table_wanting(const struct container_table *t, const char *name,
                                                        size_t *n);
-/* Every app name some entry wants, each once. */
+/* Every key (planner_key) some entry wants, each once. */
 bool container_table_next_name(const struct container_table *t, size_t *iter, const char **name);
 /* Entries in an unknown state (inspect or rules failed). */
 bool container_table_next_unknown(const struct container_table *t, size_t *iter, struct container_entry **e);

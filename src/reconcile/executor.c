@@ -19,6 +19,8 @@ struct job {
     struct executor *ex;
     enum plan_op op;
     struct resource res;
+    char key_buf[PLANNER_KEY_MAX];
+    const char *key;             /* planner_key of res: busy and backoff use it */
 };
 
 /* A name whose last write failed: retried after a doubling, jittered delay. */
@@ -39,8 +41,8 @@ struct executor {
     struct list inflight_jobs;
     size_t queued;
     unsigned inflight;
-    struct strmap busy;          /* name -> queued or in flight */
-    struct strmap backoff;       /* name -> struct retry */
+    struct strmap busy;          /* key (planner_key) -> queued or in flight */
+    struct strmap backoff;       /* key -> struct retry */
 
     double tokens;
     uint64_t tokens_ms;
@@ -119,7 +121,7 @@ static void drop_queue(struct executor *ex)
     while (!list_empty(&ex->queue)) {
         struct job *j = LIST_ENTRY(ex->queue.next, struct job, node);
         list_remove(&j->node);
-        strmap_del(&ex->busy, j->res.name);
+        strmap_del(&ex->busy, j->key);
         job_free(j);
         n++;
     }
@@ -150,9 +152,9 @@ static void job_done(void *ud, const struct enr_error *err)
 
     list_remove(&j->node);
     ex->inflight--;
-    strmap_del(&ex->busy, j->res.name);
+    strmap_del(&ex->busy, j->key);
     if (ok) {
-        free(strmap_del(&ex->backoff, j->res.name));
+        free(strmap_del(&ex->backoff, j->key));
         ex->stats.ok++;
         ex->transport_failures = 0;
         if (ex->breaker != BREAKER_CLOSED) {
@@ -161,11 +163,11 @@ static void job_done(void *ud, const struct enr_error *err)
             backoff_reset(&ex->open_backoff);
         }
     } else {
-        struct retry *b = strmap_get(&ex->backoff, j->res.name);
+        struct retry *b = strmap_get(&ex->backoff, j->key);
         ex->stats.failed++;
         if (b == NULL && (b = calloc(1, sizeof(*b))) != NULL) {
             backoff_init(&b->b, ex->cfg.backoff_min_ms, ex->cfg.backoff_max_ms);
-            if (strmap_put(&ex->backoff, j->res.name, b, NULL) < 0) {
+            if (strmap_put(&ex->backoff, j->key, b, NULL) < 0) {
                 free(b);
                 b = NULL;
             }
@@ -189,6 +191,20 @@ static void job_done(void *ud, const struct enr_error *err)
 
 static int send_job(struct executor *ex, struct job *j, struct enr_error *err)
 {
+    if (j->res.kind == RESOURCE_DB) {
+        if (ex->ops.create_database == NULL)
+            return err_set(err, -ENOTSUP, "executor: no database calls");
+        switch (j->op) {
+        case PLAN_CREATE:
+            return ex->ops.create_database(ex->ops.impl, &j->res, job_done, j, err);
+        case PLAN_UPDATE:
+            return ex->ops.update_database(ex->ops.impl, &j->res, job_done, j, err);
+        case PLAN_DELETE:
+            return ex->ops.delete_database(ex->ops.impl, j->res.name, job_done, j, err);
+        default:
+            return err_set(err, -EINVAL, "executor: not a write");
+        }
+    }
     switch (j->op) {
     case PLAN_CREATE:
         return ex->ops.create_app(ex->ops.impl, &j->res, job_done, j, err);
@@ -350,7 +366,8 @@ int executor_submit(struct executor *ex, struct plan *p, struct enr_error *err)
 
         if (a->op != PLAN_CREATE && a->op != PLAN_UPDATE && a->op != PLAN_DELETE)
             continue;
-        if (ex->breaker == BREAKER_OPEN || strmap_get(&ex->busy, a->name) != NULL) {
+        char kb[PLANNER_KEY_MAX];
+        if (ex->breaker == BREAKER_OPEN || strmap_get(&ex->busy, planner_key(a->res.kind, a->name, kb)) != NULL) {
             dropped++;
             continue;
         }
@@ -360,7 +377,8 @@ int executor_submit(struct executor *ex, struct plan *p, struct enr_error *err)
         j->op = a->op;
         j->res = a->res;
         memset(&a->res, 0, sizeof(a->res));
-        if (resource_init(&a->res) < 0 || strmap_put(&ex->busy, j->res.name, j, NULL) < 0) {
+        j->key = planner_key(j->res.kind, j->res.name, j->key_buf);
+        if (resource_init(&a->res) < 0 || strmap_put(&ex->busy, j->key, j, NULL) < 0) {
             job_free(j);
             return err_set(err, -ENOMEM, "executor: out of memory");
         }

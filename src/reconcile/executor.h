@@ -5,6 +5,7 @@
  *   - at most max_inflight calls at once, multiplexed on the one connection;
  *   - a token bucket on writes (rate per second, burst), so a mass change or
  *     a recovery is not a stampede on Auth;
+ *   - apps and databases alike (by kind: CreateApp or CreateDatabase, ...);
  *   - per-name retry with jittered exponential backoff: one failing app never
  *     blocks the others, and the planner is told to leave it alone until its
  *     retry is due (executor_hold);
@@ -72,7 +73,8 @@ void executor_set_rate(struct executor *ex, unsigned rate, unsigned burst);
 int executor_submit(struct executor *ex, struct plan *p, struct enr_error *err);
 bool executor_idle(const struct executor *ex);
 
-/* Why the planner must leave name alone now (a write queued or in flight,
+/* Why the planner must leave name (a planner_key: an app's name, a
+ * database's "db/<name>") alone now (a write queued or in flight,
  * or waiting for its retry), or NULL.  The string stays valid until the
  * next call into the executor for the same name. */
 const char *executor_hold(struct executor *ex, const char *name);

@@ -13,6 +13,31 @@ const char *plan_op_name(enum plan_op op)
     return op <= PLAN_SKIP ? names[op] : "?";
 }
 
+#define DB_KEY_PREFIX "db/"
+
+const char *planner_key(enum resource_kind kind, const char *name, char buf[PLANNER_KEY_MAX])
+{
+    if (kind != RESOURCE_DB)
+        return name;
+    snprintf(buf, PLANNER_KEY_MAX, "%s%s", DB_KEY_PREFIX, name);
+    return buf;
+}
+
+const char *planner_key_name(const char *key, enum resource_kind *kind)
+{
+    if (strncmp(key, DB_KEY_PREFIX, strlen(DB_KEY_PREFIX)) == 0) {
+        *kind = RESOURCE_DB;
+        return key + strlen(DB_KEY_PREFIX);
+    }
+    *kind = RESOURCE_APP;
+    return key;
+}
+
+const char *planner_kind_word(enum resource_kind kind)
+{
+    return kind == RESOURCE_DB ? "database" : "app";
+}
+
 void plan_init(struct plan *p)
 {
     memset(p, 0, sizeof(*p));
@@ -81,12 +106,20 @@ static bool owned_by(const struct resource *r, const char *owner)
     return o != NULL && strcmp(o, owner) == 0;
 }
 
+static const char *held_res(const struct planner_hold *set, size_t n, const struct resource *r);
+
 static const char *held(const struct planner_hold *set, size_t n, const char *s)
 {
     for (size_t i = 0; i < n; i++)
         if (strcmp(set[i].name, s) == 0)
             return set[i].reason;
     return NULL;
+}
+
+static const char *held_res(const struct planner_hold *set, size_t n, const struct resource *r)
+{
+    char buf[PLANNER_KEY_MAX];
+    return held(set, n, planner_key(r->kind, r->name, buf));
 }
 
 static bool in_set(const char *const *set, size_t n, const char *s)
@@ -97,13 +130,26 @@ static bool in_set(const char *const *set, size_t n, const char *s)
     return false;
 }
 
-/* Desired order: by name, then container name, then container id, so the
- * first of a run of equal names is the deterministic winner. */
+/* Kind, then name: names are per kind. */
+static int cmp_kind_name(const struct resource *x, enum resource_kind kind, const char *name)
+{
+    if (x->kind != kind)
+        return x->kind < kind ? -1 : 1;
+    return strcmp(x->name, name);
+}
+
+static bool same_name(const struct resource *x, const struct resource *y)
+{
+    return cmp_kind_name(x, y->kind, y->name) == 0;
+}
+
+/* Desired order: by kind and name, then container name, then container id,
+ * so the first of a run of equal names is the deterministic winner. */
 static int cmp_desired(const void *a, const void *b)
 {
     const struct resource *x = *(const struct resource *const *)a;
     const struct resource *y = *(const struct resource *const *)b;
-    int c = strcmp(x->name, y->name);
+    int c = cmp_kind_name(x, y->kind, y->name);
     if (c == 0)
         c = strcmp(container_of(x), container_of(y));
     if (c == 0)
@@ -115,22 +161,22 @@ static int cmp_by_name(const void *a, const void *b)
 {
     const struct resource *x = *(const struct resource *const *)a;
     const struct resource *y = *(const struct resource *const *)b;
-    return strcmp(x->name, y->name);
+    return cmp_kind_name(x, y->kind, y->name);
 }
 
 static int cmp_action(const void *a, const void *b)
 {
     const struct plan_action *x = a, *y = b;
-    int c = strcmp(x->name, y->name);
+    int c = cmp_kind_name(&x->res, y->res.kind, y->name);
     return c ? c : (int)x->op - (int)y->op;
 }
 
-static const struct resource *find_name(const struct resource **sorted, size_t n, const char *name)
+static const struct resource *find_name(const struct resource **sorted, size_t n, const struct resource *r)
 {
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(sorted[mid]->name, name);
+        int c = cmp_kind_name(sorted[mid], r->kind, r->name);
         if (c == 0)
             return sorted[mid];
         if (c < 0)
@@ -168,7 +214,8 @@ static int add_write(struct plan *p, const struct planner_input *in, enum plan_o
 static int plan_desired(const struct planner_input *in, struct plan *p, const struct resource *d,
                         const struct resource *t)
 {
-    const char *h = held(in->held_names, in->n_held_names, d->name);
+    const char *h = held_res(in->held_names, in->n_held_names, d);
+    const char *what = planner_kind_word(d->kind);
     char reason[200];
 
     if (h != NULL)
@@ -182,11 +229,12 @@ static int plan_desired(const struct planner_input *in, struct plan *p, const st
     if (!owned_by(t, in->owner)) {
         const char *o = kv_get(&t->labels, PLANNER_LABEL_OWNER);
         if (in->adopt && in->policy == PLANNER_SYNC) {
-            snprintf(reason, sizeof(reason), "adopting an app %s%s (reconcile.adopt)",
-                     o ? "owned by enroller instance " : "not owned by enroller", o ? o : "");
+            snprintf(reason, sizeof(reason), "adopting %s %s %s%s (reconcile.adopt)", d->kind == RESOURCE_DB ? "a" : "an",
+                     what, o ? "owned by enroller instance " : "not owned by enroller", o ? o : "");
             return add_write(p, in, PLAN_UPDATE, d, t->revision, reason);
         }
-        return add(p, PLAN_CONFLICT, d, NULL, "an app with this name exists and is %s%s",
+        return add(p, PLAN_CONFLICT, d, NULL, "%s %s with this name exists and is %s%s",
+                   d->kind == RESOURCE_DB ? "a" : "an", what,
                    o ? "owned by enroller instance " : "not owned by enroller", o ? o : "");
     }
     if (!resource_same_managed(d, t)) {
@@ -211,7 +259,7 @@ static int guarded(struct plan *p, enum plan_guard g, int rc)
 /* One owned app nobody wants any more. */
 static int plan_orphan(const struct planner_input *in, struct plan *p, const struct resource *t)
 {
-    const char *c = container_of(t), *h = held(in->held_names, in->n_held_names, t->name);
+    const char *c = container_of(t), *h = held_res(in->held_names, in->n_held_names, t);
 
     if (h != NULL)
         return add(p, PLAN_SKIP, t, NULL, "%s", h);
@@ -292,22 +340,22 @@ int planner_plan(const struct planner_input *in, struct plan *p, struct enr_erro
     for (size_t i = 0; i < in->n_desired; i++) {
         const struct resource *d = want[i];
 
-        if (i > 0 && strcmp(want[i - 1]->name, d->name) == 0) {
+        if (i > 0 && same_name(want[i - 1], d)) {
             size_t w = i;
-            while (w > 0 && strcmp(want[w - 1]->name, d->name) == 0)
+            while (w > 0 && same_name(want[w - 1], d))
                 w--;
             rc = add(p, PLAN_CONFLICT, d, NULL, "name also wanted by container %s, which wins",
                      container_of(want[w]));
         } else {
-            rc = plan_desired(in, p, d, find_name(have, in->n_teleport, d->name));
+            rc = plan_desired(in, p, d, find_name(have, in->n_teleport, d));
         }
         if (rc < 0)
             goto fail;
     }
     for (size_t i = 0; i < in->n_teleport; i++) {
         const struct resource *t = have[i];
-        /* want is sorted by name first, so a binary search on it works. */
-        if (!owned_by(t, in->owner) || find_name(want, in->n_desired, t->name) != NULL)
+        /* want is sorted by kind and name first, so a binary search on it works. */
+        if (!owned_by(t, in->owner) || find_name(want, in->n_desired, t) != NULL)
             continue;
         if ((rc = plan_orphan(in, p, t)) < 0)
             goto fail;

@@ -53,7 +53,7 @@ enum plan_guard {
 struct plan_action {
     enum plan_op op;
     enum plan_guard guard;   /* SKIP of a deletion: which guard rail held it; else NONE */
-    char *name;
+    char *name;                /* res.name (its kind is res.kind) */
     char reason[256];
     /* CREATE/UPDATE: the resource to write (revision = Teleport's for UPDATE);
      * DELETE: Teleport's copy; CONFLICT/SKIP: the desired or owned copy. */
@@ -71,7 +71,8 @@ struct plan {
     size_t owned;            /* owned apps in the Teleport view */
 };
 
-/* A name or container the planner must leave alone this pass, and why. */
+/* A resource or container the planner must leave alone this pass, and why.
+ * For held resources name is the resource's key (planner_key). */
 struct planner_hold {
     const char *name;
     const char *reason;       /* "a write for this name is in flight", "retrying in 4s after: ..." */
@@ -123,10 +124,24 @@ struct planner_input {
 
 #define PLANNER_CAP_FLOOR 5
 
+/* Names are per kind in Teleport: an app and a database may share one.  The
+ * reconciler's maps (view, executor, container index, touched names) are
+ * keyed by planner_key: an app's name itself, a database's "db/<name>" ('/'
+ * is in no valid name, so the two never collide).  buf holds the key when it
+ * is not the name; a longer name is cut to fit (Teleport's names are DNS
+ * labels, far shorter). */
+#define PLANNER_KEY_MAX 320
+const char *planner_key(enum resource_kind kind, const char *name, char buf[PLANNER_KEY_MAX]);
+/* The kind and name a key stands for (the name points into key). */
+const char *planner_key_name(const char *key, enum resource_kind *kind);
+/* "app" or "database", for messages. */
+const char *planner_kind_word(enum resource_kind kind);
+
 void plan_init(struct plan *p);
 void plan_cleanup(struct plan *p);
 
-/* Fills p (which must be plan_init'ed).  Actions are sorted by name, then op.
+/* Fills p (which must be plan_init'ed).  Actions are sorted by kind (apps
+ * first), name, then op.
  * Fails only on ENOMEM. */
 int planner_plan(const struct planner_input *in, struct plan *p, struct enr_error *err);
 

@@ -85,7 +85,8 @@ static enum ops_state wanted_state(const struct reconciler *r, const struct cont
                                    const struct resource *a, const char **msg, enum ops_guard *guard,
                                    char *buf, size_t size)
 {
-    const char *name = a->name, *fmsg, *hold, *reason, *c;
+    char kb[PLANNER_KEY_MAX];
+    const char *name = planner_key(a->kind, a->name, kb), *fmsg, *hold, *reason, *c;
     const struct resource *t = teleport_view_get(r->tv, name);
     size_t n = 0;
 
@@ -117,7 +118,8 @@ static enum ops_state wanted_state(const struct reconciler *r, const struct cont
             snprintf(buf, size, "registered for container %s", c != NULL ? c : "(none)");
             *msg = buf;
         } else if (t != NULL) {
-            *msg = "an app of this name exists that enroller does not own";
+            *msg = a->kind == RESOURCE_DB ? "a database of this name exists that enroller does not own"
+                                          : "an app of this name exists that enroller does not own";
         } else {
             snprintf(buf, size, "%zu containers want this name", n);
             *msg = buf;
@@ -167,8 +169,9 @@ static int add_unwanted(const struct reconciler *r, struct ops_snapshot *s, stru
         enum ops_guard guard = OPS_GUARD_NONE;
         enum ops_state st = OPS_STATE_HELD;
         const char *msg;
+        char kb[PLANNER_KEY_MAX];
 
-        if (!ours(r, t) || container_table_wanting(&r->table, t->name, &n) != NULL)
+        if (!ours(r, t) || container_table_wanting(&r->table, planner_key(t->kind, t->name, kb), &n) != NULL)
             continue;
         if (cname == NULL)
             cname = "";

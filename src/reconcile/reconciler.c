@@ -6,8 +6,9 @@
  *   container_table                  container -> snapshot + rule results
  *   planner / executor               plan -> writes
  *
- * Here: the grace period, which names the next pass plans, and the pass.  A
- * Docker or watch event plans only the app names it touches (a container's
+ * Here: the grace period, which names the next pass plans, and the pass.
+ * Apps and databases go through the same pass, keyed by planner_key (names
+ * are per kind).  A Docker or watch event plans only the names it touches (a container's
  * names before and after the change); a finished listing, a rule swap, a
  * retry, a grace expiry or an approval plans every name.
  */
@@ -53,10 +54,16 @@ static void touch(struct reconciler *r, const char *name)
         r->full = true;     /* out of memory: plan everything instead */
 }
 
+static void touch_res(struct reconciler *r, const struct resource *res)
+{
+    char kb[PLANNER_KEY_MAX];
+    touch(r, planner_key(res->kind, res->name, kb));
+}
+
 static void touch_apps(struct reconciler *r, const struct container_entry *e)
 {
     for (size_t i = 0; i < e->apps.len; i++)
-        touch(r, e->apps.items[i].name);
+        touch_res(r, &e->apps.items[i]);
 }
 
 static void plan_all(struct reconciler *r, unsigned delay_ms)
@@ -187,20 +194,23 @@ static void write_done(void *ud, enum plan_op op, const struct resource *res, co
 {
     struct reconciler *r = ud;
     const char *c = kv_get(&res->labels, PLANNER_LABEL_CONTAINER);
+    const char *what = planner_kind_word(res->kind);
+    char kb[PLANNER_KEY_MAX];
+    const char *key = planner_key(res->kind, res->name, kb);
 
     if (r->stopping)
         return;
     teleport_view_written(r->tv, op, res, err);
-    free(strmap_del(&r->failed, res->name));
+    free(strmap_del(&r->failed, key));
     if (err != NULL) {
         char *msg = strdup(err->msg);
-        if (msg != NULL && strmap_put(&r->failed, res->name, msg, NULL) < 0)
+        if (msg != NULL && strmap_put(&r->failed, key, msg, NULL) < 0)
             free(msg);
         r->stats.write_errors++;
-        log_warn(LOG_TELEPORT, "%s app %s: %s", plan_op_name(op), res->name, err->msg);
+        log_warn(LOG_TELEPORT, "%s %s %s: %s", plan_op_name(op), what, res->name, err->msg);
         return;
     }
-    log_info(LOG_RECONCILE, "%sd app %s (container %s, uri %s)", plan_op_name(op), res->name, c ? c : "-",
+    log_info(LOG_RECONCILE, "%sd %s %s (container %s, uri %s)", plan_op_name(op), what, res->name, c ? c : "-",
              res->uri);
     if (op == PLAN_DELETE)
         r->stats.deletes++;
@@ -210,7 +220,7 @@ static void write_done(void *ud, enum plan_op op, const struct resource *res, co
         r->stats.updates++;
     /* A pass that skipped this name while the write was in flight did not
      * plan it: plan it again now. */
-    touch(r, res->name);
+    touch(r, key);
     schedule_plan(r, r->cfg.coalesce_ms);
 }
 
@@ -284,17 +294,23 @@ static int grow(void *pv, size_t *cap, size_t n, size_t size)
     return 0;
 }
 
-/* Every claimant's app, Teleport's copy and the executor's hold for name. */
+/* Every claimant's app or database, Teleport's copy and the executor's hold
+ * for the key (planner_key) name. */
 static int pass_name(struct reconciler *r, struct pass *ps, const char *name)
 {
     size_t n;
     struct container_entry *const *v = container_table_wanting(&r->table, name, &n);
     const struct resource *t = teleport_view_get(r->tv, name);
     const char *h = executor_hold(r->ex, name);
+    enum resource_kind kind;
+    const char *bare = planner_key_name(name, &kind);
 
+    /* Databases Teleport would not list to us are left alone entirely. */
+    if (kind == RESOURCE_DB && !teleport_view_dbs_known(r->tv))
+        return 0;
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < v[i]->apps.len; k++) {
-            if (strcmp(v[i]->apps.items[k].name, name) != 0)
+            if (v[i]->apps.items[k].kind != kind || strcmp(v[i]->apps.items[k].name, bare) != 0)
                 continue;
             if (grow(&ps->desired, &ps->cap_d, ps->nd, sizeof(*ps->desired)) < 0)
                 return -ENOMEM;
@@ -329,9 +345,12 @@ static int gather(struct reconciler *r, struct pass *ps, bool full)
     while (container_table_next_name(&r->table, &it, &name))
         if (pass_name(r, ps, name) < 0)
             return -ENOMEM;
-    for (it = 0; teleport_view_next(r->tv, &it, &t);)
-        if (container_table_wanting(&r->table, t->name, &n) == NULL && pass_name(r, ps, t->name) < 0)
+    for (it = 0; teleport_view_next(r->tv, &it, &t);) {
+        char kb[PLANNER_KEY_MAX];
+        const char *key = planner_key(t->kind, t->name, kb);
+        if (container_table_wanting(&r->table, key, &n) == NULL && pass_name(r, ps, key) < 0)
             return -ENOMEM;
+    }
     return 0;
 }
 
@@ -339,29 +358,32 @@ static void report(struct reconciler *r, const struct plan *p, bool full)
 {
     for (size_t i = 0; i < p->len; i++) {
         const struct plan_action *a = &p->actions[i];
+        const char *what = planner_kind_word(a->res.kind);
+        char kb[PLANNER_KEY_MAX];
+        const char *key = planner_key(a->res.kind, a->name, kb);
         const char *prev;
 
         if (a->op == PLAN_SKIP) {
-            log_debug(LOG_RECONCILE, "skip %s: %s", a->name, a->reason);
+            log_debug(LOG_RECONCILE, "skip %s %s: %s", what, a->name, a->reason);
             continue;
         }
         if (a->op == PLAN_UPDATE && teleport_view_wrote(r->tv, &a->res)) {
             /* We wrote exactly this before, and Teleport now differs. */
-            log_warn(LOG_RECONCILE, "app %s was changed outside enroller (Teleport revision %s); restoring "
-                     "what the rules want", a->name, a->res.revision);
+            log_warn(LOG_RECONCILE, "%s %s was changed outside enroller (Teleport revision %s); restoring "
+                     "what the rules want", what, a->name, a->res.revision);
             r->stats.drift++;
         }
         if (a->op != PLAN_CONFLICT)
             continue;
         r->stats.conflicts++;
-        prev = strmap_get(&r->reported, a->name);
+        prev = strmap_get(&r->reported, key);
         if (prev != NULL && strcmp(prev, a->reason) == 0)
             continue;
-        log_warn(LOG_RECONCILE, "conflict on app %s: %s; leaving it alone", a->name, a->reason);
+        log_warn(LOG_RECONCILE, "conflict on %s %s: %s; leaving it alone", what, a->name, a->reason);
         r->conflicts_reported++;
         char *copy = strdup(a->reason);
         void *old = NULL;
-        if (copy != NULL && strmap_put(&r->reported, a->name, copy, &old) == 0)
+        if (copy != NULL && strmap_put(&r->reported, key, copy, &old) == 0)
             free(old);
         else
             free(copy);
@@ -397,8 +419,8 @@ static int execute(struct reconciler *r, struct plan *p, bool full, struct enr_e
     if (r->cfg.dry_run) {
         for (size_t i = 0; i < p->len; i++)
             if (p->actions[i].op <= PLAN_DELETE)
-                log_info(LOG_RECONCILE, "dry-run: would %s app %s (%s)", plan_op_name(p->actions[i].op),
-                         p->actions[i].name, p->actions[i].reason);
+                log_info(LOG_RECONCILE, "dry-run: would %s %s %s (%s)", plan_op_name(p->actions[i].op),
+                         planner_kind_word(p->actions[i].res.kind), p->actions[i].name, p->actions[i].reason);
         maybe_done(r);
         return 0;
     }

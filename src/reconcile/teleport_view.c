@@ -44,11 +44,16 @@ struct recent_write {
     struct resource res;
 };
 
-/* One outstanding call (listing or app servers). */
+/* One outstanding call (listing or servers). */
 struct req {
     struct list node;          /* on the owner's reqs */
     struct teleport_view *tv;
     uint64_t seq;
+    /* A listing: the apps, then the databases, gathered here (key ->
+     * struct resource) and made the view when both have answered. */
+    struct strmap staged;
+    /* Confirmation: the app servers were listed, now the database servers. */
+    bool db_phase;
 };
 
 struct teleport_view {
@@ -58,13 +63,15 @@ struct teleport_view {
     struct teleport_ops ops;
     struct teleport_view_callbacks cb;
 
-    struct strmap view;          /* name -> struct resource */
+    /* Keyed by planner_key: an app's name, a database's "db/<name>". */
+    struct strmap view;          /* key -> struct resource */
     size_t owned;
-    struct strmap recent;        /* name -> struct recent_write */
-    struct strmap written;       /* name -> struct written (what we last wrote) */
-    struct strmap unconfirmed;   /* name -> struct written (created, not yet served) */
+    struct strmap recent;        /* key -> struct recent_write */
+    struct strmap written;       /* key -> struct written (what we last wrote) */
+    struct strmap unconfirmed;   /* key -> struct written (created, not yet served) */
     uint64_t seq;
     bool complete, listed, closing;
+    bool dbs_unknown;            /* the last listing could not read databases (denied) */
 
     /* listing */
     bool running, again;
@@ -89,8 +96,20 @@ static struct req *req_new(struct teleport_view *tv)
     if (q == NULL)
         return NULL;
     q->tv = tv;
+    strmap_init(&q->staged);
     list_push_front(&tv->reqs, &q->node);
     return q;
+}
+
+static void staged_clear(struct strmap *m)
+{
+    size_t it = 0;
+    void *val;
+    while (strmap_next(m, &it, NULL, &val)) {
+        resource_cleanup(val);
+        free(val);
+    }
+    strmap_cleanup(m);
 }
 
 static void req_free(struct req *q)
@@ -98,7 +117,13 @@ static void req_free(struct req *q)
     if (q == NULL)
         return;
     list_remove(&q->node);
+    staged_clear(&q->staged);
     free(q);
+}
+
+static const char *key_of(const struct resource *res, char buf[PLANNER_KEY_MAX])
+{
+    return planner_key(res->kind, res->name, buf);
 }
 
 static void recent_free(struct recent_write *w)
@@ -138,11 +163,12 @@ static void view_clear(struct teleport_view *tv)
 static int view_put(struct teleport_view *tv, const struct resource *res)
 {
     struct resource *copy = calloc(1, sizeof(*copy));
+    char kb[PLANNER_KEY_MAX];
     void *old = NULL;
 
     if (copy == NULL || resource_copy(copy, res) < 0)
         goto fail;
-    if (strmap_put(&tv->view, res->name, copy, &old) < 0) {
+    if (strmap_put(&tv->view, key_of(res, kb), copy, &old) < 0) {
         resource_cleanup(copy);
         goto fail;
     }
@@ -155,9 +181,34 @@ fail:
     return -ENOMEM;
 }
 
-static void view_del(struct teleport_view *tv, const char *name)
+static void view_del(struct teleport_view *tv, const char *key)
 {
-    res_free(tv, strmap_del(&tv->view, name));
+    res_free(tv, strmap_del(&tv->view, key));
+}
+
+/* A listing's resources into a staging map (key -> copy); -ENOMEM. */
+static int stage(struct strmap *m, const struct resource_list *items)
+{
+    for (size_t i = 0; i < items->len; i++) {
+        struct resource *copy = calloc(1, sizeof(*copy));
+        char kb[PLANNER_KEY_MAX];
+        void *old = NULL;
+
+        if (copy == NULL || resource_copy(copy, &items->items[i]) < 0) {
+            free(copy);
+            return -ENOMEM;
+        }
+        if (strmap_put(m, key_of(copy, kb), copy, &old) < 0) {
+            resource_cleanup(copy);
+            free(copy);
+            return -ENOMEM;
+        }
+        if (old != NULL) {
+            resource_cleanup(old);
+            free(old);
+        }
+    }
+    return 0;
 }
 
 static void written_put(struct strmap *m, const char *name, uint64_t hash, uint64_t at_ms)
@@ -187,7 +238,8 @@ static void recent_put(struct teleport_view *tv, enum plan_op op, const struct r
     w->seq = ++tv->seq;
     w->at_ms = uv_now(tv->loop);
     w->op = op;
-    if (strmap_put(&tv->recent, res->name, w, &old) < 0) {
+    char kb[PLANNER_KEY_MAX];
+    if (strmap_put(&tv->recent, key_of(res, kb), w, &old) < 0) {
         recent_free(w);
         return;
     }
@@ -217,37 +269,37 @@ static void finish_listing(struct teleport_view *tv)
     }
 }
 
-static void get_apps_cb(void *ud, const struct enr_error *err, const struct resource_list *apps)
+/* The listing failed: the view is unknown until the next one answers. */
+static void listing_failed(struct teleport_view *tv, const char *what, const struct enr_error *err)
 {
-    struct req *q = ud;
+    if (tv->complete || !tv->listed)
+        log_warn(LOG_TELEPORT, "%s: %s; no writes until Teleport answers", what, err->msg);
+    tv->complete = false;
+    finish_listing(tv);
+}
+
+/* Apps and databases are both in: they become the view. */
+static void listing_done(struct req *q)
+{
     struct teleport_view *tv = q->tv;
     uint64_t seq = q->seq;
     size_t it = 0;
     const char *name;
     void *val;
 
-    req_free(q);
-    if (tv->closing)
-        return;
-    if (err != NULL) {
-        if (tv->complete || !tv->listed)
-            log_warn(LOG_TELEPORT, "GetApps: %s; no writes until Teleport answers", err->msg);
-        tv->complete = false;
-        finish_listing(tv);
-        return;
-    }
     view_clear(tv);
+    tv->view = q->staged;
+    strmap_init(&q->staged);
+    req_free(q);
+    while (strmap_next(&tv->view, &it, NULL, &val))
+        if (owned(tv, val))
+            tv->owned++;
     /* Events lost in a watch cut after this listing was asked for are not in it. */
     tv->complete = seq > tv->cut_seq;
-    for (size_t i = 0; i < apps->len; i++)
-        if (view_put(tv, &apps->items[i]) < 0) {
-            log_error(LOG_RECONCILE, "Teleport view: out of memory");
-            tv->complete = false;
-            break;
-        }
     /* Writes that finished after this listing was asked for are newer than
      * it, and so are older ones the cache may not have applied yet (the
      * watch is live and has not shown them); the others are in it. */
+    it = 0;
     while (strmap_next(&tv->recent, &it, &name, &val)) {
         struct recent_write *w = val;
         bool in_cache = !tv->watch_live || (w->seen_seq != 0 && w->seen_seq <= seq) ||
@@ -262,6 +314,75 @@ static void get_apps_cb(void *ud, const struct enr_error *err, const struct reso
         }
     }
     finish_listing(tv);
+}
+
+/* Databases the identity may not list (its role has no db rules) or a
+ * server without them: apps go on, databases are not managed. */
+static bool dbs_denied(const struct enr_error *err)
+{
+    return err->code == ENR_EGRPC &&
+           (err->grpc_status == GRPC_STATUS_PERMISSION_DENIED || err->grpc_status == GRPC_STATUS_UNIMPLEMENTED);
+}
+
+static void list_dbs_cb(void *ud, const struct enr_error *err, const struct resource_list *dbs)
+{
+    struct req *q = ud;
+    struct teleport_view *tv = q->tv;
+
+    if (tv->closing) {
+        req_free(q);
+        return;
+    }
+    if (err != NULL && !dbs_denied(err)) {
+        req_free(q);
+        listing_failed(tv, "ListDatabases", err);
+        return;
+    }
+    if (err != NULL && !tv->dbs_unknown)
+        log_warn(LOG_TELEPORT, "ListDatabases: %s; databases are not managed until the identity may list them "
+                 "(role rules for db: list, read)", err->msg);
+    else if (err == NULL && tv->dbs_unknown)
+        log_info(LOG_TELEPORT, "ListDatabases answers again: databases are managed");
+    tv->dbs_unknown = err != NULL;
+    if (err == NULL && stage(&q->staged, dbs) < 0) {
+        struct enr_error e;
+        err_set(&e, -ENOMEM, "out of memory");
+        req_free(q);
+        listing_failed(tv, "ListDatabases", &e);
+        return;
+    }
+    listing_done(q);
+}
+
+static void get_apps_cb(void *ud, const struct enr_error *err, const struct resource_list *apps)
+{
+    struct req *q = ud;
+    struct teleport_view *tv = q->tv;
+    struct enr_error e = {0};
+
+    if (tv->closing) {
+        req_free(q);
+        return;
+    }
+    if (err != NULL) {
+        req_free(q);
+        listing_failed(tv, "ListApps", err);
+        return;
+    }
+    if (stage(&q->staged, apps) < 0) {
+        err_set(&e, -ENOMEM, "out of memory");
+        req_free(q);
+        listing_failed(tv, "ListApps", &e);
+        return;
+    }
+    if (tv->ops.list_databases == NULL) {
+        listing_done(q);
+        return;
+    }
+    if (tv->ops.list_databases(tv->ops.impl, list_dbs_cb, q, &e) < 0) {
+        req_free(q);
+        listing_failed(tv, "ListDatabases", &e);
+    }
 }
 
 void teleport_view_relist(struct teleport_view *tv)
@@ -285,7 +406,7 @@ void teleport_view_relist(struct teleport_view *tv)
             return;
         req_free(q);
     }
-    log_warn(LOG_TELEPORT, "GetApps: %s", err.msg);
+    log_warn(LOG_TELEPORT, "ListApps: %s", err.msg);
     tv->complete = false;
     finish_listing(tv);
 }
@@ -298,6 +419,8 @@ void teleport_view_written(struct teleport_view *tv, enum plan_op op, const stru
                            const struct enr_error *err)
 {
     uint64_t now = uv_now(tv->loop);
+    char kb[PLANNER_KEY_MAX];
+    const char *key = key_of(res, kb);
 
     if (tv->closing)
         return;
@@ -310,16 +433,16 @@ void teleport_view_written(struct teleport_view *tv, enum plan_op op, const stru
     }
     recent_put(tv, op, res);
     if (op == PLAN_DELETE) {
-        view_del(tv, res->name);
-        free(strmap_del(&tv->written, res->name));
-        free(strmap_del(&tv->unconfirmed, res->name));
+        view_del(tv, key);
+        free(strmap_del(&tv->written, key));
+        free(strmap_del(&tv->unconfirmed, key));
         return;
     }
     if (view_put(tv, res) < 0)
         tv->complete = false;
-    written_put(&tv->written, res->name, resource_managed_hash(res), now);
+    written_put(&tv->written, key, resource_managed_hash(res), now);
     if (op == PLAN_CREATE && tv->cfg.confirm_sec > 0) {
-        written_put(&tv->unconfirmed, res->name, 0, now);
+        written_put(&tv->unconfirmed, key, 0, now);
         if (!uv_is_active((uv_handle_t *)&tv->confirm_timer))
             uv_timer_start(&tv->confirm_timer, confirm_timer_cb, CONFIRM_FIRST_MS, 0);
     }
@@ -327,19 +450,38 @@ void teleport_view_written(struct teleport_view *tv, enum plan_op op, const stru
 
 bool teleport_view_wrote(const struct teleport_view *tv, const struct resource *res)
 {
-    const struct written *w = strmap_get(&tv->written, res->name);
+    char kb[PLANNER_KEY_MAX];
+    const struct written *w = strmap_get(&tv->written, key_of(res, kb));
     return w != NULL && w->hash == resource_managed_hash(res);
 }
 
 /* ---- confirmation: is a created app served by an Application Service? ------- */
 
-static void served(struct teleport_view *tv, const char *name)
+static void served(struct teleport_view *tv, enum resource_kind kind, const char *name)
 {
-    void *val = strmap_del(&tv->unconfirmed, name);
+    char kb[PLANNER_KEY_MAX];
+    void *val = strmap_del(&tv->unconfirmed, planner_key(kind, name, kb));
     if (val != NULL) {
-        log_info(LOG_RECONCILE, "app %s is served by an Application Service", name);
+        if (kind == RESOURCE_DB)
+            log_info(LOG_RECONCILE, "database %s is served by a Database Service", name);
+        else
+            log_info(LOG_RECONCILE, "app %s is served by an Application Service", name);
         free(val);
     }
+}
+
+static bool unconfirmed_dbs(const struct teleport_view *tv)
+{
+    size_t it = 0;
+    const char *key;
+    enum resource_kind kind;
+
+    while (strmap_next(&tv->unconfirmed, &it, &key, NULL)) {
+        planner_key_name(key, &kind);
+        if (kind == RESOURCE_DB)
+            return true;
+    }
+    return false;
 }
 
 static void app_servers_cb(void *ud, const struct enr_error *err, const struct resource_list *servers)
@@ -351,24 +493,43 @@ static void app_servers_cb(void *ud, const struct enr_error *err, const struct r
     const char *name;
     void *val;
 
-    req_free(q);
-    tv->confirm_running = false;
-    if (tv->closing)
+    bool db_phase = q->db_phase;
+    struct enr_error e = {0};
+
+    if (tv->closing) {
+        req_free(q);
         return;
+    }
     now = uv_now(tv->loop);
     if (err != NULL) {
-        log_debug(LOG_TELEPORT, "ListResources(app_server): %s", err->msg);
+        log_debug(LOG_TELEPORT, "ListResources(%s): %s", db_phase ? "db_server" : "app_server", err->msg);
     } else {
         for (size_t i = 0; i < servers->len; i++)
-            served(tv, servers->items[i].name);
+            served(tv, db_phase ? RESOURCE_DB : RESOURCE_APP, servers->items[i].name);
     }
+    /* Then the database servers, when a created database waits for one. */
+    if (!db_phase && tv->ops.list_db_servers != NULL && unconfirmed_dbs(tv)) {
+        q->db_phase = true;
+        if (tv->ops.list_db_servers(tv->ops.impl, app_servers_cb, q, &e) == 0)
+            return;
+        log_debug(LOG_TELEPORT, "ListResources(db_server): %s", e.msg);
+    }
+    req_free(q);
+    tv->confirm_running = false;
     while (strmap_next(&tv->unconfirmed, &it, &name, &val)) {
         struct written *w = val;
+        enum resource_kind kind;
+        const char *bare = planner_key_name(name, &kind);
         if (now - w->at_ms < (uint64_t)tv->cfg.confirm_sec * 1000)
             continue;
-        log_warn(LOG_RECONCILE, "app %s is registered but no Application Service serves it after %us "
-                 "(is an App Service watching apps with these labels? its resources.labels must match)",
-                 name, tv->cfg.confirm_sec);
+        if (kind == RESOURCE_DB)
+            log_warn(LOG_RECONCILE, "database %s is registered but no Database Service serves it after %us "
+                     "(is a Database Service watching databases with these labels? its resources.labels must "
+                     "match)", bare, tv->cfg.confirm_sec);
+        else
+            log_warn(LOG_RECONCILE, "app %s is registered but no Application Service serves it after %us "
+                     "(is an App Service watching apps with these labels? its resources.labels must match)",
+                     bare, tv->cfg.confirm_sec);
         free(strmap_del(&tv->unconfirmed, name));
     }
     if (tv->unconfirmed.len > 0)
@@ -401,7 +562,8 @@ static void watch_timer_cb(uv_timer_t *h)
 /* The watch shows one of our recent writes: the cache has applied it. */
 static void mark_seen(struct teleport_view *tv, const struct teleport_event *ev)
 {
-    struct recent_write *w = strmap_get(&tv->recent, ev->res.name);
+    char kb[PLANNER_KEY_MAX];
+    struct recent_write *w = strmap_get(&tv->recent, key_of(&ev->res, kb));
 
     if (w == NULL || w->seen_seq != 0)
         return;
@@ -420,25 +582,28 @@ static void watch_event_cb(void *ud, const struct teleport_event *ev)
     backoff_reset(&tv->watch_backoff);
     if (ev->op == TELEPORT_EVENT_INIT) {
         /* Events from here on are deltas; a listing taken now is their base. */
-        log_info(LOG_TELEPORT, "watching apps and app servers");
+        log_info(LOG_TELEPORT, "watching apps and app servers, databases and database servers");
         tv->watch_live = true;
         teleport_view_relist(tv);
         return;
     }
-    if (strcmp(ev->kind, "app_server") == 0) {
+    if (strcmp(ev->kind, "app_server") == 0 || strcmp(ev->kind, "db_server") == 0) {
         if (ev->op == TELEPORT_EVENT_PUT)
-            served(tv, ev->res.name);
+            served(tv, strcmp(ev->kind, "db_server") == 0 ? RESOURCE_DB : RESOURCE_APP, ev->res.name);
         return;
     }
-    if (strcmp(ev->kind, "app") != 0)
+    if (strcmp(ev->kind, "app") != 0 && strcmp(ev->kind, "db") != 0)
         return;
-    log_debug(LOG_TELEPORT, "watch: app %s %s", ev->res.name, ev->op == TELEPORT_EVENT_PUT ? "put" : "deleted");
+    char kb[PLANNER_KEY_MAX];
+    const char *key = key_of(&ev->res, kb);
+    log_debug(LOG_TELEPORT, "watch: %s %s %s", ev->kind, ev->res.name,
+              ev->op == TELEPORT_EVENT_PUT ? "put" : "deleted");
     mark_seen(tv, ev);
     if (ev->op == TELEPORT_EVENT_DELETE)
-        view_del(tv, ev->res.name);
+        view_del(tv, key);
     else if (view_put(tv, &ev->res) < 0)
         tv->complete = false;
-    tv->cb.on_change(tv->cb.ud, ev->res.name);
+    tv->cb.on_change(tv->cb.ud, key);
 }
 
 static void watch_end_cb(void *ud, const struct enr_error *err)
@@ -466,13 +631,15 @@ static void watch_end_cb(void *ud, const struct enr_error *err)
 
 void teleport_view_watch(struct teleport_view *tv)
 {
-    static const char *const kinds[] = {"app", "app_server"};
+    /* AllowPartialSuccess: kinds the identity may not read are left out. */
+    static const char *const kinds[] = {"app", "app_server", "db", "db_server"};
     struct enr_error err = {0};
+    size_t n = tv->ops.list_databases != NULL ? 4 : 2;
     int id;
 
     if (tv->closing || tv->watch_id > 0)
         return;
-    if ((id = tv->ops.watch(tv->ops.impl, kinds, 2, watch_event_cb, watch_end_cb, tv, &err)) < 0) {
+    if ((id = tv->ops.watch(tv->ops.impl, kinds, n, watch_event_cb, watch_end_cb, tv, &err)) < 0) {
         watch_end_cb(tv, &err);
         return;
     }
@@ -534,6 +701,11 @@ bool teleport_view_listed(const struct teleport_view *tv)
 bool teleport_view_live(const struct teleport_view *tv)
 {
     return tv->watch_live && tv->complete && !tv->running;
+}
+
+bool teleport_view_dbs_known(const struct teleport_view *tv)
+{
+    return !tv->dbs_unknown;
 }
 
 const struct resource *teleport_view_get(const struct teleport_view *tv, const char *name)

@@ -1,10 +1,16 @@
 /*
- * teleport_view.h - the Teleport side of the reconciler: app name -> the
- * app as Teleport last showed it or as enroller last wrote it.
+ * teleport_view.h - the Teleport side of the reconciler: key (planner_key:
+ * an app's name, a database's "db/<name>") -> the app or database as
+ * Teleport last showed it or as enroller last wrote it.
  *
- *   GetApps listing      -> the whole view (complete), or unknown on failure
- *                           (retried with a doubling delay); asked for when
- *                           the watch starts and after it is cut, and at a
+ *   listing              -> ListApps then ListDatabases (each paginated, or
+ *                           GetApps/GetDatabases on an older Auth): the
+ *                           whole view (complete), or unknown on failure
+ *                           (retried with a doubling delay); databases the
+ *                           identity may not list (PERMISSION_DENIED) leave
+ *                           apps managed and databases unknown
+ *                           (teleport_view_dbs_known); asked for when the
+ *                           watch starts and after it is cut, and at a
  *                           resync only while the watch is not live;
  *   WatchEvents          -> puts and deletes by name between listings; a
  *                           watch that breaks after it was set up makes the
@@ -14,8 +20,10 @@
  *   successful writes    -> into the view at once, and kept as "recent" so
  *                           that a listing asked for before the write cannot
  *                           undo it (the planner would create it again);
- *   confirmation         -> a created app no Application Service serves
- *                           after confirm_sec is reported once.
+ *   confirmation         -> a created app no Application Service serves (a
+ *                           database no Database Service serves: db_server
+ *                           events and ListResources(db_server)) after
+ *                           confirm_sec is reported once.
  *
  * Unknown is not absent: while the view is not complete the planner writes
  * and deletes nothing.  Reports up through teleport_view_callbacks.
@@ -41,7 +49,7 @@ struct teleport_view_config {
 };
 
 struct teleport_view_callbacks {
-    /* The watch changed the app called name. */
+    /* The watch changed the app or database with this key (planner_key). */
     void (*on_change)(void *ud, const char *name);
     /* A listing answered (complete) or failed (not complete). */
     void (*on_listed)(void *ud, bool complete);
@@ -52,7 +60,8 @@ struct teleport_view_callbacks {
 struct teleport_view *teleport_view_new(uv_loop_t *loop, const struct teleport_view_config *cfg,
                                         const struct teleport_ops *ops, const struct teleport_view_callbacks *cb,
                                         struct enr_error *err);
-/* Starts WatchEvents for apps and app servers (its INIT event relists). */
+/* Starts WatchEvents for apps and app servers, and databases and database
+ * servers when ops lists databases (its INIT event relists). */
 void teleport_view_watch(struct teleport_view *tv);
 /* A listing now, or right after the one running. */
 void teleport_view_relist(struct teleport_view *tv);
@@ -64,7 +73,11 @@ bool teleport_view_listed(const struct teleport_view *tv);
 /* Complete and kept so by a watch that has not been cut since: another
  * listing would tell nothing new (a resync then lists Docker only). */
 bool teleport_view_live(const struct teleport_view *tv);
+/* False when the last listing could not list databases (denied or not
+ * implemented): databases are then neither written nor deleted. */
+bool teleport_view_dbs_known(const struct teleport_view *tv);
 
+/* name: a planner_key (an app's name, a database's "db/<name>"). */
 const struct resource *teleport_view_get(const struct teleport_view *tv, const char *name);
 /* Iteration: for (size_t i = 0; teleport_view_next(tv, &i, &res);) ... */
 bool teleport_view_next(const struct teleport_view *tv, size_t *iter, const struct resource **res);

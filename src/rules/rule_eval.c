@@ -242,12 +242,6 @@ int rule_set_eval(struct rule_set *rs, const struct container *c, struct resourc
         goto fail;
     }
     for (size_t i = 0; i < tmp.len; i++) {
-        if (tmp.items[i].kind == RESOURCE_DB) {
-            /* validated, but Teleport database CRUD is not written yet */
-            log_debug(LOG_RULES, "%s: rule '%s': db '%s' is not written to Teleport (not supported yet)",
-                      c->name, tmp.items[i].rule, tmp.items[i].name);
-            continue;
-        }
         if ((rc = resource_list_take(out, &tmp.items[i])) < 0) {
             err_set(err, rc, "rules: out of memory");
             for (size_t j = had; j < out->len; j++)

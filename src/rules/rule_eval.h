@@ -8,8 +8,7 @@
  * rules of a lower priority are not asked (they are "shadowed"), so a
  * labels rule can take precedence over an image rule.  Two matching rules
  * of equal priority both apply; the same app name twice for one container
- * is an error.  rule_set_eval returns apps only: kind "db" resources are
- * validated but not yet written to Teleport (explain/test-rules show them).
+ * is an error.  rule_set_eval returns apps and databases (kind "db").
  */
 #ifndef ENR_RULE_EVAL_H
 #define ENR_RULE_EVAL_H

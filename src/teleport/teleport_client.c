@@ -39,7 +39,8 @@ struct tc_op {
     op_finish_fn finish;
     int (*on_msg)(struct tc_op *op, const uint8_t *msg, size_t len); /* server streams */
     size_t max_msg;               /* receive cap, 0: grpc_frame's default */
-    bool db;                      /* GetDatabases (else GetApps) */
+    bool db;                      /* databases (else apps) */
+    const char *list_type;        /* ListResources: "app_server" or "db_server" */
     void *ud;
     teleport_done_cb done_cb;
     teleport_ping_cb ping_cb;
@@ -55,6 +56,10 @@ struct tc_op {
 
 struct teleport_client {
     struct teleport_conn *tn;
+    /* ListApps / ListDatabases answered UNIMPLEMENTED on this connection
+     * (its n_connects + 1; 0: not seen): GetApps / GetDatabases are used
+     * until the client connects again (it may reach a newer server). */
+    unsigned no_list[2];
     unsigned timeout_ms;
     int next_watch_id;
     struct tc_op *ops;            /* with a call in flight */
@@ -269,38 +274,55 @@ static int list_page(struct tc_op *op, struct enr_error *err);
 static void finish_list_page(struct tc_op *op, const struct enr_error *err, const uint8_t *msg, size_t len)
 {
     Proto__ListResourcesResponse *resp = NULL;
+    bool db = strcmp(op->list_type, "db_server") == 0;
     struct enr_error e;
 
     if (err != NULL && err->grpc_status == GRPC_STATUS_RESOURCE_EXHAUSTED && op->limit > 1) {
         /* The page did not fit in a message: halve it, as the Go client does. */
         op->limit /= 2;
-        log_debug(LOG_TELEPORT, "ListResources(app_server): page too large, retrying with limit %d", (int)op->limit);
+        log_debug(LOG_TELEPORT, "ListResources(%s): page too large, retrying with limit %d", op->list_type,
+                  (int)op->limit);
         if (list_page(op, &e) == 0)
             return;
         err = &e;
     }
     if (err == NULL && (resp = proto__list_resources_response__unpack(NULL, len, msg)) == NULL)
         err = &e, err_set_grpc(&e, GRPC_STATUS_INTERNAL,
-                               "ListResources(app_server): INTERNAL: cannot decode ListResourcesResponse");
+                               "ListResources(%s): INTERNAL: cannot decode ListResourcesResponse", op->list_type);
     for (size_t i = 0; err == NULL && i < resp->n_resources; i++) {
         const Proto__PaginatedResource *pr = resp->resources[i];
-        if (pr->resource_case != PROTO__PAGINATED_RESOURCE__RESOURCE_APP_SERVER || pr->appserver == NULL ||
-            pr->appserver->spec == NULL || pr->appserver->spec->app == NULL)
-            continue;
-        struct resource *r = resource_list_push(&op->acc);
-        if (r == NULL || teleport_convert_from_app(pr->appserver->spec->app, r) < 0 ||
-            resource_set_str(&r->container_id, nz(pr->appserver->spec->hostid)) < 0)
-            err = &e, err_set(&e, -ENOMEM, "ListResources(app_server): out of memory");
+        const char *host;
+        struct resource *r;
+        int rc;
+
+        if (db) {
+            if (pr->resource_case != PROTO__PAGINATED_RESOURCE__RESOURCE_DATABASE_SERVER ||
+                pr->databaseserver == NULL || pr->databaseserver->spec == NULL ||
+                pr->databaseserver->spec->database == NULL)
+                continue;
+            host = pr->databaseserver->spec->hostid;
+        } else {
+            if (pr->resource_case != PROTO__PAGINATED_RESOURCE__RESOURCE_APP_SERVER || pr->appserver == NULL ||
+                pr->appserver->spec == NULL || pr->appserver->spec->app == NULL)
+                continue;
+            host = pr->appserver->spec->hostid;
+        }
+        r = resource_list_push(&op->acc);
+        rc = r == NULL ? -ENOMEM
+             : db      ? teleport_convert_from_db(pr->databaseserver->spec->database, r)
+                       : teleport_convert_from_app(pr->appserver->spec->app, r);
+        if (rc < 0 || resource_set_str(&r->container_id, nz(host)) < 0)
+            err = &e, err_set(&e, -ENOMEM, "ListResources(%s): out of memory", op->list_type);
     }
     if (err == NULL && resp->nextkey != NULL && resp->nextkey[0] != '\0') {
         if (op->start_key != NULL && strcmp(op->start_key, resp->nextkey) == 0) {
             err = &e, err_set_grpc(&e, GRPC_STATUS_INTERNAL,
-                                   "ListResources(app_server): INTERNAL: server returned the same page key \"%s\" again",
-                                   resp->nextkey);
+                                   "ListResources(%s): INTERNAL: server returned the same page key \"%s\" again",
+                                   op->list_type, resp->nextkey);
         } else {
             free(op->start_key);
             if ((op->start_key = strdup(resp->nextkey)) == NULL)
-                err = &e, err_set(&e, -ENOMEM, "ListResources(app_server): out of memory");
+                err = &e, err_set(&e, -ENOMEM, "ListResources(%s): out of memory", op->list_type);
             else if (list_page(op, &e) == 0) {
                 proto__list_resources_response__free_unpacked(resp, NULL);
                 return;
@@ -315,13 +337,135 @@ static void finish_list_page(struct tc_op *op, const struct enr_error *err, cons
 
 static int list_page(struct tc_op *op, struct enr_error *err)
 {
+    char what[64];
     uint8_t *packed = NULL;
     size_t len = 0;
     int rc;
-    if (teleport_convert_pack_list_resources("app_server", op->limit, op->start_key, NULL, &packed, &len) < 0)
-        return err_set(err, -ENOMEM, "ListResources(app_server): out of memory");
-    rc = op_call_packed(op, "ListResources", "ListResources(app_server)", packed, len, err);
+
+    snprintf(what, sizeof(what), "ListResources(%s)", op->list_type);
+    if (teleport_convert_pack_list_resources(op->list_type, op->limit, op->start_key, NULL, &packed, &len) < 0)
+        return err_set(err, -ENOMEM, "%s: out of memory", what);
+    rc = op_call_packed(op, "ListResources", what, packed, len, err);
     free(packed);
+    return rc;
+}
+
+static int list_servers(struct teleport_client *tc, const char *type, teleport_list_cb cb, void *ud,
+                        struct enr_error *err)
+{
+    struct tc_op *op = op_new(tc, finish_list_page, ud);
+    int rc;
+    if (op == NULL)
+        return err_set(err, -ENOMEM, "ListResources(%s): out of memory", type);
+    op->list_cb = cb;
+    op->list_type = type;
+    op->limit = LIST_PAGE_SIZE;
+    if ((rc = list_page(op, err)) < 0)
+        op_free(op);
+    return rc;
+}
+
+/* ---- ListApps / ListDatabases, paginated, with the fallback ---- */
+
+static int kind_page(struct tc_op *op, struct enr_error *err);
+
+/* Like Teleport's cache (lib/cache/app.go, lib/cache/genericLister
+ * RangeWithFallback): a server without ListApps (UNIMPLEMENTED) is asked
+ * GetApps instead, and remembered for the connection. */
+static void finish_kind_page(struct tc_op *op, const struct enr_error *err, const uint8_t *msg, size_t len)
+{
+    const char *what = op->db ? "ListDatabases" : "ListApps";
+    Proto__ListAppsResponse *apps = NULL;
+    Proto__ListDatabasesResponse *dbs = NULL;
+    const char *next = NULL;
+    size_t n = 0;
+    struct enr_error e;
+
+    if (err != NULL && err->code == ENR_EGRPC && err->grpc_status == GRPC_STATUS_UNIMPLEMENTED &&
+        op->start_key == NULL) {
+        const char *old = op->db ? "GetDatabases" : "GetApps";
+        op->tc->no_list[op->db] = teleport_conn_n_connects(op->tc->tn) + 1;
+        log_info(LOG_TELEPORT, "%s: not implemented by this Auth Service; using %s", what, old);
+        op->finish = finish_get_list;
+        op->max_msg = TELEPORT_CALL_LIST_MAX;
+        if (op_call_packed(op, old, old, NULL, 0, &e) == 0)
+            return;
+        err = &e;
+    }
+    if (err != NULL && err->code == ENR_EGRPC && err->grpc_status == GRPC_STATUS_RESOURCE_EXHAUSTED &&
+        op->limit > 1) {
+        op->limit /= 2;
+        log_debug(LOG_TELEPORT, "%s: page too large, retrying with limit %d", what, (int)op->limit);
+        if (kind_page(op, &e) == 0)
+            return;
+        err = &e;
+    }
+    if (err == NULL && op->db && (dbs = proto__list_databases_response__unpack(NULL, len, msg)) != NULL)
+        n = dbs->n_databases, next = dbs->next_key;
+    else if (err == NULL && !op->db && (apps = proto__list_apps_response__unpack(NULL, len, msg)) != NULL)
+        n = apps->n_applications, next = apps->next_key;
+    else if (err == NULL)
+        err = &e, err_set_grpc(&e, GRPC_STATUS_INTERNAL, "%s: INTERNAL: cannot decode %sResponse", what, what);
+    for (size_t i = 0; err == NULL && i < n; i++) {
+        struct resource *r = resource_list_push(&op->acc);
+        if (r == NULL || (op->db ? teleport_convert_from_db(dbs->databases[i], r)
+                                 : teleport_convert_from_app(apps->applications[i], r)) < 0)
+            err = &e, err_set(&e, -ENOMEM, "%s: out of memory", what);
+    }
+    /* A page may be empty and still have a next key: Teleport sets it
+     * before its RBAC filter drops what the caller may not see. */
+    if (err == NULL && next != NULL && next[0] != '\0') {
+        if (op->start_key != NULL && strcmp(op->start_key, next) == 0) {
+            err = &e, err_set_grpc(&e, GRPC_STATUS_INTERNAL,
+                                   "%s: INTERNAL: server returned the same page key \"%s\" again", what, next);
+        } else {
+            free(op->start_key);
+            if ((op->start_key = strdup(next)) == NULL)
+                err = &e, err_set(&e, -ENOMEM, "%s: out of memory", what);
+            else if (kind_page(op, &e) == 0)
+                goto next_page;
+            else
+                err = &e;
+        }
+    }
+    op->list_cb(op->ud, err, err ? NULL : &op->acc);
+    op_free(op);
+next_page:
+    proto__list_apps_response__free_unpacked(apps, NULL);
+    proto__list_databases_response__free_unpacked(dbs, NULL);
+}
+
+static int kind_page(struct tc_op *op, struct enr_error *err)
+{
+    const char *what = op->db ? "ListDatabases" : "ListApps";
+    uint8_t *packed = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (teleport_convert_pack_list_page(op->db ? RESOURCE_DB : RESOURCE_APP, op->limit, op->start_key, &packed,
+                                        &len) < 0)
+        return err_set(err, -ENOMEM, "%s: out of memory", what);
+    rc = op_call_packed(op, what, what, packed, len, err);
+    free(packed);
+    return rc;
+}
+
+static int list_kind(struct teleport_client *tc, bool db, teleport_list_cb cb, void *ud, struct enr_error *err)
+{
+    struct tc_op *op;
+    int rc;
+
+    /* The fallback holds while the connection it was learnt on does. */
+    if (tc->no_list[db] != 0 && tc->no_list[db] == teleport_conn_n_connects(tc->tn) + 1)
+        return get_list(tc, db, cb, ud, err);
+    tc->no_list[db] = 0;
+    if ((op = op_new(tc, finish_kind_page, ud)) == NULL)
+        return err_set(err, -ENOMEM, "%s: out of memory", db ? "ListDatabases" : "ListApps");
+    op->list_cb = cb;
+    op->db = db;
+    op->limit = LIST_PAGE_SIZE;
+    if ((rc = kind_page(op, err)) < 0)
+        op_free(op);
     return rc;
 }
 
@@ -399,15 +543,22 @@ int teleport_client_get_apps(struct teleport_client *tc, teleport_list_cb cb, vo
 int teleport_client_list_app_servers(struct teleport_client *tc, teleport_list_cb cb, void *ud,
                                      struct enr_error *err)
 {
-    struct tc_op *op = op_new(tc, finish_list_page, ud);
-    int rc;
-    if (op == NULL)
-        return err_set(err, -ENOMEM, "ListResources(app_server): out of memory");
-    op->list_cb = cb;
-    op->limit = LIST_PAGE_SIZE;
-    if ((rc = list_page(op, err)) < 0)
-        op_free(op);
-    return rc;
+    return list_servers(tc, "app_server", cb, ud, err);
+}
+
+int teleport_client_list_db_servers(struct teleport_client *tc, teleport_list_cb cb, void *ud, struct enr_error *err)
+{
+    return list_servers(tc, "db_server", cb, ud, err);
+}
+
+int teleport_client_list_apps(struct teleport_client *tc, teleport_list_cb cb, void *ud, struct enr_error *err)
+{
+    return list_kind(tc, false, cb, ud, err);
+}
+
+int teleport_client_list_databases(struct teleport_client *tc, teleport_list_cb cb, void *ud, struct enr_error *err)
+{
+    return list_kind(tc, true, cb, ud, err);
 }
 
 /* CreateApp/UpdateApp/CreateDatabase/UpdateDatabase: the request is the

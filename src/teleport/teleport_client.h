@@ -76,6 +76,16 @@ int teleport_client_get_apps(struct teleport_client *tc, teleport_list_cb cb, vo
  * name/labels/uri), host id in container_id. */
 int teleport_client_list_app_servers(struct teleport_client *tc, teleport_list_cb cb, void *ud,
                                      struct enr_error *err);
+/* ListApps / ListDatabases, every page (LIST_PAGE_SIZE each, halved when a
+ * page does not fit in a message; an empty page with a next key goes on).
+ * A server that answers UNIMPLEMENTED (older than the paginated calls) is
+ * asked GetApps / GetDatabases instead, and so is the same connection from
+ * then on, as Teleport's own cache does (lib/cache/app.go). */
+int teleport_client_list_apps(struct teleport_client *tc, teleport_list_cb cb, void *ud, struct enr_error *err);
+int teleport_client_list_databases(struct teleport_client *tc, teleport_list_cb cb, void *ud, struct enr_error *err);
+/* ListResources(db_server), all pages: each item is the served database,
+ * host id in container_id. */
+int teleport_client_list_db_servers(struct teleport_client *tc, teleport_list_cb cb, void *ud, struct enr_error *err);
 int teleport_client_create_app(struct teleport_client *tc, const struct resource *app, teleport_done_cb cb,
                                void *ud, struct enr_error *err);
 /* UpdateApp: app->revision is echoed back. */

@@ -307,14 +307,25 @@ int teleport_convert_event(const uint8_t *msg, size_t len, struct teleport_event
         if (rc == 0 && e->appserver->spec != NULL)
             rc = resource_set_str(&ev->res.container_id, nz(e->appserver->spec->hostid));
         break;
+    case PROTO__EVENT__RESOURCE_DATABASE_SERVER:
+        snprintf(ev->kind, sizeof(ev->kind), "db_server");
+        ev->res.kind = RESOURCE_DB;
+        if (e->databaseserver->spec != NULL && e->databaseserver->spec->database != NULL)
+            rc = teleport_convert_from_db(e->databaseserver->spec->database, &ev->res);
+        else if (e->databaseserver->metadata != NULL)
+            rc = resource_set_str(&ev->res.name, nz(e->databaseserver->metadata->name));
+        if (rc == 0 && e->databaseserver->spec != NULL)
+            rc = resource_set_str(&ev->res.container_id, nz(e->databaseserver->spec->hostid));
+        break;
     case PROTO__EVENT__RESOURCE_RESOURCE_HEADER: {
         const Types__ResourceHeader *h = e->resourceheader;
         snprintf(ev->kind, sizeof(ev->kind), "%s", nz(h->kind));
-        if (strcmp(ev->kind, "db") == 0)
+        if (strcmp(ev->kind, "db") == 0 || strcmp(ev->kind, "db_server") == 0)
             ev->res.kind = RESOURCE_DB;
         if (h->metadata != NULL) {
             rc = resource_set_str(&ev->res.name, nz(h->metadata->name));
-            if (rc == 0 && strcmp(ev->kind, "app_server") == 0) /* host id travels in Description */
+            /* host id travels in Description */
+            if (rc == 0 && (strcmp(ev->kind, "app_server") == 0 || strcmp(ev->kind, "db_server") == 0))
                 rc = resource_set_str(&ev->res.container_id, nz(h->metadata->description));
         }
         break;
@@ -476,5 +487,21 @@ int teleport_convert_pack_delete_app_server(const char *host_id, const char *nam
     req.namespace_ = "default";
     req.hostid = (char *)host_id;
     req.name = (char *)name;
+    return pack_msg(&req.base, out, out_len);
+}
+
+/* ListAppsRequest / ListDatabasesRequest (the same two fields). */
+int teleport_convert_pack_list_page(enum resource_kind kind, int32_t limit, const char *start_key, uint8_t **out,
+                                    size_t *out_len)
+{
+    if (kind == RESOURCE_DB) {
+        Proto__ListDatabasesRequest req = PROTO__LIST_DATABASES_REQUEST__INIT;
+        req.limit = limit;
+        req.start_key = (char *)nz(start_key);
+        return pack_msg(&req.base, out, out_len);
+    }
+    Proto__ListAppsRequest req = PROTO__LIST_APPS_REQUEST__INIT;
+    req.limit = limit;
+    req.start_key = (char *)nz(start_key);
     return pack_msg(&req.base, out, out_len);
 }

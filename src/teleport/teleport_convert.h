@@ -33,6 +33,10 @@ int teleport_convert_pack_resource_request(const char *name, uint8_t **out, size
 /* labels may be NULL. */
 int teleport_convert_pack_list_resources(const char *resource_type, int32_t limit, const char *start_key,
                                          const struct kv_list *labels, uint8_t **out, size_t *out_len);
+/* ListAppsRequest (kind RESOURCE_APP) or ListDatabasesRequest (RESOURCE_DB);
+ * start_key NULL: the first page. */
+int teleport_convert_pack_list_page(enum resource_kind kind, int32_t limit, const char *start_key, uint8_t **out,
+                                    size_t *out_len);
 /* expires: absolute unix seconds, 0: none. */
 int teleport_convert_pack_token(const char *token, const char *const *roles, size_t n_roles, int64_t expires,
                                 uint8_t **out, size_t *out_len);

@@ -12,8 +12,8 @@ enum teleport_event_op { TELEPORT_EVENT_INIT = 0, TELEPORT_EVENT_PUT = 1, TELEPO
 
 struct teleport_event {
     enum teleport_event_op op;
-    char kind[32];            /* "app", "db", "app_server"; "" for INIT */
-    struct resource res;      /* PUT app/db: the resource; PUT app_server: the served app with
+    char kind[32];            /* "app", "db", "app_server", "db_server"; "" for INIT */
+    struct resource res;      /* PUT app/db: the resource; PUT app_server (db_server): the served app (db) with
                                  container_id = host id; DELETE: name only (app_server: host id
                                  in container_id, from the header's Description) */
 };

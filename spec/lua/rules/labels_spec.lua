@@ -25,7 +25,7 @@ describe("rules/labels.lua", function()
 
   describe("match", function()
     local cases = {
-      { {}, false, "no teleport.dev/name, /port, /protocol, /tcp-ports, /db-protocol or /discovery-type=app label" },
+      { {}, false, "no teleport.dev/name, /port, /protocol, /tcp-ports, /db-protocol or /discovery-type=app|db label" },
       { { ["teleport.dev/tcp-ports"] = "8080" }, true },
       { { ["teleport.dev/name"] = "web", ["com.docker.compose.oneoff"] = "True" }, false,
         "com.docker.compose.oneoff=True (a `docker compose run` container)" },
@@ -36,8 +36,10 @@ describe("rules/labels.lua", function()
       { { ["teleport.dev/public-addr"] = "x.example.com" }, false },
       { { ["teleport.dev/name"] = "web", ["teleport.dev/ignore"] = "true" }, false, "teleport.dev/ignore=true" },
       { { ["teleport.dev/name"] = "web", ["teleport.dev/ignore"] = "false" }, true },
-      { { ["teleport.dev/name"] = "web", ["teleport.dev/discovery-type"] = "db" }, false,
-        "teleport.dev/discovery-type=db" },
+      { { ["teleport.dev/name"] = "web", ["teleport.dev/discovery-type"] = "db" }, true },
+      { { ["teleport.dev/discovery-type"] = "db" }, true },
+      { { ["teleport.dev/name"] = "web", ["teleport.dev/discovery-type"] = "kube" }, false,
+        "teleport.dev/discovery-type=kube" },
     }
     for i, case in ipairs(cases) do
       it("case " .. i, function()
@@ -206,7 +208,7 @@ describe("rules/labels.lua", function()
     it("names the label and what is wrong", function()
       assert.are.equal("label teleport.dev/port: port 9090 is not among the container's TCP ports (8080, 8443)",
         err_of({ ["teleport.dev/port"] = "9090" }))
-      assert.are.equal("label teleport.dev/protocol: 'htp' is not http, https or tcp",
+      assert.are.equal("label teleport.dev/protocol: 'htp' is not http, https, tcp or a database protocol",
         err_of({ ["teleport.dev/protocol"] = "htp" }))
       assert.are.equal("label teleport.dev/name: 'Web_UI' is not a valid app name (lower-case letters, digits "
         .. "and '-', starting with a letter, at most 63 characters)",
@@ -236,6 +238,60 @@ describe("rules/labels.lua", function()
         .. "insecure_skip_verify (deprecated), or set tls.mode = \"insecure\"",
         refused({ ["teleport.dev/port"] = "8080", ["teleport.dev/tls-mode"] = "verify-full",
                   ["teleport.dev/insecure-skip-verify"] = "true" }))
+    end)
+  end)
+
+  describe("databases", function()
+    local identity = {
+      ["container.name"] = "published",
+      ["container.image"] = "enroller-tiny:latest",
+      ["container.id"] = "8df8da278800",
+      ["container.hostname"] = "8df8da278800",
+    }
+
+    it("teleport.dev/protocol=postgres with a port is one database at <ip>:<port>", function()
+      assert.are.same({ {
+        kind = "db",
+        name = "pg",
+        protocol = "postgres",
+        uri = "10.214.7.3:8443",
+        description = "Docker container published (enroller-tiny:latest)",
+        labels = identity,
+      } }, apps({ ["teleport.dev/name"] = "pg", ["teleport.dev/protocol"] = "postgres",
+                  ["teleport.dev/port"] = "8443" }))
+    end)
+
+    it("mongodb URIs carry their scheme; the name defaults to the container's", function()
+      local out = apps({ ["teleport.dev/protocol"] = "mongodb", ["teleport.dev/port"] = "8080" })
+      assert.are.equal("published", out[1].name)
+      assert.are.equal("mongodb://10.214.7.3:8080", out[1].uri)
+    end)
+
+    it("the protocol's usual port when exposed, else the only port", function()
+      local c = h.container_edited("inspect_published.json", function(doc)
+        doc.Config.Labels = { ["teleport.dev/protocol"] = "redis" }
+        doc.Config.ExposedPorts = { ["6379/tcp"] = {}, ["8080/tcp"] = {} }
+        doc.NetworkSettings.Ports = {}
+      end)
+      assert.are.equal("10.214.7.3:6379", rule.apps(c)[1].uri)
+      c = h.container_edited("inspect_published.json", function(doc)
+        doc.Config.Labels = { ["teleport.dev/protocol"] = "mysql" }
+        doc.Config.ExposedPorts = { ["3307/tcp"] = {} }
+        doc.NetworkSettings.Ports = {}
+      end)
+      assert.are.equal("10.214.7.3:3307", rule.apps(c)[1].uri)
+    end)
+
+    it("bad database labels are one line naming the label", function()
+      local function err_of(lbls)
+        return h.error_of(rule.apps, published(lbls))
+      end
+      assert.are.equal("label teleport.dev/port: required: the container exposes ports 8080, 8443, not "
+        .. "postgres's port 5432", err_of({ ["teleport.dev/protocol"] = "postgres" }))
+      assert.matches("^label teleport.dev/protocol: required for a database %(one of cassandra, clickhouse, ",
+        err_of({ ["teleport.dev/discovery-type"] = "db" }))
+      assert.matches("^label teleport.dev/protocol: 'postgresql' is not a database protocol %(one of ",
+        err_of({ ["teleport.dev/discovery-type"] = "db", ["teleport.dev/protocol"] = "postgresql" }))
     end)
   end)
 end)
