@@ -438,45 +438,64 @@ static uint64_t entry_hash(json_t *item)
     return h;
 }
 
+int docker_client_list_parse(const char *body, size_t len, const char *what, struct docker_client_list *out,
+                             struct enr_error *err)
+{
+    json_error_t jerr;
+    json_t *root, *item, *id;
+    size_t i;
+
+    memset(out, 0, sizeof(*out));
+    root = json_loadb(body ? body : "", len, 0, &jerr);
+    if (!json_is_array(root)) {
+        err_set(err, -EPROTO, "%s: expected a JSON array%s%s", what, root ? "" : ": ", root ? "" : jerr.text);
+        goto fail;
+    }
+    out->root = root;
+    out->n = json_array_size(root);
+    out->ids = calloc(out->n ? out->n : 1, sizeof(*out->ids));
+    out->hashes = calloc(out->n ? out->n : 1, sizeof(*out->hashes));
+    if (out->ids == NULL || out->hashes == NULL) {
+        err_set(err, -ENOMEM, "%s: out of memory", what);
+        goto fail;
+    }
+    json_array_foreach(root, i, item) {
+        id = json_object_get(item, "Id");
+        if (!json_is_string(id) || json_string_length(id) == 0) {
+            err_set(err, -EPROTO, "%s: item %zu: Id missing or not a string", what, i);
+            goto fail;
+        }
+        out->ids[i] = (char *)json_string_value(id); /* borrowed from root */
+        out->hashes[i] = entry_hash(item);
+    }
+    return 0;
+
+fail:
+    if (out->root == NULL)
+        json_decref(root);
+    docker_client_list_cleanup(out);
+    return err->code;
+}
+
+void docker_client_list_cleanup(struct docker_client_list *l)
+{
+    free(l->ids);
+    free(l->hashes);
+    json_decref(l->root);
+    memset(l, 0, sizeof(*l));
+}
+
 static void finish_list(struct request *r, struct enr_error *err)
 {
-    json_t *root = NULL, *item, *id;
-    char **ids = NULL;
-    uint64_t *hashes = NULL;
-    size_t n = 0, i;
+    struct docker_client_list l = {0};
 
-    if (err->code == 0) {
-        json_error_t jerr;
-        root = json_loadb(r->body ? r->body : "", r->len, 0, &jerr);
-        if (!json_is_array(root)) {
-            err_set(err, -EPROTO, "%s: expected a JSON array%s%s", r->what, root ? "" : ": ",
-                    root ? "" : jerr.text);
-        } else {
-            n = json_array_size(root);
-            ids = calloc(n ? n : 1, sizeof(*ids));
-            hashes = calloc(n ? n : 1, sizeof(*hashes));
-            if (ids == NULL || hashes == NULL)
-                err_set(err, -ENOMEM, "%s: out of memory", r->what);
-            json_array_foreach(root, i, item) {
-                if (ids == NULL || hashes == NULL)
-                    break;
-                id = json_object_get(item, "Id");
-                if (!json_is_string(id) || json_string_length(id) == 0) {
-                    err_set(err, -EPROTO, "%s: item %zu: Id missing or not a string", r->what, i);
-                    break;
-                }
-                ids[i] = (char *)json_string_value(id); /* borrowed from root */
-                hashes[i] = entry_hash(item);
-            }
-        }
-    }
+    if (err->code == 0)
+        docker_client_list_parse(r->body, r->len, r->what, &l, err);
     if (err->code)
         r->cb.list(r->ud, err, NULL, NULL, 0);
     else
-        r->cb.list(r->ud, NULL, ids, hashes, n);
-    free(ids);
-    free(hashes);
-    json_decref(root);
+        r->cb.list(r->ud, NULL, l.ids, l.hashes, l.n);
+    docker_client_list_cleanup(&l);
 }
 
 static void finish_inspect(struct request *r, struct enr_error *err)

@@ -51,6 +51,21 @@ typedef void (*docker_list_cb)(void *ud, const struct enr_error *err, char **ids
  * the callback. */
 int docker_client_list(struct docker_client *dc, docker_list_cb cb, void *ud, struct enr_error *err);
 
+/* The parsing half of docker_client_list, pure (no I/O): body is the
+ * answer to GET /containers/json.  On success l holds n ids (borrowed from
+ * l->root) and their hashes; docker_client_list_cleanup frees it (also after
+ * a failure, or on a zeroed l).  -EPROTO when body is not an array of
+ * entries with an "Id" string, -ENOMEM. */
+struct docker_client_list {
+    void *root; /* the parsed document (json_t *) */
+    char **ids;
+    uint64_t *hashes;
+    size_t n;
+};
+int docker_client_list_parse(const char *body, size_t len, const char *what, struct docker_client_list *l,
+                             struct enr_error *err);
+void docker_client_list_cleanup(struct docker_client_list *l);
+
 typedef void (*docker_inspect_cb)(void *ud, const struct enr_error *err, struct container *c);
 /* GET /containers/{id}/json.  On success c is handed over (caller frees);
  * a container that no longer exists gives err->code == ENR_ENOTFOUND (HTTP
