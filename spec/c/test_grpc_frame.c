@@ -208,6 +208,22 @@ static void test_timeout(void)
     ASSERT_STREQ(b, "100001S");
 }
 
+/* Found by spec/fuzz/fuzz_grpc_headers.c (spec/fuzz/grpc_headers/
+ * crash-timeout-wrap): rounding up as ms + unit - 1 wrapped near UINT64_MAX
+ * and sent "0H", a deadline already past, instead of the longest one. */
+static void test_timeout_huge(void)
+{
+    char b[GRPC_FRAME_TIMEOUT_LEN];
+    grpc_frame_timeout_format(UINT64_MAX, b);
+    ASSERT_STREQ(b, "99999999H");
+    grpc_frame_timeout_format(UINT64_MAX - 3599998, b);
+    ASSERT_STREQ(b, "99999999H");
+    grpc_frame_timeout_format(99999999ull * 3600000, b);
+    ASSERT_STREQ(b, "99999999H");
+    grpc_frame_timeout_format(99999999ull * 60000 + 1, b);
+    ASSERT_STREQ(b, "1666667H");
+}
+
 int main(void)
 {
     test_encode();
@@ -219,6 +235,7 @@ int main(void)
     test_callback_stops();
     test_status();
     test_timeout();
+    test_timeout_huge();
     printf("test_grpc_frame: ok\n");
     return 0;
 }

@@ -159,7 +159,9 @@ static void test_handshake_timeout_and_free(uv_loop_t *loop)
     ASSERT_EQ(a.calls, 1);
     ASSERT_EQ(a.err.grpc_status, GRPC_STATUS_UNAVAILABLE);
     ASSERT_CONTAINS(a.err.msg, "timed out during TLS handshake");
-    ASSERT_TRUE(uv_now(loop) - t0 >= 190 && uv_now(loop) - t0 < 2000);
+    /* Not before the deadline; the upper bound only tells a timeout from a
+     * hang (generous: valgrind runs this 20-50 times slower). */
+    ASSERT_TRUE(uv_now(loop) - t0 >= 190 && uv_now(loop) - t0 < 60000);
     teleport_client_free(tc);
 
     /* Freed with calls in flight: callbacks never run, nothing leaks. */

@@ -216,7 +216,8 @@ void grpc_frame_timeout_format(uint64_t ms, char out[GRPC_FRAME_TIMEOUT_LEN])
         {1, 'm'}, {1000, 'S'}, {60000, 'M'}, {3600000, 'H'},
     };
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        uint64_t v = (ms + units[i].div - 1) / units[i].div;
+        /* Rounded up without ms + div - 1, which wraps near UINT64_MAX. */
+        uint64_t v = ms / units[i].div + (ms % units[i].div != 0);
         if (v <= 99999999u || i == 3) {
             if (v > 99999999u)
                 v = 99999999u;

@@ -1,0 +1,4 @@
+owner "bad-corpus"
+docker   { host = "tcp://[::1" }
+teleport { addr = "@AUTH@", identity = "identity" }
+rules    { dir = "rules" }

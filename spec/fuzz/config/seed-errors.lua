@@ -1,0 +1,2 @@
+owner "h"
+reconcile { grace = -1, resync = "x" }
