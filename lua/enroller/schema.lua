@@ -65,6 +65,10 @@ M.app = {
                values = { type = "string" } },
     public_addr = { type = "string" },
     insecure_skip_verify = { type = "boolean" },
+    registration = { type = "string", check = function(v)
+                       if v == "dynamic" or v == "agent" then return true end
+                       return nil, "must be \"dynamic\" or \"agent\""
+                     end, description = "\"agent\": served by an agent container of its own (agent mode)" },
     rewrite = { type = "record", fields = {
       redirect = { type = "array", elements = { type = "string" } },
       headers = { type = "array", elements = { type = "record", fields = {

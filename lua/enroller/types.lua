@@ -63,6 +63,7 @@ function container:ip(network) end
 ---@field description? string
 ---@field labels? table<string,string> no enroller.dev/ keys (the daemon writes those)
 ---@field public_addr? string
+---@field registration? "dynamic"|"agent" agent mode: "agent" runs an Application Service container for this app
 ---@field insecure_skip_verify? boolean
 ---@field rewrite? enroller.rewrite
 

@@ -51,10 +51,19 @@ struct reconciler {
     uint64_t capped_held;       /* deletions held back by the deletion cap, summed per new cap */
     bool synced;                /* a full pass ran on complete listings of both sides */
     int64_t last_sync;          /* unix seconds of the last such pass; 0: never */
+    struct agent_manager *am;   /* agent mode; NULL: off */
 };
 
 /* container_table_evaluate, counting a new rule error and telling
  * cfg.on_rule_error (reconcile_ops.c). */
 void reconcile_ops_evaluate(struct reconciler *r, struct container_entry *e);
+
+/* Agent mode (reconcile_agents.c).  True when app is registered through an
+ * agent (never when r->am is NULL): the planner does not see it. */
+bool reconcile_agents_is_agent(const struct reconciler *r, const struct resource *app);
+/* Hands every agent app of the running containers to the agent manager,
+ * with the containers whose apps must be kept (in grace, or unknown) and
+ * whether the Docker listing is complete. */
+void reconcile_agents_sync(struct reconciler *r, const struct planner_input *in);
 
 #endif
