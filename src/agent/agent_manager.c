@@ -35,7 +35,9 @@ struct agent {
     char *app;                  /* key */
     struct resource want;       /* the app as wanted (valid when wanted) */
     char *target, *target_id, *network;
-    bool wanted;
+    bool wanted;                /* the last desired set has it */
+    bool unwanted;              /* a complete desired set does not: remove it (adopted
+                                 * records are neither until the first set) */
     bool teardown;              /* remove what exists, then retry (failure, timeout, new spec) */
     bool failed;                /* the teardown follows a failure: back off before the retry */
     bool busy;                  /* a call is in flight */
@@ -268,7 +270,7 @@ static void uploaded(void *ud, const struct enr_error *err)
         fail_step(a, "upload the token file", err);
         return;
     }
-    if (!a->wanted || a->teardown) {
+    if (a->unwanted || a->teardown) {
         advance(a);
         return;
     }
@@ -465,8 +467,8 @@ static void advance(struct agent *a)
 
     if (a->busy || a->waiting || am->closing || !am->adopted)
         return;
-    if (!a->wanted || a->teardown) {
-        if (!a->wanted)
+    if (a->unwanted || a->teardown) {
+        if (a->unwanted)
             a->removing = true;
         if (remove_step(a) || a->waiting)
             return;
@@ -657,6 +659,9 @@ static void containers_listed(void *ud, const struct enr_error *err, const struc
         if (set_str(&a->container_id, items[i].id) < 0)
             continue;
         snprintf(a->host_id, sizeof(a->host_id), "%s", hid ? hid : "");
+        if (set_str(&a->target, kv_get(&items[i].labels, AGENT_LABEL_TARGET)) < 0 ||
+            set_str(&a->target_id, kv_get(&items[i].labels, AGENT_LABEL_TARGET_ID)) < 0)
+            continue;
         if (strcmp(items[i].state, "running") == 0 || strcmp(items[i].state, "restarting") == 0) {
             a->state = A_JOINING;
             a->join_deadline = uv_now(am->loop) + (uint64_t)am->cfg.join_timeout_sec * 1000;
@@ -786,6 +791,7 @@ void agent_manager_set_desired(struct agent_manager *am, const struct agent_want
         free(a->network);
         a->network = w[i].network ? strdup(w[i].network) : NULL;
         a->wanted = true;
+        a->unwanted = false;
     }
     while (strmap_next(&am->agents, &it, NULL, &v)) {
         struct agent *a = v;
@@ -793,8 +799,10 @@ void agent_manager_set_desired(struct agent_manager *am, const struct agent_want
             continue;
         /* Not wanted: removed only on complete knowledge, and not while
          * its container is in its grace period or unknown. */
-        if (complete && !(a->target != NULL && kept(a->target, keep, n_keep)))
+        if (complete && !(a->target != NULL && kept(a->target, keep, n_keep))) {
             a->wanted = false;
+            a->unwanted = true;
+        }
     }
     strmap_cleanup(&seen);
     for (it = 0; strmap_next(&am->agents, &it, NULL, &v);)
