@@ -219,7 +219,8 @@ static void token_created(void *ud, const struct enr_error *err)
     if (!settle(a))
         return;
     if (err != NULL) {
-        wipe_token(a); /* never made */
+        /* kept: a call that timed out may have made it; the teardown's
+         * DeleteToken finds it or gets NOT_FOUND */
         fail_step(a, "join token", err);
         return;
     }
@@ -239,13 +240,46 @@ static void volume_created(void *ud, const struct enr_error *err)
     advance(a);
 }
 
+/* After a create that found the name taken: is it our own container (a
+ * create that timed out here but happened in Docker)?  Then the teardown
+ * removes it; anything else keeps being left alone. */
+static void name_owner_listed(void *ud, const struct enr_error *err, const struct docker_containers_entry *items,
+                              size_t n)
+{
+    struct agent *a = ud;
+    if (!settle(a))
+        return;
+    for (size_t i = 0; err == NULL && i < n && a->container_id == NULL; i++) {
+        const char *owner = kv_get(&items[i].labels, AGENT_LABEL_OWNER);
+        const char *app = kv_get(&items[i].labels, AGENT_LABEL_APP);
+        if (owner != NULL && strcmp(owner, a->am->owner) == 0 && app != NULL && strcmp(app, a->app) == 0 &&
+            set_str(&a->container_id, items[i].id) == 0)
+            log_info(LOG_AGENT, "agent for app %s: container %.12s is ours, from an earlier attempt; removing it",
+                     a->app, items[i].id);
+    }
+    advance(a);
+}
+
 static void container_created(void *ud, const struct enr_error *err, const char *id)
 {
     struct agent *a = ud;
     if (!settle(a))
         return;
     if (err != NULL) {
-        fail_step(a, "create container", err);
+        struct enr_error e = {0};
+        char label[320];
+        a->am->stats.failures++;
+        log_warn(LOG_AGENT, "agent for app %s: create container: %s; removing what was made and retrying",
+                 a->app, err->msg);
+        a->teardown = a->failed = true;
+        snprintf(label, sizeof(label), "%s=%s", AGENT_LABEL_APP, a->app);
+        if (err->code == -EEXIST || err->code == -ETIMEDOUT) {
+            a->busy = true;
+            if (docker_containers_list(a->am->dc, label, name_owner_listed, a, &e) == 0)
+                return;
+            a->busy = false;
+        }
+        advance(a);
         return;
     }
     if (set_str(&a->container_id, id) < 0) {
