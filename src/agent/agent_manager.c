@@ -579,15 +579,12 @@ static void app_servers_listed(void *ud, const struct enr_error *err, const stru
             if (strcmp(items->items[i].container_id, a->host_id) == 0 && strcmp(items->items[i].name, a->app) == 0)
                 a->app_server_seen = true;
     }
-    /* advance may free records: walk a snapshot of the names */
-    for (it = 0; strmap_next(&am->agents, &it, NULL, &v);) {
-        struct agent *a = v;
-        if (a->state == A_JOINING && !a->busy) {
-            advance(a);
-            if (strmap_get(&am->agents, a->app) == a && a->state == A_JOINING)
-                joining = true;
-        }
-    }
+    /* advance may free the record (strmap_next allows deleting the current key) */
+    for (it = 0; strmap_next(&am->agents, &it, NULL, &v);)
+        if (((struct agent *)v)->state == A_JOINING && !((struct agent *)v)->busy)
+            advance(v);
+    for (it = 0; strmap_next(&am->agents, &it, NULL, &v);)
+        joining = joining || ((struct agent *)v)->state == A_JOINING;
     if (joining)
         uv_timer_start(&am->poll_timer, poll_timer_cb, am->cfg.poll_ms, 0);
 }
