@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/agent_manager.h"
 #include "config_decl.h"
 #include "docker/docker_client.h"
 #include "reconcile/executor.h"
@@ -40,6 +41,11 @@ static const struct enr_config defaults = {
     .log_level = "info",
     .log_format = "text",
     .http_listen = NULL, /* the operations listener is off */
+    .agent_registration = "dynamic",
+    .agent_image = AGENT_MANAGER_DEFAULT_IMAGE,
+    .agent_version = AGENT_MANAGER_DEFAULT_VERSION,
+    .agent_token_ttl = AGENT_MANAGER_DEFAULT_TOKEN_TTL_SEC,
+    .agent_join_timeout = AGENT_MANAGER_DEFAULT_JOIN_TIMEOUT_SEC,
 };
 
 /* The words of the enums, indexed by value. */
@@ -81,7 +87,30 @@ void config_free(struct enr_config *cfg)
     free(cfg->log_level);
     free(cfg->log_format);
     free(cfg->http_listen);
+    free(cfg->agent_registration);
+    free(cfg->agent_image);
+    free(cfg->agent_version);
+    free(cfg->agent_addr);
     free(cfg);
+}
+
+/* agent { ... }: defaults, and registration's two words. */
+static int finish_agent(struct enr_config *cfg, const char *name, struct enr_error *err)
+{
+    if ((cfg->agent_registration == NULL &&
+         (cfg->agent_registration = strdup(defaults.agent_registration)) == NULL) ||
+        (cfg->agent_image == NULL && (cfg->agent_image = strdup(defaults.agent_image)) == NULL) ||
+        (cfg->agent_version == NULL && (cfg->agent_version = strdup(defaults.agent_version)) == NULL) ||
+        (cfg->agent_addr == NULL && (cfg->agent_addr = strdup(cfg->teleport_addr)) == NULL))
+        return err_set(err, -ENOMEM, "%s: out of memory", name);
+    if (strcmp(cfg->agent_registration, "dynamic") != 0 && strcmp(cfg->agent_registration, "agent") != 0)
+        return err_set(err, -EINVAL, "%s: agent.registration: expected dynamic or agent, got \"%s\"", name,
+                       cfg->agent_registration);
+    if (cfg->agent_token_ttl == 0)
+        cfg->agent_token_ttl = defaults.agent_token_ttl;
+    if (cfg->agent_join_timeout == 0)
+        cfg->agent_join_timeout = defaults.agent_join_timeout;
+    return 0;
 }
 
 /* Defaults and required fields, after the file ran. */
@@ -137,7 +166,7 @@ static int finish(struct enr_config *cfg, const char *name, struct enr_error *er
                        "apps would expire between refreshes", name, cfg->lease_sec, cfg->resync_sec);
     if (cfg->call_timeout_ms == 0)
         cfg->call_timeout_ms = defaults.call_timeout_ms;
-    return 0;
+    return finish_agent(cfg, name, err);
 }
 
 struct enr_config *config_load(const char *path, struct enr_error *err)
@@ -229,6 +258,11 @@ size_t config_diff_kind(const struct enr_config *a, const struct enr_config *b, 
         {"log.level", str_differs(a->log_level, b->log_level), true},
         {"log.format", str_differs(a->log_format, b->log_format), false},
         {"http.listen", str_differs(a->http_listen, b->http_listen), false},
+        {"agent", a->agent_declared != b->agent_declared ||
+                  str_differs(a->agent_registration, b->agent_registration) ||
+                  str_differs(a->agent_image, b->agent_image) || str_differs(a->agent_version, b->agent_version) ||
+                  str_differs(a->agent_addr, b->agent_addr) || a->agent_token_ttl != b->agent_token_ttl ||
+                  a->agent_join_timeout != b->agent_join_timeout, false},
     };
     size_t n = 0, used = 0;
 

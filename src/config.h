@@ -67,6 +67,17 @@ struct enr_config {
     char *log_level;        /* "debug", "info", "warn", "error" */
     char *log_format;       /* "text" or "json" (one JSON object per line) */
     char *http_listen;      /* the operations listener ("127.0.0.1:9464"); NULL: off */
+    /* agent { registration = "agent", image = ..., version = ..., addr = ...,
+     * token_ttl = "5m", join_timeout = "2m" }: agent mode.  Declared or not,
+     * every field is set after config_load; agent_declared says whether the
+     * block was there (no block: dynamic registration only). */
+    int agent_declared;
+    char *agent_registration; /* "dynamic" (default) | "agent": every app through an agent */
+    char *agent_image;        /* repository of the agent image */
+    char *agent_version;      /* its tag */
+    char *agent_addr;         /* what agents dial (Proxy or Auth); default teleport.addr */
+    unsigned agent_token_ttl; /* seconds a join token lives */
+    unsigned agent_join_timeout; /* seconds an agent may take to join */
 };
 
 /* Runs the file; on any error returns NULL with err = "config.lua:7: teleport.addr: ...". */

@@ -86,6 +86,15 @@ static const struct field http_fields[] = {
     {"listen", F_LISTEN, offsetof(struct enr_config, http_listen)},
     {NULL, 0, 0},
 };
+static const struct field agent_fields[] = {
+    {"registration", F_STR, offsetof(struct enr_config, agent_registration)},
+    {"image", F_STR, offsetof(struct enr_config, agent_image)},
+    {"version", F_STR, offsetof(struct enr_config, agent_version)},
+    {"addr", F_ADDR, offsetof(struct enr_config, agent_addr)},
+    {"token_ttl", F_SECONDS, offsetof(struct enr_config, agent_token_ttl)},
+    {"join_timeout", F_SECONDS, offsetof(struct enr_config, agent_join_timeout)},
+    {NULL, 0, 0},
+};
 static const struct field log_fields[] = {
     {"level", F_LEVEL, offsetof(struct enr_config, log_level)},
     {"format", F_LOGFMT, offsetof(struct enr_config, log_format)},
@@ -99,6 +108,7 @@ static const struct decl decls[] = {
     {"reconcile", reconcile_fields},
     {"log", log_fields},
     {"http", http_fields},
+    {"agent", agent_fields},
 };
 #define N_DECLS (sizeof(decls) / sizeof(decls[0]))
 
@@ -352,6 +362,8 @@ static int config_declare(lua_State *L)
         return luaL_error(L, "%s: expected a table (%s { ... }), got %s", d->name, d->name,
                           luaL_typename(L, 1));
     mark_declared(L, ctx, (size_t)(d - decls), d->name);
+    if (strcmp(d->name, "agent") == 0)
+        ctx->cfg->agent_declared = 1;
     lua_pushnil(L);
     while (lua_next(L, 1)) {
         lua_pop(L, 1);

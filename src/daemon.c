@@ -408,6 +408,14 @@ static int run(struct daemon *d)
     rcfg.on_pass = on_pass;
     rcfg.on_rule_error = on_container_rule_error;
     rcfg.ud = d;
+    struct agent_manager_config acfg = {.owner = cfg->owner, .image = cfg->agent_image,
+                                        .version = cfg->agent_version, .auth_addr = cfg->agent_addr,
+                                        .token_ttl_sec = cfg->agent_token_ttl,
+                                        .join_timeout_sec = cfg->agent_join_timeout};
+    if (cfg->agent_declared) {
+        rcfg.agent = &acfg;
+        rcfg.agent_all = strcmp(cfg->agent_registration, "agent") == 0;
+    }
     if ((d->rec = reconciler_new(&d->loop, &rcfg, d->dc, d->tc, d->rules, &err)) == NULL) {
         fprintf(stderr, "enroller: %s\n", err.msg);
         goto fail;

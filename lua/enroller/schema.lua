@@ -274,6 +274,10 @@ M.app = {
       port = { type = "number", required = true },
       end_port = { type = "number" },
     } }, description = "TCP apps: ports and port ranges; the uri is then tcp://host without a port" },
+    registration = { type = "string", check = function(v)
+                       if v == "dynamic" or v == "agent" then return true end
+                       return nil, "must be \"dynamic\" or \"agent\""
+                     end, description = "\"agent\": served by an agent container of its own (agent mode)" },
     rewrite = { type = "record", fields = {
       redirect = string_list(check_text(M.MAX_STRING)),
       headers = { type = "array", elements = { type = "record", fields = {

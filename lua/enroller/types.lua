@@ -89,6 +89,7 @@ function container:ip(network) end
 ---@field required_apps? string[] app names
 ---@field cors? enroller.cors
 ---@field tcp_ports? enroller.port_range[] the uri is then tcp://host without a port
+---@field registration? "dynamic"|"agent" agent mode: "agent" runs an Application Service container for this app
 ---@field rewrite? enroller.rewrite
 
 ---A Teleport database (DatabaseV3).  Validated and shown by `enroller explain`

@@ -11,6 +11,7 @@ import time
 
 import grpc
 
+import join
 import pki
 from faults import Faults
 from rbac import TraceError
@@ -230,12 +231,16 @@ class Service:
         def bulk(req, ident):
             return self.auth.bulk(req)
 
+        def join_app(req, ident):
+            return join.join_app(self.auth, req)
+
         class Raw:
             FromString = staticmethod(lambda b: b)
         ident_ser = (lambda b: b)
         fns = {"CreateResource": create, "Counters": counters, "ResetCounters": reset,
                "SetFault": set_fault, "ClearFaults": clear_faults, "Faults": list_faults,
-               "DropConnections": drop, "Connections": connections, "RotateCert": rotate, "Bulk": bulk}
+               "DropConnections": drop, "Connections": connections, "RotateCert": rotate, "Bulk": bulk,
+               "JoinApp": join_app}
         handlers = {name: self.unary("/%s/%s" % (ADMIN_SERVICE, name), admin_only(fn), Raw, ident_ser)
                     for name, fn in fns.items()}
         return grpc.method_handlers_generic_handler(ADMIN_SERVICE, handlers)

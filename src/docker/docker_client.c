@@ -33,6 +33,7 @@
  * uv_loop_close(), as with any libuv handle.
  */
 #include "docker/docker_client.h"
+#include "docker/docker_client_internal.h"
 #include "docker/docker_event.h"
 #include "docker/docker_list.h"
 
@@ -56,7 +57,7 @@
 #define DOCKER_CLIENT_DEFAULT_HOST "unix:///var/run/docker.sock"
 #define DOCKER_CLIENT_DEFAULT_TIMEOUT_MS 10000
 
-enum req_kind { REQ_PING, REQ_LIST, REQ_INSPECT, REQ_EVENTS };
+enum req_kind { REQ_PING, REQ_LIST, REQ_INSPECT, REQ_EVENTS, REQ_RAW };
 
 struct request {
     struct docker_client *dc;
@@ -77,7 +78,9 @@ struct request {
         docker_list_cb list;
         docker_inspect_cb inspect;
         docker_event_cb event;
+        docker_client_raw_cb raw;
     } cb;
+    struct curl_slist *headers; /* REQ_RAW: Content-Type */
     docker_stream_end_cb end_cb;
     void *ud;
 };
@@ -168,6 +171,7 @@ static void request_free(struct request *r)
     }
     if (r->kind == REQ_LIST)
         docker_list_cleanup(&r->list);
+    curl_slist_free_all(r->headers);
     free(r->body);
     free(r);
 }
@@ -390,6 +394,9 @@ static void http_error(struct request *r, long status, struct enr_error *err)
     json_t *cause = json_is_object(root) ? json_object_get(root, "cause") : NULL;
     int code = (status == 404) ? ENR_ENOTFOUND : -EIO;
 
+    if (status == 409 && r->kind == REQ_RAW)
+        code = -EEXIST; /* a name in use, a container still running */
+
     if (json_is_string(m))
         msg = json_string_value(m);
     else if (r->body)
@@ -448,6 +455,11 @@ static void finish_inspect(struct request *r, struct enr_error *err)
     r->cb.inspect(r->ud, err->code ? err : NULL, c);
 }
 
+static void finish_raw(struct request *r, struct enr_error *err, long status)
+{
+    r->cb.raw(r->ud, err->code ? err : NULL, status, r->body ? r->body : "", r->len);
+}
+
 static void finish(struct request *r, CURLcode res)
 {
     struct docker_client *dc = r->dc;
@@ -479,13 +491,16 @@ static void finish(struct request *r, CURLcode res)
         else
             err_set(&err, curl_code_to_errno(res), "%s: %s: %s", r->what, dc->host,
                     r->errbuf[0] ? r->errbuf : curl_easy_strerror(res));
-    } else if (status < 200 || status >= 300) {
+    } else if ((status < 200 || status >= 300) && !(r->kind == REQ_RAW && status == 304)) {
         http_error(r, status, &err);
     } else if (r->kind == REQ_EVENTS) {
         err_set(&err, -EPIPE, "%s: stream ended", r->what);
     }
 
-    deliver(r, &err);
+    if (r->kind == REQ_RAW)
+        finish_raw(r, &err, status);
+    else
+        deliver(r, &err);
     request_free(r);
 }
 
@@ -508,6 +523,7 @@ static void deliver(struct request *r, struct enr_error *err)
     case REQ_LIST: finish_list(r, err); break;
     case REQ_INSPECT: finish_inspect(r, err); break;
     case REQ_EVENTS: r->end_cb(r->ud, err); break;
+    case REQ_RAW: finish_raw(r, err, 0); break;
     }
 }
 
@@ -575,19 +591,39 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *userp)
 
 /* ---- starting a request ------------------------------------------------- */
 
+/* A request body and its method (REQ_RAW only). */
+struct req_body {
+    const char *method;       /* "POST", "PUT", "DELETE", "GET" */
+    const void *data;         /* NULL: none */
+    size_t len;
+    const char *content_type; /* NULL: none */
+};
+
+static int start_body(struct docker_client *dc, enum req_kind kind, const char *path, const char *query,
+                      const struct req_body *rb, void *cb, docker_stream_end_cb end_cb, void *ud,
+                      struct enr_error *err);
+
 static int start(struct docker_client *dc, enum req_kind kind, const char *path,
                  const char *query, void *cb, docker_stream_end_cb end_cb, void *ud,
                  struct enr_error *err)
 {
+    return start_body(dc, kind, path, query, NULL, cb, end_cb, ud, err);
+}
+
+static int start_body(struct docker_client *dc, enum req_kind kind, const char *path, const char *query,
+                      const struct req_body *rb, void *cb, docker_stream_end_cb end_cb, void *ud,
+                      struct enr_error *err)
+{
+    const char *method = rb ? rb->method : "GET";
     struct request *r = NULL;
     char *url = NULL;
     size_t ulen;
     int rc;
 
     if (dc->freeing)
-        return err_set(err, -ESHUTDOWN, "GET %s: client is being freed", path);
+        return err_set(err, -ESHUTDOWN, "%s %s: client is being freed", method, path);
     if ((r = calloc(1, sizeof(*r))) == NULL) {
-        rc = err_set(err, -ENOMEM, "GET %s: out of memory", path);
+        rc = err_set(err, -ENOMEM, "%s %s: out of memory", method, path);
         goto fail;
     }
     r->dc = dc;
@@ -595,12 +631,13 @@ static int start(struct docker_client *dc, enum req_kind kind, const char *path,
     r->ud = ud;
     r->end_cb = end_cb;
     r->max = kind == REQ_EVENTS ? DOCKER_CLIENT_MAX_LINE : DOCKER_CLIENT_MAX_BODY;
-    snprintf(r->what, sizeof(r->what), "GET %s", path);
+    snprintf(r->what, sizeof(r->what), "%s %s", method, path);
     switch (kind) {
     case REQ_PING: r->cb.ping = (docker_ping_cb)cb; break;
     case REQ_LIST: r->cb.list = (docker_list_cb)cb; break;
     case REQ_INSPECT: r->cb.inspect = (docker_inspect_cb)cb; break;
     case REQ_EVENTS: r->cb.event = (docker_event_cb)cb; break;
+    case REQ_RAW: r->cb.raw = (docker_client_raw_cb)cb; break;
     }
     if (kind == REQ_LIST && (rc = docker_list_init(&r->list, r->what, err)) < 0)
         goto fail;
@@ -639,6 +676,22 @@ static int start(struct docker_client *dc, enum req_kind kind, const char *path,
                     curl_easy_setopt(r->easy, CURLOPT_SSLKEY, dc->key) != CURLE_OK))) {
         rc = err_set(err, -EINVAL, "%s: cannot set up the curl handle", r->what);
         goto fail;
+    }
+    if (rb != NULL && strcmp(rb->method, "GET") != 0) {
+        char ct[128];
+        snprintf(ct, sizeof(ct), "Content-Type: %s", rb->content_type ? rb->content_type : "application/json");
+        struct curl_slist *h = curl_slist_append(NULL, ct);
+        if (h != NULL)
+            r->headers = h;
+        /* no "Expect: 100-continue" round trip for a tar upload */
+        if (h == NULL || (h = curl_slist_append(r->headers, "Expect:")) == NULL ||
+            curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers) != CURLE_OK ||
+            curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(rb->data ? rb->len : 0)) != CURLE_OK ||
+            curl_easy_setopt(r->easy, CURLOPT_COPYPOSTFIELDS, rb->data ? (const char *)rb->data : "") != CURLE_OK ||
+            curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, rb->method) != CURLE_OK) {
+            rc = err_set(err, -ENOMEM, "%s: cannot set up the request body", r->what);
+            goto fail;
+        }
     }
     free(url);
     url = NULL;
@@ -936,4 +989,12 @@ void docker_client_events_stop(struct docker_client *dc)
     dc->events = NULL;
     list_del(&dc->reqs, r);
     request_free(r);
+}
+
+int docker_client_request(struct docker_client *dc, const char *method, const char *path, const char *query,
+                          const void *body, size_t len, const char *content_type, docker_client_raw_cb cb,
+                          void *ud, struct enr_error *err)
+{
+    struct req_body rb = {.method = method, .data = body, .len = len, .content_type = content_type};
+    return start_body(dc, REQ_RAW, path, query, &rb, (void *)cb, NULL, ud, err);
 }

@@ -310,7 +310,8 @@ static int pass_name(struct reconciler *r, struct pass *ps, const char *name)
         return 0;
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < v[i]->apps.len; k++) {
-            if (v[i]->apps.items[k].kind != kind || strcmp(v[i]->apps.items[k].name, bare) != 0)
+            if (v[i]->apps.items[k].kind != kind || strcmp(v[i]->apps.items[k].name, bare) != 0 ||
+                reconcile_agents_is_agent(r, &v[i]->apps.items[k]))
                 continue;
             if (grow(&ps->desired, &ps->cap_d, ps->nd, sizeof(*ps->desired)) < 0)
                 return -ENOMEM;
@@ -504,6 +505,8 @@ static void plan_timer_cb(uv_timer_t *h)
         goto fail;
     if (!r->cfg.plan_only && !r->cfg.dry_run && !in.deletes_approved)
         note_deletes(r, p.n[PLAN_DELETE], uv_now(r->loop));
+    if (r->am != NULL)
+        reconcile_agents_sync(r, &in);
     if (r->cfg.on_pass != NULL)
         r->cfg.on_pass(r->cfg.ud, (double)(uv_hrtime() - t0) / 1e9);
     goto out;
@@ -622,6 +625,9 @@ struct reconciler *reconciler_new(uv_loop_t *loop, const struct reconciler_confi
         free(r);
         return NULL;
     }
+    if (cfg->agent != NULL && !cfg->plan_only && !cfg->dry_run &&
+        (r->am = agent_manager_new(loop, cfg->agent, dc, tc, err)) == NULL)
+        log_error(LOG_RECONCILE, "agent mode: %s", err->msg); /* out of memory only */
     uv_timer_init(loop, &r->plan_timer);
     uv_timer_init(loop, &r->grace_timer);
     uv_signal_init(loop, &r->sig_approve);
@@ -636,6 +642,8 @@ int reconciler_start(struct reconciler *r, struct enr_error *err)
     (void)err;
     /* Events, then the first listing of both sides (on_docker_resync). */
     docker_sync_start(r->ds);
+    if (r->am != NULL)
+        agent_manager_start(r->am);
     if (!r->cfg.plan_only && !r->cfg.once)
         teleport_view_watch(r->tv);
     return 0;
@@ -680,6 +688,7 @@ void reconciler_stop(struct reconciler *r)
     docker_sync_close(r->ds);
     teleport_view_close(r->tv);
     executor_close(r->ex);
+    agent_manager_close(r->am);
     uv_close((uv_handle_t *)&r->plan_timer, NULL);
     uv_close((uv_handle_t *)&r->grace_timer, NULL);
     uv_close((uv_handle_t *)&r->sig_approve, NULL);
@@ -693,6 +702,7 @@ void reconciler_free(struct reconciler *r)
     docker_sync_free(r->ds);
     teleport_view_free(r->tv);
     executor_free(r->ex);
+    agent_manager_free(r->am);
     container_table_cleanup(&r->table);
     free_values(&r->reported);
     free_values(&r->failed);

@@ -29,6 +29,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "agent/agent_manager.h"
 #include "docker/docker_client.h"
 #include "base/error.h"
 #include "reconcile/planner.h"
@@ -77,6 +78,13 @@ struct reconciler_config {
      * container, as it is logged); NULL: not told. */
     void (*on_rule_error)(void *ud, const char *container, const char *message);
     void *ud;
+    /* Agent mode (reconcile_agents.c): with agent set, apps registered
+     * "agent" (all of them with agent_all, else those whose rule says
+     * registration = "agent") get an agent container each instead of a
+     * CreateApp; NULL: dynamic registration only.  Not with plan_only or
+     * dry_run (nothing is started then). */
+    const struct agent_manager_config *agent;
+    bool agent_all;
 };
 
 /* dc, tc and rules are borrowed and must outlive the reconciler (rules until

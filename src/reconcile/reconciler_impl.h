@@ -56,6 +56,7 @@ struct reconciler {
     uint64_t deletes_held[PLAN_GUARD_POLICY + 1]; /* by enum plan_guard: a name counted when a guard starts holding it */
     bool synced;                /* a full pass ran on complete listings of both sides */
     int64_t last_sync;          /* unix seconds of the last such pass; 0: never */
+    struct agent_manager *am;   /* agent mode; NULL: off */
 };
 
 /* container_table_evaluate, counting a new rule error and telling
@@ -65,5 +66,13 @@ void reconcile_ops_evaluate(struct reconciler *r, struct container_entry *e);
  * policy that were not held by that guard before (r->deletes_held); call
  * with the names of the pass still in r->touched (unless full). */
 void reconcile_ops_count_held(struct reconciler *r, const struct plan *p, bool full);
+
+/* Agent mode (reconcile_agents.c).  True when app is registered through an
+ * agent (never when r->am is NULL): the planner does not see it. */
+bool reconcile_agents_is_agent(const struct reconciler *r, const struct resource *app);
+/* Hands every agent app of the running containers to the agent manager,
+ * with the containers whose apps must be kept (in grace, or unknown) and
+ * whether the Docker listing is complete. */
+void reconcile_agents_sync(struct reconciler *r, const struct planner_input *in);
 
 #endif

@@ -264,6 +264,15 @@ static int convert_app(lua_State *L, int idx, const char *rule, const struct con
         lua_pop(L, 1);
         if ((rc = convert_options(L, idx, r, prefix, err)) < 0)
             goto fail;
+        /* registration = "agent": carried as a reserved label, which the
+         * reconciler reads (reconcile/reconcile_agents.c) */
+        if (raw_field(L, idx, "registration") == LUA_TSTRING && strcmp(lua_tostring(L, -1), "agent") == 0 &&
+            kv_set(&r->labels, RESERVED_PREFIX "registration", "agent") < 0) {
+            lua_pop(L, 1);
+            rc = err_set(err, -ENOMEM, "%s: out of memory", prefix);
+            goto fail;
+        }
+        lua_pop(L, 1);
     }
     if (!is_dns_label(r->name)) {
         rc = err_set(err, -EINVAL, "%s: app field 'name': '%s' is not a valid name", prefix, r->name);

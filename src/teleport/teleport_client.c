@@ -630,6 +630,23 @@ int teleport_client_create_token(struct teleport_client *tc, const char *token, 
     return op_start(op, "CreateTokenV2", "CreateTokenV2", rc, packed, len, err);
 }
 
+int teleport_client_delete_token(struct teleport_client *tc, const char *token, teleport_done_cb cb, void *ud,
+                                 struct enr_error *err)
+{
+    struct tc_op *op = NULL;
+    uint8_t *packed = NULL;
+    size_t len = 0;
+    int rc = -ENOMEM;
+
+    /* DeleteToken(types.ResourceRequest{Name}) (api/proto/teleport/legacy/
+     * client/proto/authservice.proto).  As for CreateTokenV2, the name is
+     * the secret: it is kept out of the operation name and scrubbed from
+     * the server's message ("provisioning token(...) not found"). */
+    if ((op = op_new_done(tc, cb, ud)) != NULL && (op->secret = strdup(token)) != NULL)
+        rc = teleport_convert_pack_resource_request(token, &packed, &len);
+    return op_start(op, "DeleteToken", "DeleteToken", rc, packed, len, err);
+}
+
 /* ---- databases ---- */
 
 int teleport_client_get_databases(struct teleport_client *tc, teleport_list_cb cb, void *ud, struct enr_error *err)

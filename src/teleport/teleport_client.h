@@ -131,4 +131,9 @@ int teleport_client_create_token(struct teleport_client *tc, const char *token, 
                                  size_t n_roles, int64_t ttl_sec, teleport_done_cb cb, void *ud,
                                  struct enr_error *err);
 
+/* DeleteToken: the token is a secret, never logged nor in messages; a
+ * token already gone fails with grpc_status GRPC_STATUS_NOT_FOUND. */
+int teleport_client_delete_token(struct teleport_client *tc, const char *token, teleport_done_cb cb, void *ud,
+                                 struct enr_error *err);
+
 #endif
