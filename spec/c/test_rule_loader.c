@@ -532,7 +532,7 @@ static void test_runaway_cached(void)
              "  apps = function(c)\n"
              "    runs = runs + 1\n"
              "    if c.name == 'rabbitmq' then while true do end end\n"
-             "    return { { name = 'runs-' .. runs, uri = 'u' } }\n"
+             "    return { { name = 'runs-' .. runs, uri = 'http://u' } }\n"
              "  end }\n", NULL);
     struct rule_set *rs = rule_loader_load(dir, NULL, &small, &err);
 

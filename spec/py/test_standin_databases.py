@@ -36,8 +36,9 @@ class Cluster(ts.Base):
 
         class WithDbs(orig):
             def __init__(self, state, *extra):
-                super().__init__(state, "--roles", DBS_ROLE, "--db-service-labels", "*=*",
-                                 *(cls.extra + extra))
+                # a Database Service serving every database, unless the class names its own
+                dbs = () if "--db-service-labels" in cls.extra else ("--db-service-labels", "*=*")
+                super().__init__(state, "--roles", DBS_ROLE, *(dbs + cls.extra + extra))
         ts.StandIn = WithDbs
         try:
             super().setUpClass()
