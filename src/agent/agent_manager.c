@@ -443,8 +443,8 @@ static void create_step(struct agent *a)
     /* The token and the host id, into the created container. */
     {
         const struct docker_containers_file files[] = {
-            {AGENT_SPEC_TOKEN_PATH + 1, a->token, strlen(a->token), 0400},
-            {AGENT_SPEC_DATA_DIR "/host_uuid" + 1, a->host_id, strlen(a->host_id), 0400},
+            {&AGENT_SPEC_TOKEN_PATH[1], a->token, strlen(a->token), 0400},
+            {&AGENT_SPEC_DATA_DIR "/host_uuid"[1], a->host_id, strlen(a->host_id), 0400},
         };
         void *tar = NULL;
         size_t len = 0;
