@@ -290,7 +290,31 @@ class Cluster:
                            timeout=CMD_DEADLINE)
         if check and r.returncode != 0:
             raise RuntimeError("tctl %s: %s" % (" ".join(args), r.stderr.strip()))
+        if args and args[0] == "create" and r.returncode == 0:
+            self._wait_created(args[-1])
         return r
+
+    # `tctl get` reads Auth's cache, which lags writes (--cache-lag-ms), as
+    # Teleport's does: after `tctl create` of apps or databases, a test waits
+    # until the cache shows what it wrote before it reads them back.
+    _GETS = {"app": "apps", "db": "dbs"}
+
+    def _wait_created(self, path):
+        import yaml
+        with open(path) as f:
+            docs = [d for d in yaml.safe_load_all(f) if isinstance(d, dict)]
+        for d in docs:
+            what = self._GETS.get(d.get("kind"))
+            name = (d.get("metadata") or {}).get("name")
+            if what is None or name is None:
+                continue
+            want = (d.get("spec") or {}).get("uri")
+
+            def shown(what=what, name=name, want=want):
+                out = json.loads(self.tctl("get", what, "--format", "json").stdout or "[]")
+                got = {x["metadata"]["name"]: x for x in out}.get(name)
+                return got is not None and (want is None or got.get("spec", {}).get("uri") == want)
+            wait_for(shown, what="%s %s in Auth's cache after tctl create" % (d["kind"], name))
 
     def apps(self):
         """name -> app (tctl's JSON shape), as the stand-in has them now."""

@@ -159,7 +159,7 @@ class Ops(unittest.TestCase):
             m = harness.wait_for(scrape(lambda t: (metric(t, 'enroller_auth_calls_total{method="CreateApp"}') or 0) >= 2),
                                  timeout=60, what="two CreateApp calls counted")
             self.assertEqual(metric(m, 'enroller_auth_errors_total{method="CreateApp",code="PERMISSION_DENIED"}'), 1)
-            self.assertGreaterEqual(metric(m, 'enroller_auth_calls_total{method="GetApps"}'), 1)
+            self.assertGreaterEqual(metric(m, 'enroller_auth_calls_total{method="ListApps"}'), 1)
             self.assertGreaterEqual(metric(m, 'enroller_auth_calls_total{method="WatchEvents"}'), 1)
             self.assertGreaterEqual(metric(m, 'enroller_docker_calls_total{endpoint="GET /containers/json"}'), 1)
             self.assertGreaterEqual(metric(m, 'enroller_docker_calls_total{endpoint="GET /containers/{id}/json"}'), 1)

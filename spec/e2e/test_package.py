@@ -49,6 +49,9 @@ def deb_cache():
     return None
 
 
+# A valid identity, 0600 (CMake copies spec/fixtures/identity/valid_rsa.identity there).
+IDENTITY = os.path.join(harness.BUILD, "example-identity", "valid_rsa.identity")
+
 class FreshRoot:
     """An overlay of the cached base with a tmpfs upper: thrown away on exit."""
 
@@ -114,6 +117,8 @@ class Package(unittest.TestCase):
         # The rule library comes from the prefix: the example checks with
         # nothing in the environment pointing at it.
         env = {k: v for k, v in os.environ.items() if k != "ENROLLER_LUA_PATH"}
+        # check loads the identity: a valid one, private as check wants it
+        env["ENROLLER_IDENTITY"] = IDENTITY
         ex = os.path.join(prefix, "share/doc/enroller/examples")
         for name in ("labels-only", "rabbitmq"):
             out = run([os.path.join(prefix, "bin/enroller"), "check", "-c", os.path.join(ex, name, "config.lua")],
@@ -127,8 +132,9 @@ class Package(unittest.TestCase):
             self.assertIn('.SS "enroller ', man)
             self.assertIn(c, man)
         help_text = run([os.path.join(prefix, "bin/enroller"), "check", "--help"])
-        self.assertIn("validate the config and every rule file; contacts nothing", help_text)
-        self.assertIn("validate the config and every rule file; contacts nothing", man)
+        summary = "validate the config, the identity and every rule file; with --connect, reach Auth and Docker"
+        self.assertIn(summary, help_text)
+        self.assertIn(summary, man)
 
         with open(os.path.join(prefix, "lib/systemd/system/enroller.service")) as f:
             unit = f.read()
@@ -181,9 +187,14 @@ class Package(unittest.TestCase):
             self.assertTrue(version.startswith("enroller "), version)
             for lib in ("libcurl:", "nghttp2:", "openssl:", "lua:", "libuv:"):
                 self.assertIn(lib, version)
-            out = fr.chroot("enroller", "check", "-c", "/usr/share/doc/enroller/examples/labels-only/config.lua")
+            shutil.copy(IDENTITY, os.path.join(fr.root, "tmp/identity"))
+            os.chmod(os.path.join(fr.root, "tmp/identity"), 0o600)
+            ident = "ENROLLER_IDENTITY=/tmp/identity"
+            out = fr.chroot("env", ident, "enroller", "check", "-c",
+                            "/usr/share/doc/enroller/examples/labels-only/config.lua")
             self.assertIn("ok", out)
-            out = fr.chroot("enroller", "check", "-c", "/usr/share/doc/enroller/examples/rabbitmq/config.lua")
+            out = fr.chroot("env", ident, "enroller", "check", "-c",
+                            "/usr/share/doc/enroller/examples/rabbitmq/config.lua")
             self.assertIn("rule rabbitmq", out)
             self.assertIn("enroller check", fr.chroot("enroller", "--help"))
 
