@@ -165,7 +165,7 @@ class Faults(unittest.TestCase):
         cl.tctl("rotate-cert", "--host-ca")
         cl.tctl("drop-connections")
         cl.run_container("i2")            # wanted while the old identity cannot connect
-        en.wait_log("skip rabbitmq-i2: Teleport listing incomplete", what="i2 wanted while Auth is out of reach")
+        en.wait_log("skip app rabbitmq-i2: Teleport listing incomplete", what="i2 wanted while Auth is out of reach")
         tmp = cl.identity + ".new"
         cl.tctl("auth", "sign", "--user", cl.user, "--out", tmp, "--ttl", "2h")
         os.rename(tmp, cl.identity)       # atomic replace, as tbot writes
