@@ -163,6 +163,9 @@ static void test_errors(void)
                  "config.lua: rules.dir: required");
     expect_error("owner \"h\"\nteleport {\n", "config.lua:3: unexpected symbol near <eof>");
     expect_error("owner \"h\"\nwhile true do end\n", "config.lua:2: config exceeded instruction budget");
+    /* a precompiled chunk is refused, and the line still names the file
+     * (spec/fuzz/config/crash-binary-chunk) */
+    expect_error("\x1bLua\x54", "config.lua: attempt to load a binary chunk (mode is 't')");
 
     ASSERT_TRUE(realpath(tmp, real) != NULL);
     snprintf(msg, sizeof(msg), "config.lua:1: rules.dir: %s/nope: No such file or directory", real);

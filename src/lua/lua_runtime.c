@@ -431,7 +431,14 @@ int lua_runtime_load_file(lua_State *L, const char *path, const char *name, stru
     rc = luaL_loadbufferx(L, buf + skip, len - skip, lua_tostring(L, -1), "t");
     lua_remove(L, -2);
     if (rc != LUA_OK) {
-        rc = err_set(err, rc == LUA_ERRMEM ? -ENOMEM : ENR_ERULE, "%s", lua_tostring(L, -1));
+        const char *msg = lua_tostring(L, -1);
+        size_t n = strlen(shown);
+        /* syntax errors start with "<name>:<line>:"; a refused binary
+         * chunk does not, so name the file for it */
+        if (strncmp(msg, shown, n) == 0 && msg[n] == ':')
+            rc = err_set(err, rc == LUA_ERRMEM ? -ENOMEM : ENR_ERULE, "%s", msg);
+        else
+            rc = err_set(err, rc == LUA_ERRMEM ? -ENOMEM : ENR_ERULE, "%s: %s", shown, msg);
         lua_pop(L, 1);
         goto out;
     }
