@@ -490,6 +490,11 @@ int teleport_convert_pack_delete_app_server(const char *host_id, const char *nam
     return pack_msg(&req.base, out, out_len);
 }
 
+uint32_t teleport_convert_unknown_field(const ProtobufCMessage *m)
+{
+    return m != NULL && m->n_unknown_fields > 0 ? m->unknown_fields[0].tag : 0;
+}
+
 /* ListAppsRequest / ListDatabasesRequest (the same two fields). */
 int teleport_convert_pack_list_page(enum resource_kind kind, int32_t limit, const char *start_key, uint8_t **out,
                                     size_t *out_len)

@@ -35,6 +35,10 @@ int teleport_convert_pack_list_resources(const char *resource_type, int32_t limi
                                          const struct kv_list *labels, uint8_t **out, size_t *out_len);
 /* ListAppsRequest (kind RESOURCE_APP) or ListDatabasesRequest (RESOURCE_DB);
  * start_key NULL: the first page. */
+/* The first field number in m (or its nested messages' first level) that
+ * the compiled .proto does not know, or 0.  A List* reply whose items all
+ * landed there was sent by a server whose field numbers differ. */
+uint32_t teleport_convert_unknown_field(const ProtobufCMessage *m);
 int teleport_convert_pack_list_page(enum resource_kind kind, int32_t limit, const char *start_key, uint8_t **out,
                                     size_t *out_len);
 /* expires: absolute unix seconds, 0: none. */
