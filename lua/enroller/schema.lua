@@ -297,7 +297,8 @@ local DB_PROTOCOLS = {
 }
 
 --- A database (Teleport DatabaseV3).  Validated like an app, shown by
---- `enroller explain` and `enroller test-rules`; NOT yet written to Teleport.
+--- `enroller explain` and `enroller test-rules`, registered with
+--- CreateDatabase.
 M.db = {
   type = "record",
   fields = {

@@ -165,6 +165,8 @@ describe("enroller.schema resources and rule priority", function()
       { schema.validate_resource({ kind = "db", name = "pg", uri = "h:1" }) })
     assert.are.same({ nil, "db field 'uri': 'nohost' is not host:port or a URL" },
       { schema.validate_resource({ kind = "db", name = "pg", protocol = "mysql", uri = "nohost" }) })
+    assert.are.same({ nil, "db field 'protocol': unknown database protocol 'postgress'" },
+      { schema.validate_resource({ kind = "db", name = "pg", protocol = "postgress", uri = "h:1" }) })
     assert.are.same({ nil, "db field 'rewrite' is not allowed" },
       { schema.validate_resource({ kind = "db", name = "pg", protocol = "mysql", uri = "h:1", rewrite = {} }) })
   end)
