@@ -8,6 +8,7 @@
 
 #include "base/list.h"
 #include "base/backoff.h"
+#include "base/hash.h"
 #include "base/log.h"
 #include "base/strmap.h"
 #include "net/grpc_frame.h"
@@ -71,6 +72,7 @@ struct teleport_view {
     struct strmap unconfirmed;   /* key -> struct written (created, not yet served) */
     uint64_t seq;
     bool complete, listed, closing;
+    uint64_t warned; /* hash of the last listing failure logged, 0 after a success */
     bool dbs_unknown;            /* the last listing could not read databases (denied) */
 
     /* listing */
@@ -258,6 +260,7 @@ static void finish_listing(struct teleport_view *tv)
     tv->running = false;
     tv->listed = true;
     if (tv->complete) {
+        tv->warned = 0;
         backoff_reset(&tv->list_backoff);
     } else if (!tv->again) {
         uv_timer_start(&tv->list_timer, list_timer_cb, backoff_next(&tv->list_backoff, NULL), 0);
@@ -269,10 +272,23 @@ static void finish_listing(struct teleport_view *tv)
     }
 }
 
+/* A listing failure is logged once per distinct message until a listing
+ * succeeds: retries with the same error are debug lines. */
+static bool listing_warn_first(struct teleport_view *tv, const char *what, const char *msg)
+{
+    uint64_t h = hash_fnv64(hash_fnv64(HASH_FNV64_INIT, what, strlen(what)), msg, strlen(msg));
+    if (h == tv->warned) {
+        log_debug(LOG_TELEPORT, "%s: %s (again)", what, msg);
+        return false;
+    }
+    tv->warned = h;
+    return true;
+}
+
 /* The listing failed: the view is unknown until the next one answers. */
 static void listing_failed(struct teleport_view *tv, const char *what, const struct enr_error *err)
 {
-    if (tv->complete || !tv->listed)
+    if (listing_warn_first(tv, what, err->msg))
         log_warn(LOG_TELEPORT, "%s: %s; no writes until Teleport answers", what, err->msg);
     tv->complete = false;
     finish_listing(tv);
@@ -406,7 +422,8 @@ void teleport_view_relist(struct teleport_view *tv)
             return;
         req_free(q);
     }
-    log_warn(LOG_TELEPORT, "ListApps: %s", err.msg);
+    if (listing_warn_first(tv, "ListApps", err.msg))
+        log_warn(LOG_TELEPORT, "ListApps: %s", err.msg);
     tv->complete = false;
     finish_listing(tv);
 }
