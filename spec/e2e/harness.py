@@ -285,12 +285,14 @@ class Cluster:
         self.tctl("auth", "sign", "--user", self.user, "--out", self.identity, "--ttl", "2h")
 
     # ---- tools
-    def tctl(self, *args, check=True):
+    def tctl(self, *args, check=True, wait=True):
+        """wait=False for a write enroller is expected to undo at once (a
+        drift test's tampering): the cache may never show it."""
         r = subprocess.run([TCTL, "--state", self.state] + list(args), capture_output=True, text=True,
                            timeout=CMD_DEADLINE)
         if check and r.returncode != 0:
             raise RuntimeError("tctl %s: %s" % (" ".join(args), r.stderr.strip()))
-        if args and args[0] == "create" and r.returncode == 0:
+        if wait and args and args[0] == "create" and r.returncode == 0:
             self._wait_created(args[-1])
         return r
 

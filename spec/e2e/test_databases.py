@@ -69,7 +69,7 @@ class Databases(unittest.TestCase):
             en.wait_log("watching apps and app servers, databases and database servers", what="the watch")
             want = db["spec"]["uri"]
             db["spec"]["uri"] = "tampered.example:1"
-            cl.tctl("create", "-f", write_json(cl, "tampered.json", db))
+            cl.tctl("create", "-f", write_json(cl, "tampered.json", db), wait=False)
             wait_for(lambda: "database postgres-pg1 was changed outside enroller" in en.log(), what="drift report")
             wait_for(lambda: dbs(cl)["postgres-pg1"]["spec"]["uri"] == want, what="the restore")
 

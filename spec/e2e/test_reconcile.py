@@ -279,7 +279,7 @@ class Reconcile(unittest.TestCase):
             path = os.path.join(cl.tmp, "tampered.json")
             with open(path, "w") as f:
                 json.dump(app, f)
-            cl.tctl("create", "-f", path)
+            cl.tctl("create", "-f", path, wait=False)
             t0 = time.monotonic()
             wait_for(lambda: "changed outside enroller" in en.log(), what="the drift report")
             wait_for(lambda: cl.apps()["rabbitmq-rmq1"]["spec"]["uri"] == want, what="restore")
