@@ -5,10 +5,11 @@ them (after Kong's schema.lua and rspamd's lua_shape).
     local ok, msg = schema.validate(schema.app, app)
     -- nil, "app field 'urll' is not allowed"
 
-A field is { type = "string"|"boolean"|"function"|"map"|"array"|"record",
+A field is { type = "string"|"boolean"|"function"|"map"|"array"|"record"|"strings",
 required = bool, check = function(v) -> true | nil, msg, description = ... }.
 "record" has fields = {...} (closed: other keys are rejected); "array" has
-elements = <field>; "map" has keys and values = <field>.
+elements = <field>; "map" has keys and values = <field>; "strings" is one
+string or a non-empty array of them, each checked as elements = <field>.
 ]]
 
 local M = {}
@@ -328,6 +329,30 @@ function M.validate_resource(r)
   return M.validate(M.app, r)
 end
 
+-- A match_image pattern is a glob on the repository, c.image_name: what a
+-- tag or a digest would add can never be there (base/image_ref.c).
+local function check_image_pattern(v)
+  if v == "" then return nil, "must not be empty" end
+  local bad = control_char(v)
+  if bad then return nil, bad end
+  if #v > 255 then return nil, ("is %d bytes; at most 255"):format(#v) end
+  if v:find("@", 1, true) then
+    return nil, ("'%s' has a digest; match_image matches the repository only (c.image_name, without tag or digest)"):format(v)
+  end
+  if v:match("[^/]*$"):find(":", 1, true) then
+    return nil, ("'%s' has a tag; match_image matches the repository only (c.image_name, without tag or digest: check c.tag in match)"):format(v)
+  end
+  return true
+end
+
+local function check_label_name(v)
+  if v == "" then return nil, "must not be empty" end
+  local bad = control_char(v)
+  if bad then return nil, bad end
+  if #v > M.MAX_STRING then return nil, ("is %d bytes; at most %d"):format(#v, M.MAX_STRING) end
+  return true
+end
+
 --- The table rule{} takes.
 M.rule = {
   type = "record",
@@ -340,6 +365,10 @@ M.rule = {
                    if math.type(v) == "integer" and v >= -1000 and v <= 1000 then return true end
                    return nil, "must be an integer between -1000 and 1000"
                  end, description = "higher wins: for one container, only the matching rules of the highest priority produce resources (default 0)" },
+    match_image = { type = "strings", elements = { type = "string", check = check_image_pattern },
+                    description = "globs on the image repository (c.image_name); a container whose image matches none is not asked (checked in C, before match)" },
+    match_label = { type = "strings", elements = { type = "string", check = check_label_name },
+                    description = "label keys; a container that carries none of them is not asked (checked in C, before match)" },
   },
 }
 
@@ -387,6 +416,27 @@ function validate_field(field, v, path, what)
     return true
   end
   local want = field.type
+  if want == "strings" then
+    -- one string, or a non-empty list of them
+    if type(v) == "string" then
+      local ok, msg = validate_field(field.elements, v, path, what)
+      if not ok then return nil, msg end
+    elseif type(v) ~= "table" then
+      return nil, ("%s '%s': expected a string or a list of strings, got %s"):format(what, path, type(v))
+    elseif not is_array(v) or #v == 0 then
+      return nil, ("%s '%s': expected a string or a non-empty list of strings"):format(what, path)
+    else
+      for i = 1, #v do
+        local ok, msg = validate_field(field.elements, v[i], ("%s[%d]"):format(path, i), what)
+        if not ok then return nil, msg end
+      end
+    end
+    if field.check then
+      local ok, msg = field.check(v)
+      if not ok then return nil, ("%s '%s': %s"):format(what, path, msg) end
+    end
+    return true
+  end
   local lua_type = (want == "map" or want == "array" or want == "record") and "table" or want
   if type(v) ~= lua_type then
     return nil, ("%s '%s': expected %s, got %s"):format(what, path, want, type(v))
