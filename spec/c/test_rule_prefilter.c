@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmd/commands.h"
 #include "lua/lua_runtime.h"
 #include "rules/rule_eval.h"
 #include "rules/rule_loader.h"
@@ -387,6 +388,33 @@ static void test_lists_copied(void)
     rule_set_free(rs);
 }
 
+/* `enroller test-rules`: a case whose resource is missing says why each
+ * rule did not match, the pre-filter's reason included. */
+static void test_cases_say_why(void)
+{
+    char path[300], out_text[4096];
+    FILE *f;
+
+    one_rule("p.lua", PRE_RULE("match_image = { 'rabbitmq', 'docker.io/library/rabbitmq' }"));
+    snprintf(path, sizeof(path), "%s/web.case.json", tmp);
+    f = fopen(path, "w");
+    ASSERT_TRUE(f != NULL);
+    fputs("{ \"rules\": \"rules\", \"expect\": [ { \"name\": \"web\" } ],\n"
+          "  \"container\": { \"Id\": \"0123456789ab\", \"Name\": \"/web\", \"Image\": \"sha256:00\",\n"
+          "                 \"Config\": { \"Image\": \"nginx:1.27\", \"Labels\": {} } } }\n", f);
+    fclose(f);
+    FILE *out = tmpfile();
+    ASSERT_TRUE(out != NULL);
+    ASSERT_EQ(cmd_test_rules(path, NULL, NULL, out), 1);
+    rewind(out);
+    size_t n = fread(out_text, 1, sizeof(out_text) - 1, out);
+    out_text[n] = '\0';
+    fclose(out);
+    ASSERT_CONTAINS(out_text, "web.case.json: expected app 'web' was not produced (got 0 resources; "
+                              "rule p: no match: image nginx not in match_image)\n");
+    ASSERT_CONTAINS(out_text, "test-rules: 0 passed, 1 failed\n");
+}
+
 int main(void)
 {
     snprintf(tmp, sizeof(tmp), "/tmp/enr-test-prefilter-XXXXXX");
@@ -397,6 +425,7 @@ int main(void)
     test_with_priorities();
     test_load_errors();
     test_lists_copied();
+    test_cases_say_why();
 
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
