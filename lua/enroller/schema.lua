@@ -329,27 +329,16 @@ function M.validate_resource(r)
   return M.validate(M.app, r)
 end
 
--- A match_image pattern is a glob on the repository, c.image_name: what a
--- tag or a digest would add can never be there (base/image_ref.c).
+-- A match_image pattern is a glob on the repository, c.image_name, where a
+-- tag or a digest can never be (base/image_ref.c).
+local check_pattern_text = check_text(255)
 local function check_image_pattern(v)
-  if v == "" then return nil, "must not be empty" end
-  local bad = control_char(v)
-  if bad then return nil, bad end
-  if #v > 255 then return nil, ("is %d bytes; at most 255"):format(#v) end
-  if v:find("@", 1, true) then
-    return nil, ("'%s' has a digest; match_image matches the repository only (c.image_name, without tag or digest)"):format(v)
+  local ok, msg = check_pattern_text(v)
+  if not ok then return nil, msg end
+  local bad = v:find("@", 1, true) and "a digest" or v:match("[^/]*$"):find(":", 1, true) and "a tag"
+  if bad then
+    return nil, ("'%s' has %s; match_image matches the repository only (c.image_name)"):format(v, bad)
   end
-  if v:match("[^/]*$"):find(":", 1, true) then
-    return nil, ("'%s' has a tag; match_image matches the repository only (c.image_name, without tag or digest: check c.tag in match)"):format(v)
-  end
-  return true
-end
-
-local function check_label_name(v)
-  if v == "" then return nil, "must not be empty" end
-  local bad = control_char(v)
-  if bad then return nil, bad end
-  if #v > M.MAX_STRING then return nil, ("is %d bytes; at most %d"):format(#v, M.MAX_STRING) end
   return true
 end
 
@@ -365,10 +354,9 @@ M.rule = {
                    if math.type(v) == "integer" and v >= -1000 and v <= 1000 then return true end
                    return nil, "must be an integer between -1000 and 1000"
                  end, description = "higher wins: for one container, only the matching rules of the highest priority produce resources (default 0)" },
-    match_image = { type = "strings", elements = { type = "string", check = check_image_pattern },
-                    description = "globs on the image repository (c.image_name); a container whose image matches none is not asked (checked in C, before match)" },
-    match_label = { type = "strings", elements = { type = "string", check = check_label_name },
-                    description = "label keys; a container that carries none of them is not asked (checked in C, before match)" },
+    -- the pre-filter, checked in C before match() (src/rules/rule_prefilter.h)
+    match_image = { type = "strings", elements = { type = "string", check = check_image_pattern } },
+    match_label = { type = "strings", elements = { type = "string", check = check_text(M.MAX_STRING) } },
   },
 }
 
@@ -417,23 +405,18 @@ function validate_field(field, v, path, what)
   end
   local want = field.type
   if want == "strings" then
-    -- one string, or a non-empty list of them
-    if type(v) == "string" then
-      local ok, msg = validate_field(field.elements, v, path, what)
-      if not ok then return nil, msg end
-    elseif type(v) ~= "table" then
+    -- one non-empty string, or a non-empty list of them
+    local list = type(v) == "table" and v or { v }
+    if type(v) ~= "string" and type(v) ~= "table" then
       return nil, ("%s '%s': expected a string or a list of strings, got %s"):format(what, path, type(v))
-    elseif not is_array(v) or #v == 0 then
+    elseif not is_array(list) or #list == 0 then
       return nil, ("%s '%s': expected a string or a non-empty list of strings"):format(what, path)
-    else
-      for i = 1, #v do
-        local ok, msg = validate_field(field.elements, v[i], ("%s[%d]"):format(path, i), what)
-        if not ok then return nil, msg end
-      end
     end
-    if field.check then
-      local ok, msg = field.check(v)
-      if not ok then return nil, ("%s '%s': %s"):format(what, path, msg) end
+    for i = 1, #list do
+      local at = list == v and ("%s[%d]"):format(path, i) or path
+      if list[i] == "" then return nil, ("%s '%s': must not be empty"):format(what, at) end
+      local ok, msg = validate_field(field.elements, list[i], at, what)
+      if not ok then return nil, msg end
     end
     return true
   end

@@ -336,11 +336,10 @@ static void test_load_errors(void)
                       "rules/bad.lua:2: [enroller] rule{}: field 'match_image': must not be empty");
     expect_load_error(BAD("match_image = { 'nginx', 'rabbitmq:3-management' }"),
                       "rules/bad.lua:2: [enroller] rule{}: field 'match_image[2]': 'rabbitmq:3-management' has a "
-                      "tag; match_image matches the repository only (c.image_name, without tag or digest: check "
-                      "c.tag in match)");
+                      "tag; match_image matches the repository only (c.image_name)");
     expect_load_error(BAD("match_image = 'nginx@sha256:00'"),
                       "rules/bad.lua:2: [enroller] rule{}: field 'match_image': 'nginx@sha256:00' has a digest; "
-                      "match_image matches the repository only (c.image_name, without tag or digest)");
+                      "match_image matches the repository only (c.image_name)");
     expect_load_error(BAD("match_label = 'a\\nb'"),
                       "rules/bad.lua:2: [enroller] rule{}: field 'match_label': contains a control character "
                       "(byte 0x0a at 2)");
