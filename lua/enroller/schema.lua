@@ -382,17 +382,43 @@ end
 
 local validate_field
 
+-- A record schema's field names, sorted once: every resource of every
+-- container is checked against the same few schemas.  Sorted again when
+-- the number of fields changed (a caller's own schema, edited).
+local field_order = setmetatable({}, { __mode = "k" })
+
+local function order_of(fields)
+  local order, n = field_order[fields], 0
+  for _ in pairs(fields) do n = n + 1 end
+  if order == nil or #order ~= n then
+    order = sorted_keys(fields)
+    field_order[fields] = order
+  end
+  return order
+end
+
 local function validate_record(field, v, path, what)
-  for _, k in ipairs(sorted_keys(v)) do
-    if type(k) ~= "string" then
-      return nil, ("%s key %s is not a string"):format(what, tostring(k))
-    end
-    if field.fields[k] == nil then
-      return nil, ("%s '%s' is not allowed"):format(what, join(path, k))
+  local fields = field.fields
+  local bad = false
+  for k in pairs(v) do
+    if type(k) ~= "string" or fields[k] == nil then
+      bad = true
+      break
     end
   end
-  for _, k in ipairs(sorted_keys(field.fields)) do
-    local ok, msg = validate_field(field.fields[k], v[k], join(path, k), what)
+  if bad then
+    -- the first offending key in sorted order, so the message is stable
+    for _, k in ipairs(sorted_keys(v)) do
+      if type(k) ~= "string" then
+        return nil, ("%s key %s is not a string"):format(what, tostring(k))
+      end
+      if fields[k] == nil then
+        return nil, ("%s '%s' is not allowed"):format(what, join(path, k))
+      end
+    end
+  end
+  for _, k in ipairs(order_of(fields)) do
+    local ok, msg = validate_field(fields[k], v[k], join(path, k), what)
     if not ok then return nil, msg end
   end
   return true
