@@ -29,6 +29,9 @@ def peak_rss_kib(enroller, n, runs=3):
                 f.write(text.replace('name = "rabbitmq"', 'name = "r%03d"' % i))
         with open(os.path.join(d, "config.lua"), "w") as f:
             f.write(CONFIG)
+        # `enroller check` loads the identity too: a valid one, mode 0600
+        shutil.copy(os.path.join(SRC, "spec", "fixtures", "identity", "valid_rsa.identity"), os.path.join(d, "id"))
+        os.chmod(os.path.join(d, "id"), 0o600)
         best = None
         for _ in range(runs):
             pid = os.fork()

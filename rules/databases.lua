@@ -29,23 +29,34 @@ local IMAGES = {
   redis = { protocol = "redis", port = 6379 },
 }
 
+-- Every name an official image goes by ("postgres", "library/postgres",
+-- "docker.io/postgres", "docker.io/library/postgres") -> its short name.
+-- The same names are the pre-filter, checked in C before match().
+local SHORT, NAMES = {}, {}
+for _, image in ipairs({ "postgres", "mysql", "mariadb", "mongo", "redis" }) do
+  for _, prefix in ipairs({ "", "library/", "docker.io/", "docker.io/library/" }) do
+    SHORT[prefix .. image] = image
+    NAMES[#NAMES + 1] = prefix .. image
+  end
+end
+
 local function image_of(c)
-  local name = c.image_name or ""
-  name = name:gsub("^docker%.io/", ""):gsub("^library/", "")
+  local name = SHORT[c.image_name]
   return name, IMAGES[name]
 end
 
 return enroller.rule {
   name = "databases",
   description = "databases of the official postgres, mysql, mariadb, mongo and redis images",
+  match_image = NAMES,
 
   match = function(c)
-    local ignored, why = util.ignored(c)
-    if ignored then return false, why end
     local name, spec = image_of(c)
     if not spec then
       return false, ("image %s is not postgres, mysql, mariadb, mongo or redis"):format(c.image_name)
     end
+    local ignored, why = util.ignored(c)
+    if ignored then return false, why end
     return true, "image " .. name
   end,
 

@@ -44,11 +44,12 @@ return enroller.rule {
   name = "http",
   description = "a web app for containers labelled enroller.http=true",
   priority = 50,
+  match_label = "enroller.http",   -- the pre-filter: checked in C before match()
 
   match = function(c)
+    if not util.is_true(c:label("enroller.http")) then return false, "no label enroller.http=true" end
     local ignored, why = util.ignored(c)
     if ignored then return false, why end
-    if not util.is_true(c:label("enroller.http")) then return false, "no label enroller.http=true" end
     return true, "label enroller.http=true"
   end,
 

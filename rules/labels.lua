@@ -84,7 +84,9 @@
 --     teleport.dev/port, teleport.dev/protocol, teleport.dev/tcp-ports,
 --     teleport.dev/db-protocol or
 --     teleport.dev/discovery-type=app or db (Teleport takes every Service its
---     matcher selects; enroller would otherwise grab every container);
+--     matcher selects; enroller would otherwise grab every container).
+--     These label keys are the rule's match_label, so a container with
+--     none of them costs no Lua at all;
 --   * the URI's host is the container's address on the network named by the
 --     label enroller.network, or on its only network.
 --
@@ -113,11 +115,18 @@ local COMPOSE = "com.docker.compose."
 -- "env*" for a prefix).  Empty: only what each container opts into.
 local PUBLISH = {}
 
-local function opted_in(c)
-  for _, k in ipairs({ "name", "port", "protocol", "tcp-ports", "db-protocol" }) do
-    if c:has_label(P .. k) then return true end
+-- The labels that opt a container in.  They are also the pre-filter
+-- (match_label, checked in C): a container with none of them never enters
+-- this file's Lua.
+local IGNORE, DISCOVERY_TYPE, ONEOFF = P .. "ignore", P .. "discovery-type", COMPOSE .. "oneoff"
+local OPT_IN = { P .. "name", P .. "port", P .. "protocol", P .. "tcp-ports", P .. "db-protocol" }
+local OPT_IN_LABELS = table.move(OPT_IN, 1, #OPT_IN, 1, {})
+OPT_IN_LABELS[#OPT_IN_LABELS + 1] = DISCOVERY_TYPE
+
+local function opted_in(c, dtype)
+  for i = 1, #OPT_IN do
+    if c:has_label(OPT_IN[i]) then return true end
   end
-  local dtype = c:label(P .. "discovery-type")
   return dtype == "app" or dtype == "db"
 end
 
@@ -223,15 +232,16 @@ return enroller.rule {
   name = "labels",
   description = "apps and databases from teleport.dev/* container labels, as Teleport's Kubernetes discovery",
   priority = 100,
+  match_label = OPT_IN_LABELS,
 
   match = function(c)
-    if c:label(P .. "ignore") == "true" then return false, P .. "ignore=true" end
-    local dtype = c:label(P .. "discovery-type")
-    if dtype ~= nil and dtype ~= "app" and dtype ~= "db" then return false, P .. "discovery-type=" .. dtype end
-    if c:label(COMPOSE .. "oneoff") == "True" then
-      return false, COMPOSE .. "oneoff=True (a `docker compose run` container)"
+    if c:label(IGNORE) == "true" then return false, IGNORE .. "=true" end
+    local dtype = c:label(DISCOVERY_TYPE)
+    if dtype ~= nil and dtype ~= "app" and dtype ~= "db" then return false, DISCOVERY_TYPE .. "=" .. dtype end
+    if c:label(ONEOFF) == "True" then
+      return false, ONEOFF .. "=True (a `docker compose run` container)"
     end
-    if not opted_in(c) then
+    if not opted_in(c, dtype) then
       return false, "no teleport.dev/name, /port, /protocol, /tcp-ports, /db-protocol or /discovery-type=app|db label"
     end
     return true, "teleport.dev/ labels present"

@@ -15,12 +15,12 @@ local labels = require("enroller.labels")
 
 local UI_PORT = 15672
 
--- Image names the official image goes by.
-local IMAGES = {
-  ["rabbitmq"] = true,
-  ["library/rabbitmq"] = true,
-  ["docker.io/library/rabbitmq"] = true,
-}
+-- Image names the official image goes by: the pre-filter (checked in C,
+-- so other containers never reach this file's Lua) and match() read the
+-- same list.
+local IMAGE_NAMES = { "rabbitmq", "library/rabbitmq", "docker.io/library/rabbitmq" }
+local IMAGES = {}
+for _, name in ipairs(IMAGE_NAMES) do IMAGES[name] = true end
 
 local function is_management_tag(tag)
   return tag ~= nil and (tag == "management" or tag:sub(-#"-management") == "-management")
@@ -29,11 +29,13 @@ end
 return enroller.rule {
   name = "rabbitmq",
   description = "RabbitMQ management UI of rabbitmq:*-management containers",
+  match_image = IMAGE_NAMES,
 
   match = function(c)
+    local image = c.image_name
+    if not IMAGES[image] then return false, "image " .. image .. " is not rabbitmq" end
     local ignored, why = util.ignored(c)
     if ignored then return false, why end
-    if not IMAGES[c.image_name] then return false, "image " .. c.image_name .. " is not rabbitmq" end
     if not is_management_tag(c.tag) then
       return false, ("tag %s has no management plugin"):format(tostring(c.tag))
     end

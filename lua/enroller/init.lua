@@ -5,12 +5,18 @@ enroller - the rule-writer library's entry point.
     return enroller.rule {
       name = "rabbitmq",
       description = "RabbitMQ management UI",
-      match = function(c) return c.image_name == "rabbitmq" end,
+      match_image = { "rabbitmq", "*/rabbitmq" },   -- optional pre-filters, checked in C
+      match = function(c) return (c.tag or ""):match("management$") ~= nil end,
       apps = function(c) return { { name = "rabbitmq-" .. c.name, uri = "http://..." } } end,
     }
 
 A rule file returns exactly one rule.  rule{} checks its table on the spot
 and raises at the caller's line, so mistakes point into the rule file.
+
+match_image (globs on c.image_name) and match_label (label keys, any one
+present) are a static pre-filter: the daemon checks them in C and never
+calls match() or apps() for a container that fails them.  rule.match(c)
+called from Lua (a spec) is the bare function, without the pre-filter.
 ]]
 local schema = require("enroller.schema")
 
@@ -24,7 +30,7 @@ local built = setmetatable({}, { __mode = "k" })
 
 --[[[
 @function enroller.rule(spec)
-@param {table} spec name (string), description (string), priority (integer, default 0), match (function(c) -> boolean[, why]), apps (function(c) -> list of app or db tables)
+@param {table} spec name (string), description (string), priority (integer, default 0), match_image (string or list: globs on c.image_name), match_label (string or list: label keys, one must be present), match (function(c) -> boolean[, why]), apps (function(c) -> list of app or db tables)
 @return {table} the rule (a read-only-by-convention table the loader recognises)
 Raises "[enroller] rule{}: ..." at the caller's line on any problem.
 ]]
@@ -40,6 +46,11 @@ function M.rule(spec)
   end
   local r = {}
   for k, v in pairs(spec) do r[k] = v end
+  -- the pre-filter lists are the rule's own: a later change to the
+  -- caller's table does not reach the rule
+  for _, k in ipairs({ "match_image", "match_label" }) do
+    if type(r[k]) == "table" then r[k] = table.move(r[k], 1, #r[k], 1, {}) end
+  end
   built[r] = true
   return setmetatable(r, rule_mt)
 end

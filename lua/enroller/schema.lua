@@ -5,10 +5,11 @@ them (after Kong's schema.lua and rspamd's lua_shape).
     local ok, msg = schema.validate(schema.app, app)
     -- nil, "app field 'urll' is not allowed"
 
-A field is { type = "string"|"boolean"|"function"|"map"|"array"|"record",
+A field is { type = "string"|"boolean"|"function"|"map"|"array"|"record"|"strings",
 required = bool, check = function(v) -> true | nil, msg, description = ... }.
 "record" has fields = {...} (closed: other keys are rejected); "array" has
-elements = <field>; "map" has keys and values = <field>.
+elements = <field>; "map" has keys and values = <field>; "strings" is one
+string or a non-empty array of them, each checked as elements = <field>.
 ]]
 
 local M = {}
@@ -329,6 +330,19 @@ function M.validate_resource(r)
   return M.validate(M.app, r)
 end
 
+-- A match_image pattern is a glob on the repository, c.image_name, where a
+-- tag or a digest can never be (base/image_ref.c).
+local check_pattern_text = check_text(255)
+local function check_image_pattern(v)
+  local ok, msg = check_pattern_text(v)
+  if not ok then return nil, msg end
+  local bad = v:find("@", 1, true) and "a digest" or v:match("[^/]*$"):find(":", 1, true) and "a tag"
+  if bad then
+    return nil, ("'%s' has %s; match_image matches the repository only (c.image_name)"):format(v, bad)
+  end
+  return true
+end
+
 --- The table rule{} takes.
 M.rule = {
   type = "record",
@@ -341,6 +355,9 @@ M.rule = {
                    if math.type(v) == "integer" and v >= -1000 and v <= 1000 then return true end
                    return nil, "must be an integer between -1000 and 1000"
                  end, description = "higher wins: for one container, only the matching rules of the highest priority produce resources (default 0)" },
+    -- the pre-filter, checked in C before match() (src/rules/rule_prefilter.h)
+    match_image = { type = "strings", elements = { type = "string", check = check_image_pattern } },
+    match_label = { type = "strings", elements = { type = "string", check = check_text(M.MAX_STRING) } },
   },
 }
 
@@ -366,17 +383,43 @@ end
 
 local validate_field
 
+-- A record schema's field names, sorted once: every resource of every
+-- container is checked against the same few schemas.  Sorted again when
+-- the number of fields changed (a caller's own schema, edited).
+local field_order = setmetatable({}, { __mode = "k" })
+
+local function order_of(fields)
+  local order, n = field_order[fields], 0
+  for _ in pairs(fields) do n = n + 1 end
+  if order == nil or #order ~= n then
+    order = sorted_keys(fields)
+    field_order[fields] = order
+  end
+  return order
+end
+
 local function validate_record(field, v, path, what)
-  for _, k in ipairs(sorted_keys(v)) do
-    if type(k) ~= "string" then
-      return nil, ("%s key %s is not a string"):format(what, tostring(k))
-    end
-    if field.fields[k] == nil then
-      return nil, ("%s '%s' is not allowed"):format(what, join(path, k))
+  local fields = field.fields
+  local bad = false
+  for k in pairs(v) do
+    if type(k) ~= "string" or fields[k] == nil then
+      bad = true
+      break
     end
   end
-  for _, k in ipairs(sorted_keys(field.fields)) do
-    local ok, msg = validate_field(field.fields[k], v[k], join(path, k), what)
+  if bad then
+    -- the first offending key in sorted order, so the message is stable
+    for _, k in ipairs(sorted_keys(v)) do
+      if type(k) ~= "string" then
+        return nil, ("%s key %s is not a string"):format(what, tostring(k))
+      end
+      if fields[k] == nil then
+        return nil, ("%s '%s' is not allowed"):format(what, join(path, k))
+      end
+    end
+  end
+  for _, k in ipairs(order_of(fields)) do
+    local ok, msg = validate_field(fields[k], v[k], join(path, k), what)
     if not ok then return nil, msg end
   end
   return true
@@ -388,6 +431,22 @@ function validate_field(field, v, path, what)
     return true
   end
   local want = field.type
+  if want == "strings" then
+    -- one non-empty string, or a non-empty list of them
+    local list = type(v) == "table" and v or { v }
+    if type(v) ~= "string" and type(v) ~= "table" then
+      return nil, ("%s '%s': expected a string or a list of strings, got %s"):format(what, path, type(v))
+    elseif not is_array(list) or #list == 0 then
+      return nil, ("%s '%s': expected a string or a non-empty list of strings"):format(what, path)
+    end
+    for i = 1, #list do
+      local at = list == v and ("%s[%d]"):format(path, i) or path
+      if list[i] == "" then return nil, ("%s '%s': must not be empty"):format(what, at) end
+      local ok, msg = validate_field(field.elements, list[i], at, what)
+      if not ok then return nil, msg end
+    end
+    return true
+  end
   local lua_type = (want == "map" or want == "array" or want == "record") and "table" or want
   if type(v) ~= lua_type then
     return nil, ("%s '%s': expected %s, got %s"):format(what, path, want, type(v))

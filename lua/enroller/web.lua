@@ -14,6 +14,8 @@ shape of most image rules (grafana.lua, prometheus.lua).
 The app is <scheme>://<container ip>:<port> on the network named by the
 label enroller.network or the container's only network, named
 <name>-<container name>; teleport.dev/ignore=true leaves the container alone.
+The images (and their docker.io/ forms) are the rule's match_image, so a
+container of any other image never enters the rule's Lua.
 ]]
 local enroller = require("enroller")
 local util = require("enroller.util")
@@ -39,23 +41,28 @@ function M.image_rule(spec)
   if type(spec.title) ~= "string" then
     error("[web] image_rule: title: expected string", 2)
   end
-  local images, scheme = {}, spec.scheme or "http"
+  local images, names, scheme = {}, {}, spec.scheme or "http"
   for _, repo in ipairs(spec.images) do
-    images[repo] = true
-    images["docker.io/" .. repo] = true
+    if type(repo) ~= "string" then error("[web] image_rule: images: expected a list of image names", 2) end
+    for _, name in ipairs({ repo, "docker.io/" .. repo }) do
+      images[name] = true
+      names[#names + 1] = name
+    end
   end
   return enroller.rule {
     name = spec.name,
     description = spec.description,
     priority = spec.priority,
+    match_image = names,   -- the pre-filter: checked in C before match()
 
     match = function(c)
+      local image = c.image_name
+      if not images[image] then
+        return false, ("image %s is not %s"):format(image, spec.title)
+      end
       local ignored, why = util.ignored(c)
       if ignored then return false, why end
-      if not images[c.image_name] then
-        return false, ("image %s is not %s"):format(c.image_name, spec.title)
-      end
-      return true, "image " .. c.image_name
+      return true, "image " .. image
     end,
 
     apps = function(c)

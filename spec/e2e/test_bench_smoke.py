@@ -63,12 +63,17 @@ class BenchSmoke(unittest.TestCase):
 
     def test_rule_cost(self):
         out = run(os.path.join(BENCH, "rule_cost.py"), "--iterations", "10", "--cg-iterations", "2")
-        base = rows(out, "baseline (matches nothing)")[0]
-        shipped = rows(out, "shipped rules/")[0]
-        self.assertEqual(base[2], "0.00")
-        self.assertGreater(float(shipped[2]), 0)
-        self.assertGreater(int(base[3]), 0)
-        self.assertGreater(int(shipped[3]), int(base[3]))
+        base = rows(out, "baseline (empty rule)")[0]
+        none = rows(out, "shipped rules/, no rule matches")[0]
+        rabbit = rows(out, "shipped rules/, matching (rabbitmq)")[0]
+        self.assertEqual(base[3], "0.00")
+        self.assertEqual(none[3], "0.00")
+        self.assertEqual(rabbit[3], "1.00")
+        self.assertEqual(base[5], "1.00")
+        for r in (base, none, rabbit):
+            self.assertGreater(int(r[4]), 0)
+        # the matching container runs match(), apps() and the output check
+        self.assertGreater(int(rabbit[4]), int(base[4]))
 
     def test_fleet(self):
         out = run(os.path.join(BENCH, "fleet.py"), "--hosts", "1,2", "--per-host", "4", "--steady", "2",

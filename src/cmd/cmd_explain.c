@@ -1,14 +1,16 @@
 /*
  * cmd_explain.c - `enroller explain -c CONFIG CONTAINER`: inspect one live
  * container and show, rule by rule in evaluation order, whether it matched
- * (with match()'s reason when it gives one), was shadowed by a rule of
+ * (with match()'s reason when it gives one, or the pre-filter's when the
+ * rule's match_image/match_label kept the container out), was shadowed by a rule of
  * higher priority, or failed, and the resources each matching rule
  * produces.  Talks to Docker only; writes nothing anywhere.
  *
  *   container rabbitmq (0c661a22bc6e): image rabbitmq:3-management, running
  *     network enroller-test: 10.213.181.2
  *     ports: 5672/tcp, 15672/tcp
- *   rule labels (rules/labels.lua, priority 100): no match: no teleport.dev/... label
+ *   rule labels (rules/labels.lua, priority 100): no match: none of the labels teleport.dev/name, ... (match_label)
+ *   rule grafana (rules/grafana.lua, priority 0): no match: image rabbitmq not in match_image
  *   rule rabbitmq (rules/rabbitmq.lua, priority 0): MATCH: image rabbitmq:3-management
  *     app rabbitmq-rabbitmq uri=http://10.213.181.2:15672 ...
  *   result: 1 app, 0 db, 0 rule errors

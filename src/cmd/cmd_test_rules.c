@@ -23,7 +23,10 @@
  * labels (compared whole), public_addr, insecure_skip_verify, rewrite
  * ({redirect, headers}), protocol, rule.  Any other key is an error in the
  * case file.  Output: one "PASS <case>" or "FAIL <case>: <why>" line per
- * case, then a summary; exit 1 when any case fails.
+ * case, then a summary; exit 1 when any case fails.  A missing resource's
+ * <why> ends with each rule's reason for not matching, as `enroller
+ * explain` gives it ("rule rabbitmq: no match: image nginx not in
+ * match_image").
  */
 #include "cmd/commands.h"
 
@@ -226,6 +229,31 @@ out:
     return out;
 }
 
+/* "; rule x: no match: image nginx not in match_image; rule y: ...)":
+ * why each rule that produced nothing did not, as `enroller explain` says
+ * it (cut at outlen). */
+static void explain_misses(const struct rule_set *rules, const struct rule_report *rep, char *out, size_t outlen)
+{
+    size_t used = 0;
+    for (size_t i = 0; i < rule_set_count(rules) && used < outlen; i++) {
+        const struct rule_report *rp = &rep[i];
+        const char *what = rp->outcome == RULE_NO_MATCH  ? "no match"
+                           : rp->outcome == RULE_SHADOWED ? "shadowed by"
+                                                          : NULL;
+        int n;
+        if (rp->rule == NULL || what == NULL)
+            continue;
+        n = snprintf(out + used, outlen - used, "; rule %s: %s%s%s", rp->rule, what,
+                     rp->detail && rp->detail[0] ? (rp->outcome == RULE_SHADOWED ? " " : ": ") : "",
+                     rp->detail ? rp->detail : "");
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+    if (used + 1 < outlen)
+        snprintf(out + used, outlen - used, ")");
+}
+
 /* Runs one case; 1 pass, 0 fail (why says why). */
 static int run_case(struct runner *r, const char *path, char *why, size_t whylen)
 {
@@ -315,8 +343,10 @@ static int run_case(struct runner *r, const char *path, char *why, size_t whylen
             if (got.items[j].kind == k && strcmp(got.items[j].name, name) == 0)
                 break;
         if (j == got.len) {
-            snprintf(why, whylen, "expected %s '%s' was not produced (got %zu resource%s)",
-                     k == RESOURCE_DB ? "db" : "app", name, got.len, got.len == 1 ? "" : "s");
+            int n = snprintf(why, whylen, "expected %s '%s' was not produced (got %zu resource%s",
+                             k == RESOURCE_DB ? "db" : "app", name, got.len, got.len == 1 ? "" : "s");
+            if (n > 0 && (size_t)n < whylen)
+                explain_misses(r->rules, rep, why + n, whylen - (size_t)n);
             goto out;
         }
         if (!same(w, &got.items[j], why, whylen))

@@ -22,6 +22,8 @@
 
 #include <lauxlib.h>
 
+#include "base/image_ref.h"
+
 /* The userdata: a borrowed or owned snapshot; NULL once invalidated. */
 struct lcontainer {
     const struct container *c;
@@ -65,30 +67,6 @@ static void push_opt_str(lua_State *L, const char *s)
         lua_pushnil(L);
     else
         lua_pushstring(L, s);
-}
-
-/* Length of the repository part of an image reference: "host:5000/rmq:3"
- * -> "host:5000/rmq".  A digest ("@sha256:...") or the last ':' after the
- * last '/' ends it. */
-static size_t image_name_len(const char *image, const char **tag)
-{
-    const char *at = strchr(image, '@');
-    size_t end = at != NULL ? (size_t)(at - image) : strlen(image);
-    size_t slash = 0, colon = end;
-
-    for (size_t i = 0; i < end; i++)
-        if (image[i] == '/')
-            slash = i;
-    for (size_t i = slash; i < end; i++)
-        if (image[i] == ':')
-            colon = i;
-    *tag = NULL;
-    if (colon < end) {
-        /* the tag is a Lua string we push with its length; keep the pointer */
-        *tag = image + colon + 1;
-        return colon;
-    }
-    return end;
 }
 
 static void push_labels(lua_State *L, const struct kv_list *labels)
@@ -152,10 +130,10 @@ static int container_index(lua_State *L)
     else if (strcmp(key, "image") == 0)
         lua_pushstring(L, c->image);
     else if (strcmp(key, "image_name") == 0)
-        lua_pushlstring(L, c->image, image_name_len(c->image, &tag));
+        lua_pushlstring(L, c->image, image_ref_name_len(c->image, &tag));
     else if (strcmp(key, "tag") == 0) {
         const char *at = strchr(c->image, '@');
-        image_name_len(c->image, &tag);
+        image_ref_name_len(c->image, &tag);
         if (tag != NULL)
             lua_pushlstring(L, tag, at != NULL ? (size_t)(at - tag) : strlen(tag));
         else if (at == NULL)

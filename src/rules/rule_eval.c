@@ -1,6 +1,10 @@
 /*
  * rule_eval.c - see rule_eval.h.
  *
+ * A rule's pre-filter (match_image, match_label: rule_prefilter.c) is
+ * checked first, in C; only a container that passes it is pushed into
+ * the rule's state.
+ *
  * The container is pushed into each rule's state as a read-only view
  * (lua_container.c) and invalidated after that rule, so a rule cannot keep
  * it.  Each match() and apps() call, and the check of what apps() returned
@@ -101,8 +105,18 @@ static int eval_one(struct rule_set *rs, const struct rule_entry *e, const struc
 {
     lua_State *L = e->L;
     int top = lua_gettop(L), cidx, rc;
+    char why[256];
 
     *matched = 0;
+    /* the static pre-filter: a container that fails it never enters the
+     * rule's state */
+    if ((rc = rule_prefilter_check(&e->prefilter, c, rp != NULL ? why : NULL, sizeof(why))) < 0)
+        return err_set(err, rc, "%s: rule '%s': out of memory", e->file, e->name);
+    if (rc == 0) {
+        if (rp != NULL && set_detail(rp, why) < 0)
+            return err_set(err, -ENOMEM, "rules: out of memory");
+        return 0;
+    }
     lua_pushcfunction(L, push_container);
     lua_pushlightuserdata(L, (void *)c);
     if ((rc = lua_runtime_pcall(L, 1, 1, err)) < 0) {

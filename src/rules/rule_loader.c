@@ -119,6 +119,7 @@ void rule_set_free(struct rule_set *rs)
     for (size_t i = 0; i < rs->n; i++) {
         free(rs->rules[i].name);
         free(rs->rules[i].file);
+        rule_prefilter_cleanup(&rs->rules[i].prefilter);
         lua_runtime_free(rs->rules[i].L);
     }
     free(rs->rules);
@@ -158,6 +159,9 @@ static int load_one(struct rule_set *rs, const char *path, const char *file, con
 {
     lua_State *L;
     int top, rc, line = 0, is_rule_ref = LUA_NOREF, validate_ref = LUA_NOREF;
+    struct rule_prefilter pf;
+
+    rule_prefilter_init(&pf);
 
     if ((L = lua_runtime_new(limits ? limits->mem_bytes : 0, lua_dir, err)) == NULL)
         return err_wrap(err, "%s", file);
@@ -212,6 +216,10 @@ static int load_one(struct rule_set *rs, const char *path, const char *file, con
                          rs->rules[i].file);
             goto fail;
         }
+    if ((rc = rule_prefilter_read(L, -2, &pf, err)) < 0) {
+        err_wrap(err, "%s: rule '%s'", file, name);
+        goto fail;
+    }
     struct rule_entry *e = &rs->rules[rs->n];
     e->L = L;
     e->validate_ref = validate_ref;
@@ -227,12 +235,14 @@ static int load_one(struct rule_set *rs, const char *path, const char *file, con
     }
     lua_pop(L, 1);
     e->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    e->prefilter = pf;
     rs->n++;
     lua_settop(L, top);
     return 0;
 fail_msg:
     rule_loader_blame(err, file, line);
 fail:
+    rule_prefilter_cleanup(&pf);
     lua_runtime_free(L);
     return rc;
 }

@@ -14,6 +14,7 @@
 
 #include "base/error.h"
 #include "rules/rule_loader.h"
+#include "rules/rule_prefilter.h"
 
 /* Each rule file has a Lua state of its own (lua_runtime.c): nothing one
  * rule does, and no memory it holds, can reach another rule. */
@@ -25,6 +26,7 @@ struct rule_entry {
     int validate_ref; /* schema.validate_resource, taken before the file ran */
     int priority;  /* rule{ priority = ... }, default 0 */
     size_t order;  /* position in sorted file order (ties of priority) */
+    struct rule_prefilter prefilter; /* match_image/match_label, checked in C */
 };
 
 /* A container whose evaluation hit a limit (budget, time, memory) is not

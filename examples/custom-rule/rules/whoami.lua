@@ -20,6 +20,8 @@ local function is_postgres(c) return c.image_name == "postgres" end
 return enroller.rule {
   name = "whoami",
   description = "traefik/whoami as an app, postgres as a database",
+  -- checked in C first: a container of another image never runs match()
+  match_image = { "traefik/whoami", "postgres" },
 
   match = function(c)
     if is_whoami(c) or is_postgres(c) then return true, "image " .. c.image_name end

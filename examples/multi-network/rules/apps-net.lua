@@ -14,6 +14,8 @@ local NETWORK = "apps"          -- the network the Teleport agent can reach
 return enroller.rule {
   name = "apps-net",
   description = "apps on the '" .. NETWORK .. "' network for containers labelled example.app.port",
+  -- checked in C first: a container without the label never runs match()
+  match_label = "example.app.port",
 
   match = function(c)
     if not c:has_label("example.app.port") then return false, "no label example.app.port" end
