@@ -243,6 +243,11 @@ static void test_load_errors(void)
                       "rules/pri.lua:2: [enroller] rule{}: field 'priority': must be an integer between -1000 and 1000");
     expect_load_error(rules_dir("a.lua", RULE("dup", "return {}"), "b.lua", RULE("dup", "return {}"), NULL),
                       "rules/b.lua: rule name 'dup' is already used by rules/a.lua");
+    expect_load_error(rules_dir("rename.lua", HEAD "local r = enroller.rule { name = 'n', description = 'd',\n"
+                                              "  match = function() end, apps = function() end }\n"
+                                              "r.name = {}\nreturn r\n",
+                                NULL),
+                      "rules/rename.lua: the rule's name is a table, not a string (changed after rule{})");
     expect_load_error(rules_dir("spin.lua", "while true do end\n", NULL),
                       "rules/spin.lua:1: rule exceeded instruction budget");
     expect_load_error(rules_dir("io.lua", "return io.open('/etc/passwd')\n", NULL),

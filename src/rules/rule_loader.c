@@ -209,6 +209,12 @@ static int load_one(struct rule_set *rs, const char *path, const char *file, con
     int priority = (int)lua_tointeger(L, -1);
     lua_pop(L, 1);
     lua_getfield(L, -1, "name");
+    /* rule{} checked it, but the file may have changed it since */
+    if (lua_type(L, -1) != LUA_TSTRING) {
+        rc = err_set(err, -EINVAL, "%s: the rule's name is a %s, not a string (changed after rule{})", file,
+                     luaL_typename(L, -1));
+        goto fail;
+    }
     const char *name = lua_tostring(L, -1);
     for (size_t i = 0; i < rs->n; i++)
         if (strcmp(rs->rules[i].name, name) == 0) {
