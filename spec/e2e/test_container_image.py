@@ -147,8 +147,9 @@ class ContainerImage(unittest.TestCase):
                 return cli("logs", "enroller").stderr
 
             try:
-                cl.run_container("web", harness.TINY,
-                                 labels={"teleport.dev/name": "web", "teleport.dev/port": "8080"})
+                # teleport.dev/port names one of the container's TCP ports: expose it.
+                cl.docker("run", "-d", "--name", "web", "--network", harness.NETWORK, "--expose", "8080",
+                          "--label", "teleport.dev/name=web", "--label", "teleport.dev/port=8080", harness.TINY)
                 harness.wait_for(lambda: "web" in cl.apps(), timeout=120, what="web's app (log: %s)" % logs()[-2000:])
                 app = cl.apps()["web"]
                 self.assertEqual(app["metadata"]["labels"]["enroller.dev/owner"], cl.owner)
