@@ -41,11 +41,9 @@
 --   teleport.dev/label.<key>=<value>   publish the app label <key>=<value>
 --   teleport.dev/publish-labels        container label keys, separated by
 --                                      commas, copied onto the app as they are
---   teleport.dev/db-protocol           postgres, mysql, mongodb, redis, ...:
---                                      a database (kind "db") instead of
---                                      apps, at <address>:<port>
---                                      (teleport.dev/port, or the only TCP
---                                      port); same name and labels as an app
+--   teleport.dev/db-protocol           not read: an error that says to use
+--                                      teleport.dev/protocol=<db protocol>
+--                                      (an older enroller's spelling)
 --   teleport.dev/discovery-type        "db": a database (below); anything
 --                                      but "app" or "db": ignored
 --   teleport.dev/ignore                "true": ignored
@@ -81,8 +79,7 @@
 --
 -- Differences from Kubernetes, because a container is not a Service:
 --   * opt-in: a container is taken only if it carries teleport.dev/name,
---     teleport.dev/port, teleport.dev/protocol, teleport.dev/tcp-ports,
---     teleport.dev/db-protocol or
+--     teleport.dev/port, teleport.dev/protocol, teleport.dev/tcp-ports or
 --     teleport.dev/discovery-type=app or db (Teleport takes every Service its
 --     matcher selects; enroller would otherwise grab every container).
 --     These label keys are the rule's match_label, so a container with
@@ -242,15 +239,23 @@ return enroller.rule {
       return false, ONEOFF .. "=True (a `docker compose run` container)"
     end
     if not opted_in(c, dtype) then
-      return false, "no teleport.dev/name, /port, /protocol, /tcp-ports, /db-protocol or /discovery-type=app|db label"
+      return false, "no teleport.dev/name, /port, /protocol, /tcp-ports or /discovery-type=app|db label"
     end
     return true, "teleport.dev/ labels present"
   end,
 
   apps = function(c)
     local protocol = c:label(P .. "protocol")
+    local old = c:label(P .. "db-protocol")
+    if old then
+      -- one spelling for the database protocol, Teleport's: kept opted in
+      -- so that a container still labelled the old way is told, not skipped
+      error(("label %sdb-protocol is not read: use %sprotocol=%s"):format(P, P, old), 0)
+    end
     if c:label(P .. "discovery-type") == "db" or labels.is_db_protocol(protocol) then
-      return { labels.database(c) }
+      local db = labels.database(c)
+      if db then db.name = app_name(c, nil) end -- named as an app is: Compose-aware
+      return { db }
     end
     local ip = util.app_address(c)
     if not ip then return {} end
@@ -261,18 +266,6 @@ return enroller.rule {
     local app_labels = labels.merge(labels.published(c, PUBLISH), labels.compose_identity(c),
                                     labels.container_identity(c))
     local description = c:label(P .. "description", ("Docker container %s (%s)"):format(c.name, c.image))
-    local db_protocol = c:label(P .. "db-protocol")
-    if db_protocol then
-      local ports, want = util.tcp_ports(c), c:label(P .. "port")
-      local port = want and math.tointeger(tonumber(want)) or (#ports == 1 and ports[1] or nil)
-      if port == nil then
-        error(("label %sdb-protocol: set %sport (the container has %s TCP ports)")
-          :format(P, P, #ports == 0 and "no" or tostring(#ports)), 0)
-      end
-      local host = ip:find(":", 1, true) and ("[" .. ip .. "]") or ip
-      return { { kind = "db", name = app_name(c, nil), protocol = db_protocol,
-                 uri = ("%s:%d"):format(host, port), description = description, labels = app_labels } }
-    end
     local tcp_ports = tcp_ports_of(c)
     if tcp_ports and protocol ~= nil and protocol ~= "tcp" then
       error(("label %stcp-ports: needs protocol tcp, not '%s'"):format(P, protocol), 0)

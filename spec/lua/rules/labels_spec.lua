@@ -25,7 +25,7 @@ describe("rules/labels.lua", function()
 
   describe("match", function()
     local cases = {
-      { {}, false, "no teleport.dev/name, /port, /protocol, /tcp-ports, /db-protocol or /discovery-type=app|db label" },
+      { {}, false, "no teleport.dev/name, /port, /protocol, /tcp-ports or /discovery-type=app|db label" },
       { { ["teleport.dev/tcp-ports"] = "8080" }, true },
       { { ["teleport.dev/name"] = "web", ["com.docker.compose.oneoff"] = "True" }, false,
         "com.docker.compose.oneoff=True (a `docker compose run` container)" },
@@ -155,15 +155,12 @@ describe("rules/labels.lua", function()
       assert.are.same({ { port = 5432 }, { port = 6000, end_port = 6010 } }, out[1].tcp_ports)
     end)
 
-    it("teleport.dev/db-protocol makes a database instead of apps", function()
-      local out = apps({ ["teleport.dev/name"] = "pg", ["teleport.dev/db-protocol"] = "postgres",
-                         ["teleport.dev/port"] = "8080" })
-      assert.are.equal(1, #out)
-      assert.are.equal("db", out[1].kind)
-      assert.are.equal("postgres", out[1].protocol)
-      assert.are.equal("10.214.7.3:8080", out[1].uri)
-      assert.are.equal("label teleport.dev/db-protocol: set teleport.dev/port (the container has 2 TCP ports)",
-        h.error_of(rule.apps, published({ ["teleport.dev/db-protocol"] = "postgres" })))
+    it("teleport.dev/db-protocol is not read: one line names the label to use", function()
+      assert.are.equal("label teleport.dev/db-protocol is not read: use teleport.dev/protocol=postgres",
+        h.error_of(rule.apps, published({ ["teleport.dev/name"] = "pg", ["teleport.dev/db-protocol"] = "postgres",
+                                          ["teleport.dev/port"] = "8080" })))
+      local ok = rule.match(published({ ["teleport.dev/db-protocol"] = "postgres" }))
+      assert.is_true(ok)
     end)
 
     describe("Docker Compose", function()
