@@ -138,9 +138,13 @@ def rss_passes(n):
         first = common.run_measured([harness.ENROLLER, "run", "--once", "-c", config])
         same = common.run_measured([harness.ENROLLER, "run", "--once", "-c", config])
         for what, r in (("first", first), ("unchanged", same)):
-            if r["rc"] != 0:
+            # An incomplete pass (the stand-in's listing trails its writes,
+            # as Auth's cache does) still measured its memory; no summary is a crash.
+            if r["rc"] != 0 and "--once:" not in r["out"]:
                 raise RuntimeError("enroller --once (%s) at N=%d exited %d:\n%s" % (what, n, r["rc"],
                                                                                   r["out"][-2000:]))
+            if r["rc"] != 0:
+                log("N=%d %s pass exited %d: %s" % (n, what, r["rc"], r["out"].splitlines()[-1][-200:]))
         log("N=%d peak RSS: first %d KiB, unchanged %d KiB" % (n, first["maxrss_kib"], same["maxrss_kib"]))
         return {"first_kib": first["maxrss_kib"], "unchanged_kib": same["maxrss_kib"]}
 
