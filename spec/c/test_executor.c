@@ -14,6 +14,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "base/intern.h"
 #include "net/grpc_frame.h"
 #include "reconcile/executor.h"
 #include "test.h"
@@ -209,7 +210,7 @@ static void submit(struct executor *ex, const char *spec)
         ASSERT_TRUE(p.len < 16 && tok[1] == ':');
         a->op = tok[0] == 'c' ? PLAN_CREATE : tok[0] == 'u' ? PLAN_UPDATE : PLAN_DELETE;
         const char *name = strncmp(tok + 2, "db/", 3) == 0 ? tok + 5 : tok + 2;
-        ASSERT_TRUE((a->name = strdup(name)) != NULL);
+        ASSERT_TRUE((a->name = intern_get(name)) != NULL);
         ASSERT_EQ(resource_init(&a->res), 0);
         a->res.kind = name != tok + 2 ? RESOURCE_DB : RESOURCE_APP;
         ASSERT_EQ(resource_set_str(&a->res.name, name), 0);

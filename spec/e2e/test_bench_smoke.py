@@ -88,6 +88,25 @@ class BenchSmoke(unittest.TestCase):
         self.assertEqual(two[11], "0")  # no writes with nothing changing
         self.assertIn("Extrapolation to 100 hosts", out)
 
+    def test_heap(self):
+        out = run(os.path.join(BENCH, "heap.py"), "--sizes", "5")
+        self.assertIn("### Heap by owner", out)
+        self.assertIn("### Peak RSS", out)
+        # every byte of the peak has an owner: the rows add up to the total
+        for col in (1, 2):
+            owners = [int(r[col].replace(",", "")) for r in
+                      (rows(out, o)[0] for o in ("Lua states", "teleport view entries", "resources (desired)",
+                                                  "label strings", "inspect JSON kept",
+                                                  "container snapshots and table", "Docker listing and sync",
+                                                  "Auth calls (protobuf, HTTP/2, TLS)", "planner and executor",
+                                                  "libcurl", "other", "malloc overhead (massif estimate)"))]
+            total = int(rows(out, "total heap + overhead")[0][col].replace(",", ""))
+            self.assertEqual(sum(owners), total)
+            self.assertGreater(total, 0)
+        base, five = rows(out, "0")[0], rows(out, "5")[0]
+        self.assertGreater(float(base[1]), 0)
+        self.assertGreater(float(five[1]), 0)
+
 
 if __name__ == "__main__":
     unittest.main(argv=[sys.argv[0], "-v"])

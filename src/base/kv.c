@@ -1,5 +1,6 @@
 /* kv.c - see kv.h. */
 #include "base/kv.h"
+#include "base/intern.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -16,8 +17,8 @@ void kv_cleanup(struct kv_list *l)
     if (l == NULL)
         return;
     for (size_t i = 0; i < l->len; i++) {
-        free(l->items[i].key);
-        free(l->items[i].value);
+        intern_put(l->items[i].key);
+        intern_put(l->items[i].value);
     }
     free(l->items);
     kv_init(l);
@@ -47,19 +48,19 @@ int kv_set(struct kv_list *l, const char *key, const char *value)
 {
     bool found;
     size_t at = find(l, key, &found);
-    char *v = strdup(value), *k = NULL;
+    const char *v = intern_get(value), *k = NULL;
 
     if (v == NULL)
         goto fail;
     if (found) {
-        free(l->items[at].value);
+        intern_put(l->items[at].value);
         l->items[at].value = v;
         return 0;
     }
-    if ((k = strdup(key)) == NULL)
+    if ((k = intern_get(key)) == NULL)
         goto fail;
     if (l->len == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 8;
+        size_t cap = l->cap ? l->cap * 2 : 4;
         struct kv *n = realloc(l->items, cap * sizeof(*n));
         if (n == NULL)
             goto fail;
@@ -72,8 +73,8 @@ int kv_set(struct kv_list *l, const char *key, const char *value)
     l->len++;
     return 0;
 fail:
-    free(k);
-    free(v);
+    intern_put(k);
+    intern_put(v);
     return -ENOMEM;
 }
 
@@ -95,13 +96,18 @@ bool kv_equal(const struct kv_list *a, const struct kv_list *b)
     return true;
 }
 
+/* The copy is exactly as long as the source and shares its strings. */
 int kv_copy(struct kv_list *dst, const struct kv_list *src)
 {
     kv_init(dst);
-    for (size_t i = 0; i < src->len; i++)
-        if (kv_set(dst, src->items[i].key, src->items[i].value) < 0) {
-            kv_cleanup(dst);
-            return -ENOMEM;
-        }
+    if (src->len == 0)
+        return 0;
+    if ((dst->items = malloc(src->len * sizeof(*dst->items))) == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < src->len; i++) {
+        dst->items[i].key = intern_ref(src->items[i].key);
+        dst->items[i].value = intern_ref(src->items[i].value);
+    }
+    dst->len = dst->cap = src->len;
     return 0;
 }

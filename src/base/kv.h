@@ -3,7 +3,8 @@
  *
  * Labels are few (tens), read far more than written, and compared whole
  * against Teleport's copy; a sorted array keeps lookups O(log n) and makes
- * equality a linear walk.  Keys are unique; kv_set replaces.
+ * equality a linear walk.  Keys are unique; kv_set replaces.  Keys and
+ * values are interned (base/intern.h): a copy of a list shares its strings.
  */
 #ifndef ENR_KV_H
 #define ENR_KV_H
@@ -12,8 +13,8 @@
 #include <stddef.h>
 
 struct kv {
-    char *key;
-    char *value;
+    const char *key;    /* interned */
+    const char *value;  /* interned */
 };
 
 struct kv_list {
@@ -24,7 +25,7 @@ struct kv_list {
 
 void kv_init(struct kv_list *l);
 void kv_cleanup(struct kv_list *l);
-/* Copies key and value; replaces an existing key.  -ENOMEM on failure. */
+/* Interns key and value; replaces an existing key.  -ENOMEM on failure. */
 int kv_set(struct kv_list *l, const char *key, const char *value);
 /* NULL when absent. */
 const char *kv_get(const struct kv_list *l, const char *key);

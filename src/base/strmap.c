@@ -1,6 +1,7 @@
 /* strmap.c - see strmap.h. */
 #include "base/strmap.h"
 #include "base/hash.h"
+#include "base/intern.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -22,7 +23,7 @@ void strmap_cleanup(struct strmap *m)
     if (m == NULL)
         return;
     for (size_t i = 0; i < m->cap; i++)
-        free(m->slots[i].key);
+        intern_put(m->slots[i].key);
     free(m->slots);
     strmap_init(m);
 }
@@ -73,7 +74,7 @@ void *strmap_get(const struct strmap *m, const char *key)
 int strmap_put(struct strmap *m, const char *key, void *value, void **old)
 {
     struct strmap_slot *s = lookup(m, key);
-    char *k;
+    const char *k;
 
     if (old != NULL)
         *old = NULL;
@@ -85,7 +86,7 @@ int strmap_put(struct strmap *m, const char *key, void *value, void **old)
     }
     if ((m->used + 1) * 4 > m->cap * 3 && grow(m) < 0)
         return -ENOMEM;
-    if ((k = strdup(key)) == NULL)
+    if ((k = intern_get(key)) == NULL)
         return -ENOMEM;
     size_t i = hash(key) & (m->cap - 1);
     while (m->slots[i].key != NULL)
@@ -107,7 +108,7 @@ void *strmap_del(struct strmap *m, const char *key)
     if (s == NULL)
         return NULL;
     v = s->value;
-    free(s->key);
+    intern_put(s->key);
     s->key = NULL;
     s->value = NULL;
     s->tomb = 1;

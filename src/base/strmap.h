@@ -1,7 +1,8 @@
 /*
  * strmap.h - a string-keyed hash map (open addressing, linear probing) for
- * the container table and the Teleport view; keys are copied, values are
- * the caller's pointers.
+ * the container table and the Teleport view; keys are interned
+ * (base/intern.h: an id or a name that is a key in several maps is stored
+ * once), values are the caller's pointers.
  */
 #ifndef ENR_STRMAP_H
 #define ENR_STRMAP_H
@@ -9,7 +10,7 @@
 #include <stddef.h>
 
 struct strmap_slot {
-    char *key;      /* NULL: empty */
+    const char *key; /* interned; NULL: empty */
     void *value;
     int tomb;       /* deleted: keep probing past it */
 };

@@ -9,6 +9,7 @@
  */
 #include "model/container.h"
 #include "base/hash.h"
+#include "base/intern.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -76,9 +77,9 @@ static const char *json_type_name(const json_t *v)
     return "unknown";
 }
 
-/* *out = strdup of the string at obj[key]; "" when absent or null. */
-static int get_str(const json_t *obj, const char *key, const char *path, char **out,
-                   struct enr_error *err)
+/* The string at obj[key] (not copied; "" when absent or null). */
+static int peek_str(const json_t *obj, const char *key, const char *path, const char **out,
+                    struct enr_error *err)
 {
     const json_t *v = obj ? json_object_get(obj, key) : NULL;
     const char *s = "";
@@ -89,8 +90,20 @@ static int get_str(const json_t *obj, const char *key, const char *path, char **
                            json_type_name(v));
         s = json_string_value(v);
     }
-    *out = strdup(s);
-    if (*out == NULL)
+    *out = s;
+    return 0;
+}
+
+/* *out = the string at obj[key] interned; "" when absent or null. */
+static int get_str(const json_t *obj, const char *key, const char *path, const char **out,
+                   struct enr_error *err)
+{
+    const char *s = "";
+    int rc = peek_str(obj, key, path, &s, err);
+
+    if (rc < 0)
+        return rc;
+    if ((*out = intern_get(s)) == NULL)
         return err_set(err, -ENOMEM, "inspect: %s: out of memory", path);
     return 0;
 }
@@ -191,15 +204,14 @@ static int parse_time(const char *s, int64_t *out)
 static int get_time(const json_t *obj, const char *key, const char *path, int64_t *out,
                     struct enr_error *err)
 {
-    char *s = NULL;
-    int rc = get_str(obj, key, path, &s, err);
+    const char *s = NULL;
+    int rc = peek_str(obj, key, path, &s, err);
 
     *out = 0;
     if (rc < 0)
         return rc;
     if (*s != '\0' && parse_time(s, out) < 0)
         rc = err_set(err, -EINVAL, "inspect: %s: not an RFC 3339 time: \"%.64s\"", path, s);
-    free(s);
     return rc;
 }
 
@@ -252,7 +264,7 @@ static int get_networks(const json_t *root, struct container *c, struct enr_erro
             return err_set(err, -EINVAL, "inspect: %s: expected object, got %s", path,
                            json_type_name(net));
         c->n_networks = ++i; /* counted before filling: container_free sees it */
-        if ((n->name = strdup(name)) == NULL)
+        if ((n->name = intern_get(name)) == NULL)
             return err_set(err, -ENOMEM, "inspect: %s: out of memory", path);
         snprintf(path, sizeof(path), "NetworkSettings.Networks.%.64s.IPAddress", name);
         if ((rc = get_str(net, "IPAddress", path, &n->ip, err)) < 0)
@@ -273,7 +285,7 @@ static int get_networks(const json_t *root, struct container *c, struct enr_erro
                                "inspect: NetworkSettings.Networks.%.64s.Aliases[0]: expected string, got %s",
                                name, json_type_name(a0));
         }
-        if ((n->aliases_0 = strdup(a0 ? json_string_value(a0) : "")) == NULL)
+        if ((n->aliases_0 = intern_get(a0 ? json_string_value(a0) : "")) == NULL)
             return err_set(err, -ENOMEM, "inspect: %s: out of memory", path);
     }
     qsort(c->networks, c->n_networks, sizeof(*c->networks), network_cmp);
@@ -328,7 +340,7 @@ static int port_slot(struct container *c, size_t cap, unsigned port, const char 
     p->port = port;
     snprintf(p->proto, sizeof(p->proto), "%s", proto);
     p->host_port = 0;
-    if ((p->host_ip = strdup("")) == NULL)
+    if ((p->host_ip = intern_get("")) == NULL)
         return err_set(err, -ENOMEM, "inspect: ports: out of memory");
     *idx = c->n_ports++;
     return 0;
@@ -397,10 +409,10 @@ static int get_ports(const json_t *root, const json_t *config, struct container 
                 return err_set(err, -EINVAL,
                                "inspect: NetworkSettings.Ports.%.32s[0].HostIp: expected string, got %s",
                                key, json_type_name(hi));
-            char *ip = strdup(json_string_value(hi));
+            const char *ip = intern_get(json_string_value(hi));
             if (ip == NULL)
                 return err_set(err, -ENOMEM, "inspect: ports: out of memory");
-            free(c->ports[idx].host_ip);
+            intern_put(c->ports[idx].host_ip);
             c->ports[idx].host_ip = ip;
         }
     }
@@ -413,7 +425,7 @@ struct container *container_from_inspect(const char *json, size_t len, struct en
     json_error_t jerr;
     json_t *root = NULL, *config, *state, *health, *v;
     struct container *c = NULL;
-    char *name = NULL;
+    const char *name = NULL, *image = NULL;
     int rc;
 
     root = json_loadb(json, len, 0, &jerr);
@@ -448,14 +460,21 @@ struct container *container_from_inspect(const char *json, size_t len, struct en
     kv_init(&c->labels);
 
     if ((rc = get_str(root, "Id", "Id", &c->id, err)) < 0 ||
-        (rc = get_str(root, "Name", "Name", &name, err)) < 0)
+        (rc = peek_str(root, "Name", "Name", &name, err)) < 0)
         goto fail;
-    if ((c->name = strdup(name[0] == '/' ? name + 1 : name)) == NULL) {
+    if ((c->name = intern_get(name[0] == '/' ? name + 1 : name)) == NULL) {
         err_set(err, -ENOMEM, "inspect: out of memory");
         goto fail;
     }
-    if ((rc = get_str(config, "Image", "Config.Image", &c->image, err)) < 0 ||
-        (rc = get_str(root, "Image", "Image", &c->image_id, err)) < 0 ||
+    /* Podman names a locally built or imported image "localhost/x:t"; rules
+     * see it as Docker would name it, "x:t". */
+    if ((rc = peek_str(config, "Image", "Config.Image", &image, err)) < 0)
+        goto fail;
+    if ((c->image = intern_get(strncmp(image, "localhost/", 10) == 0 ? image + 10 : image)) == NULL) {
+        err_set(err, -ENOMEM, "inspect: out of memory");
+        goto fail;
+    }
+    if ((rc = get_str(root, "Image", "Image", &c->image_id, err)) < 0 ||
         (rc = get_str(config, "Hostname", "Config.Hostname", &c->hostname, err)) < 0 ||
         (rc = get_labels(config, &c->labels, err)) < 0 ||
         (rc = get_networks(root, c, err)) < 0 || (rc = get_ports(root, config, c, err)) < 0 ||
@@ -466,18 +485,11 @@ struct container *container_from_inspect(const char *json, size_t len, struct en
         (rc = get_time(root, "Created", "Created", &c->created, err)) < 0 ||
         (rc = get_time(state, "StartedAt", "State.StartedAt", &c->started, err)) < 0)
         goto fail;
-    /* Podman names a locally built or imported image "localhost/x:t"; rules
-     * see it as Docker would name it, "x:t". */
-    if (strncmp(c->image, "localhost/", 10) == 0)
-        memmove(c->image, c->image + 10, strlen(c->image + 10) + 1);
-
     c->hash = snapshot_hash(c);
-    free(name);
     json_decref(root);
     return c;
 
 fail:
-    free(name);
     container_free(c);
     json_decref(root);
     return NULL;
@@ -487,23 +499,23 @@ void container_free(struct container *c)
 {
     if (c == NULL)
         return;
-    free(c->id);
-    free(c->name);
-    free(c->image);
-    free(c->image_id);
-    free(c->hostname);
+    intern_put(c->id);
+    intern_put(c->name);
+    intern_put(c->image);
+    intern_put(c->image_id);
+    intern_put(c->hostname);
     kv_cleanup(&c->labels);
     for (size_t i = 0; i < c->n_networks; i++) {
-        free(c->networks[i].name);
-        free(c->networks[i].ip);
-        free(c->networks[i].ipv6);
-        free(c->networks[i].aliases_0);
+        intern_put(c->networks[i].name);
+        intern_put(c->networks[i].ip);
+        intern_put(c->networks[i].ipv6);
+        intern_put(c->networks[i].aliases_0);
     }
     free(c->networks);
     for (size_t i = 0; i < c->n_ports; i++)
-        free(c->ports[i].host_ip);
+        intern_put(c->ports[i].host_ip);
     free(c->ports);
-    free(c->state);
-    free(c->health);
+    intern_put(c->state);
+    intern_put(c->health);
     free(c);
 }

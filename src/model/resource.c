@@ -1,20 +1,28 @@
 /* resource.c - see resource.h. */
 #include "model/resource.h"
 #include "base/hash.h"
+#include "base/intern.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int resource_set_str(char **field, const char *value)
+int resource_set_str(const char **field, const char *value)
 {
-    char *v = strdup(value ? value : "");
+    const char *v = intern_get(value);
     if (v == NULL)
         return -ENOMEM;
-    free(*field);
+    intern_put(*field);
     *field = v;
     return 0;
+}
+
+/* *field = another reference to src's interned string. */
+static void share_str(const char **field, const char *src)
+{
+    intern_put(*field);
+    *field = intern_ref(src);
 }
 
 int resource_strv_push(struct resource_strv *l, const char *s)
@@ -90,11 +98,11 @@ void resource_cleanup(struct resource *r)
 {
     if (r == NULL)
         return;
-    free(r->name);
-    free(r->description);
+    intern_put(r->name);
+    intern_put(r->description);
     kv_cleanup(&r->labels);
-    free(r->uri);
-    free(r->public_addr);
+    intern_put(r->uri);
+    intern_put(r->public_addr);
     for (size_t i = 0; i < r->n_rewrite_redirect; i++)
         free(r->rewrite_redirect[i]);
     free(r->rewrite_redirect);
@@ -103,14 +111,14 @@ void resource_cleanup(struct resource *r)
         free(r->rewrite_headers[i].value);
     }
     free(r->rewrite_headers);
-    free(r->rewrite_jwt_claims);
+    intern_put(r->rewrite_jwt_claims);
     resource_strv_cleanup(&r->required_apps);
     cors_cleanup(&r->cors);
     free(r->tcp_ports);
-    free(r->protocol);
-    free(r->revision);
-    free(r->rule);
-    free(r->container_id);
+    intern_put(r->protocol);
+    intern_put(r->revision);
+    intern_put(r->rule);
+    intern_put(r->container_id);
     memset(r, 0, sizeof(*r));
 }
 
@@ -125,16 +133,16 @@ int resource_copy(struct resource *dst, const struct resource *src)
     dst->cors.allow_credentials = src->cors.allow_credentials;
     dst->cors.max_age = src->cors.max_age;
     kv_cleanup(&dst->labels);
-    if (resource_set_str(&dst->name, src->name) < 0 ||
-        resource_set_str(&dst->description, src->description) < 0 ||
-        resource_set_str(&dst->uri, src->uri) < 0 ||
-        resource_set_str(&dst->public_addr, src->public_addr) < 0 ||
-        resource_set_str(&dst->protocol, src->protocol) < 0 ||
-        resource_set_str(&dst->revision, src->revision) < 0 ||
-        resource_set_str(&dst->rule, src->rule) < 0 ||
-        resource_set_str(&dst->container_id, src->container_id) < 0 ||
-        resource_set_str(&dst->rewrite_jwt_claims, src->rewrite_jwt_claims) < 0 ||
-        strv_copy(&dst->required_apps, &src->required_apps) < 0 ||
+    share_str(&dst->name, src->name);
+    share_str(&dst->description, src->description);
+    share_str(&dst->uri, src->uri);
+    share_str(&dst->public_addr, src->public_addr);
+    share_str(&dst->protocol, src->protocol);
+    share_str(&dst->revision, src->revision);
+    share_str(&dst->rule, src->rule);
+    share_str(&dst->container_id, src->container_id);
+    share_str(&dst->rewrite_jwt_claims, src->rewrite_jwt_claims);
+    if (strv_copy(&dst->required_apps, &src->required_apps) < 0 ||
         strv_copy(&dst->cors.allowed_origins, &src->cors.allowed_origins) < 0 ||
         strv_copy(&dst->cors.allowed_methods, &src->cors.allowed_methods) < 0 ||
         strv_copy(&dst->cors.allowed_headers, &src->cors.allowed_headers) < 0 ||

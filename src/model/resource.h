@@ -3,7 +3,9 @@
  * in the shape both the rules (desired) and the Teleport client (owned) use.
  *
  * Only the fields enroller writes are here; the planner compares exactly
- * these (compare only what enroller manages).
+ * these (compare only what enroller manages).  The single strings and the
+ * labels are interned (base/intern.h): set them with resource_set_str, never
+ * write through them; a copy shares them.
  */
 #ifndef ENR_RESOURCE_H
 #define ENR_RESOURCE_H
@@ -36,29 +38,29 @@ struct resource_cors {
 
 struct resource {
     enum resource_kind kind;
-    char *name;               /* Metadata.Name */
-    char *description;        /* Metadata.Description ("" when none) */
+    const char *name;         /* Metadata.Name */
+    const char *description;  /* Metadata.Description ("" when none) */
     struct kv_list labels;    /* Metadata.Labels */
-    char *uri;                /* Spec.URI */
-    char *public_addr;        /* Spec.PublicAddr ("" when none) */
+    const char *uri;          /* Spec.URI */
+    const char *public_addr;  /* Spec.PublicAddr ("" when none) */
     bool insecure_skip_verify;
     char **rewrite_redirect;  /* Spec.Rewrite.Redirect */
     size_t n_rewrite_redirect;
     struct resource_header *rewrite_headers; /* Spec.Rewrite.Headers */
     size_t n_rewrite_headers;
-    char *rewrite_jwt_claims; /* Spec.Rewrite.JWTClaims ("" when none) */
+    const char *rewrite_jwt_claims; /* Spec.Rewrite.JWTClaims ("" when none) */
     bool use_any_proxy_public_addr;         /* Spec.UseAnyProxyPublicAddr */
     struct resource_strv required_apps;     /* Spec.RequiredAppNames */
     struct resource_cors cors;              /* Spec.CORS */
     struct resource_port_range *tcp_ports;  /* Spec.TCPPorts */
     size_t n_tcp_ports;
-    char *protocol;           /* databases only, "" for apps */
+    const char *protocol;     /* databases only, "" for apps */
     int64_t expires;          /* Metadata.Expires, unix seconds, 0 = never */
 
     /* Bookkeeping, never compared. */
-    char *revision;           /* Metadata.Revision from Teleport ("" for desired) */
-    char *rule;               /* rule that produced it (desired only, "" else) */
-    char *container_id;       /* source container (desired only, "" else) */
+    const char *revision;     /* Metadata.Revision from Teleport ("" for desired) */
+    const char *rule;         /* rule that produced it (desired only, "" else) */
+    const char *container_id; /* source container (desired only, "" else) */
 };
 
 struct resource_list {
@@ -76,8 +78,8 @@ int resource_copy(struct resource *dst, const struct resource *src);
 bool resource_same_managed(const struct resource *a, const struct resource *b);
 /* A hash of the managed fields (what resource_same_managed compares). */
 uint64_t resource_managed_hash(const struct resource *r);
-/* Replaces *field with a copy of value (NULL means ""). */
-int resource_set_str(char **field, const char *value);
+/* Replaces *field (an interned string field) with value interned (NULL means ""). */
+int resource_set_str(const char **field, const char *value);
 /* Appends a copy of s; -ENOMEM. */
 int resource_strv_push(struct resource_strv *l, const char *s);
 void resource_strv_cleanup(struct resource_strv *l);

@@ -1,5 +1,6 @@
 /* container_table.c - see container_table.h. */
 #include "reconcile/container_table.h"
+#include "base/intern.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -99,7 +100,7 @@ static void entry_free(struct container_entry *e)
 {
     if (e == NULL)
         return;
-    free(e->id);
+    intern_put(e->id);
     container_free(e->snap);
     resource_list_cleanup(&e->apps);
     free(e->last_error);
@@ -140,7 +141,7 @@ struct container_entry *container_table_put(struct container_table *t, const cha
     struct container_entry *e = strmap_get(&t->map, id);
 
     if (e == NULL) {
-        if ((e = calloc(1, sizeof(*e))) == NULL || (e->id = strdup(id)) == NULL)
+        if ((e = calloc(1, sizeof(*e))) == NULL || (e->id = intern_get(id)) == NULL)
             goto fail;
         resource_list_init(&e->apps);
         if (strmap_put(&t->map, id, e, NULL) < 0)

@@ -28,7 +28,7 @@
 #include "base/strmap.h"
 
 struct container_entry {
-    char *id;
+    const char *id;             /* interned */
     struct container *snap;     /* never NULL */
     uint64_t snap_hash;         /* snapshot the rule results belong to */
     uint64_t rules_hash;        /* rule set they were computed with */

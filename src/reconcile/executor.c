@@ -1,5 +1,6 @@
 /* executor.c - see executor.h. */
 #include "reconcile/executor.h"
+#include "base/intern.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -19,8 +20,7 @@ struct job {
     struct executor *ex;
     enum plan_op op;
     struct resource res;
-    char key_buf[PLANNER_KEY_MAX];
-    const char *key;             /* planner_key of res: busy and backoff use it */
+    const char *key;             /* planner_key of res, interned: busy and backoff use it */
 };
 
 /* A name whose last write failed: retried after a doubling, jittered delay. */
@@ -69,6 +69,7 @@ static void job_free(struct job *j)
     if (j == NULL)
         return;
     resource_cleanup(&j->res);
+    intern_put(j->key);
     free(j);
 }
 
@@ -377,8 +378,8 @@ int executor_submit(struct executor *ex, struct plan *p, struct enr_error *err)
         j->op = a->op;
         j->res = a->res;
         memset(&a->res, 0, sizeof(a->res));
-        j->key = planner_key(j->res.kind, j->res.name, j->key_buf);
-        if (resource_init(&a->res) < 0 || strmap_put(&ex->busy, j->key, j, NULL) < 0) {
+        j->key = intern_get(planner_key(j->res.kind, j->res.name, kb));
+        if (j->key == NULL || resource_init(&a->res) < 0 || strmap_put(&ex->busy, j->key, j, NULL) < 0) {
             job_free(j);
             return err_set(err, -ENOMEM, "executor: out of memory");
         }

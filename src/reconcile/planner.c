@@ -1,5 +1,6 @@
 /* planner.c - see planner.h.  Pure: no I/O, no clock. */
 #include "reconcile/planner.h"
+#include "base/intern.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -48,7 +49,8 @@ void plan_cleanup(struct plan *p)
     if (p == NULL)
         return;
     for (size_t i = 0; i < p->len; i++) {
-        free(p->actions[i].name);
+        intern_put(p->actions[i].name);
+        intern_put(p->actions[i].reason);
         resource_cleanup(&p->actions[i].res);
     }
     free(p->actions);
@@ -62,6 +64,7 @@ static int add(struct plan *p, enum plan_op op, const struct resource *res, cons
                const char *fmt, ...)
 {
     struct plan_action *a;
+    char reason[256];
     va_list ap;
 
     if (p->len == p->cap) {
@@ -75,22 +78,23 @@ static int add(struct plan *p, enum plan_op op, const struct resource *res, cons
     a = &p->actions[p->len];
     memset(a, 0, sizeof(*a));
     a->op = op;
-    if ((a->name = strdup(res->name)) == NULL)
-        return -ENOMEM;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    if ((a->name = intern_ref(res->name)) == NULL || (a->reason = intern_get(reason)) == NULL)
+        goto fail;
     if (resource_copy(&a->res, res) < 0)
         goto fail;
     if (revision != NULL && resource_set_str(&a->res.revision, revision) < 0) {
         resource_cleanup(&a->res);
         goto fail;
     }
-    va_start(ap, fmt);
-    vsnprintf(a->reason, sizeof(a->reason), fmt, ap);
-    va_end(ap);
     p->len++;
     p->n[op]++;
     return 0;
 fail:
-    free(a->name);
+    intern_put(a->name);
+    intern_put(a->reason);
     return -ENOMEM;
 }
 
@@ -293,21 +297,31 @@ static void apply_cap(const struct planner_input *in, struct plan *p)
 
     if (dels == 0 || in->deletes_approved || (!over_count && !over_share && !over_window))
         return;
+    char buf[256];
+    const char *reason;
+
+    if (over_count || over_share)
+        snprintf(buf, sizeof(buf),
+                 "deletion cap: this pass would delete %zu of %zu owned apps (max %u, %u%%); "
+                 "nothing deleted until approved", dels, p->owned, in->max_deletes, in->max_delete_percent);
+    else
+        snprintf(buf, sizeof(buf),
+                 "deletion cap: %zu deleted within the last %us and %zu more now would exceed max %u; "
+                 "nothing deleted until approved", in->recent_deletes, in->window_sec, dels, in->max_deletes);
+    /* Out of memory: each held deletion keeps its old reason. */
+    reason = intern_get(buf);
     for (size_t i = 0; i < p->len; i++) {
         struct plan_action *a = &p->actions[i];
         if (a->op != PLAN_DELETE)
             continue;
         a->op = PLAN_SKIP;
         a->guard = PLAN_GUARD_CAP;
-        if (over_count || over_share)
-            snprintf(a->reason, sizeof(a->reason),
-                     "deletion cap: this pass would delete %zu of %zu owned apps (max %u, %u%%); "
-                     "nothing deleted until approved", dels, p->owned, in->max_deletes, in->max_delete_percent);
-        else
-            snprintf(a->reason, sizeof(a->reason),
-                     "deletion cap: %zu deleted within the last %us and %zu more now would exceed max %u; "
-                     "nothing deleted until approved", in->recent_deletes, in->window_sec, dels, in->max_deletes);
+        if (reason != NULL) {
+            intern_put(a->reason);
+            a->reason = intern_ref(reason);
+        }
     }
+    intern_put(reason);
     p->n[PLAN_SKIP] += dels;
     p->n[PLAN_DELETE] = 0;
     p->deletes_capped = true;

@@ -53,8 +53,8 @@ enum plan_guard {
 struct plan_action {
     enum plan_op op;
     enum plan_guard guard;   /* SKIP of a deletion: which guard rail held it; else NONE */
-    char *name;                /* res.name (its kind is res.kind) */
-    char reason[256];
+    const char *name;          /* res.name (its kind is res.kind), interned */
+    const char *reason;        /* one line, at most 255 bytes, interned (base/intern.h) */
     /* CREATE/UPDATE: the resource to write (revision = Teleport's for UPDATE);
      * DELETE: Teleport's copy; CONFLICT/SKIP: the desired or owned copy. */
     struct resource res;

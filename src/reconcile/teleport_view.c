@@ -42,7 +42,7 @@ struct recent_write {
     uint64_t seen_seq;           /* the watch showed this write (0: not yet) */
     uint64_t at_ms;
     enum plan_op op;
-    struct resource res;
+    struct resource *res;        /* a shared_res, also in the view until a listing replaces it */
 };
 
 /* One outstanding call (listing or servers). */
@@ -65,7 +65,7 @@ struct teleport_view {
     struct teleport_view_callbacks cb;
 
     /* Keyed by planner_key: an app's name, a database's "db/<name>". */
-    struct strmap view;          /* key -> struct resource */
+    struct strmap view;          /* key -> struct resource (a shared_res) */
     size_t owned;
     struct strmap recent;        /* key -> struct recent_write */
     struct strmap written;       /* key -> struct written (what we last wrote) */
@@ -103,14 +103,49 @@ static struct req *req_new(struct teleport_view *tv)
     return q;
 }
 
+/* The view's resources are counted: the view and the last write's record
+ * (recent) hold one copy between them.  res comes first, so a pointer to a
+ * shared_res's resource is a pointer to the shared_res. */
+struct shared_res {
+    struct resource res;
+    unsigned refs;
+};
+
+/* A counted copy of src (refs 1); NULL on ENOMEM. */
+static struct resource *shared_new(const struct resource *src)
+{
+    struct shared_res *s = calloc(1, sizeof(*s));
+
+    if (s == NULL || resource_copy(&s->res, src) < 0) {
+        free(s);
+        return NULL;
+    }
+    s->refs = 1;
+    return &s->res;
+}
+
+static struct resource *shared_ref(struct resource *r)
+{
+    ((struct shared_res *)(void *)r)->refs++;
+    return r;
+}
+
+static void shared_put(struct resource *r)
+{
+    struct shared_res *s = (struct shared_res *)(void *)r;
+
+    if (s == NULL || --s->refs > 0)
+        return;
+    resource_cleanup(&s->res);
+    free(s);
+}
+
 static void staged_clear(struct strmap *m)
 {
     size_t it = 0;
     void *val;
-    while (strmap_next(m, &it, NULL, &val)) {
-        resource_cleanup(val);
-        free(val);
-    }
+    while (strmap_next(m, &it, NULL, &val))
+        shared_put(val);
     strmap_cleanup(m);
 }
 
@@ -132,7 +167,7 @@ static void recent_free(struct recent_write *w)
 {
     if (w == NULL)
         return;
-    resource_cleanup(&w->res);
+    shared_put(w->res);
     free(w);
 }
 
@@ -148,8 +183,7 @@ static void res_free(struct teleport_view *tv, struct resource *res)
         return;
     if (owned(tv, res))
         tv->owned--;
-    resource_cleanup(res);
-    free(res);
+    shared_put(res);
 }
 
 static void view_clear(struct teleport_view *tv)
@@ -162,25 +196,33 @@ static void view_clear(struct teleport_view *tv)
     tv->owned = 0;
 }
 
-static int view_put(struct teleport_view *tv, const struct resource *res)
+/* Puts a shared resource (one more reference) into the view; -ENOMEM. */
+static int view_put_shared(struct teleport_view *tv, struct resource *shared)
 {
-    struct resource *copy = calloc(1, sizeof(*copy));
     char kb[PLANNER_KEY_MAX];
     void *old = NULL;
 
-    if (copy == NULL || resource_copy(copy, res) < 0)
-        goto fail;
-    if (strmap_put(&tv->view, key_of(res, kb), copy, &old) < 0) {
-        resource_cleanup(copy);
-        goto fail;
+    if (strmap_put(&tv->view, key_of(shared, kb), shared_ref(shared), &old) < 0) {
+        shared_put(shared);
+        return -ENOMEM;
     }
-    if (owned(tv, copy))
+    if (owned(tv, shared))
         tv->owned++;
     res_free(tv, old);
     return 0;
-fail:
-    free(copy);
-    return -ENOMEM;
+}
+
+/* Puts a copy of res into the view; -ENOMEM. */
+static int view_put(struct teleport_view *tv, const struct resource *res)
+{
+    struct resource *copy = shared_new(res);
+    int rc;
+
+    if (copy == NULL)
+        return -ENOMEM;
+    rc = view_put_shared(tv, copy);
+    shared_put(copy);
+    return rc;
 }
 
 static void view_del(struct teleport_view *tv, const char *key)
@@ -192,23 +234,17 @@ static void view_del(struct teleport_view *tv, const char *key)
 static int stage(struct strmap *m, const struct resource_list *items)
 {
     for (size_t i = 0; i < items->len; i++) {
-        struct resource *copy = calloc(1, sizeof(*copy));
+        struct resource *copy = shared_new(&items->items[i]);
         char kb[PLANNER_KEY_MAX];
         void *old = NULL;
 
-        if (copy == NULL || resource_copy(copy, &items->items[i]) < 0) {
-            free(copy);
+        if (copy == NULL)
             return -ENOMEM;
-        }
         if (strmap_put(m, key_of(copy, kb), copy, &old) < 0) {
-            resource_cleanup(copy);
-            free(copy);
+            shared_put(copy);
             return -ENOMEM;
         }
-        if (old != NULL) {
-            resource_cleanup(old);
-            free(old);
-        }
+        shared_put(old);
     }
     return 0;
 }
@@ -228,20 +264,20 @@ static void written_put(struct strmap *m, const char *name, uint64_t hash, uint6
     w->at_ms = at_ms;
 }
 
-static void recent_put(struct teleport_view *tv, enum plan_op op, const struct resource *res)
+/* Records a write of shared (one more reference). */
+static void recent_put(struct teleport_view *tv, enum plan_op op, struct resource *shared)
 {
     struct recent_write *w = calloc(1, sizeof(*w));
     void *old = NULL;
 
-    if (w == NULL || resource_copy(&w->res, res) < 0) {
-        free(w);
+    if (w == NULL)
         return;
-    }
+    w->res = shared_ref(shared);
     w->seq = ++tv->seq;
     w->at_ms = uv_now(tv->loop);
     w->op = op;
     char kb[PLANNER_KEY_MAX];
-    if (strmap_put(&tv->recent, key_of(res, kb), w, &old) < 0) {
+    if (strmap_put(&tv->recent, key_of(shared, kb), w, &old) < 0) {
         recent_free(w);
         return;
     }
@@ -325,7 +361,7 @@ static void listing_done(struct req *q)
             recent_free(w);
         } else if (w->op == PLAN_DELETE) {
             view_del(tv, name);
-        } else if (view_put(tv, &w->res) < 0) {
+        } else if (view_put_shared(tv, w->res) < 0) {
             tv->complete = false;
         }
     }
@@ -448,15 +484,20 @@ void teleport_view_written(struct teleport_view *tv, enum plan_op op, const stru
             uv_timer_start(&tv->list_timer, list_timer_cb, STALE_RELIST_MS, 0);
         return;
     }
-    recent_put(tv, op, res);
+    /* One copy for the view and the record of the write. */
+    struct resource *shared = shared_new(res);
+    if (shared != NULL)
+        recent_put(tv, op, shared);
     if (op == PLAN_DELETE) {
+        shared_put(shared);
         view_del(tv, key);
         free(strmap_del(&tv->written, key));
         free(strmap_del(&tv->unconfirmed, key));
         return;
     }
-    if (view_put(tv, res) < 0)
+    if (shared == NULL || view_put_shared(tv, shared) < 0)
         tv->complete = false;
+    shared_put(shared);
     written_put(&tv->written, key, resource_managed_hash(res), now);
     if (op == PLAN_CREATE && tv->cfg.confirm_sec > 0) {
         written_put(&tv->unconfirmed, key, 0, now);
@@ -586,7 +627,7 @@ static void mark_seen(struct teleport_view *tv, const struct teleport_event *ev)
         return;
     if (ev->op == TELEPORT_EVENT_DELETE ? w->op == PLAN_DELETE
                                         : (w->op != PLAN_DELETE &&
-                                           resource_managed_hash(&ev->res) == resource_managed_hash(&w->res)))
+                                           resource_managed_hash(&ev->res) == resource_managed_hash(w->res)))
         w->seen_seq = ++tv->seq;
 }
 

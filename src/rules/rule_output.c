@@ -36,7 +36,7 @@ static int raw_field(lua_State *L, int idx, const char *key)
     return lua_rawget(L, idx < 0 ? idx - 1 : idx);
 }
 
-static int opt_string(lua_State *L, int idx, const char *key, char **field, const char *prefix,
+static int opt_string(lua_State *L, int idx, const char *key, const char **field, const char *prefix,
                       struct enr_error *err)
 {
     int t = raw_field(L, idx, key);

@@ -121,14 +121,14 @@ int teleport_convert_pack_app(const struct resource *r, uint8_t **out, size_t *o
     app.version = "v3";
     app.metadata = &md;
     app.spec = &spec;
-    md.name = r->name;
+    md.name = (char *)r->name;
     md.namespace_ = "default";
     md.description = (char *)nz(r->description);
     md.revision = (char *)nz(r->revision);
     for (size_t i = 0; i < nl; i++) {
         Types__Metadata__LabelsEntry e = TYPES__METADATA__LABELS_ENTRY__INIT;
-        e.key = r->labels.items[i].key;
-        e.value = r->labels.items[i].value;
+        e.key = (char *)r->labels.items[i].key;
+        e.value = (char *)r->labels.items[i].value;
         lab[i] = e;
         labp[i] = &lab[i];
     }
@@ -138,7 +138,7 @@ int teleport_convert_pack_app(const struct resource *r, uint8_t **out, size_t *o
         exp.seconds = r->expires;
         md.expires = &exp;
     }
-    spec.uri = r->uri;
+    spec.uri = (char *)r->uri;
     spec.publicaddr = (char *)nz(r->public_addr);
     spec.insecureskipverify = r->insecure_skip_verify;
     spec.useanyproxypublicaddr = r->use_any_proxy_public_addr;
@@ -167,7 +167,7 @@ int teleport_convert_pack_app(const struct resource *r, uint8_t **out, size_t *o
     spec.n_tcpports = np;
     spec.tcpports = prp;
     if (r->n_rewrite_redirect > 0 || nh > 0 || r->rewrite_jwt_claims[0]) {
-        rw.jwtclaims = r->rewrite_jwt_claims;
+        rw.jwtclaims = (char *)r->rewrite_jwt_claims;
         rw.n_redirect = r->n_rewrite_redirect;
         rw.redirect = r->rewrite_redirect;
         for (size_t i = 0; i < nh; i++) {
@@ -244,14 +244,14 @@ int teleport_convert_pack_db(const struct resource *r, uint8_t **out, size_t *ou
     db.metadata = &md;
     db.spec = &spec;
     db.status = &status; /* non-nullable in Go: always on the wire */
-    md.name = r->name;
+    md.name = (char *)r->name;
     md.namespace_ = "default";
     md.description = (char *)nz(r->description);
     md.revision = (char *)nz(r->revision);
     for (size_t i = 0; i < nl; i++) {
         Types__Metadata__LabelsEntry e = TYPES__METADATA__LABELS_ENTRY__INIT;
-        e.key = r->labels.items[i].key;
-        e.value = r->labels.items[i].value;
+        e.key = (char *)r->labels.items[i].key;
+        e.value = (char *)r->labels.items[i].value;
         lab[i] = e;
         labp[i] = &lab[i];
     }
@@ -370,8 +370,8 @@ int teleport_convert_pack_list_resources(const char *resource_type, int32_t limi
         goto fail;
     for (size_t i = 0; i < nl; i++) {
         Proto__ListResourcesRequest__LabelsEntry e = PROTO__LIST_RESOURCES_REQUEST__LABELS_ENTRY__INIT;
-        e.key = labels->items[i].key;
-        e.value = labels->items[i].value;
+        e.key = (char *)labels->items[i].key;
+        e.value = (char *)labels->items[i].value;
         lab[i] = e;
         labp[i] = &lab[i];
     }
@@ -463,7 +463,7 @@ int teleport_convert_pack_app_server(const struct resource *app, const char *hos
     srv.version = "v3";
     srv.metadata = &md;
     srv.spec = &spec;
-    md.name = app->name;
+    md.name = (char *)app->name;
     md.namespace_ = "default";
     if (expires != 0) {
         exp.seconds = expires;

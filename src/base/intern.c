@@ -1,0 +1,139 @@
+/* intern.c - see intern.h.
+ *
+ * A chained hash table of entries; an entry carries its count and hash in
+ * front of the characters, so intern_ref and intern_put find it from the
+ * string pointer without a lookup of the text. */
+#include "base/intern.h"
+#include "base/hash.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct intern_entry {
+    struct intern_entry *next;  /* bucket chain */
+    uint32_t refs;
+    uint32_t hash;
+    char s[];
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct intern_entry **buckets;
+static size_t n_buckets;        /* 0 or a power of two */
+static size_t n_strings;
+static size_t n_bytes;          /* entries' characters and headers */
+
+static struct intern_entry *entry_of(const char *s)
+{
+    return (struct intern_entry *)(void *)(s - offsetof(struct intern_entry, s));
+}
+
+/* Doubles the table (load factor 1); a failure keeps the old one (longer chains). */
+static void grow(void)
+{
+    size_t cap = n_buckets ? n_buckets * 2 : 256;
+    struct intern_entry **b = calloc(cap, sizeof(*b));
+
+    if (b == NULL)
+        return;
+    for (size_t i = 0; i < n_buckets; i++) {
+        struct intern_entry *e = buckets[i], *next;
+        for (; e != NULL; e = next) {
+            next = e->next;
+            e->next = b[e->hash & (cap - 1)];
+            b[e->hash & (cap - 1)] = e;
+        }
+    }
+    free(buckets);
+    buckets = b;
+    n_buckets = cap;
+}
+
+const char *intern_getn(const char *s, size_t len)
+{
+    uint32_t h = (uint32_t)hash_fnv64(HASH_FNV64_INIT, s, len);
+    struct intern_entry *e = NULL;
+
+    pthread_mutex_lock(&lock);
+    if (n_strings >= n_buckets)
+        grow();
+    if (n_buckets == 0)
+        goto fail;
+    for (e = buckets[h & (n_buckets - 1)]; e != NULL; e = e->next) {
+        if (e->hash == h && strncmp(e->s, s, len) == 0 && e->s[len] == '\0') {
+            if (e->refs == UINT32_MAX)
+                goto fail;
+            e->refs++;
+            pthread_mutex_unlock(&lock);
+            return e->s;
+        }
+    }
+    if ((e = malloc(sizeof(*e) + len + 1)) == NULL)
+        goto fail;
+    e->refs = 1;
+    e->hash = h;
+    memcpy(e->s, s, len);
+    e->s[len] = '\0';
+    e->next = buckets[h & (n_buckets - 1)];
+    buckets[h & (n_buckets - 1)] = e;
+    n_strings++;
+    n_bytes += sizeof(*e) + len + 1;
+    pthread_mutex_unlock(&lock);
+    return e->s;
+fail:
+    pthread_mutex_unlock(&lock);
+    return NULL;
+}
+
+const char *intern_get(const char *s)
+{
+    if (s == NULL)
+        s = "";
+    return intern_getn(s, strlen(s));
+}
+
+const char *intern_ref(const char *s)
+{
+    struct intern_entry *e = entry_of(s);
+
+    pthread_mutex_lock(&lock);
+    e->refs++;
+    pthread_mutex_unlock(&lock);
+    return s;
+}
+
+void intern_put(const char *s)
+{
+    struct intern_entry *e, **pp;
+
+    if (s == NULL)
+        return;
+    e = entry_of(s);
+    pthread_mutex_lock(&lock);
+    if (--e->refs == 0) {
+        for (pp = &buckets[e->hash & (n_buckets - 1)]; *pp != e; pp = &(*pp)->next)
+            ;
+        *pp = e->next;
+        n_strings--;
+        n_bytes -= sizeof(*e) + strlen(e->s) + 1;
+        free(e);
+        if (n_strings == 0) {
+            /* Nothing held: the table goes too (clean under valgrind at exit). */
+            free(buckets);
+            buckets = NULL;
+            n_buckets = 0;
+        }
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+void intern_stats(size_t *strings, size_t *bytes)
+{
+    pthread_mutex_lock(&lock);
+    if (strings)
+        *strings = n_strings;
+    if (bytes)
+        *bytes = n_bytes + n_buckets * sizeof(*buckets);
+    pthread_mutex_unlock(&lock);
+}
