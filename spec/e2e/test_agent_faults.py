@@ -9,6 +9,9 @@ Teleport, agent containers and agent volumes in Docker.
     one target, nothing deleted in Teleport while Docker is away, and then
     everything converges: targets that run have their agent joined, a target
     that does not has its agent removed in order.
+  - enroller killed (SIGKILL) while a join token exists and its agent
+    container does not: the next enroller deletes that token (it carries
+    our owner label), and never a token without it.
 
     /usr/bin/python3 spec/e2e/test_agent_faults.py   # or: ctest -R e2e_test_agent_faults -V
 """
@@ -165,6 +168,62 @@ class AgentFaults(unittest.TestCase):
             self.assertTrue(en.alive())
             cl.docker("rm", "-f", "web1", "web3")
             wait_for(lambda: tam.settled_empty(cl), timeout=120, what="no token, agent or volume left")
+
+    def test_killed_between_token_and_agent(self):
+        with tam.cluster() as cl, aj.AgentPlayer(cl) as pl:
+            # Tokens that are not ours: no owner label, another owner's.
+            path = os.path.join(cl.tmp, "tokens.yaml")
+            with open(path, "w") as f:
+                f.write("kind: token\nversion: v2\nmetadata: {name: foreign-no-label-0123456789}\n"
+                        "spec: {roles: [App], join_method: token}\n---\n"
+                        "kind: token\nversion: v2\nmetadata: {name: foreign-other-owner-0123456789, labels: "
+                        "{enroller.dev/owner: someone-else, enroller.dev/agent-app: web1}}\n"
+                        "spec: {roles: [App], join_method: token}\n")
+            cl.tctl("create", path)
+            foreign = sorted(aj.tokens(cl))
+            self.assertEqual(len(foreign), 2)
+            # The agent image is missing and DeleteToken fails: a token exists
+            # and no agent container ever does.
+            bad = cl.write_config(rules_dir=tam.RULES, name="bad.lua", extra=tam.agent_config().replace(
+                aj.AGENT_IMAGE, "enroller-no-such-image"))
+            cl.tctl("faults", "set", "--method", "DeleteToken", "--error-rate", "1", "--code", "UNAVAILABLE")
+            en = cl.start_enroller(config=bad)
+            web(cl, "web1")
+            en.wait_log("agent for app web1: create container", what="the missing image")
+            ours = wait_for(lambda: [t for t in token_docs(cl) if t["metadata"]["name"] not in foreign] or None,
+                            what="our token in Teleport")
+            self.assertEqual(len(ours), 1)
+            labels = ours[0]["metadata"].get("labels") or {}
+            self.assertEqual(labels.get(LABEL_OWNER), tam.OWNER)
+            self.assertEqual(labels.get("enroller.dev/agent-app"), "web1")
+            self.assertEqual(labels.get(LABEL_TARGET), "web1")
+            self.assertTrue(labels.get("enroller.dev/agent-host-id"))
+            token = ours[0]["metadata"]["name"]
+            self.assertNotIn(token, json.dumps(labels))
+            self.assertEqual(aj.agents(cl), [])
+            en.proc.send_signal(signal.SIGKILL)
+            en.proc.wait()
+            harness.log("after kill -9: %s (foreign tokens %d)" % (counts(cl), len(foreign)))
+            self.assertEqual(counts(cl)["tokens"], 3)
+            self.assertEqual(counts(cl)["agents"], 0)
+            self.assertNotIn(token, en.log(), "the join token is in enroller's log")
+
+            cl.tctl("faults", "clear")
+            aj.make_agent_image(cl)
+            cfg = cl.write_config(rules_dir=tam.RULES, name="agent.lua", extra=tam.agent_config())
+            en2 = cl.start_enroller(config=cfg)
+            en2.wait_log("deleted the join token of an attempt cut short (app web1)", what="the left token deleted")
+            en2.wait_log("agent for app web1 joined", what="web1's agent to join")
+            wait_for(lambda: sorted(aj.tokens(cl)) == foreign or None, what="only the foreign tokens left")
+            harness.log("after the restart: %s (foreign tokens %d)" % (counts(cl), len(foreign)))
+            self.assertEqual(counts(cl), {"tokens": 2, "agents": 1, "volumes": 1})
+            self.assertNotIn(token, en2.log())
+            self.assertEqual(en2.count("deleted the join token of an attempt cut short"), 1)
+            self.assertEqual(pl.errors, [])
+            cl.docker("rm", "-f", "web1")
+            wait_for(lambda: not aj.agents(cl) and not aj.agent_volumes(cl) or None, what="web1's agent removed")
+            self.assertEqual(sorted(aj.tokens(cl)), foreign, "foreign tokens are never deleted")
+            self.assertTrue(en2.alive())
 
 
 if __name__ == "__main__":

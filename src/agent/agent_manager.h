@@ -5,7 +5,8 @@
  * For each wanted app (agent_manager_set_desired) the lifecycle is
  *
  *   token   CreateTokenV2, role App, 16 random bytes (RAND_bytes) in hex,
- *           expiring token_ttl from now (never without an expiry)
+ *           expiring token_ttl from now (never without an expiry), labelled
+ *           with the owner, the app, the target and the agent's host id
  *   volume  the agent's data dir, labelled with the owner and the app
  *   create  the container (agent_spec.h): labels, hostname, restart policy
  *           unless-stopped, the target's network; no token in it
@@ -23,7 +24,11 @@
  * the agents already in Docker (containers with the owner label and an app
  * label) are adopted, so a restarted enroller takes over what is running
  * instead of starting it again; volumes of ours that no container uses are
- * removed then.  Only containers and volumes listed with the owner label,
+ * removed then, and join tokens with our owner label that no attempt holds
+ * and no agent container's host id matches (enroller killed between token
+ * and container) are deleted then, after a reconnect to Auth and when
+ * Docker lists completely again (GetTokens: token list, read).  Only
+ * containers, volumes and tokens listed with the owner label,
  * or created here, are ever removed, and only after a complete Docker
  * listing that no longer wants them.
  */
@@ -84,6 +89,7 @@ void agent_manager_set_desired(struct agent_manager *am, const struct agent_want
 struct agent_manager_stats {
     size_t agents, joining, running;
     unsigned long started, joined, failures, removed;
+    unsigned long tokens_collected; /* tokens of attempts cut short, deleted */
 };
 void agent_manager_get_stats(const struct agent_manager *am, struct agent_manager_stats *out);
 
