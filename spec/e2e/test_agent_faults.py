@@ -12,6 +12,8 @@ Teleport, agent containers and agent volumes in Docker.
   - enroller killed (SIGKILL) while a join token exists and its agent
     container does not: the next enroller deletes that token (it carries
     our owner label), and never a token without it.
+  - joins are learnt from the watch's app_server events: no polling of
+    ListResources(app_server) while the watch is live.
 
     /usr/bin/python3 spec/e2e/test_agent_faults.py   # or: ctest -R e2e_test_agent_faults -V
 """
@@ -224,6 +226,31 @@ class AgentFaults(unittest.TestCase):
             wait_for(lambda: not aj.agents(cl) and not aj.agent_volumes(cl) or None, what="web1's agent removed")
             self.assertEqual(sorted(aj.tokens(cl)), foreign, "foreign tokens are never deleted")
             self.assertTrue(en2.alive())
+
+    def test_join_learnt_from_watch(self):
+        with tam.cluster() as cl, aj.AgentPlayer(cl) as pl:
+            aj.make_agent_image(cl)
+            cfg = cl.write_config(rules_dir=tam.RULES, name="agent.lua", extra=tam.agent_config(join_timeout="4s"))
+            en = cl.start_enroller(config=cfg)
+            en.wait_log("watching apps and app servers", what="the watch live")
+            web(cl, "first")
+            en.wait_log("agent for app first joined", what="first's agent to join")
+            # An agent that takes its time: 4 s without an app_server.  A poll
+            # every 250 ms would list app_servers some 16 times meanwhile.
+            pl.never.add("slow")
+            base = all_calls(cl.counters(), "ListResources")
+            web(cl, "slow")
+            en.wait_log("agent for app slow started", what="slow's agent started")
+            en.wait_log("agent for app slow: join: no app_server", what="the join timeout")
+            listed = all_calls(cl.counters(), "ListResources") - base
+            harness.log("ListResources calls while slow's agent waited 4 s to join: %d" % listed)
+            self.assertLessEqual(listed, 1, "app_servers polled while the watch is live")
+            pl.never.discard("slow")
+            en.wait_log("agent for app slow joined", what="slow's agent joined, seen from the watch")
+            wait_for(lambda: not aj.tokens(cl) or None, what="the join tokens deleted")
+            cl.docker("rm", "-f", "first", "slow")
+            wait_for(lambda: tam.settled_empty(cl), what="no token, agent or volume left")
+            self.assertTrue(en.alive())
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@
 
 #define LOG_AGENT "agent"
 #define TOKEN_BYTES 16
+#define DEADLINE_CHECK_MIN_MS 100
 
 enum agent_state {
     A_IDLE,      /* nothing of an attempt exists (or only what adoption found) */
@@ -67,6 +68,7 @@ struct agent_manager {
     bool adopting;
     bool closing;
     bool polling;               /* ListResources(app_server) in flight */
+    bool watch_live;            /* app_server events come (agent_manager_set_watch_live) */
     /* Join tokens left by attempts cut short (GetTokens). */
     bool sweeping;              /* GetTokens in flight */
     bool sweep_due;             /* a sweep failed: again at the next chance (after sweep_after) */
@@ -327,7 +329,7 @@ static void uploaded(void *ud, const struct enr_error *err)
     }
 }
 
-static void poll_app_servers(struct agent_manager *am);
+static void await_join(struct agent_manager *am);
 
 static void started(void *ud, const struct enr_error *err)
 {
@@ -343,7 +345,7 @@ static void started(void *ud, const struct enr_error *err)
     a->join_deadline = uv_now(a->am->loop) + (uint64_t)a->am->cfg.join_timeout_sec * 1000;
     log_info(LOG_AGENT, "agent for app %s started (container %.12s, host id %s); waiting for it to join",
              a->app, a->container_id, a->host_id);
-    poll_app_servers(a->am);
+    await_join(a->am);
     advance(a);
 }
 
@@ -580,14 +582,63 @@ static void advance(struct agent *a)
 
 /* ---- joining: app_servers -------------------------------------------------------------------- */
 
+/* While the view's watch is live an agent's join is learnt from its
+ * app_server event (agent_manager_app_server) and the timer only checks the
+ * join deadlines; while it is not, ListResources(app_server) every poll_ms.
+ * A listing is also asked for once when the watch becomes live and after
+ * adoption (events from before are not replayed), and at a join deadline. */
+
 static void poll_timer_cb(uv_timer_t *t);
+
+/* Agents started and waiting for their app_server (not those being torn
+ * down: their steps drive them). */
+static bool any_joining(struct agent_manager *am, uint64_t *first_deadline)
+{
+    size_t it = 0;
+    void *v;
+    bool joining = false;
+
+    while (strmap_next(&am->agents, &it, NULL, &v)) {
+        const struct agent *a = v;
+        if (a->state != A_JOINING || a->teardown || a->unwanted)
+            continue;
+        if (first_deadline != NULL && (!joining || a->join_deadline < *first_deadline))
+            *first_deadline = a->join_deadline;
+        joining = true;
+    }
+    return joining;
+}
+
+/* The next poll (watch not live) or deadline check (live), while an agent joins. */
+static void schedule_poll(struct agent_manager *am)
+{
+    uint64_t first = 0, now = uv_now(am->loop);
+
+    if (am->closing || am->polling || !any_joining(am, &first))
+        return;
+    if (am->watch_live) /* not before DEADLINE_CHECK_MIN_MS: never a busy loop */
+        uv_timer_start(&am->poll_timer, poll_timer_cb,
+                       first > now + DEADLINE_CHECK_MIN_MS ? first - now : DEADLINE_CHECK_MIN_MS, 0);
+    else
+        uv_timer_start(&am->poll_timer, poll_timer_cb, am->cfg.poll_ms, 0);
+}
+
+static void advance_joining(struct agent_manager *am)
+{
+    size_t it = 0;
+    void *v;
+
+    /* advance may free the record (strmap_next allows deleting the current key) */
+    for (it = 0; strmap_next(&am->agents, &it, NULL, &v);)
+        if (((struct agent *)v)->state == A_JOINING && !((struct agent *)v)->busy)
+            advance(v);
+}
 
 static void app_servers_listed(void *ud, const struct enr_error *err, const struct resource_list *items)
 {
     struct agent_manager *am = ud;
     size_t it = 0;
     void *v;
-    bool joining = false;
 
     am->polling = false;
     if (am->closing)
@@ -602,14 +653,8 @@ static void app_servers_listed(void *ud, const struct enr_error *err, const stru
             if (strcmp(items->items[i].container_id, a->host_id) == 0 && strcmp(items->items[i].name, a->app) == 0)
                 a->app_server_seen = true;
     }
-    /* advance may free the record (strmap_next allows deleting the current key) */
-    for (it = 0; strmap_next(&am->agents, &it, NULL, &v);)
-        if (((struct agent *)v)->state == A_JOINING && !((struct agent *)v)->busy)
-            advance(v);
-    for (it = 0; strmap_next(&am->agents, &it, NULL, &v);)
-        joining = joining || ((struct agent *)v)->state == A_JOINING;
-    if (joining)
-        uv_timer_start(&am->poll_timer, poll_timer_cb, am->cfg.poll_ms, 0);
+    advance_joining(am);
+    schedule_poll(am);
 }
 
 static void poll_app_servers(struct agent_manager *am)
@@ -618,6 +663,7 @@ static void poll_app_servers(struct agent_manager *am)
 
     if (am->polling || am->closing)
         return;
+    uv_timer_stop(&am->poll_timer);
     if (teleport_client_list_app_servers(am->tc, app_servers_listed, am, &err) < 0) {
         log_debug(LOG_AGENT, "ListResources(app_server): %s", err.msg);
         uv_timer_start(&am->poll_timer, poll_timer_cb, am->cfg.poll_ms, 0);
@@ -628,7 +674,27 @@ static void poll_app_servers(struct agent_manager *am)
 
 static void poll_timer_cb(uv_timer_t *t)
 {
-    poll_app_servers(t->data);
+    struct agent_manager *am = t->data;
+    uint64_t first = 0;
+
+    /* Not live: poll.  Live: at a join deadline, one listing decides (an
+     * event the watch did not deliver, e.g. a kind it left out, does not
+     * fail a join that happened); otherwise nothing to do yet. */
+    if (!am->watch_live || (any_joining(am, &first) && first <= uv_now(am->loop))) {
+        poll_app_servers(am);
+        return;
+    }
+    advance_joining(am);
+    schedule_poll(am);
+}
+
+/* An agent just started: wait for its app_server. */
+static void await_join(struct agent_manager *am)
+{
+    if (am->watch_live)
+        schedule_poll(am);
+    else
+        poll_app_servers(am);
 }
 
 /* ---- adoption -------------------------------------------------------------------------------- */
@@ -939,7 +1005,7 @@ struct agent_manager *agent_manager_new(uv_loop_t *loop, const struct agent_mana
     if (am->cfg.join_timeout_sec == 0)
         am->cfg.join_timeout_sec = AGENT_MANAGER_DEFAULT_JOIN_TIMEOUT_SEC;
     if (am->cfg.poll_ms == 0)
-        am->cfg.poll_ms = 250;
+        am->cfg.poll_ms = AGENT_MANAGER_DEFAULT_POLL_MS;
     if (am->cfg.backoff_min_ms == 0)
         am->cfg.backoff_min_ms = 1000;
     if (am->cfg.backoff_max_ms == 0)
@@ -1028,6 +1094,29 @@ void agent_manager_set_desired(struct agent_manager *am, const struct agent_want
         teleport_client_n_connects(am->tc) != am->sweep_connects)
         sweep_tokens(am);
     am->docker_complete = complete;
+}
+
+void agent_manager_app_server(struct agent_manager *am, const char *app, const char *host_id)
+{
+    struct agent *a;
+
+    if (am == NULL || am->closing || app == NULL || host_id == NULL ||
+        (a = strmap_get(&am->agents, app)) == NULL || a->host_id[0] == '\0' || strcmp(a->host_id, host_id) != 0)
+        return;
+    a->app_server_seen = true;
+    if (a->state == A_JOINING)
+        advance(a);
+}
+
+void agent_manager_set_watch_live(struct agent_manager *am, bool live)
+{
+    if (am == NULL || am->closing || am->watch_live == live)
+        return;
+    am->watch_live = live;
+    if (live && any_joining(am, NULL))
+        poll_app_servers(am); /* once: joins before the watch was live */
+    else
+        schedule_poll(am);
 }
 
 void agent_manager_get_stats(const struct agent_manager *am, struct agent_manager_stats *out)
