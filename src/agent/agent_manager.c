@@ -1054,6 +1054,7 @@ void agent_manager_set_desired(struct agent_manager *am, const struct agent_want
     strmap_init(&seen);
     for (size_t i = 0; i < n; i++) {
         struct agent *a = agent_get(am, w[i].app->name);
+        struct resource want;
         bool fresh;
         if (a == NULL || strmap_put(&seen, w[i].app->name, a, NULL) < 0)
             continue;
@@ -1066,8 +1067,13 @@ void agent_manager_set_desired(struct agent_manager *am, const struct agent_want
         }
         if (fresh && a->container_id != NULL && a->target_id != NULL && strcmp(a->target_id, w[i].target_id) != 0)
             a->teardown = true; /* adopted, but made for another container */
-        if (resource_copy(&a->want, w[i].app) < 0 || set_str(&a->target, w[i].target) < 0 ||
-            set_str(&a->target_id, w[i].target_id) < 0)
+        /* resource_copy initialises its destination: copy, then replace
+         * (a->want stays whole when the copy fails). */
+        if (resource_copy(&want, w[i].app) < 0)
+            continue;
+        resource_cleanup(&a->want);
+        a->want = want;
+        if (set_str(&a->target, w[i].target) < 0 || set_str(&a->target_id, w[i].target_id) < 0)
             continue;
         free(a->network);
         a->network = w[i].network ? strdup(w[i].network) : NULL;
