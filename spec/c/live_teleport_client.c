@@ -279,7 +279,7 @@ static void run_next(struct live *lv)
         const char *token = arg(lv), *role = arg(lv);
         const char *roles[1] = {role};
         int64_t ttl = strtoll(arg(lv), NULL, 10);
-        rc = teleport_client_create_token(lv->tc, token, roles, 1, ttl, on_done, lv, &err);
+        rc = teleport_client_create_token(lv->tc, token, roles, 1, ttl, NULL, on_done, lv, &err);
     } else if (strcmp(lv->step, "delete") == 0) {
         rc = teleport_client_delete_app(lv->tc, arg(lv), on_done, lv, &err);
     } else if (strcmp(lv->step, "get_dbs") == 0) {

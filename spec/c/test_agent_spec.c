@@ -98,11 +98,29 @@ static void test_create_body(void)
     kv_cleanup(&l);
 }
 
+/* The join token's labels: owner, app, target, host id; nothing else (no
+ * token: it is not even in the spec). */
+static void test_token_labels(void)
+{
+    struct agent_spec s = {.owner = "h1", .app = "web1", .target = "web1-c", .host_id = "hid-1"};
+    struct kv_list l;
+
+    kv_init(&l);
+    ASSERT_EQ(agent_spec_token_labels(&s, &l), 0);
+    ASSERT_EQ(l.len, 4);
+    ASSERT_STREQ(kv_get(&l, AGENT_LABEL_OWNER), "h1");
+    ASSERT_STREQ(kv_get(&l, AGENT_LABEL_APP), "web1");
+    ASSERT_STREQ(kv_get(&l, AGENT_LABEL_TARGET), "web1-c");
+    ASSERT_STREQ(kv_get(&l, AGENT_LABEL_HOST_ID), "hid-1");
+    kv_cleanup(&l);
+}
+
 int main(void)
 {
     test_names();
     test_labels_arg();
     test_create_body();
+    test_token_labels();
     printf("test_agent_spec: ok\n");
     return 0;
 }

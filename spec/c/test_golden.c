@@ -236,10 +236,31 @@ static void test_requests(void)
 
     g = load_hex("CreateTokenV2Request");
     const char *roles[] = {"App"};
-    ASSERT_EQ(teleport_convert_pack_token("example-token-not-a-secret", roles, 1, 1767227400, &mine, &n), 0);
+    ASSERT_EQ(teleport_convert_pack_token("example-token-not-a-secret", roles, 1, 1767227400, NULL, &mine, &n), 0);
     assert_same("CreateTokenV2Request", mine, n, g.p, g.n);
     free(mine);
     free(g.p);
+    /* With labels: Metadata.Labels (5) carries them, and nothing else changes. */
+    {
+        Proto__CreateTokenV2Request *req;
+        kv_init(&labels);
+        ASSERT_EQ(kv_set(&labels, "enroller.dev/owner", "h1"), 0);
+        ASSERT_EQ(kv_set(&labels, "enroller.dev/agent-app", "web1"), 0);
+        ASSERT_EQ(teleport_convert_pack_token("example-token-not-a-secret", roles, 1, 1767227400, &labels, &mine, &n),
+                  0);
+        ASSERT_TRUE((req = proto__create_token_v2_request__unpack(NULL, n, mine)) != NULL);
+        ASSERT_TRUE(req->v2 != NULL && req->v2->metadata != NULL);
+        ASSERT_STREQ(req->v2->metadata->name, "example-token-not-a-secret");
+        ASSERT_EQ(req->v2->metadata->n_labels, 2);
+        ASSERT_STREQ(req->v2->metadata->labels[0]->key, "enroller.dev/agent-app");
+        ASSERT_STREQ(req->v2->metadata->labels[0]->value, "web1");
+        ASSERT_STREQ(req->v2->metadata->labels[1]->key, "enroller.dev/owner");
+        ASSERT_STREQ(req->v2->metadata->labels[1]->value, "h1");
+        ASSERT_EQ(req->v2->metadata->expires->seconds, 1767227400);
+        proto__create_token_v2_request__free_unpacked(req, NULL);
+        kv_cleanup(&labels);
+        free(mine);
+    }
 
     g = load_hex("Watch");
     const char *kinds[] = {"app", "app_server"};

@@ -187,15 +187,15 @@ static void test_token_needs_ttl(uv_loop_t *loop)
     ASSERT_TRUE(tc != NULL);
     /* No expiry would make a token that never expires: refused before any
      * connection, no callback, the secret not in the message. */
-    ASSERT_EQ(teleport_client_create_token(tc, "tok-secret-1", roles, 1, 0, on_done, &a, &err), -EINVAL);
+    ASSERT_EQ(teleport_client_create_token(tc, "tok-secret-1", roles, 1, 0, NULL, on_done, &a, &err), -EINVAL);
     ASSERT_STREQ(err.msg, "CreateTokenV2: TTL 0 s: a join token needs a TTL > 0 (it would never expire)");
-    ASSERT_EQ(teleport_client_create_token(tc, "tok-secret-1", roles, 1, -60, on_done, &a, &err), -EINVAL);
+    ASSERT_EQ(teleport_client_create_token(tc, "tok-secret-1", roles, 1, -60, NULL, on_done, &a, &err), -EINVAL);
     ASSERT_STREQ(err.msg, "CreateTokenV2: TTL -60 s: a join token needs a TTL > 0 (it would never expire)");
     ASSERT_EQ(teleport_client_n_connects(tc), 0);
     uv_run(loop, UV_RUN_DEFAULT);
     ASSERT_EQ(a.calls, 0);
     /* A TTL goes out: the call is made (and fails here: nothing listens). */
-    ASSERT_EQ(teleport_client_create_token(tc, "tok-secret-1", roles, 1, 60, on_done, &b, &err), 0);
+    ASSERT_EQ(teleport_client_create_token(tc, "tok-secret-1", roles, 1, 60, NULL, on_done, &b, &err), 0);
     ASSERT_EQ(teleport_client_n_connects(tc), 1);
     uv_run(loop, UV_RUN_DEFAULT);
     ASSERT_EQ(b.calls, 1);

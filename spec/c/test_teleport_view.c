@@ -311,7 +311,7 @@ static void run_case(const struct tcase *tc)
     struct teleport_ops ops = {.get_apps = f_get_apps, .list_app_servers = f_list_app_servers, .watch = f_watch,
                                .watch_cancel = f_watch_cancel, .impl = &f};
     struct teleport_view_config cfg = {.owner = OWNER, .resync_sec = 3600};
-    struct teleport_view_callbacks cb = {on_change, on_listed, &s};
+    struct teleport_view_callbacks cb = {.on_change = on_change, .on_listed = on_listed, .ud = &s};
     struct enr_error err = {0};
     struct teleport_view *tv;
     char view[256];
@@ -483,7 +483,7 @@ static void test_databases(void)
     struct teleport_ops ops = {.get_apps = d_get_apps, .list_databases = d_list_dbs, .watch = d_watch,
                                .watch_cancel = d_watch_cancel, .impl = &f};
     struct teleport_view_config cfg = {.owner = OWNER, .resync_sec = 3600};
-    struct teleport_view_callbacks cb = {on_change, on_listed, &s};
+    struct teleport_view_callbacks cb = {.on_change = on_change, .on_listed = on_listed, .ud = &s};
     struct enr_error err = {0};
     struct teleport_event ev;
     struct teleport_view *tv;
@@ -542,10 +542,81 @@ static void test_databases(void)
     printf("ok - databases: listed after the apps, keyed apart from apps of the same name, denied is not fatal\n");
 }
 
+/* ---- app_server events and the watch's state, passed on (agent mode) ------------- */
+
+struct servers_seen {
+    int live, ended, servers;
+    char last[128];
+};
+
+static void on_server_cb(void *ud, const struct teleport_event *ev)
+{
+    struct servers_seen *ss = ud;
+    ss->servers++;
+    snprintf(ss->last, sizeof(ss->last), "%s %s %s %s", ev->op == TELEPORT_EVENT_PUT ? "put" : "del", ev->kind,
+             ev->res.name, ev->res.container_id ? ev->res.container_id : "");
+}
+
+static void on_watch_cb(void *ud, bool live)
+{
+    struct servers_seen *ss = ud;
+    if (live)
+        ss->live++;
+    else
+        ss->ended++;
+}
+
+static void noop_change(void *ud, const char *name) { (void)ud, (void)name; }
+static void noop_listed(void *ud, bool complete) { (void)ud, (void)complete; }
+
+static void test_server_callbacks(void)
+{
+    uv_loop_t loop;
+    struct fake f = {0};
+    struct servers_seen ss = {0};
+    struct teleport_ops ops = {.get_apps = f_get_apps, .list_app_servers = f_list_app_servers, .watch = f_watch,
+                               .watch_cancel = f_watch_cancel, .impl = &f};
+    struct teleport_view_config cfg = {.owner = OWNER, .resync_sec = 3600};
+    struct teleport_view_callbacks cb = {.on_change = noop_change, .on_listed = noop_listed,
+                                         .on_server = on_server_cb, .on_watch = on_watch_cb, .ud = &ss};
+    struct enr_error err = {0};
+    struct teleport_event ev;
+    struct teleport_view *tv;
+
+    ASSERT_EQ(uv_loop_init(&loop), 0);
+    ASSERT_TRUE((tv = teleport_view_new(&loop, &cfg, &ops, &cb, &err)) != NULL);
+    teleport_view_watch(tv);
+    ASSERT_EQ(ss.live, 0);
+    watch_event(&f, TELEPORT_EVENT_INIT, NULL);
+    ASSERT_EQ(ss.live, 1);
+    memset(&ev, 0, sizeof(ev));
+    ev.op = TELEPORT_EVENT_PUT;
+    snprintf(ev.kind, sizeof(ev.kind), "app_server");
+    make_app(&ev.res, "web1=80");
+    ASSERT_EQ(resource_set_str(&ev.res.container_id, "host-1"), 0);
+    f.ev_cb(f.ev_ud, &ev);
+    resource_cleanup(&ev.res);
+    ASSERT_EQ(ss.servers, 1);
+    ASSERT_STREQ(ss.last, "put app_server web1 host-1");
+    watch_event(&f, TELEPORT_EVENT_PUT, "web2=80"); /* an app: not a server */
+    ASSERT_EQ(ss.servers, 1);
+    err_set_grpc(&err, GRPC_STATUS_UNAVAILABLE, "WatchEvents: UNAVAILABLE: connection reset");
+    f.watching = false;
+    f.end_cb(f.ev_ud, &err);
+    ASSERT_EQ(ss.ended, 1);
+    ASSERT_EQ(ss.live, 1);
+    teleport_view_close(tv);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    teleport_view_free(tv);
+    ASSERT_EQ(uv_loop_close(&loop), 0);
+    printf("ok - app_server events and the watch's state are passed on\n");
+}
+
 int main(void)
 {
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         run_case(&cases[i]);
     test_databases();
+    test_server_callbacks();
     return 0;
 }

@@ -412,6 +412,16 @@ class TestStandIn(Base):
                             grpc.StatusCode.INVALID_ARGUMENT, "provisioning token is missing roles")
         names = [x.Metadata.Name for x in self.admin.GetTokens(self.empty(), timeout=30).ProvisionTokens]
         self.assertIn("tok-abcdefghijkl", names)
+        # Metadata.Labels are kept and listed (agent mode finds its own tokens by them).
+        lab = self.t.ProvisionTokenV2()
+        lab.Metadata.Name = "tok-labelled-0123456789"
+        lab.Metadata.Labels["enroller.dev/owner"] = "h1"
+        lab.Spec.Roles.append("App")
+        self.admin.CreateTokenV2(self.a.CreateTokenV2Request(V2=lab), timeout=30)
+        listed = {x.Metadata.Name: dict(x.Metadata.Labels)
+                  for x in self.admin.GetTokens(self.empty(), timeout=30).ProvisionTokens}
+        self.assertEqual(listed["tok-labelled-0123456789"], {"enroller.dev/owner": "h1"})
+        self.admin.DeleteToken(self.rr("tok-labelled-0123456789"), timeout=30)
         self.admin.DeleteToken(self.rr("tok-abcdefghijkl"), timeout=30)
         code, msg = self.rpc_error(self.admin.GetToken, self.rr("tok-abcdefghijkl"))
         self.assertEqual(code, grpc.StatusCode.NOT_FOUND)

@@ -289,6 +289,13 @@ class Tokens:
         return a.pb.empty_pb2.Empty()
 
     def get_all(self, req, ident):
+        """GetTokens(Empty) -> ProvisionTokenV2List: lib/auth/auth_with_roles.go
+        ServerWithRoles.GetTokens checks a.action(KindToken, VerbList,
+        VerbRead) (both verbs, no label matching) before returning every
+        token, with its Metadata.Labels (lib/auth/grpcserver.go GetTokens
+        wraps each as a ProvisionTokenV2); expired ones are gone from the
+        backend.  Newer releases add AuthorizeAdminActionAllowReusedMFA, which
+        asks nothing of an identity signed by tctl auth sign or tbot."""
         a = self.auth
         roles = a.roles_of(ident)
         rbac.check_action(roles, "token", rbac.VERB_LIST, rbac.VERB_READ)

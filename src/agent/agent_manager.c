@@ -22,6 +22,7 @@
 
 #define LOG_AGENT "agent"
 #define TOKEN_BYTES 16
+#define DEADLINE_CHECK_MIN_MS 100
 
 enum agent_state {
     A_IDLE,      /* nothing of an attempt exists (or only what adoption found) */
@@ -67,6 +68,18 @@ struct agent_manager {
     bool adopting;
     bool closing;
     bool polling;               /* ListResources(app_server) in flight */
+    bool watch_live;            /* app_server events come (agent_manager_set_watch_live) */
+    /* Join tokens left by attempts cut short (GetTokens). */
+    bool sweeping;              /* GetTokens in flight */
+    bool sweep_due;             /* a sweep failed: again at the next chance (after sweep_after) */
+    bool sweep_denied;          /* GetTokens refused: again only after a reconnect */
+    bool docker_complete;       /* the last desired set came from a complete listing */
+    unsigned sweep_connects;    /* Auth connections opened when the last sweep answered */
+    uint64_t sweep_after;       /* loop ms: no sweep before */
+    struct backoff sweep_backoff;
+    char **orphans;             /* tokens to delete, one at a time (secrets: wiped) */
+    char **orphan_apps;
+    size_t n_orphans, next_orphan;
     uv_timer_t poll_timer, adopt_timer;
     struct backoff adopt_backoff;
     struct backoff_rng rng;
@@ -74,6 +87,7 @@ struct agent_manager {
 };
 
 static void advance(struct agent *a);
+static void sweep_tokens(struct agent_manager *am);
 
 /* ---- records --------------------------------------------------------------------- */
 
@@ -315,7 +329,7 @@ static void uploaded(void *ud, const struct enr_error *err)
     }
 }
 
-static void poll_app_servers(struct agent_manager *am);
+static void await_join(struct agent_manager *am);
 
 static void started(void *ud, const struct enr_error *err)
 {
@@ -331,7 +345,7 @@ static void started(void *ud, const struct enr_error *err)
     a->join_deadline = uv_now(a->am->loop) + (uint64_t)a->am->cfg.join_timeout_sec * 1000;
     log_info(LOG_AGENT, "agent for app %s started (container %.12s, host id %s); waiting for it to join",
              a->app, a->container_id, a->host_id);
-    poll_app_servers(a->am);
+    await_join(a->am);
     advance(a);
 }
 
@@ -407,9 +421,20 @@ static void create_step(struct agent *a)
     a->state = A_STARTING;
     a->busy = true;
     if (a->token == NULL) {
-        if (new_secrets(a, &err) < 0 ||
-            teleport_client_create_token(am->tc, a->token, roles, 1, am->cfg.token_ttl_sec, token_created, a,
-                                         &err) < 0) {
+        /* Labelled with the owner, the app, the target and the host id, so
+         * that a token whose agent never came to exist is collected
+         * (sweep_tokens). */
+        struct kv_list labels;
+        int rc;
+        kv_init(&labels);
+        rc = new_secrets(a, &err);
+        if (rc == 0 && agent_spec_token_labels(&spec, &labels) < 0)
+            rc = err_set(&err, -ENOMEM, "out of memory");
+        if (rc == 0)
+            rc = teleport_client_create_token(am->tc, a->token, roles, 1, am->cfg.token_ttl_sec, &labels,
+                                              token_created, a, &err);
+        kv_cleanup(&labels);
+        if (rc < 0) {
             a->busy = false;
             wipe_token(a);
             fail_step(a, "join token", &err);
@@ -557,14 +582,63 @@ static void advance(struct agent *a)
 
 /* ---- joining: app_servers -------------------------------------------------------------------- */
 
+/* While the view's watch is live an agent's join is learnt from its
+ * app_server event (agent_manager_app_server) and the timer only checks the
+ * join deadlines; while it is not, ListResources(app_server) every poll_ms.
+ * A listing is also asked for once when the watch becomes live and after
+ * adoption (events from before are not replayed), and at a join deadline. */
+
 static void poll_timer_cb(uv_timer_t *t);
+
+/* Agents started and waiting for their app_server (not those being torn
+ * down: their steps drive them). */
+static bool any_joining(struct agent_manager *am, uint64_t *first_deadline)
+{
+    size_t it = 0;
+    void *v;
+    bool joining = false;
+
+    while (strmap_next(&am->agents, &it, NULL, &v)) {
+        const struct agent *a = v;
+        if (a->state != A_JOINING || a->teardown || a->unwanted)
+            continue;
+        if (first_deadline != NULL && (!joining || a->join_deadline < *first_deadline))
+            *first_deadline = a->join_deadline;
+        joining = true;
+    }
+    return joining;
+}
+
+/* The next poll (watch not live) or deadline check (live), while an agent joins. */
+static void schedule_poll(struct agent_manager *am)
+{
+    uint64_t first = 0, now = uv_now(am->loop);
+
+    if (am->closing || am->polling || !any_joining(am, &first))
+        return;
+    if (am->watch_live) /* not before DEADLINE_CHECK_MIN_MS: never a busy loop */
+        uv_timer_start(&am->poll_timer, poll_timer_cb,
+                       first > now + DEADLINE_CHECK_MIN_MS ? first - now : DEADLINE_CHECK_MIN_MS, 0);
+    else
+        uv_timer_start(&am->poll_timer, poll_timer_cb, am->cfg.poll_ms, 0);
+}
+
+static void advance_joining(struct agent_manager *am)
+{
+    size_t it = 0;
+    void *v;
+
+    /* advance may free the record (strmap_next allows deleting the current key) */
+    for (it = 0; strmap_next(&am->agents, &it, NULL, &v);)
+        if (((struct agent *)v)->state == A_JOINING && !((struct agent *)v)->busy)
+            advance(v);
+}
 
 static void app_servers_listed(void *ud, const struct enr_error *err, const struct resource_list *items)
 {
     struct agent_manager *am = ud;
     size_t it = 0;
     void *v;
-    bool joining = false;
 
     am->polling = false;
     if (am->closing)
@@ -579,14 +653,8 @@ static void app_servers_listed(void *ud, const struct enr_error *err, const stru
             if (strcmp(items->items[i].container_id, a->host_id) == 0 && strcmp(items->items[i].name, a->app) == 0)
                 a->app_server_seen = true;
     }
-    /* advance may free the record (strmap_next allows deleting the current key) */
-    for (it = 0; strmap_next(&am->agents, &it, NULL, &v);)
-        if (((struct agent *)v)->state == A_JOINING && !((struct agent *)v)->busy)
-            advance(v);
-    for (it = 0; strmap_next(&am->agents, &it, NULL, &v);)
-        joining = joining || ((struct agent *)v)->state == A_JOINING;
-    if (joining)
-        uv_timer_start(&am->poll_timer, poll_timer_cb, am->cfg.poll_ms, 0);
+    advance_joining(am);
+    schedule_poll(am);
 }
 
 static void poll_app_servers(struct agent_manager *am)
@@ -595,6 +663,7 @@ static void poll_app_servers(struct agent_manager *am)
 
     if (am->polling || am->closing)
         return;
+    uv_timer_stop(&am->poll_timer);
     if (teleport_client_list_app_servers(am->tc, app_servers_listed, am, &err) < 0) {
         log_debug(LOG_AGENT, "ListResources(app_server): %s", err.msg);
         uv_timer_start(&am->poll_timer, poll_timer_cb, am->cfg.poll_ms, 0);
@@ -605,7 +674,27 @@ static void poll_app_servers(struct agent_manager *am)
 
 static void poll_timer_cb(uv_timer_t *t)
 {
-    poll_app_servers(t->data);
+    struct agent_manager *am = t->data;
+    uint64_t first = 0;
+
+    /* Not live: poll.  Live: at a join deadline, one listing decides (an
+     * event the watch did not deliver, e.g. a kind it left out, does not
+     * fail a join that happened); otherwise nothing to do yet. */
+    if (!am->watch_live || (any_joining(am, &first) && first <= uv_now(am->loop))) {
+        poll_app_servers(am);
+        return;
+    }
+    advance_joining(am);
+    schedule_poll(am);
+}
+
+/* An agent just started: wait for its app_server. */
+static void await_join(struct agent_manager *am)
+{
+    if (am->watch_live)
+        schedule_poll(am);
+    else
+        poll_app_servers(am);
 }
 
 /* ---- adoption -------------------------------------------------------------------------------- */
@@ -660,6 +749,7 @@ static void volumes_listed(void *ud, const struct enr_error *err, const char *co
     for (it = 0; strmap_next(&am->agents, &it, NULL, &v);)
         advance(v);
     poll_app_servers(am);
+    sweep_tokens(am);
 }
 
 static void containers_listed(void *ud, const struct enr_error *err, const struct docker_containers_entry *items,
@@ -728,6 +818,165 @@ static void adopt_timer_cb(uv_timer_t *t)
     adopt(t->data);
 }
 
+/* ---- join tokens left by attempts cut short ------------------------------------------------- */
+
+/* A token enroller created carries the owner, app and host id labels
+ * (agent_spec_token_labels).  One whose attempt no longer exists (enroller
+ * was killed between the token and the agent container) is deleted here:
+ * at start once the agents in Docker are adopted, and again after a
+ * reconnect to Auth or a Docker listing that is complete again.  A token is
+ * kept while a record holds it (a start in flight, or a teardown that will
+ * delete it) or an agent container with its host id exists; such an
+ * adopted agent's token is taken over, so it is deleted once it joined.
+ * A token without our owner label is never touched. */
+
+static void orphans_clear(struct agent_manager *am)
+{
+    for (size_t i = 0; i < am->n_orphans; i++) {
+        if (am->orphans[i] != NULL) {
+            OPENSSL_cleanse(am->orphans[i], strlen(am->orphans[i]));
+            free(am->orphans[i]);
+        }
+        free(am->orphan_apps[i]);
+    }
+    free(am->orphans);
+    free(am->orphan_apps);
+    am->orphans = am->orphan_apps = NULL;
+    am->n_orphans = am->next_orphan = 0;
+}
+
+static void delete_next_orphan(struct agent_manager *am);
+
+static void orphan_deleted(void *ud, const struct enr_error *err)
+{
+    struct agent_manager *am = ud;
+    const char *app = am->orphan_apps[am->next_orphan];
+
+    if (am->closing)
+        return;
+    if (err != NULL && !(err->code == ENR_EGRPC && err->grpc_status == GRPC_STATUS_NOT_FOUND)) {
+        am->stats.failures++;
+        am->sweep_due = true;
+        log_warn(LOG_AGENT, "join token of an attempt cut short (app %s): DeleteToken: %s; retrying later", app,
+                 err->msg);
+    } else if (err == NULL) {
+        am->stats.tokens_collected++;
+        log_info(LOG_AGENT, "deleted the join token of an attempt cut short (app %s)", app);
+    }
+    am->next_orphan++;
+    delete_next_orphan(am);
+}
+
+static void delete_next_orphan(struct agent_manager *am)
+{
+    struct enr_error err = {0};
+
+    while (am->next_orphan < am->n_orphans) {
+        if (teleport_client_delete_token(am->tc, am->orphans[am->next_orphan], orphan_deleted, am, &err) == 0)
+            return;
+        am->stats.failures++;
+        am->sweep_due = true;
+        log_warn(LOG_AGENT, "join token of an attempt cut short (app %s): DeleteToken: %s; retrying later",
+                 am->orphan_apps[am->next_orphan], err.msg);
+        am->next_orphan++;
+    }
+    orphans_clear(am);
+    am->sweeping = false;
+}
+
+/* Whether token name (host id label hid) belongs to an attempt that exists;
+ * an adopted agent's token is taken over. */
+static bool token_in_use(struct agent_manager *am, const char *name, const char *hid)
+{
+    size_t it = 0;
+    void *v;
+
+    while (strmap_next(&am->agents, &it, NULL, &v)) {
+        struct agent *a = v;
+        if (a->token != NULL && strcmp(a->token, name) == 0)
+            return true;
+        if (hid != NULL && hid[0] != '\0' && strcmp(a->host_id, hid) == 0 && a->container_id != NULL) {
+            if (a->token == NULL)
+                a->token = strdup(name); /* deleted once it joined (or with the agent) */
+            return true;
+        }
+    }
+    return false;
+}
+
+static void tokens_listed(void *ud, const struct enr_error *err, const struct resource_list *items)
+{
+    struct agent_manager *am = ud;
+    size_t it = 0, n = 0;
+    void *v;
+
+    if (am->closing)
+        return;
+    if (err != NULL) {
+        bool denied = err->code == ENR_EGRPC && err->grpc_status == GRPC_STATUS_PERMISSION_DENIED;
+        am->sweeping = false;
+        am->stats.failures++;
+        if (denied) {
+            am->sweep_denied = true;
+            am->sweep_due = false;
+            am->sweep_connects = teleport_client_n_connects(am->tc);
+        } else {
+            am->sweep_due = true;
+            am->sweep_after = uv_now(am->loop) + backoff_next(&am->sweep_backoff, &am->rng);
+        }
+        log_warn(LOG_AGENT, "listing join tokens (GetTokens): %s; %s", err->msg,
+                 denied ? "tokens of attempts cut short expire by themselves (the role needs token list, read)"
+                        : "retrying later");
+        return;
+    }
+    am->sweep_due = am->sweep_denied = false;
+    am->sweep_connects = teleport_client_n_connects(am->tc);
+    backoff_reset(&am->sweep_backoff);
+    if ((am->orphans = calloc(items->len + 1, sizeof(*am->orphans))) == NULL ||
+        (am->orphan_apps = calloc(items->len + 1, sizeof(*am->orphan_apps))) == NULL) {
+        orphans_clear(am);
+        am->sweeping = false;
+        am->sweep_due = true;
+        return;
+    }
+    for (size_t i = 0; i < items->len; i++) {
+        const struct resource *t = &items->items[i];
+        const char *owner = kv_get(&t->labels, AGENT_LABEL_OWNER);
+        const char *app = kv_get(&t->labels, AGENT_LABEL_APP);
+        if (owner == NULL || strcmp(owner, am->owner) != 0 || app == NULL)
+            continue; /* not ours: never touched */
+        if (token_in_use(am, t->name, kv_get(&t->labels, AGENT_LABEL_HOST_ID)))
+            continue;
+        if ((am->orphans[n] = strdup(t->name)) == NULL || (am->orphan_apps[n] = strdup(app)) == NULL) {
+            am->n_orphans = n + 1;
+            orphans_clear(am);
+            am->sweeping = false;
+            am->sweep_due = true;
+            return;
+        }
+        n++;
+    }
+    am->n_orphans = n;
+    if (n > 0)
+        log_info(LOG_AGENT, "%zu join token(s) of attempts cut short; deleting them", n);
+    /* Adopted agents that joined already delete the token just taken over. */
+    for (it = 0; strmap_next(&am->agents, &it, NULL, &v);)
+        if (((struct agent *)v)->state == A_RUNNING && ((struct agent *)v)->token != NULL)
+            advance(v);
+    delete_next_orphan(am);
+}
+
+static void sweep_tokens(struct agent_manager *am)
+{
+    struct enr_error err = {0};
+
+    if (am->closing || !am->adopted || am->sweeping || uv_now(am->loop) < am->sweep_after)
+        return;
+    am->sweeping = true;
+    if (teleport_client_get_tokens(am->tc, tokens_listed, am, &err) < 0)
+        tokens_listed(am, &err, NULL);
+}
+
 /* ---- public ---------------------------------------------------------------------------------- */
 
 struct agent_manager *agent_manager_new(uv_loop_t *loop, const struct agent_manager_config *cfg,
@@ -756,7 +1005,7 @@ struct agent_manager *agent_manager_new(uv_loop_t *loop, const struct agent_mana
     if (am->cfg.join_timeout_sec == 0)
         am->cfg.join_timeout_sec = AGENT_MANAGER_DEFAULT_JOIN_TIMEOUT_SEC;
     if (am->cfg.poll_ms == 0)
-        am->cfg.poll_ms = 250;
+        am->cfg.poll_ms = AGENT_MANAGER_DEFAULT_POLL_MS;
     if (am->cfg.backoff_min_ms == 0)
         am->cfg.backoff_min_ms = 1000;
     if (am->cfg.backoff_max_ms == 0)
@@ -765,6 +1014,7 @@ struct agent_manager *agent_manager_new(uv_loop_t *loop, const struct agent_mana
     am->tc = tc;
     strmap_init(&am->agents);
     backoff_init(&am->adopt_backoff, am->cfg.backoff_min_ms, am->cfg.backoff_max_ms);
+    backoff_init(&am->sweep_backoff, am->cfg.backoff_min_ms, am->cfg.backoff_max_ms);
     backoff_rng_seed(&am->rng);
     uv_timer_init(loop, &am->poll_timer);
     uv_timer_init(loop, &am->adopt_timer);
@@ -804,6 +1054,7 @@ void agent_manager_set_desired(struct agent_manager *am, const struct agent_want
     strmap_init(&seen);
     for (size_t i = 0; i < n; i++) {
         struct agent *a = agent_get(am, w[i].app->name);
+        struct resource want;
         bool fresh;
         if (a == NULL || strmap_put(&seen, w[i].app->name, a, NULL) < 0)
             continue;
@@ -816,8 +1067,13 @@ void agent_manager_set_desired(struct agent_manager *am, const struct agent_want
         }
         if (fresh && a->container_id != NULL && a->target_id != NULL && strcmp(a->target_id, w[i].target_id) != 0)
             a->teardown = true; /* adopted, but made for another container */
-        if (resource_copy(&a->want, w[i].app) < 0 || set_str(&a->target, w[i].target) < 0 ||
-            set_str(&a->target_id, w[i].target_id) < 0)
+        /* resource_copy initialises its destination: copy, then replace
+         * (a->want stays whole when the copy fails). */
+        if (resource_copy(&want, w[i].app) < 0)
+            continue;
+        resource_cleanup(&a->want);
+        a->want = want;
+        if (set_str(&a->target, w[i].target) < 0 || set_str(&a->target_id, w[i].target_id) < 0)
             continue;
         free(a->network);
         a->network = w[i].network ? strdup(w[i].network) : NULL;
@@ -838,6 +1094,35 @@ void agent_manager_set_desired(struct agent_manager *am, const struct agent_want
     strmap_cleanup(&seen);
     for (it = 0; strmap_next(&am->agents, &it, NULL, &v);)
         advance(v);
+    /* Tokens of attempts cut short: again after Docker lists completely
+     * again, after a reconnect to Auth, or after a failed sweep. */
+    if ((complete && !am->docker_complete) || am->sweep_due ||
+        teleport_client_n_connects(am->tc) != am->sweep_connects)
+        sweep_tokens(am);
+    am->docker_complete = complete;
+}
+
+void agent_manager_app_server(struct agent_manager *am, const char *app, const char *host_id)
+{
+    struct agent *a;
+
+    if (am == NULL || am->closing || app == NULL || host_id == NULL ||
+        (a = strmap_get(&am->agents, app)) == NULL || a->host_id[0] == '\0' || strcmp(a->host_id, host_id) != 0)
+        return;
+    a->app_server_seen = true;
+    if (a->state == A_JOINING)
+        advance(a);
+}
+
+void agent_manager_set_watch_live(struct agent_manager *am, bool live)
+{
+    if (am == NULL || am->closing || am->watch_live == live)
+        return;
+    am->watch_live = live;
+    if (live && any_joining(am, NULL))
+        poll_app_servers(am); /* once: joins before the watch was live */
+    else
+        schedule_poll(am);
 }
 
 void agent_manager_get_stats(const struct agent_manager *am, struct agent_manager_stats *out)
@@ -885,6 +1170,7 @@ void agent_manager_free(struct agent_manager *am)
     while (strmap_next(&am->agents, &it, NULL, &v))
         agent_free(v);
     strmap_cleanup(&am->agents);
+    orphans_clear(am);
     free(am->owner);
     free(am->image);
     free(am->auth_addr);

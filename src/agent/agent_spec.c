@@ -50,6 +50,15 @@ int agent_spec_volume_labels(const struct agent_spec *s, struct kv_list *out)
     return 0;
 }
 
+int agent_spec_token_labels(const struct agent_spec *s, struct kv_list *out)
+{
+    if (kv_set(out, AGENT_LABEL_OWNER, s->owner) < 0 || kv_set(out, AGENT_LABEL_APP, s->app) < 0 ||
+        kv_set(out, AGENT_LABEL_TARGET, s->target ? s->target : "") < 0 ||
+        kv_set(out, AGENT_LABEL_HOST_ID, s->host_id ? s->host_id : "") < 0)
+        return -ENOMEM;
+    return 0;
+}
+
 /* "--flag=value" as a new JSON string. */
 static json_t *flag(const char *name, const char *value)
 {

@@ -68,4 +68,10 @@ char *agent_spec_create_body(const struct agent_spec *s, struct enr_error *err);
 /* Labels of the agent's volume: owner and app. */
 int agent_spec_volume_labels(const struct agent_spec *s, struct kv_list *out);
 
+/* Labels of the agent's join token (Metadata.Labels, as Teleport's
+ * ProvisionTokenV2 carries them): owner, app, target and the host id of the
+ * agent it is for, so that a token whose agent never came to exist (enroller
+ * killed in between) is found and deleted at the next start.  -ENOMEM. */
+int agent_spec_token_labels(const struct agent_spec *s, struct kv_list *out);
+
 #endif

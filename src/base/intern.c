@@ -116,7 +116,11 @@ void intern_put(const char *s)
             ;
         *pp = e->next;
         n_strings--;
-        n_bytes -= sizeof(*e) + strlen(e->s) + 1;
+        size_t len = strlen(e->s);
+        n_bytes -= sizeof(*e) + len + 1;
+        /* Wiped before it is freed: a join token's name passes through
+         * the table (GetTokens) and must not linger in freed memory. */
+        explicit_bzero(e->s, len);
         free(e);
         if (n_strings == 0) {
             /* Nothing held: the table goes too (clean under valgrind at exit). */

@@ -9,8 +9,8 @@
  *
  * An interned string is read-only and is released with intern_put exactly
  * once per intern_get or intern_ref.  The table is safe to use from several
- * threads (one mutex); a string nobody holds is freed at once, so nothing is
- * left over at exit.
+ * threads (one mutex); a string nobody holds is wiped and freed at once, so
+ * nothing is left over at exit and no secret that passed through lingers.
  */
 #ifndef ENR_INTERN_H
 #define ENR_INTERN_H

@@ -507,8 +507,11 @@ static void finish(struct request *r, CURLcode res)
 /* Runs the request's callback exactly once, with err or the result. */
 static const char *endpoint_of(enum req_kind kind)
 {
+    /* One per enum req_kind: REQ_RAW (agent mode's container and volume
+     * calls) reaches deliver() when a request cannot be queued. */
     static const char *const names[] = {"GET /_ping", "GET /containers/json", "GET /containers/{id}/json",
-                                        "GET /events"};
+                                        "GET /events", "container/volume call"};
+    _Static_assert(sizeof(names) / sizeof(names[0]) == REQ_RAW + 1, "one name per req_kind");
     return names[kind];
 }
 

@@ -41,6 +41,22 @@ static const char *network_of(const struct container *c, const char *uri)
     return c->networks[0].name;
 }
 
+void reconcile_agents_on_server(void *ud, const struct teleport_event *ev)
+{
+    struct reconciler *r = ud;
+
+    if (r->am != NULL && ev->op == TELEPORT_EVENT_PUT && strcmp(ev->kind, "app_server") == 0)
+        agent_manager_app_server(r->am, ev->res.name, ev->res.container_id);
+}
+
+void reconcile_agents_on_watch(void *ud, bool live)
+{
+    struct reconciler *r = ud;
+
+    if (r->am != NULL)
+        agent_manager_set_watch_live(r->am, live);
+}
+
 void reconcile_agents_sync(struct reconciler *r, const struct planner_input *in)
 {
     struct agent_want *w = NULL;

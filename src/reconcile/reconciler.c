@@ -557,7 +557,9 @@ static int make_parts(struct reconciler *r, const struct reconciler_config *cfg,
                                         .on_listed = on_listed, .ud = r, .on_stream_end = on_docker_stream_end};
     struct teleport_view_config vcfg = {.owner = cfg->owner, .resync_sec = r->cfg.resync_sec,
                                         .confirm_sec = cfg->confirm_sec};
-    struct teleport_view_callbacks vcb = {.on_change = on_view_change, .on_listed = on_listed, .ud = r};
+    struct teleport_view_callbacks vcb = {.on_change = on_view_change, .on_listed = on_listed,
+                                          .on_server = reconcile_agents_on_server,
+                                          .on_watch = reconcile_agents_on_watch, .ud = r};
     struct executor_config xcfg = {.max_inflight = cfg->max_inflight, .rate = cfg->write_rate,
                                    .burst = cfg->write_burst};
     struct executor_callbacks xcb = {.done = write_done, .idle = executor_idle_cb, .retry = executor_retry_cb,

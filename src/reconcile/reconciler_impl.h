@@ -74,5 +74,9 @@ bool reconcile_agents_is_agent(const struct reconciler *r, const struct resource
  * with the containers whose apps must be kept (in grace, or unknown) and
  * whether the Docker listing is complete. */
 void reconcile_agents_sync(struct reconciler *r, const struct planner_input *in);
+/* The view's app_server events and watch state, for the agent manager
+ * (teleport_view_callbacks on_server / on_watch; ud is the reconciler). */
+void reconcile_agents_on_server(void *ud, const struct teleport_event *ev);
+void reconcile_agents_on_watch(void *ud, bool live);
 
 #endif

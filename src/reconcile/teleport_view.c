@@ -643,11 +643,15 @@ static void watch_event_cb(void *ud, const struct teleport_event *ev)
         log_info(LOG_TELEPORT, "watching apps and app servers, databases and database servers");
         tv->watch_live = true;
         teleport_view_relist(tv);
+        if (tv->cb.on_watch != NULL)
+            tv->cb.on_watch(tv->cb.ud, true);
         return;
     }
     if (strcmp(ev->kind, "app_server") == 0 || strcmp(ev->kind, "db_server") == 0) {
         if (ev->op == TELEPORT_EVENT_PUT)
             served(tv, strcmp(ev->kind, "db_server") == 0 ? RESOURCE_DB : RESOURCE_APP, ev->res.name);
+        if (tv->cb.on_server != NULL)
+            tv->cb.on_server(tv->cb.ud, ev);
         return;
     }
     if (strcmp(ev->kind, "app") != 0 && strcmp(ev->kind, "db") != 0)
@@ -672,6 +676,8 @@ static void watch_end_cb(void *ud, const struct enr_error *err)
     tv->watch_id = 0;
     if (tv->closing)
         return;
+    if (tv->watch_live && tv->cb.on_watch != NULL)
+        tv->cb.on_watch(tv->cb.ud, false);
     if (tv->watch_live) {
         /* Events may be lost from here on: unknown until a listing asked
          * for after now answers.  One is asked for at once (retried while

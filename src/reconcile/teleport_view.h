@@ -53,6 +53,11 @@ struct teleport_view_callbacks {
     void (*on_change)(void *ud, const char *name);
     /* A listing answered (complete) or failed (not complete). */
     void (*on_listed)(void *ud, bool complete);
+    /* Optional (NULL: none).  The watch showed an app_server or db_server
+     * (PUT: the served app with container_id = host id; DELETE). */
+    void (*on_server)(void *ud, const struct teleport_event *ev);
+    /* Optional.  The watch became live (its INIT event) or ended. */
+    void (*on_watch)(void *ud, bool live);
     void *ud;
 };
 

@@ -631,8 +631,8 @@ int teleport_client_delete_app(struct teleport_client *tc, const char *name, tel
 }
 
 int teleport_client_create_token(struct teleport_client *tc, const char *token, const char *const *roles,
-                                 size_t n_roles, int64_t ttl_sec, teleport_done_cb cb, void *ud,
-                                 struct enr_error *err)
+                                 size_t n_roles, int64_t ttl_sec, const struct kv_list *labels, teleport_done_cb cb,
+                                 void *ud, struct enr_error *err)
 {
     struct tc_op *op = NULL;
     uint8_t *packed = NULL;
@@ -646,7 +646,8 @@ int teleport_client_create_token(struct teleport_client *tc, const char *token, 
                        (long long)ttl_sec);
     /* The token value is the secret: the operation name never includes it. */
     if ((op = op_new_done(tc, cb, ud)) != NULL && (op->secret = strdup(token)) != NULL)
-        rc = teleport_convert_pack_token(token, roles, n_roles, (int64_t)time(NULL) + ttl_sec, &packed, &len);
+        rc = teleport_convert_pack_token(token, roles, n_roles, (int64_t)time(NULL) + ttl_sec, labels, &packed,
+                                         &len);
     return op_start(op, "CreateTokenV2", "CreateTokenV2", rc, packed, len, err);
 }
 
@@ -665,6 +666,51 @@ int teleport_client_delete_token(struct teleport_client *tc, const char *token, 
     if ((op = op_new_done(tc, cb, ud)) != NULL && (op->secret = strdup(token)) != NULL)
         rc = teleport_convert_pack_resource_request(token, &packed, &len);
     return op_start(op, "DeleteToken", "DeleteToken", rc, packed, len, err);
+}
+
+/* GetTokens(google.protobuf.Empty) returns (types.ProvisionTokenV2List)
+ * (api/proto/teleport/legacy/client/proto/authservice.proto); Auth checks
+ * token list and read (lib/auth/auth_with_roles.go GetTokens).  The names
+ * are secrets: wiped before they are freed, and the error never holds one. */
+static void finish_get_tokens(struct tc_op *op, const struct enr_error *err, const uint8_t *msg, size_t len)
+{
+    Types__ProvisionTokenV2List *list = NULL;
+    struct enr_error e;
+
+    if (err == NULL && (list = types__provision_token_v2_list__unpack(NULL, len, msg)) == NULL)
+        err = &e, err_set_grpc(&e, GRPC_STATUS_INTERNAL, "GetTokens: INTERNAL: cannot decode ProvisionTokenV2List");
+    for (size_t i = 0; err == NULL && i < list->n_provisiontokens; i++) {
+        const Types__ProvisionTokenV2 *t = list->provisiontokens[i];
+        struct resource *r;
+        if (t == NULL || t->metadata == NULL || t->metadata->name == NULL || t->metadata->name[0] == '\0')
+            continue;
+        if ((r = resource_list_push(&op->acc)) == NULL || resource_set_str(&r->name, t->metadata->name) < 0) {
+            err = &e, err_set(&e, -ENOMEM, "GetTokens: out of memory");
+            break;
+        }
+        for (size_t k = 0; k < t->metadata->n_labels; k++)
+            if (kv_set(&r->labels, nz(t->metadata->labels[k]->key), nz(t->metadata->labels[k]->value)) < 0)
+                err = &e, err_set(&e, -ENOMEM, "GetTokens: out of memory");
+    }
+    op->list_cb(op->ud, err, err ? NULL : &op->acc);
+    for (size_t i = 0; list != NULL && i < list->n_provisiontokens; i++)
+        if (list->provisiontokens[i] != NULL && list->provisiontokens[i]->metadata != NULL &&
+            list->provisiontokens[i]->metadata->name != NULL)
+            OPENSSL_cleanse(list->provisiontokens[i]->metadata->name, strlen(list->provisiontokens[i]->metadata->name));
+    /* The names in op->acc are interned strings: intern_put wipes a string
+     * when its last holder lets go (base/intern.c). */
+    types__provision_token_v2_list__free_unpacked(list, NULL);
+    op_free(op);
+}
+
+int teleport_client_get_tokens(struct teleport_client *tc, teleport_list_cb cb, void *ud, struct enr_error *err)
+{
+    struct tc_op *op = op_new(tc, finish_get_tokens, ud);
+    if (op != NULL) {
+        op->list_cb = cb;
+        op->max_msg = TELEPORT_CALL_LIST_MAX;
+    }
+    return op_start(op, "GetTokens", "GetTokens", 0, NULL, 0, err);
 }
 
 /* ---- databases ---- */

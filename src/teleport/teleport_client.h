@@ -125,11 +125,17 @@ int teleport_client_watch(struct teleport_client *tc, const char *const *kinds, 
 void teleport_client_watch_cancel(struct teleport_client *tc, int watch_id);
 
 /* CreateTokenV2 with the given roles ("App", ...), expiring ttl_sec from
- * now.  ttl_sec <= 0 is refused (-EINVAL): a token without an expiry would
- * never expire.  The token value is a secret: it is never logged. */
+ * now, with labels (Metadata.Labels; NULL: none).  ttl_sec <= 0 is refused
+ * (-EINVAL): a token without an expiry would never expire.  The token value
+ * is a secret: it is never logged. */
 int teleport_client_create_token(struct teleport_client *tc, const char *token, const char *const *roles,
-                                 size_t n_roles, int64_t ttl_sec, teleport_done_cb cb, void *ud,
-                                 struct enr_error *err);
+                                 size_t n_roles, int64_t ttl_sec, const struct kv_list *labels, teleport_done_cb cb,
+                                 void *ud, struct enr_error *err);
+
+/* GetTokens: every join token the identity may list and read (RBAC: token
+ * list + read), each item with name = the token (a secret: never log it)
+ * and labels = its Metadata.Labels; nothing else is filled. */
+int teleport_client_get_tokens(struct teleport_client *tc, teleport_list_cb cb, void *ud, struct enr_error *err);
 
 /* DeleteToken: the token is a secret, never logged nor in messages; a
  * token already gone fails with grpc_status GRPC_STATUS_NOT_FOUND. */

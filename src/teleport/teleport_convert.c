@@ -391,14 +391,30 @@ fail:
 }
 
 int teleport_convert_pack_token(const char *token, const char *const *roles, size_t n_roles, int64_t expires,
-                                uint8_t **out, size_t *out_len)
+                                const struct kv_list *labels, uint8_t **out, size_t *out_len)
 {
     Proto__CreateTokenV2Request req = PROTO__CREATE_TOKEN_V2_REQUEST__INIT;
     Types__ProvisionTokenV2 tok = TYPES__PROVISION_TOKEN_V2__INIT;
     Types__Metadata md = TYPES__METADATA__INIT;
     Types__ProvisionTokenSpecV2 spec = TYPES__PROVISION_TOKEN_SPEC_V2__INIT;
     Google__Protobuf__Timestamp exp = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    Types__Metadata__LabelsEntry *lab = NULL, **labp = NULL;
+    size_t nl = labels ? labels->len : 0;
+    int rc = -ENOMEM;
 
+    /* Metadata.Labels (map<string,string> = 5, types.proto), in the
+     * kv_list's key order, as Go's marshaller writes a map. */
+    if (nl > 0 && ((lab = calloc(nl, sizeof(*lab))) == NULL || (labp = calloc(nl, sizeof(*labp))) == NULL))
+        goto fail;
+    for (size_t i = 0; i < nl; i++) {
+        Types__Metadata__LabelsEntry e = TYPES__METADATA__LABELS_ENTRY__INIT;
+        e.key = (char *)labels->items[i].key; /* interned: read-only, protobuf-c only reads */
+        e.value = (char *)labels->items[i].value;
+        lab[i] = e;
+        labp[i] = &lab[i];
+    }
+    md.n_labels = nl;
+    md.labels = labp;
     tok.kind = "token";
     tok.version = "v2";
     tok.metadata = &md;
@@ -414,7 +430,11 @@ int teleport_convert_pack_token(const char *token, const char *const *roles, siz
     spec.joinmethod = "token";
     req.token_case = PROTO__CREATE_TOKEN_V2_REQUEST__TOKEN_V2;
     req.v2 = &tok;
-    return pack_msg(&req.base, out, out_len);
+    rc = pack_msg(&req.base, out, out_len);
+fail:
+    free(labp);
+    free(lab);
+    return rc;
 }
 
 int teleport_convert_pack_watch(const char *const *kinds, size_t n_kinds, int allow_partial, uint8_t **out,

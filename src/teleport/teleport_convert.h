@@ -41,9 +41,10 @@ int teleport_convert_pack_list_resources(const char *resource_type, int32_t limi
 uint32_t teleport_convert_unknown_field(const ProtobufCMessage *m);
 int teleport_convert_pack_list_page(enum resource_kind kind, int32_t limit, const char *start_key, uint8_t **out,
                                     size_t *out_len);
-/* expires: absolute unix seconds, 0: none. */
+/* expires: absolute unix seconds, 0: none; labels (Metadata.Labels) may be
+ * NULL. */
 int teleport_convert_pack_token(const char *token, const char *const *roles, size_t n_roles, int64_t expires,
-                                uint8_t **out, size_t *out_len);
+                                const struct kv_list *labels, uint8_t **out, size_t *out_len);
 /* UpsertApplicationServerRequest: an app_server named after app, serving
  * app (as pack_app packs it) on host_id (also its hostname), reporting
  * version; expires unix seconds, 0: none. */
