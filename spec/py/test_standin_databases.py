@@ -66,15 +66,20 @@ class TestListAndDatabaseService(Cluster):
     extra = ("--db-service-labels", "env=dev")
 
     def pages(self, call, req_cls, field, limit):
+        # ListApps pages with limit/start_key/next_key, ListDatabases with
+        # page_size/page_token/next_page_token (Teleport's names).
+        size, start_f, next_f = (("page_size", "page_token", "next_page_token") if field == "databases"
+                                 else ("limit", "start_key", "next_key"))
         names, pages, start = [], [], ""
         while True:
-            r = call(req_cls(limit=limit, start_key=start), timeout=30)
+            r = call(req_cls(**{size: limit, start_f: start}), timeout=30)
+            nxt = getattr(r, next_f)
             page = [x.Metadata.Name for x in getattr(r, field)]
-            pages.append((page, r.next_key))
+            pages.append((page, nxt))
             names += page
-            if not r.next_key:
+            if not nxt:
                 return names, pages
-            start = r.next_key
+            start = nxt
 
     def test_list_apps_pages_and_next_key_before_rbac(self):
         for n in ("la-1", "la-2", "la-3", "la-4", "la-5"):

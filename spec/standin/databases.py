@@ -69,21 +69,30 @@ class DatabaseService:
             a.store.save()
 
 
-def list_page(resource, resp_cls, field, req, ident):
+# The request's and reply's paging fields: ListApps names them limit,
+# start_key and next_key; ListDatabases page_size, page_token and
+# next_page_token (api/proto/teleport/legacy/client/proto/authservice.proto).
+APP_PAGING = ("limit", "start_key", "next_key")
+DB_PAGING = ("page_size", "page_token", "next_page_token")
+
+
+def list_page(resource, resp_cls, field, req, ident, paging=APP_PAGING):
     """ListApps / ListDatabases for one kinds.LabeledResource."""
     a = resource.auth
     roles = a.roles_of(ident)
     rbac.check_action(roles, resource.spec.kind, rbac.VERB_LIST, rbac.VERB_READ)
-    if req.limit < 0:
-        raise TraceError("BadParameter", "negative limit %d" % req.limit)
-    limit = req.limit if 0 < req.limit <= DEFAULT_PAGE else DEFAULT_PAGE
+    size, start, next_field = paging
+    req_limit = getattr(req, size)
+    if req_limit < 0:
+        raise TraceError("BadParameter", "negative limit %d" % req_limit)
+    limit = req_limit if 0 < req_limit <= DEFAULT_PAGE else DEFAULT_PAGE
     out = resp_cls()
     items = getattr(out, field)
     with a.store.lock:
         view = a.read_view(resource.spec.kind)
-        names = sorted(n for n in view if n >= req.start_key)
+        names = sorted(n for n in view if n >= getattr(req, start))
         if len(names) > limit:
-            out.next_key = names[limit]
+            setattr(out, next_field, names[limit])
         for name in names[:limit]:
             m = view[name]
             try:
@@ -101,7 +110,7 @@ def list_methods(auth, apps, databases):
         return {}
     return {"ListApps": lambda req, ident: list_page(apps, auth.a.ListAppsResponse, "applications", req, ident),
             "ListDatabases": lambda req, ident: list_page(databases, auth.a.ListDatabasesResponse, "databases",
-                                                          req, ident)}
+                                                          req, ident, DB_PAGING)}
 
 
 # ---- ListResources(db_server) -------------------------------------------------------

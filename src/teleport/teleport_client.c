@@ -401,7 +401,7 @@ static void finish_kind_page(struct tc_op *op, const struct enr_error *err, cons
         err = &e;
     }
     if (err == NULL && op->db && (dbs = proto__list_databases_response__unpack(NULL, len, msg)) != NULL)
-        n = dbs->n_databases, next = dbs->next_key;
+        n = dbs->n_databases, next = dbs->next_page_token;
     else if (err == NULL && !op->db && (apps = proto__list_apps_response__unpack(NULL, len, msg)) != NULL)
         n = apps->n_applications, next = apps->next_key;
     else if (err == NULL)

@@ -515,14 +515,15 @@ uint32_t teleport_convert_unknown_field(const ProtobufCMessage *m)
     return m != NULL && m->n_unknown_fields > 0 ? m->unknown_fields[0].tag : 0;
 }
 
-/* ListAppsRequest / ListDatabasesRequest (the same two fields). */
+/* ListAppsRequest / ListDatabasesRequest (the same two fields, numbered
+ * alike and named apart: limit/start_key, page_size/page_token). */
 int teleport_convert_pack_list_page(enum resource_kind kind, int32_t limit, const char *start_key, uint8_t **out,
                                     size_t *out_len)
 {
     if (kind == RESOURCE_DB) {
         Proto__ListDatabasesRequest req = PROTO__LIST_DATABASES_REQUEST__INIT;
-        req.limit = limit;
-        req.start_key = (char *)nz(start_key);
+        req.page_size = limit;
+        req.page_token = (char *)nz(start_key);
         return pack_msg(&req.base, out, out_len);
     }
     Proto__ListAppsRequest req = PROTO__LIST_APPS_REQUEST__INIT;
