@@ -122,16 +122,11 @@ def parse_args(cmd):
     return out
 
 
-class AgentPlayer:
-    """Plays the join of every running agent container, as the real image
-    would, except for apps in self.never (agents that never join)."""
+class Background:
+    """A loop (self.run, checking self.stop_ev) on its own thread for the
+    length of a with block."""
 
-    def __init__(self, cl):
-        self.cl = cl
-        self.never = set()
-        self.joined = {}          # container id -> app
-        self.errors = []
-        self.admin = client.Admin(client.channel(cl.auth_addr, os.path.join(cl.state, "admin.identity")))
+    def __init__(self):
         self.stop_ev = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
 
@@ -142,6 +137,19 @@ class AgentPlayer:
     def __exit__(self, *exc):
         self.stop_ev.set()
         self.thread.join(10)
+
+
+class AgentPlayer(Background):
+    """Plays the join of every running agent container, as the real image
+    would, except for apps in self.never (agents that never join)."""
+
+    def __init__(self, cl):
+        self.cl = cl
+        self.never = set()
+        self.joined = {}          # container id -> app
+        self.errors = []
+        self.admin = client.Admin(client.channel(cl.auth_addr, os.path.join(cl.state, "admin.identity")))
+        super().__init__()
 
     def join(self, entry):
         cid = entry["Id"]

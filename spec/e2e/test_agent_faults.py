@@ -23,7 +23,6 @@ import json
 import os
 import signal
 import sys
-import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -66,23 +65,14 @@ def running(cl, name):
     return cl.docker("inspect", "-f", "{{.State.Running}}", name) == "true"
 
 
-class Sampler:
+class Sampler(aj.Background):
     """Counts owner-labelled agent containers per target, all along."""
 
     def __init__(self, cl):
         self.cl = cl
         self.most = {}            # target -> most agent containers seen at once
         self.samples = 0
-        self.stop_ev = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop_ev.set()
-        self.thread.join(10)
+        super().__init__()
 
     def run(self):
         while not self.stop_ev.is_set():
