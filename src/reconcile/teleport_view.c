@@ -676,9 +676,9 @@ static void watch_end_cb(void *ud, const struct enr_error *err)
     tv->watch_id = 0;
     if (tv->closing)
         return;
-    if (tv->watch_live && tv->cb.on_watch != NULL)
-        tv->cb.on_watch(tv->cb.ud, false);
     if (tv->watch_live) {
+        if (tv->cb.on_watch != NULL)
+            tv->cb.on_watch(tv->cb.ud, false);
         /* Events may be lost from here on: unknown until a listing asked
          * for after now answers.  One is asked for at once (retried while
          * it fails), not only when the watch is back. */

@@ -370,8 +370,21 @@ static int list_servers(struct teleport_client *tc, const char *type, teleport_l
 static int kind_page(struct tc_op *op, struct enr_error *err);
 
 /* Like Teleport's cache (lib/cache/app.go, lib/cache/genericLister
- * RangeWithFallback): a server without ListApps (UNIMPLEMENTED) is asked
- * GetApps instead, and remembered for the connection. */
+ * RangeWithFallback): op asks the unpaginated GetApps/GetDatabases
+ * instead, and the connection remembers to (teleport_client.no_list).
+ * why is logged with the call's names; 0, or fills e. */
+static int fall_back_to_get(struct tc_op *op, enum log_level level, const char *why, struct enr_error *e)
+{
+    const char *what = op->db ? "ListDatabases" : "ListApps";
+    const char *old = op->db ? "GetDatabases" : "GetApps";
+
+    op->tc->no_list[op->db] = teleport_conn_n_connects(op->tc->tn) + 1;
+    log_msg(level, LOG_TELEPORT, "%s: %s; using %s", what, why, old);
+    op->finish = finish_get_list;
+    op->max_msg = TELEPORT_CALL_LIST_MAX;
+    return op_call_packed(op, old, old, NULL, 0, e);
+}
+
 static void finish_kind_page(struct tc_op *op, const struct enr_error *err, const uint8_t *msg, size_t len)
 {
     const char *what = op->db ? "ListDatabases" : "ListApps";
@@ -383,12 +396,7 @@ static void finish_kind_page(struct tc_op *op, const struct enr_error *err, cons
 
     if (err != NULL && err->code == ENR_EGRPC && err->grpc_status == GRPC_STATUS_UNIMPLEMENTED &&
         op->start_key == NULL) {
-        const char *old = op->db ? "GetDatabases" : "GetApps";
-        op->tc->no_list[op->db] = teleport_conn_n_connects(op->tc->tn) + 1;
-        log_info(LOG_TELEPORT, "%s: not implemented by this Auth Service; using %s", what, old);
-        op->finish = finish_get_list;
-        op->max_msg = TELEPORT_CALL_LIST_MAX;
-        if (op_call_packed(op, old, old, NULL, 0, &e) == 0)
+        if (fall_back_to_get(op, LOG_LEVEL_INFO, "not implemented by this Auth Service", &e) == 0)
             return;
         err = &e;
     }
@@ -414,12 +422,9 @@ static void finish_kind_page(struct tc_op *op, const struct enr_error *err, cons
                            ? teleport_convert_unknown_field(op->db ? &dbs->base : &apps->base)
                            : 0;
     if (unknown != 0 && op->start_key == NULL) {
-        const char *old = op->db ? "GetDatabases" : "GetApps";
-        op->tc->no_list[op->db] = teleport_conn_n_connects(op->tc->tn) + 1;
-        log_warn(LOG_TELEPORT, "%s: the reply has field %u, unknown to this build; using %s", what, unknown, old);
-        op->finish = finish_get_list;
-        op->max_msg = TELEPORT_CALL_LIST_MAX;
-        if (op_call_packed(op, old, old, NULL, 0, &e) == 0)
+        char why[64];
+        snprintf(why, sizeof(why), "the reply has field %u, unknown to this build", unknown);
+        if (fall_back_to_get(op, LOG_LEVEL_WARN, why, &e) == 0)
             goto next_page;
         err = &e;
     } else if (unknown != 0) {
