@@ -10,6 +10,7 @@
 #include "model/container.h"
 #include "base/hash.h"
 #include "base/intern.h"
+#include "base/json_pick.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -420,20 +421,31 @@ static int get_ports(const json_t *root, const json_t *config, struct container 
     return 0;
 }
 
+/* The members of an inspect answer read here; json_pick skips the rest. */
+static const struct json_pick pick_health[] = {{"Status", NULL}, {NULL, NULL}};
+static const struct json_pick pick_state[] = {
+    {"Status", NULL}, {"StartedAt", NULL}, {"Health", pick_health}, {NULL, NULL}};
+static const struct json_pick pick_config[] = {
+    {"Image", NULL}, {"Hostname", NULL}, {"Labels", NULL}, {"ExposedPorts", NULL}, {NULL, NULL}};
+static const struct json_pick pick_network[] = {
+    {"IPAddress", NULL}, {"GlobalIPv6Address", NULL}, {"Aliases", NULL}, {NULL, NULL}};
+static const struct json_pick pick_networks[] = {{"*", pick_network}, {NULL, NULL}};
+static const struct json_pick pick_net_settings[] = {
+    {"Networks", pick_networks}, {"Ports", NULL}, {NULL, NULL}};
+static const struct json_pick pick_inspect[] = {
+    {"Id", NULL},       {"Name", NULL},  {"Image", NULL},
+    {"Created", NULL},  {"Config", pick_config}, {"State", pick_state},
+    {"NetworkSettings", pick_net_settings}, {NULL, NULL}};
+
 struct container *container_from_inspect(const char *json, size_t len, struct enr_error *err)
 {
-    json_error_t jerr;
     json_t *root = NULL, *config, *state, *health, *v;
     struct container *c = NULL;
     const char *name = NULL, *image = NULL;
     int rc;
 
-    root = json_loadb(json, len, 0, &jerr);
-    if (root == NULL) {
-        err_set(err, -EINVAL, "inspect: bad JSON at line %d column %d: %s", jerr.line, jerr.column,
-                jerr.text);
+    if ((root = json_pick_parse(json, len, pick_inspect, "inspect", err)) == NULL)
         goto fail;
-    }
     if (!json_is_object(root)) {
         err_set(err, -EINVAL, "inspect: expected an object, got %s", json_type_name(root));
         goto fail;
