@@ -115,7 +115,7 @@ static void on_ping(void *ud, const struct enr_error *err, const char *c, const 
     finish_one(ud, err);
 }
 
-static void on_list(void *ud, const struct enr_error *err, const struct resource_list *l)
+static void on_list(void *ud, const struct enr_error *err, struct resource_list *l)
 {
     (void)l;
     finish_one(ud, err);

@@ -105,7 +105,7 @@ static void on_ping(void *ud, const struct enr_error *err, const char *cluster, 
     run_next(lv);
 }
 
-static void on_list(void *ud, const struct enr_error *err, const struct resource_list *items)
+static void on_list(void *ud, const struct enr_error *err, struct resource_list *items)
 {
     struct live *lv = ud;
     json_t *o = result(lv->step, err);

@@ -634,7 +634,7 @@ static void advance_joining(struct agent_manager *am)
             advance(v);
 }
 
-static void app_servers_listed(void *ud, const struct enr_error *err, const struct resource_list *items)
+static void app_servers_listed(void *ud, const struct enr_error *err, struct resource_list *items)
 {
     struct agent_manager *am = ud;
     size_t it = 0;
@@ -904,7 +904,7 @@ static bool token_in_use(struct agent_manager *am, const char *name, const char 
     return false;
 }
 
-static void tokens_listed(void *ud, const struct enr_error *err, const struct resource_list *items)
+static void tokens_listed(void *ud, const struct enr_error *err, struct resource_list *items)
 {
     struct agent_manager *am = ud;
     size_t it = 0, n = 0;

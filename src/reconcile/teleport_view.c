@@ -124,6 +124,19 @@ static struct resource *shared_new(const struct resource *src)
     return &s->res;
 }
 
+/* A counted resource that takes *src's contents (src is left zeroed). */
+static struct resource *shared_take(struct resource *src)
+{
+    struct shared_res *s = calloc(1, sizeof(*s));
+
+    if (s == NULL)
+        return NULL;
+    s->res = *src;
+    memset(src, 0, sizeof(*src));
+    s->refs = 1;
+    return &s->res;
+}
+
 static struct resource *shared_ref(struct resource *r)
 {
     ((struct shared_res *)(void *)r)->refs++;
@@ -230,11 +243,12 @@ static void view_del(struct teleport_view *tv, const char *key)
     res_free(tv, strmap_del(&tv->view, key));
 }
 
-/* A listing's resources into a staging map (key -> copy); -ENOMEM. */
-static int stage(struct strmap *m, const struct resource_list *items)
+/* A listing's resources moved into a staging map (key -> counted
+ * resource), so a listing is never held twice; -ENOMEM. */
+static int stage(struct strmap *m, struct resource_list *items)
 {
     for (size_t i = 0; i < items->len; i++) {
-        struct resource *copy = shared_new(&items->items[i]);
+        struct resource *copy = shared_take(&items->items[i]);
         char kb[PLANNER_KEY_MAX];
         void *old = NULL;
 
@@ -376,7 +390,7 @@ static bool dbs_denied(const struct enr_error *err)
            (err->grpc_status == GRPC_STATUS_PERMISSION_DENIED || err->grpc_status == GRPC_STATUS_UNIMPLEMENTED);
 }
 
-static void list_dbs_cb(void *ud, const struct enr_error *err, const struct resource_list *dbs)
+static void list_dbs_cb(void *ud, const struct enr_error *err, struct resource_list *dbs)
 {
     struct req *q = ud;
     struct teleport_view *tv = q->tv;
@@ -406,7 +420,7 @@ static void list_dbs_cb(void *ud, const struct enr_error *err, const struct reso
     listing_done(q);
 }
 
-static void get_apps_cb(void *ud, const struct enr_error *err, const struct resource_list *apps)
+static void get_apps_cb(void *ud, const struct enr_error *err, struct resource_list *apps)
 {
     struct req *q = ud;
     struct teleport_view *tv = q->tv;
@@ -542,7 +556,7 @@ static bool unconfirmed_dbs(const struct teleport_view *tv)
     return false;
 }
 
-static void app_servers_cb(void *ud, const struct enr_error *err, const struct resource_list *servers)
+static void app_servers_cb(void *ud, const struct enr_error *err, struct resource_list *servers)
 {
     struct req *q = ud;
     struct teleport_view *tv = q->tv;

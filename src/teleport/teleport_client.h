@@ -67,7 +67,10 @@ typedef void (*teleport_done_cb)(void *ud, const struct enr_error *err /* NULL o
 typedef void (*teleport_ping_cb)(void *ud, const struct enr_error *err, const char *cluster_name,
                                  const char *server_version);
 /* apps borrowed for the duration of the callback. */
-typedef void (*teleport_list_cb)(void *ud, const struct enr_error *err, const struct resource_list *items);
+/* items (NULL on error) belong to the call: the callback may move entries
+ * out of the list (leaving them zeroed, as resource_list_take does); what is
+ * left is freed when the callback returns. */
+typedef void (*teleport_list_cb)(void *ud, const struct enr_error *err, struct resource_list *items);
 
 int teleport_client_ping(struct teleport_client *tc, teleport_ping_cb cb, void *ud, struct enr_error *err);
 /* GetApps: every app the identity may read, as resources (revision set). */
