@@ -27,6 +27,7 @@ A case directory holds:
                                       stand-in's host CA trusted), `identity none`: no file
                  copy REPO_PATH PATH  a file of the repository (a shipped rule) into the case
                  chmod MODE PATH | fifo PATH | symlink PATH TARGET | mkdir PATH
+                 truncate PATH SIZE   a file of SIZE zero bytes (sparse; nothing large in git)
   expect       `exit N` and `line TEXT`: the exit status and the exact line; in TEXT
                @DIR@ is the case's directory, @TIME@ any RFC 3339 UTC time, @AUTH@ the
                Teleport address and @ANY@ any text (what the kernel or OpenSSL adds);
@@ -266,7 +267,7 @@ class BadCorpus(unittest.TestCase):
                         auth_mode = w[1]
                     elif w[0] == "identity":
                         ident = w[1] if w[1] in ("foreign", "none") else os.path.join(FIX, "identity", w[1])
-                    elif w[0] in ("chmod", "fifo", "symlink", "mkdir", "copy"):
+                    elif w[0] in ("chmod", "fifo", "symlink", "mkdir", "copy", "truncate"):
                         later.append(w)
                     else:
                         self.fail("%s/setup: unknown directive %r" % (name, raw))
@@ -276,13 +277,17 @@ class BadCorpus(unittest.TestCase):
             shutil.copy(ident, os.path.join(d, "identity"))
             os.chmod(os.path.join(d, "identity"), 0o600)
         for w in later:
-            p = os.path.join(d, w[-1] if w[0] != "symlink" else w[1])
+            p = os.path.join(d, w[-1] if w[0] not in ("symlink", "truncate") else w[1])
             if w[0] == "chmod":
                 os.chmod(p, int(w[1], 8))
             elif w[0] == "fifo":
                 os.mkfifo(p)
             elif w[0] == "symlink":
                 os.symlink(w[2], p)
+            elif w[0] == "truncate":
+                os.makedirs(os.path.dirname(p), exist_ok=True)
+                with open(p, "wb") as f:
+                    f.truncate(int(w[2]))
             elif w[0] == "copy":
                 os.makedirs(os.path.dirname(p), exist_ok=True)
                 shutil.copy(os.path.join(SRC, w[1]), p)
