@@ -310,10 +310,14 @@ M.db = {
                    return nil, ("unknown database protocol '%s'"):format(v)
                  end, description = "postgres, mysql, mongodb, redis, ..." },
     uri = { type = "string", required = true, check = function(v)
+              -- checked as an app's: nothing is cut or sent with a control character
+              local bad = control_char(v)
+              if bad then return nil, bad end
+              if #v > M.MAX_STRING then return nil, ("is %d bytes; at most %d"):format(#v, M.MAX_STRING) end
               if v:match("^[^%s/]+:%d+$") or v:match("^%a[%w+.-]*://") then return true end
               return nil, ("'%s' is not host:port or a URL"):format(v)
             end, description = "host:port the Teleport database agent connects to" },
-    description = { type = "string" },
+    description = { type = "string", check = check_text(M.MAX_DESCRIPTION) },
     labels = M.app.fields.labels,
   },
 }

@@ -60,6 +60,13 @@ class Credentials(unittest.TestCase):
         en = cl.start_enroller(resync=1)
         cl.run_container("x1")
         wait_for(lambda: "rabbitmq-x1" in cl.apps(), what="app before expiry")
+        # Loaded with most of its lifetime left (an info line); once less
+        # than 10% is left, a warning, though nothing reloaded the file.
+        loaded = "credentials %s: user %s, certificate valid for " % (cl.identity, cl.user)
+        self.assertIn(loaded, en.log(), "the load's line is info")
+        en.wait_log(re.compile(r"warn  teleport: credentials %s: user %s, certificate expires in \d+ s "
+                               r"\(less than 10%% of its \d+ s lifetime left\)" % (re.escape(cl.identity), cl.user)),
+                    what="the warning at 10% of the lifetime left")
         harness.wait_cert_expired(cl.identity)
         cl.tctl("drop-connections")        # the live connection goes; the next one needs the certificate
         en.wait_log("credentials %s: certificate expired at" % cl.identity, what="the expiry named")

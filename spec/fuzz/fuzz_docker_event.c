@@ -5,6 +5,10 @@
  * the chunk up to each '\n', bounded by DOCKER_CLIENT_MAX_LINE) and each
  * goes through docker_event_parse; every event it reports must be complete,
  * and the events seen must not depend on where the stream was cut.
+ *
+ * crash-time-overflow: a `time` whose nanoseconds overflow int64 (UBSan's
+ * signed overflow once); its unit test is the "times" cases of
+ * spec/c/test_docker_event.c.
  */
 #include <string.h>
 

@@ -15,15 +15,25 @@ A case directory holds:
                  cmd ARGS...          enroller's arguments before -c (default: run --once)
                  config PATH          what -c names (default: config.lua)
                  docker MODE          the fake engine: ok (no containers), one (one
-                                      container, spec/fixtures/docker/inspect_rabbitmq.json),
-                                      notjson (the container list is not JSON)
+                                      container: the case's inspect.json if it has one, else
+                                      spec/fixtures/docker/inspect_rabbitmq.json), notjson
+                                      (the container list is not JSON), absent (no engine
+                                      behind the socket)
                  teleport MODE        standin (default) or badproto (a scripted server
                                       whose every reply is a protobuf that does not decode)
                  identity NAME        ./identity is spec/fixtures/identity/NAME instead
-                                      of one the stand-in signed
+                                      of one the stand-in signed; `identity foreign`: a
+                                      certificate from another cluster's user CA (the
+                                      stand-in's host CA trusted), `identity none`: no file
+                 copy REPO_PATH PATH  a file of the repository (a shipped rule) into the case
                  chmod MODE PATH | fifo PATH | symlink PATH TARGET | mkdir PATH
+                 truncate PATH SIZE   a file of SIZE zero bytes (sparse; nothing large in git)
   expect       `exit N` and `line TEXT`: the exit status and the exact line; in TEXT
-               @DIR@ is the case's directory and @TIME@ any RFC 3339 UTC time
+               @DIR@ is the case's directory, @TIME@ any RFC 3339 UTC time, @AUTH@ the
+               Teleport address and @ANY@ any text (what the kernel or OpenSSL adds);
+               `absent TEXT` (any number): TEXT appears nowhere in the output;
+               `others ok`: other output lines may be there when each is a check's
+               `...: ok (...)` (check --connect reports every endpoint)
 
 Loopback and unix sockets only."""
 import http.server
@@ -53,6 +63,7 @@ BAD = os.path.join(SRC, "spec", "bad")
 FIX = os.path.join(SRC, "spec", "fixtures")
 ENROLLER = os.environ.get("ENR_ENROLLER") or os.path.join(harness.BUILD, "enroller")
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z ")
+OK_LINE = re.compile(r"^\S+ \S+: ok \(.*\)$")
 WRITES = ("Create", "Update", "Upsert", "Delete")
 
 
@@ -109,10 +120,10 @@ class FakeDocker(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, path, mode):
+    def __init__(self, path, mode, inspect=None):
         self.mode = mode
         self.closing = threading.Event()
-        with open(os.path.join(FIX, "docker", "inspect_rabbitmq.json")) as f:
+        with open(inspect or os.path.join(FIX, "docker", "inspect_rabbitmq.json")) as f:
             self.inspect = json.load(f)
         super().__init__(path, DockerHandler)
         threading.Thread(target=self.serve_forever, daemon=True).start()
@@ -188,7 +199,7 @@ class BadProtoAuth:
 # ---- the cases ---------------------------------------------------------------------------
 
 def read_expect(path):
-    exit_code, line = None, None
+    exit_code, line, absent, others_ok = None, None, [], False
     with open(path) as f:
         for raw in f:
             raw = raw.rstrip("\n")
@@ -196,11 +207,15 @@ def read_expect(path):
                 exit_code = int(raw[5:])
             elif raw.startswith("line "):
                 line = raw[5:]
+            elif raw.startswith("absent "):
+                absent.append(raw[7:])
+            elif raw == "others ok":
+                others_ok = True
             elif raw.strip():
                 raise ValueError("%s: unknown line %r" % (path, raw))
     if exit_code is None or line is None:
         raise ValueError("%s: needs `exit N` and `line TEXT`" % path)
-    return exit_code, line
+    return exit_code, line, absent, others_ok
 
 
 def write_counts(counters):
@@ -215,6 +230,17 @@ class BadCorpus(unittest.TestCase):
         cls.addClassCleanup(cls.cl.close)
         cls.cl.start_standin()
         cls.cl.sign_identity()
+
+    def write_foreign_identity(self, path):
+        """An identity whose client certificate another cluster's user CA
+        signed; the stand-in's host CA is trusted, so only Auth can refuse it."""
+        sys.path.insert(0, os.path.join(SRC, "spec", "standin"))
+        import pki  # noqa: E402
+        foreign = pki.Cluster.create(tempfile.mkdtemp(prefix="enr-foreign-", dir=self.cl.tmp), "foreign.example")
+        ours = pki.Cluster(self.cl.state)
+        p = foreign.sign_parts(self.cl.user, ["register-apps"], 7200)
+        pki.write_private(path, pki.encode_identity_file(p["key"], p["ssh_cert"], p["tls_cert"],
+                                                         ours.host_ca_ssh_lines(), ours.host_ca_pems()))
 
     def run_case(self, name):
         src = os.path.join(BAD, name)
@@ -240,29 +266,41 @@ class BadCorpus(unittest.TestCase):
                     elif w[0] == "teleport":
                         auth_mode = w[1]
                     elif w[0] == "identity":
-                        ident = os.path.join(FIX, "identity", w[1])
-                    elif w[0] in ("chmod", "fifo", "symlink", "mkdir"):
+                        ident = w[1] if w[1] in ("foreign", "none") else os.path.join(FIX, "identity", w[1])
+                    elif w[0] in ("chmod", "fifo", "symlink", "mkdir", "copy", "truncate"):
                         later.append(w)
                     else:
                         self.fail("%s/setup: unknown directive %r" % (name, raw))
-        shutil.copy(ident, os.path.join(d, "identity"))
-        os.chmod(os.path.join(d, "identity"), 0o600)
+        if ident == "foreign":
+            self.write_foreign_identity(os.path.join(d, "identity"))
+        elif ident != "none":
+            shutil.copy(ident, os.path.join(d, "identity"))
+            os.chmod(os.path.join(d, "identity"), 0o600)
         for w in later:
-            p = os.path.join(d, w[-1] if w[0] != "symlink" else w[1])
+            p = os.path.join(d, w[-1] if w[0] not in ("symlink", "truncate") else w[1])
             if w[0] == "chmod":
                 os.chmod(p, int(w[1], 8))
             elif w[0] == "fifo":
                 os.mkfifo(p)
             elif w[0] == "symlink":
                 os.symlink(w[2], p)
+            elif w[0] == "truncate":
+                os.makedirs(os.path.dirname(p), exist_ok=True)
+                with open(p, "wb") as f:
+                    f.truncate(int(w[2]))
+            elif w[0] == "copy":
+                os.makedirs(os.path.dirname(p), exist_ok=True)
+                shutil.copy(os.path.join(SRC, w[1]), p)
             else:
                 os.makedirs(p, exist_ok=True)
 
-        sock = os.path.join(tmp, "docker.sock")
-        docker = FakeDocker(sock, docker_mode)
-        self.addCleanup(docker.server_close)
-        self.addCleanup(docker.shutdown)
-        self.addCleanup(docker.closing.set)
+        sock = os.path.join(d, "docker.sock")
+        if docker_mode != "absent":
+            inspect = os.path.join(d, "inspect.json")
+            docker = FakeDocker(sock, docker_mode, inspect if os.path.exists(inspect) else None)
+            self.addCleanup(docker.server_close)
+            self.addCleanup(docker.shutdown)
+            self.addCleanup(docker.closing.set)
         auth = None
         addr = self.cl.auth_addr
         if auth_mode == "badproto":
@@ -280,17 +318,22 @@ class BadCorpus(unittest.TestCase):
         r = subprocess.run([ENROLLER] + args + ["-c", cfg], cwd=d, capture_output=True, text=True,
                            timeout=harness.CMD_DEADLINE, stdin=subprocess.DEVNULL)
         out = r.stdout + r.stderr
-        want_exit, want_line = read_expect(os.path.join(src, "expect"))
+        want_exit, want_line, absent, others_ok = read_expect(os.path.join(src, "expect"))
         pattern = re.compile(re.escape(want_line).replace(re.escape("@DIR@"), re.escape(d))
-                             .replace(re.escape("@TIME@"), r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ") + "$")
+                             .replace(re.escape("@TIME@"), r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+                           .replace(re.escape("@AUTH@"), re.escape(addr)).replace(re.escape("@ANY@"), ".*") + "$")
         lines = [STAMP.sub("", l) for l in out.splitlines()]
         self.assertNotIn("Sanitizer", out)
+        for text in absent:
+            self.assertNotIn(text, out, "%s: %r must not be shown" % (name, text))
         self.assertEqual(r.returncode, want_exit, "%s: exit status\n%s" % (name, out))
         self.assertEqual(sum(1 for l in lines if pattern.match(l)), 1,
                          "%s: the line %r, once\n%s" % (name, want_line, out))
         if want_exit != 0:
             # Besides log lines, at most the one expected line.
             plain = [l for l in out.splitlines() if l.strip() and not STAMP.match(l)]
+            if others_ok:
+                plain = [l for l in plain if not OK_LINE.match(l)]
             self.assertLessEqual(len(plain), 1, "%s: one error line, nothing more\n%s" % (name, out))
             self.assertTrue(all(pattern.match(l) for l in plain), "%s: an unexpected line\n%s" % (name, out))
         self.assertEqual(write_counts(self.cl.counters()), before, "%s: nothing written to Teleport" % name)

@@ -90,6 +90,27 @@ static const char *ssl_err_text(char *buf, size_t size)
     return buf;
 }
 
+/* The connection broke while open: a TLS alert the server sent before it
+ * closed may still be unread (under TLS 1.3 Auth refuses a client
+ * certificate only after the client's side of the handshake is done, and
+ * a write then meets the closed socket).  Reads it so the error names it
+ * ("... alert unknown ca"); "" when there is none. */
+static const char *pending_alert(struct tls_socket *s, char *buf, size_t size)
+{
+    uint8_t tmp[64];
+    buf[0] = '\0';
+    if (s->ssl == NULL)
+        return buf;
+    ERR_clear_error();
+    int n = SSL_read(s->ssl, tmp, sizeof(tmp));
+    if (n <= 0 && SSL_get_error(s->ssl, n) == SSL_ERROR_SSL && ERR_peek_last_error() != 0) {
+        char e[200];
+        snprintf(buf, size, " (after %s)", ssl_err_text(e, sizeof(e)));
+    }
+    ERR_clear_error();
+    return buf;
+}
+
 static void free_handle(uv_handle_t *h) { free(h); }
 
 static void poll_closed(uv_handle_t *h)
@@ -254,8 +275,13 @@ static int ssl_drain(struct tls_socket *s)
         int e = SSL_get_error(s->ssl, n);
         if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
             return 0;
-        ts_fail(s, -EIO, "%s: TLS write: %s", s->addr,
-                e == SSL_ERROR_SYSCALL ? strerror(errno) : ssl_err_text(ebuf, sizeof(ebuf)));
+        if (e == SSL_ERROR_SYSCALL) {
+            int werr = errno;
+            char abuf[256];
+            ts_fail(s, -EIO, "%s: TLS write: %s%s", s->addr, strerror(werr), pending_alert(s, abuf, sizeof(abuf)));
+        } else {
+            ts_fail(s, -EIO, "%s: TLS write: %s", s->addr, ssl_err_text(ebuf, sizeof(ebuf)));
+        }
         return -EIO;
     }
     s->out_off = s->out_len = 0;
@@ -395,8 +421,10 @@ static void on_poll(uv_poll_t *h, int status, int events)
     }
     if (status < 0) {
         /* libuv reports POLLERR as UV_EBADF; the socket error says why. */
+        char abuf[256];
         if (getsockopt(s->poll->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr != 0)
-            ts_fail(s, -soerr, "connection to %s: %s", s->addr, strerror(soerr));
+            ts_fail(s, -soerr, "connection to %s: %s%s", s->addr, strerror(soerr),
+                    s->state == TS_OPEN ? pending_alert(s, abuf, sizeof(abuf)) : "");
         else
             ts_fail(s, status, "%s: poll: %s", s->addr, uv_strerror(status));
         goto out;

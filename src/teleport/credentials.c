@@ -26,15 +26,63 @@ struct credentials {
     void *ud;
     uv_fs_event_t *ev;  /* heap: freed by the close callback */
     uv_timer_t *timer;
+    uv_timer_t *expiry; /* heap: fires when 10% of the lifetime is left; watch mode only */
 };
 
 static void free_handle(uv_handle_t *h) { free(h); }
 
+/* The expiry line: a warning once less than 10% of the certificate's
+ * lifetime is left, else info. */
+static void log_expiry(const struct credentials *cr, const struct identity_file *id)
+{
+    int64_t now = (int64_t)time(NULL);
+    int64_t left = identity_file_not_after(id) - now;
+    int64_t life = identity_file_not_after(id) - identity_file_not_before(id);
+    if (life > 0 && left * 10 < life)
+        log_warn(LOG_TELEPORT, "credentials %s: user %s, certificate expires in %lld s (less than 10%% of its %lld s lifetime left)",
+                 cr->source, identity_file_user(id), (long long)left, (long long)life);
+    else
+        log_info(LOG_TELEPORT, "credentials %s: user %s, certificate valid for %lld more seconds", cr->source,
+                 identity_file_user(id), (long long)left);
+}
+
+/* When the line turns into a warning: not_after - lifetime/10, plus a
+ * second so the line is one (0: no such time ahead). */
+static int64_t warn_at(const struct identity_file *id, int64_t now)
+{
+    int64_t na = identity_file_not_after(id), life = na - identity_file_not_before(id);
+    int64_t at = na - life / 10 + 1;
+    return life > 0 && at > now && na > at ? at : 0;
+}
+
+/* A daemon whose identity nobody renews is warned when less than 10% of the
+ * lifetime is left, not only when the file is loaded.  The timer waits at
+ * most a day at a time (a long lifetime re-arms it), so a clock step is
+ * caught up with. */
+static void on_expiry(uv_timer_t *t)
+{
+    struct credentials *cr = t->data;
+    int64_t now = (int64_t)time(NULL), at = warn_at(cr->id, now);
+    if (at == 0) {
+        log_expiry(cr, cr->id);
+        return;
+    }
+    uint64_t delay_s = (uint64_t)(at - now);
+    uv_timer_start(cr->expiry, on_expiry, (delay_s > 86400 ? 86400 : delay_s) * 1000, 0);
+}
+
+static void schedule_expiry_warn(struct credentials *cr)
+{
+    if (cr->expiry == NULL)
+        return;
+    uv_timer_stop(cr->expiry);
+    if (warn_at(cr->id, (int64_t)time(NULL)) != 0)
+        on_expiry(cr->expiry); /* not due yet: arms the timer */
+}
+
 /* Loads and checks; logs the expiry.  On success the caller owns id and ctx. */
 static int load(struct credentials *cr, struct identity_file **id, SSL_CTX **ctx, struct enr_error *err)
 {
-    int64_t now = (int64_t)time(NULL), left, life;
-
     *ctx = NULL;
     *id = cr->tbot ? identity_file_load_tbot(cr->source, err) : identity_file_load(cr->source, err);
     if (*id == NULL)
@@ -44,14 +92,7 @@ static int load(struct credentials *cr, struct identity_file **id, SSL_CTX **ctx
         *id = NULL;
         return err->code ? err->code : -EINVAL;
     }
-    left = identity_file_not_after(*id) - now;
-    life = identity_file_not_after(*id) - identity_file_not_before(*id);
-    if (life > 0 && left * 10 < life)
-        log_warn(LOG_TELEPORT, "credentials %s: user %s, certificate expires in %lld s (less than 10%% of its %lld s lifetime left)",
-                 cr->source, identity_file_user(*id), (long long)left, (long long)life);
-    else
-        log_info(LOG_TELEPORT, "credentials %s: user %s, certificate valid for %lld more seconds", cr->source,
-                 identity_file_user(*id), (long long)left);
+    log_expiry(cr, *id);
     return 0;
 }
 
@@ -67,6 +108,7 @@ int credentials_reload(struct credentials *cr, struct enr_error *err)
     cr->id = id;
     cr->ctx = ctx;
     cr->generation++;
+    schedule_expiry_warn(cr);
     if (cr->on_reload)
         cr->on_reload(cr->ud);
     return 0;
@@ -154,6 +196,14 @@ struct credentials *credentials_new(uv_loop_t *loop, const struct credentials_co
         err_set(err, -ENOMEM, "credentials: out of memory");
         goto fail;
     }
+    if ((cr->expiry = malloc(sizeof(*cr->expiry))) == NULL) {
+        err_set(err, -ENOMEM, "credentials: out of memory");
+        goto fail;
+    }
+    uv_timer_init(loop, cr->expiry);
+    uv_unref((uv_handle_t *)cr->expiry); /* a pending warning keeps no loop running */
+    cr->expiry->data = cr;
+    schedule_expiry_warn(cr);
     uv_fs_event_init(loop, cr->ev);
     cr->ev->data = cr;
     if ((rc = uv_fs_event_start(cr->ev, on_fs_event, cr->watch_dir, 0)) < 0) {
@@ -176,6 +226,8 @@ void credentials_free(struct credentials *cr)
         uv_close((uv_handle_t *)cr->ev, free_handle);
     if (cr->timer != NULL)
         uv_close((uv_handle_t *)cr->timer, free_handle);
+    if (cr->expiry != NULL)
+        uv_close((uv_handle_t *)cr->expiry, free_handle);
     identity_file_free(cr->id);
     SSL_CTX_free(cr->ctx);
     free(cr->source);

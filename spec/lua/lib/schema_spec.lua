@@ -167,6 +167,15 @@ describe("enroller.schema resources and rule priority", function()
       { schema.validate_resource({ kind = "db", name = "pg", protocol = "mysql", uri = "nohost" }) })
     assert.are.same({ nil, "db field 'protocol': unknown database protocol 'postgress'" },
       { schema.validate_resource({ kind = "db", name = "pg", protocol = "postgress", uri = "h:1" }) })
+    -- a database's strings are checked as an app's: no control character, bounded sizes
+    assert.are.same({ nil, "db field 'uri': contains a control character (byte 0x0d at 21)" },
+      { schema.validate_resource({ kind = "db", name = "pg", protocol = "postgres", uri = "postgres://h:5432/db\r\nx" }) })
+    assert.are.same({ nil, "db field 'uri': contains a control character (byte 0x00 at 2)" },
+      { schema.validate_resource({ kind = "db", name = "pg", protocol = "postgres", uri = "h\0:5432" }) })
+    assert.are.same({ nil, "db field 'description': is 1048576 bytes; at most 1024" },
+      { schema.validate_resource({ kind = "db", name = "pg", protocol = "mysql", uri = "h:1", description = ("d"):rep(1 << 20) }) })
+    assert.are.same({ nil, "db field 'description': contains a control character (byte 0x00 at 2)" },
+      { schema.validate_resource({ kind = "db", name = "pg", protocol = "mysql", uri = "h:1", description = "a\0b" }) })
     assert.are.same({ nil, "db field 'rewrite' is not allowed" },
       { schema.validate_resource({ kind = "db", name = "pg", protocol = "mysql", uri = "h:1", rewrite = {} }) })
   end)

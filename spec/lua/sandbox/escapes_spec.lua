@@ -114,16 +114,17 @@ describe("the rule sandbox", function()
 local core = require("enroller.core")
 pcall(function() core.container.ip = function() return "203.0.113.66" end end)
 pcall(function() core.container.name = "evil" end)
+pcall(function() core.container.id = "evil" end)
 pcall(function() require("enroller.schema").validate = function() return true end end)
 pcall(function() require("enroller.schema").validate_resource = function() return true end end)
 _G = nil
 return require("enroller").rule { name = "a", description = "d",
   match = function() return false end, apps = function() end }
 ]],
-        ["b.lua"] = rule("b", "return { { name = 'rabbitmq-' .. c.name, uri = ('http://%s:15672'):format(c:ip()) } }"),
+        ["b.lua"] = rule("b", "return { { name = 'rabbitmq-' .. c.name, uri = ('http://%s:15672/%s'):format(c:ip(), c.id:sub(1, 12)) } }"),
       })
       assert.is_nil(err)
-      assert.same({ { name = "rabbitmq-rabbitmq", uri = "http://10.213.181.2:15672", rule = "b" } }, apps)
+      assert.same({ { name = "rabbitmq-rabbitmq", uri = "http://10.213.181.2:15672/0c661a22bc6e", rule = "b" } }, apps)
     end)
 
     it("says which module is read-only", function()

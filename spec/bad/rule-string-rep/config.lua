@@ -1,0 +1,4 @@
+owner "bad-corpus"
+docker   { host = "@DOCKER@" }
+teleport { addr = "@AUTH@", identity = "identity" }
+rules    { dir = "rules" }
