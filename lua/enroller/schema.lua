@@ -467,7 +467,17 @@ function validate_field(field, v, path, what)
       if not ok then return nil, msg end
     end
   elseif want == "map" then
-    for _, k in ipairs(sorted_keys(v)) do
+    -- Every entry of every resource passes nearly always: check them in any
+    -- order first, with no path built; only a failure walks the keys sorted,
+    -- so the message names the first bad key, the same on every run.
+    local clean, keys, check = true, field.keys, field.keys.check
+    for k, val in pairs(v) do
+      if type(k) ~= keys.type or (check and not check(k)) or not validate_field(field.values, val, path, what) then
+        clean = false
+        break
+      end
+    end
+    for _, k in ipairs(clean and {} or sorted_keys(v)) do
       local kpath = ("%s[%q]"):format(path, tostring(k))
       if type(k) ~= field.keys.type then
         return nil, ("%s '%s': key %s: expected %s, got %s"):format(what, path, tostring(k), field.keys.type, type(k))
