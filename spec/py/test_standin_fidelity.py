@@ -484,5 +484,93 @@ class TestAppServiceSelector(Fixture):
         self.assertEqual(served(), [])
 
 
+class VersionRows:
+    """The rows of README "Fidelity" that differ by release, for a stand-in
+    started with --version VERSION: each release's answers, and none of the
+    other releases' (so a --version that changed nothing would fail)."""
+    VERSION = None
+    PING = None                 # api/version.go of the release line
+    APP_NOT_FOUND = None        # the cache's NotFound text
+    DB_NOT_FOUND = None
+    TOKEN_EXISTS = None         # CreateTokenV2 on a taken name
+    VALIDATES_APP_NAME = None   # lib/services/app.go ValidateApp on CreateApp
+
+    ALL_TEXTS = {
+        "app": {'application "nosuch" doesn\'t exist', 'no value for key "nosuch" in index name'},
+        "db": {'database "nosuch" doesn\'t exist', 'no value for key "nosuch" in index name'},
+        "token": {"UNIQUE constraint failed: kv.key",
+                  "token could not be created due to name conflict with an existing scoped or unscoped token, "
+                  "please try again with a different name or delete the conflicting token"},
+    }
+
+    def test_ping_version(self):
+        self.assertEqual(self.admin.Ping(self.a.PingRequest(), timeout=30).ServerVersion, self.PING)
+
+    def test_cache_not_found_texts(self):
+        # v16: lib/services/local apps/databases services on the cache's
+        # memory backend; v17 and master: lib/cache store.get.
+        for fn, want, kind in ((self.admin.GetApp, self.APP_NOT_FOUND, "app"),
+                               (self.admin.GetDatabase, self.DB_NOT_FOUND, "db")):
+            code, msg = self.rpc_error(fn, self.rr("nosuch"))
+            self.assertEqual((code, msg), (grpc.StatusCode.NOT_FOUND, want))
+            self.assertIn(want, self.ALL_TEXTS[kind])
+
+    def test_token_name_conflict_text(self):
+        # lib/services/local/provisioning.go CreateToken: backend.Create up
+        # to v17 (lib/backend/lite/lite.go: sqlite's constraint error as
+        # AlreadyExists), an AtomicWrite with the name-conflict text on master.
+        tok = self.t.ProvisionTokenV2()
+        tok.Metadata.Name = "version-token-0123456789"
+        tok.Metadata.Expires.FromSeconds(int(time.time()) + 3600)
+        tok.Spec.Roles.append("App")
+        self.admin.CreateTokenV2(self.a.CreateTokenV2Request(V2=tok), timeout=30)
+        try:
+            code, msg = self.rpc_error(self.admin.CreateTokenV2, self.a.CreateTokenV2Request(V2=tok))
+            self.assertEqual((code, msg), (grpc.StatusCode.ALREADY_EXISTS, self.TOKEN_EXISTS))
+            self.assertIn(msg, self.ALL_TEXTS["token"])
+            self.assertNotIn(tok.Metadata.Name, msg)
+        finally:
+            self.admin.DeleteToken(self.rr(tok.Metadata.Name), timeout=30)
+
+    def test_app_name_validation(self):
+        # master: lib/services/app.go ValidateApp (DNS-1123 names) on
+        # CreateApp; v16/v17 store the same app.
+        a = self.app("Version_App")
+        if self.VALIDATES_APP_NAME:
+            code, msg = self.rpc_error(self.admin.CreateApp, a)
+            self.assertEqual(code, grpc.StatusCode.INVALID_ARGUMENT, msg)
+        else:
+            self.admin.CreateApp(a, timeout=30)
+            self.admin.DeleteApp(self.rr("Version_App"), timeout=30)
+
+
+class TestVersion16(VersionRows, Fixture):
+    EXTRA = ("--version", "16")
+    PING = "16.5.4"
+    APP_NOT_FOUND = 'application "nosuch" doesn\'t exist'
+    DB_NOT_FOUND = 'database "nosuch" doesn\'t exist'
+    TOKEN_EXISTS = "UNIQUE constraint failed: kv.key"
+    VALIDATES_APP_NAME = False
+
+
+class TestVersion17(VersionRows, Fixture):
+    EXTRA = ()                  # the default
+    PING = "17.5.4"
+    APP_NOT_FOUND = 'no value for key "nosuch" in index name'
+    DB_NOT_FOUND = 'no value for key "nosuch" in index name'
+    TOKEN_EXISTS = "UNIQUE constraint failed: kv.key"
+    VALIDATES_APP_NAME = False
+
+
+class TestVersionMaster(VersionRows, Fixture):
+    EXTRA = ("--version", "master")
+    PING = "19.0.0-dev"
+    APP_NOT_FOUND = 'no value for key "nosuch" in index name'
+    DB_NOT_FOUND = 'no value for key "nosuch" in index name'
+    TOKEN_EXISTS = ("token could not be created due to name conflict with an existing scoped or unscoped token, "
+                    "please try again with a different name or delete the conflicting token")
+    VALIDATES_APP_NAME = True
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -22,10 +22,18 @@ from store import new_revision
 
 # --version: Teleport release whose behaviour is reproduced where releases
 # differ (see README "Fidelity"). Ping reports `server_version`.
+# token_exists: CreateTokenV2 on a taken name. Up to the release that
+# added scoped tokens, lib/services/local/provisioning.go CreateToken is a
+# backend.Create, and the default backend's conflict is sqlite's own text
+# (lib/backend/lite/lite.go inTransaction: a constraint error becomes
+# trace.AlreadyExists("%s", err), "UNIQUE constraint failed: kv.key");
+# master's CreateToken is an AtomicWrite whose failed condition answers
+# "token could not be created due to name conflict ...". Neither names
+# the token.
 VERSIONS = {
-    "16": {"server_version": "16.5.4", "cache_not_found": "v16"},
-    "17": {"server_version": "17.5.4", "cache_not_found": "generic"},
-    "master": {"server_version": "19.0.0-dev", "cache_not_found": "generic"},
+    "16": {"server_version": "16.5.4", "cache_not_found": "v16", "token_exists": "backend"},
+    "17": {"server_version": "17.5.4", "cache_not_found": "generic", "token_exists": "backend"},
+    "master": {"server_version": "19.0.0-dev", "cache_not_found": "generic", "token_exists": "scoped"},
 }
 
 
@@ -181,6 +189,13 @@ class AuthServer:
         if self.version["cache_not_found"] == "v16":
             return "%s %s doesn't exist" % (spec.missing_noun, q(name))
         return "no value for key %s in index name" % q(name)
+
+    def token_exists(self):
+        """AlreadyExists text of CreateTokenV2 on a taken name (VERSIONS)."""
+        if self.version["token_exists"] == "scoped":
+            return ("token could not be created due to name conflict with an existing scoped or unscoped "
+                    "token, please try again with a different name or delete the conflicting token")
+        return "UNIQUE constraint failed: kv.key"
 
     def backend_write(self, kind, key, msg, ev=None):
         """Backend write; it reaches the cache (and, with an event, the

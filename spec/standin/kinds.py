@@ -238,11 +238,6 @@ class AppServers:
                 "DeleteAllApplicationServers": self.delete_all}
 
 
-# lib/services/local/provisioning.go CreateToken (newest; never names the token)
-TOKEN_EXISTS = ("token could not be created due to name conflict with an existing scoped or unscoped token, "
-                "please try again with a different name or delete the conflicting token")
-
-
 class Tokens:
     """CreateTokenV2 / UpsertTokenV2 / GetTokens / GetToken / DeleteToken
     (lib/services/local/provisioning.go)."""
@@ -271,7 +266,7 @@ class Tokens:
         tok = self._token_of(req)
         with a.store.lock:
             if a.live(a.store.tokens, tok.Metadata.Name) is not None:
-                raise TraceError("AlreadyExists", TOKEN_EXISTS)
+                raise TraceError("AlreadyExists", a.token_exists())
             tok.Metadata.Revision = new_revision()
             a.put("token", tok.Metadata.Name, tok)
             a.store.save()
