@@ -452,6 +452,45 @@ class TestCacheLagWatch(Fixture):
             c.DeleteApp(self.rr(n), timeout=30)
 
 
+class TestAppServiceBehindTheCache(Fixture):
+    """A Teleport App Service follows dynamic apps through a watcher of Auth
+    (lib/srv/app/server.go resource watcher, lib/services/watcher.go), and
+    WatchEvents is served by Auth's cache: it learns of an app a cache lag
+    after the write, and its app_server, a backend write of its own, reaches
+    Auth's cache one lag later again."""
+    LAG_MS = 2000
+    EXTRA = ("--cache-lag-ms", str(LAG_MS), "--app-service-labels", "*=*")
+
+    def test_served_two_lags_after_the_write(self):
+        w = self.a.Watch()
+        w.Kinds.add(Kind="app")
+        w.Kinds.add(Kind="app_server")
+        fn = self.enroller.chan.unary_stream("/proto.AuthService/WatchEvents",
+                                             request_serializer=lambda m: m.SerializeToString(),
+                                             response_deserializer=self.pb.event_pb2.Event.FromString)
+        call = fn(w, timeout=120)
+        self.addCleanup(call.cancel)
+        self.assertEqual(next(call).Type, self.pb.event_pb2.INIT)
+        t0 = time.monotonic()
+        self.enroller.CreateApp(self.app("behind1"), timeout=30)
+        seen = []
+        for ev in call:
+            if ev.Type != self.pb.event_pb2.PUT:
+                continue
+            if ev.HasField("App") and ev.App.Metadata.Name == "behind1":
+                seen.append(("app", time.monotonic() - t0))
+            elif ev.HasField("AppServer") and ev.AppServer.Metadata.Name == "behind1":
+                seen.append(("app_server", time.monotonic() - t0))
+                break
+        self.assertEqual([k for k, _ in seen], ["app", "app_server"])
+        self.assertGreaterEqual(seen[0][1], self.LAG_MS / 1000.0)
+        self.assertGreaterEqual(seen[1][1], 2 * self.LAG_MS / 1000.0,
+                                "the App Service saw the app before Auth's cache had it")
+        self.enroller.DeleteApp(self.rr("behind1"), timeout=30)
+        wait_for(lambda: "behind1" not in [s.Metadata.Name for s in self.admin.list_app_servers()],
+                 "the app server to go")
+
+
 class TestNoAppService(Fixture):
     def test_no_selector_runs_no_app_service(self):
         # A Teleport Application Service serves only what its
