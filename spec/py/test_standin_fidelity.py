@@ -160,6 +160,16 @@ class TestTokens(Fixture):
         for n in ("fidelity-token-0123456789", "fidelity-token-expiring-0123"):
             self.admin.DeleteToken(self.rr(n), timeout=30)
 
+    def test_missing_token_text_masks_the_name(self):
+        # lib/services/local/provisioning.go GetToken/DeleteToken:
+        # NotFound("provisioning token(%s) not found", backend.MaskKeyName(token));
+        # lib/backend/backend.go MaskKeyName hides the first 75% of the bytes.
+        name = "fidelity-missing-0123456789"         # 27 bytes: 20 hidden
+        for fn in (self.admin.GetToken, self.admin.DeleteToken):
+            code, msg = self.rpc_error(fn, self.rr(name))
+            self.assertEqual((code, msg), (grpc.StatusCode.NOT_FOUND,
+                                           "provisioning token(" + "*" * 20 + "3456789) not found"))
+
 
 class TestListResources(Fixture):
     HOST = "h-list"
