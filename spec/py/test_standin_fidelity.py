@@ -350,6 +350,32 @@ class TestCacheLag(Fixture):
         wait_for(lambda: "lag1" not in [a.Metadata.Name for a in c.GetApps(self.e.Empty(), timeout=30).Apps],
                  "the delete to reach the cache")
 
+    def test_get_token_reads_the_cache_get_tokens_the_backend(self):
+        # lib/auth/auth.go: Server.GetToken is GetCache().GetToken (as is
+        # ValidateToken's read, the join's); Server.GetTokens is
+        # Services.GetTokens, the backend.
+        tok = self.t.ProvisionTokenV2()
+        tok.Metadata.Name = "fidelity-lag-token-0123456789"
+        tok.Metadata.Expires.FromSeconds(int(time.time()) + 3600)
+        tok.Spec.Roles.append("App")
+        t0 = time.monotonic()
+        self.admin.CreateTokenV2(self.a.CreateTokenV2Request(V2=tok), timeout=30)
+        code, _ = self.rpc_error(self.admin.GetToken, self.rr(tok.Metadata.Name))
+        listed = [t.Metadata.Name for t in self.admin.GetTokens(self.e.Empty(), timeout=30).ProvisionTokens]
+        if time.monotonic() - t0 >= self.LAG_MS / 1000.0:
+            self.skipTest("the calls took longer than the lag")
+        self.assertEqual(code, grpc.StatusCode.NOT_FOUND)
+        self.assertIn(tok.Metadata.Name, listed)
+        def cached():
+            try:
+                return self.admin.GetToken(self.rr(tok.Metadata.Name), timeout=30)
+            except grpc.RpcError as e:
+                if e.code() != grpc.StatusCode.NOT_FOUND:
+                    raise
+                return None
+        wait_for(cached, "the token in the cache")
+        self.admin.DeleteToken(self.rr(tok.Metadata.Name), timeout=30)
+
 
 class TestVersion16AndAppService(Fixture):
     EXTRA = ("--version", "16", "--app-service-labels", "serve=yes", "--app-service-labels", "tier=web*,zone=a")

@@ -302,18 +302,25 @@ class Tokens:
                     out.ProvisionTokens.add().CopyFrom(tok)
         return out
 
-    def _get(self, name):
-        tok = self.auth.live(self.auth.store.tokens, name)
+    @staticmethod
+    def _found(tok, name):
         if tok is None:
             raise TraceError("NotFound", "provisioning token(%s) not found" % res.mask_key_name(name))
         return tok
 
+    def _get(self, name):
+        """The backend's token (DeleteToken: Services.DeleteToken)."""
+        return self._found(self.auth.live(self.auth.store.tokens, name), name)
+
     def get(self, req, ident):
+        """lib/auth/auth.go Server.GetToken reads Auth's cache
+        (GetCache().GetToken); GetTokens reads the backend
+        (Services.GetTokens)."""
         a = self.auth
         roles = a.roles_of(ident)
         rbac.check_action(roles, "token", rbac.VERB_READ)
         with a.store.lock:
-            return a.copy(self._get(req.Name))
+            return a.copy(self._found(a.read_one("token", req.Name), req.Name))
 
     def delete(self, req, ident):
         a = self.auth
