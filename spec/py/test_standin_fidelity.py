@@ -160,6 +160,16 @@ class TestTokens(Fixture):
         for n in ("fidelity-token-0123456789", "fidelity-token-expiring-0123"):
             self.admin.DeleteToken(self.rr(n), timeout=30)
 
+    def test_missing_token_text_masks_the_name(self):
+        # lib/services/local/provisioning.go GetToken/DeleteToken:
+        # NotFound("provisioning token(%s) not found", backend.MaskKeyName(token));
+        # lib/backend/backend.go MaskKeyName hides the first 75% of the bytes.
+        name = "fidelity-missing-0123456789"         # 27 bytes: 20 hidden
+        for fn in (self.admin.GetToken, self.admin.DeleteToken):
+            code, msg = self.rpc_error(fn, self.rr(name))
+            self.assertEqual((code, msg), (grpc.StatusCode.NOT_FOUND,
+                                           "provisioning token(" + "*" * 20 + "3456789) not found"))
+
 
 class TestListResources(Fixture):
     HOST = "h-list"
@@ -340,6 +350,32 @@ class TestCacheLag(Fixture):
         wait_for(lambda: "lag1" not in [a.Metadata.Name for a in c.GetApps(self.e.Empty(), timeout=30).Apps],
                  "the delete to reach the cache")
 
+    def test_get_token_reads_the_cache_get_tokens_the_backend(self):
+        # lib/auth/auth.go: Server.GetToken is GetCache().GetToken (as is
+        # ValidateToken's read, the join's); Server.GetTokens is
+        # Services.GetTokens, the backend.
+        tok = self.t.ProvisionTokenV2()
+        tok.Metadata.Name = "fidelity-lag-token-0123456789"
+        tok.Metadata.Expires.FromSeconds(int(time.time()) + 3600)
+        tok.Spec.Roles.append("App")
+        t0 = time.monotonic()
+        self.admin.CreateTokenV2(self.a.CreateTokenV2Request(V2=tok), timeout=30)
+        code, _ = self.rpc_error(self.admin.GetToken, self.rr(tok.Metadata.Name))
+        listed = [t.Metadata.Name for t in self.admin.GetTokens(self.e.Empty(), timeout=30).ProvisionTokens]
+        if time.monotonic() - t0 >= self.LAG_MS / 1000.0:
+            self.skipTest("the calls took longer than the lag")
+        self.assertEqual(code, grpc.StatusCode.NOT_FOUND)
+        self.assertIn(tok.Metadata.Name, listed)
+        def cached():
+            try:
+                return self.admin.GetToken(self.rr(tok.Metadata.Name), timeout=30)
+            except grpc.RpcError as e:
+                if e.code() != grpc.StatusCode.NOT_FOUND:
+                    raise
+                return None
+        wait_for(cached, "the token in the cache")
+        self.admin.DeleteToken(self.rr(tok.Metadata.Name), timeout=30)
+
 
 class TestVersion16AndAppService(Fixture):
     EXTRA = ("--version", "16", "--app-service-labels", "serve=yes", "--app-service-labels", "tier=web*,zone=a")
@@ -452,6 +488,45 @@ class TestCacheLagWatch(Fixture):
             c.DeleteApp(self.rr(n), timeout=30)
 
 
+class TestAppServiceBehindTheCache(Fixture):
+    """A Teleport App Service follows dynamic apps through a watcher of Auth
+    (lib/srv/app/server.go resource watcher, lib/services/watcher.go), and
+    WatchEvents is served by Auth's cache: it learns of an app a cache lag
+    after the write, and its app_server, a backend write of its own, reaches
+    Auth's cache one lag later again."""
+    LAG_MS = 2000
+    EXTRA = ("--cache-lag-ms", str(LAG_MS), "--app-service-labels", "*=*")
+
+    def test_served_two_lags_after_the_write(self):
+        w = self.a.Watch()
+        w.Kinds.add(Kind="app")
+        w.Kinds.add(Kind="app_server")
+        fn = self.enroller.chan.unary_stream("/proto.AuthService/WatchEvents",
+                                             request_serializer=lambda m: m.SerializeToString(),
+                                             response_deserializer=self.pb.event_pb2.Event.FromString)
+        call = fn(w, timeout=120)
+        self.addCleanup(call.cancel)
+        self.assertEqual(next(call).Type, self.pb.event_pb2.INIT)
+        t0 = time.monotonic()
+        self.enroller.CreateApp(self.app("behind1"), timeout=30)
+        seen = []
+        for ev in call:
+            if ev.Type != self.pb.event_pb2.PUT:
+                continue
+            if ev.HasField("App") and ev.App.Metadata.Name == "behind1":
+                seen.append(("app", time.monotonic() - t0))
+            elif ev.HasField("AppServer") and ev.AppServer.Metadata.Name == "behind1":
+                seen.append(("app_server", time.monotonic() - t0))
+                break
+        self.assertEqual([k for k, _ in seen], ["app", "app_server"])
+        self.assertGreaterEqual(seen[0][1], self.LAG_MS / 1000.0)
+        self.assertGreaterEqual(seen[1][1], 2 * self.LAG_MS / 1000.0,
+                                "the App Service saw the app before Auth's cache had it")
+        self.enroller.DeleteApp(self.rr("behind1"), timeout=30)
+        wait_for(lambda: "behind1" not in [s.Metadata.Name for s in self.admin.list_app_servers()],
+                 "the app server to go")
+
+
 class TestNoAppService(Fixture):
     def test_no_selector_runs_no_app_service(self):
         # A Teleport Application Service serves only what its
@@ -482,6 +557,94 @@ class TestAppServiceSelector(Fixture):
         for n in ("sel-prod", "sel-stage", "sel-production", "sel-none"):
             self.admin.DeleteApp(self.rr(n), timeout=30)
         self.assertEqual(served(), [])
+
+
+class VersionRows:
+    """The rows of README "Fidelity" that differ by release, for a stand-in
+    started with --version VERSION: each release's answers, and none of the
+    other releases' (so a --version that changed nothing would fail)."""
+    VERSION = None
+    PING = None                 # api/version.go of the release line
+    APP_NOT_FOUND = None        # the cache's NotFound text
+    DB_NOT_FOUND = None
+    TOKEN_EXISTS = None         # CreateTokenV2 on a taken name
+    VALIDATES_APP_NAME = None   # lib/services/app.go ValidateApp on CreateApp
+
+    ALL_TEXTS = {
+        "app": {'application "nosuch" doesn\'t exist', 'no value for key "nosuch" in index name'},
+        "db": {'database "nosuch" doesn\'t exist', 'no value for key "nosuch" in index name'},
+        "token": {"UNIQUE constraint failed: kv.key",
+                  "token could not be created due to name conflict with an existing scoped or unscoped token, "
+                  "please try again with a different name or delete the conflicting token"},
+    }
+
+    def test_ping_version(self):
+        self.assertEqual(self.admin.Ping(self.a.PingRequest(), timeout=30).ServerVersion, self.PING)
+
+    def test_cache_not_found_texts(self):
+        # v16: lib/services/local apps/databases services on the cache's
+        # memory backend; v17 and master: lib/cache store.get.
+        for fn, want, kind in ((self.admin.GetApp, self.APP_NOT_FOUND, "app"),
+                               (self.admin.GetDatabase, self.DB_NOT_FOUND, "db")):
+            code, msg = self.rpc_error(fn, self.rr("nosuch"))
+            self.assertEqual((code, msg), (grpc.StatusCode.NOT_FOUND, want))
+            self.assertIn(want, self.ALL_TEXTS[kind])
+
+    def test_token_name_conflict_text(self):
+        # lib/services/local/provisioning.go CreateToken: backend.Create up
+        # to v17 (lib/backend/lite/lite.go: sqlite's constraint error as
+        # AlreadyExists), an AtomicWrite with the name-conflict text on master.
+        tok = self.t.ProvisionTokenV2()
+        tok.Metadata.Name = "version-token-0123456789"
+        tok.Metadata.Expires.FromSeconds(int(time.time()) + 3600)
+        tok.Spec.Roles.append("App")
+        self.admin.CreateTokenV2(self.a.CreateTokenV2Request(V2=tok), timeout=30)
+        try:
+            code, msg = self.rpc_error(self.admin.CreateTokenV2, self.a.CreateTokenV2Request(V2=tok))
+            self.assertEqual((code, msg), (grpc.StatusCode.ALREADY_EXISTS, self.TOKEN_EXISTS))
+            self.assertIn(msg, self.ALL_TEXTS["token"])
+            self.assertNotIn(tok.Metadata.Name, msg)
+        finally:
+            self.admin.DeleteToken(self.rr(tok.Metadata.Name), timeout=30)
+
+    def test_app_name_validation(self):
+        # master: lib/services/app.go ValidateApp (DNS-1123 names) on
+        # CreateApp; v16/v17 store the same app.
+        a = self.app("Version_App")
+        if self.VALIDATES_APP_NAME:
+            code, msg = self.rpc_error(self.admin.CreateApp, a)
+            self.assertEqual(code, grpc.StatusCode.INVALID_ARGUMENT, msg)
+        else:
+            self.admin.CreateApp(a, timeout=30)
+            self.admin.DeleteApp(self.rr("Version_App"), timeout=30)
+
+
+class TestVersion16(VersionRows, Fixture):
+    EXTRA = ("--version", "16")
+    PING = "16.5.4"
+    APP_NOT_FOUND = 'application "nosuch" doesn\'t exist'
+    DB_NOT_FOUND = 'database "nosuch" doesn\'t exist'
+    TOKEN_EXISTS = "UNIQUE constraint failed: kv.key"
+    VALIDATES_APP_NAME = False
+
+
+class TestVersion17(VersionRows, Fixture):
+    EXTRA = ()                  # the default
+    PING = "17.5.4"
+    APP_NOT_FOUND = 'no value for key "nosuch" in index name'
+    DB_NOT_FOUND = 'no value for key "nosuch" in index name'
+    TOKEN_EXISTS = "UNIQUE constraint failed: kv.key"
+    VALIDATES_APP_NAME = False
+
+
+class TestVersionMaster(VersionRows, Fixture):
+    EXTRA = ("--version", "master")
+    PING = "19.0.0-dev"
+    APP_NOT_FOUND = 'no value for key "nosuch" in index name'
+    DB_NOT_FOUND = 'no value for key "nosuch" in index name'
+    TOKEN_EXISTS = ("token could not be created due to name conflict with an existing scoped or unscoped token, "
+                    "please try again with a different name or delete the conflicting token")
+    VALIDATES_APP_NAME = True
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ class AppService:
         a = self.auth
         if not self.matchers:
             return                      # no App Service runs
-        app = a.live(a.store.apps, name)
+        app = a.read_one("app", name)  # what Auth's cache holds (AuthServer.agent_sees)
         if app is not None and self.serves(app):
             self.announce(app)
         elif self._key(name) in a.store.app_servers:

@@ -22,10 +22,18 @@ from store import new_revision
 
 # --version: Teleport release whose behaviour is reproduced where releases
 # differ (see README "Fidelity"). Ping reports `server_version`.
+# token_exists: CreateTokenV2 on a taken name. Up to the release that
+# added scoped tokens, lib/services/local/provisioning.go CreateToken is a
+# backend.Create, and the default backend's conflict is sqlite's own text
+# (lib/backend/lite/lite.go inTransaction: a constraint error becomes
+# trace.AlreadyExists("%s", err), "UNIQUE constraint failed: kv.key");
+# master's CreateToken is an AtomicWrite whose failed condition answers
+# "token could not be created due to name conflict ...". Neither names
+# the token.
 VERSIONS = {
-    "16": {"server_version": "16.5.4", "cache_not_found": "v16"},
-    "17": {"server_version": "17.5.4", "cache_not_found": "generic"},
-    "master": {"server_version": "19.0.0-dev", "cache_not_found": "generic"},
+    "16": {"server_version": "16.5.4", "cache_not_found": "v16", "token_exists": "backend"},
+    "17": {"server_version": "17.5.4", "cache_not_found": "generic", "token_exists": "backend"},
+    "master": {"server_version": "19.0.0-dev", "cache_not_found": "generic", "token_exists": "scoped"},
 }
 
 
@@ -63,16 +71,24 @@ class Cache:
         with self.lock:
             return [(due, kind, ev) for due, kind, _, _, ev in self.pending if due > now and ev is not None]
 
-    def view(self, kind):
+    def _apply_due(self):
         now = time.monotonic()
+        while self.pending and self.pending[0][0] <= now:
+            _, k, key, msg, _ = self.pending.popleft()
+            if msg is None:
+                self.data[k].pop(key, None)
+            else:
+                self.data[k][key] = msg
+
+    def view(self, kind):
         with self.lock:
-            while self.pending and self.pending[0][0] <= now:
-                _, k, key, msg, _ = self.pending.popleft()
-                if msg is None:
-                    self.data[k].pop(key, None)
-                else:
-                    self.data[k][key] = msg
+            self._apply_due()
             return dict(self.data[kind])
+
+    def get(self, kind, key):
+        with self.lock:
+            self._apply_due()
+            return self.data[kind].get(key)
 
 
 class Identity:
@@ -103,12 +119,14 @@ class AuthServer:
         self.watchers = []
         self.stopping = threading.Event()
         self.app_service = agents.AppService(self, app_service_matchers)
-        self.apps = kinds.LabeledResource(self, kinds.APP, on_change=self.app_service.app_changed)
+        self.apps = kinds.LabeledResource(self, kinds.APP,
+                                          on_change=lambda n: self.agent_sees(self.app_service.app_changed, n))
         # databases.py: the Database Service (serves nothing without matchers)
         # and, unless no_list (an Auth older than them), ListApps/ListDatabases.
         self.db_service = databases.DatabaseService(self, db_service_matchers or [])
         self.no_list = no_list
-        self.databases = kinds.LabeledResource(self, kinds.DB, on_change=self.db_service.db_changed)
+        self.databases = kinds.LabeledResource(self, kinds.DB,
+                                               on_change=lambda n: self.agent_sees(self.db_service.db_changed, n))
         self.app_servers = kinds.AppServers(self)
         self.tokens = kinds.Tokens(self)
         self.listing = listing.ListResources(self)
@@ -166,6 +184,33 @@ class AuthServer:
         c.CopyFrom(m)
         return c
 
+    def read_one(self, kind, key):
+        """One resource as a read through Auth's cache sees it now, or None."""
+        m = self.cache.get(kind, key) if self.cache is not None else self.table(kind).get(key)
+        return None if m is None or res.is_expired(m) else m
+
+    def agent_sees(self, fn, name):
+        """An agent (the emulated App or Database Service) learns of a write
+        to app or database `name` and runs fn(name) (store lock held). A
+        real one follows dynamic resources through a watcher of Auth
+        (lib/srv/app/server.go and lib/srv/db/server.go resource watchers,
+        lib/services/watcher.go), and WatchEvents is served by Auth's cache:
+        with a cache lag it learns of the write that much later, and what
+        it serves is what the cache holds then (read_one)."""
+        if self.cache is None:
+            fn(name)
+            return
+
+        def later():
+            if self.stopping.is_set():
+                return
+            with self.store.lock:
+                fn(name)
+                self.store.save()
+        t = threading.Timer(self.cache.lag, later)
+        t.daemon = True
+        t.start()
+
     def read_view(self, kind):
         """What a read through Auth's cache sees now: key -> resource. Without
         lag the cache holds what the backend holds."""
@@ -181,6 +226,13 @@ class AuthServer:
         if self.version["cache_not_found"] == "v16":
             return "%s %s doesn't exist" % (spec.missing_noun, q(name))
         return "no value for key %s in index name" % q(name)
+
+    def token_exists(self):
+        """AlreadyExists text of CreateTokenV2 on a taken name (VERSIONS)."""
+        if self.version["token_exists"] == "scoped":
+            return ("token could not be created due to name conflict with an existing scoped or unscoped "
+                    "token, please try again with a different name or delete the conflicting token")
+        return "UNIQUE constraint failed: kv.key"
 
     def backend_write(self, kind, key, msg, ev=None):
         """Backend write; it reaches the cache (and, with an event, the
@@ -241,9 +293,9 @@ class AuthServer:
                     self.delete(kind, k)
                     changed = True
                     if kind == "app":
-                        self.app_service.app_changed(k)
+                        self.agent_sees(self.app_service.app_changed, k)
                     if kind == "db":
-                        self.db_service.db_changed(k)
+                        self.agent_sees(self.db_service.db_changed, k)
             if changed:
                 self.store.save()
 
@@ -369,7 +421,7 @@ class AuthServer:
                     raise TraceError("AlreadyExists", "app %s already exists" % q(name))
                 app.Metadata.Revision = new_revision()
                 self.put("app", name, app)
-                self.app_service.app_changed(name)
+                self.agent_sees(self.app_service.app_changed, name)
                 msg = 'app "%s" has been %s' % (name, "updated" if existed else "created")
             elif kind == "db":
                 db = self.t.DatabaseV3()
@@ -382,7 +434,7 @@ class AuthServer:
                     raise TraceError("AlreadyExists", "database %s already exists" % q(name))
                 db.Metadata.Revision = new_revision()
                 self.put("db", name, db)
-                self.db_service.db_changed(name)
+                self.agent_sees(self.db_service.db_changed, name)
                 msg = 'database "%s" has been %s' % (name, "updated" if existed else "created")
             elif kind == "token":
                 tok = self.t.ProvisionTokenV2()

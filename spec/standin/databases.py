@@ -55,7 +55,7 @@ class DatabaseService:
     def db_changed(self, name):
         """Keep the agent's db servers in step with dynamic database `name` (store lock held)."""
         a = self.auth
-        db = a.live(a.store.databases, name)
+        db = a.read_one("db", name)  # what Auth's cache holds (AuthServer.agent_sees)
         if db is not None and self.serves(db):
             self.announce(db)
         elif self._key(name) in a.store.db_servers:

@@ -34,7 +34,7 @@ def join_app(auth, req):
     if not host_id or not app.get("name") or not app.get("uri"):
         raise TraceError("BadParameter", "JoinApp needs token, host_id, app.name and app.uri")
     with auth.store.lock:
-        tok = auth.live(auth.store.tokens, token) if token else None
+        tok = auth.read_one("token", token) if token else None   # ValidateToken: GetCache().GetToken
         if tok is None:
             raise TraceError("AccessDenied", TOKEN_EXPIRED_OR_NOT_FOUND)
         if "App" not in [r for r in tok.Spec.Roles]:

@@ -238,11 +238,6 @@ class AppServers:
                 "DeleteAllApplicationServers": self.delete_all}
 
 
-# lib/services/local/provisioning.go CreateToken (newest; never names the token)
-TOKEN_EXISTS = ("token could not be created due to name conflict with an existing scoped or unscoped token, "
-                "please try again with a different name or delete the conflicting token")
-
-
 class Tokens:
     """CreateTokenV2 / UpsertTokenV2 / GetTokens / GetToken / DeleteToken
     (lib/services/local/provisioning.go)."""
@@ -271,7 +266,7 @@ class Tokens:
         tok = self._token_of(req)
         with a.store.lock:
             if a.live(a.store.tokens, tok.Metadata.Name) is not None:
-                raise TraceError("AlreadyExists", TOKEN_EXISTS)
+                raise TraceError("AlreadyExists", a.token_exists())
             tok.Metadata.Revision = new_revision()
             a.put("token", tok.Metadata.Name, tok)
             a.store.save()
@@ -307,18 +302,25 @@ class Tokens:
                     out.ProvisionTokens.add().CopyFrom(tok)
         return out
 
-    def _get(self, name):
-        tok = self.auth.live(self.auth.store.tokens, name)
+    @staticmethod
+    def _found(tok, name):
         if tok is None:
             raise TraceError("NotFound", "provisioning token(%s) not found" % res.mask_key_name(name))
         return tok
 
+    def _get(self, name):
+        """The backend's token (DeleteToken: Services.DeleteToken)."""
+        return self._found(self.auth.live(self.auth.store.tokens, name), name)
+
     def get(self, req, ident):
+        """lib/auth/auth.go Server.GetToken reads Auth's cache
+        (GetCache().GetToken); GetTokens reads the backend
+        (Services.GetTokens)."""
         a = self.auth
         roles = a.roles_of(ident)
         rbac.check_action(roles, "token", rbac.VERB_READ)
         with a.store.lock:
-            return a.copy(self._get(req.Name))
+            return a.copy(self._found(a.read_one("token", req.Name), req.Name))
 
     def delete(self, req, ident):
         a = self.auth
