@@ -47,4 +47,33 @@
         }                                                                                  \
     } while (0)
 
+/* The whole of ENR_SOURCE_DIR/rel (rel under the source tree), NUL-terminated;
+ * its length in *len when len is not NULL.  Exits when it cannot be read. */
+static inline char *test_read_source_file(const char *rel, size_t *len)
+{
+    const char *src = getenv("ENR_SOURCE_DIR");
+    char path[4096];
+    FILE *f;
+    char *buf;
+    long n;
+
+    snprintf(path, sizeof(path), "%s/%s", src ? src : ".", rel);
+    if ((f = fopen(path, "rb")) == NULL) {
+        fprintf(stderr, "cannot open %s\n", path);
+        exit(1);
+    }
+    ASSERT_EQ(fseek(f, 0, SEEK_END), 0);
+    n = ftell(f);
+    ASSERT_TRUE(n >= 0);
+    rewind(f);
+    buf = malloc((size_t)n + 1);
+    ASSERT_TRUE(buf != NULL);
+    ASSERT_EQ(fread(buf, 1, (size_t)n, f), (size_t)n);
+    buf[n] = '\0';
+    fclose(f);
+    if (len != NULL)
+        *len = (size_t)n;
+    return buf;
+}
+
 #endif

@@ -13,30 +13,10 @@
 
 static char *read_fixture(const char *name, size_t *len)
 {
-    const char *src = getenv("ENR_SOURCE_DIR");
-    char path[4096];
-    FILE *f;
-    char *buf;
-    long n;
+    char rel[512];
 
-    ASSERT_TRUE(src != NULL);
-    snprintf(path, sizeof(path), "%s/spec/fixtures/docker/%s", src, name);
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        fprintf(stderr, "cannot open %s\n", path);
-        exit(1);
-    }
-    ASSERT_EQ(fseek(f, 0, SEEK_END), 0);
-    n = ftell(f);
-    ASSERT_TRUE(n > 0);
-    rewind(f);
-    buf = malloc((size_t)n + 1);
-    ASSERT_TRUE(buf != NULL);
-    ASSERT_EQ(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
+    snprintf(rel, sizeof(rel), "spec/fixtures/docker/%s", name);
+    return test_read_source_file(rel, len);
 }
 
 static struct container *load(const char *name)

@@ -332,28 +332,10 @@ static void tick(uv_timer_t *t)
 /* spec/fixtures/NAME (recorded; see the README there), NUL-terminated. */
 static char *read_fixture(const char *name)
 {
-    const char *src = getenv("ENR_SOURCE_DIR");
-    char path[4096];
-    FILE *f;
-    char *buf;
-    long n;
+    char rel[512];
 
-    snprintf(path, sizeof(path), "%s/spec/fixtures/%s", src ? src : ".", name);
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        fprintf(stderr, "cannot open %s\n", path);
-        exit(1);
-    }
-    ASSERT_EQ(fseek(f, 0, SEEK_END), 0);
-    n = ftell(f);
-    ASSERT_TRUE(n > 0);
-    rewind(f);
-    buf = malloc((size_t)n + 1);
-    ASSERT_TRUE(buf != NULL);
-    ASSERT_EQ(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
+    snprintf(rel, sizeof(rel), "spec/fixtures/%s", name);
+    return test_read_source_file(rel, NULL);
 }
 
 /* A recorded raw HTTP answer (headers with LF line ends, as record.sh keeps

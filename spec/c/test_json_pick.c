@@ -13,31 +13,11 @@
 #include "base/json_pick.h"
 #include "test.h"
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-
-    ASSERT_TRUE(f != NULL);
-    ASSERT_EQ(fseek(f, 0, SEEK_END), 0);
-    n = ftell(f);
-    ASSERT_TRUE(n >= 0);
-    rewind(f);
-    buf = malloc((size_t)n + 1);
-    ASSERT_TRUE(buf != NULL);
-    ASSERT_EQ(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
 /* Every .json fixture of a folder: no pick gives json_loadb's tree. */
 static int same_as_jansson(const char *folder)
 {
     const char *src = getenv("ENR_SOURCE_DIR");
-    char dir[4096], path[4600];
+    char dir[4096], rel[512];
     struct dirent *de;
     DIR *d;
     int n = 0;
@@ -52,17 +32,17 @@ static int same_as_jansson(const char *folder)
 
         if (nl < 6 || strcmp(de->d_name + nl - 5, ".json") != 0)
             continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-        char *text = read_file(path, &len);
+        snprintf(rel, sizeof(rel), "spec/fixtures/%s/%s", folder, de->d_name);
+        char *text = test_read_source_file(rel, &len);
         json_t *want = json_loadb(text, len, 0, &jerr);
         json_t *got = json_pick_parse(text, len, NULL, "fixture", &err);
 
         ASSERT_TRUE(want != NULL);
         if (got == NULL)
-            fprintf(stderr, "%s: %s\n", path, err.msg);
+            fprintf(stderr, "%s: %s\n", rel, err.msg);
         ASSERT_TRUE(got != NULL);
         if (!json_equal(want, got))
-            fprintf(stderr, "%s: differs from json_loadb\n", path);
+            fprintf(stderr, "%s: differs from json_loadb\n", rel);
         ASSERT_TRUE(json_equal(want, got));
         json_decref(want);
         json_decref(got);
