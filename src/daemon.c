@@ -345,7 +345,6 @@ static int run(struct daemon *d)
     struct teleport_client_config tcfg = {0};
     struct reconciler_config rcfg = {0};
     bool plan = d->opts->on_plan != NULL;
-    int64_t ttl;
     int rc = 1;
 
     if (uv_loop_init(&d->loop) != 0) {
@@ -390,10 +389,7 @@ static int run(struct daemon *d)
         teleport_client_set_hooks(d->tc, &(struct teleport_call_hooks){.on_call = on_auth_call,
                                                                         .on_error = on_auth_error, .ud = d});
     }
-    ttl = teleport_client_identity_ttl(d->tc);
-    log_info(LOG_TELEPORT, "identity %s: user %s, certificate valid for %lld more seconds",
-             cfg->identity_file ? cfg->identity_file : cfg->tbot_dir, teleport_client_identity_user(d->tc),
-             (long long)ttl);
+    /* The identity's user and time left were logged as it loaded (credentials.c). */
 
     rcfg.owner = cfg->owner;
     rcfg.resync_sec = cfg->resync_sec;
