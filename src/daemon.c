@@ -81,12 +81,12 @@ fail:
     log_warn(LOG_MAIN, "ops snapshot: %s", err.msg);
 }
 
-static void on_pass(void *ud, double seconds)
+static void on_pass(void *ud, double seconds, bool full)
 {
     struct daemon *d = ud;
     if (d->hub == NULL)
         return;
-    ops_snapshot_counters_pass(&d->counters, seconds);
+    ops_snapshot_counters_pass(&d->counters, seconds, full);
     publish(d);
 }
 

@@ -61,7 +61,7 @@ static struct ops_snapshot *sample(int64_t now)
     CHECK(k == NULL);
 
     ops_snapshot_counters_init(&c);
-    ops_snapshot_counters_pass(&c, 0.04);
+    ops_snapshot_counters_pass(&c, 0.04, true);
     CHECK(ops_snapshot_counters_add_auth(&c, "CreateApp", 3, &err));
     CHECK(ops_snapshot_set_counters(s, &c, &err));
     ops_snapshot_counters_cleanup(&c);

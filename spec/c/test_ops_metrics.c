@@ -18,6 +18,10 @@ static const char GOLDEN[] =
     "# HELP enroller_reconcile_passes_total Reconcile passes run.\n"
     "# TYPE enroller_reconcile_passes_total counter\n"
     "enroller_reconcile_passes_total 3\n"
+    "# HELP enroller_reconcile_full_passes_total Reconcile passes that planned every name (the others planned only "
+    "the names that changed).\n"
+    "# TYPE enroller_reconcile_full_passes_total counter\n"
+    "enroller_reconcile_full_passes_total 1\n"
     "# HELP enroller_reconcile_pass_duration_seconds How long a reconcile pass took, in seconds.\n"
     "# TYPE enroller_reconcile_pass_duration_seconds histogram\n"
     "enroller_reconcile_pass_duration_seconds_bucket{le=\"0.005\"} 1\n"
@@ -145,9 +149,9 @@ static struct ops_snapshot *small_snapshot(void)
                                         OPS_GUARD_GRACE, &err), 0);
 
     ops_snapshot_counters_init(&c);
-    ops_snapshot_counters_pass(&c, 0.001953125);
-    ops_snapshot_counters_pass(&c, 0.5);    /* on a bound: le="0.5" counts it */
-    ops_snapshot_counters_pass(&c, 12); /* only +Inf */
+    ops_snapshot_counters_pass(&c, 0.001953125, true);
+    ops_snapshot_counters_pass(&c, 0.5, false);    /* on a bound: le="0.5" counts it */
+    ops_snapshot_counters_pass(&c, 12, false); /* only +Inf */
     ASSERT_EQ(ops_snapshot_counters_add_auth(&c, "CreateApp", 3, &err), 0);
     ASSERT_EQ(ops_snapshot_counters_add_auth(&c, "ListResources", 2, &err), 0);
     ASSERT_EQ(ops_snapshot_counters_add_auth(&c, "CreateApp", 1, &err), 0);

@@ -120,9 +120,11 @@ class Enroller:
     def wait_resyncs(self, n=2, needle="resync done:", timeout=DEADLINE, what=None):
         """Waits until n more resync passes than now have finished (only those
         whose "resync done" line contains needle, e.g. "docker INCOMPLETE").
-        Each pass is followed at once by a plan of everything, so when the nth
-        is logged, the plans after the first n-1 have run: with n=2, at least
-        one whole plan was made after whatever the log showed before the call.
+        Each pass is followed at once by a plan of what it found changed (of
+        every name after a Teleport listing, while deletions are held and
+        every 10th time), so when the nth is logged, the plans after the
+        first n-1 have run: with n=2, at least one plan that saw the whole
+        of Docker was made after whatever the log showed before the call.
         The line is logged at debug level, which write_config sets."""
         base = self.count(needle)
         return self.wait_log(needle, base + n, timeout=timeout,

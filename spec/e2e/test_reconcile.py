@@ -290,6 +290,32 @@ class Reconcile(unittest.TestCase):
             wait_for(lambda: "rabbitmq-rmq1" in cl.apps(), what="re-create after an out-of-band delete")
             self.assertEqual(en.count("resync done:"), resyncs, "re-created by a resync, not the watch")
 
+    def test_quiet_resync_plans_only_what_changed(self):
+        # The event stream and the watch keep both sides current: a listing
+        # that finds nothing changed plans no name; every 10th listing
+        # inspects every container and plans every name.
+        with harness.Cluster() as cl:
+            en = cl.start_enroller(resync=1)
+            cl.run_container("rmq1")
+            cl.run_container("rmq2")
+            wait_for(lambda: len(cl.apps()) == 2, what="two apps")
+            en.wait_log("watching apps and app servers", what="the watch")
+            en.wait_resyncs(2)
+            full, quiet = en.count("pass: every name"), en.count("pass: changed names (0 desired, 0 in Teleport) "
+                                                                 "after a listing")
+            en.wait_resyncs(4)
+            self.assertLessEqual(en.count("pass: every name") - full, 1, "at most one full pass in 4 listings")
+            self.assertGreaterEqual(en.count("pass: changed names (0 desired, 0 in Teleport) after a listing") - quiet,
+                                    3, "a quiet listing plans no name")
+            # A change the listing finds is planned by name, and only it.
+            cl.docker("rm", "-f", "rmq2")
+            wait_for(lambda: sorted(cl.apps()) == ["rabbitmq-rmq1"], what="rmq2's app deleted")
+            full = en.count("pass: every name")
+            en.wait_resyncs(11)
+            self.assertGreaterEqual(en.count("pass: every name") - full, 1, "the 10th listing plans every name")
+            self.assertEqual(sorted(cl.apps()), ["rabbitmq-rmq1"])
+            self.assertEqual(calls(cl, "CreateApp"), 2, "nothing written again")
+
     def test_burst_of_containers(self):
         n = 40
         with harness.Cluster() as cl:

@@ -85,6 +85,9 @@ int ops_metrics_render(const struct ops_snapshot *s, int64_t now, char **out, si
     ops_buf_put(&b, "\"} 1\n");
 
     plain(&b, "reconcile_passes_total", "counter", "Reconcile passes run.", c->reconcile_passes);
+    plain(&b, "reconcile_full_passes_total", "counter",
+          "Reconcile passes that planned every name (the others planned only the names that changed).",
+          c->reconcile_full_passes);
     histogram(&b, "reconcile_pass_duration_seconds", "How long a reconcile pass took, in seconds.",
               &c->pass_seconds);
     labelled(&b, "auth_calls_total", "Calls to Teleport Auth, by gRPC method.", "method", NULL, &c->auth_calls);

@@ -7,6 +7,7 @@
  *
  *   enroller_build_info{version}                       gauge, always 1
  *   enroller_reconcile_passes_total                     counter
+ *   enroller_reconcile_full_passes_total                counter
  *   enroller_reconcile_pass_duration_seconds            histogram
  *   enroller_auth_calls_total{method}                   counter
  *   enroller_auth_errors_total{method,code}             counter

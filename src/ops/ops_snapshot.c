@@ -129,6 +129,7 @@ int ops_snapshot_counters_copy(struct ops_counters *dst, const struct ops_counte
 
     ops_snapshot_counters_init(&tmp);
     tmp.reconcile_passes = src->reconcile_passes;
+    tmp.reconcile_full_passes = src->reconcile_full_passes;
     tmp.pass_seconds = src->pass_seconds;
     tmp.docker_events = src->docker_events;
     tmp.rule_errors = src->rule_errors;
@@ -197,9 +198,11 @@ void ops_snapshot_histogram_observe(struct ops_histogram *h, double seconds)
     h->sum += seconds;
 }
 
-void ops_snapshot_counters_pass(struct ops_counters *c, double seconds)
+void ops_snapshot_counters_pass(struct ops_counters *c, double seconds, bool full)
 {
     c->reconcile_passes++;
+    if (full)
+        c->reconcile_full_passes++;
     ops_snapshot_histogram_observe(&c->pass_seconds, seconds);
 }
 

@@ -110,6 +110,7 @@ struct ops_count_list {
 
 struct ops_counters {
     uint64_t reconcile_passes;
+    uint64_t reconcile_full_passes;      /* of those, the ones that planned every name */
     struct ops_histogram pass_seconds;
     struct ops_count_list auth_calls;    /* a: gRPC method */
     struct ops_count_list auth_errors;   /* a: gRPC method, b: gRPC code name or "transport" */
@@ -210,7 +211,7 @@ int ops_snapshot_counters_add_docker(struct ops_counters *c, const char *endpoin
 int ops_snapshot_counters_add_docker_error(struct ops_counters *c, const char *endpoint, int http_status, uint64_t n,
                                            struct enr_error *err);
 /* One reconcile pass took seconds: counts the pass and observes the duration. */
-void ops_snapshot_counters_pass(struct ops_counters *c, double seconds);
+void ops_snapshot_counters_pass(struct ops_counters *c, double seconds, bool full);
 void ops_snapshot_histogram_observe(struct ops_histogram *h, double seconds);
 
 /* --- the loop's recent rule reloads and errors ------------------------------ */

@@ -499,6 +499,11 @@ bool docker_sync_complete(const struct docker_sync *ds)
     return ds->complete;
 }
 
+bool docker_sync_listed_all(const struct docker_sync *ds)
+{
+    return ds->first_done && ds->full;
+}
+
 bool docker_sync_listed(const struct docker_sync *ds)
 {
     return ds->first_done;

@@ -73,6 +73,10 @@ void docker_sync_resync(struct docker_sync *ds);
 bool docker_sync_busy(const struct docker_sync *ds);
 /* The last listing was complete and the stream has not broken since. */
 bool docker_sync_complete(const struct docker_sync *ds);
+/* The last listing inspected every container (the first, the one after a
+ * stream cut, every 10th, and every one without a stream); until the next
+ * starts. */
+bool docker_sync_listed_all(const struct docker_sync *ds);
 /* At least one listing has finished. */
 bool docker_sync_listed(const struct docker_sync *ds);
 void docker_sync_get_stats(const struct docker_sync *ds, struct docker_sync_stats *out);

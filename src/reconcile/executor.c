@@ -410,6 +410,14 @@ const char *executor_hold(struct executor *ex, const char *name)
     return b->hold;
 }
 
+uint64_t executor_retry_in(const struct executor *ex, const char *name)
+{
+    uint64_t now = uv_now(ex->loop);
+    const struct retry *b = strmap_get(&ex->backoff, name);
+
+    return b != NULL && b->due_ms > now ? b->due_ms - now : 0;
+}
+
 void executor_get_stats(const struct executor *ex, struct executor_stats *out)
 {
     uint64_t now = uv_now(ex->loop);

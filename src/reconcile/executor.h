@@ -78,6 +78,8 @@ bool executor_idle(const struct executor *ex);
  * or waiting for its retry), or NULL.  The string stays valid until the
  * next call into the executor for the same name. */
 const char *executor_hold(struct executor *ex, const char *name);
+/* Milliseconds until the retry of name's failed write is due; 0: none. */
+uint64_t executor_retry_in(const struct executor *ex, const char *name);
 
 void executor_get_stats(const struct executor *ex, struct executor_stats *out);
 

@@ -86,7 +86,7 @@ static void on_docker_change(void *ud, const char *id, enum docker_sync_change w
 {
     struct reconciler *r = ud;
     struct container_entry *e = container_table_get(&r->table, id);
-    bool plan = !in_listing;    /* a listing plans everything when it is done */
+    bool plan = !in_listing;    /* a listing plans what it touched when it is done (on_listed) */
 
     if (r->stopping) {
         container_free(c);
@@ -104,15 +104,14 @@ static void on_docker_change(void *ud, const char *id, enum docker_sync_change w
         grace_gone(&r->grace, e->snap->name, uv_now(r->loop));
         if (r->docker_down)     /* stopped while dockerd is away: unknown until it lists */
             grace_pin(&r->grace, uv_now(r->loop));
-        if (plan)
-            touch_apps(r, e);
+        touch_apps(r, e);
         container_table_remove(&r->table, e);
         if (plan)
             schedule_plan(r, r->cfg.coalesce_ms);
         return;
     }
     bool was_live = e != NULL, changed;
-    if (was_live && plan && (e->snap->hash != c->hash || e->inspect_failed || e->rules_failed))
+    if (was_live && (e->snap->hash != c->hash || e->inspect_failed || e->rules_failed))
         touch_apps(r, e);       /* the names it wanted before */
     grace_back(&r->grace, c->name);
     if ((e = container_table_put(&r->table, id, c)) == NULL)
@@ -122,9 +121,10 @@ static void on_docker_change(void *ud, const char *id, enum docker_sync_change w
     changed = !was_live || e->snap_hash != e->snap->hash || e->rules_failed;
     reconcile_ops_evaluate(r, e);
     changed = changed || e->rules_failed;
-    if (changed && plan) {
+    if (changed) {
         touch_apps(r, e);       /* and the names it wants now */
-        schedule_plan(r, r->cfg.coalesce_ms);
+        if (plan)
+            schedule_plan(r, r->cfg.coalesce_ms);
     }
 }
 
@@ -155,6 +155,30 @@ static void on_docker_stream_end(void *ud)
                  "down?): their apps are kept until Docker lists its containers again", SHUTDOWN_WINDOW_MS / 1000, n);
 }
 
+/* A listing of Docker (or of Teleport, on_view_listed) is done.  Once
+ * both are done, the pass that follows plans only the names the listing
+ * found changed: the event stream and the watch keep the rest current.
+ * It plans every name when that cannot be trusted: until a full pass ran
+ * on complete listings, after a Teleport listing (the watch was down), an
+ * incomplete one or dockerd's shutdown; when the listing inspected every
+ * container (docker_sync does so every 10th time); while deletions are
+ * held (the cap or a guard: they are retried); and when leases are due
+ * for refresh. */
+static void listed(struct reconciler *r)
+{
+    uint64_t now = uv_now(r->loop), lease_ms = (uint64_t)r->cfg.lease_sec * 1000;
+
+    if (!docker_sync_complete(r->ds) || !teleport_view_complete(r->tv))
+        r->need_full = true;
+    if (listing(r))
+        return;
+    if (r->need_full || docker_sync_listed_all(r->ds) || r->last_capped > 0 || r->held_by.len > 0 ||
+        (lease_ms > 0 && now - r->last_full_ms >= lease_ms / 4))
+        r->full = true;
+    r->listing_pass = true;
+    schedule_plan(r, 0);
+}
+
 static void on_listed(void *ud, bool complete)
 {
     struct reconciler *r = ud;
@@ -162,15 +186,23 @@ static void on_listed(void *ud, bool complete)
     if (r->docker_down && docker_sync_complete(r->ds)) {
         size_t n = grace_unpin(&r->grace, uv_now(r->loop));
         r->docker_down = false;
+        r->need_full = true;
         if (n > 0)
             log_info(LOG_RECONCILE, "Docker lists its containers again: the %zu stopped at its shutdown keep their "
                      "apps for the %us grace period from now", n, r->grace.sec);
     }
-    if (!listing(r))
-        plan_all(r, 0);
+    listed(r);
 }
 
 /* ---- Teleport side ---------------------------------------------------------------- */
+
+static void on_view_listed(void *ud, bool complete)
+{
+    struct reconciler *r = ud;
+    (void)complete;
+    r->need_full = true;        /* what changed while the watch was down is not known by name */
+    listed(r);
+}
 
 static void on_view_change(void *ud, const char *name)
 {
@@ -207,7 +239,12 @@ static void write_done(void *ud, enum plan_op op, const struct resource *res, co
         if (msg != NULL && strmap_put(&r->failed, key, msg, NULL) < 0)
             free(msg);
         r->stats.write_errors++;
-        log_warn(LOG_TELEPORT, "%s %s %s: %s", plan_op_name(op), what, res->name, err->msg);
+        uint64_t retry_ms = executor_retry_in(r->ex, key);
+        if (retry_ms > 0)
+            log_warn(LOG_TELEPORT, "%s %s %s: %s; retrying in %.1fs", plan_op_name(op), what, res->name, err->msg,
+                     (double)retry_ms / 1000.0);
+        else
+            log_warn(LOG_TELEPORT, "%s %s %s: %s", plan_op_name(op), what, res->name, err->msg);
         return;
     }
     log_info(LOG_RECONCILE, "%sd %s %s (container %s, uri %s)", plan_op_name(op), what, res->name, c ? c : "-",
@@ -490,6 +527,8 @@ static void plan_timer_cb(uv_timer_t *h)
         log_warn(LOG_RECONCILE, "SIGUSR1 approval used by this pass (%zu deletions); disarmed: the deletion cap "
                  "holds again from the next pass", p.n[PLAN_DELETE]);
     }
+    log_debug(LOG_RECONCILE, "pass: %s (%zu desired, %zu in Teleport)%s", full ? "every name" : "changed names",
+              ps.nd, ps.nt, r->listing_pass ? " after a listing" : "");
     reconcile_ops_count_held(r, &p, full);
     /* The names are planned: what touches them from here on is news. */
     r->full = false;
@@ -497,10 +536,15 @@ static void plan_timer_cb(uv_timer_t *h)
     r->stats.passes++;
     r->stats.desired = container_table_n_apps(&r->table);
     r->last_plan_ms = uv_now(r->loop);
-    if (full && in.docker_complete && in.teleport_complete) {
+    if (in.docker_complete && in.teleport_complete && (full || (r->listing_pass && !r->need_full))) {
         r->synced = true;
         r->last_sync = in.now;
     }
+    if (full && in.docker_complete && in.teleport_complete) {
+        r->need_full = false;
+        r->last_full_ms = r->last_plan_ms;
+    }
+    r->listing_pass = false;
     if (execute(r, &p, full, &err) < 0)
         goto fail;
     if (!r->cfg.plan_only && !r->cfg.dry_run && !in.deletes_approved)
@@ -508,7 +552,7 @@ static void plan_timer_cb(uv_timer_t *h)
     if (r->am != NULL)
         reconcile_agents_sync(r, &in);
     if (r->cfg.on_pass != NULL)
-        r->cfg.on_pass(r->cfg.ud, (double)(uv_hrtime() - t0) / 1e9);
+        r->cfg.on_pass(r->cfg.ud, (double)(uv_hrtime() - t0) / 1e9, full);
     goto out;
 fail:
     log_error(LOG_RECONCILE, "%s", err.msg);
@@ -557,7 +601,7 @@ static int make_parts(struct reconciler *r, const struct reconciler_config *cfg,
                                         .on_listed = on_listed, .ud = r, .on_stream_end = on_docker_stream_end};
     struct teleport_view_config vcfg = {.owner = cfg->owner, .resync_sec = r->cfg.resync_sec,
                                         .confirm_sec = cfg->confirm_sec};
-    struct teleport_view_callbacks vcb = {.on_change = on_view_change, .on_listed = on_listed,
+    struct teleport_view_callbacks vcb = {.on_change = on_view_change, .on_listed = on_view_listed,
                                           .on_server = reconcile_agents_on_server,
                                           .on_watch = reconcile_agents_on_watch, .ud = r};
     struct executor_config xcfg = {.max_inflight = cfg->max_inflight, .rate = cfg->write_rate,
@@ -634,6 +678,7 @@ struct reconciler *reconciler_new(uv_loop_t *loop, const struct reconciler_confi
     uv_timer_init(loop, &r->grace_timer);
     uv_signal_init(loop, &r->sig_approve);
     r->plan_timer.data = r->grace_timer.data = r->sig_approve.data = r;
+    r->need_full = true;        /* the first pass plans every name */
     if (!r->cfg.plan_only)
         uv_signal_start(&r->sig_approve, on_approve, SIGUSR1);
     return r;

@@ -72,8 +72,9 @@ struct reconciler_config {
     bool dry_run;
     void (*on_plan)(void *ud, const struct plan *p, const struct enr_error *err);
     /* A planning pass was handed on (to the executor, the log or on_plan)
-     * after seconds of work; NULL: not told. */
-    void (*on_pass)(void *ud, double seconds);
+     * after seconds of work; full: it planned every name, not only the
+     * ones that changed.  NULL: not told. */
+    void (*on_pass)(void *ud, double seconds, bool full);
     /* A container's rules raised an error (each distinct message once per
      * container, as it is logged); NULL: not told. */
     void (*on_rule_error)(void *ud, const char *container, const char *message);

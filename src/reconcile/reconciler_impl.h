@@ -35,6 +35,9 @@ struct reconciler {
     struct grace grace;         /* containers gone, within the grace period */
     struct strmap touched;      /* app names the next pass plans */
     bool full;                  /* the next pass plans every name */
+    bool need_full;             /* a listing must be followed by a full pass (see on_listed) */
+    bool listing_pass;          /* the next pass follows a listing of both sides */
+    uint64_t last_full_ms;      /* loop time of the last full pass on complete listings */
 
     uv_timer_t plan_timer, grace_timer;
     uv_signal_t sig_approve;
