@@ -111,7 +111,7 @@ def passes(cl, n, repeat, count_docker, with_daemon=True):
     log("N=%d unchanged: cpu %s ms" % (n, ", ".join("%.0f" % s["cpu_ms"] for s in same)))
     out = {"n": n, "first": first, "unchanged": same}
     if count_docker and with_daemon:
-        out["daemon"] = daemon(cl, n, resyncs=5 if n < 5000 else 2)
+        out["daemon"] = daemon(cl, n)
     return out
 
 
@@ -125,13 +125,21 @@ def smaps(pid):
     return out
 
 
-def daemon(cl, n, resync=1, resyncs=5):
+# docker_sync.c inspects every container on every FULL_EVERY-th listing
+# (and the reconciler then plans every name); the others inspect only the
+# entries whose list entry changed.
+FULL_EVERY = 10
+
+
+def daemon(cl, n, resync=1, resyncs=FULL_EVERY - 3):
     """The daemon's resync with nothing changed: CPU per resync, and its memory.
 
     `enroller run` with resync = 1 s over apps that already exist.  A resync
     starts with GET /containers/json, and the next is only timed once the
     previous one is done, so the CPU (/proc/PID/stat) between the moments the
-    replay server sees list call k and list call k + m is m whole passes."""
+    replay server sees list call k and list call k + m is m whole passes.
+    Listings 3 .. 3 + resyncs are quiet ones; listing FULL_EVERY + 1 (the
+    10th after the first) inspects every container, and is measured apart."""
     config = common.write_config(cl, os.path.join(cl.tmp, "daemon.lua"), cl.docker_host, "bench",
                                  resync=resync)
     cl.reset_docker_counters()
@@ -151,6 +159,8 @@ def daemon(cl, n, resync=1, resyncs=5):
         cpu1 = at_list(3 + resyncs)
         a1 = common.auth_counters(cl)
         d1 = cl.docker_counters()
+        full0 = at_list(FULL_EVERY + 1)
+        full1 = at_list(FULL_EVERY + 2)
         st = common.proc_status(en.proc.pid)
         sm = smaps(en.proc.pid)
         if not en.alive():
@@ -160,8 +170,10 @@ def daemon(cl, n, resync=1, resyncs=5):
     writes = sum(a1.get(m, 0) - a0.get(m, 0) for m in WRITES)
     calls = sum(a1.values()) - sum(a0.values())
     r = {"cpu_ms_per_resync": (cpu1 - cpu0) / resyncs, "resyncs": resyncs, "writes": writes,
+         "cpu_ms_full_resync": full1 - full0,
          "auth_calls_per_resync": calls / resyncs,
          "docker_calls_per_resync": (sum(d1.values()) - sum(d0.values())) / resyncs,
+         "docker_calls_by_endpoint": {k: v - d0.get(k, 0) for k, v in d1.items() if v != d0.get(k, 0)},
          "complete": not any(w in en.log() for w in ("INCOMPLETE", "no writes until", "RESOURCE_EXHAUSTED")), "vmhwm_kib": st["VmHWM"], "vmrss_kib": st["VmRSS"],
          "pss_kib": sm.get("Pss", 0), "private_kib": sm.get("Private_Clean", 0) + sm.get("Private_Dirty", 0),
          "anon_kib": sm.get("Anonymous", 0)}
@@ -308,17 +320,20 @@ def report(results, cross):
                 slope = fmt((d["anon_kib"] - prev["daemon"]["anon_kib"]) * 1024.0 / (r["n"] - prev["n"]))
             rows.append([r["n"], "yes" if d["complete"] else "NO", "%.1f" % d["cpu_ms_per_resync"],
                          "%.1f" % d["floor_cpu_ms"], fmt(common.ratio(d["cpu_ms_per_resync"], d["floor_cpu_ms"]), 2),
+                         "%.0f" % d["cpu_ms_full_resync"] if "cpu_ms_full_resync" in d else "-",
                          d["writes"], "%.0f" % d["auth_calls_per_resync"], "%.0f" % d["docker_calls_per_resync"],
                          "%.1f" % (d["vmhwm_kib"] / 1024.0), "%.1f" % (d["vmrss_kib"] / 1024.0),
                          "%.1f" % (d["anon_kib"] / 1024.0), slope])
             prev = r
         out.append("\n### The daemon: a resync with nothing changed, and its memory (Docker: replay server)\n")
         out.append("`enroller run` with `reconcile { resync = 1 }` after the passes above (apps exist); "
-                   "CPU from /proc/PID/stat between list calls k and k+m, divided by m (m = 5, 2 from N = 5,000). "
+                   "CPU from /proc/PID/stat between list calls k and k+m, divided by m (m = %d quiet listings). "
                    "Floor: `bench_list_floor`, one listing of the same containers parsed and hashed per entry, "
-                   "nothing else (CPU per listing, same run).\n")
+                   "nothing else (CPU per listing, same run). Every %dth listing inspects every container and "
+                   "plans every name: its CPU is the column \"every %dth\".\n" % (FULL_EVERY - 3, FULL_EVERY,
+                                                                              FULL_EVERY))
         out.append(common.table(["N", "complete", "CPU ms per resync", "floor: CPU ms per listing",
-                                 "resync / floor", "writes", "Auth calls per resync",
+                                 "resync / floor", "every %dth: CPU ms" % FULL_EVERY, "writes", "Auth calls per resync",
                                  "Docker calls per resync", "VmHWM MiB", "VmRSS MiB", "anonymous MiB",
                                  "anonymous bytes per container (slope)"], rows))
     if cross:

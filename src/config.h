@@ -51,7 +51,7 @@ struct enr_config {
     char *server_name;      /* NULL: teleport.cluster.local */
     char *rules_dir;        /* absolute path */
     enum config_mode mode;
-    unsigned resync_sec;    /* full resync period */
+    unsigned resync_sec;    /* resync (listing) period */
     int events;             /* 1: react to Docker events; 0: poll every resync only */
     enum config_policy policy;
     int grace_sec;          /* a container gone this long loses its apps */

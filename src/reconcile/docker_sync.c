@@ -21,6 +21,7 @@
 struct track {
     uint64_t seq;              /* sequence of the inspect or removal last applied */
     uint64_t list_hash;        /* hash of its list entry when last inspected */
+    uint64_t listed_seq;       /* sequence of the last listing that named it */
     bool live;                 /* running, as last reported */
     bool failed;               /* last inspect failed */
     bool inspecting, inspect_again;
@@ -341,22 +342,22 @@ static void inspect_done(struct docker_sync *ds)
     maybe_finish(ds);
 }
 
-/* The listed ids that need an inspect; false on ENOMEM. */
-static bool diff_list(struct docker_sync *ds, char **ids, const uint64_t *hashes, size_t n, struct strmap *listed)
+/* The listed ids that need an inspect; each listed id's track is marked
+ * with the listing's seq.  false on ENOMEM. */
+static bool diff_list(struct docker_sync *ds, char **ids, const uint64_t *hashes, size_t n, uint64_t seq)
 {
     if ((ds->ids = calloc(n + 1, sizeof(char *))) == NULL)
         return false;
     for (size_t i = 0; i < n; i++) {
         struct track *t = strmap_get(&ds->tracks, ids[i]);
 
-        if (strmap_put(listed, ids[i], ds, NULL) < 0)
-            return false;
-        /* Unchanged since it was last inspected, and events kept it current:
-         * no need to ask again. */
-        if (!ds->full && t != NULL && t->live && !t->failed && hashes[i] != 0 && t->list_hash == hashes[i])
-            continue;
         if (t == NULL && (t = track_add(ds, ids[i])) == NULL)
             return false;
+        t->listed_seq = seq;
+        /* Unchanged since it was last inspected, and events kept it current:
+         * no need to ask again. */
+        if (!ds->full && t->live && !t->failed && hashes[i] != 0 && t->list_hash == hashes[i])
+            continue;
         t->list_hash = hashes[i];
         if ((ds->ids[ds->n_ids] = strdup(ids[i])) == NULL)
             return false;
@@ -370,7 +371,6 @@ static void list_cb(void *ud, const struct enr_error *err, char **ids, const uin
     struct req *q = ud;
     struct docker_sync *ds = q->ds;
     uint64_t seq = q->seq;
-    struct strmap listed;
     size_t it = 0;
     const char *id;
     void *val;
@@ -385,12 +385,10 @@ static void list_cb(void *ud, const struct enr_error *err, char **ids, const uin
         maybe_finish(ds);
         return;
     }
-    strmap_init(&listed);
-    if (!diff_list(ds, ids, hashes, n, &listed)) {
+    if (!diff_list(ds, ids, hashes, n, seq)) {
         log_error(LOG_RECONCILE, "resync: out of memory");
         ds->list_ok = false;
         free_ids(ds);
-        strmap_cleanup(&listed);
         maybe_finish(ds);
         return;
     }
@@ -398,7 +396,7 @@ static void list_cb(void *ud, const struct enr_error *err, char **ids, const uin
      * older than the list are forgotten. */
     while (strmap_next(&ds->tracks, &it, &id, &val)) {
         struct track *t = val;
-        if (strmap_get(&listed, id) != NULL || t->seq >= seq || t->inspecting)
+        if (t->listed_seq == seq || t->seq >= seq || t->inspecting)
             continue;
         if (t->live) {
             track_gone(ds, id, t, seq, true);
@@ -406,7 +404,6 @@ static void list_cb(void *ud, const struct enr_error *err, char **ids, const uin
             free(strmap_del(&ds->tracks, id));
         }
     }
-    strmap_cleanup(&listed);
     ds->list_ok = true;
     pump(ds);
     maybe_finish(ds);

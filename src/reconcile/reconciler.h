@@ -43,7 +43,7 @@ struct reconciler;
 
 struct reconciler_config {
     const char *owner;
-    unsigned resync_sec;       /* full resync period; 0: RECONCILER_DEFAULT_RESYNC_SEC */
+    unsigned resync_sec;       /* listing period; 0: RECONCILER_DEFAULT_RESYNC_SEC */
     unsigned max_inflight;     /* concurrent Auth writes; 0: 16 */
     unsigned write_rate;       /* Auth writes per second; 0: the executor's default */
     unsigned write_burst;
