@@ -93,6 +93,10 @@ def measure(enroller, resyncs, http):
                     raise RuntimeError("%s exited %d:\n%s" % (enroller, proc.returncode, f.read()[-2000:]))
             groups = smaps_by_group(proc.pid)
             st = common.proc_status(proc.pid)
+            threads = []
+            for t in sorted(os.listdir("/proc/%d/task" % proc.pid), key=int):
+                with open("/proc/%d/task/%s/comm" % (proc.pid, t)) as f:
+                    threads.append(f.read().strip())
         finally:
             proc.terminate()
             try:
@@ -100,7 +104,8 @@ def measure(enroller, resyncs, http):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-    return {"enroller": enroller, "groups": groups, "vmhwm_kib": st["VmHWM"], "vmrss_kib": st["VmRSS"]}
+    return {"enroller": enroller, "groups": groups, "vmhwm_kib": st["VmHWM"], "vmrss_kib": st["VmRSS"],
+            "threads": threads}
 
 
 def fmt(kib):
@@ -139,8 +144,8 @@ def report(runs):
     for i, r in enumerate(runs):
         tag = "" if len(runs) == 1 else ("A: " if i == 0 else "B: ")
         files = sum(1 for g in r["groups"] if not g.startswith("["))
-        out.append("\n%s`%s`: %d files mapped, VmHWM %.1f MiB, anonymous %.1f MiB" % (
-            tag, r["enroller"], files, r["vmhwm_kib"] / 1024.0,
+        out.append("\n%s`%s`: %d files mapped, %d threads (%s), VmHWM %.1f MiB, anonymous %.1f MiB" % (
+            tag, r["enroller"], files, len(r["threads"]), ", ".join(r["threads"]), r["vmhwm_kib"] / 1024.0,
             sum(v["Anonymous"] for v in r["groups"].values()) / 1024.0))
     if len(runs) == 2:
         out.append("\nA / B: VmHWM %.2f, Rss %.2f" % (
