@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Where an idle daemon's resident memory is: /proc/PID/smaps grouped by mapping.
 
-    bench/rss_map.py [--enroller PATH] [--compare PATH] [--resyncs 3] [--http] [--json FILE]
+    bench/rss_map.py [--enroller PATH] [--compare PATH] [--resyncs 3] [--http] [--detail LIB] [--json FILE]
 
 The daemon is started the way bench/scale.py starts it for its N = 0 row: the
 Docker replay server (bench/docker_replay.py) with no containers on a unix
@@ -14,7 +14,8 @@ Anonymous KiB per library (every mapping of one file is one row; "[heap]",
 and VmHWM / VmRSS.  --compare runs a second program (e.g. a build of main)
 on a fresh stand-in and replay server in the same run and adds its columns
 and the ratios.  --http also turns on the ops listener (http.listen on a
-loopback port).
+loopback port).  --detail LIB lists each mapping of a library (text, data,
+relro) with its size and Rss.
 """
 import argparse
 import json
@@ -42,8 +43,9 @@ def group_of(name):
     return os.path.basename(name.split(" (deleted)")[0])
 
 
-def smaps_by_group(pid):
-    groups = {}
+def smaps_mappings(pid):
+    """Every mapping of /proc/PID/smaps: its group, permissions, size and FIELDS (KiB)."""
+    out = []
     cur = None
     with open("/proc/%d/smaps" % pid) as f:
         for line in f:
@@ -53,11 +55,23 @@ def smaps_by_group(pid):
             if "-" in parts[0] and not parts[0].endswith(":"):
                 # a mapping's header: range perms offset dev inode [name]
                 name = line.split(None, 5)[5].strip() if len(parts) >= 6 else ""
-                cur = groups.setdefault(group_of(name), dict.fromkeys(FIELDS, 0))
+                lo, hi = (int(x, 16) for x in parts[0].split("-"))
+                cur = dict.fromkeys(FIELDS, 0)
+                cur.update(group=group_of(name), perms=parts[1], size=(hi - lo) // 1024)
+                out.append(cur)
                 continue
             key = parts[0][:-1]
             if cur is not None and key in FIELDS and len(parts) >= 2 and parts[1].isdigit():
                 cur[key] += int(parts[1])
+    return out
+
+
+def by_group(mappings):
+    groups = {}
+    for m in mappings:
+        g = groups.setdefault(m["group"], dict.fromkeys(FIELDS, 0))
+        for k in FIELDS:
+            g[k] += m[k]
     return groups
 
 
@@ -91,7 +105,7 @@ def measure(enroller, resyncs, http):
             if proc.poll() is not None:
                 with open(logpath, errors="replace") as f:
                     raise RuntimeError("%s exited %d:\n%s" % (enroller, proc.returncode, f.read()[-2000:]))
-            groups = smaps_by_group(proc.pid)
+            mappings = smaps_mappings(proc.pid)
             st = common.proc_status(proc.pid)
             threads = []
             for t in sorted(os.listdir("/proc/%d/task" % proc.pid), key=int):
@@ -104,7 +118,7 @@ def measure(enroller, resyncs, http):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-    return {"enroller": enroller, "groups": groups, "vmhwm_kib": st["VmHWM"], "vmrss_kib": st["VmRSS"],
+    return {"enroller": enroller, "groups": by_group(mappings), "mappings": mappings, "vmhwm_kib": st["VmHWM"], "vmrss_kib": st["VmRSS"],
             "threads": threads}
 
 
@@ -112,7 +126,7 @@ def fmt(kib):
     return "{:,}".format(kib)
 
 
-def report(runs):
+def report(runs, detail=None):
     out = ["### Idle daemon: resident memory by mapping (N = 0, `bench/rss_map.py`)\n"]
     names = set()
     for r in runs:
@@ -147,6 +161,13 @@ def report(runs):
         out.append("\n%s`%s`: %d files mapped, %d threads (%s), VmHWM %.1f MiB, anonymous %.1f MiB" % (
             tag, r["enroller"], files, len(r["threads"]), ", ".join(r["threads"]), r["vmhwm_kib"] / 1024.0,
             sum(v["Anonymous"] for v in r["groups"].values()) / 1024.0))
+    for g in detail or ():
+        out.append("\n%s, each mapping (size, Rss, anonymous KiB):" % g)
+        for i, r in enumerate(runs):
+            ms = [m for m in r["mappings"] if m["group"].startswith(g)]
+            out.append("%s%s" % ("" if len(runs) == 1 else ("A: " if i == 0 else "B: "),
+                                 "; ".join("%s %s %s %s" % (m["perms"], fmt(m["size"]), fmt(m["Rss"]),
+                                                            fmt(m["Anonymous"])) for m in ms) or "not mapped"))
     if len(runs) == 2:
         out.append("\nA / B: VmHWM %.2f, Rss %.2f" % (
             common.ratio(runs[0]["vmhwm_kib"], runs[1]["vmhwm_kib"]),
@@ -161,6 +182,8 @@ def main():
     ap.add_argument("--compare", help="a second program (B), measured in the same run")
     ap.add_argument("--resyncs", type=int, default=3, help="resyncs (1 s apart) before smaps is read")
     ap.add_argument("--http", action="store_true", help="also run the ops listener on a loopback port")
+    ap.add_argument("--detail", action="append", help="also list each mapping of the files whose name starts so "
+                    "(repeatable), e.g. --detail libcrypto")
     ap.add_argument("--json", help="also write raw results here")
     args = ap.parse_args()
     runs = [measure(os.path.abspath(args.enroller), args.resyncs, args.http)]
@@ -168,7 +191,7 @@ def main():
         runs.append(measure(os.path.abspath(args.compare), args.resyncs, args.http))
     for r in runs:
         log("%s: VmHWM %d KiB" % (r["enroller"], r["vmhwm_kib"]))
-    print(report(runs))
+    print(report(runs, args.detail))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(runs, f, indent=1)
