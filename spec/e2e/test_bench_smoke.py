@@ -107,6 +107,24 @@ class BenchSmoke(unittest.TestCase):
         self.assertGreater(float(base[1]), 0)
         self.assertGreater(float(five[1]), 0)
 
+    def test_rss_map(self):
+        out = run(os.path.join(BENCH, "rss_map.py"), "--resyncs", "1")
+        self.assertIn("### Idle daemon: resident memory by mapping", out)
+        table = [ln for ln in out.splitlines() if ln.startswith("| ") and not ln.startswith("| mapping")]
+        libs = [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in table
+                if not ln.startswith("| **")]
+        names = [r[0] for r in libs]
+        self.assertIn("[heap]", names)
+        self.assertIn("enroller", names)
+        self.assertTrue(any(n.startswith("libc.so") for n in names), names)
+        # the rows add up to the sum, and the sum is the process's resident set
+        total = rows(out, "**sum of mappings**")[0]
+        for col in (1, 2, 3):
+            self.assertEqual(sum(int(r[col].replace(",", "")) for r in libs), int(total[col].replace(",", "")))
+        hwm = rows(out, "**VmHWM / VmRSS**")[0]
+        self.assertGreater(int(hwm[1].replace(",", "")), 0)
+        self.assertGreaterEqual(int(hwm[1].replace(",", "")), int(hwm[2].replace(",", "")))
+
 
 if __name__ == "__main__":
     unittest.main(argv=[sys.argv[0], "-v"])

@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "base/strmap.h"
 #include "docker/docker_containers.h"
+#include "docker/docker_libarchive.h"
 #include "net/grpc_frame.h"
 
 #define LOG_AGENT "agent"
@@ -983,8 +984,13 @@ struct agent_manager *agent_manager_new(uv_loop_t *loop, const struct agent_mana
                                         struct docker_client *dc, struct teleport_client *tc,
                                         struct enr_error *err)
 {
-    struct agent_manager *am = calloc(1, sizeof(*am));
+    struct agent_manager *am;
 
+    /* Agent mode writes archives: a libarchive that cannot be loaded is
+     * reported now, not at the first agent (docker/docker_libarchive.h). */
+    if (docker_libarchive_get(err) == NULL)
+        return NULL;
+    am = calloc(1, sizeof(*am));
     if (am == NULL || (am->owner = strdup(cfg->owner)) == NULL ||
         (am->image = strdup(cfg->image ? cfg->image : AGENT_MANAGER_DEFAULT_IMAGE)) == NULL ||
         (am->auth_addr = strdup(cfg->auth_addr)) == NULL) {

@@ -7,8 +7,6 @@
  */
 #include "docker/docker_containers.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
@@ -18,6 +16,7 @@
 #include <time.h>
 
 #include "docker/docker_client_internal.h"
+#include "docker/docker_libarchive.h"
 
 enum dcx_kind { DCX_DONE, DCX_ID, DCX_LIST, DCX_NAMES, DCX_VOLUME };
 
@@ -217,43 +216,48 @@ static char *label_filter(const char *label)
 int docker_containers_tar(const struct docker_containers_file *files, size_t n, void **out, size_t *out_len,
                           struct enr_error *err)
 {
-    struct archive *a = archive_write_new();
-    struct archive_entry *e = archive_entry_new();
+    const struct docker_libarchive *L = docker_libarchive_get(err);
+    struct archive *a = NULL;
+    struct archive_entry *e = NULL;
     size_t cap = 10240, used = 0;
     char *buf = NULL;
     int rc = 0;
 
     *out = NULL;
     *out_len = 0;
+    if (L == NULL)
+        return err->code;
+    a = L->archive_write_new();
+    e = L->archive_entry_new();
     for (size_t i = 0; i < n; i++)
         cap += files[i].len + 1024;
     if (a == NULL || e == NULL || (buf = calloc(1, cap)) == NULL) {
         rc = err_set(err, -ENOMEM, "tar: out of memory");
         goto fail;
     }
-    if (archive_write_set_format_ustar(a) != ARCHIVE_OK || archive_write_add_filter_none(a) != ARCHIVE_OK ||
-        archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
-        archive_write_open_memory(a, buf, cap, &used) != ARCHIVE_OK) {
-        rc = err_set(err, -EIO, "tar: %s", archive_error_string(a));
+    if (L->archive_write_set_format_ustar(a) != ARCHIVE_OK || L->archive_write_add_filter_none(a) != ARCHIVE_OK ||
+        L->archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
+        L->archive_write_open_memory(a, buf, cap, &used) != ARCHIVE_OK) {
+        rc = err_set(err, -EIO, "tar: %s", L->archive_error_string(a));
         goto fail;
     }
     for (size_t i = 0; i < n; i++) {
-        archive_entry_clear(e);
-        archive_entry_set_pathname(e, files[i].path);
-        archive_entry_set_filetype(e, AE_IFREG);
-        archive_entry_set_perm(e, files[i].mode);
-        archive_entry_set_size(e, (la_int64_t)files[i].len);
-        archive_entry_set_uid(e, 0);
-        archive_entry_set_gid(e, 0);
-        archive_entry_set_mtime(e, time(NULL), 0);
-        if (archive_write_header(a, e) != ARCHIVE_OK ||
-            archive_write_data(a, files[i].data, files[i].len) != (la_ssize_t)files[i].len) {
-            rc = err_set(err, -EIO, "tar: %s: %s", files[i].path, archive_error_string(a));
+        L->archive_entry_clear(e);
+        L->archive_entry_set_pathname(e, files[i].path);
+        L->archive_entry_set_filetype(e, AE_IFREG);
+        L->archive_entry_set_perm(e, files[i].mode);
+        L->archive_entry_set_size(e, (la_int64_t)files[i].len);
+        L->archive_entry_set_uid(e, 0);
+        L->archive_entry_set_gid(e, 0);
+        L->archive_entry_set_mtime(e, time(NULL), 0);
+        if (L->archive_write_header(a, e) != ARCHIVE_OK ||
+            L->archive_write_data(a, files[i].data, files[i].len) != (la_ssize_t)files[i].len) {
+            rc = err_set(err, -EIO, "tar: %s: %s", files[i].path, L->archive_error_string(a));
             goto fail;
         }
     }
-    if (archive_write_close(a) != ARCHIVE_OK) {
-        rc = err_set(err, -EIO, "tar: %s", archive_error_string(a));
+    if (L->archive_write_close(a) != ARCHIVE_OK) {
+        rc = err_set(err, -EIO, "tar: %s", L->archive_error_string(a));
         goto fail;
     }
     *out = buf;
@@ -264,8 +268,8 @@ fail:
         memset(buf, 0, cap); /* it may hold a secret */
         free(buf);
     }
-    archive_entry_free(e);
-    archive_write_free(a);
+    L->archive_entry_free(e);
+    L->archive_write_free(a);
     return rc;
 }
 

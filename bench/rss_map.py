@@ -1,0 +1,202 @@
+#!/usr/bin/python3
+"""Where an idle daemon's resident memory is: /proc/PID/smaps grouped by mapping.
+
+    bench/rss_map.py [--enroller PATH] [--compare PATH] [--resyncs 3] [--http] [--detail LIB] [--json FILE]
+
+The daemon is started the way bench/scale.py starts it for its N = 0 row: the
+Docker replay server (bench/docker_replay.py) with no containers on a unix
+socket, a fresh stand-in, `enroller run` with `resync = 1`.  Once the replay
+server has seen `--resyncs` more listings after the start-up pass (the daemon
+is idle: connected to Docker and to Auth, nothing to do), the script reads
+/proc/PID/smaps and /proc/PID/status and prints one table: Rss, Pss and
+Anonymous KiB per library (every mapping of one file is one row; "[heap]",
+"[stack]" and unnamed anonymous mappings are rows of their own), the sum,
+and VmHWM / VmRSS.  --compare runs a second program (e.g. a build of main)
+on a fresh stand-in and replay server in the same run and adds its columns
+and the ratios.  --http also turns on the ops listener (http.listen on a
+loopback port).  --detail LIB lists each mapping of a library (text, data,
+relro) with its size and Rss.
+"""
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import common  # noqa: E402
+from common import harness, log  # noqa: E402
+from scale import ReplayCluster  # noqa: E402
+
+FIELDS = ("Rss", "Pss", "Anonymous")
+
+
+def group_of(name):
+    """The row a mapping belongs to: a file's base name (libcrypto.so.3), or
+    the kernel's name for an anonymous one ([heap], [stack], [anon])."""
+    if not name:
+        return "[anon]"
+    if name.startswith("["):
+        return name.split(":", 1)[0] + ("]" if ":" in name else "")
+    return os.path.basename(name.split(" (deleted)")[0])
+
+
+def smaps_mappings(pid):
+    """Every mapping of /proc/PID/smaps: its group, permissions, size and FIELDS (KiB)."""
+    out = []
+    cur = None
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            parts = line.split()
+            if not parts:
+                continue
+            if "-" in parts[0] and not parts[0].endswith(":"):
+                # a mapping's header: range perms offset dev inode [name]
+                name = line.split(None, 5)[5].strip() if len(parts) >= 6 else ""
+                lo, hi = (int(x, 16) for x in parts[0].split("-"))
+                cur = dict.fromkeys(FIELDS, 0)
+                cur.update(group=group_of(name), perms=parts[1], size=(hi - lo) // 1024)
+                out.append(cur)
+                continue
+            key = parts[0][:-1]
+            if cur is not None and key in FIELDS and len(parts) >= 2 and parts[1].isdigit():
+                cur[key] += int(parts[1])
+    return out
+
+
+def by_group(mappings):
+    groups = {}
+    for m in mappings:
+        g = groups.setdefault(m["group"], dict.fromkeys(FIELDS, 0))
+        for k in FIELDS:
+            g[k] += m[k]
+    return groups
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def measure(enroller, resyncs, http):
+    """Start enroller idle on a fresh replay server (N = 0) and stand-in;
+    return its smaps groups and status once it has done `resyncs` resyncs."""
+    with ReplayCluster(0) as cl:
+        config = common.write_config(cl, os.path.join(cl.tmp, "idle.lua"), cl.docker_host, "bench", resync=1)
+        if http:
+            with open(config, "a") as f:
+                f.write('http { listen = "127.0.0.1:%d" }\n' % free_port())
+        cl.reset_docker_counters()
+        logpath = os.path.join(cl.tmp, "idle-enroller.log")
+        with open(logpath, "ab") as logf:
+            proc = subprocess.Popen([enroller, "run", "-c", config], stdout=logf, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL)
+        try:
+            def lists():
+                return cl.docker_counters().get("/containers/json", 0)
+            # listing 1 is the start-up pass; each later one is a resync
+            harness.wait_for(lambda: lists() >= 1 + resyncs or proc.poll() is not None, timeout=300,
+                             interval=0.05, what="%d resyncs" % resyncs)
+            if proc.poll() is not None:
+                with open(logpath, errors="replace") as f:
+                    raise RuntimeError("%s exited %d:\n%s" % (enroller, proc.returncode, f.read()[-2000:]))
+            mappings = smaps_mappings(proc.pid)
+            st = common.proc_status(proc.pid)
+            threads = []
+            for t in sorted(os.listdir("/proc/%d/task" % proc.pid), key=int):
+                with open("/proc/%d/task/%s/comm" % (proc.pid, t)) as f:
+                    threads.append(f.read().strip())
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    return {"enroller": enroller, "groups": by_group(mappings), "mappings": mappings, "vmhwm_kib": st["VmHWM"], "vmrss_kib": st["VmRSS"],
+            "threads": threads}
+
+
+def fmt(kib):
+    return "{:,}".format(kib)
+
+
+def report(runs, detail=None):
+    out = ["### Idle daemon: resident memory by mapping (N = 0, `bench/rss_map.py`)\n"]
+    names = set()
+    for r in runs:
+        names.update(r["groups"])
+    first = runs[0]["groups"]
+    order = sorted(names, key=lambda g: (-first.get(g, {}).get("Rss", 0),
+                                         -max(r["groups"].get(g, {}).get("Rss", 0) for r in runs), g))
+    header = ["mapping"]
+    for i, r in enumerate(runs):
+        tag = "" if len(runs) == 1 else (" (A)" if i == 0 else " (B)")
+        header += ["Rss KiB" + tag, "Pss KiB" + tag, "anon KiB" + tag]
+    rows = []
+    for g in order:
+        cells = [g]
+        for r in runs:
+            v = r["groups"].get(g)
+            cells += [fmt(v["Rss"]), fmt(v["Pss"]), fmt(v["Anonymous"])] if v else ["-", "-", "-"]
+        if any(r["groups"].get(g, {}).get("Rss", 0) for r in runs):
+            rows.append(cells)
+    total = ["**sum of mappings**"]
+    for r in runs:
+        total += [fmt(sum(v[f] for v in r["groups"].values())) for f in FIELDS]
+    rows.append(total)
+    hwm = ["**VmHWM / VmRSS**"]
+    for r in runs:
+        hwm += [fmt(r["vmhwm_kib"]), fmt(r["vmrss_kib"]), ""]
+    rows.append(hwm)
+    out.append(common.table(header, rows))
+    for i, r in enumerate(runs):
+        tag = "" if len(runs) == 1 else ("A: " if i == 0 else "B: ")
+        files = sum(1 for g in r["groups"] if not g.startswith("["))
+        out.append("\n%s`%s`: %d files mapped, %d threads (%s), VmHWM %.1f MiB, anonymous %.1f MiB" % (
+            tag, r["enroller"], files, len(r["threads"]), ", ".join(r["threads"]), r["vmhwm_kib"] / 1024.0,
+            sum(v["Anonymous"] for v in r["groups"].values()) / 1024.0))
+    for g in detail or ():
+        out.append("\n%s, each mapping (size, Rss, anonymous KiB):" % g)
+        for i, r in enumerate(runs):
+            ms = [m for m in r["mappings"] if m["group"].startswith(g)]
+            out.append("%s%s" % ("" if len(runs) == 1 else ("A: " if i == 0 else "B: "),
+                                 "; ".join("%s %s %s %s" % (m["perms"], fmt(m["size"]), fmt(m["Rss"]),
+                                                            fmt(m["Anonymous"])) for m in ms) or "not mapped"))
+    if len(runs) == 2:
+        out.append("\nA / B: VmHWM %.2f, Rss %.2f" % (
+            common.ratio(runs[0]["vmhwm_kib"], runs[1]["vmhwm_kib"]),
+            common.ratio(sum(v["Rss"] for v in runs[0]["groups"].values()),
+                         sum(v["Rss"] for v in runs[1]["groups"].values()))))
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--enroller", default=harness.ENROLLER, help="the program measured (A)")
+    ap.add_argument("--compare", help="a second program (B), measured in the same run")
+    ap.add_argument("--resyncs", type=int, default=3, help="resyncs (1 s apart) before smaps is read")
+    ap.add_argument("--http", action="store_true", help="also run the ops listener on a loopback port")
+    ap.add_argument("--detail", action="append", help="also list each mapping of the files whose name starts so "
+                    "(repeatable), e.g. --detail libcrypto")
+    ap.add_argument("--json", help="also write raw results here")
+    args = ap.parse_args()
+    runs = [measure(os.path.abspath(args.enroller), args.resyncs, args.http)]
+    if args.compare:
+        runs.append(measure(os.path.abspath(args.compare), args.resyncs, args.http))
+    for r in runs:
+        log("%s: VmHWM %d KiB" % (r["enroller"], r["vmhwm_kib"]))
+    print(report(runs, args.detail))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(runs, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
