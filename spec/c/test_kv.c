@@ -64,6 +64,20 @@ int main(void)
     ASSERT_EQ(e.len, 26);
     ASSERT_STREQ(kv_get(&e, "x19"), "x19");
 
+    /* Compacted, it keeps exactly its items and still grows. */
+    kv_compact(&e);
+    ASSERT_EQ(e.cap, 26);
+    ASSERT_STREQ(kv_get(&e, "k00"), "v00");
+    ASSERT_EQ(kv_set(&e, "zz", "last"), 0);
+    ASSERT_EQ(e.len, 27);
+    ASSERT_TRUE(e.cap >= 27);
+    ASSERT_STREQ(kv_get(&e, "zz"), "last");
+    /* A shared array is left as it is. */
+    ASSERT_EQ(kv_copy(&a, &e), 0);
+    kv_compact(&a);
+    ASSERT_TRUE(a.items == e.items);
+    kv_cleanup(&a);
+
     /* An empty list copies as empty. */
     kv_init(&a);
     ASSERT_EQ(kv_copy(&f, &a), 0);

@@ -113,6 +113,19 @@ fail:
     return -ENOMEM;
 }
 
+void kv_compact(struct kv_list *l)
+{
+    struct kv_block *n;
+
+    if (l->items == NULL || l->len == l->cap || block_of(l)->refs > 1)
+        return;
+    /* Out of memory: the list keeps its room, which is only waste. */
+    if ((n = realloc(block_of(l), sizeof(*n) + l->len * sizeof(n->items[0]))) != NULL) {
+        l->items = n->items;
+        l->cap = l->len;
+    }
+}
+
 const char *kv_get(const struct kv_list *l, const char *key)
 {
     bool found;

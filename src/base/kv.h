@@ -30,6 +30,9 @@ void kv_init(struct kv_list *l);
 void kv_cleanup(struct kv_list *l);
 /* Interns key and value; replaces an existing key.  -ENOMEM on failure. */
 int kv_set(struct kv_list *l, const char *key, const char *value);
+/* Gives back the room beyond len (a list built once, then only read and
+ * copied); a later kv_set grows it again. */
+void kv_compact(struct kv_list *l);
 /* NULL when absent. */
 const char *kv_get(const struct kv_list *l, const char *key);
 bool kv_equal(const struct kv_list *a, const struct kv_list *b);
