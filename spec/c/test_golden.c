@@ -79,13 +79,13 @@ static void check_full_app(const struct resource *r)
     ASSERT_STREQ(r->uri, "http://172.17.0.2:15672");
     ASSERT_STREQ(r->public_addr, "rabbitmq.example.com");
     ASSERT_EQ(r->insecure_skip_verify, 1);
-    ASSERT_EQ(r->n_rewrite_redirect, 1);
-    ASSERT_STREQ(r->rewrite_redirect[0], "localhost");
-    ASSERT_EQ(r->n_rewrite_headers, 2);
-    ASSERT_STREQ(r->rewrite_headers[0].name, "X-Forwarded-Proto");
-    ASSERT_STREQ(r->rewrite_headers[0].value, "https");
-    ASSERT_STREQ(r->rewrite_headers[1].name, "Host");
-    ASSERT_STREQ(r->rewrite_headers[1].value, "rmq");
+    ASSERT_EQ(resource_opts(r)->n_rewrite_redirect, 1);
+    ASSERT_STREQ(resource_opts(r)->rewrite_redirect[0], "localhost");
+    ASSERT_EQ(resource_opts(r)->n_rewrite_headers, 2);
+    ASSERT_STREQ(resource_opts(r)->rewrite_headers[0].name, "X-Forwarded-Proto");
+    ASSERT_STREQ(resource_opts(r)->rewrite_headers[0].value, "https");
+    ASSERT_STREQ(resource_opts(r)->rewrite_headers[1].name, "Host");
+    ASSERT_STREQ(resource_opts(r)->rewrite_headers[1].value, "rmq");
 }
 
 static void test_app(void)

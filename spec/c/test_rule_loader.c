@@ -196,11 +196,11 @@ static void test_full_app(void)
     ASSERT_STREQ(r->public_addr, "a.example.com");
     ASSERT_TRUE(r->insecure_skip_verify);
     ASSERT_STREQ(kv_get(&r->labels, "team"), "infra");
-    ASSERT_EQ(r->n_rewrite_redirect, 2);
-    ASSERT_STREQ(r->rewrite_redirect[1], "r2");
-    ASSERT_EQ(r->n_rewrite_headers, 1);
-    ASSERT_STREQ(r->rewrite_headers[0].name, "H");
-    ASSERT_STREQ(r->rewrite_headers[0].value, "v");
+    ASSERT_EQ(resource_opts(r)->n_rewrite_redirect, 2);
+    ASSERT_STREQ(resource_opts(r)->rewrite_redirect[1], "r2");
+    ASSERT_EQ(resource_opts(r)->n_rewrite_headers, 1);
+    ASSERT_STREQ(resource_opts(r)->rewrite_headers[0].name, "H");
+    ASSERT_STREQ(resource_opts(r)->rewrite_headers[0].value, "v");
     ASSERT_STREQ(out.items[1].name, "a-2");
     ASSERT_TRUE(!out.items[1].insecure_skip_verify);
     resource_list_cleanup(&out);

@@ -82,19 +82,19 @@ static void test_options_reach_the_resource(void)
     ASSERT_EQ(out.len, 1);
     const struct resource *r = &out.items[0];
     ASSERT_EQ(r->insecure_skip_verify, 1); /* tls.mode insecure, as Teleport's older field */
-    ASSERT_EQ(r->use_any_proxy_public_addr, 1);
-    ASSERT_EQ(r->required_apps.n, 2);
-    ASSERT_STREQ(r->required_apps.v[0], "api");
-    ASSERT_STREQ(r->required_apps.v[1], "auth");
-    ASSERT_EQ(r->cors.allowed_origins.n, 1);
-    ASSERT_STREQ(r->cors.allowed_methods.v[0], "GET");
-    ASSERT_EQ(r->cors.allow_credentials, 1);
-    ASSERT_EQ(r->cors.max_age, 600);
-    ASSERT_EQ(r->n_tcp_ports, 2);
-    ASSERT_EQ(r->tcp_ports[0].port, 5432);
-    ASSERT_EQ(r->tcp_ports[0].end_port, 0);
-    ASSERT_EQ(r->tcp_ports[1].end_port, 6010);
-    ASSERT_STREQ(r->rewrite_jwt_claims, "roles");
+    ASSERT_EQ(resource_opts(r)->use_any_proxy_public_addr, 1);
+    ASSERT_EQ(resource_opts(r)->required_apps.n, 2);
+    ASSERT_STREQ(resource_opts(r)->required_apps.v[0], "api");
+    ASSERT_STREQ(resource_opts(r)->required_apps.v[1], "auth");
+    ASSERT_EQ(resource_opts(r)->cors.allowed_origins.n, 1);
+    ASSERT_STREQ(resource_opts(r)->cors.allowed_methods.v[0], "GET");
+    ASSERT_EQ(resource_opts(r)->cors.allow_credentials, 1);
+    ASSERT_EQ(resource_opts(r)->cors.max_age, 600);
+    ASSERT_EQ(resource_opts(r)->n_tcp_ports, 2);
+    ASSERT_EQ(resource_opts(r)->tcp_ports[0].port, 5432);
+    ASSERT_EQ(resource_opts(r)->tcp_ports[0].end_port, 0);
+    ASSERT_EQ(resource_opts(r)->tcp_ports[1].end_port, 6010);
+    ASSERT_STREQ(resource_opts(r)->rewrite_jwt_claims, "roles");
     resource_list_cleanup(&out);
 
     /* verify-full is the default: insecure_skip_verify stays false */
@@ -102,6 +102,17 @@ static void test_options_reach_the_resource(void)
     ASSERT_EQ(eval("{ name = 'w', uri = 'https://10.0.0.2:8443', tls = { mode = 'verify-full' } }", c, &out, &err),
               0);
     ASSERT_EQ(out.items[0].insecure_skip_verify, 0);
+    /* No option set: no room taken for them, and they read as unset. */
+    ASSERT_TRUE(out.items[0].opts == NULL);
+    ASSERT_EQ(resource_opts(&out.items[0])->n_tcp_ports, 0);
+    ASSERT_STREQ(resource_opts(&out.items[0])->rewrite_jwt_claims, "");
+    resource_list_cleanup(&out);
+
+    /* Options present but all empty: the same. */
+    resource_list_init(&out);
+    ASSERT_EQ(eval("{ name = 'w', uri = 'http://10.0.0.2', required_apps = {}, rewrite = { redirect = {} } }", c,
+                   &out, &err), 0);
+    ASSERT_TRUE(out.items[0].opts == NULL);
     resource_list_cleanup(&out);
     container_free(c);
 }

@@ -14,25 +14,28 @@
 
 static void fill(struct resource *r)
 {
+    struct resource_opts *o;
+
     ASSERT_EQ(resource_init(r), 0);
+    ASSERT_TRUE((o = resource_opts_mut(r)) != NULL);
     ASSERT_EQ(resource_set_str(&r->name, "db"), 0);
     ASSERT_EQ(resource_set_str(&r->uri, "tcp://10.0.0.2"), 0);
-    ASSERT_EQ(resource_set_str(&r->rewrite_jwt_claims, "roles"), 0);
-    r->use_any_proxy_public_addr = true;
-    ASSERT_EQ(resource_strv_push(&r->required_apps, "api"), 0);
-    ASSERT_EQ(resource_strv_push(&r->required_apps, "auth"), 0);
-    ASSERT_EQ(resource_strv_push(&r->cors.allowed_origins, "https://a.example.com"), 0);
-    ASSERT_EQ(resource_strv_push(&r->cors.allowed_methods, "GET"), 0);
-    ASSERT_EQ(resource_strv_push(&r->cors.allowed_headers, "X-A"), 0);
-    ASSERT_EQ(resource_strv_push(&r->cors.exposed_headers, "X-B"), 0);
-    r->cors.allow_credentials = true;
-    r->cors.max_age = 600;
-    r->tcp_ports = calloc(2, sizeof(*r->tcp_ports));
-    ASSERT_TRUE(r->tcp_ports != NULL);
-    r->tcp_ports[0].port = 5432;
-    r->tcp_ports[1].port = 6000;
-    r->tcp_ports[1].end_port = 6010;
-    r->n_tcp_ports = 2;
+    ASSERT_EQ(resource_set_str(&o->rewrite_jwt_claims, "roles"), 0);
+    o->use_any_proxy_public_addr = true;
+    ASSERT_EQ(resource_strv_push(&o->required_apps, "api"), 0);
+    ASSERT_EQ(resource_strv_push(&o->required_apps, "auth"), 0);
+    ASSERT_EQ(resource_strv_push(&o->cors.allowed_origins, "https://a.example.com"), 0);
+    ASSERT_EQ(resource_strv_push(&o->cors.allowed_methods, "GET"), 0);
+    ASSERT_EQ(resource_strv_push(&o->cors.allowed_headers, "X-A"), 0);
+    ASSERT_EQ(resource_strv_push(&o->cors.exposed_headers, "X-B"), 0);
+    o->cors.allow_credentials = true;
+    o->cors.max_age = 600;
+    o->tcp_ports = calloc(2, sizeof(*o->tcp_ports));
+    ASSERT_TRUE(o->tcp_ports != NULL);
+    o->tcp_ports[0].port = 5432;
+    o->tcp_ports[1].port = 6000;
+    o->tcp_ports[1].end_port = 6010;
+    o->n_tcp_ports = 2;
 }
 
 static void test_round_trip(void)
@@ -65,17 +68,17 @@ static void test_round_trip(void)
     ASSERT_TRUE(resource_same_managed(&copy, &r));
 
     /* Each option is compared: a change is an update. */
-    copy.tcp_ports[1].end_port = 6011;
+    copy.opts->tcp_ports[1].end_port = 6011;
     ASSERT_TRUE(!resource_same_managed(&copy, &r));
     ASSERT_TRUE(resource_managed_hash(&copy) != resource_managed_hash(&r));
-    copy.tcp_ports[1].end_port = 6010;
-    copy.cors.max_age = 60;
+    copy.opts->tcp_ports[1].end_port = 6010;
+    copy.opts->cors.max_age = 60;
     ASSERT_TRUE(!resource_same_managed(&copy, &r));
-    copy.cors.max_age = 600;
-    copy.use_any_proxy_public_addr = false;
+    copy.opts->cors.max_age = 600;
+    copy.opts->use_any_proxy_public_addr = false;
     ASSERT_TRUE(!resource_same_managed(&copy, &r));
-    copy.use_any_proxy_public_addr = true;
-    ASSERT_EQ(resource_set_str(&copy.rewrite_jwt_claims, "none"), 0);
+    copy.opts->use_any_proxy_public_addr = true;
+    ASSERT_EQ(resource_set_str(&copy.opts->rewrite_jwt_claims, "none"), 0);
     ASSERT_TRUE(!resource_same_managed(&copy, &r));
     ASSERT_TRUE(resource_managed_hash(&copy) != resource_managed_hash(&r));
 
@@ -104,6 +107,13 @@ static void test_unset_options_stay_off_the_wire(void)
     ASSERT_TRUE(a->spec->rewrite == NULL);
     ASSERT_EQ(a->spec->n_tcpports, 0);
     ASSERT_EQ(a->spec->n_requiredappnames, 0);
+    /* Read back, it takes no room for options either. */
+    struct resource back;
+    ASSERT_EQ(resource_init(&back), 0);
+    ASSERT_EQ(teleport_convert_from_app(a, &back), 0);
+    ASSERT_TRUE(back.opts == NULL);
+    ASSERT_TRUE(resource_same_managed(&r, &back));
+    resource_cleanup(&back);
     /* AppSpecV3 field 14 (varint): tag byte 0x70, packed last (highest number). */
     uint8_t *spec = NULL;
     size_t spec_n = types__app_spec_v3__get_packed_size(a->spec);
@@ -111,7 +121,8 @@ static void test_unset_options_stay_off_the_wire(void)
     ASSERT_TRUE(spec != NULL);
     types__app_spec_v3__pack(a->spec, spec);
     size_t unset_n = spec_n;
-    r.use_any_proxy_public_addr = true;
+    ASSERT_TRUE(resource_opts_mut(&r) != NULL);
+    r.opts->use_any_proxy_public_addr = true;
     free(buf);
     types__app_v3__free_unpacked(a, NULL);
     ASSERT_EQ(teleport_convert_pack_app(&r, &buf, &n), 0);

@@ -22,8 +22,8 @@ static void check_resource(const struct resource *r, int pack)
 
     FUZZ_CHECK(r->name != NULL && r->uri != NULL && r->description != NULL && r->public_addr != NULL);
     (void)strlen(r->name), (void)strlen(r->uri);
-    for (size_t i = 0; i < r->n_rewrite_redirect; i++)
-        FUZZ_CHECK(r->rewrite_redirect[i] != NULL);
+    for (size_t i = 0; i < resource_opts(r)->n_rewrite_redirect; i++)
+        FUZZ_CHECK(resource_opts(r)->rewrite_redirect[i] != NULL);
     if (pack) {
         FUZZ_CHECK((r->kind == RESOURCE_DB ? teleport_convert_pack_db(r, &out, &len)
                                            : teleport_convert_pack_app(r, &out, &len)) == 0);

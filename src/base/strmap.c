@@ -8,6 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The value of a deleted slot (key NULL): a tombstone. */
+static char tomb_mark;
+#define TOMB ((void *)&tomb_mark)
+
 static uint64_t hash(const char *s)
 {
     return hash_fnv64(HASH_FNV64_INIT, s, strlen(s));
@@ -34,7 +38,7 @@ static struct strmap_slot *lookup(const struct strmap *m, const char *key)
         return NULL;
     for (size_t i = hash(key) & (m->cap - 1), n = 0; n < m->cap; i = (i + 1) & (m->cap - 1), n++) {
         struct strmap_slot *s = &m->slots[i];
-        if (s->key == NULL && !s->tomb)
+        if (s->key == NULL && s->value != TOMB)
             return NULL;
         if (s->key != NULL && strcmp(s->key, key) == 0)
             return s;
@@ -91,11 +95,10 @@ int strmap_put(struct strmap *m, const char *key, void *value, void **old)
     size_t i = hash(key) & (m->cap - 1);
     while (m->slots[i].key != NULL)
         i = (i + 1) & (m->cap - 1);
-    if (!m->slots[i].tomb)
+    if (m->slots[i].value != TOMB)
         m->used++;
     m->slots[i].key = k;
     m->slots[i].value = value;
-    m->slots[i].tomb = 0;
     m->len++;
     return 0;
 }
@@ -110,8 +113,7 @@ void *strmap_del(struct strmap *m, const char *key)
     v = s->value;
     intern_put(s->key);
     s->key = NULL;
-    s->value = NULL;
-    s->tomb = 1;
+    s->value = TOMB;
     m->len--;
     return v;
 }

@@ -9,10 +9,12 @@
 
 #include <stddef.h>
 
+/* 16 bytes: a map slot per key is most of what a map costs, and every
+ * container or app is a key in several maps. */
 struct strmap_slot {
-    const char *key; /* interned; NULL: empty */
+    const char *key; /* interned; NULL: empty, or deleted (a tombstone: keep
+                      * probing past it) when value is strmap.c's mark */
     void *value;
-    int tomb;       /* deleted: keep probing past it */
 };
 
 struct strmap {

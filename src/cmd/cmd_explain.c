@@ -52,11 +52,12 @@ void cmd_explain_print_resource(FILE *out, const char *indent, const struct reso
             fprintf(out, "%s %s=%s", i ? "," : "", r->labels.items[i].key, r->labels.items[i].value);
         fprintf(out, "\n");
     }
-    for (size_t i = 0; i < r->n_rewrite_redirect; i++)
-        fprintf(out, "%s  rewrite.redirect: %s\n", indent, r->rewrite_redirect[i]);
-    for (size_t i = 0; i < r->n_rewrite_headers; i++)
-        fprintf(out, "%s  rewrite.header: %s: %s\n", indent, r->rewrite_headers[i].name,
-                r->rewrite_headers[i].value);
+    const struct resource_opts *o = resource_opts(r);
+    for (size_t i = 0; i < o->n_rewrite_redirect; i++)
+        fprintf(out, "%s  rewrite.redirect: %s\n", indent, o->rewrite_redirect[i]);
+    for (size_t i = 0; i < o->n_rewrite_headers; i++)
+        fprintf(out, "%s  rewrite.header: %s: %s\n", indent, o->rewrite_headers[i].name,
+                o->rewrite_headers[i].value);
 }
 
 static void print_container(FILE *out, const struct container *c)

@@ -172,16 +172,17 @@ static int same(json_t *want, const struct resource *got, char *why, size_t whyl
     if ((v = json_object_get(want, "rewrite")) != NULL) {
         json_t *red = json_object_get(v, "redirect"), *hdr = json_object_get(v, "headers");
         size_t nred = red ? json_array_size(red) : 0, nhdr = hdr ? json_array_size(hdr) : 0;
-        int ok = nred == got->n_rewrite_redirect && nhdr == got->n_rewrite_headers;
+        const struct resource_opts *o = resource_opts(got);
+        int ok = nred == o->n_rewrite_redirect && nhdr == o->n_rewrite_headers;
         for (size_t i = 0; ok && i < nred; i++)
             ok = json_is_string(json_array_get(red, i)) &&
-                 strcmp(json_string_value(json_array_get(red, i)), got->rewrite_redirect[i]) == 0;
+                 strcmp(json_string_value(json_array_get(red, i)), o->rewrite_redirect[i]) == 0;
         for (size_t i = 0; ok && i < nhdr; i++) {
             json_t *h = json_array_get(hdr, i);
             const char *hn = json_string_value(json_object_get(h, "name"));
             const char *hv = json_string_value(json_object_get(h, "value"));
-            ok = hn && hv && strcmp(hn, got->rewrite_headers[i].name) == 0 &&
-                 strcmp(hv, got->rewrite_headers[i].value) == 0;
+            ok = hn && hv && strcmp(hn, o->rewrite_headers[i].name) == 0 &&
+                 strcmp(hv, o->rewrite_headers[i].value) == 0;
         }
         if (!ok) {
             snprintf(why, whylen, "%s: rewrite differs from expected", name);

@@ -231,6 +231,7 @@ static int get_labels(const json_t *config, struct kv_list *labels, struct enr_e
         if (kv_set(labels, key, json_string_value(v)) < 0)
             return err_set(err, -ENOMEM, "inspect: Config.Labels: out of memory");
     }
+    kv_compact(labels);
     return 0;
 }
 

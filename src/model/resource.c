@@ -79,75 +79,82 @@ static void cors_cleanup(struct resource_cors *c)
     resource_strv_cleanup(&c->exposed_headers);
 }
 
-int resource_init(struct resource *r)
+/* ---- the rarely set options ---------------------------------------------- */
+
+static const struct resource_opts no_opts = {.rewrite_jwt_claims = ""};
+
+const struct resource_opts *resource_opts(const struct resource *r)
 {
-    memset(r, 0, sizeof(*r));
-    kv_init(&r->labels);
-    if (resource_set_str(&r->name, "") < 0 || resource_set_str(&r->description, "") < 0 ||
-        resource_set_str(&r->uri, "") < 0 || resource_set_str(&r->public_addr, "") < 0 ||
-        resource_set_str(&r->protocol, "") < 0 || resource_set_str(&r->revision, "") < 0 ||
-        resource_set_str(&r->rewrite_jwt_claims, "") < 0 ||
-        resource_set_str(&r->rule, "") < 0 || resource_set_str(&r->container_id, "") < 0) {
-        resource_cleanup(r);
-        return -ENOMEM;
-    }
-    return 0;
+    return r->opts != NULL ? r->opts : &no_opts;
 }
 
-void resource_cleanup(struct resource *r)
+static void opts_free(struct resource_opts *o)
 {
-    if (r == NULL)
+    if (o == NULL)
         return;
-    intern_put(r->name);
-    intern_put(r->description);
-    kv_cleanup(&r->labels);
-    intern_put(r->uri);
-    intern_put(r->public_addr);
-    for (size_t i = 0; i < r->n_rewrite_redirect; i++)
-        free(r->rewrite_redirect[i]);
-    free(r->rewrite_redirect);
-    for (size_t i = 0; i < r->n_rewrite_headers; i++) {
-        free(r->rewrite_headers[i].name);
-        free(r->rewrite_headers[i].value);
+    for (size_t i = 0; i < o->n_rewrite_redirect; i++)
+        free(o->rewrite_redirect[i]);
+    free(o->rewrite_redirect);
+    for (size_t i = 0; i < o->n_rewrite_headers; i++) {
+        free(o->rewrite_headers[i].name);
+        free(o->rewrite_headers[i].value);
     }
-    free(r->rewrite_headers);
-    intern_put(r->rewrite_jwt_claims);
-    resource_strv_cleanup(&r->required_apps);
-    cors_cleanup(&r->cors);
-    free(r->tcp_ports);
-    intern_put(r->protocol);
-    intern_put(r->revision);
-    intern_put(r->rule);
-    intern_put(r->container_id);
-    memset(r, 0, sizeof(*r));
+    free(o->rewrite_headers);
+    intern_put(o->rewrite_jwt_claims);
+    resource_strv_cleanup(&o->required_apps);
+    cors_cleanup(&o->cors);
+    free(o->tcp_ports);
+    free(o);
 }
 
-int resource_copy(struct resource *dst, const struct resource *src)
+/* Empty options (jwt_claims an interned ""); NULL on ENOMEM. */
+static struct resource_opts *opts_new(void)
 {
-    if (resource_init(dst) < 0)
-        return -ENOMEM;
-    dst->kind = src->kind;
-    dst->insecure_skip_verify = src->insecure_skip_verify;
-    dst->expires = src->expires;
+    struct resource_opts *o = calloc(1, sizeof(*o));
+
+    if (o != NULL && (o->rewrite_jwt_claims = intern_get("")) == NULL) {
+        free(o);
+        o = NULL;
+    }
+    return o;
+}
+
+struct resource_opts *resource_opts_mut(struct resource *r)
+{
+    if (r->opts == NULL)
+        r->opts = opts_new();
+    return r->opts;
+}
+
+static bool opts_set(const struct resource_opts *o)
+{
+    return o->n_rewrite_redirect || o->n_rewrite_headers || o->rewrite_jwt_claims[0] || o->required_apps.n ||
+           resource_cors_set(&o->cors) || o->n_tcp_ports || o->use_any_proxy_public_addr;
+}
+
+void resource_opts_trim(struct resource *r)
+{
+    if (r->opts != NULL && !opts_set(r->opts)) {
+        opts_free(r->opts);
+        r->opts = NULL;
+    }
+}
+
+static struct resource_opts *opts_copy(const struct resource_opts *src)
+{
+    struct resource_opts *dst = opts_new();
+
+    if (dst == NULL)
+        return NULL;
     dst->use_any_proxy_public_addr = src->use_any_proxy_public_addr;
     dst->cors.allow_credentials = src->cors.allow_credentials;
     dst->cors.max_age = src->cors.max_age;
-    kv_cleanup(&dst->labels);
-    share_str(&dst->name, src->name);
-    share_str(&dst->description, src->description);
-    share_str(&dst->uri, src->uri);
-    share_str(&dst->public_addr, src->public_addr);
-    share_str(&dst->protocol, src->protocol);
-    share_str(&dst->revision, src->revision);
-    share_str(&dst->rule, src->rule);
-    share_str(&dst->container_id, src->container_id);
     share_str(&dst->rewrite_jwt_claims, src->rewrite_jwt_claims);
     if (strv_copy(&dst->required_apps, &src->required_apps) < 0 ||
         strv_copy(&dst->cors.allowed_origins, &src->cors.allowed_origins) < 0 ||
         strv_copy(&dst->cors.allowed_methods, &src->cors.allowed_methods) < 0 ||
         strv_copy(&dst->cors.allowed_headers, &src->cors.allowed_headers) < 0 ||
-        strv_copy(&dst->cors.exposed_headers, &src->cors.exposed_headers) < 0 ||
-        kv_copy(&dst->labels, &src->labels) < 0)
+        strv_copy(&dst->cors.exposed_headers, &src->cors.exposed_headers) < 0)
         goto fail;
     if (src->n_tcp_ports > 0) {
         if ((dst->tcp_ports = calloc(src->n_tcp_ports, sizeof(*dst->tcp_ports))) == NULL)
@@ -176,6 +183,64 @@ int resource_copy(struct resource *dst, const struct resource *src)
                 goto fail;
         }
     }
+    return dst;
+fail:
+    opts_free(dst);
+    return NULL;
+}
+
+/* ---- resources ------------------------------------------------------------- */
+
+int resource_init(struct resource *r)
+{
+    memset(r, 0, sizeof(*r));
+    kv_init(&r->labels);
+    if (resource_set_str(&r->name, "") < 0 || resource_set_str(&r->description, "") < 0 ||
+        resource_set_str(&r->uri, "") < 0 || resource_set_str(&r->public_addr, "") < 0 ||
+        resource_set_str(&r->protocol, "") < 0 || resource_set_str(&r->revision, "") < 0 ||
+        resource_set_str(&r->rule, "") < 0 || resource_set_str(&r->container_id, "") < 0) {
+        resource_cleanup(r);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+void resource_cleanup(struct resource *r)
+{
+    if (r == NULL)
+        return;
+    intern_put(r->name);
+    intern_put(r->description);
+    kv_cleanup(&r->labels);
+    intern_put(r->uri);
+    intern_put(r->public_addr);
+    opts_free(r->opts);
+    intern_put(r->protocol);
+    intern_put(r->revision);
+    intern_put(r->rule);
+    intern_put(r->container_id);
+    memset(r, 0, sizeof(*r));
+}
+
+int resource_copy(struct resource *dst, const struct resource *src)
+{
+    if (resource_init(dst) < 0)
+        return -ENOMEM;
+    dst->kind = src->kind;
+    dst->insecure_skip_verify = src->insecure_skip_verify;
+    dst->expires = src->expires;
+    kv_cleanup(&dst->labels);
+    share_str(&dst->name, src->name);
+    share_str(&dst->description, src->description);
+    share_str(&dst->uri, src->uri);
+    share_str(&dst->public_addr, src->public_addr);
+    share_str(&dst->protocol, src->protocol);
+    share_str(&dst->revision, src->revision);
+    share_str(&dst->rule, src->rule);
+    share_str(&dst->container_id, src->container_id);
+    if (kv_copy(&dst->labels, &src->labels) < 0 ||
+        (src->opts != NULL && (dst->opts = opts_copy(src->opts)) == NULL))
+        goto fail;
     return 0;
 fail:
     resource_cleanup(dst);
@@ -209,30 +274,32 @@ static bool labels_same(const struct kv_list *a, const struct kv_list *b)
 
 bool resource_same_managed(const struct resource *a, const struct resource *b)
 {
+    const struct resource_opts *x = resource_opts(a), *y = resource_opts(b);
+
     if (a->kind != b->kind || strcmp(a->name, b->name) != 0 ||
         strcmp(a->description, b->description) != 0 || strcmp(a->uri, b->uri) != 0 ||
         strcmp(a->public_addr, b->public_addr) != 0 || strcmp(a->protocol, b->protocol) != 0 ||
         a->insecure_skip_verify != b->insecure_skip_verify || !labels_same(&a->labels, &b->labels) ||
-        a->n_rewrite_redirect != b->n_rewrite_redirect ||
-        a->n_rewrite_headers != b->n_rewrite_headers || strcmp(a->rewrite_jwt_claims, b->rewrite_jwt_claims) != 0 ||
-        a->use_any_proxy_public_addr != b->use_any_proxy_public_addr ||
-        !strv_same(&a->required_apps, &b->required_apps) ||
-        !strv_same(&a->cors.allowed_origins, &b->cors.allowed_origins) ||
-        !strv_same(&a->cors.allowed_methods, &b->cors.allowed_methods) ||
-        !strv_same(&a->cors.allowed_headers, &b->cors.allowed_headers) ||
-        !strv_same(&a->cors.exposed_headers, &b->cors.exposed_headers) ||
-        a->cors.allow_credentials != b->cors.allow_credentials || a->cors.max_age != b->cors.max_age ||
-        a->n_tcp_ports != b->n_tcp_ports)
+        x->n_rewrite_redirect != y->n_rewrite_redirect ||
+        x->n_rewrite_headers != y->n_rewrite_headers || strcmp(x->rewrite_jwt_claims, y->rewrite_jwt_claims) != 0 ||
+        x->use_any_proxy_public_addr != y->use_any_proxy_public_addr ||
+        !strv_same(&x->required_apps, &y->required_apps) ||
+        !strv_same(&x->cors.allowed_origins, &y->cors.allowed_origins) ||
+        !strv_same(&x->cors.allowed_methods, &y->cors.allowed_methods) ||
+        !strv_same(&x->cors.allowed_headers, &y->cors.allowed_headers) ||
+        !strv_same(&x->cors.exposed_headers, &y->cors.exposed_headers) ||
+        x->cors.allow_credentials != y->cors.allow_credentials || x->cors.max_age != y->cors.max_age ||
+        x->n_tcp_ports != y->n_tcp_ports)
         return false;
-    for (size_t i = 0; i < a->n_tcp_ports; i++)
-        if (a->tcp_ports[i].port != b->tcp_ports[i].port || a->tcp_ports[i].end_port != b->tcp_ports[i].end_port)
+    for (size_t i = 0; i < x->n_tcp_ports; i++)
+        if (x->tcp_ports[i].port != y->tcp_ports[i].port || x->tcp_ports[i].end_port != y->tcp_ports[i].end_port)
             return false;
-    for (size_t i = 0; i < a->n_rewrite_redirect; i++)
-        if (strcmp(a->rewrite_redirect[i], b->rewrite_redirect[i]) != 0)
+    for (size_t i = 0; i < x->n_rewrite_redirect; i++)
+        if (strcmp(x->rewrite_redirect[i], y->rewrite_redirect[i]) != 0)
             return false;
-    for (size_t i = 0; i < a->n_rewrite_headers; i++)
-        if (strcmp(a->rewrite_headers[i].name, b->rewrite_headers[i].name) != 0 ||
-            strcmp(a->rewrite_headers[i].value, b->rewrite_headers[i].value) != 0)
+    for (size_t i = 0; i < x->n_rewrite_headers; i++)
+        if (strcmp(x->rewrite_headers[i].name, y->rewrite_headers[i].name) != 0 ||
+            strcmp(x->rewrite_headers[i].value, y->rewrite_headers[i].value) != 0)
             return false;
     return true;
 }
@@ -254,6 +321,7 @@ static uint64_t mix_strv(uint64_t h, const char *tag, const struct resource_strv
 
 uint64_t resource_managed_hash(const struct resource *r)
 {
+    const struct resource_opts *o = resource_opts(r);
     uint64_t h = HASH_FNV64_INIT;
 
     h = mix(h, r->kind == RESOURCE_DB ? "db" : "app");
@@ -268,34 +336,34 @@ uint64_t resource_managed_hash(const struct resource *r)
             h = mix(h, r->labels.items[i].key);
             h = mix(h, r->labels.items[i].value);
         }
-    for (size_t i = 0; i < r->n_rewrite_redirect; i++)
-        h = mix(h, r->rewrite_redirect[i]);
-    for (size_t i = 0; i < r->n_rewrite_headers; i++) {
-        h = mix(h, r->rewrite_headers[i].name);
-        h = mix(h, r->rewrite_headers[i].value);
+    for (size_t i = 0; i < o->n_rewrite_redirect; i++)
+        h = mix(h, o->rewrite_redirect[i]);
+    for (size_t i = 0; i < o->n_rewrite_headers; i++) {
+        h = mix(h, o->rewrite_headers[i].name);
+        h = mix(h, o->rewrite_headers[i].value);
     }
     /* Fields added later mix in only when set, so the hash of an app
      * without them is what it was before they existed. */
-    if (r->rewrite_jwt_claims[0]) {
+    if (o->rewrite_jwt_claims[0]) {
         h = mix(h, "jwt_claims");
-        h = mix(h, r->rewrite_jwt_claims);
+        h = mix(h, o->rewrite_jwt_claims);
     }
-    if (r->use_any_proxy_public_addr)
+    if (o->use_any_proxy_public_addr)
         h = mix(h, "use_any_proxy_public_addr");
-    if (r->required_apps.n)
-        h = mix_strv(h, "required_apps", &r->required_apps);
-    if (resource_cors_set(&r->cors)) {
+    if (o->required_apps.n)
+        h = mix_strv(h, "required_apps", &o->required_apps);
+    if (resource_cors_set(&o->cors)) {
         char n[64];
-        h = mix_strv(h, "cors.origins", &r->cors.allowed_origins);
-        h = mix_strv(h, "cors.methods", &r->cors.allowed_methods);
-        h = mix_strv(h, "cors.headers", &r->cors.allowed_headers);
-        h = mix_strv(h, "cors.exposed", &r->cors.exposed_headers);
-        snprintf(n, sizeof(n), "cors.%d.%u", r->cors.allow_credentials ? 1 : 0, (unsigned)r->cors.max_age);
+        h = mix_strv(h, "cors.origins", &o->cors.allowed_origins);
+        h = mix_strv(h, "cors.methods", &o->cors.allowed_methods);
+        h = mix_strv(h, "cors.headers", &o->cors.allowed_headers);
+        h = mix_strv(h, "cors.exposed", &o->cors.exposed_headers);
+        snprintf(n, sizeof(n), "cors.%d.%u", o->cors.allow_credentials ? 1 : 0, (unsigned)o->cors.max_age);
         h = mix(h, n);
     }
-    for (size_t i = 0; i < r->n_tcp_ports; i++) {
+    for (size_t i = 0; i < o->n_tcp_ports; i++) {
         char n[48];
-        snprintf(n, sizeof(n), "tcp:%u-%u", (unsigned)r->tcp_ports[i].port, (unsigned)r->tcp_ports[i].end_port);
+        snprintf(n, sizeof(n), "tcp:%u-%u", (unsigned)o->tcp_ports[i].port, (unsigned)o->tcp_ports[i].end_port);
         h = mix(h, n);
     }
     return h;

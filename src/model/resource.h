@@ -36,26 +36,34 @@ struct resource_cors {
     uint32_t max_age;
 };
 
+/* The options rules rarely set, behind one pointer in struct resource so an
+ * app without them does not carry their room (nor do its copies). */
+struct resource_opts {
+    char **rewrite_redirect;  /* Spec.Rewrite.Redirect */
+    size_t n_rewrite_redirect;
+    struct resource_header *rewrite_headers; /* Spec.Rewrite.Headers */
+    size_t n_rewrite_headers;
+    const char *rewrite_jwt_claims; /* Spec.Rewrite.JWTClaims ("" when none), interned */
+    struct resource_strv required_apps;     /* Spec.RequiredAppNames */
+    struct resource_cors cors;              /* Spec.CORS */
+    struct resource_port_range *tcp_ports;  /* Spec.TCPPorts */
+    size_t n_tcp_ports;
+    bool use_any_proxy_public_addr;         /* Spec.UseAnyProxyPublicAddr */
+};
+
 struct resource {
     enum resource_kind kind;
+    bool insecure_skip_verify;
     const char *name;         /* Metadata.Name */
     const char *description;  /* Metadata.Description ("" when none) */
     struct kv_list labels;    /* Metadata.Labels */
     const char *uri;          /* Spec.URI */
     const char *public_addr;  /* Spec.PublicAddr ("" when none) */
-    bool insecure_skip_verify;
-    char **rewrite_redirect;  /* Spec.Rewrite.Redirect */
-    size_t n_rewrite_redirect;
-    struct resource_header *rewrite_headers; /* Spec.Rewrite.Headers */
-    size_t n_rewrite_headers;
-    const char *rewrite_jwt_claims; /* Spec.Rewrite.JWTClaims ("" when none) */
-    bool use_any_proxy_public_addr;         /* Spec.UseAnyProxyPublicAddr */
-    struct resource_strv required_apps;     /* Spec.RequiredAppNames */
-    struct resource_cors cors;              /* Spec.CORS */
-    struct resource_port_range *tcp_ports;  /* Spec.TCPPorts */
-    size_t n_tcp_ports;
     const char *protocol;     /* databases only, "" for apps */
     int64_t expires;          /* Metadata.Expires, unix seconds, 0 = never */
+    /* The rarely set options: NULL when none is set.  Read them with
+     * resource_opts(), set them through resource_opts_mut(). */
+    struct resource_opts *opts;
 
     /* Bookkeeping, never compared. */
     const char *revision;     /* Metadata.Revision from Teleport ("" for desired) */
@@ -83,6 +91,13 @@ int resource_set_str(const char **field, const char *value);
 /* Appends a copy of s; -ENOMEM. */
 int resource_strv_push(struct resource_strv *l, const char *s);
 void resource_strv_cleanup(struct resource_strv *l);
+/* r's options for reading: all empty when none is set (never NULL). */
+const struct resource_opts *resource_opts(const struct resource *r);
+/* r's options for setting, allocated on first use; NULL on ENOMEM. */
+struct resource_opts *resource_opts_mut(struct resource *r);
+/* Frees r's options if none of them is set (a writer that asked for them
+ * and set nothing). */
+void resource_opts_trim(struct resource *r);
 /* True when the CORS policy has any field set (it is sent only then). */
 bool resource_cors_set(const struct resource_cors *c);
 

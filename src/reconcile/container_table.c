@@ -203,6 +203,7 @@ void container_table_evaluate(struct container_table *t, struct container_entry 
             log_error(LOG_RECONCILE, "container %s: out of memory", c->name);
             goto out;
         }
+        kv_compact(&a->labels);
     }
     index_del(t, e);
     resource_list_cleanup(&e->apps);

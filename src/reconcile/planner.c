@@ -57,45 +57,62 @@ void plan_cleanup(struct plan *p)
     plan_init(p);
 }
 
-static int add(struct plan *p, enum plan_op op, const struct resource *res, const char *revision,
-               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static int add(struct plan *p, enum plan_op op, const struct resource *res, const char *revision,
-               const char *fmt, ...)
+/* Appends an action for a copy of src or, src NULL, for take itself moved
+ * in (take is left zeroed; on failure it is cleaned up). */
+static int push(struct plan *p, enum plan_op op, const struct resource *src, struct resource *take,
+                const char *revision, const char *reason)
 {
+    const struct resource *res = src ? src : take;
     struct plan_action *a;
-    char reason[256];
-    va_list ap;
 
     if (p->len == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 16;
         struct plan_action *n = realloc(p->actions, cap * sizeof(*n));
         if (n == NULL)
-            return -ENOMEM;
+            goto fail;
         p->actions = n;
         p->cap = cap;
     }
     a = &p->actions[p->len];
     memset(a, 0, sizeof(*a));
     a->op = op;
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof(reason), fmt, ap);
-    va_end(ap);
     if ((a->name = intern_ref(res->name)) == NULL || (a->reason = intern_get(reason)) == NULL)
-        goto fail;
-    if (resource_copy(&a->res, res) < 0)
-        goto fail;
+        goto fail_names;
+    if (src == NULL) {
+        a->res = *take;
+        memset(take, 0, sizeof(*take));
+    } else if (resource_copy(&a->res, src) < 0) {
+        goto fail_names;
+    }
     if (revision != NULL && resource_set_str(&a->res.revision, revision) < 0) {
         resource_cleanup(&a->res);
-        goto fail;
+        goto fail_names;
     }
     p->len++;
     p->n[op]++;
     return 0;
-fail:
+fail_names:
     intern_put(a->name);
     intern_put(a->reason);
+fail:
+    if (src == NULL)
+        resource_cleanup(take);
     return -ENOMEM;
+}
+
+static int add(struct plan *p, enum plan_op op, const struct resource *res, const char *revision,
+               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int add(struct plan *p, enum plan_op op, const struct resource *res, const char *revision,
+               const char *fmt, ...)
+{
+    char reason[256];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    return push(p, op, res, NULL, revision, reason);
 }
 
 static const char *container_of(const struct resource *r)
@@ -205,13 +222,10 @@ static int add_write(struct plan *p, const struct planner_input *in, enum plan_o
                      const struct resource *d, const char *revision, const char *reason)
 {
     struct resource w;
-    int rc;
 
     if (with_lease(in, d, &w) < 0)
         return -ENOMEM;
-    rc = add(p, op, &w, revision, "%s", reason);
-    resource_cleanup(&w);
-    return rc;
+    return push(p, op, NULL, &w, revision, reason); /* w moves into the plan */
 }
 
 /* One desired app (the winner for its name) against Teleport's copy. */

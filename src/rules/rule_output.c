@@ -94,44 +94,47 @@ static int convert_labels(lua_State *L, int idx, struct resource *r, const char 
     return rc;
 }
 
-static int convert_rewrite(lua_State *L, int idx, struct resource *r, const char *prefix,
+/* rewrite.redirect and rewrite.headers into o (NULL: the app has no options). */
+static int convert_rewrite(lua_State *L, int idx, struct resource_opts *o, const char *prefix,
                            struct enr_error *err)
 {
     int rc = 0;
+    if (o == NULL)
+        return 0;
     if (raw_field(L, idx, "rewrite") != LUA_TTABLE)
         goto out;
     if (raw_field(L, -1, "redirect") == LUA_TTABLE) {
         size_t n = lua_rawlen(L, -1);
-        if (n > 0 && (r->rewrite_redirect = calloc(n, sizeof(char *))) == NULL)
+        if (n > 0 && (o->rewrite_redirect = calloc(n, sizeof(char *))) == NULL)
             goto fail;
         for (size_t i = 0; i < n; i++) {
             lua_rawgeti(L, -1, (lua_Integer)i + 1);
             const char *s = lua_tostring(L, -1);
-            r->rewrite_redirect[i] = s ? strdup(s) : NULL;
+            o->rewrite_redirect[i] = s ? strdup(s) : NULL;
             lua_pop(L, 1);
-            if (r->rewrite_redirect[i] == NULL)
+            if (o->rewrite_redirect[i] == NULL)
                 goto fail;
-            r->n_rewrite_redirect = i + 1;
+            o->n_rewrite_redirect = i + 1;
         }
     }
     lua_pop(L, 1);
     if (raw_field(L, -1, "headers") == LUA_TTABLE) {
         size_t n = lua_rawlen(L, -1);
-        if (n > 0 && (r->rewrite_headers = calloc(n, sizeof(*r->rewrite_headers))) == NULL)
+        if (n > 0 && (o->rewrite_headers = calloc(n, sizeof(*o->rewrite_headers))) == NULL)
             goto fail;
         for (size_t i = 0; i < n; i++) {
             lua_rawgeti(L, -1, (lua_Integer)i + 1);
-            r->n_rewrite_headers = i + 1;
+            o->n_rewrite_headers = i + 1;
             if (lua_type(L, -1) == LUA_TTABLE) {
                 raw_field(L, -1, "name");
                 raw_field(L, -2, "value");
                 const char *hn = lua_tostring(L, -2), *hv = lua_tostring(L, -1);
-                r->rewrite_headers[i].name = hn ? strdup(hn) : NULL;
-                r->rewrite_headers[i].value = hv ? strdup(hv) : NULL;
+                o->rewrite_headers[i].name = hn ? strdup(hn) : NULL;
+                o->rewrite_headers[i].value = hv ? strdup(hv) : NULL;
                 lua_pop(L, 2);
             }
             lua_pop(L, 1);
-            if (r->rewrite_headers[i].name == NULL || r->rewrite_headers[i].value == NULL)
+            if (o->rewrite_headers[i].name == NULL || o->rewrite_headers[i].value == NULL)
                 goto fail;
         }
     }
@@ -182,56 +185,78 @@ static bool opt_bool(lua_State *L, int idx, const char *key)
     return v;
 }
 
-/* required_apps, use_any_proxy_public_addr, cors, tcp_ports, tls.mode and
- * rewrite.jwt_claims of the validated app at idx. */
-static int convert_options(lua_State *L, int idx, struct resource *r, const char *prefix, struct enr_error *err)
+/* True when the app at idx has a field kept in struct resource_opts. */
+static bool has_options(lua_State *L, int idx)
+{
+    static const char *const keys[] = {"rewrite", "use_any_proxy_public_addr", "required_apps", "cors", "tcp_ports"};
+
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        int t = raw_field(L, idx, keys[i]);
+        lua_pop(L, 1);
+        if (t != LUA_TNIL)
+            return true;
+    }
+    return false;
+}
+
+/* required_apps, use_any_proxy_public_addr, cors, tcp_ports and
+ * rewrite.jwt_claims of the validated app at idx into o (NULL: it has none). */
+static int convert_options(lua_State *L, int idx, struct resource_opts *o, const char *prefix,
+                           struct enr_error *err)
 {
     int rc;
 
-    r->use_any_proxy_public_addr = opt_bool(L, idx, "use_any_proxy_public_addr");
-    if ((rc = read_strv(L, idx, "required_apps", &r->required_apps, prefix, "required_apps", err)) < 0)
+    if (o == NULL)
+        return 0;
+    o->use_any_proxy_public_addr = opt_bool(L, idx, "use_any_proxy_public_addr");
+    if ((rc = read_strv(L, idx, "required_apps", &o->required_apps, prefix, "required_apps", err)) < 0)
         return rc;
     if (raw_field(L, idx, "cors") == LUA_TTABLE) {
-        if ((rc = read_strv(L, -1, "allowed_origins", &r->cors.allowed_origins, prefix, "cors.allowed_origins", err)) < 0 ||
-            (rc = read_strv(L, -1, "allowed_methods", &r->cors.allowed_methods, prefix, "cors.allowed_methods", err)) < 0 ||
-            (rc = read_strv(L, -1, "allowed_headers", &r->cors.allowed_headers, prefix, "cors.allowed_headers", err)) < 0 ||
-            (rc = read_strv(L, -1, "exposed_headers", &r->cors.exposed_headers, prefix, "cors.exposed_headers", err)) < 0) {
+        if ((rc = read_strv(L, -1, "allowed_origins", &o->cors.allowed_origins, prefix, "cors.allowed_origins", err)) < 0 ||
+            (rc = read_strv(L, -1, "allowed_methods", &o->cors.allowed_methods, prefix, "cors.allowed_methods", err)) < 0 ||
+            (rc = read_strv(L, -1, "allowed_headers", &o->cors.allowed_headers, prefix, "cors.allowed_headers", err)) < 0 ||
+            (rc = read_strv(L, -1, "exposed_headers", &o->cors.exposed_headers, prefix, "cors.exposed_headers", err)) < 0) {
             lua_pop(L, 1);
             return rc;
         }
-        r->cors.allow_credentials = opt_bool(L, -1, "allow_credentials");
-        r->cors.max_age = (uint32_t)opt_integer(L, -1, "max_age");
+        o->cors.allow_credentials = opt_bool(L, -1, "allow_credentials");
+        o->cors.max_age = (uint32_t)opt_integer(L, -1, "max_age");
     }
     lua_pop(L, 1);
     if (raw_field(L, idx, "tcp_ports") == LUA_TTABLE) {
         size_t n = lua_rawlen(L, -1);
-        if (n > 0 && (r->tcp_ports = calloc(n, sizeof(*r->tcp_ports))) == NULL) {
+        if (n > 0 && (o->tcp_ports = calloc(n, sizeof(*o->tcp_ports))) == NULL) {
             lua_pop(L, 1);
             return err_set(err, -ENOMEM, "%s: out of memory", prefix);
         }
         for (size_t i = 0; i < n; i++) {
             lua_rawgeti(L, -1, (lua_Integer)i + 1);
             if (lua_type(L, -1) == LUA_TTABLE) {
-                r->tcp_ports[i].port = (uint32_t)opt_integer(L, -1, "port");
-                r->tcp_ports[i].end_port = (uint32_t)opt_integer(L, -1, "end_port");
+                o->tcp_ports[i].port = (uint32_t)opt_integer(L, -1, "port");
+                o->tcp_ports[i].end_port = (uint32_t)opt_integer(L, -1, "end_port");
             }
             lua_pop(L, 1);
         }
-        r->n_tcp_ports = n;
+        o->n_tcp_ports = n;
     }
     lua_pop(L, 1);
-    /* Only tls.mode reaches Teleport (the schema refuses the rest): "insecure"
-     * is sent as insecure_skip_verify, "verify-full" as its default false. */
+    if (raw_field(L, idx, "rewrite") == LUA_TTABLE)
+        rc = opt_string(L, -1, "jwt_claims", &o->rewrite_jwt_claims, prefix, err);
+    lua_pop(L, 1);
+    return rc;
+}
+
+/* tls.mode of the validated app at idx.  Only it reaches Teleport (the schema
+ * refuses the rest): "insecure" is sent as insecure_skip_verify,
+ * "verify-full" as its default false. */
+static void convert_tls(lua_State *L, int idx, struct resource *r)
+{
     if (raw_field(L, idx, "tls") == LUA_TTABLE) {
         if (raw_field(L, -1, "mode") == LUA_TSTRING && strcmp(lua_tostring(L, -1), "insecure") == 0)
             r->insecure_skip_verify = true;
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
-    if (raw_field(L, idx, "rewrite") == LUA_TTABLE)
-        rc = opt_string(L, -1, "jwt_claims", &r->rewrite_jwt_claims, prefix, err);
-    lua_pop(L, 1);
-    return rc;
 }
 
 /* Converts the validated app or db table at idx into r (initialized here;
@@ -256,14 +281,22 @@ static int convert_app(lua_State *L, int idx, const char *rule, const struct con
         if ((rc = opt_string(L, idx, "protocol", &r->protocol, prefix, err)) < 0)
             goto fail;
     } else {
+        /* The options take room only when the app has some. */
+        struct resource_opts *o = NULL;
+        if (has_options(L, idx) && (o = resource_opts_mut(r)) == NULL) {
+            rc = err_set(err, -ENOMEM, "%s: out of memory", prefix);
+            goto fail;
+        }
         if ((rc = opt_string(L, idx, "public_addr", &r->public_addr, prefix, err)) < 0 ||
-            (rc = convert_rewrite(L, idx, r, prefix, err)) < 0)
+            (rc = convert_rewrite(L, idx, o, prefix, err)) < 0)
             goto fail;
         if (raw_field(L, idx, "insecure_skip_verify") == LUA_TBOOLEAN)
             r->insecure_skip_verify = lua_toboolean(L, -1);
         lua_pop(L, 1);
-        if ((rc = convert_options(L, idx, r, prefix, err)) < 0)
+        if ((rc = convert_options(L, idx, o, prefix, err)) < 0)
             goto fail;
+        convert_tls(L, idx, r);
+        resource_opts_trim(r);
         /* registration = "agent": carried as a reserved label, which the
          * reconciler reads (reconcile/reconcile_agents.c) */
         if (raw_field(L, idx, "registration") == LUA_TSTRING && strcmp(lua_tostring(L, -1), "agent") == 0 &&

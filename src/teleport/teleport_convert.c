@@ -18,32 +18,61 @@ static int strv_from(struct resource_strv *dst, char *const *src, size_t n)
     return 0;
 }
 
-/* RequiredAppNames, CORS, TCPPorts and Rewrite.JWTClaims. */
+/* The options (struct resource_opts): RequiredAppNames, CORS, TCPPorts,
+ * UseAnyProxyPublicAddr and Rewrite; r->opts stays NULL when none is set. */
 static int from_app_options(const Types__AppSpecV3 *sp, struct resource *r)
 {
-    if (strv_from(&r->required_apps, sp->requiredappnames, sp->n_requiredappnames) < 0)
+    struct resource_opts *o;
+
+    if (sp->n_requiredappnames == 0 && sp->cors == NULL && sp->n_tcpports == 0 && sp->rewrite == NULL &&
+        !sp->useanyproxypublicaddr)
+        return 0;
+    if ((o = resource_opts_mut(r)) == NULL)
+        return -ENOMEM;
+    o->use_any_proxy_public_addr = sp->useanyproxypublicaddr;
+    if (strv_from(&o->required_apps, sp->requiredappnames, sp->n_requiredappnames) < 0)
         return -ENOMEM;
     if (sp->cors != NULL) {
         const Types__CORSPolicy *c = sp->cors;
-        if (strv_from(&r->cors.allowed_origins, c->allowed_origins, c->n_allowed_origins) < 0 ||
-            strv_from(&r->cors.allowed_methods, c->allowed_methods, c->n_allowed_methods) < 0 ||
-            strv_from(&r->cors.allowed_headers, c->allowed_headers, c->n_allowed_headers) < 0 ||
-            strv_from(&r->cors.exposed_headers, c->exposed_headers, c->n_exposed_headers) < 0)
+        if (strv_from(&o->cors.allowed_origins, c->allowed_origins, c->n_allowed_origins) < 0 ||
+            strv_from(&o->cors.allowed_methods, c->allowed_methods, c->n_allowed_methods) < 0 ||
+            strv_from(&o->cors.allowed_headers, c->allowed_headers, c->n_allowed_headers) < 0 ||
+            strv_from(&o->cors.exposed_headers, c->exposed_headers, c->n_exposed_headers) < 0)
             return -ENOMEM;
-        r->cors.allow_credentials = c->allow_credentials;
-        r->cors.max_age = c->max_age;
+        o->cors.allow_credentials = c->allow_credentials;
+        o->cors.max_age = c->max_age;
     }
     if (sp->n_tcpports > 0) {
-        if ((r->tcp_ports = calloc(sp->n_tcpports, sizeof(*r->tcp_ports))) == NULL)
+        if ((o->tcp_ports = calloc(sp->n_tcpports, sizeof(*o->tcp_ports))) == NULL)
             return -ENOMEM;
         for (size_t i = 0; i < sp->n_tcpports; i++) {
-            r->tcp_ports[i].port = sp->tcpports[i]->port;
-            r->tcp_ports[i].end_port = sp->tcpports[i]->endport;
+            o->tcp_ports[i].port = sp->tcpports[i]->port;
+            o->tcp_ports[i].end_port = sp->tcpports[i]->endport;
         }
-        r->n_tcp_ports = sp->n_tcpports;
+        o->n_tcp_ports = sp->n_tcpports;
     }
-    if (sp->rewrite != NULL && resource_set_str(&r->rewrite_jwt_claims, nz(sp->rewrite->jwtclaims)) < 0)
+    if (sp->rewrite != NULL && resource_set_str(&o->rewrite_jwt_claims, nz(sp->rewrite->jwtclaims)) < 0)
         return -ENOMEM;
+    if (sp->rewrite != NULL && sp->rewrite->n_redirect > 0) {
+        if ((o->rewrite_redirect = calloc(sp->rewrite->n_redirect, sizeof(char *))) == NULL)
+            return -ENOMEM;
+        for (; o->n_rewrite_redirect < sp->rewrite->n_redirect; o->n_rewrite_redirect++)
+            if ((o->rewrite_redirect[o->n_rewrite_redirect] =
+                     strdup(nz(sp->rewrite->redirect[o->n_rewrite_redirect]))) == NULL)
+                return -ENOMEM;
+    }
+    if (sp->rewrite != NULL && sp->rewrite->n_headers > 0) {
+        if ((o->rewrite_headers = calloc(sp->rewrite->n_headers, sizeof(*o->rewrite_headers))) == NULL)
+            return -ENOMEM;
+        for (size_t i = 0; i < sp->rewrite->n_headers; i++) {
+            o->rewrite_headers[i].name = strdup(nz(sp->rewrite->headers[i]->name));
+            o->rewrite_headers[i].value = strdup(nz(sp->rewrite->headers[i]->value));
+            o->n_rewrite_headers++;
+            if (o->rewrite_headers[i].name == NULL || o->rewrite_headers[i].value == NULL)
+                return -ENOMEM;
+        }
+    }
+    resource_opts_trim(r);
     return 0;
 }
 
@@ -67,28 +96,8 @@ int teleport_convert_from_app(const Types__AppV3 *a, struct resource *r)
         if (resource_set_str(&r->uri, nz(sp->uri)) < 0 || resource_set_str(&r->public_addr, nz(sp->publicaddr)) < 0)
             return -ENOMEM;
         r->insecure_skip_verify = sp->insecureskipverify;
-        r->use_any_proxy_public_addr = sp->useanyproxypublicaddr;
         if (from_app_options(sp, r) < 0)
             return -ENOMEM;
-        if (sp->rewrite != NULL && sp->rewrite->n_redirect > 0) {
-            if ((r->rewrite_redirect = calloc(sp->rewrite->n_redirect, sizeof(char *))) == NULL)
-                return -ENOMEM;
-            for (; r->n_rewrite_redirect < sp->rewrite->n_redirect; r->n_rewrite_redirect++)
-                if ((r->rewrite_redirect[r->n_rewrite_redirect] =
-                         strdup(nz(sp->rewrite->redirect[r->n_rewrite_redirect]))) == NULL)
-                    return -ENOMEM;
-        }
-        if (sp->rewrite != NULL && sp->rewrite->n_headers > 0) {
-            if ((r->rewrite_headers = calloc(sp->rewrite->n_headers, sizeof(*r->rewrite_headers))) == NULL)
-                return -ENOMEM;
-            for (size_t i = 0; i < sp->rewrite->n_headers; i++) {
-                r->rewrite_headers[i].name = strdup(nz(sp->rewrite->headers[i]->name));
-                r->rewrite_headers[i].value = strdup(nz(sp->rewrite->headers[i]->value));
-                r->n_rewrite_headers++;
-                if (r->rewrite_headers[i].name == NULL || r->rewrite_headers[i].value == NULL)
-                    return -ENOMEM;
-            }
-        }
     }
     return 0;
 }
@@ -106,7 +115,8 @@ int teleport_convert_pack_app(const struct resource *r, uint8_t **out, size_t *o
     Types__Header *hdr = NULL, **hdrp = NULL;
     Types__CORSPolicy cors = TYPES__CORSPOLICY__INIT;
     Types__PortRange *pr = NULL, **prp = NULL;
-    size_t nl = r->labels.len, nh = r->n_rewrite_headers, np = r->n_tcp_ports;
+    const struct resource_opts *o = resource_opts(r);
+    size_t nl = r->labels.len, nh = o->n_rewrite_headers, np = o->n_tcp_ports;
     int rc = -ENOMEM;
 
     lab = calloc(nl ? nl : 1, sizeof(*lab));
@@ -141,39 +151,39 @@ int teleport_convert_pack_app(const struct resource *r, uint8_t **out, size_t *o
     spec.uri = (char *)r->uri;
     spec.publicaddr = (char *)nz(r->public_addr);
     spec.insecureskipverify = r->insecure_skip_verify;
-    spec.useanyproxypublicaddr = r->use_any_proxy_public_addr;
-    spec.n_requiredappnames = r->required_apps.n;
-    spec.requiredappnames = r->required_apps.v;
-    if (resource_cors_set(&r->cors)) {
-        cors.n_allowed_origins = r->cors.allowed_origins.n;
-        cors.allowed_origins = r->cors.allowed_origins.v;
-        cors.n_allowed_methods = r->cors.allowed_methods.n;
-        cors.allowed_methods = r->cors.allowed_methods.v;
-        cors.n_allowed_headers = r->cors.allowed_headers.n;
-        cors.allowed_headers = r->cors.allowed_headers.v;
-        cors.n_exposed_headers = r->cors.exposed_headers.n;
-        cors.exposed_headers = r->cors.exposed_headers.v;
-        cors.allow_credentials = r->cors.allow_credentials;
-        cors.max_age = r->cors.max_age;
+    spec.useanyproxypublicaddr = o->use_any_proxy_public_addr;
+    spec.n_requiredappnames = o->required_apps.n;
+    spec.requiredappnames = o->required_apps.v;
+    if (resource_cors_set(&o->cors)) {
+        cors.n_allowed_origins = o->cors.allowed_origins.n;
+        cors.allowed_origins = o->cors.allowed_origins.v;
+        cors.n_allowed_methods = o->cors.allowed_methods.n;
+        cors.allowed_methods = o->cors.allowed_methods.v;
+        cors.n_allowed_headers = o->cors.allowed_headers.n;
+        cors.allowed_headers = o->cors.allowed_headers.v;
+        cors.n_exposed_headers = o->cors.exposed_headers.n;
+        cors.exposed_headers = o->cors.exposed_headers.v;
+        cors.allow_credentials = o->cors.allow_credentials;
+        cors.max_age = o->cors.max_age;
         spec.cors = &cors;
     }
     for (size_t i = 0; i < np; i++) {
         Types__PortRange p = TYPES__PORT_RANGE__INIT;
-        p.port = r->tcp_ports[i].port;
-        p.endport = r->tcp_ports[i].end_port;
+        p.port = o->tcp_ports[i].port;
+        p.endport = o->tcp_ports[i].end_port;
         pr[i] = p;
         prp[i] = &pr[i];
     }
     spec.n_tcpports = np;
     spec.tcpports = prp;
-    if (r->n_rewrite_redirect > 0 || nh > 0 || r->rewrite_jwt_claims[0]) {
-        rw.jwtclaims = (char *)r->rewrite_jwt_claims;
-        rw.n_redirect = r->n_rewrite_redirect;
-        rw.redirect = r->rewrite_redirect;
+    if (o->n_rewrite_redirect > 0 || nh > 0 || o->rewrite_jwt_claims[0]) {
+        rw.jwtclaims = (char *)o->rewrite_jwt_claims;
+        rw.n_redirect = o->n_rewrite_redirect;
+        rw.redirect = o->rewrite_redirect;
         for (size_t i = 0; i < nh; i++) {
             Types__Header h = TYPES__HEADER__INIT;
-            h.name = r->rewrite_headers[i].name;
-            h.value = r->rewrite_headers[i].value;
+            h.name = o->rewrite_headers[i].name;
+            h.value = o->rewrite_headers[i].value;
             hdr[i] = h;
             hdrp[i] = &hdr[i];
         }
