@@ -99,7 +99,7 @@ int main(void)
     kv_cleanup(&l1);
     intern_stats(&n, NULL);
     ASSERT_EQ(n, 6); /* "2" went, "two" came */
-    ASSERT_EQ(kv_set(&l2, "d", "4"), 0); /* a copy is exactly as long: it grows */
+    ASSERT_EQ(kv_set(&l2, "d", "4"), 0); /* l2 owns its array since its kv_set above: it grows */
     ASSERT_STREQ(kv_get(&l2, "d"), "4");
     kv_cleanup(&l2);
 
