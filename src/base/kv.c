@@ -87,13 +87,22 @@ static size_t find(const struct kv_list *l, const char *key, bool *found)
     return lo;
 }
 
+/* The room kv_set needs: the list's own, unless a new key finds it full
+ * (then twice as much, 4 at first). */
+static size_t room_for_set(const struct kv_list *l, bool found)
+{
+    if (found || l->len < l->cap)
+        return l->cap;
+    return l->cap ? l->cap * 2 : 4;
+}
+
 int kv_set(struct kv_list *l, const char *key, const char *value)
 {
     bool found;
     size_t at = find(l, key, &found);
     const char *v = intern_get(value), *k = NULL;
 
-    if (v == NULL || own_block(l, found || l->len < l->cap ? l->cap : l->cap ? l->cap * 2 : 4) < 0)
+    if (v == NULL || own_block(l, room_for_set(l, found)) < 0)
         goto fail;
     if (found) {
         intern_put(l->items[at].value);
