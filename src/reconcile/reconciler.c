@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -240,11 +241,10 @@ static void write_done(void *ud, enum plan_op op, const struct resource *res, co
             free(msg);
         r->stats.write_errors++;
         uint64_t retry_ms = executor_retry_in(r->ex, key);
+        char retry[48] = "";
         if (retry_ms > 0)
-            log_warn(LOG_TELEPORT, "%s %s %s: %s; retrying in %.1fs", plan_op_name(op), what, res->name, err->msg,
-                     (double)retry_ms / 1000.0);
-        else
-            log_warn(LOG_TELEPORT, "%s %s %s: %s", plan_op_name(op), what, res->name, err->msg);
+            snprintf(retry, sizeof(retry), "; retrying in %.1fs", (double)retry_ms / 1000.0);
+        log_warn(LOG_TELEPORT, "%s %s %s: %s%s", plan_op_name(op), what, res->name, err->msg, retry);
         return;
     }
     log_info(LOG_RECONCILE, "%sd %s %s (container %s, uri %s)", plan_op_name(op), what, res->name, c ? c : "-",
