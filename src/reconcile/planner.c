@@ -63,7 +63,7 @@ static int push(struct plan *p, enum plan_op op, const struct resource *src, str
                 const char *revision, const char *reason)
 {
     const struct resource *res = src ? src : take;
-    struct plan_action *a;
+    struct plan_action a = {.op = op};
 
     if (p->len == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 16;
@@ -73,28 +73,23 @@ static int push(struct plan *p, enum plan_op op, const struct resource *src, str
         p->actions = n;
         p->cap = cap;
     }
-    a = &p->actions[p->len];
-    memset(a, 0, sizeof(*a));
-    a->op = op;
-    if ((a->name = intern_ref(res->name)) == NULL || (a->reason = intern_get(reason)) == NULL)
-        goto fail_names;
+    if ((a.name = intern_ref(res->name)) == NULL || (a.reason = intern_get(reason)) == NULL)
+        goto fail;
     if (src == NULL) {
-        a->res = *take;
+        a.res = *take;
         memset(take, 0, sizeof(*take));
-    } else if (resource_copy(&a->res, src) < 0) {
-        goto fail_names;
+    } else if (resource_copy(&a.res, src) < 0) {
+        goto fail;
     }
-    if (revision != NULL && resource_set_str(&a->res.revision, revision) < 0) {
-        resource_cleanup(&a->res);
-        goto fail_names;
-    }
-    p->len++;
+    if (revision != NULL && resource_set_str(&a.res.revision, revision) < 0)
+        goto fail;
+    p->actions[p->len++] = a;
     p->n[op]++;
     return 0;
-fail_names:
-    intern_put(a->name);
-    intern_put(a->reason);
 fail:
+    intern_put(a.name);
+    intern_put(a.reason);
+    resource_cleanup(&a.res);
     if (src == NULL)
         resource_cleanup(take);
     return -ENOMEM;
