@@ -414,3 +414,41 @@ int resource_list_take(struct resource_list *l, struct resource *r)
     memset(r, 0, sizeof(*r));
     return 0;
 }
+
+struct resource_ref *resource_ref_new(const struct resource *src)
+{
+    struct resource_ref *ref = calloc(1, sizeof(*ref));
+
+    if (ref == NULL || resource_copy(&ref->res, src) < 0) {
+        free(ref);
+        return NULL;
+    }
+    ref->refs = 1;
+    return ref;
+}
+
+struct resource_ref *resource_ref_take(struct resource *src)
+{
+    struct resource_ref *ref = calloc(1, sizeof(*ref));
+
+    if (ref == NULL)
+        return NULL;
+    ref->res = *src;
+    memset(src, 0, sizeof(*src));
+    ref->refs = 1;
+    return ref;
+}
+
+struct resource_ref *resource_ref_hold(struct resource_ref *ref)
+{
+    ref->refs++;
+    return ref;
+}
+
+void resource_ref_put(struct resource_ref *ref)
+{
+    if (ref == NULL || --ref->refs > 0)
+        return;
+    resource_cleanup(&ref->res);
+    free(ref);
+}

@@ -108,4 +108,23 @@ struct resource *resource_list_push(struct resource_list *l);
 /* Moves *r into the list (r is left zeroed).  -ENOMEM on failure. */
 int resource_list_take(struct resource_list *l, struct resource *r);
 
+/* A counted resource, for one copy that several holders share (the
+ * Teleport view and the record of the last write hold one between them).
+ * Each holder releases it with resource_ref_put once; the last one frees
+ * it.  Not for sharing between threads (the count is a plain integer). */
+struct resource_ref {
+    struct resource res;
+    unsigned refs;
+};
+
+/* A counted copy of src (one reference); NULL on ENOMEM. */
+struct resource_ref *resource_ref_new(const struct resource *src);
+/* A counted resource that takes *src's contents (src is left zeroed; one
+ * reference); NULL on ENOMEM (src is left as it was). */
+struct resource_ref *resource_ref_take(struct resource *src);
+/* One more reference to ref; returns it. */
+struct resource_ref *resource_ref_hold(struct resource_ref *ref);
+/* Drops one reference (NULL: nothing); the last one frees the resource. */
+void resource_ref_put(struct resource_ref *ref);
+
 #endif

@@ -42,7 +42,7 @@ struct recent_write {
     uint64_t seen_seq;           /* the watch showed this write (0: not yet) */
     uint64_t at_ms;
     enum plan_op op;
-    struct resource *res;        /* a shared_res, also in the view until a listing replaces it */
+    struct resource_ref *ref;    /* also in the view until a listing replaces it */
 };
 
 /* One outstanding call (listing or servers). */
@@ -51,7 +51,7 @@ struct req {
     struct teleport_view *tv;
     uint64_t seq;
     /* A listing: the apps, then the databases, gathered here (key ->
-     * struct resource) and made the view when both have answered. */
+     * struct resource_ref) and made the view when both have answered. */
     struct strmap staged;
     /* Confirmation: the app servers were listed, now the database servers. */
     bool db_phase;
@@ -65,7 +65,9 @@ struct teleport_view {
     struct teleport_view_callbacks cb;
 
     /* Keyed by planner_key: an app's name, a database's "db/<name>". */
-    struct strmap view;          /* key -> struct resource (a shared_res) */
+    /* The view and the record of the last write (recent) hold one counted
+     * copy of a resource between them (model/resource.h resource_ref). */
+    struct strmap view;          /* key -> struct resource_ref */
     size_t owned;
     struct strmap recent;        /* key -> struct recent_write */
     struct strmap written;       /* key -> struct written (what we last wrote) */
@@ -103,62 +105,12 @@ static struct req *req_new(struct teleport_view *tv)
     return q;
 }
 
-/* The view's resources are counted: the view and the last write's record
- * (recent) hold one copy between them.  res comes first, so a pointer to a
- * shared_res's resource is a pointer to the shared_res. */
-struct shared_res {
-    struct resource res;
-    unsigned refs;
-};
-
-/* A counted copy of src (refs 1); NULL on ENOMEM. */
-static struct resource *shared_new(const struct resource *src)
-{
-    struct shared_res *s = calloc(1, sizeof(*s));
-
-    if (s == NULL || resource_copy(&s->res, src) < 0) {
-        free(s);
-        return NULL;
-    }
-    s->refs = 1;
-    return &s->res;
-}
-
-/* A counted resource that takes *src's contents (src is left zeroed). */
-static struct resource *shared_take(struct resource *src)
-{
-    struct shared_res *s = calloc(1, sizeof(*s));
-
-    if (s == NULL)
-        return NULL;
-    s->res = *src;
-    memset(src, 0, sizeof(*src));
-    s->refs = 1;
-    return &s->res;
-}
-
-static struct resource *shared_ref(struct resource *r)
-{
-    ((struct shared_res *)(void *)r)->refs++;
-    return r;
-}
-
-static void shared_put(struct resource *r)
-{
-    struct shared_res *s = (struct shared_res *)(void *)r;
-
-    if (s == NULL || --s->refs > 0)
-        return;
-    resource_cleanup(&s->res);
-    free(s);
-}
-
 static void staged_clear(struct strmap *m)
 {
     size_t it = 0;
     void *val;
     while (strmap_next(m, &it, NULL, &val))
-        shared_put(val);
+        resource_ref_put(val);
     strmap_cleanup(m);
 }
 
@@ -180,7 +132,7 @@ static void recent_free(struct recent_write *w)
 {
     if (w == NULL)
         return;
-    shared_put(w->res);
+    resource_ref_put(w->ref);
     free(w);
 }
 
@@ -190,13 +142,13 @@ static bool owned(const struct teleport_view *tv, const struct resource *res)
     return o != NULL && strcmp(o, tv->owner) == 0;
 }
 
-static void res_free(struct teleport_view *tv, struct resource *res)
+static void ref_free(struct teleport_view *tv, struct resource_ref *ref)
 {
-    if (res == NULL)
+    if (ref == NULL)
         return;
-    if (owned(tv, res))
+    if (owned(tv, &ref->res))
         tv->owned--;
-    shared_put(res);
+    resource_ref_put(ref);
 }
 
 static void view_clear(struct teleport_view *tv)
@@ -204,43 +156,43 @@ static void view_clear(struct teleport_view *tv)
     size_t it = 0;
     void *val;
     while (strmap_next(&tv->view, &it, NULL, &val))
-        res_free(tv, val);
+        ref_free(tv, val);
     strmap_cleanup(&tv->view);
     tv->owned = 0;
 }
 
-/* Puts a shared resource (one more reference) into the view; -ENOMEM. */
-static int view_put_shared(struct teleport_view *tv, struct resource *shared)
+/* Puts a counted resource (one more reference) into the view; -ENOMEM. */
+static int view_put_ref(struct teleport_view *tv, struct resource_ref *ref)
 {
     char kb[PLANNER_KEY_MAX];
     void *old = NULL;
 
-    if (strmap_put(&tv->view, key_of(shared, kb), shared_ref(shared), &old) < 0) {
-        shared_put(shared);
+    if (strmap_put(&tv->view, key_of(&ref->res, kb), resource_ref_hold(ref), &old) < 0) {
+        resource_ref_put(ref);
         return -ENOMEM;
     }
-    if (owned(tv, shared))
+    if (owned(tv, &ref->res))
         tv->owned++;
-    res_free(tv, old);
+    ref_free(tv, old);
     return 0;
 }
 
 /* Puts a copy of res into the view; -ENOMEM. */
 static int view_put(struct teleport_view *tv, const struct resource *res)
 {
-    struct resource *copy = shared_new(res);
+    struct resource_ref *copy = resource_ref_new(res);
     int rc;
 
     if (copy == NULL)
         return -ENOMEM;
-    rc = view_put_shared(tv, copy);
-    shared_put(copy);
+    rc = view_put_ref(tv, copy);
+    resource_ref_put(copy);
     return rc;
 }
 
 static void view_del(struct teleport_view *tv, const char *key)
 {
-    res_free(tv, strmap_del(&tv->view, key));
+    ref_free(tv, strmap_del(&tv->view, key));
 }
 
 /* A listing's resources moved into a staging map (key -> counted
@@ -248,17 +200,17 @@ static void view_del(struct teleport_view *tv, const char *key)
 static int stage(struct strmap *m, struct resource_list *items)
 {
     for (size_t i = 0; i < items->len; i++) {
-        struct resource *copy = shared_take(&items->items[i]);
+        struct resource_ref *copy = resource_ref_take(&items->items[i]);
         char kb[PLANNER_KEY_MAX];
         void *old = NULL;
 
         if (copy == NULL)
             return -ENOMEM;
-        if (strmap_put(m, key_of(copy, kb), copy, &old) < 0) {
-            shared_put(copy);
+        if (strmap_put(m, key_of(&copy->res, kb), copy, &old) < 0) {
+            resource_ref_put(copy);
             return -ENOMEM;
         }
-        shared_put(old);
+        resource_ref_put(old);
     }
     return 0;
 }
@@ -278,20 +230,20 @@ static void written_put(struct strmap *m, const char *name, uint64_t hash, uint6
     w->at_ms = at_ms;
 }
 
-/* Records a write of shared (one more reference). */
-static void recent_put(struct teleport_view *tv, enum plan_op op, struct resource *shared)
+/* Records a write of ref (one more reference). */
+static void recent_put(struct teleport_view *tv, enum plan_op op, struct resource_ref *ref)
 {
     struct recent_write *w = calloc(1, sizeof(*w));
     void *old = NULL;
 
     if (w == NULL)
         return;
-    w->res = shared_ref(shared);
+    w->ref = resource_ref_hold(ref);
     w->seq = ++tv->seq;
     w->at_ms = uv_now(tv->loop);
     w->op = op;
     char kb[PLANNER_KEY_MAX];
-    if (strmap_put(&tv->recent, key_of(shared, kb), w, &old) < 0) {
+    if (strmap_put(&tv->recent, key_of(&ref->res, kb), w, &old) < 0) {
         recent_free(w);
         return;
     }
@@ -358,7 +310,7 @@ static void listing_done(struct req *q)
     strmap_init(&q->staged);
     req_free(q);
     while (strmap_next(&tv->view, &it, NULL, &val))
-        if (owned(tv, val))
+        if (owned(tv, &((struct resource_ref *)val)->res))
             tv->owned++;
     /* Events lost in a watch cut after this listing was asked for are not in it. */
     tv->complete = seq > tv->cut_seq;
@@ -375,7 +327,7 @@ static void listing_done(struct req *q)
             recent_free(w);
         } else if (w->op == PLAN_DELETE) {
             view_del(tv, name);
-        } else if (view_put_shared(tv, w->res) < 0) {
+        } else if (view_put_ref(tv, w->ref) < 0) {
             tv->complete = false;
         }
     }
@@ -499,19 +451,19 @@ void teleport_view_written(struct teleport_view *tv, enum plan_op op, const stru
         return;
     }
     /* One copy for the view and the record of the write. */
-    struct resource *shared = shared_new(res);
-    if (shared != NULL)
-        recent_put(tv, op, shared);
+    struct resource_ref *ref = resource_ref_new(res);
+    if (ref != NULL)
+        recent_put(tv, op, ref);
     if (op == PLAN_DELETE) {
-        shared_put(shared);
+        resource_ref_put(ref);
         view_del(tv, key);
         free(strmap_del(&tv->written, key));
         free(strmap_del(&tv->unconfirmed, key));
         return;
     }
-    if (shared == NULL || view_put_shared(tv, shared) < 0)
+    if (ref == NULL || view_put_ref(tv, ref) < 0)
         tv->complete = false;
-    shared_put(shared);
+    resource_ref_put(ref);
     written_put(&tv->written, key, resource_managed_hash(res), now);
     if (op == PLAN_CREATE && tv->cfg.confirm_sec > 0) {
         written_put(&tv->unconfirmed, key, 0, now);
@@ -641,7 +593,7 @@ static void mark_seen(struct teleport_view *tv, const struct teleport_event *ev)
         return;
     if (ev->op == TELEPORT_EVENT_DELETE ? w->op == PLAN_DELETE
                                         : (w->op != PLAN_DELETE &&
-                                           resource_managed_hash(&ev->res) == resource_managed_hash(w->res)))
+                                           resource_managed_hash(&ev->res) == resource_managed_hash(&w->ref->res)))
         w->seen_seq = ++tv->seq;
 }
 
@@ -788,7 +740,8 @@ bool teleport_view_dbs_known(const struct teleport_view *tv)
 
 const struct resource *teleport_view_get(const struct teleport_view *tv, const char *name)
 {
-    return strmap_get(&tv->view, name);
+    const struct resource_ref *ref = strmap_get(&tv->view, name);
+    return ref != NULL ? &ref->res : NULL;
 }
 
 bool teleport_view_next(const struct teleport_view *tv, size_t *iter, const struct resource **res)
@@ -796,7 +749,7 @@ bool teleport_view_next(const struct teleport_view *tv, size_t *iter, const stru
     void *val;
     if (!strmap_next(&tv->view, iter, NULL, &val))
         return false;
-    *res = val;
+    *res = &((const struct resource_ref *)val)->res;
     return true;
 }
 
