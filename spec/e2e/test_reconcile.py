@@ -126,6 +126,15 @@ class Reconcile(unittest.TestCase):
             self.assertIn("rabbitmq-rmq1", cl.apps())
             self.assertEqual(calls(cl, "DeleteApp"), 0)
             self.assertEqual(deletes_planned(en), [])
+            # A deletion the policy holds is held until something changes:
+            # quiet listings plan no name (not every name, for the held one).
+            quiet = "pass: changed names (0 desired, 0 in Teleport) after a listing"
+            full, n_quiet = en.count("pass: every name"), en.count(quiet)
+            en.wait_resyncs(4, what="quiet passes with rmq1's deletion held")
+            self.assertLessEqual(en.count("pass: every name") - full, 1, "at most one full pass in 4 listings")
+            self.assertGreaterEqual(en.count(quiet) - n_quiet, 3, "a quiet listing plans no name")
+            self.assertIn("rabbitmq-rmq1", cl.apps())
+            self.assertEqual(calls(cl, "DeleteApp"), 0)
 
     def test_network_connect_and_disconnect(self):
         with harness.Cluster() as cl:

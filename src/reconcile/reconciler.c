@@ -9,13 +9,16 @@
  * Here: the grace period, which names the next pass plans, and the pass.
  * Apps and databases go through the same pass, keyed by planner_key (names
  * are per kind).  A Docker or watch event plans only the names it touches (a container's
- * names before and after the change); a finished listing, a rule swap, a
- * retry, a grace expiry or an approval plans every name.
+ * names before and after the change); a listing plans what it found
+ * changed (every name when it cannot be trusted: see listed); a rule swap,
+ * a reload of the limits, a retry, a grace expiry or an approval plans
+ * every name.
  */
 #include "reconcile/reconciler.h"
 
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +81,92 @@ static void plan_all(struct reconciler *r, unsigned delay_ms)
 static void grace_timer_cb(uv_timer_t *t)
 {
     plan_all(t->data, 0);
+}
+
+/* ---- held deletions ---------------------------------------------------------- */
+
+/* Keeps r->replan, the names whose held deletion a listing plans again:
+ * those held by the deletion cap (its budget frees as the window moves, and
+ * a pass over them counts them together) or by an incomplete input (a
+ * container whose inspect or rules failed may be known again without
+ * touching the name).  A deletion held by the policy is planned again only
+ * when something touches its name or a reload changes the policy, one held
+ * by the grace period when the grace timer fires.  Call with the names of
+ * the pass still in r->touched (unless full). */
+static void note_replan(struct reconciler *r, const struct plan *p, bool full)
+{
+    const char *name;
+    bool capped = false;
+    void *g;
+
+    if (full)
+        strmap_cleanup(&r->replan);
+    else
+        for (size_t it = 0; strmap_next(&r->touched, &it, &name, NULL);)
+            strmap_del(&r->replan, name);
+    for (size_t i = 0; i < p->len; i++) {
+        const struct plan_action *a = &p->actions[i];
+        char kb[PLANNER_KEY_MAX];
+
+        if (a->op != PLAN_SKIP || (a->guard != PLAN_GUARD_CAP && a->guard != PLAN_GUARD_INCOMPLETE))
+            continue;
+        if (strmap_put(&r->replan, planner_key(a->res.kind, a->name, kb), (void *)(uintptr_t)a->guard, NULL) < 0)
+            r->need_full = true;    /* out of memory: the next listing plans every name */
+    }
+    for (size_t it = 0; !capped && strmap_next(&r->replan, &it, NULL, &g);)
+        capped = (uintptr_t)g == PLAN_GUARD_CAP;
+    /* No deletion is held by the cap any more: a new cap is news. */
+    if (!capped)
+        r->last_capped = 0;
+}
+
+static void touch_replan(struct reconciler *r)
+{
+    const char *name;
+
+    for (size_t it = 0; strmap_next(&r->replan, &it, &name, NULL);)
+        touch(r, name);
+}
+
+static void window_timer_cb(uv_timer_t *t)
+{
+    struct reconciler *r = t->data;
+
+    touch_replan(r);
+    schedule_plan(r, 0);
+}
+
+/* A pass the deletion window capped (its deletions alone are within
+ * max_deletes): plan the held names again once enough of the window's
+ * deletions have aged out for them to fit.  del_times holds the window's
+ * deletions, oldest first (recent_deletes ran for this pass). */
+static void arm_window(struct reconciler *r, const struct plan *p)
+{
+    uint64_t w = (uint64_t)r->cfg.delete_window_sec * 1000, now = uv_now(r->loop), due;
+    size_t j;
+
+    if (!p->deletes_capped || !p->window_capped || p->capped_deletes > r->cfg.max_deletes ||
+        r->n_del + p->capped_deletes <= r->cfg.max_deletes)
+        return;
+    /* The pass fits once the deletions up to and including j have aged out. */
+    j = r->n_del + p->capped_deletes - r->cfg.max_deletes - 1;
+    due = r->del_times[j] + w;
+    uv_timer_start(&r->window_timer, window_timer_cb, due > now ? due - now + 1 : 1, 0);
+}
+
+/* Touches the owned apps in the view whose lease is due for refresh (the
+ * planner's test: less than half a lease left), so a listing plans them
+ * and not every name. */
+static void touch_lease_due(struct reconciler *r)
+{
+    int64_t due = (int64_t)time(NULL) + (int64_t)r->cfg.lease_sec / 2;
+    const struct resource *t;
+
+    for (size_t it = 0; teleport_view_next(r->tv, &it, &t);) {
+        const char *o = kv_get(&t->labels, PLANNER_LABEL_OWNER);
+        if (o != NULL && strcmp(o, r->owner) == 0 && (t->expires == 0 || t->expires < due))
+            touch_res(r, t);
+    }
 }
 
 /* ---- Docker side ------------------------------------------------------------------ */
@@ -161,10 +250,10 @@ static void on_docker_stream_end(void *ud)
  * found changed: the event stream and the watch keep the rest current.
  * It plans every name when that cannot be trusted: until a full pass ran
  * on complete listings, after a Teleport listing (the watch was down), an
- * incomplete one or dockerd's shutdown; when the listing inspected every
- * container (docker_sync does so every 10th time); while deletions are
- * held (the cap or a guard: they are retried); and when leases are due
- * for refresh. */
+ * incomplete one or dockerd's shutdown; and when the listing inspected
+ * every container (docker_sync does so every 10th time).  Else it also
+ * plans the names whose deletion the cap or an incomplete input holds
+ * (note_replan), and every lease/4 the owned apps whose lease is due. */
 static void listed(struct reconciler *r)
 {
     uint64_t now = uv_now(r->loop), lease_ms = (uint64_t)r->cfg.lease_sec * 1000;
@@ -173,9 +262,15 @@ static void listed(struct reconciler *r)
         r->need_full = true;
     if (listing(r))
         return;
-    if (r->need_full || docker_sync_listed_all(r->ds) || r->last_capped > 0 || r->held_by.len > 0 ||
-        (lease_ms > 0 && now - r->last_full_ms >= lease_ms / 4))
+    if (r->need_full || docker_sync_listed_all(r->ds)) {
         r->full = true;
+    } else {
+        touch_replan(r);
+        if (lease_ms > 0 && now - r->lease_checked_ms >= lease_ms / 4) {
+            touch_lease_due(r);
+            r->lease_checked_ms = now;
+        }
+    }
     r->listing_pass = true;
     schedule_plan(r, 0);
 }
@@ -530,6 +625,7 @@ static void plan_timer_cb(uv_timer_t *h)
     log_debug(LOG_RECONCILE, "pass: %s (%zu desired, %zu in Teleport)%s", full ? "every name" : "changed names",
               ps.nd, ps.nt, r->listing_pass ? " after a listing" : "");
     reconcile_ops_count_held(r, &p, full);
+    note_replan(r, &p, full);
     /* The names are planned: what touches them from here on is news. */
     r->full = false;
     strmap_cleanup(&r->touched);
@@ -542,13 +638,14 @@ static void plan_timer_cb(uv_timer_t *h)
     }
     if (full && in.docker_complete && in.teleport_complete) {
         r->need_full = false;
-        r->last_full_ms = r->last_plan_ms;
+        r->lease_checked_ms = r->last_plan_ms;
     }
     r->listing_pass = false;
     if (execute(r, &p, full, &err) < 0)
         goto fail;
     if (!r->cfg.plan_only && !r->cfg.dry_run && !in.deletes_approved)
         note_deletes(r, p.n[PLAN_DELETE], uv_now(r->loop));
+    arm_window(r, &p);
     if (r->am != NULL)
         reconcile_agents_sync(r, &in);
     if (r->cfg.on_pass != NULL)
@@ -652,6 +749,7 @@ struct reconciler *reconciler_new(uv_loop_t *loop, const struct reconciler_confi
     strmap_init(&r->touched);
     strmap_init(&r->failed);
     strmap_init(&r->held_by);
+    strmap_init(&r->replan);
     if (make_parts(r, cfg, err) < 0) {
         /* Only an allocation fails, before a part has started anything; the
          * timers of the parts made so far are closed with one loop turn. */
@@ -676,8 +774,9 @@ struct reconciler *reconciler_new(uv_loop_t *loop, const struct reconciler_confi
         log_error(LOG_RECONCILE, "agent mode: %s", err->msg); /* out of memory only */
     uv_timer_init(loop, &r->plan_timer);
     uv_timer_init(loop, &r->grace_timer);
+    uv_timer_init(loop, &r->window_timer);
     uv_signal_init(loop, &r->sig_approve);
-    r->plan_timer.data = r->grace_timer.data = r->sig_approve.data = r;
+    r->plan_timer.data = r->grace_timer.data = r->window_timer.data = r->sig_approve.data = r;
     r->need_full = true;        /* the first pass plans every name */
     if (!r->cfg.plan_only)
         uv_signal_start(&r->sig_approve, on_approve, SIGUSR1);
@@ -738,6 +837,7 @@ void reconciler_stop(struct reconciler *r)
     agent_manager_close(r->am);
     uv_close((uv_handle_t *)&r->plan_timer, NULL);
     uv_close((uv_handle_t *)&r->grace_timer, NULL);
+    uv_close((uv_handle_t *)&r->window_timer, NULL);
     uv_close((uv_handle_t *)&r->sig_approve, NULL);
 }
 
@@ -754,6 +854,7 @@ void reconciler_free(struct reconciler *r)
     free_values(&r->reported);
     free_values(&r->failed);
     strmap_cleanup(&r->held_by);
+    strmap_cleanup(&r->replan);
     grace_cleanup(&r->grace);
     strmap_cleanup(&r->touched);
     free(r->del_times);

@@ -37,9 +37,13 @@ struct reconciler {
     bool full;                  /* the next pass plans every name */
     bool need_full;             /* a listing must be followed by a full pass (see on_listed) */
     bool listing_pass;          /* the next pass follows a listing of both sides */
-    uint64_t last_full_ms;      /* loop time of the last full pass on complete listings */
+    uint64_t lease_checked_ms;  /* loop time the leases were last checked: a full pass on complete
+                                   listings or a look for the ones due (see listed) */
+    /* Names whose held deletion a listing plans again (see note_replan):
+     * name (planner_key) -> its enum plan_guard (as a pointer). */
+    struct strmap replan;
 
-    uv_timer_t plan_timer, grace_timer;
+    uv_timer_t plan_timer, grace_timer, window_timer;
     uv_signal_t sig_approve;
     bool stopping;
     bool plan_reported;
