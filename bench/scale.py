@@ -21,6 +21,7 @@ by docker_replay.py --proxy, a byte-for-byte relay in front of its socket.
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -125,13 +126,13 @@ def smaps(pid):
     return out
 
 
-# docker_sync.c inspects every container on every FULL_EVERY-th listing
-# (and the reconciler then plans every name); the others inspect only the
-# entries whose list entry changed.
-FULL_EVERY = 10
+# The daemon's debug line for a pass over every name after a listing: a
+# listing that inspected every container (docker_sync.c does so every so
+# many listings), or one after a stream cut.
+FULL_PASS = re.compile(r"pass: every name \(.*\) after a listing")
 
 
-def daemon(cl, n, resync=1, resyncs=FULL_EVERY - 3):
+def daemon(cl, n, resync=1, resyncs=7, max_listings=40):
     """The daemon's resync with nothing changed: CPU per resync, and its memory.
 
     `enroller run` with resync = 1 s over apps that already exist.  A resync
@@ -139,10 +140,13 @@ def daemon(cl, n, resync=1, resyncs=FULL_EVERY - 3):
     previous one is done, so the CPU of all its threads (schedstat, in ns)
     between the moments the replay server sees list calls k and k + 1 is one
     whole pass; the median of those is reported (and the mean).
-    Listings 3 .. 3 + resyncs are quiet ones; listing FULL_EVERY + 1 (the
-    10th after the first) inspects every container, and is measured apart."""
+    Listings 3 .. 3 + resyncs are quiet ones.  The daemon logs at debug
+    level, and its line "pass: every name ... after a listing" tells which
+    listing inspected every container and planned every name: the first such
+    listing after them is measured apart (a few debug lines per resync are
+    all the level adds)."""
     config = common.write_config(cl, os.path.join(cl.tmp, "daemon.lua"), cl.docker_host, "bench",
-                                 resync=resync)
+                                 resync=resync, level="debug")
     cl.reset_docker_counters()
     en = cl.start_enroller(config)
 
@@ -151,30 +155,44 @@ def daemon(cl, n, resync=1, resyncs=FULL_EVERY - 3):
 
     def at_list(k):
         harness.wait_for(lambda: lists() >= k, timeout=600, interval=0.002, what="listing %d" % k)
-        return common.proc_cpu_ns(en.proc.pid) / 1e6
+        return common.proc_cpu_ns(en.proc.pid) / 1e6, time.time()
+
+    def full_passes(t0, t1):
+        return [t for t, _ in en.lines(FULL_PASS) if t0 < t <= t1]
     try:
         at_list(2)          # start-up pass done, first resync begun
-        cpu0 = at_list(3)
+        cpu0, t0 = at_list(3)
         a0 = common.auth_counters(cl)
         d0 = cl.docker_counters()
-        marks = [cpu0] + [at_list(k) for k in range(4, 4 + resyncs)]
-        cpu1 = marks[-1]
+        marks = [(cpu0, t0)] + [at_list(k) for k in range(4, 4 + resyncs)]
+        cpu1, t1 = marks[-1]
         a1 = common.auth_counters(cl)
         d1 = cl.docker_counters()
-        full0 = at_list(FULL_EVERY + 1)
-        full1 = at_list(FULL_EVERY + 2)
+        if full_passes(t0, t1):
+            raise RuntimeError("a pass over every name fell within the %d quiet listings (3 to %d): lower "
+                               "resyncs" % (resyncs, 3 + resyncs))
+        # From here, listing by listing until one holds a pass over every name.
+        k, prev, full_between = 4 + resyncs, marks[-1], None
+        while full_between is None:
+            if k > max_listings:
+                raise RuntimeError("no pass over every name by listing %d" % max_listings)
+            cur = at_list(k)
+            if full_passes(prev[1], cur[1]):
+                full_between, full0, full1 = [k - 1, k], prev[0], cur[0]
+            prev, k = cur, k + 1
         st = common.proc_status(en.proc.pid)
         sm = smaps(en.proc.pid)
         if not en.alive():
             raise RuntimeError("enroller died:\n" + en.log()[-2000:])
     finally:
         en.stop()
+    marks = [c for c, _ in marks]
     writes = sum(a1.get(m, 0) - a0.get(m, 0) for m in WRITES)
     calls = sum(a1.values()) - sum(a0.values())
     per = sorted(b - a for a, b in zip(marks, marks[1:]))
     r = {"cpu_ms_per_resync": per[len(per) // 2], "cpu_ms_mean": (cpu1 - cpu0) / resyncs,
          "resyncs": resyncs, "writes": writes,
-         "cpu_ms_full_resync": full1 - full0,
+         "cpu_ms_full_resync": full1 - full0, "full_between_lists": full_between,
          "auth_calls_per_resync": calls / resyncs,
          "docker_calls_per_resync": (sum(d1.values()) - sum(d0.values())) / resyncs,
          "docker_calls_by_endpoint": {k: v - d0.get(k, 0) for k, v in d1.items() if v != d0.get(k, 0)},
@@ -316,6 +334,7 @@ def report(results, cross):
     if any("daemon" in r for r in results):
         rows = []
         prev = None
+        quiet = next(r["daemon"]["resyncs"] for r in results if "daemon" in r)
         for r in results:
             d = r.get("daemon")
             if not d:
@@ -335,11 +354,12 @@ def report(results, cross):
                    "CPU of all its threads (/proc/PID/task/*/schedstat, in ns) between list calls k and k+1: "
                    "the median of %d quiet listings. "
                    "Floor: `bench_list_floor`, one listing of the same containers parsed and hashed per entry, "
-                   "nothing else (the median CPU of its listings, same run). Every %dth listing inspects every container and "
-                   "plans every name: its CPU is the column \"every %dth\".\n" % (FULL_EVERY - 3, FULL_EVERY,
-                                                                              FULL_EVERY))
+                   "nothing else (the median CPU of its listings, same run). The first listing after them that "
+                   "inspects every container and plans every name (the daemon's debug line \"pass: every name\") "
+                   "is the column \"full listing\" (the CPU between the list calls whose interval holds that "
+                   "line).\n" % quiet)
         out.append(common.table(["N", "complete", "CPU ms per resync", "floor: CPU ms per listing",
-                                 "resync / floor", "every %dth: CPU ms" % FULL_EVERY, "writes", "Auth calls per resync",
+                                 "resync / floor", "full listing: CPU ms", "writes", "Auth calls per resync",
                                  "Docker calls per resync", "VmHWM MiB", "VmRSS MiB", "anonymous MiB",
                                  "anonymous bytes per container (slope)"], rows))
     if cross:
