@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import queue
+import shutil
 import socket
 import subprocess
 import sys
@@ -302,10 +303,22 @@ def auth_counters(cl):
 
 
 def write_config(cl, path, docker_host, owner, resync=60, events=True, level="info", rules_dir=None):
+    """Writes a config file and returns its path: in a directory of its own
+    next to path (as /etc/enroller is), with a copy of the identity file,
+    since the daemon watches the directories of both for edits and the
+    stand-in and the replay server log every call to files in cl.tmp: woken
+    by each of their log lines, the daemon would be measured reading inotify
+    events."""
+    d = os.path.join(os.path.dirname(path), "config")
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, os.path.basename(path))
+    identity = os.path.join(d, "identity")
+    shutil.copyfile(cl.identity, identity)
+    os.chmod(identity, 0o600)  # enroller refuses a key file others may read
     with open(path, "w") as f:
         f.write('owner "%s"\n' % owner)
         f.write('docker { host = "%s" }\n' % docker_host)
-        f.write('teleport { addr = "%s", identity = "%s" }\n' % (cl.auth_addr, cl.identity))
+        f.write('teleport { addr = "%s", identity = "%s" }\n' % (cl.auth_addr, identity))
         f.write('rules { dir = "%s" }\n' % (rules_dir or os.path.join(SRC, "rules")))
         f.write('reconcile { resync = %d%s }\n' % (resync, "" if events else ", events = false"))
         f.write('log { level = "%s" }\n' % level)

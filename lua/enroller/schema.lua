@@ -12,6 +12,8 @@ elements = <field>; "map" has keys and values = <field>; "strings" is one
 string or a non-empty array of them, each checked as elements = <field>.
 ]]
 
+local core = require("enroller.core")
+
 local M = {}
 
 local DNS_LABEL_HELP = "lower-case letters, digits and '-', starting with a letter, at most 63 characters"
@@ -43,7 +45,7 @@ M.MAX_STRING = 4096
 -- A control character (NUL, CR, LF, ...) in a string Teleport shows or sends
 -- on as a header is refused; nothing is cut or replaced silently.
 local function control_char(s)
-  local i = s:find("[%z\1-\31\127]")
+  local i = core.control_char(s)
   if i then return ("contains a control character (byte 0x%02x at %d)"):format(s:byte(i), i) end
   return nil
 end
@@ -57,7 +59,14 @@ local function check_text(max)
   end
 end
 
+-- Label keys repeat: every app a rule builds has the same few.  A key found
+-- valid is remembered (up to VALID_KEYS_MAX of them, then forgotten at once),
+-- so a pattern runs once per key, not once per key per app.
+local VALID_KEYS_MAX = 1024
+local valid_keys, n_valid_keys = {}, 0
+
 local function check_label_key(k)
+  if valid_keys[k] then return true end
   if k:sub(1, #M.RESERVED_PREFIX) == M.RESERVED_PREFIX then
     return nil, ("label '%s' is reserved (the daemon writes %s labels)"):format(k, M.RESERVED_PREFIX)
   end
@@ -65,6 +74,8 @@ local function check_label_key(k)
   if not k:match("^[%w/._*%-]+$") then
     return nil, ("label key '%s' may only contain letters, digits and / . _ * -"):format(k)
   end
+  if n_valid_keys == VALID_KEYS_MAX then valid_keys, n_valid_keys = {}, 0 end
+  valid_keys[k], n_valid_keys = true, n_valid_keys + 1
   return true
 end
 
@@ -387,42 +398,56 @@ end
 
 local validate_field
 
--- A record schema's field names, sorted once: every resource of every
--- container is checked against the same few schemas.  Sorted again when
--- the number of fields changed (a caller's own schema, edited).
-local field_order = setmetatable({}, { __mode = "k" })
+-- A record schema's field names, sorted, and its required ones, computed
+-- once: every resource of every container is checked against the same few
+-- schemas.  Computed again when the number of fields changed (a caller's own
+-- schema, edited).
+local shapes = setmetatable({}, { __mode = "k" })
 
-local function order_of(fields)
-  local order, n = field_order[fields], 0
+local function shape_of(fields)
+  local shape, n = shapes[fields], 0
   for _ in pairs(fields) do n = n + 1 end
-  if order == nil or #order ~= n then
-    order = sorted_keys(fields)
-    field_order[fields] = order
+  if shape == nil or #shape.order ~= n then
+    local order, required = sorted_keys(fields), {}
+    for _, k in ipairs(order) do
+      if fields[k].required then required[#required + 1] = k end
+    end
+    shape = { order = order, required = required }
+    shapes[fields] = shape
   end
-  return order
+  return shape
+end
+
+-- The record's own keys in any order, then its required fields: true when
+-- the record is valid, false on any fault (the checks are pure, so the
+-- sorted walk below finds the same fault and names it).
+local function record_passes(fields, required, v, path, what)
+  for k, val in pairs(v) do
+    local f = type(k) == "string" and fields[k]
+    if not f or not validate_field(f, val, join(path, k), what) then return false end
+  end
+  for i = 1, #required do
+    if v[required[i]] == nil then return false end
+  end
+  return true
 end
 
 local function validate_record(field, v, path, what)
   local fields = field.fields
-  local bad = false
-  for k in pairs(v) do
-    if type(k) ~= "string" or fields[k] == nil then
-      bad = true
-      break
+  local shape = shape_of(fields)
+  -- Nearly every record passes: its present keys are all that is checked.
+  if record_passes(fields, shape.required, v, path, what) then return true end
+  -- A fault: walk the keys sorted, so the message names the same one on
+  -- every run.
+  for _, k in ipairs(sorted_keys(v)) do
+    if type(k) ~= "string" then
+      return nil, ("%s key %s is not a string"):format(what, tostring(k))
+    end
+    if fields[k] == nil then
+      return nil, ("%s '%s' is not allowed"):format(what, join(path, k))
     end
   end
-  if bad then
-    -- the first offending key in sorted order, so the message is stable
-    for _, k in ipairs(sorted_keys(v)) do
-      if type(k) ~= "string" then
-        return nil, ("%s key %s is not a string"):format(what, tostring(k))
-      end
-      if fields[k] == nil then
-        return nil, ("%s '%s' is not allowed"):format(what, join(path, k))
-      end
-    end
-  end
-  for _, k in ipairs(order_of(fields)) do
+  for _, k in ipairs(shape.order) do
     local ok, msg = validate_field(fields[k], v[k], join(path, k), what)
     if not ok then return nil, msg end
   end

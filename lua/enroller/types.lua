@@ -126,6 +126,9 @@ function core.log(level, msg) end
 ---@param s string
 ---@return string hex 8 hex digits of FNV-1a
 function core.hash(s) end
+---@param s string
+---@return integer|nil at the first byte below 0x20 or 0x7f
+function core.control_char(s) end
 ---@param text string
 ---@return any|nil value
 ---@return string|nil err

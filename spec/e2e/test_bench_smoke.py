@@ -107,6 +107,20 @@ class BenchSmoke(unittest.TestCase):
         self.assertGreater(float(base[1]), 0)
         self.assertGreater(float(five[1]), 0)
 
+    def test_cpu_profile(self):
+        sys.path.insert(0, BENCH)
+        import cpu_profile
+        out = run(os.path.join(BENCH, "cpu_profile.py"), "--sizes", "5")
+        self.assertIn("### Instructions of one `enroller run --once` first pass, by part", out)
+        # every instruction has a part: the rows add up to the total
+        parts = [rows(out, p)[0] for p in cpu_profile.ORDER]
+        total = rows(out, "total")[0]
+        self.assertEqual(sum(int(r[1].replace(",", "")) for r in parts), int(total[1].replace(",", "")))
+        self.assertGreater(int(total[2].replace(",", "")), 0)  # instructions per container
+        for p in ("rules: Lua and the rule library", "Docker JSON: inspect and list (yajl, jansson, json_pick)",
+                  "Docker HTTP (libcurl, docker_client)", "TLS (OpenSSL, tls_socket)"):
+            self.assertGreater(int(rows(out, p)[0][2].replace(",", "")), 0, p)
+
     def test_rss_map(self):
         out = run(os.path.join(BENCH, "rss_map.py"), "--resyncs", "1")
         self.assertIn("### Idle daemon: resident memory by mapping", out)

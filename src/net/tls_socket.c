@@ -2,10 +2,15 @@
  *
  * States: RESOLVING (uv_getaddrinfo on the thread pool) -> CONNECTING (one
  * address at a time; a failed TCP connect moves to the next address) ->
- * HANDSHAKE -> OPEN -> DEAD.  The poll and timer handles are heap
+ * HANDSHAKE -> OPEN -> DEAD.  The poll, timer and prepare handles are heap
  * allocated and freed by their close callbacks, so the socket itself can
  * be freed at once; callbacks into the owner go through enter()/leave() so
- * the owner may free the socket inside them. */
+ * the owner may free the socket inside them.
+ *
+ * tls_socket_want_ready() is answered by a prepare handle, which libuv runs
+ * once per loop iteration just before it waits: every write the owner
+ * queued in that iteration leaves in one flush, with no system call to ask
+ * for the socket's writability first. */
 #include "net/tls_socket.h"
 
 #include <arpa/inet.h>
@@ -61,6 +66,7 @@ struct tls_socket {
     struct ts_poll *poll;
     int poll_events;
     uv_timer_t *timer;
+    uv_prepare_t *ready; /* runs on_ready before the loop next waits */
     uint8_t *out;
     size_t out_len, out_off, out_cap;
     int depth;
@@ -256,6 +262,10 @@ static void start_tls(struct tls_socket *s)
         ts_fail(s, -ENOMEM, "%s: TLS setup: %s", s->addr, ssl_err_text(ebuf, sizeof(ebuf)));
         return;
     }
+    /* One read() takes every record the kernel holds, not a 5-byte header
+     * and then its body; ssl_read_all reads until WANT_READ, so nothing
+     * waits in OpenSSL's buffer unseen. */
+    SSL_set_read_ahead(s->ssl, 1);
     SSL_set_connect_state(s->ssl);
     s->state = TS_HANDSHAKE;
     handshake_step(s);
@@ -501,6 +511,12 @@ struct tls_socket *tls_socket_connect(uv_loop_t *loop, const struct tls_socket_o
     }
     uv_timer_init(loop, s->timer); /* cannot fail */
     s->timer->data = s;
+    if ((s->ready = malloc(sizeof(*s->ready))) == NULL) {
+        err_set(err, -ENOMEM, "tls: out of memory");
+        goto fail;
+    }
+    uv_prepare_init(loop, s->ready); /* cannot fail */
+    s->ready->data = s;
     if ((s->resolve = calloc(1, sizeof(*s->resolve))) == NULL) {
         err_set(err, -ENOMEM, "tls: out of memory");
         goto fail;
@@ -554,10 +570,21 @@ void tls_socket_flush(struct tls_socket *s)
     leave(s);
 }
 
+static void on_prepare(uv_prepare_t *h)
+{
+    struct tls_socket *s = h->data;
+
+    uv_prepare_stop(h);
+    enter(s);
+    if (s->state == TS_OPEN && !s->free_pending && s->cbs.on_ready)
+        s->cbs.on_ready(s->ud);
+    leave(s);
+}
+
 void tls_socket_want_ready(struct tls_socket *s)
 {
     if (s->state == TS_OPEN)
-        set_poll(s, UV_READABLE | UV_WRITABLE);
+        uv_prepare_start(s->ready, on_prepare);
 }
 
 size_t tls_socket_pending(const struct tls_socket *s) { return s->out_len - s->out_off; }
@@ -575,6 +602,8 @@ static void destroy(struct tls_socket *s)
     close_poll(s);
     if (s->timer != NULL)
         uv_close((uv_handle_t *)s->timer, free_handle);
+    if (s->ready != NULL)
+        uv_close((uv_handle_t *)s->ready, free_handle);
     SSL_free(s->ssl);
     SSL_CTX_free(s->ssl_ctx);
     free(s->out);

@@ -59,7 +59,8 @@ struct tls_socket *tls_socket_connect(uv_loop_t *loop, const struct tls_socket_o
 /* Queues bytes for the peer (they are sent by tls_socket_flush or the loop).
  * -ENOMEM, or -EPIPE once the socket failed. */
 int tls_socket_write(struct tls_socket *s, const uint8_t *data, size_t len);
-/* Asks for an on_ready from the loop soon (once the socket is writable). */
+/* Asks for an on_ready from the loop before it next waits (never from inside
+ * this call): what the owner queued in this loop iteration leaves together. */
 void tls_socket_want_ready(struct tls_socket *s);
 /* Writes what it can now; may run on_error. */
 void tls_socket_flush(struct tls_socket *s);

@@ -20,6 +20,21 @@ describe("enroller.schema", function()
       assert.is_true(check({ name = "a", uri = "tcp://x:1" }))
     end)
 
+    it("checks every label key, however many valid keys it has seen before", function()
+      for i = 1, 2100 do
+        assert.is_true(check({ name = "a", uri = "tcp://x:1", labels = { ["k" .. i] = "v" } }))
+      end
+      for _, k in ipairs({ "k1", "k2099", "k2100" }) do
+        assert.is_true(check({ name = "a", uri = "tcp://x:1", labels = { [k] = "v" } }))
+      end
+      local ok, err = check({ name = "a", uri = "tcp://x:1", labels = { ["k 1"] = "v", k1 = "v" } })
+      assert.is_nil(ok)
+      assert.are.equal("app field 'labels': label key 'k 1' may only contain letters, digits and / . _ * -", err)
+      ok, err = check({ name = "a", uri = "tcp://x:1", labels = { ["enroller.dev/k1"] = "v" } })
+      assert.is_nil(ok)
+      assert.are.equal("app field 'labels': label 'enroller.dev/k1' is reserved (the daemon writes enroller.dev/ labels)", err)
+    end)
+
     describe("errors", function()
       local cases = {
         { { name = "a", uri = "u", urll = "x" }, "app field 'urll' is not allowed" },
@@ -43,6 +58,14 @@ describe("enroller.schema", function()
         { { name = "Bad", uri = "u" },
           "app field 'name': 'Bad' is not a valid name (lower-case letters, digits and '-', starting with a letter, at most 63 characters; enroller.util.dns_name() builds one)" },
         { { name = "a", uri = "u", [1] = "x" }, "app field key 1 is not a string" },
+        -- several faults: an unknown key first, then the fields in name order
+        { { name = "Bad", uri = "u", zz = 1, yy = 2 }, "app field 'yy' is not allowed" },
+        { { name = "Bad", uri = "u", description = "a\0" },
+          "app field 'description': contains a control character (byte 0x00 at 2)" },
+        { { name = "a", uri = "u", description = "a\127b" },
+          "app field 'description': contains a control character (byte 0x7f at 2)" },
+        { { name = "a", uri = "u", labels = { ["x.y"] = "1", ["a b"] = "2" } },
+          "app field 'labels': label key 'a b' may only contain letters, digits and / . _ * -" },
       }
       for _, case in ipairs(cases) do
         it(case[2], function()
@@ -80,6 +103,8 @@ describe("enroller.schema", function()
       })))
       assert.is_true(check(base({ tls = { mode = "verify-full" } })))
       assert.is_true(check(base({ tls = {}, insecure_skip_verify = true })))
+      -- bytes of 0x80 and above are not control characters
+      assert.is_true(check(base({ description = "caf\195\169 \128\255" })))
     end)
     local cases = {
       { { uri = "10.0.0.2:80" }, "app field 'uri': '10.0.0.2:80' is not scheme://host[:port][/path]" },
