@@ -120,9 +120,10 @@ class Enroller:
     def wait_resyncs(self, n=2, needle="resync done:", timeout=DEADLINE, what=None):
         """Waits until n more resync passes than now have finished (only those
         whose "resync done" line contains needle, e.g. "docker INCOMPLETE").
-        Each pass is followed at once by a plan of what it found changed (of
-        every name after a Teleport listing, while deletions are held and
-        every 10th time), so when the nth is logged, the plans after the
+        Each pass is followed at once by a plan of what it found changed and
+        of the names whose deletion the cap or an unknown container holds (of
+        every name after a Teleport listing and every 10th time), so when the
+        nth is logged, the plans after the
         first n-1 have run: with n=2, at least one plan that saw the whole
         of Docker was made after whatever the log showed before the call.
         The line is logged at debug level, which write_config sets."""
