@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Where the bytes go: the heap of one `enroller run --once` pass by owner.
 
-    bench/heap.py [--sizes 1000] [--large] [--json FILE] [--keep DIR]
+    bench/heap.py [--sizes 1000] [--large] [--unchanged] [--json FILE] [--keep DIR]
 
 For N = 0 (the baseline) and each N of --sizes (--large adds 10,000), a
 fresh stand-in (bench/standin_fast.py) and the Docker replay server
@@ -12,7 +12,9 @@ fresh stand-in (bench/standin_fast.py) and the Docker replay server
     `valgrind --tool=massif`; the snapshot massif marks as the peak is read
     (massif.out parsed here, no ms_print needed) and every byte of it is
     given to one owner by the allocation's call stack (OWNERS below, the
-    first owner whose pattern matches any frame wins).
+    first owner whose pattern matches any frame wins);
+  * with --unchanged, a second pass under massif over the apps the first
+    created: nothing to write, which is the daemon's start-up pass.
 The table gives each owner's bytes at the heap's peak and, net of N = 0,
 bytes per container; "malloc overhead" is massif's estimate of the
 allocator's own per-block bytes (mem_heap_extra_B).
@@ -114,22 +116,31 @@ def parse_massif(path):
     return owners, heap, extra
 
 
-def massif_pass(n, keep):
+def massif_run(cl, n, config, out):
+    argv = ["valgrind", "--tool=massif", "--massif-out-file=" + out, "--depth=60", "--threshold=0.0",
+            "--detailed-freq=1000000", "--max-snapshots=100",
+            harness.ENROLLER, "run", "--once", "-c", config]
+    cl.tctl("reset-counters")
+    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                       timeout=7200)
+    text = r.stdout.decode(errors="replace")
+    if r.returncode != 0:
+        raise RuntimeError("massif run at N=%d exited %d:\n%s" % (n, r.returncode, text[-3000:]))
+    writes = sum(common.auth_counters(cl).get(m, 0) for m in ("CreateApp", "UpdateApp"))
+    owners, heap, extra = parse_massif(out)
+    log("N=%d massif: peak heap %d B (+%d B malloc overhead), %d writes" % (n, heap, extra, writes))
+    return {"owners": owners, "heap": heap, "extra": extra, "writes": writes}
+
+
+def massif_pass(n, keep, unchanged=False):
+    """The first pass under massif; with unchanged, then a second pass over
+    the apps the first created (the daemon's start-up pass is this one)."""
     with ReplayCluster(n) as cl:
         config = common.write_config(cl, os.path.join(cl.tmp, "heap.lua"), cl.docker_host, "bench")
-        out = os.path.join(keep or cl.tmp, "massif.N%d.out" % n)
-        argv = ["valgrind", "--tool=massif", "--massif-out-file=" + out, "--depth=60", "--threshold=0.0",
-                "--detailed-freq=1000000", "--max-snapshots=100",
-                harness.ENROLLER, "run", "--once", "-c", config]
-        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                           timeout=7200)
-        text = r.stdout.decode(errors="replace")
-        if r.returncode != 0:
-            raise RuntimeError("massif run at N=%d exited %d:\n%s" % (n, r.returncode, text[-3000:]))
-        writes = sum(common.auth_counters(cl).get(m, 0) for m in ("CreateApp", "UpdateApp"))
-        owners, heap, extra = parse_massif(out)
-        log("N=%d massif: peak heap %d B (+%d B malloc overhead), %d writes" % (n, heap, extra, writes))
-        return {"owners": owners, "heap": heap, "extra": extra, "writes": writes}
+        res = massif_run(cl, n, config, os.path.join(keep or cl.tmp, "massif.N%d.out" % n))
+        if unchanged:
+            res["unchanged"] = massif_run(cl, n, config, os.path.join(keep or cl.tmp, "massif.N%d.unchanged.out" % n))
+        return res
 
 
 def rss_passes(n):
@@ -149,35 +160,46 @@ def rss_passes(n):
         return {"first_kib": first["maxrss_kib"], "unchanged_kib": same["maxrss_kib"]}
 
 
-def measure(n, keep):
+def measure(n, keep, unchanged=False):
     log("heap N=%d" % n)
-    return {"n": n, "rss": rss_passes(n), "massif": massif_pass(n, keep)}
+    return {"n": n, "rss": rss_passes(n), "massif": massif_pass(n, keep, unchanged)}
 
 
 def fmt_bytes(b):
     return "{:,}".format(int(b))
 
 
-def report(results):
-    base = results[0]
-    sized = results[1:]
-    out = ["### Heap by owner at the peak of one `enroller run --once` first pass (massif)\n"]
+def owner_table(title, base, sized):
+    out = [title]
     hdr = ["owner", "N = 0 bytes"]
     for r in sized:
         hdr += ["N = {:,} bytes".format(r["n"]), "N = {:,} bytes per container".format(r["n"])]
     rows = []
     for o in ORDER:
-        row = [o, fmt_bytes(base["massif"]["owners"][o])]
+        row = [o, fmt_bytes(base["owners"][o])]
         for r in sized:
             b = r["massif"]["owners"][o]
-            row += [fmt_bytes(b), "%.0f" % ((b - base["massif"]["owners"][o]) / r["n"])]
+            row += [fmt_bytes(b), "%.0f" % ((b - base["owners"][o]) / r["n"])]
         rows.append(row)
-    row = ["total heap + overhead", fmt_bytes(base["massif"]["heap"] + base["massif"]["extra"])]
+    row = ["total heap + overhead", fmt_bytes(base["heap"] + base["extra"])]
     for r in sized:
         t = r["massif"]["heap"] + r["massif"]["extra"]
-        row += [fmt_bytes(t), "%.0f" % ((t - base["massif"]["heap"] - base["massif"]["extra"]) / r["n"])]
+        row += [fmt_bytes(t), "%.0f" % ((t - base["heap"] - base["extra"]) / r["n"])]
     rows.append(row)
     out.append(common.table(hdr, rows))
+    return out
+
+
+def report(results):
+    base = results[0]
+    sized = results[1:]
+    out = owner_table("### Heap by owner at the peak of one `enroller run --once` first pass (massif)\n",
+                      base["massif"], sized)
+    if "unchanged" in base["massif"]:
+        out.append("")
+        out += owner_table("### Heap by owner at the peak of an unchanged pass (massif; the apps exist)\n",
+                           base["massif"]["unchanged"], [{"n": r["n"], "massif": r["massif"]["unchanged"]}
+                                                         for r in sized])
     out.append("\n### Peak RSS of one `enroller run --once` pass (no valgrind)\n")
     rows = []
     b0 = base["rss"]["first_kib"]
@@ -197,13 +219,15 @@ def main():
     ap.add_argument("--large", action="store_true", help="also N = 10,000")
     ap.add_argument("--json", help="also write raw results here")
     ap.add_argument("--keep", help="keep the massif.out files in this directory")
+    ap.add_argument("--unchanged", action="store_true",
+                    help="also an unchanged pass under massif (where the daemon's start-up peaks)")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     if args.large and 10000 not in sizes:
         sizes.append(10000)
     if args.keep:
         os.makedirs(args.keep, exist_ok=True)
-    results = [measure(n, args.keep) for n in [0] + sorted(set(s for s in sizes if s > 0))]
+    results = [measure(n, args.keep, args.unchanged) for n in [0] + sorted(set(s for s in sizes if s > 0))]
     print(report(results))
     if args.json:
         with open(args.json, "w") as f:

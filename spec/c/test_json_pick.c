@@ -135,6 +135,12 @@ static void test_refused(void)
     expect_refused("{\"Skip\":\"a\\u0000b\"}", 19, "\\u0000");
     expect_refused("{\"Id\":\"a\\u0000b\"}", 17, "\\u0000");
     expect_refused("{\"Labels\":{\"a\\u0000\":\"b\"}}", 26, "\\u0000");
+    expect_refused("{\"Skip\":\"a\\u0000\"}", 18, "\\u0000");
+    expect_refused("{\"Skip\":{\"\\u0000\":1}}", 20, "\\u0000");
+    /* A raw NUL (or any control character) in a string, skipped or kept. */
+    expect_refused("{\"Skip\":\"a\0b\"}", 14, "");
+    expect_refused("{\"Id\":\"a\0b\"}", 12, "");
+    expect_refused("{\"Skip\":{\"a\0\":1}}", 17, "");
     /* Past jansson's nesting limit, in a kept value. */
     memset(deep, '[', 3000);
     memset(deep + 3000, ']', 3000);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@ struct picker {
     size_t key_len, key_cap;
     bool key_kept;
     const struct json_pick *key_pick;
+    uintptr_t text_lo, text_hi;     /* the document: [lo, hi) */
     int code;                       /* first failure: -EINVAL or -ENOMEM */
     char why[128];
 };
@@ -50,12 +52,22 @@ static int stop(struct picker *p, int code, const char *fmt, ...)
     return 0; /* yajl_status_client_canceled */
 }
 
+/* key (NUL-terminated) is the n bytes at k; stops at the first difference. */
+static bool key_is(const char *key, const unsigned char *k, size_t n)
+{
+    size_t i = 0;
+
+    for (; i < n && key[i] != '\0'; i++)
+        if ((unsigned char)key[i] != k[i])
+            return false;
+    return i == n && key[i] == '\0';
+}
+
 static const struct json_pick *find(const struct json_pick *pick, const unsigned char *k, size_t n,
                                     bool *found)
 {
     for (; pick->key != NULL; pick++) {
-        if ((pick->key[0] == '*' && pick->key[1] == '\0') ||
-            (strlen(pick->key) == n && memcmp(pick->key, k, n) == 0)) {
+        if ((pick->key[0] == '*' && pick->key[1] == '\0') || key_is(pick->key, k, n)) {
             *found = true;
             return pick->children;
         }
@@ -162,9 +174,22 @@ static int on_number(void *ud, const char *s, size_t n)
     return scalar(ud, make_number, s, n);
 }
 
+/* A NUL in s, which is \u0000 in the text: yajl refuses a raw control
+ * character in a string, and hands on a string without escapes as the
+ * bytes of the document, so only a string it decoded (elsewhere) is looked
+ * through. */
+static bool has_nul(const struct picker *p, const unsigned char *s, size_t n)
+{
+    uintptr_t a = (uintptr_t)s;
+
+    if (a >= p->text_lo && a <= p->text_hi && n <= p->text_hi - a)
+        return false;
+    return memchr(s, '\0', n) != NULL;
+}
+
 static int on_string(void *ud, const unsigned char *s, size_t n)
 {
-    if (memchr(s, '\0', n) != NULL)
+    if (has_nul(ud, s, n))
         return stop(ud, -EINVAL, "\\u0000 is not allowed");
     return scalar(ud, make_string, s, n);
 }
@@ -226,7 +251,7 @@ static int on_key(void *ud, const unsigned char *s, size_t n)
 {
     struct picker *p = ud;
 
-    if (memchr(s, '\0', n) != NULL)
+    if (has_nul(p, s, n))
         return stop(p, -EINVAL, "\\u0000 is not allowed");
     if (p->skip > 0)
         return 1;
@@ -279,7 +304,7 @@ static void grammar_error(struct picker *p, yajl_handle h, const char *text, siz
 json_t *json_pick_parse(const char *text, size_t len, const struct json_pick *pick, const char *what,
                         struct enr_error *err)
 {
-    struct picker p = {.root_pick = pick};
+    struct picker p = {.root_pick = pick, .text_lo = (uintptr_t)text, .text_hi = (uintptr_t)text + len};
     yajl_handle h = yajl_alloc(&callbacks, NULL, &p);
 
     if (h == NULL) {

@@ -7,7 +7,8 @@
  * document (README "Architecture": small resident state).  Never mutated after creation;
  * shared read-only with the Lua binding.  Its strings and labels are interned
  * (base/intern.h): the image, the network names, the state and the label
- * keys and values most containers share are stored once.
+ * keys and values most containers share are stored once.  The networks and
+ * ports arrays live in the same allocation as the struct (container_free).
  */
 #ifndef ENR_CONTAINER_H
 #define ENR_CONTAINER_H

@@ -8,6 +8,7 @@
 
 #include "base/list.h"
 #include "base/backoff.h"
+#include "base/intern.h"
 #include "base/log.h"
 #include "base/strmap.h"
 
@@ -57,7 +58,7 @@ struct docker_sync {
     bool running, again, list_ok, list_pending, partial, full, first_done;
     unsigned since_full;
     uint64_t list_seq;
-    char **ids;                /* to inspect */
+    const char **ids;          /* to inspect: interned, the tracks' keys shared */
     size_t n_ids, next, done;
     struct backoff resync_backoff;
 
@@ -285,8 +286,8 @@ static void start_events(struct docker_sync *ds)
 static void free_ids(struct docker_sync *ds)
 {
     for (size_t i = 0; i < ds->n_ids; i++)
-        free(ds->ids[i]);
-    free(ds->ids);
+        intern_put(ds->ids[i]);
+    free((void *)ds->ids);
     ds->ids = NULL;
     ds->n_ids = ds->next = ds->done = 0;
 }
@@ -359,7 +360,9 @@ static bool diff_list(struct docker_sync *ds, char **ids, const uint64_t *hashes
         if (!ds->full && t->live && !t->failed && hashes[i] != 0 && t->list_hash == hashes[i])
             continue;
         t->list_hash = hashes[i];
-        if ((ds->ids[ds->n_ids] = strdup(ids[i])) == NULL)
+        /* A reference, not a copy: at 10,000 containers a copy of each id
+         * held through the whole inspect phase was 0.8 MB of the peak. */
+        if ((ds->ids[ds->n_ids] = intern_get(ids[i])) == NULL)
             return false;
         ds->n_ids++;
     }
