@@ -64,6 +64,15 @@ def ratio(a, b):
     return float("nan") if not b else a / b
 
 
+def emit(markdown, results, json_path=None):
+    """Prints a benchmark's tables; with json_path, also writes its raw
+    results there (the scripts' --json)."""
+    print(markdown)
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(results, f, indent=1)
+
+
 def table(header, rows):
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:

@@ -19,7 +19,6 @@ not depend on the machine's load; the system calls' own cost does not show
 (callgrind counts user space only).
 """
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -170,10 +169,7 @@ def main():
     if args.keep:
         os.makedirs(args.keep, exist_ok=True)
     results = [profile_pass(n, args.keep) for n in [0] + sizes]
-    print(report(results))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
+    common.emit(report(results), results, args.json)
     return 0
 
 

@@ -39,7 +39,6 @@ The stand-in is Python and runs on the same 2 cores as every enroller, so
 absolute rates describe this machine; the growth with H is the result.
 """
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -312,10 +311,7 @@ def main():
         ap.error("--hosts: 1 to 99 enrollers")
     th, tp = (int(x) for x in args.extrapolate.lower().split("x", 1))
     results = [run_fleet(h, args.per_host, args.steady, args.resync) for h in hosts]
-    print(report(results, th, tp))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
+    common.emit(report(results, th, tp), results, args.json)
     return 0
 
 

@@ -20,7 +20,6 @@ bytes per container; "malloc overhead" is massif's estimate of the
 allocator's own per-block bytes (mem_heap_extra_B).
 """
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -228,10 +227,7 @@ def main():
     if args.keep:
         os.makedirs(args.keep, exist_ok=True)
     results = [measure(n, args.keep, args.unchanged) for n in [0] + sorted(set(s for s in sizes if s > 0))]
-    print(report(results))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
+    common.emit(report(results), results, args.json)
     return 0
 
 

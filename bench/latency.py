@@ -20,7 +20,6 @@ timed start and removed after each phase; each phase uses new names, so
 every app is new.  A warm-up container per registrar is not counted.
 """
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -233,10 +232,7 @@ def main():
                 res[kind] = measure(cl, watch, kind, args.n, args.burst, args.poll_n)
         finally:
             watch.close()
-    print(report(res, args.n, args.burst))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(res, f, indent=1)
+    common.emit(report(res, args.n, args.burst), res, args.json)
     return 0
 
 

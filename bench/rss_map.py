@@ -18,7 +18,6 @@ loopback port).  --detail LIB lists each mapping of a library (text, data,
 relro) with its size and Rss.
 """
 import argparse
-import json
 import os
 import socket
 import subprocess
@@ -191,10 +190,7 @@ def main():
         runs.append(measure(os.path.abspath(args.compare), args.resyncs, args.http))
     for r in runs:
         log("%s: VmHWM %d KiB" % (r["enroller"], r["vmhwm_kib"]))
-    print(report(runs, args.detail))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(runs, f, indent=1)
+    common.emit(report(runs, args.detail), runs, args.json)
     return 0
 
 

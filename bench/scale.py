@@ -19,7 +19,6 @@ N, so the replay can be judged.  On the real engine, Docker calls are counted
 by docker_replay.py --proxy, a byte-for-byte relay in front of its socket.
 """
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -397,10 +396,7 @@ def main():
     if args.cross_check:
         cross.append(("real dockerd", run_dockerd(args.cross_check, args.repeat)))
         cross.append(("replay", run_replay(args.cross_check, args.repeat)))
-    print(report(results, cross))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"results": results, "cross": cross}, f, indent=1)
+    common.emit(report(results, cross), {"results": results, "cross": cross}, args.json)
     return 0
 
 
