@@ -35,7 +35,6 @@
 #include "reconcile/teleport_view.h"
 
 
-static void schedule_plan(struct reconciler *r, unsigned delay_ms);
 
 /* dockerd shutting down stops its containers (their die events come) and
  * then ends the event stream: containers that stopped this long before the
@@ -52,28 +51,28 @@ static bool listing(const struct reconciler *r)
     return docker_sync_busy(r->ds) || teleport_view_busy(r->tv);
 }
 
-static void touch(struct reconciler *r, const char *name)
+void reconciler_touch(struct reconciler *r, const char *name)
 {
     if (!r->full && strmap_get(&r->touched, name) == NULL && strmap_put(&r->touched, name, r, NULL) < 0)
         r->full = true;     /* out of memory: plan everything instead */
 }
 
-static void touch_res(struct reconciler *r, const struct resource *res)
+void reconciler_touch_res(struct reconciler *r, const struct resource *res)
 {
     char kb[PLANNER_KEY_MAX];
-    touch(r, planner_key(res->kind, res->name, kb));
+    reconciler_touch(r, planner_key(res->kind, res->name, kb));
 }
 
 static void touch_apps(struct reconciler *r, const struct container_entry *e)
 {
     for (size_t i = 0; i < e->apps.len; i++)
-        touch_res(r, &e->apps.items[i]);
+        reconciler_touch_res(r, &e->apps.items[i]);
 }
 
 static void plan_all(struct reconciler *r, unsigned delay_ms)
 {
     r->full = true;
-    schedule_plan(r, delay_ms);
+    reconciler_schedule_plan(r, delay_ms);
 }
 
 /* ---- grace period ------------------------------------------------------------ */
@@ -81,92 +80,6 @@ static void plan_all(struct reconciler *r, unsigned delay_ms)
 static void grace_timer_cb(uv_timer_t *t)
 {
     plan_all(t->data, 0);
-}
-
-/* ---- held deletions ---------------------------------------------------------- */
-
-/* Keeps r->replan, the names whose held deletion a listing plans again:
- * those held by the deletion cap (its budget frees as the window moves, and
- * a pass over them counts them together) or by an incomplete input (a
- * container whose inspect or rules failed may be known again without
- * touching the name).  A deletion held by the policy is planned again only
- * when something touches its name or a reload changes the policy, one held
- * by the grace period when the grace timer fires.  Call with the names of
- * the pass still in r->touched (unless full). */
-static void note_replan(struct reconciler *r, const struct plan *p, bool full)
-{
-    const char *name;
-    bool capped = false;
-    void *g;
-
-    if (full)
-        strmap_cleanup(&r->replan);
-    else
-        for (size_t it = 0; strmap_next(&r->touched, &it, &name, NULL);)
-            strmap_del(&r->replan, name);
-    for (size_t i = 0; i < p->len; i++) {
-        const struct plan_action *a = &p->actions[i];
-        char kb[PLANNER_KEY_MAX];
-
-        if (a->op != PLAN_SKIP || (a->guard != PLAN_GUARD_CAP && a->guard != PLAN_GUARD_INCOMPLETE))
-            continue;
-        if (strmap_put(&r->replan, planner_key(a->res.kind, a->name, kb), (void *)(uintptr_t)a->guard, NULL) < 0)
-            r->need_full = true;    /* out of memory: the next listing plans every name */
-    }
-    for (size_t it = 0; !capped && strmap_next(&r->replan, &it, NULL, &g);)
-        capped = (uintptr_t)g == PLAN_GUARD_CAP;
-    /* No deletion is held by the cap any more: a new cap is news. */
-    if (!capped)
-        r->last_capped = 0;
-}
-
-static void touch_replan(struct reconciler *r)
-{
-    const char *name;
-
-    for (size_t it = 0; strmap_next(&r->replan, &it, &name, NULL);)
-        touch(r, name);
-}
-
-static void window_timer_cb(uv_timer_t *t)
-{
-    struct reconciler *r = t->data;
-
-    touch_replan(r);
-    schedule_plan(r, 0);
-}
-
-/* A pass the deletion window capped (its deletions alone are within
- * max_deletes): plan the held names again once enough of the window's
- * deletions have aged out for them to fit.  del_times holds the window's
- * deletions, oldest first (recent_deletes ran for this pass). */
-static void arm_window(struct reconciler *r, const struct plan *p)
-{
-    uint64_t w = (uint64_t)r->cfg.delete_window_sec * 1000, now = uv_now(r->loop), due;
-    size_t j;
-
-    if (!p->deletes_capped || !p->window_capped || p->capped_deletes > r->cfg.max_deletes ||
-        r->n_del + p->capped_deletes <= r->cfg.max_deletes)
-        return;
-    /* The pass fits once the deletions up to and including j have aged out. */
-    j = r->n_del + p->capped_deletes - r->cfg.max_deletes - 1;
-    due = r->del_times[j] + w;
-    uv_timer_start(&r->window_timer, window_timer_cb, due > now ? due - now + 1 : 1, 0);
-}
-
-/* Touches the owned apps in the view whose lease is due for refresh (the
- * planner's test: less than half a lease left), so a listing plans them
- * and not every name. */
-static void touch_lease_due(struct reconciler *r)
-{
-    int64_t due = (int64_t)time(NULL) + (int64_t)r->cfg.lease_sec / 2;
-    const struct resource *t;
-
-    for (size_t it = 0; teleport_view_next(r->tv, &it, &t);) {
-        const char *o = kv_get(&t->labels, PLANNER_LABEL_OWNER);
-        if (o != NULL && strcmp(o, r->owner) == 0 && (t->expires == 0 || t->expires < due))
-            touch_res(r, t);
-    }
 }
 
 /* ---- Docker side ------------------------------------------------------------------ */
@@ -197,7 +110,7 @@ static void on_docker_change(void *ud, const char *id, enum docker_sync_change w
         touch_apps(r, e);
         container_table_remove(&r->table, e);
         if (plan)
-            schedule_plan(r, r->cfg.coalesce_ms);
+            reconciler_schedule_plan(r, r->cfg.coalesce_ms);
         return;
     }
     bool was_live = e != NULL, changed;
@@ -214,7 +127,7 @@ static void on_docker_change(void *ud, const char *id, enum docker_sync_change w
     if (changed) {
         touch_apps(r, e);       /* and the names it wants now */
         if (plan)
-            schedule_plan(r, r->cfg.coalesce_ms);
+            reconciler_schedule_plan(r, r->cfg.coalesce_ms);
     }
 }
 
@@ -253,7 +166,7 @@ static void on_docker_stream_end(void *ud)
  * incomplete one or dockerd's shutdown; and when the listing inspected
  * every container (docker_sync does so every 10th time).  Else it also
  * plans the names whose deletion the cap or an incomplete input holds
- * (note_replan), and every lease/4 the owned apps whose lease is due. */
+ * (reconcile_held.c), and every lease/4 the owned apps whose lease is due. */
 static void listed(struct reconciler *r)
 {
     uint64_t now = uv_now(r->loop), lease_ms = (uint64_t)r->cfg.lease_sec * 1000;
@@ -265,14 +178,14 @@ static void listed(struct reconciler *r)
     if (r->need_full || docker_sync_listed_all(r->ds)) {
         r->full = true;
     } else {
-        touch_replan(r);
+        reconcile_held_touch(r);
         if (lease_ms > 0 && now - r->lease_checked_ms >= lease_ms / 4) {
-            touch_lease_due(r);
+            reconcile_held_touch_lease_due(r);
             r->lease_checked_ms = now;
         }
     }
     r->listing_pass = true;
-    schedule_plan(r, 0);
+    reconciler_schedule_plan(r, 0);
 }
 
 static void on_listed(void *ud, bool complete)
@@ -303,8 +216,8 @@ static void on_view_listed(void *ud, bool complete)
 static void on_view_change(void *ud, const char *name)
 {
     struct reconciler *r = ud;
-    touch(r, name);
-    schedule_plan(r, r->cfg.coalesce_ms);
+    reconciler_touch(r, name);
+    reconciler_schedule_plan(r, r->cfg.coalesce_ms);
 }
 
 /* ---- writes ------------------------------------------------------------------------ */
@@ -352,8 +265,8 @@ static void write_done(void *ud, enum plan_op op, const struct resource *res, co
         r->stats.updates++;
     /* A pass that skipped this name while the write was in flight did not
      * plan it: plan it again now. */
-    touch(r, key);
-    schedule_plan(r, r->cfg.coalesce_ms);
+    reconciler_touch(r, key);
+    reconciler_schedule_plan(r, r->cfg.coalesce_ms);
 }
 
 static void executor_idle_cb(void *ud)
@@ -625,7 +538,7 @@ static void plan_timer_cb(uv_timer_t *h)
     log_debug(LOG_RECONCILE, "pass: %s (%zu desired, %zu in Teleport)%s", full ? "every name" : "changed names",
               ps.nd, ps.nt, r->listing_pass ? " after a listing" : "");
     reconcile_ops_count_held(r, &p, full);
-    note_replan(r, &p, full);
+    reconcile_held_note(r, &p, full);
     /* The names are planned: what touches them from here on is news. */
     r->full = false;
     strmap_cleanup(&r->touched);
@@ -645,7 +558,7 @@ static void plan_timer_cb(uv_timer_t *h)
         goto fail;
     if (!r->cfg.plan_only && !r->cfg.dry_run && !in.deletes_approved)
         note_deletes(r, p.n[PLAN_DELETE], uv_now(r->loop));
-    arm_window(r, &p);
+    reconcile_held_arm_window(r, &p);
     if (r->am != NULL)
         reconcile_agents_sync(r, &in);
     if (r->cfg.on_pass != NULL)
@@ -665,7 +578,7 @@ out:
     free(unknown);
 }
 
-static void schedule_plan(struct reconciler *r, unsigned delay_ms)
+void reconciler_schedule_plan(struct reconciler *r, unsigned delay_ms)
 {
     if (r->stopping)
         return;

@@ -66,6 +66,25 @@ struct reconciler {
     struct agent_manager *am;   /* agent mode; NULL: off */
 };
 
+/* Adds a planner key (planner_key) to the names the next pass plans. */
+void reconciler_touch(struct reconciler *r, const char *key);
+void reconciler_touch_res(struct reconciler *r, const struct resource *res);
+/* A pass in delay_ms, or at once when the last one is older than
+ * coalesce_ms; a pass already due sooner covers it. */
+void reconciler_schedule_plan(struct reconciler *r, unsigned delay_ms);
+
+/* After a pass: keeps r->replan, the names whose deletion the cap or an
+ * unknown container holds (call with the pass's names still in r->touched,
+ * unless full) (reconcile_held.c). */
+void reconcile_held_note(struct reconciler *r, const struct plan *p, bool full);
+/* Touches the names in r->replan. */
+void reconcile_held_touch(struct reconciler *r);
+/* After a pass the deletion window capped: a pass over the held names when
+ * the window lets them through. */
+void reconcile_held_arm_window(struct reconciler *r, const struct plan *p);
+/* Touches the owned apps whose lease is due for a refresh. */
+void reconcile_held_touch_lease_due(struct reconciler *r);
+
 /* container_table_evaluate, counting a new rule error and telling
  * cfg.on_rule_error (reconcile_ops.c). */
 void reconcile_ops_evaluate(struct reconciler *r, struct container_entry *e);
