@@ -58,6 +58,8 @@ int main(void)
         /* skipped: other types and actions, no id, blank */
         {"{\"Type\":\"image\",\"Action\":\"pull\",\"Actor\":{\"ID\":\"x\"}}", 0, NULL, NULL, NULL, 0},
         {"{\"Type\":\"container\",\"Action\":\"exec_start: sh\",\"Actor\":{\"ID\":\"x\"}}", 0, NULL, NULL, NULL, 0},
+        /* a signal changes no state; a process it ends sends die */
+        {"{\"Type\":\"container\",\"Action\":\"kill\",\"Actor\":{\"ID\":\"x\"}}", 0, NULL, NULL, NULL, 0},
         {"{\"Type\":\"container\",\"Action\":\"start\",\"Actor\":{}}", 0, NULL, NULL, NULL, 0},
         {"   ", 0, NULL, NULL, NULL, 0},
         /* times: seconds that overflow int64 nanoseconds, negative, far future -> 0 */

@@ -955,9 +955,11 @@ int docker_client_inspect(struct docker_client *dc, const char *id, docker_inspe
 int docker_client_events(struct docker_client *dc, int64_t since_nano, docker_event_cb ev_cb,
                          docker_stream_end_cb end_cb, void *ud, struct enr_error *err)
 {
+    /* Not "kill": a signal changes no state by itself, and a process it ends
+     * sends "die" (an inspect per kill was wasted on every docker stop). */
     static const char filters[] =
         "{\"type\":[\"container\",\"network\"],"
-        "\"event\":[\"start\",\"die\",\"destroy\",\"stop\",\"kill\",\"pause\",\"unpause\","
+        "\"event\":[\"start\",\"die\",\"destroy\",\"stop\",\"pause\",\"unpause\","
         "\"health_status\",\"connect\",\"disconnect\","
         "\"died\",\"remove\"]}"; /* Podman 4.3 filters on these names; see the top comment */
     char query[512];

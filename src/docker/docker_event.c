@@ -43,8 +43,9 @@ static int64_t event_time(json_t *root)
     return t > 0 && t <= limit ? t : 0;
 }
 
+/* Not "kill": see docker_client_events. */
 static const char *const container_actions[] = {
-    "start", "die", "destroy", "stop", "kill", "pause", "unpause", "health_status",
+    "start", "die", "destroy", "stop", "pause", "unpause", "health_status",
     "died", "remove", /* Podman's names for die and destroy */
 };
 
