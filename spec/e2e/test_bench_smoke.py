@@ -117,8 +117,10 @@ class BenchSmoke(unittest.TestCase):
         total = rows(out, "total")[0]
         self.assertEqual(sum(int(r[1].replace(",", "")) for r in parts), int(total[1].replace(",", "")))
         self.assertGreater(int(total[2].replace(",", "")), 0)  # instructions per container
+        # the parts each container adds to (at N = 5 the others, TLS among them, are within
+        # start-up's variation from run to run, and may come out below N = 0)
         for p in ("rules: Lua and the rule library", "Docker JSON: inspect and list (yajl, jansson, json_pick)",
-                  "Docker HTTP (libcurl, docker_client)", "TLS (OpenSSL, tls_socket)"):
+                  "Docker HTTP (libcurl, docker_client)"):
             self.assertGreater(int(rows(out, p)[0][2].replace(",", "")), 0, p)
 
     def test_rss_map(self):
