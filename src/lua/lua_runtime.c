@@ -41,8 +41,7 @@ struct runtime {
     int budget_armed;
     uint64_t budget;     /* instructions (and charged units) allowed */
     uint64_t spent;      /* counted so far in this call */
-    uint64_t deadline;   /* thread CPU ns; 0: none, or not yet read */
-    int clock_due;       /* a time limit applies: the first clock check sets deadline */
+    uint64_t deadline;   /* thread CPU ns; 0: no time limit; DEADLINE_UNREAD: not yet read */
     unsigned time_ms;    /* the CPU time limit; 0: none */
     size_t alloc_since;  /* bytes allocated since the clock was last read */
     unsigned hooks_since; /* count events since the clock was last read */
@@ -65,6 +64,9 @@ static volatile sig_atomic_t interrupted;
  * Small enough that a deadline or SIGTERM is seen within microseconds,
  * large enough that the hook costs nothing measurable. */
 #define HOOK_STEP 1000
+/* deadline while a time limit applies and the clock is not read yet: the
+ * first clock check reads it and sets the deadline. */
+#define DEADLINE_UNREAD UINT64_MAX
 /* Count events between two reads of the clock (a system call). */
 #define HOOKS_PER_CLOCK 16
 /* Bytes allocated between two reads of the clock by the allocator. */
@@ -131,12 +133,11 @@ static int over_time(struct runtime *rt, const char *where)
         return 1;
     }
     rt->hooks_since = 0;
-    if (rt->clock_due) {
+    if (rt->deadline == DEADLINE_UNREAD) {
         /* The clock is read first here, not when the call starts: most
          * calls end within HOOKS_PER_CLOCK count events and never make
          * the system call.  The limit starts at most that many
          * instructions late. */
-        rt->clock_due = 0;
         rt->deadline = now_ns() + (uint64_t)rt->time_ms * 1000000u;
         return 0;
     }
@@ -560,8 +561,7 @@ static void arm(lua_State *L, struct runtime *rt, uint64_t instructions)
     rt->trip_msg[0] = '\0';
     rt->alloc_since = 0;
     rt->hooks_since = 0;
-    rt->deadline = 0;
-    rt->clock_due = instructions != 0 && rt->time_ms != 0;
+    rt->deadline = instructions != 0 && rt->time_ms != 0 ? DEADLINE_UNREAD : 0;
     if (mask == 0) {
         lua_sethook(L, NULL, 0, 0);
         return;
