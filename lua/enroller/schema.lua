@@ -23,12 +23,10 @@ local DNS_LABEL_HELP = "lower-case letters, digits and '-', starting with a lett
 @param {string} s
 @return {boolean} true for a DNS-1035 label: ^[a-z]([-a-z0-9]*[a-z0-9])?$, at most 63 bytes
 ]]
-function M.is_dns_label(s)
-  return type(s) == "string" and #s <= 63 and s:match("^[a-z][-a-z0-9]*$") ~= nil and s:sub(-1) ~= "-"
-end
+M.is_dns_label = core.is_dns_label
 
 local function check_name(v)
-  if M.is_dns_label(v) then return true end
+  if core.is_dns_label(v) then return true end
   return nil, ("'%s' is not a valid name (%s; enroller.util.dns_name() builds one)"):format(v, DNS_LABEL_HELP)
 end
 
@@ -50,34 +48,12 @@ local function control_char(s)
   return nil
 end
 
-local function check_text(max)
-  return function(v)
-    local bad = control_char(v)
-    if bad then return nil, bad end
-    if #v > max then return nil, ("is %d bytes; at most %d"):format(#v, max) end
-    return true
-  end
-end
+-- check(v): no control character, at most max bytes (src/lua/lua_schema.c)
+local check_text = core.text_check
 
--- Label keys repeat: every app a rule builds has the same few.  A key found
--- valid is remembered (up to VALID_KEYS_MAX of them, then forgotten at once),
--- so a pattern runs once per key, not once per key per app.
-local VALID_KEYS_MAX = 1024
-local valid_keys, n_valid_keys = {}, 0
-
-local function check_label_key(k)
-  if valid_keys[k] then return true end
-  if k:sub(1, #M.RESERVED_PREFIX) == M.RESERVED_PREFIX then
-    return nil, ("label '%s' is reserved (the daemon writes %s labels)"):format(k, M.RESERVED_PREFIX)
-  end
-  -- api/types/resource.go IsValidLabelKey (older releases: no ':'); %w is ASCII here
-  if not k:match("^[%w/._*%-]+$") then
-    return nil, ("label key '%s' may only contain letters, digits and / . _ * -"):format(k)
-  end
-  if n_valid_keys == VALID_KEYS_MAX then valid_keys, n_valid_keys = {}, 0 end
-  valid_keys[k], n_valid_keys = true, n_valid_keys + 1
-  return true
-end
+-- api/types/resource.go IsValidLabelKey (older releases: no ':'), and not
+-- under M.RESERVED_PREFIX (src/lua/lua_schema.c)
+local check_label_key = core.check_label_key
 
 local function check_labels(t)
   local n = 0
@@ -129,33 +105,9 @@ local function check_public_addr(v)
 end
 
 -- api/types/app.go CheckAndSetDefaults: the URI parses as a URL; enroller
--- also wants a scheme and a host, and no control character anywhere.
-local function check_uri(v)
-  if v == "" then return nil, "must not be empty" end
-  local bad = control_char(v)
-  if bad then return nil, bad end
-  if #v > M.MAX_STRING then return nil, ("is %d bytes; at most %d"):format(#v, M.MAX_STRING) end
-  local scheme, rest = v:match("^(%a[%w+.-]*)://(.*)$")
-  if not scheme then return nil, ("'%s' is not scheme://host[:port][/path]"):format(v) end
-  if scheme ~= scheme:lower() then return nil, ("'%s': scheme must be lower-case"):format(v) end
-  local authority = rest:match("^([^/?#]*)")
-  if authority:find("@", 1, true) then return nil, ("'%s' must not carry user information"):format(v) end
-  local host, port
-  if authority:sub(1, 1) == "[" then
-    host, port = authority:match("^(%[[%x:.]+%])(.*)$")
-  else
-    host, port = authority:match("^([^:]*)(.*)$")
-  end
-  if host == nil or host == "" then return nil, ("'%s' has no host"):format(v) end
-  if port ~= "" then
-    local n = port:match("^:(%d+)$")
-    if not n or tonumber(n) < 1 or tonumber(n) > 65535 then
-      return nil, ("'%s' has a bad port (1-65535)"):format(v)
-    end
-  end
-  if rest:find("%s") then return nil, ("'%s' contains white space"):format(v) end
-  return true
-end
+-- also wants a scheme and a host, and no control character anywhere
+-- (src/lua/lua_schema.c).
+local check_uri = core.check_uri
 
 local function check_port_range(v)
   -- api/types/app.go: port 1-65535; end_port 0 (one port) or port < end_port <= 65535
@@ -398,47 +350,28 @@ end
 
 local validate_field
 
--- A record schema's field names, sorted, and its required ones, computed
--- once: every resource of every container is checked against the same few
--- schemas.  Computed again when the number of fields changed (a caller's own
--- schema, edited).
-local shapes = setmetatable({}, { __mode = "k" })
-
-local function shape_of(fields)
-  local shape, n = shapes[fields], 0
-  for _ in pairs(fields) do n = n + 1 end
-  if shape == nil or #shape.order ~= n then
-    local order, required = sorted_keys(fields), {}
-    for _, k in ipairs(order) do
-      if fields[k].required then required[#required + 1] = k end
-    end
-    shape = { order = order, required = required }
-    shapes[fields] = shape
-  end
-  return shape
-end
-
 -- The record's own keys in any order, then its required fields: true when
 -- the record is valid, false on any fault (the checks are pure, so the
--- sorted walk below finds the same fault and names it).
-local function record_passes(fields, required, v, path, what)
+-- sorted walk below finds the same fault and names it).  The C walk
+-- (core.record_passes) does the same for a table without a metatable.
+local function record_passes(fields, v, path, what)
   for k, val in pairs(v) do
     local f = type(k) == "string" and fields[k]
     if not f or not validate_field(f, val, join(path, k), what) then return false end
   end
-  for i = 1, #required do
-    if v[required[i]] == nil then return false end
+  for k, f in pairs(fields) do
+    if f.required and v[k] == nil then return false end
   end
   return true
 end
 
 local function validate_record(field, v, path, what)
   local fields = field.fields
-  local shape = shape_of(fields)
-  -- Nearly every record passes: its present keys are all that is checked.
-  if record_passes(fields, shape.required, v, path, what) then return true end
-  -- A fault: walk the keys sorted, so the message names the same one on
-  -- every run.
+  -- Nearly every record passes: a walk in C says so, or for a table it
+  -- leaves to Lua (a metatable, many entries) the walk above.
+  if core.record_passes(field, v) or record_passes(fields, v, path, what) then return true end
+  -- A fault (or a table the C walk leaves here): walk the keys sorted, so
+  -- the message names the same one on every run.
   for _, k in ipairs(sorted_keys(v)) do
     if type(k) ~= "string" then
       return nil, ("%s key %s is not a string"):format(what, tostring(k))
@@ -447,7 +380,7 @@ local function validate_record(field, v, path, what)
       return nil, ("%s '%s' is not allowed"):format(what, join(path, k))
     end
   end
-  for _, k in ipairs(shape.order) do
+  for _, k in ipairs(sorted_keys(fields)) do
     local ok, msg = validate_field(fields[k], v[k], join(path, k), what)
     if not ok then return nil, msg end
   end

@@ -8,6 +8,8 @@
  *     local c = core.container_from_inspect(json)   -- in specs
  *     local t, err = core.json_decode('{"redirect": ["localhost"]}')
  *     local at = core.control_char("a\tb")   -- 2
+ *
+ * and the checks enroller.schema runs on every resource (lua_schema.c).
  */
 #include "lua/lua_core.h"
 #include "base/hash.h"
@@ -17,6 +19,7 @@
 
 #include "base/log.h"
 #include "lua/lua_container.h"
+#include "lua/lua_schema.h"
 
 static int core_log(lua_State *L);
 static int core_hash(lua_State *L);
@@ -212,6 +215,7 @@ static int core_json_decode(lua_State *L)
 int luaopen_enroller_core(lua_State *L)
 {
     luaL_newlib(L, core_funcs);
+    lua_schema_register(L);
     lua_pushliteral(L, ENR_VERSION);
     lua_setfield(L, -2, "version");
     luaopen_enroller_container(L);

@@ -123,12 +123,28 @@ static void trip(struct runtime *rt, const char *fmt, ...)
     }
 }
 
-/* The limits that need no Lua stack: interruption and the time limit.
- * where is "" or "src:line: ".  Returns 1 when one was hit. */
-static int over_time(struct runtime *rt, const char *where)
+/* "src:line: " of the Lua function at level (0: running, 1: its caller
+ * when a C function runs), or "". */
+static const char *where(lua_State *L, int level, char *buf, size_t size)
 {
+    lua_Debug ar;
+    buf[0] = '\0';
+    if (lua_getstack(L, level, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline > 0)
+        snprintf(buf, size, "%s:%d: ", ar.short_src, ar.currentline);
+    return buf;
+}
+
+/* The limits that need no Lua stack: interruption and the time limit.
+ * A message names the Lua function at level of L (as where() does; L NULL:
+ * no position), formatted only when a limit was hit.  Returns 1 then. */
+static int over_time(struct runtime *rt, lua_State *L, int level)
+{
+    char at[300] = "";
+
     if (interrupted) {
-        trip(rt, "%s%s interrupted: enroller is stopping", where, rt->budget_what);
+        if (L != NULL)
+            where(L, level, at, sizeof(at));
+        trip(rt, "%s%s interrupted: enroller is stopping", at, rt->budget_what);
         rt->tripped = LUA_RUNTIME_INTERRUPTED;
         return 1;
     }
@@ -142,21 +158,12 @@ static int over_time(struct runtime *rt, const char *where)
         return 0;
     }
     if (rt->deadline != 0 && now_ns() > rt->deadline) {
-        trip(rt, "%s%s exceeded its time limit of %u ms of CPU", where, rt->budget_what, rt->time_ms);
+        if (L != NULL)
+            where(L, level, at, sizeof(at));
+        trip(rt, "%s%s exceeded its time limit of %u ms of CPU", at, rt->budget_what, rt->time_ms);
         return 1;
     }
     return 0;
-}
-
-/* "src:line: " of the Lua function at level (0: running, 1: its caller
- * when a C function runs), or "". */
-static const char *where(lua_State *L, int level, char *buf, size_t size)
-{
-    lua_Debug ar;
-    buf[0] = '\0';
-    if (lua_getstack(L, level, &ar) && lua_getinfo(L, "Sl", &ar) && ar.currentline > 0)
-        snprintf(buf, size, "%s:%d: ", ar.short_src, ar.currentline);
-    return buf;
 }
 
 static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
@@ -180,7 +187,7 @@ static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         rt->alloc_since += nsize - old;
         if (rt->alloc_since > ALLOC_CHECK_BYTES) {
             rt->alloc_since = 0;
-            if (over_time(rt, ""))
+            if (over_time(rt, NULL, 0))
                 return NULL;
         }
     }
@@ -543,7 +550,7 @@ static void runtime_hook(lua_State *L, lua_Debug *ar)
             trip(rt, "%s%s exceeded instruction budget", where(L, 0, at, sizeof(at)), rt->budget_what);
         else if (!interrupted && ++rt->hooks_since < HOOKS_PER_CLOCK)
             return;
-        else if (!over_time(rt, where(L, 0, at, sizeof(at))))
+        else if (!over_time(rt, L, 0))
             return;
         lua_sethook(L, runtime_hook, LUA_MASKCOUNT, 1);
     }
@@ -596,7 +603,7 @@ void lua_runtime_charge(lua_State *L, uint64_t units, const char *why)
                  why);
         else if (!interrupted && units < HOOK_STEP && ++rt->hooks_since < HOOKS_PER_CLOCK)
             return;
-        else if (!over_time(rt, where(L, 1, at, sizeof(at))))
+        else if (!over_time(rt, L, 1))
             return;
         lua_sethook(L, runtime_hook, LUA_MASKCOUNT, 1);
     }

@@ -149,6 +149,57 @@ describe("enroller.schema", function()
         assert.are.equal(case[2], err)
       end)
     end
+    it("checks uris in C as the patterns did", function()
+      for _, u in ipairs({ "http://[fe80::1]:8080/x", "http://[::1]", "https://h:0080/a?b#c", "tcp://h",
+                           "git+ssh://h:22", "http://h?x=a@b" }) do
+        assert.is_true(check(base({ uri = u })), u)
+      end
+      local bad = {
+        { "HTTP://h", "app field 'uri': 'HTTP://h': scheme must be lower-case" },
+        { "http://u@h", "app field 'uri': 'http://u@h' must not carry user information" },
+        { "http://h:0", "app field 'uri': 'http://h:0' has a bad port (1-65535)" },
+        { "http://h:", "app field 'uri': 'http://h:' has a bad port (1-65535)" },
+        { "http://h:8x", "app field 'uri': 'http://h:8x' has a bad port (1-65535)" },
+        { "http://h:99999999999999999999", "app field 'uri': 'http://h:99999999999999999999' has a bad port (1-65535)" },
+        { "http://[zz]:80", "app field 'uri': 'http://[zz]:80' has no host" },
+        { "http://[]", "app field 'uri': 'http://[]' has no host" },
+        { "http://h/a b", "app field 'uri': 'http://h/a b' contains white space" },
+        { "1http://h", "app field 'uri': '1http://h' is not scheme://host[:port][/path]" },
+        { "http:/h", "app field 'uri': 'http:/h' is not scheme://host[:port][/path]" },
+        { "http://h/" .. ("x"):rep(4096), "app field 'uri': is 4105 bytes; at most 4096" },
+      }
+      for _, case in ipairs(bad) do
+        local ok, err = check(base({ uri = case[1] }))
+        assert.is_nil(ok)
+        assert.are.equal(case[2], err)
+      end
+    end)
+    it("names a label key with a NUL byte as it is", function()
+      local ok, err = check(base({ labels = { ["a\0b"] = "v" } }))
+      assert.is_nil(ok)
+      assert.are.equal("app field 'labels': label key 'a\0b' may only contain letters, digits and / . _ * -", err)
+    end)
+    it("follows a metatable the C walk leaves to the Lua walk", function()
+      -- the required uri comes from __index: present, as before
+      assert.is_true(check(setmetatable({ name = "a" }, { __index = { uri = "tcp://x:1" } })))
+      local ok, err = check(setmetatable({ name = "a", uri = "HTTP://x" }, { __index = {} }))
+      assert.is_nil(ok)
+      assert.are.equal("app field 'uri': 'HTTP://x': scheme must be lower-case", err)
+      -- a field table with a metatable
+      ok, err = check(base({ labels = setmetatable({}, { __index = function() return 1 end,
+                                                            __pairs = function(t) return next, { a = 1 }, nil end }) }))
+      assert.is_nil(ok)
+      assert.are.equal("app field 'labels[\"a\"]': expected string, got number", err)
+    end)
+    it("checks a list longer than the C walk takes, in Lua", function()
+      local redirect = {}
+      for i = 1, 2000 do redirect[i] = "h" .. i end
+      assert.is_true(check(base({ rewrite = { redirect = redirect } })))
+      redirect[1500] = "a\nb"
+      local ok, err = check(base({ rewrite = { redirect = redirect } }))
+      assert.is_nil(ok)
+      assert.are.equal("app field 'rewrite.redirect[1500]': contains a control character (byte 0x0a at 2)", err)
+    end)
     it("caps the label count", function()
       local many = {}
       for i = 1, 65 do many["k" .. i] = "v" end
