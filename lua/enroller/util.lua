@@ -14,9 +14,6 @@ local core = require("enroller.core")
 
 local M = {}
 
-local MAX = 63
-local HASH_LEN = 8
-
 --[[[
 @function util.fnv1a(s)
 @param {string} s
@@ -42,26 +39,13 @@ Raises "[util] dns_name: ..." on a part that is not a string or number.
 ---@return string|nil name
 ---@return string|nil why
 function M.dns_name(...)
-  local parts = table.pack(...)
-  local words = {}
-  for i = 1, parts.n do
-    local p = parts[i]
-    local t = type(p)
-    if t ~= "string" and t ~= "number" then
-      error(("[util] dns_name: argument %d: expected string or number, got %s"):format(i, t), 2)
-    end
-    words[#words + 1] = tostring(p)
+  -- the label is built in C (src/lua/lua_core.c core.dns_name)
+  local s, x, t = core.dns_name(...)
+  if s then return s end
+  if s == false then
+    error(("[util] dns_name: argument %d: expected string or number, got %s"):format(x, t), 2)
   end
-  local s = table.concat(words, "-"):lower():gsub("[^a-z0-9]+", "-"):gsub("^%-+", ""):gsub("%-+$", "")
-  if s == "" then
-    return nil, "dns_name: no letters or digits in " .. ("%q"):format(table.concat(words, "-"))
-  end
-  if s:match("^%d") then s = "x-" .. s end
-  if #s > MAX then
-    local head = s:sub(1, MAX - HASH_LEN - 1):gsub("%-+$", "")
-    s = head .. "-" .. M.fnv1a(s)
-  end
-  return s
+  return nil, "dns_name: no letters or digits in " .. ("%q"):format(x)
 end
 
 --[[[

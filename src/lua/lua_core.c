@@ -14,23 +14,29 @@
 #include "lua/lua_core.h"
 #include "base/hash.h"
 
+#include <ctype.h>
+#include <string.h>
+
 #include <jansson.h>
 #include <lauxlib.h>
 
 #include "base/log.h"
 #include "lua/lua_container.h"
+#include "lua/lua_runtime.h"
 #include "lua/lua_schema.h"
 
 static int core_log(lua_State *L);
 static int core_hash(lua_State *L);
 static int core_json_decode(lua_State *L);
 static int core_control_char(lua_State *L);
+static int core_dns_name(lua_State *L);
 
 static const luaL_Reg core_funcs[] = {
     {"log", core_log},
     {"hash", core_hash},
     {"json_decode", core_json_decode},
     {"control_char", core_control_char},
+    {"dns_name", core_dns_name},
     {"container_from_inspect", lua_container_from_inspect},
     {NULL, NULL},
 };
@@ -91,6 +97,82 @@ static int core_control_char(lua_State *L)
             return 1;
         }
     lua_pushnil(L);
+    return 1;
+}
+
+#define DNS_NAME_MAX 63
+#define DNS_NAME_HASH_LEN 8
+
+/*** @function core.dns_name(...)
+ * @param {string|number} ... parts, joined with '-'
+ * @return {string} util.dns_name's label (see lua/enroller/util.lua); or nil and the joined parts when no letter or digit is left; or false, the argument's index and its type for a part that is not a string or number
+ */
+static int core_dns_name(lua_State *L)
+{
+    int n = lua_gettop(L);
+    luaL_Buffer b;
+    size_t jlen, m = 0, k;
+    int dash = 0;
+
+    for (int i = 1; i <= n; i++) {
+        int t = lua_type(L, i);
+        if (t != LUA_TSTRING && t != LUA_TNUMBER) {
+            lua_pushboolean(L, 0);
+            lua_pushinteger(L, i);
+            lua_pushstring(L, lua_typename(L, t));
+            return 3;
+        }
+    }
+    luaL_buffinit(L, &b);
+    for (int i = 1; i <= n; i++) {
+        if (i > 1)
+            luaL_addchar(&b, '-');
+        luaL_tolstring(L, i, NULL); /* tostring(): numbers as Lua writes them */
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    const char *joined = lua_tolstring(L, -1, &jlen);
+    lua_runtime_charge(L, jlen / 16 + 1, "util.dns_name");
+    /* lower-case; every run outside [a-z0-9] one '-', none at either end;
+     * written from out + 2 to leave room for "x-" */
+    char *out = luaL_buffinitsize(L, &b, jlen + 2);
+    for (size_t i = 0; i < jlen; i++) {
+        char ch = (char)tolower((unsigned char)joined[i]);
+        if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')) {
+            if (dash && m > 0)
+                out[2 + m++] = '-';
+            out[2 + m++] = ch;
+            dash = 0;
+        } else {
+            dash = 1;
+        }
+    }
+    if (m == 0) {
+        luaL_pushresultsize(&b, 0);
+        lua_pop(L, 1);
+        luaL_pushfail(L);
+        lua_pushvalue(L, -2);
+        return 2;
+    }
+    if (out[2] >= '0' && out[2] <= '9') {
+        out[0] = 'x';
+        out[1] = '-';
+        m += 2;
+    } else {
+        memmove(out, out + 2, m);
+    }
+    if (m > DNS_NAME_MAX) {
+        /* cut, with the hash of the whole name: the same input, the same name */
+        uint32_t h = lua_core_fnv1a(out, m);
+        static const char digits[] = "0123456789abcdef";
+        for (k = DNS_NAME_MAX - DNS_NAME_HASH_LEN - 1; k > 0 && out[k - 1] == '-'; k--)
+            ;
+        out[k++] = '-';
+        for (int i = DNS_NAME_HASH_LEN - 1; i >= 0; i--, h >>= 4)
+            out[k + (size_t)i] = digits[h & 0xf];
+        m = k + DNS_NAME_HASH_LEN;
+    }
+    luaL_pushresultsize(&b, m);
     return 1;
 }
 

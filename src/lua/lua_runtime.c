@@ -591,9 +591,13 @@ void lua_runtime_set_time_limit(lua_State *L, unsigned ms)
 
 void lua_runtime_charge(lua_State *L, uint64_t units, const char *why)
 {
-    struct runtime *rt = runtime_of(L);
+    void *ud = NULL;
+    struct runtime *rt;
     char at[300];
 
+    if (lua_getallocf(L, &ud) != capped_alloc)
+        return; /* not a rule state (enroller-lua): nothing to charge */
+    rt = ud;
     if (!rt->budget_armed)
         return;
     if (!rt->tripped) {

@@ -79,7 +79,8 @@ void lua_runtime_set_time_limit(lua_State *L, unsigned ms);
 /* For library functions written in C: adds units of work (about one VM
  * instruction each) to the armed budget and raises, like the hook, when
  * the budget, the time limit or an interruption is hit.  why names the
- * work in the message ("string.rep").  A no-op while no budget is armed. */
+ * work in the message ("string.rep").  A no-op while no budget is armed,
+ * and in a state lua_runtime_new did not make (enroller-lua). */
 void lua_runtime_charge(lua_State *L, uint64_t units, const char *why);
 /* What is left of the armed budget (UINT64_MAX when none is armed). */
 uint64_t lua_runtime_budget_left(lua_State *L);

@@ -216,11 +216,16 @@ static int schema_check_label_key(lua_State *L)
 
 /* ---- schema_passes: the walk of a valid value ---- */
 
+/* The schema's keys the walk reads: upvalues of core.record_passes, so no
+ * string is made or hashed per read. */
+enum schema_key { K_FIELDS = 1, K_TYPE, K_CHECK, K_REQUIRED, K_ELEMENTS, K_KEYS, K_VALUES };
+static const char *const schema_keys[] = {"fields", "type", "check", "required", "elements", "keys", "values"};
+
 /* Pushes t[key] (raw) and returns its type. */
-static int raw_field(lua_State *L, int t, const char *key)
+static int raw_field(lua_State *L, int t, enum schema_key key)
 {
     t = lua_absindex(L, t);
-    lua_pushstring(L, key);
+    lua_pushvalue(L, lua_upvalueindex(key));
     return lua_rawget(L, t);
 }
 
@@ -258,7 +263,7 @@ static int record_passes(lua_State *L, int field, int v, int *left)
 {
     int top = lua_gettop(L), ok = 1;
 
-    raw_field(L, field, "fields");
+    raw_field(L, field, K_FIELDS);
     int fields = lua_gettop(L);
     if (!plain_table(L, fields))
         goto out_fail;
@@ -278,7 +283,7 @@ static int record_passes(lua_State *L, int field, int v, int *left)
     lua_pushnil(L);
     while (ok && lua_next(L, fields)) {
         /* the schema's own fields: a field that is required must be there */
-        if (lua_type(L, -1) == LUA_TTABLE && raw_field(L, -1, "required") != LUA_TNIL &&
+        if (lua_type(L, -1) == LUA_TTABLE && raw_field(L, -1, K_REQUIRED) != LUA_TNIL &&
             lua_toboolean(L, -1)) {
             lua_pushvalue(L, -3);
             ok = lua_rawget(L, v) != LUA_TNIL;
@@ -308,7 +313,7 @@ static int array_passes(lua_State *L, int field, int v, int *left)
         lua_settop(L, top);
         return 0;
     }
-    raw_field(L, field, "elements");
+    raw_field(L, field, K_ELEMENTS);
     int elements = lua_gettop(L);
     ok = plain_table(L, elements);
     for (lua_Unsigned i = 1; ok && i <= n; i++) {
@@ -326,13 +331,13 @@ static int map_passes(lua_State *L, int field, int v, int *left)
 {
     int top = lua_gettop(L), ok;
 
-    raw_field(L, field, "keys");
-    raw_field(L, field, "values");
+    raw_field(L, field, K_KEYS);
+    raw_field(L, field, K_VALUES);
     int keys = top + 1, values = top + 2;
     ok = plain_table(L, keys) && plain_table(L, values);
     if (ok) {
-        raw_field(L, keys, "type");
-        raw_field(L, keys, "check");
+        raw_field(L, keys, K_TYPE);
+        raw_field(L, keys, K_CHECK);
     }
     const char *key_type = ok ? lua_tostring(L, top + 3) : NULL;
     int key_check = top + 4;
@@ -357,11 +362,11 @@ static int field_passes(lua_State *L, int field, int v, int *left)
 
     luaL_checkstack(L, 12, "schema nesting");
     if (lua_type(L, v) == LUA_TNIL) {
-        ok = raw_field(L, field, "required") == LUA_TNIL || !lua_toboolean(L, -1);
+        ok = raw_field(L, field, K_REQUIRED) == LUA_TNIL || !lua_toboolean(L, -1);
         lua_settop(L, top);
         return ok;
     }
-    raw_field(L, field, "type");
+    raw_field(L, field, K_TYPE);
     const char *want = lua_tostring(L, -1);
     if (want == NULL || strcmp(want, "strings") == 0) {
         ok = 0;
@@ -377,7 +382,7 @@ static int field_passes(lua_State *L, int field, int v, int *left)
         ok = strcmp(luaL_typename(L, v), want) == 0;
     }
     if (ok) {
-        raw_field(L, field, "check");
+        raw_field(L, field, K_CHECK);
         ok = check_passes(L, lua_gettop(L), v);
     }
     lua_settop(L, top);
@@ -405,8 +410,11 @@ void lua_schema_register(lua_State *L)
         {"check_uri", schema_check_uri},
         {"text_check", schema_text_check},
         {"check_label_key", schema_check_label_key},
-        {"record_passes", schema_record_passes},
         {NULL, NULL},
     };
     luaL_setfuncs(L, funcs, 0);
+    for (size_t i = 0; i < sizeof(schema_keys) / sizeof(schema_keys[0]); i++)
+        lua_pushstring(L, schema_keys[i]);
+    lua_pushcclosure(L, schema_record_passes, (int)(sizeof(schema_keys) / sizeof(schema_keys[0])));
+    lua_setfield(L, -2, "record_passes");
 }

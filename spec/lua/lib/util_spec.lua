@@ -20,6 +20,17 @@ describe("enroller.util", function()
       end)
     end
 
+    it("writes the parts as tostring() does and keeps only ASCII letters and digits", function()
+      assert.are.equal("app-1-5-x-2", util.dns_name("app", 1.5, "x", 2))
+      assert.are.equal("v-3-0", util.dns_name("v", 3.0))
+      assert.are.equal("a-b", util.dns_name("\0a\200\255B-"))
+      assert.are.equal("x-9", util.dns_name("-9-"))
+      assert.are.equal("x-" .. ("1"):rep(52) .. "-" .. util.fnv1a("x-" .. ("1"):rep(70)), util.dns_name(("1"):rep(70)))
+      assert.are.equal(("a"):rep(54) .. "-b", util.dns_name(("a"):rep(54) .. "-b" .. ("-"):rep(20)))
+      assert.are.equal(("a"):rep(53) .. "-" .. util.fnv1a(("a"):rep(53) .. "-" .. ("b"):rep(10)),
+        util.dns_name(("a"):rep(53), "", "", ("b"):rep(10)))
+    end)
+
     it("keeps names of exactly 63 characters", function()
       local s = ("a"):rep(63)
       assert.are.equal(s, util.dns_name(s))
