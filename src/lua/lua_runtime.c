@@ -139,8 +139,9 @@ static const char *where(lua_State *L, int level, char *buf, size_t size)
  * no position), formatted only when a limit was hit.  Returns 1 then. */
 static int over_time(struct runtime *rt, lua_State *L, int level)
 {
-    char at[300] = "";
+    char at[300];
 
+    at[0] = '\0';
     if (interrupted) {
         if (L != NULL)
             where(L, level, at, sizeof(at));
