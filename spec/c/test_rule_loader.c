@@ -502,6 +502,30 @@ static void test_budget_escapes(void)
     container_free(c);
 }
 
+/* Work done in C for a rule (util.dns_name builds its label in C) is
+ * charged to the rule's budget by its bytes. */
+static void test_budget_charges_c_helpers(void)
+{
+    struct container *c = fixture("inspect_rabbitmq.json");
+    struct enr_error err = {0};
+    struct resource_list out;
+    struct rule_set *rs = rule_loader_load(
+        rules_dir("dn.lua", RULE("dn", "    local util = require('enroller.util')\n"
+                                       "    local s = ('a'):rep(1 << 20)\n"
+                                       "    while true do util.dns_name(s) end"), NULL),
+        NULL, &small, &err);
+
+    ASSERT_TRUE(rs != NULL);
+    resource_list_init(&out);
+    ASSERT_TRUE(rule_set_eval(rs, c, &out, &err) < 0);
+    ASSERT_TRUE(strstr(err.msg, "enroller/util.lua:") != NULL);
+    ASSERT_TRUE(strstr(err.msg, ": rule exceeded instruction budget (util.dns_name)") != NULL);
+    ASSERT_EQ(out.len, 0);
+    resource_list_cleanup(&out);
+    rule_set_free(rs);
+    container_free(c);
+}
+
 /* A CPU-time limit stops what the instruction count does not see. */
 static void test_time_limit(void)
 {
@@ -679,6 +703,7 @@ int main(void)
     test_eval_errors();
     test_recovery_and_expiry();
     test_budget_escapes();
+    test_budget_charges_c_helpers();
     test_time_limit();
     test_runaway_cached();
     test_isolation();
