@@ -52,14 +52,17 @@ void reconcile_ops_count_held(struct reconciler *r, const struct plan *p, bool f
     strmap_init(&next);
     for (size_t i = 0; i < p->len; i++) {
         const struct plan_action *a = &p->actions[i];
+        char kb[PLANNER_KEY_MAX];
+        const char *key;
         void *was;
 
         if (a->op != PLAN_SKIP || a->guard == PLAN_GUARD_NONE || a->guard == PLAN_GUARD_CAP)
             continue; /* the cap is counted once per new cap (reconciler.c) */
-        was = strmap_get(&r->held_by, a->name);
+        key = planner_key(a->res.kind, a->name, kb);
+        was = strmap_get(&r->held_by, key);
         if (was != (void *)(uintptr_t)a->guard)
             r->deletes_held[a->guard]++;
-        if (strmap_put(&next, a->name, (void *)(uintptr_t)a->guard, NULL) < 0)
+        if (strmap_put(&next, key, (void *)(uintptr_t)a->guard, NULL) < 0)
             log_warn(LOG_RECONCILE, "counting held deletions: out of memory");
     }
     if (full) {

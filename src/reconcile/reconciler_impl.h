@@ -59,7 +59,7 @@ struct reconciler {
     uint64_t rule_errors;       /* rule errors, each distinct one per container once */
     uint64_t conflicts_reported; /* conflicts logged: a name's conflict once per distinct reason */
     uint64_t capped_held;       /* deletions held back by the deletion cap, summed per new cap */
-    struct strmap held_by;      /* app name -> its deletion's enum plan_guard (as a pointer), while held */
+    struct strmap held_by;      /* planner_key -> its deletion's enum plan_guard (as a pointer), while held */
     uint64_t deletes_held[PLAN_GUARD_POLICY + 1]; /* by enum plan_guard: a name counted when a guard starts holding it */
     bool synced;                /* a full pass ran on complete listings of both sides */
     int64_t last_sync;          /* unix seconds of the last such pass; 0: never */
