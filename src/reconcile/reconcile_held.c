@@ -90,16 +90,16 @@ void reconcile_held_arm_window(struct reconciler *r, const struct plan *p)
 }
 
 /* Touches the owned apps in the view whose lease is due for refresh (the
- * planner's test: less than half a lease left), so a listing plans them
- * and not every name. */
+ * planner's test, planner_lease_due), so a listing plans them and not
+ * every name. */
 void reconcile_held_touch_lease_due(struct reconciler *r)
 {
-    int64_t due = (int64_t)time(NULL) + (int64_t)r->cfg.lease_sec / 2;
+    int64_t now = (int64_t)time(NULL);
     const struct resource *t;
 
     for (size_t it = 0; teleport_view_next(r->tv, &it, &t);) {
         const char *o = kv_get(&t->labels, PLANNER_LABEL_OWNER);
-        if (o != NULL && strcmp(o, r->owner) == 0 && (t->expires == 0 || t->expires < due))
+        if (o != NULL && strcmp(o, r->owner) == 0 && planner_lease_due(t, now, r->cfg.lease_sec))
             reconciler_touch_res(r, t);
     }
 }
