@@ -2,6 +2,7 @@
 """Scale and memory: one full pass of `enroller run --once` at several N.
 
     bench/scale.py [--sizes 100,1000,10000] [--repeat 3] [--cross-check 200] [--json FILE]
+    bench/scale.py --strace [--sizes 100,1000,10000] [--json FILE]
 
 For each N, a fresh stand-in (bench/standin_fast.py) and the Docker replay
 server (bench/docker_replay.py, N recorded rabbitmq containers) on a unix
@@ -17,6 +18,11 @@ stand-in's counters, Docker calls from the replay server's.
 (scripts/dockerd-test) with N containers, and against the replay server with
 N, so the replay can be judged.  On the real engine, Docker calls are counted
 by docker_replay.py --proxy, a byte-for-byte relay in front of its socket.
+
+--strace counts system calls instead: for each N (and N = 0), one first
+pass set up as above, under `strace -c -f` (every thread), and a table of
+the calls in total, per container and the 5 most frequent.  A count, not a
+timing: strace slows the traced process down many times over.
 """
 import argparse
 import os
@@ -113,6 +119,58 @@ def passes(cl, n, repeat, count_docker, with_daemon=True):
     if count_docker and with_daemon:
         out["daemon"] = daemon(cl, n)
     return out
+
+
+def strace_counts(path):
+    """{system call: calls} and the total from a `strace -c` summary."""
+    calls, total = {}, None
+    with open(path) as f:
+        for line in f:
+            t = line.split()
+            # % time, seconds, usecs/call, calls, [errors,] syscall
+            if len(t) < 5 or not t[3].isdigit():
+                continue
+            if t[-1] == "total":
+                total = int(t[3])
+            else:
+                calls[t[-1]] = calls.get(t[-1], 0) + int(t[3])
+    if total is None:
+        raise RuntimeError("no total in strace's summary %s" % path)
+    return calls, total
+
+
+def strace_pass(n):
+    """One first `enroller run --once` pass at N, as run_replay's first,
+    under `strace -c -f`: its system calls."""
+    log("strace N=%d" % n)
+    with ReplayCluster(n) as cl:
+        config = common.write_config(cl, os.path.join(cl.tmp, "bench.lua"), cl.docker_host, "bench")
+        out = os.path.join(cl.tmp, "strace.txt")
+        cl.tctl("reset-counters")
+        p = subprocess.run(["strace", "-c", "-f", "-o", out, harness.ENROLLER, "run", "--once", "-c", config],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=1800)
+        if p.returncode != 0 and b"--once:" not in p.stdout:
+            raise RuntimeError("enroller --once under strace exited %d:\n%s" % (
+                p.returncode, p.stdout.decode(errors="replace")[-2000:]))
+        calls, total = strace_counts(out)
+        writes = sum(common.auth_counters(cl).get(m, 0) for m in WRITES)
+    log("N=%d: %d system calls, %d writes" % (n, total, writes))
+    return {"n": n, "rc": p.returncode, "total": total, "writes": writes, "calls": calls}
+
+
+def strace_report(results):
+    rows = []
+    base = next((r["total"] for r in results if r["n"] == 0), None)
+    for r in results:
+        top = sorted(r["calls"].items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+        per = r["n"] and fmt(r["total"] / r["n"], 1)
+        net = r["n"] and base is not None and fmt((r["total"] - base) / r["n"], 1)
+        rows.append([r["n"], "yes" if r["rc"] == 0 else "NO (exit %d)" % r["rc"], r["writes"],
+                     "{:,}".format(r["total"]), per or "-", net or "-",
+                     ", ".join("%s %s" % (k, "{:,}".format(v)) for k, v in top)])
+    return ("### System calls of one first `enroller run --once` pass (`strace -c -f`, Docker: replay server)\n\n"
+            + common.table(["N", "pass complete", "writes", "system calls", "per container",
+                            "per container, net of N = 0", "top 5 by count"], rows))
 
 
 def smaps(pid):
@@ -389,8 +447,14 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--cross-check", type=int, default=200, help="N for real dockerd vs replay (0: skip)")
     ap.add_argument("--json", help="also write raw results here")
+    ap.add_argument("--strace", action="store_true",
+                    help="count the system calls of one first pass per N (strace -c -f) instead")
     args = ap.parse_args()
     sizes = [0] + [int(s) for s in args.sizes.split(",") if s.strip()]
+    if args.strace:
+        results = [strace_pass(n) for n in sizes]
+        common.emit(strace_report(results), {"strace": results}, args.json)
+        return 0
     results = [run_replay(n, args.repeat) for n in sizes]
     cross = []
     if args.cross_check:

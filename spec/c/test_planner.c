@@ -368,9 +368,32 @@ static void run(const struct tcase *tc)
     printf("ok - %s\n", tc->title);
 }
 
+/* planner_lease_due, which the planner and the reconciler's look for due
+ * leases (reconcile_held.c) share: due below half a lease left, not at it. */
+static void lease_due(void)
+{
+    struct resource t;
+
+    make(&t, &(struct spec_res){"a", "http://10.0.0.2:80", OWNER, "a", 0});
+    ASSERT_TRUE(!planner_lease_due(&t, 1000, 0));          /* no lease: never due */
+    ASSERT_TRUE(planner_lease_due(&t, 1000, 600));         /* no expiry: due */
+    t.expires = 1000 + 300;                                /* exactly half left */
+    ASSERT_TRUE(!planner_lease_due(&t, 1000, 600));
+    t.expires = 1000 + 299;                                /* a second less */
+    ASSERT_TRUE(planner_lease_due(&t, 1000, 600));
+    t.expires = 1000 + 3;                                  /* odd lease: half is 3 (7 / 2) */
+    ASSERT_TRUE(!planner_lease_due(&t, 1000, 7));
+    t.expires = 1000 - 1;                                  /* expired */
+    ASSERT_TRUE(planner_lease_due(&t, 1000, 600));
+    ASSERT_TRUE(!planner_lease_due(&t, 1000, 0));
+    resource_cleanup(&t);
+    printf("ok - lease due below half a lease left, not at exactly half\n");
+}
+
 int main(void)
 {
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         run(&cases[i]);
+    lease_due();
     return 0;
 }

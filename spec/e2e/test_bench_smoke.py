@@ -61,6 +61,17 @@ class BenchSmoke(unittest.TestCase):
         self.assertEqual(int(real[5]), 3)
         self.assertGreaterEqual(int(real[10]), 3)  # Docker calls, counted by the proxy
 
+    def test_scale_strace(self):
+        out = run(os.path.join(BENCH, "scale.py"), "--strace", "--sizes", "3")
+        self.assertIn("### System calls of one first `enroller run --once` pass", out)
+        base, three = rows(out, "0")[0], rows(out, "3")[0]
+        self.assertEqual(three[1], "yes")
+        self.assertEqual(int(three[2]), 3)  # a first pass: 3 creates
+        for r in (base, three):
+            self.assertGreater(int(r[3].replace(",", "")), 0)
+            self.assertEqual(len(r[6].split(", ")), 5, r)  # the top 5 calls
+        self.assertGreater(float(three[4]), 0)
+
     def test_rule_cost(self):
         out = run(os.path.join(BENCH, "rule_cost.py"), "--iterations", "10", "--cg-iterations", "2")
         base = rows(out, "baseline (empty rule)")[0]

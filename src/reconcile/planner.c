@@ -39,6 +39,11 @@ const char *planner_kind_word(enum resource_kind kind)
     return kind == RESOURCE_DB ? "database" : "app";
 }
 
+bool planner_lease_due(const struct resource *t, int64_t now, unsigned lease_sec)
+{
+    return lease_sec > 0 && (t->expires == 0 || t->expires < now + (int64_t)lease_sec / 2);
+}
+
 void plan_init(struct plan *p)
 {
     memset(p, 0, sizeof(*p));
@@ -255,8 +260,7 @@ static int plan_desired(const struct planner_input *in, struct plan *p, const st
             return add(p, PLAN_SKIP, d, NULL, "managed fields differ; policy create-only");
         return add_write(p, in, PLAN_UPDATE, d, t->revision, "managed fields differ");
     }
-    if (in->lease_sec > 0 && in->policy != PLANNER_CREATE_ONLY &&
-        (t->expires == 0 || t->expires < in->now + (int64_t)in->lease_sec / 2))
+    if (in->policy != PLANNER_CREATE_ONLY && planner_lease_due(t, in->now, in->lease_sec))
         return add_write(p, in, PLAN_UPDATE, d, t->revision, "lease refresh");
     return 0;
 }

@@ -27,6 +27,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/error.h"
 #include "model/resource.h"
@@ -136,6 +137,11 @@ const char *planner_key(enum resource_kind kind, const char *name, char buf[PLAN
 const char *planner_key_name(const char *key, enum resource_kind *kind);
 /* "app" or "database", for messages. */
 const char *planner_kind_word(enum resource_kind kind);
+
+/* An owned resource's lease is due for a refresh: lease_sec > 0 and its
+ * expiry is less than half a lease away from now (unix seconds), or it has
+ * none.  Exactly half a lease left is not due yet. */
+bool planner_lease_due(const struct resource *t, int64_t now, unsigned lease_sec);
 
 void plan_init(struct plan *p);
 void plan_cleanup(struct plan *p);

@@ -41,40 +41,6 @@ void reconcile_ops_evaluate(struct reconciler *r, struct container_entry *e)
     free(before);
 }
 
-void reconcile_ops_count_held(struct reconciler *r, const struct plan *p, bool full)
-{
-    struct strmap next;
-    const char *name;
-    void *g;
-
-    if (r->cfg.plan_only)
-        return;
-    strmap_init(&next);
-    for (size_t i = 0; i < p->len; i++) {
-        const struct plan_action *a = &p->actions[i];
-        void *was;
-
-        if (a->op != PLAN_SKIP || a->guard == PLAN_GUARD_NONE || a->guard == PLAN_GUARD_CAP)
-            continue; /* the cap is counted once per new cap (reconciler.c) */
-        was = strmap_get(&r->held_by, a->name);
-        if (was != (void *)(uintptr_t)a->guard)
-            r->deletes_held[a->guard]++;
-        if (strmap_put(&next, a->name, (void *)(uintptr_t)a->guard, NULL) < 0)
-            log_warn(LOG_RECONCILE, "counting held deletions: out of memory");
-    }
-    if (full) {
-        strmap_cleanup(&r->held_by);
-        r->held_by = next;
-        return;
-    }
-    for (size_t it = 0; strmap_next(&r->touched, &it, &name, NULL);)
-        strmap_del(&r->held_by, name);
-    for (size_t it = 0; strmap_next(&next, &it, &name, &g);)
-        if (strmap_put(&r->held_by, name, g, NULL) < 0)
-            log_warn(LOG_RECONCILE, "counting held deletions: out of memory");
-    strmap_cleanup(&next);
-}
-
 static bool ours(const struct reconciler *r, const struct resource *t)
 {
     const char *o = kv_get(&t->labels, PLANNER_LABEL_OWNER);

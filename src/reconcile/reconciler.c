@@ -537,7 +537,6 @@ static void plan_timer_cb(uv_timer_t *h)
     }
     log_debug(LOG_RECONCILE, "pass: %s (%zu desired, %zu in Teleport)%s", full ? "every name" : "changed names",
               ps.nd, ps.nt, r->listing_pass ? " after a listing" : "");
-    reconcile_ops_count_held(r, &p, full);
     reconcile_held_note(r, &p, full);
     /* The names are planned: what touches them from here on is news. */
     r->full = false;
@@ -662,7 +661,6 @@ struct reconciler *reconciler_new(uv_loop_t *loop, const struct reconciler_confi
     strmap_init(&r->touched);
     strmap_init(&r->failed);
     strmap_init(&r->held_by);
-    strmap_init(&r->replan);
     if (make_parts(r, cfg, err) < 0) {
         /* Only an allocation fails, before a part has started anything; the
          * timers of the parts made so far are closed with one loop turn. */
@@ -767,7 +765,6 @@ void reconciler_free(struct reconciler *r)
     free_values(&r->reported);
     free_values(&r->failed);
     strmap_cleanup(&r->held_by);
-    strmap_cleanup(&r->replan);
     grace_cleanup(&r->grace);
     strmap_cleanup(&r->touched);
     free(r->del_times);

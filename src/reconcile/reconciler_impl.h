@@ -39,9 +39,6 @@ struct reconciler {
     bool listing_pass;          /* the next pass follows a listing of both sides */
     uint64_t lease_checked_ms;  /* loop time the leases were last checked: a full pass on complete
                                    listings or a look for the ones due (see listed) */
-    /* Names whose held deletion a listing plans again (see note_replan):
-     * name (planner_key) -> its enum plan_guard (as a pointer). */
-    struct strmap replan;
 
     uv_timer_t plan_timer, grace_timer, window_timer;
     uv_signal_t sig_approve;
@@ -59,7 +56,9 @@ struct reconciler {
     uint64_t rule_errors;       /* rule errors, each distinct one per container once */
     uint64_t conflicts_reported; /* conflicts logged: a name's conflict once per distinct reason */
     uint64_t capped_held;       /* deletions held back by the deletion cap, summed per new cap */
-    struct strmap held_by;      /* app name -> its deletion's enum plan_guard (as a pointer), while held */
+    /* The held deletions (reconcile_held.c): planner_key -> the enum
+     * plan_guard that holds it (as a pointer), while held. */
+    struct strmap held_by;
     uint64_t deletes_held[PLAN_GUARD_POLICY + 1]; /* by enum plan_guard: a name counted when a guard starts holding it */
     bool synced;                /* a full pass ran on complete listings of both sides */
     int64_t last_sync;          /* unix seconds of the last such pass; 0: never */
@@ -73,11 +72,13 @@ void reconciler_touch_res(struct reconciler *r, const struct resource *res);
  * coalesce_ms; a pass already due sooner covers it. */
 void reconciler_schedule_plan(struct reconciler *r, unsigned delay_ms);
 
-/* After a pass: keeps r->replan, the names whose deletion the cap or an
- * unknown container holds (call with the pass's names still in r->touched,
- * unless full) (reconcile_held.c). */
+/* After a pass: keeps r->held_by, the deletions p holds and by which guard,
+ * and counts those not held by that guard before (r->deletes_held; the cap
+ * apart, and not for `enroller plan`); call with the pass's names still in
+ * r->touched, unless full (reconcile_held.c). */
 void reconcile_held_note(struct reconciler *r, const struct plan *p, bool full);
-/* Touches the names in r->replan. */
+/* Touches the held deletions a listing plans again: those held by the
+ * deletion cap or by an unknown container. */
 void reconcile_held_touch(struct reconciler *r);
 /* After a pass the deletion window capped: a pass over the held names when
  * the window lets them through. */
@@ -88,10 +89,6 @@ void reconcile_held_touch_lease_due(struct reconciler *r);
 /* container_table_evaluate, counting a new rule error and telling
  * cfg.on_rule_error (reconcile_ops.c). */
 void reconcile_ops_evaluate(struct reconciler *r, struct container_entry *e);
-/* Counts the deletions p holds back by grace, an incomplete input or the
- * policy that were not held by that guard before (r->deletes_held); call
- * with the names of the pass still in r->touched (unless full). */
-void reconcile_ops_count_held(struct reconciler *r, const struct plan *p, bool full);
 
 /* Agent mode (reconcile_agents.c).  True when app is registered through an
  * agent (never when r->am is NULL): the planner does not see it. */
