@@ -129,6 +129,7 @@ enum op {
     NOTFOUND,       /* ... : no such container */
     INSPECT_FAIL,   /* ... : the engine failed */
     EVENT,          /* a container event for arg (action arg2) */
+    NET_EVENT,      /* a network event for container arg (action arg2) */
     STREAM_CUT,     /* the event stream ends */
     RESUMED,        /* run the loop until the stream is asked for again */
 };
@@ -218,6 +219,33 @@ static const struct tcase cases[] = {
                {LIST, "a=1 b=2", NULL, "", "a b", NOLIST},
                {RUNNING, "a", "v1", "+a*", "b", NOLIST},
                {RUNNING, "b", "v1", "+b*", "", 1}}},
+    {.title = "after a die, and before a first start, only a start is inspected",
+     .steps = {{START, NULL, NULL, "", "", NOLIST},
+               {LIST, "", NULL, "", "", 1},
+               {NET_EVENT, "a", "connect", "", "", NOLIST},        /* on its way up: the start tells */
+               {EVENT, "a", "start", "", "a", NOLIST},
+               {RUNNING, "a", "v1", "+a", "", NOLIST},
+               {NET_EVENT, "a", "connect", "", "a", NOLIST},       /* running: its address may change */
+               {RUNNING, "a", "v2", "+a", "", NOLIST},
+               {EVENT, "a", "die", "", "a", NOLIST},
+               {NET_EVENT, "a", "disconnect", "", "a", NOLIST},    /* on its way down */
+               {EVENT, "a", "stop", "", "a", NOLIST},
+               {EXITED, "a", NULL, "-a", "", NOLIST},              /* one inspect, not three */
+               {EVENT, "a", "health_status", "", "", NOLIST},
+               {EVENT, "a", "start", "", "a", NOLIST},
+               {RUNNING, "a", "v1", "+a", "", NOLIST}}},
+    {.title = "a die, then a start the stream missed: found running by a listing, its events count again",
+     .steps = {{START, NULL, NULL, "", "", NOLIST},
+               {LIST, "a=1", NULL, "", "a", NOLIST},
+               {RUNNING, "a", "v1", "+a*", "", 1},
+               {EVENT, "a", "die", "", "a", NOLIST},
+               {EXITED, "a", NULL, "-a", "", NOLIST},
+               {STREAM_CUT, NULL, NULL, "", "", NOLIST},
+               {RESUMED, NULL, NULL, "", "", NOLIST},
+               {LIST, "a=2", NULL, "", "a", NOLIST},
+               {RUNNING, "a", "v1", "+a*", "", 1},
+               {NET_EVENT, "a", "connect", "", "a", NOLIST},
+               {RUNNING, "a", "v2", "+a", "", NOLIST}}},
     {.title = "poll only: no stream, and a listing is complete without it",
      .poll_only = true,
      .steps = {{START, NULL, NULL, "", "", NOLIST},
@@ -343,6 +371,9 @@ static void run_case(const struct tcase *tc)
         case LIST_FAIL:
             answer_list(&f, st->arg, st->op == LIST_FAIL);
             break;
+        case NET_EVENT:
+            ev.type = "network";
+            /* fall through */
         case EVENT:
             ev.time_nano = clock += 1000;
             f.ev_cb(f.ev_ud, &ev);

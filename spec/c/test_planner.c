@@ -43,7 +43,8 @@ struct tcase {
     int docker_complete, teleport_complete;
     const char *unknown[2];
     struct planner_hold held[2];
-    struct planner_hold grace[2];
+    struct planner_gone grace[2];
+    unsigned grace_sec;
     enum planner_policy policy;
     int adopt;
     unsigned max_deletes, max_pct;
@@ -134,8 +135,14 @@ static const struct tcase cases[] = {
      .want = {{"rmq-a", PLAN_SKIP, "in flight"}, {"rmq-z", PLAN_SKIP, "retrying in 4s"}, NONE}},
     {.title = "grace period: a container gone moments ago keeps its app",
      .desired = {END}, .teleport = {RMQ("rmq-a", "10.0.0.2", OWNER, "a"), RMQ("rmq-b", "10.0.0.3", OWNER, "b"), END},
-     .docker_complete = 1, .teleport_complete = 1, .grace = {{"a", "is gone for 3s of a 30s grace period"}},
-     .want = {{"rmq-a", PLAN_SKIP, "grace period"}, {"rmq-b", PLAN_DELETE, ""}, NONE}},
+     .docker_complete = 1, .teleport_complete = 1, .grace = {{"a", 3000, false}}, .grace_sec = 30,
+     .want = {{"rmq-a", PLAN_SKIP, "container a is gone for 3.0s of a 30s grace period"},
+              {"rmq-b", PLAN_DELETE, ""}, NONE}},
+    {.title = "a container pinned as Docker's event stream ended keeps its app past any period",
+     .desired = {END}, .teleport = {RMQ("rmq-a", "10.0.0.2", OWNER, "a"), RMQ("rmq-b", "10.0.0.3", OWNER, "b"), END},
+     .docker_complete = 1, .teleport_complete = 1, .grace = {{"a", 900000, true}}, .grace_sec = 30,
+     .want = {{"rmq-a", PLAN_SKIP, "container a stopped as Docker's event stream ended"},
+              {"rmq-b", PLAN_DELETE, ""}, NONE}},
     {.title = "upsert-only never deletes",
      .desired = {RMQ("rmq-a", "10.0.0.3", OWNER, "a"), END},
      .teleport = {RMQ("rmq-a", "10.0.0.2", OWNER, "a"), RMQ("rmq-b", "10.0.0.3", OWNER, "b"), END},
@@ -300,6 +307,7 @@ static void run(const struct tcase *tc)
     in.recent_deletes = tc->recent;
     in.window_sec = tc->window;
     in.lease_sec = tc->lease;
+    in.grace_sec = tc->grace_sec;
     in.now = 1000;
     in.subset = tc->subset;
     in.owned_total = tc->owned_total;
@@ -349,6 +357,7 @@ static void run(const struct tcase *tc)
         enum plan_guard g = a->op != PLAN_SKIP                         ? PLAN_GUARD_NONE
                             : strstr(a->reason, "deletion cap")        ? PLAN_GUARD_CAP
                             : strstr(a->reason, "grace period")        ? PLAN_GUARD_GRACE
+                            : strstr(a->reason, "event stream ended")  ? PLAN_GUARD_GRACE
                             : strstr(a->reason, "; not deleting")      ? PLAN_GUARD_INCOMPLETE
                             : strstr(a->reason, "no longer wanted; policy") ? PLAN_GUARD_POLICY
                                                                        : PLAN_GUARD_NONE;

@@ -23,6 +23,7 @@
 
 #include <jansson.h>
 
+#include "base/json_pick.h"
 #include "base/log.h"
 
 #define FUTURE_SLACK_SEC 86400 /* clocks differ; a day ahead is not plausible */
@@ -66,11 +67,19 @@ static int wanted(const char *type, const char *action)
     return 0;
 }
 
+/* The members read here; json_pick skips the rest of a line (most of it:
+ * Actor.Attributes carries every label of the container). */
+static const struct json_pick pick_attrs[] = {{"container", NULL}, {NULL, NULL}};
+static const struct json_pick pick_actor[] = {{"ID", NULL}, {"Attributes", pick_attrs}, {NULL, NULL}};
+static const struct json_pick pick_event[] = {
+    {"Type", NULL}, {"Action", NULL}, {"Actor", pick_actor}, {"time", NULL}, {"timeNano", NULL}, {NULL, NULL},
+};
+
 int docker_event_parse(const char *line, size_t len, const char *what, docker_event_cb cb, void *ud,
                        struct enr_error *err)
 {
     struct docker_event ev;
-    json_error_t jerr;
+    struct enr_error perr = {0};
     json_t *root, *actor, *attrs;
     const char *type, *action, *id = NULL;
 
@@ -78,11 +87,12 @@ int docker_event_parse(const char *line, size_t len, const char *what, docker_ev
         len--;
     if (len == 0)
         return 0;
-    root = json_loadb(line, len, 0, &jerr);
+    root = json_pick_parse(line, len, pick_event, "bad event line", &perr);
     if (!json_is_object(root)) {
         json_decref(root);
-        return err_set(err, -EPROTO, "%s: bad event line: %s", what,
-                       root ? "not an object" : jerr.text);
+        if (root == NULL && perr.code == -ENOMEM)
+            return err_set(err, -ENOMEM, "%s: %s", what, perr.msg);
+        return err_set(err, -EPROTO, "%s: %s", what, root ? "bad event line: not an object" : perr.msg);
     }
     type = json_string_value(json_object_get(root, "Type"));
     action = json_string_value(json_object_get(root, "Action"));

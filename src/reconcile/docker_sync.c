@@ -26,6 +26,7 @@ struct track {
     bool live;                 /* running, as last reported */
     bool failed;               /* last inspect failed */
     bool inspecting, inspect_again;
+    bool died;                 /* the last event about it was a die: down until a start */
 };
 
 /* One outstanding call; all are on ds->reqs so that docker_sync_free can
@@ -144,7 +145,7 @@ static void inspect_cb(void *ud, const struct enr_error *err, struct container *
             if (q->seq >= t->seq) {     /* not older than what we have */
                 t->seq = q->seq;
                 t->live = true;
-                t->failed = false;
+                t->failed = t->died = false;   /* up again, even if its start event was missed */
                 report(ds, q->id, DOCKER_SYNC_RUNNING, c, from_resync);
             } else {
                 container_free(c);
@@ -229,6 +230,7 @@ static void event_cb(void *ud, const struct docker_event *ev)
 {
     struct docker_sync *ds = ud;
     struct track *t;
+    bool container;
 
     if (ds->closing)
         return;
@@ -239,9 +241,24 @@ static void event_cb(void *ud, const struct docker_event *ev)
     if (ev->container_id == NULL || ev->container_id[0] == '\0')
         return;
     log_debug(LOG_DOCKER, "event %s %s %.12s", ev->type, ev->action, ev->container_id);
-    if (strcmp(ev->type, "container") == 0 && strcmp(ev->action, "destroy") == 0) {
+    container = strcmp(ev->type, "container") == 0;
+    if (container && strcmp(ev->action, "destroy") == 0) {
         if ((t = track_add(ds, ev->container_id)) != NULL)
             track_gone(ds, ev->container_id, t, ++ds->seq, false);
+        return;
+    }
+    /* Only a start brings a container up.  After a die, or before the
+     * first start or listing names it, every other event (a stop, a network
+     * disconnect on the way down, a connect on the way up) finds it not
+     * running: the die's inspect, or the start's, tells all there is. */
+    t = strmap_get(&ds->tracks, ev->container_id);
+    if (container && strcmp(ev->action, "die") == 0) {
+        if ((t = track_add(ds, ev->container_id)) != NULL)
+            t->died = true;
+    } else if (container && strcmp(ev->action, "start") == 0) {
+        if (t != NULL)
+            t->died = false;
+    } else if (t == NULL || t->died) {
         return;
     }
     request_inspect(ds, ev->container_id, false);

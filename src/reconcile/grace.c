@@ -2,7 +2,6 @@
 #include "reconcile/grace.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 void grace_init(struct grace *g, unsigned sec)
@@ -10,7 +9,6 @@ void grace_init(struct grace *g, unsigned sec)
     g->sec = sec;
     strmap_init(&g->gone);
     g->holds = NULL;
-    g->reasons = NULL;
     g->cap = 0;
 }
 
@@ -23,7 +21,6 @@ void grace_cleanup(struct grace *g)
         free(val);
     strmap_cleanup(&g->gone);
     free(g->holds);
-    free(g->reasons);
     grace_init(g, g->sec);
 }
 
@@ -80,7 +77,7 @@ size_t grace_unpin(struct grace *g, uint64_t now_ms)
     return n;
 }
 
-int grace_holds(struct grace *g, uint64_t now_ms, const struct planner_hold **out, size_t *n, uint64_t *next_ms)
+int grace_holds(struct grace *g, uint64_t now_ms, const struct planner_gone **out, size_t *n, uint64_t *next_ms)
 {
     uint64_t period = (uint64_t)g->sec * 1000;
     size_t it = 0;
@@ -91,34 +88,22 @@ int grace_holds(struct grace *g, uint64_t now_ms, const struct planner_hold **ou
     *out = g->holds;
     *next_ms = UINT64_MAX;
     if (g->gone.len > g->cap) {
-        struct planner_hold *h = realloc(g->holds, g->gone.len * sizeof(*h));
-        if (h != NULL)
-            g->holds = h;
-        char (*r)[GRACE_REASON_LEN] = realloc(g->reasons, g->gone.len * sizeof(*r));
-        if (r != NULL)
-            g->reasons = r;
-        if (h == NULL || r == NULL)
+        struct planner_gone *h = realloc(g->holds, g->gone.len * sizeof(*h));
+        if (h == NULL)
             return -ENOMEM;
+        g->holds = h;
         g->cap = g->gone.len;
         *out = g->holds;
     }
     while (strmap_next(&g->gone, &it, &name, &val)) {
         const struct grace_entry *e = val;
-        if (e->pinned) {
-            snprintf(g->reasons[*n], sizeof(g->reasons[*n]),
-                     "stopped as Docker's event stream ended (dockerd shutting down?): unknown until Docker "
-                     "lists again");
-        } else if (now_ms - e->at_ms >= period) {
+        if (!e->pinned && now_ms - e->at_ms >= period) {
             free(strmap_del(&g->gone, name));
             continue;
-        } else {
-            snprintf(g->reasons[*n], sizeof(g->reasons[*n]), "is gone for %.1fs of a %us grace period",
-                     (double)(now_ms - e->at_ms) / 1000.0, g->sec);
-            if (e->at_ms + period < *next_ms)
-                *next_ms = e->at_ms + period;
         }
-        g->holds[*n].name = name;
-        g->holds[*n].reason = g->reasons[*n];
+        if (!e->pinned && e->at_ms + period < *next_ms)
+            *next_ms = e->at_ms + period;
+        g->holds[*n] = (struct planner_gone){.name = name, .gone_ms = now_ms - e->at_ms, .pinned = e->pinned};
         (*n)++;
     }
     return 0;

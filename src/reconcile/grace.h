@@ -20,13 +20,10 @@
 #include "base/strmap.h"
 #include "reconcile/planner.h"
 
-#define GRACE_REASON_LEN 112
-
 struct grace {
     unsigned sec;                  /* 0: no grace period */
     struct strmap gone;            /* container name -> struct grace_entry (malloc'd) */
-    struct planner_hold *holds;    /* the last grace_holds answer */
-    char (*reasons)[GRACE_REASON_LEN];
+    struct planner_gone *holds;    /* the last grace_holds answer */
     size_t cap;
 };
 
@@ -51,10 +48,11 @@ size_t grace_pin(struct grace *g, uint64_t since_ms);
 /* Unpins every pinned container; its period starts again at now_ms.
  * Returns how many were pinned. */
 size_t grace_unpin(struct grace *g, uint64_t now_ms);
-/* The containers still within their period (or pinned) at now_ms, as
- * planner holds (valid until the next call); expired ones are forgotten.
+/* The containers still within their period (or pinned) at now_ms, for the
+ * planner (valid until the next call); expired ones are forgotten.  Nothing
+ * is worded here: a pass may meet every gone container.
  * *next_ms is the loop time of the next expiry (UINT64_MAX: none).  -ENOMEM
  * or 0. */
-int grace_holds(struct grace *g, uint64_t now_ms, const struct planner_hold **out, size_t *n, uint64_t *next_ms);
+int grace_holds(struct grace *g, uint64_t now_ms, const struct planner_gone **out, size_t *n, uint64_t *next_ms);
 
 #endif

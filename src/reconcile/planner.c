@@ -143,6 +143,14 @@ static const char *held_res(const struct planner_hold *set, size_t n, const stru
     return held(set, n, planner_key(r->kind, r->name, buf));
 }
 
+static const struct planner_gone *gone(const struct planner_gone *set, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(set[i].name, s) == 0)
+            return &set[i];
+    return NULL;
+}
+
 static bool in_set(const char *const *set, size_t n, const char *s)
 {
     for (size_t i = 0; i < n; i++)
@@ -277,6 +285,7 @@ static int guarded(struct plan *p, enum plan_guard g, int rc)
 static int plan_orphan(const struct planner_input *in, struct plan *p, const struct resource *t)
 {
     const char *c = container_of(t), *h = held_res(in->held_names, in->n_held_names, t);
+    const struct planner_gone *g;
 
     if (h != NULL)
         return add(p, PLAN_SKIP, t, NULL, "%s", h);
@@ -293,8 +302,15 @@ static int plan_orphan(const struct planner_input *in, struct plan *p, const str
         return guarded(p, PLAN_GUARD_INCOMPLETE,
                        add(p, PLAN_SKIP, t, NULL,
                            "container %s is in an unknown state (inspect or rules failed); not deleting", c));
-    if ((h = held(in->grace_containers, in->n_grace_containers, c)) != NULL)
-        return guarded(p, PLAN_GUARD_GRACE, add(p, PLAN_SKIP, t, NULL, "container %s %s", c, h));
+    if ((g = gone(in->grace_containers, in->n_grace_containers, c)) != NULL && g->pinned)
+        return guarded(p, PLAN_GUARD_GRACE,
+                       add(p, PLAN_SKIP, t, NULL,
+                           "container %s stopped as Docker's event stream ended (dockerd shutting down?): "
+                           "unknown until Docker lists again", c));
+    if (g != NULL)
+        return guarded(p, PLAN_GUARD_GRACE,
+                       add(p, PLAN_SKIP, t, NULL, "container %s is gone for %.1fs of a %us grace period", c,
+                           (double)g->gone_ms / 1000.0, in->grace_sec));
     return add(p, PLAN_DELETE, t, NULL, "container %s no longer wants it", c[0] ? c : "(none)");
 }
 

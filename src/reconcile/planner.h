@@ -79,6 +79,15 @@ struct planner_hold {
     const char *reason;       /* "a write for this name is in flight", "retrying in 4s after: ..." */
 };
 
+/* A container gone for less than the grace period, or pinned.  Its reason
+ * is worded only for an app the planner holds by it: a pass meets many
+ * gone containers and words few reasons. */
+struct planner_gone {
+    const char *name;
+    uint64_t gone_ms;         /* how long it has been gone */
+    bool pinned;              /* it died as Docker's event stream ended: held until Docker lists again */
+};
+
 struct planner_input {
     const char *owner;                 /* our owner id */
     const struct resource *const *desired; /* labels already include owner/container/rule */
@@ -94,9 +103,11 @@ struct planner_input {
     /* App names left alone this pass (write in flight, retry backoff). */
     const struct planner_hold *held_names;
     size_t n_held_names;
-    /* Containers gone for less than the grace period: their apps stay. */
-    const struct planner_hold *grace_containers;
+    /* Containers gone for less than the grace period, or pinned: their
+     * apps stay. */
+    const struct planner_gone *grace_containers;
     size_t n_grace_containers;
+    unsigned grace_sec;                /* the period, for the reason's words */
 
     enum planner_policy policy;
     bool adopt;                        /* an unowned app with a wanted name is taken over */

@@ -525,6 +525,7 @@ static void plan_timer_cb(uv_timer_t *h)
     in.window_sec = r->cfg.delete_window_sec;
     in.now = (int64_t)time(NULL);
     in.lease_sec = r->cfg.lease_sec;
+    in.grace_sec = r->grace.sec;
     if (planner_plan(&in, &p, &err) < 0)
         goto fail;
     if (in.deletes_approved) {
