@@ -39,7 +39,7 @@ static void pass(struct reconciler *r, bool a_grace, bool b_unknown, bool subset
     struct resource app, db;
     const struct resource *tp[2];
     const char *unknown[] = {"b"};
-    struct planner_hold grace[] = {{"a", "is gone; kept for the grace period"}};
+    struct planner_gone grace[] = {{"a", 3000, false}};
     struct planner_input in = {0};
     struct enr_error err = {0};
     struct plan p;
@@ -58,6 +58,7 @@ static void pass(struct reconciler *r, bool a_grace, bool b_unknown, bool subset
     in.n_unknown_containers = b_unknown ? 1 : 0;
     in.grace_containers = grace;
     in.n_grace_containers = a_grace ? 1 : 0;
+    in.grace_sec = 60;
     in.max_deletes = max_deletes;
     plan_init(&p);
     ASSERT_EQ(planner_plan(&in, &p, &err), 0);
