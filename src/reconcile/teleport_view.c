@@ -51,8 +51,13 @@ struct req {
     struct teleport_view *tv;
     uint64_t seq;
     /* A listing: the apps, then the databases, gathered here (key ->
-     * struct resource_ref) and made the view when both have answered. */
+     * struct resource_ref) and made the view when both have answered.  A
+     * listing handed over page by page (teleport_ops.list_pages) is staged
+     * page by page, databases apart until their last page (a failure there
+     * leaves none of them); it replaces nothing before its last page. */
     struct strmap staged;
+    struct strmap staged_dbs;
+    bool oom;                  /* a page could not be staged: the listing fails at its end */
     /* Confirmation: the app servers were listed, now the database servers. */
     bool db_phase;
 };
@@ -83,6 +88,7 @@ struct teleport_view {
     struct backoff list_backoff;
 
     /* watch */
+    bool watch_asked;            /* teleport_view_watch was called (never in --once and plan) */
     int watch_id;                /* 0: none */
     bool watch_live;             /* INIT seen: events are deltas of a listing */
     struct backoff watch_backoff;
@@ -101,6 +107,7 @@ static struct req *req_new(struct teleport_view *tv)
         return NULL;
     q->tv = tv;
     strmap_init(&q->staged);
+    strmap_init(&q->staged_dbs);
     list_push_front(&tv->reqs, &q->node);
     return q;
 }
@@ -120,6 +127,7 @@ static void req_free(struct req *q)
         return;
     list_remove(&q->node);
     staged_clear(&q->staged);
+    staged_clear(&q->staged_dbs);
     free(q);
 }
 
@@ -215,6 +223,25 @@ static int stage(struct strmap *m, struct resource_list *items)
     return 0;
 }
 
+/* Moves every entry of from into into (from is left empty); -ENOMEM
+ * (what was not moved stays in from). */
+static int merge(struct strmap *into, struct strmap *from)
+{
+    size_t it = 0;
+    const char *key;
+    void *val;
+
+    while (strmap_next(from, &it, &key, &val)) {
+        void *old = NULL;
+        if (strmap_put(into, key, val, &old) < 0)
+            return -ENOMEM;
+        resource_ref_put(old);
+        strmap_del(from, key);
+    }
+    strmap_cleanup(from);
+    return 0;
+}
+
 static void written_put(struct strmap *m, const char *name, uint64_t hash, uint64_t at_ms)
 {
     struct written *w = strmap_get(m, name);
@@ -230,19 +257,40 @@ static void written_put(struct strmap *m, const char *name, uint64_t hash, uint6
     w->at_ms = at_ms;
 }
 
-/* Records a write of ref (one more reference). */
+/* Whether a listing may still come back without w's write, so that w must
+ * be kept to be put over it (listing_done): one in flight (asked before
+ * the write finished), or, once a watch was asked for, one served by a
+ * cache that has not applied the write yet (the watch has not shown it and
+ * it is younger than RECENT_MAX_MS).  Without a watch a listing asked
+ * after a write is taken to include it; so is one asked after the watch
+ * showed it.  A record not needed is dropped at once: the next listing
+ * would drop it unread (and it may be the only holder of an old copy of
+ * the resource once the watch has replaced the view's). */
+static bool recent_needed(const struct teleport_view *tv, const struct recent_write *w, bool listing_in_flight)
+{
+    if (listing_in_flight)
+        return true;
+    return tv->watch_asked && w->seen_seq == 0 && uv_now(tv->loop) - w->at_ms < RECENT_MAX_MS;
+}
+
+/* Records a write of ref (one more reference), unless nothing would read
+ * the record (recent_needed); an older record of the name goes either way. */
 static void recent_put(struct teleport_view *tv, enum plan_op op, struct resource_ref *ref)
 {
-    struct recent_write *w = calloc(1, sizeof(*w));
+    struct recent_write *w;
     void *old = NULL;
+    char kb[PLANNER_KEY_MAX];
 
-    if (w == NULL)
+    if (!tv->running && !tv->watch_asked) {
+        recent_free(strmap_del(&tv->recent, key_of(&ref->res, kb)));
+        return;
+    }
+    if ((w = calloc(1, sizeof(*w))) == NULL)
         return;
     w->ref = resource_ref_hold(ref);
     w->seq = ++tv->seq;
     w->at_ms = uv_now(tv->loop);
     w->op = op;
-    char kb[PLANNER_KEY_MAX];
     if (strmap_put(&tv->recent, key_of(&ref->res, kb), w, &old) < 0) {
         recent_free(w);
         return;
@@ -325,10 +373,17 @@ static void listing_done(struct req *q)
         if (w->seq <= seq && in_cache) {
             strmap_del(&tv->recent, name);
             recent_free(w);
-        } else if (w->op == PLAN_DELETE) {
+            continue;
+        }
+        if (w->op == PLAN_DELETE)
             view_del(tv, name);
-        } else if (view_put_ref(tv, w->ref) < 0) {
+        else if (view_put_ref(tv, w->ref) < 0)
             tv->complete = false;
+        /* Put over this listing; the next one, asked after now, has it
+         * unless the cache may still lack it. */
+        if (!recent_needed(tv, w, false)) {
+            strmap_del(&tv->recent, name);
+            recent_free(w);
         }
     }
     finish_listing(tv);
@@ -362,7 +417,7 @@ static void list_dbs_cb(void *ud, const struct enr_error *err, struct resource_l
     else if (err == NULL && tv->dbs_unknown)
         log_info(LOG_TELEPORT, "ListDatabases answers again: databases are managed");
     tv->dbs_unknown = err != NULL;
-    if (err == NULL && stage(&q->staged, dbs) < 0) {
+    if (err == NULL && (q->oom || stage(&q->staged, dbs) < 0 || merge(&q->staged, &q->staged_dbs) < 0)) {
         struct enr_error e;
         err_set(&e, -ENOMEM, "out of memory");
         req_free(q);
@@ -370,6 +425,34 @@ static void list_dbs_cb(void *ud, const struct enr_error *err, struct resource_l
         return;
     }
     listing_done(q);
+}
+
+/* A page of databases: staged apart until the last (list_dbs_cb). */
+static void dbs_page_cb(void *ud, const struct enr_error *err, struct resource_list *dbs, bool last)
+{
+    struct req *q = ud;
+
+    if (last) {
+        list_dbs_cb(ud, err, dbs);
+        return;
+    }
+    if (!q->tv->closing && !q->oom && stage(&q->staged_dbs, dbs) < 0)
+        q->oom = true;
+}
+
+static void get_apps_cb(void *ud, const struct enr_error *err, struct resource_list *apps);
+
+/* A page of apps: staged at once, so the client holds one page at a time. */
+static void apps_page_cb(void *ud, const struct enr_error *err, struct resource_list *apps, bool last)
+{
+    struct req *q = ud;
+
+    if (last) {
+        get_apps_cb(ud, err, apps);
+        return;
+    }
+    if (!q->tv->closing && !q->oom && stage(&q->staged, apps) < 0)
+        q->oom = true;
 }
 
 static void get_apps_cb(void *ud, const struct enr_error *err, struct resource_list *apps)
@@ -387,7 +470,7 @@ static void get_apps_cb(void *ud, const struct enr_error *err, struct resource_l
         listing_failed(tv, "ListApps", err);
         return;
     }
-    if (stage(&q->staged, apps) < 0) {
+    if (q->oom || stage(&q->staged, apps) < 0) {
         err_set(&e, -ENOMEM, "out of memory");
         req_free(q);
         listing_failed(tv, "ListApps", &e);
@@ -397,7 +480,8 @@ static void get_apps_cb(void *ud, const struct enr_error *err, struct resource_l
         listing_done(q);
         return;
     }
-    if (tv->ops.list_databases(tv->ops.impl, list_dbs_cb, q, &e) < 0) {
+    if ((tv->ops.list_pages != NULL ? tv->ops.list_pages(tv->ops.impl, true, dbs_page_cb, q, &e)
+                                    : tv->ops.list_databases(tv->ops.impl, list_dbs_cb, q, &e)) < 0) {
         req_free(q);
         listing_failed(tv, "ListDatabases", &e);
     }
@@ -420,7 +504,8 @@ void teleport_view_relist(struct teleport_view *tv)
         err_set(&err, -ENOMEM, "out of memory");
     } else {
         q->seq = ++tv->seq;
-        if (tv->ops.get_apps(tv->ops.impl, get_apps_cb, q, &err) == 0)
+        if ((tv->ops.list_pages != NULL ? tv->ops.list_pages(tv->ops.impl, false, apps_page_cb, q, &err)
+                                        : tv->ops.get_apps(tv->ops.impl, get_apps_cb, q, &err)) == 0)
             return;
         req_free(q);
     }
@@ -595,6 +680,10 @@ static void mark_seen(struct teleport_view *tv, const struct teleport_event *ev)
                                         : (w->op != PLAN_DELETE &&
                                            resource_managed_hash(&ev->res) == resource_managed_hash(&w->ref->res)))
         w->seen_seq = ++tv->seq;
+    if (w->seen_seq != 0 && !recent_needed(tv, w, tv->running)) {
+        strmap_del(&tv->recent, key_of(&ev->res, kb));
+        recent_free(w);
+    }
 }
 
 static void watch_event_cb(void *ud, const struct teleport_event *ev)
@@ -669,6 +758,7 @@ void teleport_view_watch(struct teleport_view *tv)
 
     if (tv->closing || tv->watch_id > 0)
         return;
+    tv->watch_asked = true;
     if ((id = tv->ops.watch(tv->ops.impl, kinds, n, watch_event_cb, watch_end_cb, tv, &err)) < 0) {
         watch_end_cb(tv, &err);
         return;
