@@ -1,10 +1,11 @@
 /*
  * test_teleport_view_pages.c - a listing handed to the Teleport view page by
- * page (teleport_ops.list_pages): each page is staged as it comes, and the
- * view changes only when the last page of the apps and of the databases is
- * in.  Until then the view stays what it was (unknown is not absent); a
- * listing that fails after some pages replaces nothing; databases that may
- * not be listed after some of their pages arrived leave none of them.
+ * page (teleport_ops.list_pages): each page of apps goes into the view as it
+ * comes, in place of the view's copy, and what the listing lacks leaves the
+ * view only at its end (unknown is not absent): a listing that fails after
+ * some pages removes nothing; databases wait for their last page, and
+ * databases that may not be listed after some of their pages arrived leave
+ * none of them; a write newer than the listing is not replaced by it.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -153,49 +154,51 @@ int main(void)
     tv = teleport_view_new(&loop, &cfg, &ops, &cb, &err);
     ASSERT_TRUE(tv != NULL);
 
-    /* A first listing in pages: nothing is in the view before its end. */
+    /* A first listing in pages: each page of apps goes into the view as it
+     * comes; the databases wait for their last page. */
     teleport_view_relist(tv);
     ASSERT_EQ(f.asked[0], 1);
     page(&f, false, "a b", NULL, false);
+    ASSERT_STREQ(keys(tv), "a b");
     page(&f, false, "c", NULL, false);
-    ASSERT_STREQ(keys(tv), "");
+    ASSERT_STREQ(keys(tv), "a b c");
     ASSERT_TRUE(teleport_view_busy(tv) && !teleport_view_listed(tv) && !teleport_view_complete(tv));
     page(&f, false, "d", NULL, true);
     ASSERT_EQ(f.asked[1], 1);                 /* then the databases, also in pages */
-    ASSERT_STREQ(keys(tv), "");
     page(&f, true, "x", NULL, false);
-    ASSERT_STREQ(keys(tv), "");
+    ASSERT_STREQ(keys(tv), "a b c d");
     ASSERT_EQ(s.listed, -1);
     page(&f, true, "y", NULL, true);
     ASSERT_STREQ(keys(tv), "a b c d db/x db/y");
     ASSERT_EQ(s.listed, 1);
     ASSERT_TRUE(!teleport_view_busy(tv) && teleport_view_complete(tv) && teleport_view_dbs_known(tv));
-    printf("ok - pages are staged and become the view at the last page of the databases\n");
+    printf("ok - pages go into the view as they come, the databases at their last page\n");
 
-    /* A page with the same name again (Teleport's pages do not overlap, but
-     * the last one staged wins, as in a whole listing). */
+    /* Nothing the listing lacks leaves the view before its end. */
     s.listed = -1;
     teleport_view_relist(tv);
     page(&f, false, "a b", NULL, false);
+    ASSERT_STREQ(keys(tv), "a b c d db/x db/y");
+    ASSERT_TRUE(teleport_view_complete(tv));  /* still the last listing's, while this one runs */
     page(&f, false, "b e", NULL, true);
+    ASSERT_STREQ(keys(tv), "a b c d db/x db/y e");
     page(&f, true, "", NULL, true);           /* one empty last page */
     ASSERT_STREQ(keys(tv), "a b e");
     ASSERT_EQ(s.listed, 1);
-    printf("ok - a later listing replaces the view: what it lacks is gone, at its end only\n");
+    printf("ok - what a listing lacks leaves the view at its end only\n");
 
-    /* A failure after some pages: the view stays as it was, and unknown. */
+    /* A failure after some pages: the view keeps everything, and is unknown. */
     s.listed = -1;
     teleport_view_relist(tv);
-    page(&f, false, "a", NULL, false);
-    ASSERT_STREQ(keys(tv), "a b e");
-    ASSERT_TRUE(teleport_view_complete(tv));  /* still the last listing's, while this one runs */
+    page(&f, false, "a h", NULL, false);
+    ASSERT_STREQ(keys(tv), "a b e h");
     err_set_grpc(&err, GRPC_STATUS_UNAVAILABLE, "ListApps: UNAVAILABLE: connection reset");
     page(&f, false, NULL, &err, true);
-    ASSERT_STREQ(keys(tv), "a b e");
+    ASSERT_STREQ(keys(tv), "a b e h");
     ASSERT_TRUE(!teleport_view_complete(tv));
     ASSERT_EQ(s.listed, 0);
     ASSERT_EQ(f.asked[1], 2);                 /* the databases were not asked for */
-    printf("ok - a listing that fails after some pages replaces nothing and leaves the view unknown\n");
+    printf("ok - a listing that fails after some pages removes nothing and leaves the view unknown\n");
 
     /* Databases denied after one of their pages: apps go on, and none of
      * the databases staged from that page is in the view. */
@@ -210,32 +213,36 @@ int main(void)
     ASSERT_EQ(s.listed, 1);
     printf("ok - databases denied after a page: apps managed, no database from the partial listing\n");
 
-    /* Any other database failure after a page: the whole view unknown, as it was. */
+    /* Any other database failure after a page: unknown, nothing removed. */
     s.listed = -1;
     teleport_view_relist(tv);
     page(&f, false, "g", NULL, true);
     page(&f, true, "z", NULL, false);
     err_set_grpc(&err, GRPC_STATUS_UNAVAILABLE, "ListDatabases: UNAVAILABLE: connection reset");
     page(&f, true, NULL, &err, true);
-    ASSERT_STREQ(keys(tv), "a f");
+    ASSERT_STREQ(keys(tv), "a f g");
     ASSERT_TRUE(!teleport_view_complete(tv));
     ASSERT_EQ(s.listed, 0);
 
-    /* A write while a paged listing runs survives it (the listing was asked
-     * before the write); one made with no listing running does not outlive
-     * the next listing, which was asked after it. */
+    /* A write while a listing runs is newer than it: a page does not
+     * replace it, and it survives the listing's end; one made with no
+     * listing running does not outlive the next listing (asked after it). */
     s.listed = -1;
     teleport_view_relist(tv);
-    page(&f, false, "a", NULL, false);
     struct resource w;
     ASSERT_EQ(resource_init(&w), 0);
-    ASSERT_EQ(resource_set_str(&w.name, "new"), 0);
+    ASSERT_EQ(resource_set_str(&w.name, "a"), 0);
     ASSERT_EQ(resource_set_str(&w.uri, "http://10.0.0.6:80"), 0);
     ASSERT_EQ(kv_set(&w.labels, PLANNER_LABEL_OWNER, OWNER), 0);
+    teleport_view_written(tv, PLAN_UPDATE, &w, NULL);
+    ASSERT_EQ(resource_set_str(&w.name, "new"), 0);
     teleport_view_written(tv, PLAN_CREATE, &w, NULL);
+    page(&f, false, "a", NULL, false);
+    ASSERT_STREQ(teleport_view_get(tv, "a")->uri, "http://10.0.0.6:80");
     page(&f, false, "f", NULL, true);
     page(&f, true, "", NULL, true);
     ASSERT_STREQ(keys(tv), "a f new");
+    ASSERT_STREQ(teleport_view_get(tv, "a")->uri, "http://10.0.0.6:80");
     ASSERT_TRUE(teleport_view_complete(tv) && teleport_view_dbs_known(tv));
     ASSERT_EQ(resource_set_str(&w.name, "other"), 0);
     teleport_view_written(tv, PLAN_CREATE, &w, NULL);
@@ -245,6 +252,7 @@ int main(void)
     page(&f, false, "a f new", NULL, true);
     page(&f, true, "", NULL, true);
     ASSERT_STREQ(keys(tv), "a f new");
+    ASSERT_STREQ(teleport_view_get(tv, "a")->uri, "http://10.0.0.5:80");
     printf("ok - writes: kept over a listing asked before them, not over one asked after\n");
 
     ASSERT_EQ(f.whole, 0);

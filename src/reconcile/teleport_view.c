@@ -50,14 +50,16 @@ struct req {
     struct list node;          /* on the owner's reqs */
     struct teleport_view *tv;
     uint64_t seq;
-    /* A listing: the apps, then the databases, gathered here (key ->
-     * struct resource_ref) and made the view when both have answered.  A
-     * listing handed over page by page (teleport_ops.list_pages) is staged
-     * page by page, databases apart until their last page (a failure there
-     * leaves none of them); it replaces nothing before its last page. */
-    struct strmap staged;
+    /* A listing: the apps, then the databases.  Each page of apps (or the
+     * whole list) goes into the view as it comes, in place of the view's
+     * copy (listing_merge), and its keys are noted here (key -> the
+     * listing); the databases are staged apart until their last page (key
+     * -> struct resource_ref: a failure there leaves none of them) and
+     * merged then.  Once both have answered, what the listing lacks leaves
+     * the view (listing_done); a listing that fails removes nothing. */
+    struct strmap listed;
     struct strmap staged_dbs;
-    bool oom;                  /* a page could not be staged: the listing fails at its end */
+    bool oom;                  /* a page could not be merged: the listing fails at its end */
     /* Confirmation: the app servers were listed, now the database servers. */
     bool db_phase;
 };
@@ -106,7 +108,7 @@ static struct req *req_new(struct teleport_view *tv)
     if (q == NULL)
         return NULL;
     q->tv = tv;
-    strmap_init(&q->staged);
+    strmap_init(&q->listed);
     strmap_init(&q->staged_dbs);
     list_push_front(&tv->reqs, &q->node);
     return q;
@@ -126,7 +128,7 @@ static void req_free(struct req *q)
     if (q == NULL)
         return;
     list_remove(&q->node);
-    staged_clear(&q->staged);
+    strmap_cleanup(&q->listed);
     staged_clear(&q->staged_dbs);
     free(q);
 }
@@ -223,25 +225,6 @@ static int stage(struct strmap *m, struct resource_list *items)
     return 0;
 }
 
-/* Moves every entry of from into into (from is left empty); -ENOMEM
- * (what was not moved stays in from). */
-static int merge(struct strmap *into, struct strmap *from)
-{
-    size_t it = 0;
-    const char *key;
-    void *val;
-
-    while (strmap_next(from, &it, &key, &val)) {
-        void *old = NULL;
-        if (strmap_put(into, key, val, &old) < 0)
-            return -ENOMEM;
-        resource_ref_put(old);
-        strmap_del(from, key);
-    }
-    strmap_cleanup(from);
-    return 0;
-}
-
 static void written_put(struct strmap *m, const char *name, uint64_t hash, uint64_t at_ms)
 {
     struct written *w = strmap_get(m, name);
@@ -300,6 +283,50 @@ static void recent_put(struct teleport_view *tv, enum plan_op op, struct resourc
 
 /* ---- the listing ------------------------------------------------------------------ */
 
+/* Whether a listing asked at sequence seq has w's write (else w is put over
+ * it).  Writes that finished after it was asked for are newer than it, and
+ * so are older ones the cache may not have applied yet (the watch is live
+ * and has not shown them); the others are in it. */
+static bool listing_has(const struct teleport_view *tv, const struct recent_write *w, uint64_t seq)
+{
+    bool in_cache = !tv->watch_live || (w->seen_seq != 0 && w->seen_seq <= seq) ||
+                    uv_now(tv->loop) - w->at_ms >= RECENT_MAX_MS;
+    return w->seq <= seq && in_cache;
+}
+
+/* One listed resource (its contents are taken): into the view in place of
+ * the view's copy, unless a write of ours is newer than the listing (the
+ * view keeps what we wrote; listing_done puts it over the listing again).
+ * Its key is noted as listed.  -ENOMEM. */
+static int listing_put(struct req *q, struct resource *res)
+{
+    struct teleport_view *tv = q->tv;
+    char kb[PLANNER_KEY_MAX];
+    const char *key = key_of(res, kb);
+    const struct recent_write *w = strmap_get(&tv->recent, key);
+    struct resource_ref *ref;
+    int rc;
+
+    if (strmap_put(&q->listed, key, q, NULL) < 0)
+        return -ENOMEM;
+    if (w != NULL && !listing_has(tv, w, q->seq))
+        return 0;
+    if ((ref = resource_ref_take(res)) == NULL)
+        return -ENOMEM;
+    rc = view_put_ref(tv, ref);
+    resource_ref_put(ref);
+    return rc;
+}
+
+/* A page of the listing (or all of it) into the view; a failure is noted
+ * and fails the listing at its end. */
+static void listing_merge(struct req *q, struct resource_list *items)
+{
+    for (size_t i = 0; !q->oom && i < items->len; i++)
+        if (listing_put(q, &items->items[i]) < 0)
+            q->oom = true;
+}
+
 static void list_timer_cb(uv_timer_t *h)
 {
     teleport_view_relist(h->data);
@@ -344,7 +371,8 @@ static void listing_failed(struct teleport_view *tv, const char *what, const str
     finish_listing(tv);
 }
 
-/* Apps and databases are both in: they become the view. */
+/* Apps and databases are both in, and in the view: what the listing lacks
+ * goes, and our writes newer than it are put over it again. */
 static void listing_done(struct req *q)
 {
     struct teleport_view *tv = q->tv;
@@ -353,24 +381,16 @@ static void listing_done(struct req *q)
     const char *name;
     void *val;
 
-    view_clear(tv);
-    tv->view = q->staged;
-    strmap_init(&q->staged);
+    while (strmap_next(&tv->view, &it, &name, NULL))
+        if (strmap_get(&q->listed, name) == NULL)
+            view_del(tv, name);
     req_free(q);
-    while (strmap_next(&tv->view, &it, NULL, &val))
-        if (owned(tv, &((struct resource_ref *)val)->res))
-            tv->owned++;
     /* Events lost in a watch cut after this listing was asked for are not in it. */
     tv->complete = seq > tv->cut_seq;
-    /* Writes that finished after this listing was asked for are newer than
-     * it, and so are older ones the cache may not have applied yet (the
-     * watch is live and has not shown them); the others are in it. */
     it = 0;
     while (strmap_next(&tv->recent, &it, &name, &val)) {
         struct recent_write *w = val;
-        bool in_cache = !tv->watch_live || (w->seen_seq != 0 && w->seen_seq <= seq) ||
-                        uv_now(tv->loop) - w->at_ms >= RECENT_MAX_MS;
-        if (w->seq <= seq && in_cache) {
+        if (listing_has(tv, w, seq)) {
             strmap_del(&tv->recent, name);
             recent_free(w);
             continue;
@@ -417,7 +437,16 @@ static void list_dbs_cb(void *ud, const struct enr_error *err, struct resource_l
     else if (err == NULL && tv->dbs_unknown)
         log_info(LOG_TELEPORT, "ListDatabases answers again: databases are managed");
     tv->dbs_unknown = err != NULL;
-    if (err == NULL && (q->oom || stage(&q->staged, dbs) < 0 || merge(&q->staged, &q->staged_dbs) < 0)) {
+    if (err == NULL && !q->oom) {
+        /* The pages staged apart, then the last one. */
+        size_t it = 0;
+        void *val;
+        while (!q->oom && strmap_next(&q->staged_dbs, &it, NULL, &val))
+            if (listing_put(q, &((struct resource_ref *)val)->res) < 0)
+                q->oom = true;
+        listing_merge(q, dbs);
+    }
+    if (err == NULL && q->oom) {
         struct enr_error e;
         err_set(&e, -ENOMEM, "out of memory");
         req_free(q);
@@ -451,8 +480,8 @@ static void apps_page_cb(void *ud, const struct enr_error *err, struct resource_
         get_apps_cb(ud, err, apps);
         return;
     }
-    if (!q->tv->closing && !q->oom && stage(&q->staged, apps) < 0)
-        q->oom = true;
+    if (!q->tv->closing)
+        listing_merge(q, apps);
 }
 
 static void get_apps_cb(void *ud, const struct enr_error *err, struct resource_list *apps)
@@ -470,7 +499,8 @@ static void get_apps_cb(void *ud, const struct enr_error *err, struct resource_l
         listing_failed(tv, "ListApps", err);
         return;
     }
-    if (q->oom || stage(&q->staged, apps) < 0) {
+    listing_merge(q, apps);
+    if (q->oom) {
         err_set(&e, -ENOMEM, "out of memory");
         req_free(q);
         listing_failed(tv, "ListApps", &e);
