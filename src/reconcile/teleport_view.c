@@ -205,8 +205,8 @@ static void view_del(struct teleport_view *tv, const char *key)
     ref_free(tv, strmap_del(&tv->view, key));
 }
 
-/* A listing's resources moved into a staging map (key -> counted
- * resource), so a listing is never held twice; -ENOMEM. */
+/* Resources moved into a staging map (key -> counted resource): the pages
+ * of databases until their last; -ENOMEM. */
 static int stage(struct strmap *m, struct resource_list *items)
 {
     for (size_t i = 0; i < items->len; i++) {

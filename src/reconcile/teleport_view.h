@@ -5,7 +5,10 @@
  *
  *   listing              -> ListApps then ListDatabases (each paginated, or
  *                           GetApps/GetDatabases on an older Auth): the
- *                           whole view (complete), or unknown on failure
+ *                           whole view (complete; a page at a time goes
+ *                           into the view in place of its copies, what the
+ *                           listing lacks leaves at its end), or unknown on
+ *                           failure (nothing removed)
  *                           (retried with a doubling delay); databases the
  *                           identity may not list (PERMISSION_DENIED) leave
  *                           apps managed and databases unknown
