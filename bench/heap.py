@@ -2,6 +2,8 @@
 """Where the bytes go: the heap of one `enroller run --once` pass by owner.
 
     bench/heap.py [--sizes 1000] [--large] [--unchanged] [--json FILE] [--keep DIR]
+    bench/heap.py --timeline N
+
 
 For N = 0 (the baseline) and each N of --sizes (--large adds 10,000), a
 fresh stand-in (bench/standin_fast.py) and the Docker replay server
@@ -15,6 +17,10 @@ fresh stand-in (bench/standin_fast.py) and the Docker replay server
     first owner whose pattern matches any frame wins);
   * with --unchanged, a second pass under massif over the apps the first
     created: nothing to write, which is the daemon's start-up pass.
+With --timeline N (no valgrind: massif runs a pass many times slower, so its
+peak is not where a real pass's is): one first pass at N and then an
+unchanged one, VmRSS read from /proc every 0.2 s, each step up of 0.5 MiB or
+more printed with the time and the pass's last log line (what it was doing).
 The table gives each owner's bytes at the heap's peak and, net of N = 0,
 bytes per container; "malloc overhead" is massif's estimate of the
 allocator's own per-block bytes (mem_heap_extra_B).
@@ -24,6 +30,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -159,6 +166,55 @@ def rss_passes(n):
         return {"first_kib": first["maxrss_kib"], "unchanged_kib": same["maxrss_kib"]}
 
 
+def last_line(path):
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.path.getsize(path) - 400))
+            lines = f.read().decode(errors="replace").splitlines()
+        return lines[-1][:160] if lines else ""
+    except OSError:
+        return ""
+
+
+def timeline_pass(cl, config, what):
+    """One `enroller run --once`, VmRSS sampled every 0.2 s; the rows where it
+    rose by 0.5 MiB or more since the last row printed, and the peak."""
+    out = os.path.join(cl.tmp, "timeline-%s.log" % what)
+    rows, samples = [], []
+    with open(out, "wb") as lf:
+        p = subprocess.Popen([harness.ENROLLER, "run", "--once", "-c", config], stdout=lf, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL)
+        t0 = time.monotonic()
+        while p.poll() is None:
+            try:
+                st = common.proc_status(p.pid)
+            except (OSError, ValueError):
+                break
+            samples.append((time.monotonic() - t0, st.get("VmRSS", 0), st.get("VmHWM", 0), last_line(out)))
+            time.sleep(0.2)
+        p.wait()
+    hwm = max((s[2] for s in samples), default=0)
+    shown = 0
+    for t, rss, h, line in samples:
+        if rss >= shown + 512:
+            rows.append(["%.1f" % t, "%.1f" % (rss / 1024.0), "%.1f" % (h / 1024.0), line.replace("|", "/")])
+            shown = rss
+    return {"what": what, "vmhwm_kib": hwm, "rows": rows}
+
+
+def timeline(n):
+    log("timeline N=%d" % n)
+    with ReplayCluster(n) as cl:
+        config = common.write_config(cl, os.path.join(cl.tmp, "heap.lua"), cl.docker_host, "bench")
+        res = [timeline_pass(cl, config, "first"), timeline_pass(cl, config, "unchanged")]
+    out = []
+    for r in res:
+        out.append("\n### VmRSS of one %s `enroller run --once` pass at N = {:,}: VmHWM %.1f MiB\n".format(n) % (
+            r["what"], r["vmhwm_kib"] / 1024.0))
+        out.append(common.table(["s", "VmRSS MiB", "VmHWM MiB", "last log line"], r["rows"]))
+    return "\n".join(out), res
+
+
 def measure(n, keep, unchanged=False):
     log("heap N=%d" % n)
     return {"n": n, "rss": rss_passes(n), "massif": massif_pass(n, keep, unchanged)}
@@ -220,7 +276,13 @@ def main():
     ap.add_argument("--keep", help="keep the massif.out files in this directory")
     ap.add_argument("--unchanged", action="store_true",
                     help="also an unchanged pass under massif (where the daemon's start-up peaks)")
+    ap.add_argument("--timeline", type=int, metavar="N",
+                    help="only VmRSS through a first and an unchanged pass at N (no valgrind)")
     args = ap.parse_args()
+    if args.timeline:
+        text, res = timeline(args.timeline)
+        common.emit(text, res, args.json)
+        return 0
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     if args.large and 10000 not in sizes:
         sizes.append(10000)

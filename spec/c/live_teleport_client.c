@@ -11,7 +11,7 @@
  * credentials when they change (debounce 200 ms).
  *
  * Steps run one after the other on one client (one connection):
- *   ping | get_apps | list_apps | list_dbs | list_app_servers | create NAME URI | update NAME URI |
+ *   ping | get_apps | list_apps | list_app_pages | list_dbs | list_app_servers | create NAME URI | update NAME URI |
  *   delete NAME | create_token TOKEN ROLE TTL_SEC (> 0) | sleep MS | free_in_flight (start a ping, free the client at once, make a new one) |
  *   info (mode, connections opened, credentials generation, ttl) |
  *   pings N (N pings at once; one result line when all are done) |
@@ -62,6 +62,7 @@ struct live {
     int watch_id;
     bool watch_started;
     struct enr_error first_err;
+    json_t *page_names, *page_sizes; /* list_app_pages: gathered until the last page */
 };
 
 static void run_next(struct live *lv);
@@ -124,6 +125,29 @@ static void on_list(void *ud, const struct enr_error *err, struct resource_list 
         }
         json_object_set_new(o, "items", arr);
     }
+    emit(o);
+    run_next(lv);
+}
+
+/* list_app_pages: names and page sizes; one result line at the last page. */
+static void on_page(void *ud, const struct enr_error *err, struct resource_list *items, bool last)
+{
+    struct live *lv = ud;
+    if (lv->page_names == NULL) {
+        lv->page_names = json_array();
+        lv->page_sizes = json_array();
+    }
+    if (items != NULL) {
+        json_array_append_new(lv->page_sizes, json_integer((json_int_t)items->len));
+        for (size_t i = 0; i < items->len; i++)
+            json_array_append_new(lv->page_names, json_string(items->items[i].name));
+    }
+    if (!last)
+        return;
+    json_t *o = result(lv->step, err);
+    json_object_set_new(o, "names", lv->page_names);
+    json_object_set_new(o, "pages", lv->page_sizes);
+    lv->page_names = lv->page_sizes = NULL;
     emit(o);
     run_next(lv);
 }
@@ -266,6 +290,8 @@ static void run_next(struct live *lv)
         rc = teleport_client_list_app_servers(lv->tc, on_list, lv, &err);
     } else if (strcmp(lv->step, "list_apps") == 0) {
         rc = teleport_client_list_apps(lv->tc, on_list, lv, &err);
+    } else if (strcmp(lv->step, "list_app_pages") == 0) {
+        rc = teleport_client_list_pages(lv->tc, false, on_page, lv, &err);
     } else if (strcmp(lv->step, "list_dbs") == 0) {
         rc = teleport_client_list_databases(lv->tc, on_list, lv, &err);
     } else if (strcmp(lv->step, "create") == 0 || strcmp(lv->step, "update") == 0) {

@@ -71,8 +71,16 @@ int main(void)
         ASSERT_TRUE(again == many[i]);
         intern_put(again);
     }
-    intern_stats(&n, NULL);
+    intern_stats(&n, &b);
     ASSERT_EQ(n, 3000);
+    /* The table's own bytes: at most one bucket pointer per string (two
+     * strings per bucket on average before it doubles), besides each
+     * entry's header (a chain pointer, count and hash) and text. */
+    size_t text = 0;
+    for (int i = 0; i < 3000; i++)
+        text += 16 + strlen(many[i]) + 1;
+    ASSERT_TRUE(b > text);
+    ASSERT_TRUE(b - text <= 3000 * sizeof(void *));
     for (int i = 0; i < 3000; i++)
         intern_put(many[i]);
     intern_stats(&n, &b);

@@ -252,6 +252,11 @@ def main():
         counters = json.loads(st.tctl("counters", "--format", "json"))
         pages = sum(counters.get("/proto.AuthService/ListApps", {}).values())
         check(pages == 2, "2 ListApps pages of <= 500 for %d apps (got %d)" % (n, pages))
+        # The same listing handed over page by page.
+        r = live(st, "list_app_pages")
+        check(r[1]["ok"] and r[1]["pages"] == [500, n - 500] and
+              sorted(r[1]["names"]) == ["bulk-%04d" % i for i in range(n)],
+              "ListApps page by page: pages %s, %d names" % (r[1].get("pages"), len(r[1].get("names", []))))
 
         # --- RESOURCE_EXHAUSTED: the page size is halved and the page retried.
         st.tctl("reset-counters")

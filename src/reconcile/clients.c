@@ -77,6 +77,11 @@ static int t_list_db_servers(void *impl, teleport_list_cb cb, void *ud, struct e
     return teleport_client_list_db_servers(impl, cb, ud, err);
 }
 
+static int t_list_pages(void *impl, bool db, teleport_page_cb cb, void *ud, struct enr_error *err)
+{
+    return teleport_client_list_pages(impl, db, cb, ud, err);
+}
+
 static int t_create_database(void *impl, const struct resource *db, teleport_done_cb cb, void *ud,
                              struct enr_error *err)
 {
@@ -98,6 +103,7 @@ void clients_teleport(struct teleport_ops *ops, struct teleport_client *tc)
 {
     ops->list_databases = t_list_databases;
     ops->list_db_servers = t_list_db_servers;
+    ops->list_pages = t_list_pages;
     ops->create_database = t_create_database;
     ops->update_database = t_update_database;
     ops->delete_database = t_delete_database;

@@ -12,6 +12,7 @@
 #ifndef ENR_CLIENTS_H
 #define ENR_CLIENTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,6 +48,9 @@ struct teleport_ops {
      * fills every one. */
     int (*list_databases)(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err);
     int (*list_db_servers)(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err);
+    /* Optional (NULL: get_apps and list_databases): the same listings
+     * handed over page by page (teleport_client_list_pages). */
+    int (*list_pages)(void *impl, bool db, teleport_page_cb cb, void *ud, struct enr_error *err);
     int (*create_database)(void *impl, const struct resource *db, teleport_done_cb cb, void *ud,
                            struct enr_error *err);
     int (*update_database)(void *impl, const struct resource *db, teleport_done_cb cb, void *ud,

@@ -50,9 +50,16 @@ struct req {
     struct list node;          /* on the owner's reqs */
     struct teleport_view *tv;
     uint64_t seq;
-    /* A listing: the apps, then the databases, gathered here (key ->
-     * struct resource_ref) and made the view when both have answered. */
-    struct strmap staged;
+    /* A listing: the apps, then the databases.  Each page of apps (or the
+     * whole list) goes into the view as it comes, in place of the view's
+     * copy (listing_merge), and its keys are noted here (key -> the
+     * listing); the databases are staged apart until their last page (key
+     * -> struct resource_ref: a failure there leaves none of them) and
+     * merged then.  Once both have answered, what the listing lacks leaves
+     * the view (listing_done); a listing that fails removes nothing. */
+    struct strmap listed;
+    struct strmap staged_dbs;
+    bool oom;                  /* a page could not be merged: the listing fails at its end */
     /* Confirmation: the app servers were listed, now the database servers. */
     bool db_phase;
 };
@@ -83,6 +90,7 @@ struct teleport_view {
     struct backoff list_backoff;
 
     /* watch */
+    bool watch_asked;            /* teleport_view_watch was called (never in --once and plan) */
     int watch_id;                /* 0: none */
     bool watch_live;             /* INIT seen: events are deltas of a listing */
     struct backoff watch_backoff;
@@ -100,7 +108,8 @@ static struct req *req_new(struct teleport_view *tv)
     if (q == NULL)
         return NULL;
     q->tv = tv;
-    strmap_init(&q->staged);
+    strmap_init(&q->listed);
+    strmap_init(&q->staged_dbs);
     list_push_front(&tv->reqs, &q->node);
     return q;
 }
@@ -119,7 +128,8 @@ static void req_free(struct req *q)
     if (q == NULL)
         return;
     list_remove(&q->node);
-    staged_clear(&q->staged);
+    strmap_cleanup(&q->listed);
+    staged_clear(&q->staged_dbs);
     free(q);
 }
 
@@ -195,8 +205,8 @@ static void view_del(struct teleport_view *tv, const char *key)
     ref_free(tv, strmap_del(&tv->view, key));
 }
 
-/* A listing's resources moved into a staging map (key -> counted
- * resource), so a listing is never held twice; -ENOMEM. */
+/* Resources moved into a staging map (key -> counted resource): the pages
+ * of databases until their last; -ENOMEM. */
 static int stage(struct strmap *m, struct resource_list *items)
 {
     for (size_t i = 0; i < items->len; i++) {
@@ -230,19 +240,40 @@ static void written_put(struct strmap *m, const char *name, uint64_t hash, uint6
     w->at_ms = at_ms;
 }
 
-/* Records a write of ref (one more reference). */
+/* Whether a listing may still come back without w's write, so that w must
+ * be kept to be put over it (listing_done): one in flight (asked before
+ * the write finished), or, once a watch was asked for, one served by a
+ * cache that has not applied the write yet (the watch has not shown it and
+ * it is younger than RECENT_MAX_MS).  Without a watch a listing asked
+ * after a write is taken to include it; so is one asked after the watch
+ * showed it.  A record not needed is dropped at once: the next listing
+ * would drop it unread (and it may be the only holder of an old copy of
+ * the resource once the watch has replaced the view's). */
+static bool recent_needed(const struct teleport_view *tv, const struct recent_write *w, bool listing_in_flight)
+{
+    if (listing_in_flight)
+        return true;
+    return tv->watch_asked && w->seen_seq == 0 && uv_now(tv->loop) - w->at_ms < RECENT_MAX_MS;
+}
+
+/* Records a write of ref (one more reference), unless nothing would read
+ * the record (recent_needed); an older record of the name goes either way. */
 static void recent_put(struct teleport_view *tv, enum plan_op op, struct resource_ref *ref)
 {
-    struct recent_write *w = calloc(1, sizeof(*w));
+    struct recent_write *w;
     void *old = NULL;
+    char kb[PLANNER_KEY_MAX];
 
-    if (w == NULL)
+    if (!tv->running && !tv->watch_asked) {
+        recent_free(strmap_del(&tv->recent, key_of(&ref->res, kb)));
+        return;
+    }
+    if ((w = calloc(1, sizeof(*w))) == NULL)
         return;
     w->ref = resource_ref_hold(ref);
     w->seq = ++tv->seq;
     w->at_ms = uv_now(tv->loop);
     w->op = op;
-    char kb[PLANNER_KEY_MAX];
     if (strmap_put(&tv->recent, key_of(&ref->res, kb), w, &old) < 0) {
         recent_free(w);
         return;
@@ -251,6 +282,50 @@ static void recent_put(struct teleport_view *tv, enum plan_op op, struct resourc
 }
 
 /* ---- the listing ------------------------------------------------------------------ */
+
+/* Whether a listing asked at sequence seq has w's write (else w is put over
+ * it).  Writes that finished after it was asked for are newer than it, and
+ * so are older ones the cache may not have applied yet (the watch is live
+ * and has not shown them); the others are in it. */
+static bool listing_has(const struct teleport_view *tv, const struct recent_write *w, uint64_t seq)
+{
+    bool in_cache = !tv->watch_live || (w->seen_seq != 0 && w->seen_seq <= seq) ||
+                    uv_now(tv->loop) - w->at_ms >= RECENT_MAX_MS;
+    return w->seq <= seq && in_cache;
+}
+
+/* One listed resource (its contents are taken): into the view in place of
+ * the view's copy, unless a write of ours is newer than the listing (the
+ * view keeps what we wrote; listing_done puts it over the listing again).
+ * Its key is noted as listed.  -ENOMEM. */
+static int listing_put(struct req *q, struct resource *res)
+{
+    struct teleport_view *tv = q->tv;
+    char kb[PLANNER_KEY_MAX];
+    const char *key = key_of(res, kb);
+    const struct recent_write *w = strmap_get(&tv->recent, key);
+    struct resource_ref *ref;
+    int rc;
+
+    if (strmap_put(&q->listed, key, q, NULL) < 0)
+        return -ENOMEM;
+    if (w != NULL && !listing_has(tv, w, q->seq))
+        return 0;
+    if ((ref = resource_ref_take(res)) == NULL)
+        return -ENOMEM;
+    rc = view_put_ref(tv, ref);
+    resource_ref_put(ref);
+    return rc;
+}
+
+/* A page of the listing (or all of it) into the view; a failure is noted
+ * and fails the listing at its end. */
+static void listing_merge(struct req *q, struct resource_list *items)
+{
+    for (size_t i = 0; !q->oom && i < items->len; i++)
+        if (listing_put(q, &items->items[i]) < 0)
+            q->oom = true;
+}
 
 static void list_timer_cb(uv_timer_t *h)
 {
@@ -296,7 +371,8 @@ static void listing_failed(struct teleport_view *tv, const char *what, const str
     finish_listing(tv);
 }
 
-/* Apps and databases are both in: they become the view. */
+/* Apps and databases are both in, and in the view: what the listing lacks
+ * goes, and our writes newer than it are put over it again. */
 static void listing_done(struct req *q)
 {
     struct teleport_view *tv = q->tv;
@@ -305,30 +381,29 @@ static void listing_done(struct req *q)
     const char *name;
     void *val;
 
-    view_clear(tv);
-    tv->view = q->staged;
-    strmap_init(&q->staged);
+    while (strmap_next(&tv->view, &it, &name, NULL))
+        if (strmap_get(&q->listed, name) == NULL)
+            view_del(tv, name);
     req_free(q);
-    while (strmap_next(&tv->view, &it, NULL, &val))
-        if (owned(tv, &((struct resource_ref *)val)->res))
-            tv->owned++;
     /* Events lost in a watch cut after this listing was asked for are not in it. */
     tv->complete = seq > tv->cut_seq;
-    /* Writes that finished after this listing was asked for are newer than
-     * it, and so are older ones the cache may not have applied yet (the
-     * watch is live and has not shown them); the others are in it. */
     it = 0;
     while (strmap_next(&tv->recent, &it, &name, &val)) {
         struct recent_write *w = val;
-        bool in_cache = !tv->watch_live || (w->seen_seq != 0 && w->seen_seq <= seq) ||
-                        uv_now(tv->loop) - w->at_ms >= RECENT_MAX_MS;
-        if (w->seq <= seq && in_cache) {
+        if (listing_has(tv, w, seq)) {
             strmap_del(&tv->recent, name);
             recent_free(w);
-        } else if (w->op == PLAN_DELETE) {
+            continue;
+        }
+        if (w->op == PLAN_DELETE)
             view_del(tv, name);
-        } else if (view_put_ref(tv, w->ref) < 0) {
+        else if (view_put_ref(tv, w->ref) < 0)
             tv->complete = false;
+        /* Put over this listing; the next one, asked after now, has it
+         * unless the cache may still lack it. */
+        if (!recent_needed(tv, w, false)) {
+            strmap_del(&tv->recent, name);
+            recent_free(w);
         }
     }
     finish_listing(tv);
@@ -362,7 +437,16 @@ static void list_dbs_cb(void *ud, const struct enr_error *err, struct resource_l
     else if (err == NULL && tv->dbs_unknown)
         log_info(LOG_TELEPORT, "ListDatabases answers again: databases are managed");
     tv->dbs_unknown = err != NULL;
-    if (err == NULL && stage(&q->staged, dbs) < 0) {
+    if (err == NULL && !q->oom) {
+        /* The pages staged apart, then the last one. */
+        size_t it = 0;
+        void *val;
+        while (!q->oom && strmap_next(&q->staged_dbs, &it, NULL, &val))
+            if (listing_put(q, &((struct resource_ref *)val)->res) < 0)
+                q->oom = true;
+        listing_merge(q, dbs);
+    }
+    if (err == NULL && q->oom) {
         struct enr_error e;
         err_set(&e, -ENOMEM, "out of memory");
         req_free(q);
@@ -370,6 +454,34 @@ static void list_dbs_cb(void *ud, const struct enr_error *err, struct resource_l
         return;
     }
     listing_done(q);
+}
+
+/* A page of databases: staged apart until the last (list_dbs_cb). */
+static void dbs_page_cb(void *ud, const struct enr_error *err, struct resource_list *dbs, bool last)
+{
+    struct req *q = ud;
+
+    if (last) {
+        list_dbs_cb(ud, err, dbs);
+        return;
+    }
+    if (!q->tv->closing && !q->oom && stage(&q->staged_dbs, dbs) < 0)
+        q->oom = true;
+}
+
+static void get_apps_cb(void *ud, const struct enr_error *err, struct resource_list *apps);
+
+/* A page of apps: staged at once, so the client holds one page at a time. */
+static void apps_page_cb(void *ud, const struct enr_error *err, struct resource_list *apps, bool last)
+{
+    struct req *q = ud;
+
+    if (last) {
+        get_apps_cb(ud, err, apps);
+        return;
+    }
+    if (!q->tv->closing)
+        listing_merge(q, apps);
 }
 
 static void get_apps_cb(void *ud, const struct enr_error *err, struct resource_list *apps)
@@ -387,7 +499,8 @@ static void get_apps_cb(void *ud, const struct enr_error *err, struct resource_l
         listing_failed(tv, "ListApps", err);
         return;
     }
-    if (stage(&q->staged, apps) < 0) {
+    listing_merge(q, apps);
+    if (q->oom) {
         err_set(&e, -ENOMEM, "out of memory");
         req_free(q);
         listing_failed(tv, "ListApps", &e);
@@ -397,7 +510,8 @@ static void get_apps_cb(void *ud, const struct enr_error *err, struct resource_l
         listing_done(q);
         return;
     }
-    if (tv->ops.list_databases(tv->ops.impl, list_dbs_cb, q, &e) < 0) {
+    if ((tv->ops.list_pages != NULL ? tv->ops.list_pages(tv->ops.impl, true, dbs_page_cb, q, &e)
+                                    : tv->ops.list_databases(tv->ops.impl, list_dbs_cb, q, &e)) < 0) {
         req_free(q);
         listing_failed(tv, "ListDatabases", &e);
     }
@@ -420,7 +534,8 @@ void teleport_view_relist(struct teleport_view *tv)
         err_set(&err, -ENOMEM, "out of memory");
     } else {
         q->seq = ++tv->seq;
-        if (tv->ops.get_apps(tv->ops.impl, get_apps_cb, q, &err) == 0)
+        if ((tv->ops.list_pages != NULL ? tv->ops.list_pages(tv->ops.impl, false, apps_page_cb, q, &err)
+                                        : tv->ops.get_apps(tv->ops.impl, get_apps_cb, q, &err)) == 0)
             return;
         req_free(q);
     }
@@ -595,6 +710,10 @@ static void mark_seen(struct teleport_view *tv, const struct teleport_event *ev)
                                         : (w->op != PLAN_DELETE &&
                                            resource_managed_hash(&ev->res) == resource_managed_hash(&w->ref->res)))
         w->seen_seq = ++tv->seq;
+    if (w->seen_seq != 0 && !recent_needed(tv, w, tv->running)) {
+        strmap_del(&tv->recent, key_of(&ev->res, kb));
+        recent_free(w);
+    }
 }
 
 static void watch_event_cb(void *ud, const struct teleport_event *ev)
@@ -669,6 +788,7 @@ void teleport_view_watch(struct teleport_view *tv)
 
     if (tv->closing || tv->watch_id > 0)
         return;
+    tv->watch_asked = true;
     if ((id = tv->ops.watch(tv->ops.impl, kinds, n, watch_event_cb, watch_end_cb, tv, &err)) < 0) {
         watch_end_cb(tv, &err);
         return;

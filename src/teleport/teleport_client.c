@@ -45,6 +45,7 @@ struct tc_op {
     teleport_done_cb done_cb;
     teleport_ping_cb ping_cb;
     teleport_list_cb list_cb;
+    teleport_page_cb page_cb;     /* ListApps / ListDatabases page by page (else list_cb, whole) */
     char *secret;                 /* CreateTokenV2: the token, scrubbed from error messages */
     teleport_event_cb event_cb;   /* WatchEvents */
     int watch_id;
@@ -176,6 +177,33 @@ static int op_start(struct tc_op *op, const char *method, const char *what, int 
 
 static const char *nz(const char *s) { return s ? s : ""; }
 
+/* A listing's page is in (last: or the listing ended, err set if it
+ * failed).  With page_cb each page is handed over as it comes (the next
+ * one is already asked for unless last), so only one page is held here;
+ * with list_cb the pages gather in op->acc until the last.  op is freed
+ * (last) or not touched again before the callback runs: the callback may
+ * free the client, and with it the operation in flight. */
+static void list_deliver(struct tc_op *op, const struct enr_error *err, bool last)
+{
+    struct resource_list page;
+
+    if (op->page_cb == NULL) {
+        if (last) {
+            op->list_cb(op->ud, err, err ? NULL : &op->acc);
+            op_free(op);
+        }
+        return;
+    }
+    teleport_page_cb cb = op->page_cb;
+    void *ud = op->ud;
+    page = op->acc;
+    resource_list_init(&op->acc);
+    if (last)
+        op_free(op);
+    cb(ud, err, err ? NULL : &page, last);
+    resource_list_cleanup(&page);
+}
+
 /* ---- finishing each operation ---- */
 
 /* google.protobuf.Empty replies.  CreateTokenV2: the server may quote the
@@ -251,18 +279,19 @@ static void finish_get_list(struct tc_op *op, const struct enr_error *err, const
                                  : teleport_convert_from_app(apps->apps[i], r)) < 0)
             err = &e, err_set(&e, -ENOMEM, "%s: out of memory", what);
     }
-    op->list_cb(op->ud, err, err ? NULL : &op->acc);
     types__app_v3_list__free_unpacked(apps, NULL);
     types__database_v3_list__free_unpacked(dbs, NULL);
-    op_free(op);
+    list_deliver(op, err, true);
 }
 
-static int get_list(struct teleport_client *tc, bool db, teleport_list_cb cb, void *ud, struct enr_error *err)
+static int get_list(struct teleport_client *tc, bool db, teleport_list_cb cb, teleport_page_cb page_cb, void *ud,
+                    struct enr_error *err)
 {
     const char *what = db ? "GetDatabases" : "GetApps";
     struct tc_op *op = op_new(tc, finish_get_list, ud);
     if (op != NULL) {
         op->list_cb = cb;
+        op->page_cb = page_cb;
         op->db = db;
         op->max_msg = TELEPORT_CALL_LIST_MAX;
     }
@@ -439,6 +468,7 @@ static void finish_kind_page(struct tc_op *op, const struct enr_error *err, cons
     }
     /* A page may be empty and still have a next key: Teleport sets it
      * before its RBAC filter drops what the caller may not see. */
+    bool more = false;
     if (err == NULL && next != NULL && next[0] != '\0') {
         if (op->start_key != NULL && strcmp(op->start_key, next) == 0) {
             err = &e, err_set_grpc(&e, GRPC_STATUS_INTERNAL,
@@ -448,13 +478,16 @@ static void finish_kind_page(struct tc_op *op, const struct enr_error *err, cons
             if ((op->start_key = strdup(next)) == NULL)
                 err = &e, err_set(&e, -ENOMEM, "%s: out of memory", what);
             else if (kind_page(op, &e) == 0)
-                goto next_page;
+                more = true;
             else
                 err = &e;
         }
     }
-    op->list_cb(op->ud, err, err ? NULL : &op->acc);
-    op_free(op);
+    /* The page's protobuf tree goes before its resources are handed on. */
+    proto__list_apps_response__free_unpacked(apps, NULL);
+    proto__list_databases_response__free_unpacked(dbs, NULL);
+    list_deliver(op, err, !more);
+    return;
 next_page:
     proto__list_apps_response__free_unpacked(apps, NULL);
     proto__list_databases_response__free_unpacked(dbs, NULL);
@@ -475,18 +508,21 @@ static int kind_page(struct tc_op *op, struct enr_error *err)
     return rc;
 }
 
-static int list_kind(struct teleport_client *tc, bool db, teleport_list_cb cb, void *ud, struct enr_error *err)
+/* Exactly one of cb (the whole listing) and page_cb (page by page). */
+static int list_kind(struct teleport_client *tc, bool db, teleport_list_cb cb, teleport_page_cb page_cb, void *ud,
+                     struct enr_error *err)
 {
     struct tc_op *op;
     int rc;
 
     /* The fallback holds while the connection it was learnt on does. */
     if (tc->no_list[db] != 0 && tc->no_list[db] == teleport_conn_n_connects(tc->tn) + 1)
-        return get_list(tc, db, cb, ud, err);
+        return get_list(tc, db, cb, page_cb, ud, err);
     tc->no_list[db] = 0;
     if ((op = op_new(tc, finish_kind_page, ud)) == NULL)
         return err_set(err, -ENOMEM, "%s: out of memory", db ? "ListDatabases" : "ListApps");
     op->list_cb = cb;
+    op->page_cb = page_cb;
     op->db = db;
     op->limit = LIST_PAGE_SIZE;
     if ((rc = kind_page(op, err)) < 0)
@@ -562,7 +598,7 @@ int teleport_client_ping(struct teleport_client *tc, teleport_ping_cb cb, void *
 
 int teleport_client_get_apps(struct teleport_client *tc, teleport_list_cb cb, void *ud, struct enr_error *err)
 {
-    return get_list(tc, false, cb, ud, err);
+    return get_list(tc, false, cb, NULL, ud, err);
 }
 
 int teleport_client_list_app_servers(struct teleport_client *tc, teleport_list_cb cb, void *ud,
@@ -578,12 +614,18 @@ int teleport_client_list_db_servers(struct teleport_client *tc, teleport_list_cb
 
 int teleport_client_list_apps(struct teleport_client *tc, teleport_list_cb cb, void *ud, struct enr_error *err)
 {
-    return list_kind(tc, false, cb, ud, err);
+    return list_kind(tc, false, cb, NULL, ud, err);
 }
 
 int teleport_client_list_databases(struct teleport_client *tc, teleport_list_cb cb, void *ud, struct enr_error *err)
 {
-    return list_kind(tc, true, cb, ud, err);
+    return list_kind(tc, true, cb, NULL, ud, err);
+}
+
+int teleport_client_list_pages(struct teleport_client *tc, bool db, teleport_page_cb cb, void *ud,
+                               struct enr_error *err)
+{
+    return list_kind(tc, db, NULL, cb, ud, err);
 }
 
 /* CreateApp/UpdateApp/CreateDatabase/UpdateDatabase: the request is the
@@ -722,7 +764,7 @@ int teleport_client_get_tokens(struct teleport_client *tc, teleport_list_cb cb, 
 
 int teleport_client_get_databases(struct teleport_client *tc, teleport_list_cb cb, void *ud, struct enr_error *err)
 {
-    return get_list(tc, true, cb, ud, err);
+    return get_list(tc, true, cb, NULL, ud, err);
 }
 
 int teleport_client_create_database(struct teleport_client *tc, const struct resource *db, teleport_done_cb cb,

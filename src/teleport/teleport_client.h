@@ -12,6 +12,7 @@
 #ifndef ENR_TELEPORT_CLIENT_H
 #define ENR_TELEPORT_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -86,6 +87,16 @@ int teleport_client_list_app_servers(struct teleport_client *tc, teleport_list_c
  * then on, as Teleport's own cache does (lib/cache/app.go). */
 int teleport_client_list_apps(struct teleport_client *tc, teleport_list_cb cb, void *ud, struct enr_error *err);
 int teleport_client_list_databases(struct teleport_client *tc, teleport_list_cb cb, void *ud, struct enr_error *err);
+/* The same listing (db false: ListApps, true: ListDatabases, with the same
+ * fallback) handed over page by page, so that a large listing is never held
+ * whole here: cb runs once per page, with the page's items (owned as with
+ * teleport_list_cb) and last false while more pages are to come; then once
+ * with last true, with the final page (err NULL) or, if the listing failed
+ * at any page, err set and items NULL (the pages handed over before belong
+ * to an incomplete listing). */
+typedef void (*teleport_page_cb)(void *ud, const struct enr_error *err, struct resource_list *items, bool last);
+int teleport_client_list_pages(struct teleport_client *tc, bool db, teleport_page_cb cb, void *ud,
+                               struct enr_error *err);
 /* ListResources(db_server), all pages: each item is the served database,
  * host id in container_id. */
 int teleport_client_list_db_servers(struct teleport_client *tc, teleport_list_cb cb, void *ud, struct enr_error *err);
