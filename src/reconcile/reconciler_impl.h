@@ -1,7 +1,8 @@
 /*
  * reconciler_impl.h - struct reconciler, shared by reconciler.c (the
- * coordinator) and reconcile_ops.c (the operations snapshot).  Nothing
- * outside src/reconcile/ includes it.
+ * coordinator), reconcile_ops.c (the operations snapshot),
+ * reconcile_held.c (held deletions) and reconcile_agents.c (agent mode's
+ * side).  Nothing outside src/reconcile/ includes it.
  */
 #ifndef ENR_RECONCILER_IMPL_H
 #define ENR_RECONCILER_IMPL_H
