@@ -419,9 +419,44 @@ static void run_case(const struct tcase *tc)
     printf("ok - %s\n", tc->title);
 }
 
+/* After a complete listing the resync timer lists again, except in a
+ * --once pass: the loop then has nothing left to run. */
+static void test_once_lists_once(bool once)
+{
+    uv_loop_t loop;
+    struct fake f = {0};
+    struct seen s = {.listed = NOLIST};
+    struct docker_ops ops = {f_list, f_inspect, f_events, f_events_stop, &f};
+    struct docker_sync_config cfg = {.resync_sec = 1, .once = once};
+    struct docker_sync_callbacks cb = {on_change, on_resync, on_listed, &s, on_stream_end};
+    struct enr_error err = {0};
+    struct docker_sync *ds;
+
+    ASSERT_EQ(uv_loop_init(&loop), 0);
+    ds = docker_sync_new(&loop, &cfg, &ops, &cb, &err);
+    ASSERT_TRUE(ds != NULL);
+    docker_sync_start(ds);
+    answer_list(&f, "a=1", false);
+    answer_inspect(&f, "a", RUNNING, NULL);
+    ASSERT_EQ(s.listed, 1);
+    ASSERT_EQ(f.lists, 1);
+    /* Runs until nothing is active: the timer's listing waits for an answer
+     * the fake never gives, so the loop stops there too. */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_EQ(f.lists, once ? 1 : 2);
+    ASSERT_EQ(s.resyncs, once ? 1 : 2);
+    docker_sync_close(ds);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    docker_sync_free(ds);
+    ASSERT_EQ(uv_loop_close(&loop), 0);
+    printf("ok - %s\n", once ? "a --once pass lists once" : "the daemon lists again after resync_sec");
+}
+
 int main(void)
 {
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         run_case(&cases[i]);
+    test_once_lists_once(false);
+    test_once_lists_once(true);
     return 0;
 }

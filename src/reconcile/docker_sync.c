@@ -329,9 +329,16 @@ static void finish_resync(struct docker_sync *ds)
     } else {
         next_ms = backoff_next(&ds->resync_backoff, NULL);
     }
-    log_debug(LOG_RECONCILE, "resync done: docker %s; next in %llu ms", ds->complete ? "complete" : "INCOMPLETE",
-              (unsigned long long)next_ms);
-    uv_timer_start(&ds->resync_timer, resync_timer_cb, next_ms, 0);
+    /* A --once pass is over once its writes are: a listing timed in the
+     * middle of them would only repeat the first (at 10,000 containers, with
+     * Teleport's listing it sets off, it was the pass's peak of memory). */
+    if (ds->complete && ds->cfg.once) {
+        log_debug(LOG_RECONCILE, "resync done: docker complete; no periodic listing in a --once pass");
+    } else {
+        log_debug(LOG_RECONCILE, "resync done: docker %s; next in %llu ms", ds->complete ? "complete" : "INCOMPLETE",
+                  (unsigned long long)next_ms);
+        uv_timer_start(&ds->resync_timer, resync_timer_cb, next_ms, 0);
+    }
     ds->cb.on_listed(ds->cb.ud, ds->complete);
     if (ds->again && !ds->closing) {
         ds->again = false;

@@ -4,7 +4,8 @@
  *
  *   event "destroy"          -> GONE
  *   any other event          -> inspect -> RUNNING (snapshot) or GONE
- *   every resync_sec, after a stream cut or a failed listing:
+ *   every resync_sec (not after a complete one in a --once pass), after a
+ *   stream cut or a failed listing:
  *     list -> inspect the entries whose list entry changed (all of them
  *     after a stream cut and every 10th time) -> GONE for the ones that are
  *     no longer listed -> on_listed(complete)
@@ -31,6 +32,10 @@ struct docker_sync;
 struct docker_sync_config {
     unsigned resync_sec;   /* listing period, > 0 (the caller's default) */
     bool poll_only;        /* no event stream: a listing every resync_sec is all */
+    bool once;             /* one pass (enroller run --once): after a complete
+                            * listing no periodic one is timed (a failed or
+                            * incomplete one is still retried, a stream cut
+                            * still lists) */
 };
 
 enum docker_sync_change {

@@ -606,7 +606,8 @@ static void on_approve(uv_signal_t *h, int signum)
 
 static int make_parts(struct reconciler *r, const struct reconciler_config *cfg, struct enr_error *err)
 {
-    struct docker_sync_config dcfg = {.resync_sec = r->cfg.resync_sec, .poll_only = cfg->poll_only};
+    struct docker_sync_config dcfg = {.resync_sec = r->cfg.resync_sec, .poll_only = cfg->poll_only,
+                                     .once = cfg->once};
     struct docker_sync_callbacks dcb = {.on_change = on_docker_change, .on_resync = on_docker_resync,
                                         .on_listed = on_listed, .ud = r, .on_stream_end = on_docker_stream_end};
     struct teleport_view_config vcfg = {.owner = cfg->owner, .resync_sec = r->cfg.resync_sec,
