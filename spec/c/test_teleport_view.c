@@ -11,6 +11,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "fake_listing.h"
 #include "net/grpc_frame.h"
 #include "reconcile/teleport_view.h"
 #include "test.h"
@@ -20,26 +21,13 @@
 /* ---- the fake Auth Service ------------------------------------------------------ */
 
 struct fake {
-    teleport_list_cb list_cb;
-    void *list_ud;
-    int lists;
+    struct fake_listing listing;      /* first: ops.impl is also the listing's */
     teleport_event_cb ev_cb;
     teleport_done_cb end_cb;
     void *ev_ud;
     int watches, cancels;
     bool watching;                    /* a watch is up (not ended) */
 };
-
-static int f_get_apps(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err)
-{
-    struct fake *f = impl;
-    (void)err;
-    ASSERT_TRUE(f->list_cb == NULL);  /* one listing at a time */
-    f->list_cb = cb;
-    f->list_ud = ud;
-    f->lists++;
-    return 0;
-}
 
 static int f_list_app_servers(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err)
 {
@@ -52,9 +40,11 @@ static int f_watch(void *impl, const char *const *kinds, size_t n, teleport_even
 {
     struct fake *f = impl;
     (void)err;
-    ASSERT_EQ(n, 2);
+    ASSERT_EQ(n, 4);
     ASSERT_STREQ(kinds[0], "app");
     ASSERT_STREQ(kinds[1], "app_server");
+    ASSERT_STREQ(kinds[2], "db");
+    ASSERT_STREQ(kinds[3], "db_server");
     f->ev_cb = ev_cb;
     f->end_cb = end_cb;
     f->ev_ud = ud;
@@ -242,30 +232,25 @@ static void show(const struct teleport_view *tv, char *out, size_t len)
     }
 }
 
+static void make_listed(struct resource *r, const char *word, bool db)
+{
+    ASSERT_TRUE(!db);                 /* the cases list no databases */
+    resource_cleanup(r);
+    make_app(r, word);
+}
+
+/* Answers the listing: its apps in one page, then its databases (none). */
 static void answer_list(struct fake *f, const char *spec, bool fail)
 {
-    struct resource_list l;
     struct enr_error err = {0};
-    char buf[128], *save = NULL;
-    teleport_list_cb cb = f->list_cb;
 
-    ASSERT_TRUE(cb != NULL);
-    f->list_cb = NULL;
     if (fail) {
-        err_set_grpc(&err, GRPC_STATUS_UNAVAILABLE, "GetApps: UNAVAILABLE: connection refused");
-        cb(f->list_ud, &err, NULL);
+        err_set_grpc(&err, GRPC_STATUS_UNAVAILABLE, "ListApps: UNAVAILABLE: connection refused");
+        fake_listing_fail(&f->listing, false, &err);
         return;
     }
-    resource_list_init(&l);
-    snprintf(buf, sizeof(buf), "%s", spec);
-    for (char *tok = strtok_r(buf, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save)) {
-        struct resource *r = resource_list_push(&l);
-        ASSERT_TRUE(r != NULL);
-        resource_cleanup(r);
-        make_app(r, tok);
-    }
-    cb(f->list_ud, NULL, &l);
-    resource_list_cleanup(&l);
+    fake_listing_page(&f->listing, false, spec, make_listed, true);
+    fake_listing_page(&f->listing, true, "", make_listed, true);
 }
 
 static void watch_event(struct fake *f, enum teleport_event_op op, const char *spec)
@@ -288,9 +273,9 @@ static void watch_event(struct fake *f, enum teleport_event_op op, const char *s
 static void wait_until(uv_loop_t *loop, const struct fake *f, bool watch)
 {
     uint64_t deadline = uv_now(loop) + 20000;
-    while (!(watch ? f->watching : f->list_cb != NULL) && uv_now(loop) < deadline)
+    while (!(watch ? f->watching : f->listing.cb != NULL) && uv_now(loop) < deadline)
         uv_run(loop, UV_RUN_ONCE);
-    ASSERT_TRUE(watch ? f->watching : f->list_cb != NULL);
+    ASSERT_TRUE(watch ? f->watching : f->listing.cb != NULL);
 }
 
 static void wrote(struct teleport_view *tv, enum plan_op op, const char *spec, const struct enr_error *err)
@@ -308,8 +293,8 @@ static void run_case(const struct tcase *tc)
     uv_loop_t loop;
     struct fake f = {0};
     struct seen s;
-    struct teleport_ops ops = {.get_apps = f_get_apps, .list_app_servers = f_list_app_servers, .watch = f_watch,
-                               .watch_cancel = f_watch_cancel, .impl = &f};
+    struct teleport_ops ops = {.list_pages = fake_listing_pages, .list_app_servers = f_list_app_servers,
+                               .watch = f_watch, .watch_cancel = f_watch_cancel, .impl = &f};
     struct teleport_view_config cfg = {.owner = OWNER, .resync_sec = 3600};
     struct teleport_view_callbacks cb = {.on_change = on_change, .on_listed = on_listed, .ud = &s};
     struct enr_error err = {0};
@@ -370,13 +355,13 @@ static void run_case(const struct tcase *tc)
         show(tv, view, sizeof(view));
         if (strcmp(view, st->view) != 0 || teleport_view_complete(tv) != (st->complete != 0) ||
             teleport_view_live(tv) != (st->complete == LIVE) ||
-            strcmp(s.changes, st->changes) != 0 || s.listed != st->listed || (f.list_cb != NULL) != st->listing ||
+            strcmp(s.changes, st->changes) != 0 || s.listed != st->listed || (f.listing.cb != NULL) != st->listing ||
             teleport_view_busy(tv) != st->listing) {
             fprintf(stderr, "case \"%s\", step %zu: view \"%s\" (want \"%s\"), complete %d (want %d), reported "
                     "\"%s\" (want \"%s\"), listed %d (want %d), listing %d (want %d)\n", tc->title,
                     (size_t)(st - tc->steps), view, st->view,
                     teleport_view_complete(tv) + teleport_view_live(tv), st->complete, s.changes,
-                    st->changes, s.listed, st->listed, f.list_cb != NULL, st->listing);
+                    st->changes, s.listed, st->listed, f.listing.cb != NULL, st->listing);
             exit(1);
         }
     }
@@ -391,31 +376,11 @@ static void run_case(const struct tcase *tc)
 /* ---- databases: listed after the apps, keyed "db/<name>" ------------------------- */
 
 struct dbfake {
-    teleport_list_cb apps_cb, dbs_cb;
-    void *apps_ud, *dbs_ud;
+    struct fake_listing listing;      /* first: ops.impl is also the listing's */
     size_t n_kinds;
     teleport_event_cb ev_cb;
     void *ev_ud;
 };
-
-static int d_get_apps(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err)
-{
-    struct dbfake *f = impl;
-    (void)err;
-    f->apps_cb = cb;
-    f->apps_ud = ud;
-    return 0;
-}
-
-static int d_list_dbs(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err)
-{
-    struct dbfake *f = impl;
-    (void)err;
-    ASSERT_TRUE(f->apps_cb == NULL); /* asked once the apps have answered */
-    f->dbs_cb = cb;
-    f->dbs_ud = ud;
-    return 0;
-}
 
 static int d_watch(void *impl, const char *const *kinds, size_t n, teleport_event_cb ev_cb, teleport_done_cb end_cb,
                    void *ud, struct enr_error *err)
@@ -436,43 +401,32 @@ static void d_watch_cancel(void *impl, int id)
     (void)impl, (void)id;
 }
 
-static void push(struct resource_list *l, enum resource_kind kind, const char *name, const char *owner)
+/* "pg": an app not ours, or a database of ours. */
+static void make_pg(struct resource *r, const char *word, bool db)
 {
-    struct resource *r = resource_list_push(l);
-    ASSERT_TRUE(r != NULL);
-    r->kind = kind;
-    ASSERT_EQ(resource_set_str(&r->name, name), 0);
-    ASSERT_EQ(resource_set_str(&r->uri, kind == RESOURCE_DB ? "10.0.0.5:5432" : "http://10.0.0.5:80"), 0);
-    if (kind == RESOURCE_DB)
+    r->kind = db ? RESOURCE_DB : RESOURCE_APP;
+    ASSERT_EQ(resource_set_str(&r->name, word), 0);
+    ASSERT_EQ(resource_set_str(&r->uri, db ? "10.0.0.5:5432" : "http://10.0.0.5:80"), 0);
+    if (db) {
         ASSERT_EQ(resource_set_str(&r->protocol, "postgres"), 0);
-    if (owner != NULL)
-        ASSERT_EQ(kv_set(&r->labels, PLANNER_LABEL_OWNER, owner), 0);
+        ASSERT_EQ(kv_set(&r->labels, PLANNER_LABEL_OWNER, OWNER), 0);
+    }
 }
 
 /* One listing: the apps (an unowned app "pg"), then the databases (ours,
  * also "pg") or the databases' error. */
 static void d_list(struct teleport_view *tv, struct dbfake *f, const struct enr_error *dbs_err)
 {
-    struct resource_list apps, dbs;
-    teleport_list_cb cb;
-
-    resource_list_init(&apps);
-    resource_list_init(&dbs);
-    push(&apps, RESOURCE_APP, "pg", NULL);
-    push(&dbs, RESOURCE_DB, "pg", OWNER);
     teleport_view_relist(tv);
-    ASSERT_TRUE(f->apps_cb != NULL);
-    cb = f->apps_cb;
-    f->apps_cb = NULL;
-    cb(f->apps_ud, NULL, &apps);
+    ASSERT_TRUE(f->listing.cb != NULL && !f->listing.db);   /* the apps first */
+    fake_listing_page(&f->listing, false, "pg", make_pg, true);
     ASSERT_TRUE(teleport_view_busy(tv));   /* not done before the databases answer */
-    ASSERT_TRUE(f->dbs_cb != NULL);
-    cb = f->dbs_cb;
-    f->dbs_cb = NULL;
-    cb(f->dbs_ud, dbs_err, dbs_err ? NULL : &dbs);
+    ASSERT_TRUE(f->listing.cb != NULL && f->listing.db);
+    if (dbs_err != NULL)
+        fake_listing_fail(&f->listing, true, dbs_err);
+    else
+        fake_listing_page(&f->listing, true, "pg", make_pg, true);
     ASSERT_TRUE(!teleport_view_busy(tv));
-    resource_list_cleanup(&apps);
-    resource_list_cleanup(&dbs);
 }
 
 static void test_databases(void)
@@ -480,8 +434,8 @@ static void test_databases(void)
     uv_loop_t loop;
     struct dbfake f = {0};
     struct seen s = {{0}, NOLIST};
-    struct teleport_ops ops = {.get_apps = d_get_apps, .list_databases = d_list_dbs, .watch = d_watch,
-                               .watch_cancel = d_watch_cancel, .impl = &f};
+    struct teleport_ops ops = {.list_pages = fake_listing_pages, .watch = d_watch, .watch_cancel = d_watch_cancel,
+                               .impl = &f};
     struct teleport_view_config cfg = {.owner = OWNER, .resync_sec = 3600};
     struct teleport_view_callbacks cb = {.on_change = on_change, .on_listed = on_listed, .ud = &s};
     struct enr_error err = {0};
@@ -574,8 +528,8 @@ static void test_server_callbacks(void)
     uv_loop_t loop;
     struct fake f = {0};
     struct servers_seen ss = {0};
-    struct teleport_ops ops = {.get_apps = f_get_apps, .list_app_servers = f_list_app_servers, .watch = f_watch,
-                               .watch_cancel = f_watch_cancel, .impl = &f};
+    struct teleport_ops ops = {.list_pages = fake_listing_pages, .list_app_servers = f_list_app_servers,
+                               .watch = f_watch, .watch_cancel = f_watch_cancel, .impl = &f};
     struct teleport_view_config cfg = {.owner = OWNER, .resync_sec = 3600};
     struct teleport_view_callbacks cb = {.on_change = noop_change, .on_listed = noop_listed,
                                          .on_server = on_server_cb, .on_watch = on_watch_cb, .ud = &ss};

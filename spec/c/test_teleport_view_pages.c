@@ -13,39 +13,12 @@
 #include <string.h>
 #include <uv.h>
 
+#include "fake_listing.h"
 #include "net/grpc_frame.h"
 #include "reconcile/teleport_view.h"
 #include "test.h"
 
 #define OWNER "host-a"
-
-struct pfake {
-    teleport_page_cb cb;
-    void *ud;
-    int asked[2];             /* list_pages calls: [0] apps, [1] databases */
-    int last_db;              /* db of the last call */
-    int whole;                /* calls of the whole-listing ops (must stay 0) */
-};
-
-static int p_pages(void *impl, bool db, teleport_page_cb cb, void *ud, struct enr_error *err)
-{
-    struct pfake *f = impl;
-    (void)err;
-    ASSERT_TRUE(f->cb == NULL);   /* one listing at a time */
-    f->cb = cb;
-    f->ud = ud;
-    f->asked[db]++;
-    f->last_db = db;
-    return 0;
-}
-
-static int p_whole(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err)
-{
-    struct pfake *f = impl;
-    (void)cb, (void)ud;
-    f->whole++;
-    return err_set(err, -ENOTCONN, "the whole-listing call is not used when pages are offered");
-}
 
 static int p_watch(void *impl, const char *const *kinds, size_t n, teleport_event_cb ev_cb, teleport_done_cb end_cb,
                    void *ud, struct enr_error *err)
@@ -75,36 +48,14 @@ static void on_listed(void *ud, bool complete)
     ((struct seen *)ud)->listed = complete;
 }
 
-/* spec: "a b c" apps (ours) or databases, named so. */
-static void page(struct pfake *f, bool db, const char *spec, const struct enr_error *err, bool last)
+/* A listed app or database of ours, named word. */
+static void make_ours(struct resource *r, const char *word, bool db)
 {
-    struct resource_list l;
-    char buf[128], *save = NULL;
-    teleport_page_cb cb = f->cb;
-    void *ud = f->ud;
-
-    ASSERT_TRUE(cb != NULL);
-    ASSERT_EQ(f->last_db, db);
-    if (last)
-        f->cb = NULL;
-    if (err != NULL) {
-        ASSERT_TRUE(last);
-        cb(ud, err, NULL, true);
-        return;
-    }
-    resource_list_init(&l);
-    snprintf(buf, sizeof(buf), "%s", spec);
-    for (char *tok = strtok_r(buf, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save)) {
-        struct resource *r = resource_list_push(&l);
-        ASSERT_TRUE(r != NULL);
-        r->kind = db ? RESOURCE_DB : RESOURCE_APP;
-        ASSERT_EQ(resource_set_str(&r->name, tok), 0);
-        ASSERT_EQ(resource_set_str(&r->uri, db ? "10.0.0.5:5432" : "http://10.0.0.5:80"), 0);
-        ASSERT_EQ(resource_set_str(&r->revision, "rev-1"), 0);
-        ASSERT_EQ(kv_set(&r->labels, PLANNER_LABEL_OWNER, OWNER), 0);
-    }
-    cb(ud, NULL, &l, last);
-    resource_list_cleanup(&l);
+    r->kind = db ? RESOURCE_DB : RESOURCE_APP;
+    ASSERT_EQ(resource_set_str(&r->name, word), 0);
+    ASSERT_EQ(resource_set_str(&r->uri, db ? "10.0.0.5:5432" : "http://10.0.0.5:80"), 0);
+    ASSERT_EQ(resource_set_str(&r->revision, "rev-1"), 0);
+    ASSERT_EQ(kv_set(&r->labels, PLANNER_LABEL_OWNER, OWNER), 0);
 }
 
 /* The view's keys, sorted, as "a b db/x". */
@@ -141,10 +92,10 @@ static const char *keys(const struct teleport_view *tv)
 int main(void)
 {
     uv_loop_t loop;
-    struct pfake f = {0};
+    struct fake_listing f = {0};
     struct seen s = {-1, 0};
-    struct teleport_ops ops = {.get_apps = p_whole, .list_databases = p_whole, .list_pages = p_pages,
-                               .watch = p_watch, .watch_cancel = p_watch_cancel, .impl = &f};
+    struct teleport_ops ops = {.list_pages = fake_listing_pages, .watch = p_watch, .watch_cancel = p_watch_cancel,
+                               .impl = &f};
     struct teleport_view_config cfg = {.owner = OWNER, .resync_sec = 3600};
     struct teleport_view_callbacks cb = {.on_change = on_change, .on_listed = on_listed, .ud = &s};
     struct enr_error err = {0};
@@ -158,17 +109,17 @@ int main(void)
      * comes; the databases wait for their last page. */
     teleport_view_relist(tv);
     ASSERT_EQ(f.asked[0], 1);
-    page(&f, false, "a b", NULL, false);
+    fake_listing_page(&f, false, "a b", make_ours, false);
     ASSERT_STREQ(keys(tv), "a b");
-    page(&f, false, "c", NULL, false);
+    fake_listing_page(&f, false, "c", make_ours, false);
     ASSERT_STREQ(keys(tv), "a b c");
     ASSERT_TRUE(teleport_view_busy(tv) && !teleport_view_listed(tv) && !teleport_view_complete(tv));
-    page(&f, false, "d", NULL, true);
+    fake_listing_page(&f, false, "d", make_ours, true);
     ASSERT_EQ(f.asked[1], 1);                 /* then the databases, also in pages */
-    page(&f, true, "x", NULL, false);
+    fake_listing_page(&f, true, "x", make_ours, false);
     ASSERT_STREQ(keys(tv), "a b c d");
     ASSERT_EQ(s.listed, -1);
-    page(&f, true, "y", NULL, true);
+    fake_listing_page(&f, true, "y", make_ours, true);
     ASSERT_STREQ(keys(tv), "a b c d db/x db/y");
     ASSERT_EQ(s.listed, 1);
     ASSERT_TRUE(!teleport_view_busy(tv) && teleport_view_complete(tv) && teleport_view_dbs_known(tv));
@@ -177,12 +128,12 @@ int main(void)
     /* Nothing the listing lacks leaves the view before its end. */
     s.listed = -1;
     teleport_view_relist(tv);
-    page(&f, false, "a b", NULL, false);
+    fake_listing_page(&f, false, "a b", make_ours, false);
     ASSERT_STREQ(keys(tv), "a b c d db/x db/y");
     ASSERT_TRUE(teleport_view_complete(tv));  /* still the last listing's, while this one runs */
-    page(&f, false, "b e", NULL, true);
+    fake_listing_page(&f, false, "b e", make_ours, true);
     ASSERT_STREQ(keys(tv), "a b c d db/x db/y e");
-    page(&f, true, "", NULL, true);           /* one empty last page */
+    fake_listing_page(&f, true, "", make_ours, true); /* one empty last page */
     ASSERT_STREQ(keys(tv), "a b e");
     ASSERT_EQ(s.listed, 1);
     printf("ok - what a listing lacks leaves the view at its end only\n");
@@ -190,10 +141,10 @@ int main(void)
     /* A failure after some pages: the view keeps everything, and is unknown. */
     s.listed = -1;
     teleport_view_relist(tv);
-    page(&f, false, "a h", NULL, false);
+    fake_listing_page(&f, false, "a h", make_ours, false);
     ASSERT_STREQ(keys(tv), "a b e h");
     err_set_grpc(&err, GRPC_STATUS_UNAVAILABLE, "ListApps: UNAVAILABLE: connection reset");
-    page(&f, false, NULL, &err, true);
+    fake_listing_fail(&f, false, &err);
     ASSERT_STREQ(keys(tv), "a b e h");
     ASSERT_TRUE(!teleport_view_complete(tv));
     ASSERT_EQ(s.listed, 0);
@@ -204,10 +155,10 @@ int main(void)
      * the databases staged from that page is in the view. */
     s.listed = -1;
     teleport_view_relist(tv);
-    page(&f, false, "a f", NULL, true);
-    page(&f, true, "z", NULL, false);
+    fake_listing_page(&f, false, "a f", make_ours, true);
+    fake_listing_page(&f, true, "z", make_ours, false);
     err_set_grpc(&err, GRPC_STATUS_PERMISSION_DENIED, "ListDatabases: PERMISSION_DENIED: access denied");
-    page(&f, true, NULL, &err, true);
+    fake_listing_fail(&f, true, &err);
     ASSERT_STREQ(keys(tv), "a f");
     ASSERT_TRUE(teleport_view_complete(tv) && !teleport_view_dbs_known(tv));
     ASSERT_EQ(s.listed, 1);
@@ -216,10 +167,10 @@ int main(void)
     /* Any other database failure after a page: unknown, nothing removed. */
     s.listed = -1;
     teleport_view_relist(tv);
-    page(&f, false, "g", NULL, true);
-    page(&f, true, "z", NULL, false);
+    fake_listing_page(&f, false, "g", make_ours, true);
+    fake_listing_page(&f, true, "z", make_ours, false);
     err_set_grpc(&err, GRPC_STATUS_UNAVAILABLE, "ListDatabases: UNAVAILABLE: connection reset");
-    page(&f, true, NULL, &err, true);
+    fake_listing_fail(&f, true, &err);
     ASSERT_STREQ(keys(tv), "a f g");
     ASSERT_TRUE(!teleport_view_complete(tv));
     ASSERT_EQ(s.listed, 0);
@@ -237,10 +188,10 @@ int main(void)
     teleport_view_written(tv, PLAN_UPDATE, &w, NULL);
     ASSERT_EQ(resource_set_str(&w.name, "new"), 0);
     teleport_view_written(tv, PLAN_CREATE, &w, NULL);
-    page(&f, false, "a", NULL, false);
+    fake_listing_page(&f, false, "a", make_ours, false);
     ASSERT_STREQ(teleport_view_get(tv, "a")->uri, "http://10.0.0.6:80");
-    page(&f, false, "f", NULL, true);
-    page(&f, true, "", NULL, true);
+    fake_listing_page(&f, false, "f", make_ours, true);
+    fake_listing_page(&f, true, "", make_ours, true);
     ASSERT_STREQ(keys(tv), "a f new");
     ASSERT_STREQ(teleport_view_get(tv, "a")->uri, "http://10.0.0.6:80");
     ASSERT_TRUE(teleport_view_complete(tv) && teleport_view_dbs_known(tv));
@@ -249,13 +200,12 @@ int main(void)
     ASSERT_STREQ(keys(tv), "a f new other");
     resource_cleanup(&w);
     teleport_view_relist(tv);
-    page(&f, false, "a f new", NULL, true);
-    page(&f, true, "", NULL, true);
+    fake_listing_page(&f, false, "a f new", make_ours, true);
+    fake_listing_page(&f, true, "", make_ours, true);
     ASSERT_STREQ(keys(tv), "a f new");
     ASSERT_STREQ(teleport_view_get(tv, "a")->uri, "http://10.0.0.5:80");
     printf("ok - writes: kept over a listing asked before them, not over one asked after\n");
 
-    ASSERT_EQ(f.whole, 0);
     teleport_view_close(tv);
     uv_run(&loop, UV_RUN_DEFAULT);
     teleport_view_free(tv);

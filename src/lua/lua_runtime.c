@@ -139,18 +139,12 @@ static const char *where(lua_State *L, int level, char *buf, size_t size)
  * no position), formatted only when a limit was hit.  Returns 1 then. */
 static int over_time(struct runtime *rt, lua_State *L, int level)
 {
+    int stopping = interrupted;
     char at[300];
 
-    at[0] = '\0';
-    if (interrupted) {
-        if (L != NULL)
-            where(L, level, at, sizeof(at));
-        trip(rt, "%s%s interrupted: enroller is stopping", at, rt->budget_what);
-        rt->tripped = LUA_RUNTIME_INTERRUPTED;
-        return 1;
-    }
-    rt->hooks_since = 0;
-    if (rt->deadline == DEADLINE_UNREAD) {
+    if (!stopping)
+        rt->hooks_since = 0;
+    if (!stopping && rt->deadline == DEADLINE_UNREAD) {
         /* The clock is read first here, not when the call starts: most
          * calls end within HOOKS_PER_CLOCK count events and never make
          * the system call.  The limit starts at most that many
@@ -158,13 +152,19 @@ static int over_time(struct runtime *rt, lua_State *L, int level)
         rt->deadline = now_ns() + (uint64_t)rt->time_ms * 1000000u;
         return 0;
     }
-    if (rt->deadline != 0 && now_ns() > rt->deadline) {
-        if (L != NULL)
-            where(L, level, at, sizeof(at));
+    if (!stopping && (rt->deadline == 0 || now_ns() <= rt->deadline))
+        return 0;
+    /* A limit was hit: one message, with the position first. */
+    at[0] = '\0';
+    if (L != NULL)
+        where(L, level, at, sizeof(at));
+    if (!stopping) {
         trip(rt, "%s%s exceeded its time limit of %u ms of CPU", at, rt->budget_what, rt->time_ms);
         return 1;
     }
-    return 0;
+    trip(rt, "%s%s interrupted: enroller is stopping", at, rt->budget_what);
+    rt->tripped = LUA_RUNTIME_INTERRUPTED;
+    return 1;
 }
 
 static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)

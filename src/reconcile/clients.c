@@ -31,11 +31,6 @@ void clients_docker(struct docker_ops *ops, struct docker_client *dc)
     ops->impl = dc;
 }
 
-static int t_get_apps(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err)
-{
-    return teleport_client_list_apps(impl, cb, ud, err);
-}
-
 static int t_list_app_servers(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err)
 {
     return teleport_client_list_app_servers(impl, cb, ud, err);
@@ -67,11 +62,6 @@ static int t_delete_app(void *impl, const char *name, teleport_done_cb cb, void 
     return teleport_client_delete_app(impl, name, cb, ud, err);
 }
 
-static int t_list_databases(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err)
-{
-    return teleport_client_list_databases(impl, cb, ud, err);
-}
-
 static int t_list_db_servers(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err)
 {
     return teleport_client_list_db_servers(impl, cb, ud, err);
@@ -101,13 +91,11 @@ static int t_delete_database(void *impl, const char *name, teleport_done_cb cb, 
 
 void clients_teleport(struct teleport_ops *ops, struct teleport_client *tc)
 {
-    ops->list_databases = t_list_databases;
     ops->list_db_servers = t_list_db_servers;
     ops->list_pages = t_list_pages;
     ops->create_database = t_create_database;
     ops->update_database = t_update_database;
     ops->delete_database = t_delete_database;
-    ops->get_apps = t_get_apps;
     ops->list_app_servers = t_list_app_servers;
     ops->watch = t_watch;
     ops->watch_cancel = t_watch_cancel;

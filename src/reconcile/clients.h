@@ -33,8 +33,10 @@ struct docker_ops {
 
 /* What teleport_view and the executor ask of Teleport's Auth Service. */
 struct teleport_ops {
-    /* Every app (ListApps, or GetApps on a server without it). */
-    int (*get_apps)(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err);
+    /* Every app (db false) or database (db true), handed over page by page
+     * (teleport_client_list_pages: ListApps / ListDatabases, or GetApps /
+     * GetDatabases on a server without them). */
+    int (*list_pages)(void *impl, bool db, teleport_page_cb cb, void *ud, struct enr_error *err);
     int (*list_app_servers)(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err);
     /* Returns a watch id > 0. */
     int (*watch)(void *impl, const char *const *kinds, size_t n_kinds, teleport_event_cb event_cb,
@@ -43,14 +45,8 @@ struct teleport_ops {
     int (*create_app)(void *impl, const struct resource *app, teleport_done_cb cb, void *ud, struct enr_error *err);
     int (*update_app)(void *impl, const struct resource *app, teleport_done_cb cb, void *ud, struct enr_error *err);
     int (*delete_app)(void *impl, const char *name, teleport_done_cb cb, void *ud, struct enr_error *err);
-    /* Databases.  A NULL list_databases stands for a Teleport side that
-     * lists no databases (the unit tests' fakes of apps only); production
-     * fills every one. */
-    int (*list_databases)(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err);
+    /* Databases. */
     int (*list_db_servers)(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err);
-    /* Optional (NULL: get_apps and list_databases): the same listings
-     * handed over page by page (teleport_client_list_pages). */
-    int (*list_pages)(void *impl, bool db, teleport_page_cb cb, void *ud, struct enr_error *err);
     int (*create_database)(void *impl, const struct resource *db, teleport_done_cb cb, void *ud,
                            struct enr_error *err);
     int (*update_database)(void *impl, const struct resource *db, teleport_done_cb cb, void *ud,

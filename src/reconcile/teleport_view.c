@@ -50,8 +50,8 @@ struct req {
     struct list node;          /* on the owner's reqs */
     struct teleport_view *tv;
     uint64_t seq;
-    /* A listing: the apps, then the databases.  Each page of apps (or the
-     * whole list) goes into the view as it comes, in place of the view's
+    /* A listing: the apps, then the databases, each page by page.  Each
+     * page of apps goes into the view as it comes, in place of the view's
      * copy (listing_merge), and its keys are noted here (key -> the
      * listing); the databases are staged apart until their last page (key
      * -> struct resource_ref: a failure there leaves none of them) and
@@ -318,8 +318,8 @@ static int listing_put(struct req *q, struct resource *res)
     return rc;
 }
 
-/* A page of the listing (or all of it) into the view; a failure is noted
- * and fails the listing at its end. */
+/* A page of the listing into the view; a failure is noted and fails the
+ * listing at its end. */
 static void listing_merge(struct req *q, struct resource_list *items)
 {
     for (size_t i = 0; !q->oom && i < items->len; i++)
@@ -417,11 +417,18 @@ static bool dbs_denied(const struct enr_error *err)
            (err->grpc_status == GRPC_STATUS_PERMISSION_DENIED || err->grpc_status == GRPC_STATUS_UNIMPLEMENTED);
 }
 
-static void list_dbs_cb(void *ud, const struct enr_error *err, struct resource_list *dbs)
+/* A page of databases: staged apart until the last; then all of them go
+ * into the view and the listing is done. */
+static void dbs_page_cb(void *ud, const struct enr_error *err, struct resource_list *dbs, bool last)
 {
     struct req *q = ud;
     struct teleport_view *tv = q->tv;
 
+    if (!last) {
+        if (!tv->closing && !q->oom && stage(&q->staged_dbs, dbs) < 0)
+            q->oom = true;
+        return;
+    }
     if (tv->closing) {
         req_free(q);
         return;
@@ -456,40 +463,19 @@ static void list_dbs_cb(void *ud, const struct enr_error *err, struct resource_l
     listing_done(q);
 }
 
-/* A page of databases: staged apart until the last (list_dbs_cb). */
-static void dbs_page_cb(void *ud, const struct enr_error *err, struct resource_list *dbs, bool last)
-{
-    struct req *q = ud;
-
-    if (last) {
-        list_dbs_cb(ud, err, dbs);
-        return;
-    }
-    if (!q->tv->closing && !q->oom && stage(&q->staged_dbs, dbs) < 0)
-        q->oom = true;
-}
-
-static void get_apps_cb(void *ud, const struct enr_error *err, struct resource_list *apps);
-
-/* A page of apps: staged at once, so the client holds one page at a time. */
+/* A page of apps: into the view at once, so the client holds one page at
+ * a time; after the last, the databases are asked for. */
 static void apps_page_cb(void *ud, const struct enr_error *err, struct resource_list *apps, bool last)
-{
-    struct req *q = ud;
-
-    if (last) {
-        get_apps_cb(ud, err, apps);
-        return;
-    }
-    if (!q->tv->closing)
-        listing_merge(q, apps);
-}
-
-static void get_apps_cb(void *ud, const struct enr_error *err, struct resource_list *apps)
 {
     struct req *q = ud;
     struct teleport_view *tv = q->tv;
     struct enr_error e = {0};
 
+    if (!last) {
+        if (!tv->closing)
+            listing_merge(q, apps);
+        return;
+    }
     if (tv->closing) {
         req_free(q);
         return;
@@ -506,12 +492,7 @@ static void get_apps_cb(void *ud, const struct enr_error *err, struct resource_l
         listing_failed(tv, "ListApps", &e);
         return;
     }
-    if (tv->ops.list_databases == NULL) {
-        listing_done(q);
-        return;
-    }
-    if ((tv->ops.list_pages != NULL ? tv->ops.list_pages(tv->ops.impl, true, dbs_page_cb, q, &e)
-                                    : tv->ops.list_databases(tv->ops.impl, list_dbs_cb, q, &e)) < 0) {
+    if (tv->ops.list_pages(tv->ops.impl, true, dbs_page_cb, q, &e) < 0) {
         req_free(q);
         listing_failed(tv, "ListDatabases", &e);
     }
@@ -534,8 +515,7 @@ void teleport_view_relist(struct teleport_view *tv)
         err_set(&err, -ENOMEM, "out of memory");
     } else {
         q->seq = ++tv->seq;
-        if ((tv->ops.list_pages != NULL ? tv->ops.list_pages(tv->ops.impl, false, apps_page_cb, q, &err)
-                                        : tv->ops.get_apps(tv->ops.impl, get_apps_cb, q, &err)) == 0)
+        if (tv->ops.list_pages(tv->ops.impl, false, apps_page_cb, q, &err) == 0)
             return;
         req_free(q);
     }
@@ -782,8 +762,8 @@ void teleport_view_watch(struct teleport_view *tv)
 {
     /* AllowPartialSuccess: kinds the identity may not read are left out. */
     static const char *const kinds[] = {"app", "app_server", "db", "db_server"};
+    const size_t n = sizeof(kinds) / sizeof(kinds[0]);
     struct enr_error err = {0};
-    size_t n = tv->ops.list_databases != NULL ? 4 : 2;
     int id;
 
     if (tv->closing || tv->watch_id > 0)

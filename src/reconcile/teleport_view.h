@@ -69,9 +69,9 @@ struct teleport_view *teleport_view_new(uv_loop_t *loop, const struct teleport_v
                                         const struct teleport_ops *ops, const struct teleport_view_callbacks *cb,
                                         struct enr_error *err);
 /* Starts WatchEvents for apps and app servers, and databases and database
- * servers when ops lists databases (its INIT event relists).  Called before
- * the first write, or never (--once, plan): until it is called, a write is
- * recorded over listings only while a listing asked before it runs. */
+ * servers (its INIT event relists).  Called before the first write, or
+ * never (--once, plan): until it is called, a write is recorded over
+ * listings only while a listing asked before it runs. */
 void teleport_view_watch(struct teleport_view *tv);
 /* A listing now, or right after the one running. */
 void teleport_view_relist(struct teleport_view *tv);
