@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Where an idle daemon's resident memory is: /proc/PID/smaps grouped by mapping.
 
-    bench/rss_map.py [--enroller PATH] [--compare PATH] [--resyncs 3] [--http] [--detail LIB] [--json FILE]
+    bench/rss_map.py [--enroller PATH] [--compare PATH] [--resyncs 3] [--http] [--detail LIB]
+                     [--floor PATH] [--json FILE]
 
 The daemon is started the way bench/scale.py starts it for its N = 0 row: the
 Docker replay server (bench/docker_replay.py) with no containers on a unix
@@ -16,6 +17,14 @@ on a fresh stand-in and replay server in the same run and adds its columns
 and the ratios.  --http also turns on the ops listener (http.listen on a
 loopback port).  --detail LIB lists each mapping of a library (text, data,
 relro) with its size and Rss.
+
+The floor: in the same run, bench_idle_floor (bench/idle_floor.c: linked as
+enroller is, only curl_global_init, OpenSSL's init and one libuv loop, then
+asleep) is started, and once it prints "ready" its smaps and status are read
+the same way.  A second table gives VmRSS, file-backed (Rss - Anonymous: page
+cache pages mapped), anonymous and Pss KiB of the floor and of the daemon,
+the daemon as a ratio of and a difference from the floor, and one line: the
+daemon's VmRSS, of which the floor, and enroller's own part.
 """
 import argparse
 import os
@@ -121,6 +130,74 @@ def measure(enroller, resyncs, http):
             "threads": threads}
 
 
+def measure_floor(program):
+    """Start the idle floor, wait for its "ready", read its smaps and status."""
+    proc = subprocess.Popen([program], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            text=True)
+    try:
+        line = proc.stdout.readline()       # blocks until "ready" or its exit (EOF)
+        if line.strip() != "ready":
+            proc.wait(30)
+            raise RuntimeError("%s exited %s before ready: %s%s" % (program, proc.returncode, line,
+                                                                     proc.stdout.read()[-2000:]))
+        mappings = smaps_mappings(proc.pid)
+        st = common.proc_status(proc.pid)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        proc.stdout.close()
+    return {"program": program, "groups": by_group(mappings), "vmhwm_kib": st["VmHWM"], "vmrss_kib": st["VmRSS"],
+            "rc": proc.returncode}
+
+
+def figures(run):
+    """VmRSS, file-backed, anonymous and Pss KiB of one measured process."""
+    rss = sum(v["Rss"] for v in run["groups"].values())
+    anon = sum(v["Anonymous"] for v in run["groups"].values())
+    return {"VmRSS": run["vmrss_kib"], "file-backed": rss - anon, "anonymous": anon,
+            "Pss": sum(v["Pss"] for v in run["groups"].values())}
+
+
+def floor_report(runs, floor):
+    out = ["\n### Idle daemon against the libraries' floor (`bench_idle_floor`, same run)\n"]
+    f = figures(floor)
+    header = ["KiB", "floor"]
+    for i, r in enumerate(runs):
+        tag = "" if len(runs) == 1 else (" (A)" if i == 0 else " (B)")
+        header += ["daemon" + tag, "daemon / floor" + tag, "daemon - floor" + tag]
+    rows = []
+    for k in ("VmRSS", "file-backed", "anonymous", "Pss"):
+        cells = [k, fmt(f[k])]
+        for r in runs:
+            d = figures(r)[k]
+            cells += [fmt(d), "%.2f" % common.ratio(d, f[k]), fmt(d - f[k])]
+        rows.append(cells)
+    out.append(common.table(header, rows))
+    out.append("\nThe floor is `%s` (bench/idle_floor.c): linked as enroller is (%d files mapped), "
+               "curl_global_init, OpenSSL's init and one libuv loop, nothing else." % (
+                   floor["program"], sum(1 for g in floor["groups"] if not g.startswith("["))))
+    for i, r in enumerate(runs):
+        tag = "" if len(runs) == 1 else ("A: " if i == 0 else "B: ")
+        diff = []
+        for g in set(r["groups"]) | set(floor["groups"]):
+            a, b = r["groups"].get(g, dict.fromkeys(FIELDS, 0)), floor["groups"].get(g, dict.fromkeys(FIELDS, 0))
+            diff.append((a["Rss"] - b["Rss"], a["Rss"] - a["Anonymous"] - b["Rss"] + b["Anonymous"], g))
+        top = sorted(diff, key=lambda x: (-x[0], x[2]))[:6]
+        out.append("\n%sRss the daemon has beyond the floor, largest first (KiB, of which file-backed): %s" % (
+            tag, "; ".join("%s %+d (%+d)" % (g, d, fb) for d, fb, g in top)))
+        d = figures(r)
+        out.append("\n%sidle VmRSS %.1f MiB, of which %.1f MiB is the libraries' floor; enroller's own part "
+                   "%.1f MiB (file-backed %.1f, anonymous %.1f)" % (
+                       tag, d["VmRSS"] / 1024.0, f["VmRSS"] / 1024.0, (d["VmRSS"] - f["VmRSS"]) / 1024.0,
+                       (d["file-backed"] - f["file-backed"]) / 1024.0, (d["anonymous"] - f["anonymous"]) / 1024.0))
+    return "\n".join(out)
+
+
 def fmt(kib):
     return "{:,}".format(kib)
 
@@ -183,14 +260,19 @@ def main():
     ap.add_argument("--http", action="store_true", help="also run the ops listener on a loopback port")
     ap.add_argument("--detail", action="append", help="also list each mapping of the files whose name starts so "
                     "(repeatable), e.g. --detail libcrypto")
+    ap.add_argument("--floor", default=os.path.join(common.BUILD, "bench_idle_floor"),
+                    help="the idle floor program, measured in the same run")
     ap.add_argument("--json", help="also write raw results here")
     args = ap.parse_args()
     runs = [measure(os.path.abspath(args.enroller), args.resyncs, args.http)]
     if args.compare:
         runs.append(measure(os.path.abspath(args.compare), args.resyncs, args.http))
+    floor = measure_floor(os.path.abspath(args.floor))
     for r in runs:
         log("%s: VmHWM %d KiB" % (r["enroller"], r["vmhwm_kib"]))
-    common.emit(report(runs, args.detail), runs, args.json)
+    log("%s: VmRSS %d KiB" % (floor["program"], floor["vmrss_kib"]))
+    common.emit(report(runs, args.detail) + "\n" + floor_report(runs, floor), {"runs": runs, "floor": floor},
+                args.json)
     return 0
 
 

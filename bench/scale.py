@@ -10,7 +10,13 @@ socket; then
   * pass 1 "first": `enroller run --once` on an empty stand-in (N creates);
   * pass 2.. "unchanged": the same again --repeat times (target: 0 writes).
 Each pass is one process: CPU = user+sys from wait4(), peak RSS = ru_maxrss
-(VmHWM), wall = fork to exit.  N = 0 is the baseline (start-up, config, rules,
+(VmHWM), wall = fork to exit.  Last, at each N on the replay server, the
+first-pass floor: the stand-in is restarted (it keeps no apps: a fresh state,
+as for the first pass) and `bench_floor --first-pass` (bench/floor.c) lists
+the N containers, inspects each and makes one CreateApp each (apps named
+floor-<container>), with as many requests in flight as enroller's first pass
+and no rules, planner, view or write rate limit; its CPU comes from
+bench_rusage as the passes' does.  N = 0 is the baseline (start-up, config, rules,
 TLS handshake, one empty listing each side).  Auth calls come from the
 stand-in's counters, Docker calls from the replay server's.
 
@@ -118,7 +124,37 @@ def passes(cl, n, repeat, count_docker, with_daemon=True):
     out = {"n": n, "first": first, "unchanged": same}
     if count_docker and with_daemon:
         out["daemon"] = daemon(cl, n)
+        # last, so that nothing above sees the floor's apps or its load
+        out["floor"] = first_pass_floor(cl, n)
     return out
+
+
+FLOOR_PREFIX = "floor-"
+FLOOR_LINE = re.compile(r"^first-pass listed (\d+) inspected (\d+) created (\d+) errors (\d+)$", re.M)
+
+
+def first_pass_floor(cl, n):
+    """The first-pass floor at N: bench_floor --first-pass on the same replay
+    server and a fresh stand-in state (the stand-in restarted: bench's keeps
+    no apps), under bench_rusage.  Its apps are FLOOR_PREFIX + container
+    name, so they cannot be taken for enroller's."""
+    cl.stop_standin()
+    cl.start_standin()
+    cl.tctl("reset-counters")
+    cl.reset_docker_counters()
+    r = common.run_measured([common.FLOOR, "--first-pass", "--docker", cl.docker_host, "--auth", cl.auth_addr,
+                             "--identity", cl.identity, "--prefix", FLOOR_PREFIX])
+    m = FLOOR_LINE.search(r["out"])
+    if r["rc"] != 0 or not m or int(m.group(3)) != n:
+        raise RuntimeError("bench_floor --first-pass at N=%d exited %d:\n%s" % (n, r["rc"], r["out"][-2000:]))
+    a = common.auth_counters(cl)
+    r.update(listed=int(m.group(1)), inspected=int(m.group(2)), created=int(m.group(3)),
+             auth_calls=sum(a.values()), auth_writes=sum(a.get(x, 0) for x in WRITES),
+             docker_calls=sum(cl.docker_counters().values()))
+    del r["out"]
+    log("N=%d first-pass floor: cpu %.0f ms wall %.0f ms created %d auth %d docker %d" % (
+        n, r["cpu_ms"], r["wall_ms"], r["created"], r["auth_calls"], r["docker_calls"]))
+    return r
 
 
 def strace_counts(path):
@@ -336,15 +372,23 @@ def report(results, cross):
     rows = []
     for r in results:
         first, pick, ucpu, uwall = summarise(r)
+        fl = r.get("floor")
         rows.append([r["n"], "replay", ok(first) + " / " + ok(pick),
                      fmt(first["cpu_ms"]), fmt(first["wall_ms"]), first["auth_calls"], first["auth_writes"],
                      fmt(first["docker_calls"]),
-                     fmt(ucpu), fmt(uwall), pick["auth_calls"], pick["auth_writes"], fmt(pick["docker_calls"])])
+                     fmt(ucpu), fmt(uwall), pick["auth_calls"], pick["auth_writes"], fmt(pick["docker_calls"]),
+                     fmt(fl["cpu_ms"]) if fl else "n/a",
+                     fmt(common.ratio(first["cpu_ms"], fl["cpu_ms"]), 2) if fl else "n/a"])
     out.append("### Scale: one pass of `enroller run --once` (Docker: replay server)\n")
     out.append(common.table(["N", "docker", "pass complete (first / unchanged)", "first: CPU ms", "first: wall ms", "first: Auth calls",
                              "first: writes", "first: Docker calls", "unchanged: CPU ms (median)",
                              "unchanged: wall ms", "unchanged: Auth calls", "unchanged: writes",
-                             "unchanged: Docker calls"], rows))
+                             "unchanged: Docker calls", "first-pass floor: CPU ms", "first pass / floor"], rows))
+    if any("floor" in r for r in results):
+        out.append("\nFirst-pass floor: `bench_floor --first-pass` in the same run on the same replay server and a "
+                   "restarted (empty) stand-in: one listing, one inspect and one CreateApp per container "
+                   "(8 inspects and 16 CreateApps in flight, as enroller's first pass), no rules, planner, view "
+                   "or write rate limit; CPU = user+sys of the process, as the passes'.")
     # growth per 10x, net of the N=0 baseline
     grow = []
     sized = [r for r in results if r["n"] > 0]
@@ -369,10 +413,15 @@ def report(results, cross):
         first, pick, ucpu, _ = summarise(r)
         bf = base["first"]["cpu_ms"] if base else 0.0
         bu = summarise(base)[2] if base else 0.0
-        rows.append([r["n"], fmt((first["cpu_ms"] - bf) * 1000 / r["n"]), fmt((ucpu - bu) * 1000 / r["n"])])
+        fl, bfl = r.get("floor"), base.get("floor") if base else None
+        per_floor = (fl["cpu_ms"] - (bfl["cpu_ms"] if bfl else 0.0)) * 1000 / r["n"] if fl else None
+        per_first = (first["cpu_ms"] - bf) * 1000 / r["n"]
+        rows.append([r["n"], fmt(per_first), fmt((ucpu - bu) * 1000 / r["n"]), fmt(per_floor),
+                     fmt(common.ratio(per_first, per_floor), 2) if per_floor else "n/a"])
     if rows:
-        out.append("\nCPU per container, net of N = 0:\n")
-        out.append(common.table(["N", "first pass µs/container", "unchanged pass µs/container"], rows))
+        out.append("\nCPU per container, net of N = 0 (the floor net of its own N = 0):\n")
+        out.append(common.table(["N", "first pass µs/container", "unchanged pass µs/container",
+                                 "first-pass floor µs/container", "first pass / floor, per container"], rows))
     # memory
     rows = []
     prev = base

@@ -54,6 +54,15 @@ class BenchSmoke(unittest.TestCase):
         self.assertEqual(int(r[6]), 5)
         self.assertEqual(int(r[11]), 0)
         self.assertGreater(float(r[3]), 0)
+        # the first-pass floor of the same run: a CPU figure and the ratio to it
+        self.assertGreater(float(r[13]), 0)
+        self.assertGreater(float(r[14]), 0)
+        base = rows(out, "0")[0]
+        self.assertGreater(float(base[13]), 0)
+        per = [c for c in rows(out, "5") if len(c) == 5][0]  # CPU per container: N, first, unchanged, floor, ratio
+        self.assertNotEqual(per[3], "n/a")
+        self.assertNotEqual(per[4], "n/a")
+        self.assertIn("First-pass floor: `bench_floor --first-pass`", out)
         self.assertIn("### Memory", out)
         self.assertIn("### The daemon", out)
         self.assertIn("### Cross-check", out)
@@ -137,7 +146,11 @@ class BenchSmoke(unittest.TestCase):
     def test_rss_map(self):
         out = run(os.path.join(BENCH, "rss_map.py"), "--resyncs", "1")
         self.assertIn("### Idle daemon: resident memory by mapping", out)
-        table = [ln for ln in out.splitlines() if ln.startswith("| ") and not ln.startswith("| mapping")]
+        # the first table (by mapping) ends at the first blank line after its header
+        lines = out.splitlines()
+        start = next(i for i, ln in enumerate(lines) if ln.startswith("| mapping"))
+        end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+        table = [ln for ln in lines[start:end] if ln.startswith("| ") and not ln.startswith("| mapping")]
         libs = [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in table
                 if not ln.startswith("| **")]
         names = [r[0] for r in libs]
@@ -151,6 +164,17 @@ class BenchSmoke(unittest.TestCase):
         hwm = rows(out, "**VmHWM / VmRSS**")[0]
         self.assertGreater(int(hwm[1].replace(",", "")), 0)
         self.assertGreaterEqual(int(hwm[1].replace(",", "")), int(hwm[2].replace(",", "")))
+        # the libraries' floor of the same run: each figure positive, the daemon's ratio to it positive
+        self.assertIn("### Idle daemon against the libraries' floor", out)
+        for k in ("VmRSS", "file-backed", "anonymous", "Pss"):
+            r = rows(out, k)
+            self.assertEqual(len(r), 1, k)
+            floor, daemon, ratio = (float(r[0][i].replace(",", "")) for i in (1, 2, 3))
+            self.assertGreater(floor, 0, r)
+            self.assertGreater(daemon, 0, r)
+            self.assertGreater(ratio, 0, r)
+        self.assertRegex(out, r"idle VmRSS [0-9.]+ MiB, of which [0-9.]+ MiB is the libraries' floor; "
+                              r"enroller's own part -?[0-9.]+ MiB")
 
 
 if __name__ == "__main__":
