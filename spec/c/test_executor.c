@@ -112,6 +112,7 @@ enum op {
     DOWN,           /* the call for arg failed without a status (connection refused) */
     WAIT_SENT,      /* run the loop until `status` calls were made in all */
     WAIT_RETRY,     /* run the loop until retry() is called */
+    WAIT_NEXT,      /* run the loop until more calls leave: `status` calls made in all then */
 };
 
 struct step {
@@ -143,6 +144,20 @@ static const struct tcase cases[] = {
       {WAIT_SENT, NULL, 4, "c d", "", 0, 0, false, NULL},
       {OK, "c", 0, "d", "c", 0, 0, false, NULL},
       {OK, "d", 0, "", "d", 0, 0, false, "d="}}},
+    {"rate limit: past the burst, writes leave in ticks of a tenth of a second's rate, not one by one",
+     {.rate = 100, .burst = 5},
+     {{SUBMIT, "c:a c:b c:c c:d c:e c:f c:g c:h c:i c:j", 0, "a b c d e", "", 5, 0, false, "f=" INFLIGHT},
+      {WAIT_NEXT, NULL, 10, "a b c d e f g h i j", "", 0, 0, false, NULL},
+      {OK, "a", 0, "b c d e f g h i j", "a", 0, 0, false, "a="},
+      {OK, "b", 0, "c d e f g h i j", "b", 0, 0, false, NULL},
+      {OK, "c", 0, "d e f g h i j", "c", 0, 0, false, NULL},
+      {OK, "d", 0, "e f g h i j", "d", 0, 0, false, NULL},
+      {OK, "e", 0, "f g h i j", "e", 0, 0, false, NULL},
+      {OK, "f", 0, "g h i j", "f", 0, 0, false, NULL},
+      {OK, "g", 0, "h i j", "g", 0, 0, false, NULL},
+      {OK, "h", 0, "i j", "h", 0, 0, false, NULL},
+      {OK, "i", 0, "j", "i", 0, 0, false, NULL},
+      {OK, "j", 0, "", "j", 0, 0, false, "j="}}},
     {"per-name backoff: a failing name is held with a growing attempt count; others go on",
      {.backoff_min_ms = 20, .backoff_max_ms = 100},
      {{SUBMIT, "c:a c:b", 0, "a b", "", 0, 0, false, "a=" INFLIGHT},
@@ -290,6 +305,13 @@ static void run_case(const struct tcase *tc)
                 uv_run(&loop, UV_RUN_ONCE);
             ASSERT_EQ(f.calls, sp->status);
             break;
+        case WAIT_NEXT: {
+            int before = f.calls;
+            while (f.calls == before && uv_now(&loop) < deadline)
+                uv_run(&loop, UV_RUN_ONCE);
+            ASSERT_EQ(f.calls, sp->status);
+            break;
+        }
         case WAIT_RETRY:
             while (s.retries == retries && uv_now(&loop) < deadline)
                 uv_run(&loop, UV_RUN_ONCE);
