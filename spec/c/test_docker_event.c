@@ -51,6 +51,10 @@ int main(void)
          1, "container", "health_status: healthy", "abc", 1700000000000000000LL},
         {"{\"Type\":\"network\",\"Action\":\"connect\",\"Actor\":{\"ID\":\"net1\",\"Attributes\":{\"container\":\"abc\"}}}",
          1, "network", "connect", "abc", 0},
+        /* a running container's new name (daemon/rename.go); Podman says "rename" too */
+        {"{\"Type\":\"container\",\"Action\":\"rename\",\"Actor\":{\"ID\":\"abc\",\"Attributes\":"
+         "{\"name\":\"new\",\"oldName\":\"/old\"}},\"timeNano\":1700000000000000002}",
+         1, "container", "rename", "abc", 1700000000000000002LL},
         /* Podman: its names come out as Docker's; Actor.ID names the container of a network event */
         {"{\"Type\":\"container\",\"Action\":\"remove\",\"Actor\":{\"ID\":\"p1\"}}", 1, "container", "destroy", "p1", 0},
         {"{\"Type\":\"container\",\"Action\":\"died\",\"Actor\":{\"ID\":\"p1\"}}", 1, "container", "die", "p1", 0},

@@ -145,7 +145,7 @@ struct step {
 struct tcase {
     const char *title;
     bool poll_only;
-    struct step steps[16];
+    struct step steps[32];
 };
 
 #define NOLIST -1
@@ -246,6 +246,103 @@ static const struct tcase cases[] = {
                {RUNNING, "a", "v1", "+a*", "", 1},
                {NET_EVENT, "a", "connect", "", "a", NOLIST},
                {RUNNING, "a", "v2", "+a", "", NOLIST}}},
+    {.title = "a start event's inspect: the next listing takes its hash and inspects nothing; a rename is inspected",
+     .steps = {{START, NULL, NULL, "", "", NOLIST},
+               {LIST, "", NULL, "", "", 1},
+               {EVENT, "a", "start", "", "a", NOLIST},
+               {RUNNING, "a", "v1", "+a", "", NOLIST},
+               {RESYNC, NULL, NULL, "", "", NOLIST},
+               {LIST, "a=1", NULL, "", "", 1},                 /* current by events: no second inspect */
+               {RESYNC, NULL, NULL, "", "", NOLIST},
+               {LIST, "a=1", NULL, "", "", 1},                 /* the hash taken is the one compared */
+               {EVENT, "a", "rename", "", "a", NOLIST},        /* a new name: inspected at once */
+               {RUNNING, "a", "v2", "+a", "", NOLIST},
+               {RESYNC, NULL, NULL, "", "", NOLIST},
+               {LIST, "a=2", NULL, "", "a", NOLIST},           /* its entry changed (Names): as before */
+               {RUNNING, "a", "v2", "+a*", "", 1},
+               {EVENT, "b", "start", "", "b", NOLIST},
+               {RUNNING, "b", "v1", "+b", "", NOLIST},
+               {EVENT, "b", "health_status", "", "b", NOLIST},
+               {RESYNC, NULL, NULL, "", "b", NOLIST},
+               {LIST, "a=2 b=3", NULL, "", "b", 1},            /* b's answer is on its way: asked again */
+               {RUNNING, "b", "v1", "+b", "b", NOLIST},
+               {RUNNING, "b", "v1", "+b", "", NOLIST}}},
+    {.title = "a start event's inspect is not taken for a listing answered while the stream is down",
+     .steps = {{START, NULL, NULL, "", "", NOLIST},
+               {LIST, "", NULL, "", "", 1},
+               {EVENT, "a", "start", "", "a", NOLIST},
+               {RUNNING, "a", "v1", "+a", "", NOLIST},
+               {RESYNC, NULL, NULL, "", "", NOLIST},
+               {STREAM_CUT, NULL, NULL, "", "", NOLIST},
+               {LIST, "a=1", NULL, "", "a", NOLIST},
+               {RUNNING, "a", "v1", "+a*", "", 0},
+               {RESUMED, NULL, NULL, "", "", NOLIST},
+               {LIST, "a=1", NULL, "", "a", NOLIST},           /* after a cut: everything */
+               {RUNNING, "a", "v1", "+a*", "", 1}}},
+    {.title = "an inspect asked before a stream cut and answered after the resume is not current by events",
+     .steps = {{START, NULL, NULL, "", "", NOLIST},
+               {LIST, "", NULL, "", "", 1},
+               {EVENT, "a", "start", "", "a", NOLIST},
+               {RESYNC, NULL, NULL, "", "a", NOLIST},          /* not a full listing */
+               {STREAM_CUT, NULL, NULL, "", "a", NOLIST},
+               {RESUMED, NULL, NULL, "", "a", NOLIST},         /* the relist waits for this one */
+               {RUNNING, "a", "v1", "+a", "", NOLIST},
+               {LIST, "a=1", NULL, "", "a", NOLIST},
+               {RUNNING, "a", "v1", "+a*", "", 1},             /* and the relist starts */
+               {LIST, "a=1", NULL, "", "a", NOLIST},
+               {RUNNING, "a", "v1", "+a*", "", 1}}},
+    {.title = "an inspect answered before a stream cut is not current by events after the resume",
+     .steps = {{START, NULL, NULL, "", "", NOLIST},
+               {LIST, "", NULL, "", "", 1},
+               {EVENT, "a", "start", "", "a", NOLIST},
+               {RUNNING, "a", "v1", "+a", "", NOLIST},
+               {RESYNC, NULL, NULL, "", "", NOLIST},           /* not a full listing */
+               {STREAM_CUT, NULL, NULL, "", "", NOLIST},
+               {RESUMED, NULL, NULL, "", "", NOLIST},          /* the relist waits for this one */
+               {LIST, "a=1", NULL, "", "a", NOLIST},
+               {RUNNING, "a", "v1", "+a*", "", 1},
+               {LIST, "a=1", NULL, "", "a", NOLIST},
+               {RUNNING, "a", "v1", "+a*", "", 1}}},
+    {.title = "a failed inspect after a start event's: the listing inspects",
+     .steps = {{START, NULL, NULL, "", "", NOLIST},
+               {LIST, "", NULL, "", "", 1},
+               {EVENT, "a", "start", "", "a", NOLIST},
+               {RUNNING, "a", "v1", "+a", "", NOLIST},
+               {EVENT, "a", "health_status", "", "a", NOLIST},
+               {INSPECT_FAIL, "a", NULL, "?a", "", NOLIST},
+               {RESYNC, NULL, NULL, "", "", NOLIST},
+               {LIST, "a=1", NULL, "", "a", NOLIST},
+               {RUNNING, "a", "v1", "+a*", "", 1}}},
+    {.title = "the first listing and every 10th after it inspect a container a start event inspected",
+     .steps = {{START, NULL, NULL, "", "", NOLIST},
+               {EVENT, "a", "start", "", "a", NOLIST},
+               {RUNNING, "a", "v1", "+a", "", NOLIST},
+               {LIST, "a=1", NULL, "", "a", NOLIST},           /* the first */
+               {RUNNING, "a", "v1", "+a*", "", 1},
+               {RESYNC, NULL, NULL, "", "", NOLIST},
+               {LIST, "a=1", NULL, "", "", 1},                 /* 2nd */
+               {RESYNC, NULL, NULL, "", "", NOLIST},
+               {LIST, "a=1", NULL, "", "", 1},
+               {RESYNC, NULL, NULL, "", "", NOLIST},
+               {LIST, "a=1", NULL, "", "", 1},
+               {RESYNC, NULL, NULL, "", "", NOLIST},
+               {LIST, "a=1", NULL, "", "", 1},
+               {RESYNC, NULL, NULL, "", "", NOLIST},
+               {LIST, "a=1", NULL, "", "", 1},
+               {RESYNC, NULL, NULL, "", "", NOLIST},
+               {LIST, "a=1", NULL, "", "", 1},
+               {RESYNC, NULL, NULL, "", "", NOLIST},
+               {LIST, "a=1", NULL, "", "", 1},
+               {RESYNC, NULL, NULL, "", "", NOLIST},
+               {LIST, "a=1", NULL, "", "", 1},
+               {RESYNC, NULL, NULL, "", "", NOLIST},
+               {LIST, "a=1", NULL, "", "", 1},                 /* 10th */
+               {EVENT, "c", "start", "", "c", NOLIST},
+               {RUNNING, "c", "v1", "+c", "", NOLIST},
+               {RESYNC, NULL, NULL, "", "", NOLIST},
+               {LIST, "a=1 c=2", NULL, "", "a c", NOLIST},     /* the 10th after the first: full */
+               {RUNNING, "a", "v1", "+a*", "c", NOLIST},
+               {RUNNING, "c", "v1", "+c*", "", 1}}},
     {.title = "poll only: no stream, and a listing is complete without it",
      .poll_only = true,
      .steps = {{START, NULL, NULL, "", "", NOLIST},

@@ -161,6 +161,21 @@ class Reconcile(unittest.TestCase):
             cl.docker("network", "disconnect", "enr-net2", "rmq1")
             wait_for(lambda: "rabbitmq-rmq1" not in cl.apps(), what="app gone with its address")
 
+    def test_rename_is_followed_by_its_event(self):
+        # A running container's new name comes with a "rename" event (moby
+        # daemon/rename.go): its app follows at once, not at the next listing.
+        with harness.Cluster() as cl:
+            en = cl.start_enroller(resync=3600)
+            cl.run_container("rmq1")
+            wait_for(lambda: "rabbitmq-rmq1" in cl.apps(), what="app")
+            en.wait_log("resync done:", what="the first listing")
+            resyncs = en.count("resync done:")
+            cl.docker("rename", "rmq1", "rmq9")
+            wait_for(lambda: sorted(cl.apps()) == ["rabbitmq-rmq9"], what="the app under the new name")
+            self.assertEqual(cl.apps()["rabbitmq-rmq9"]["metadata"]["labels"]["container.name"], "rmq9")
+            self.assertIn("event container rename", en.log())
+            self.assertEqual(en.count("resync done:"), resyncs, "followed by the event, not by a listing")
+
     def test_healthy_only_rule_follows_health_events(self):
         with harness.Cluster() as cl:
             rules = os.path.join(cl.tmp, "rules")

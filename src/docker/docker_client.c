@@ -956,11 +956,14 @@ int docker_client_events(struct docker_client *dc, int64_t since_nano, docker_ev
                          docker_stream_end_cb end_cb, void *ud, struct enr_error *err)
 {
     /* Not "kill": a signal changes no state by itself, and a process it ends
-     * sends "die" (an inspect per kill was wasted on every docker stop). */
+     * sends "die" (an inspect per kill was wasted on every docker stop).
+     * "rename": the name a running container's list entry and inspect show
+     * (daemon/rename.go); Podman sends it under the same name
+     * (libpod/events/config.go). */
     static const char filters[] =
         "{\"type\":[\"container\",\"network\"],"
         "\"event\":[\"start\",\"die\",\"destroy\",\"stop\",\"pause\",\"unpause\","
-        "\"health_status\",\"connect\",\"disconnect\","
+        "\"health_status\",\"rename\",\"connect\",\"disconnect\","
         "\"died\",\"remove\"]}"; /* Podman 4.3 filters on these names; see the top comment */
     char query[512];
     char *esc;

@@ -47,6 +47,7 @@ static int64_t event_time(json_t *root)
 /* Not "kill": see docker_client_events. */
 static const char *const container_actions[] = {
     "start", "die", "destroy", "stop", "pause", "unpause", "health_status",
+    "rename", /* the same name in Podman (libpod/events/config.go) */
     "died", "remove", /* Podman's names for die and destroy */
 };
 

@@ -29,8 +29,8 @@ struct docker_event {
 typedef void (*docker_event_cb)(void *ud, const struct docker_event *ev);
 
 /* Parses one line (without its '\n'; a trailing '\r' or blanks are
- * ignored).  A wanted event (container start/die/destroy/stop/kill/pause/
- * unpause/health_status, network connect/disconnect) is passed to cb; any
+ * ignored).  A wanted event (container start/die/destroy/stop/pause/
+ * unpause/health_status/rename, network connect/disconnect) is passed to cb; any
  * other event, or one without a container id (logged), is skipped and 0 is
  * returned.  A line that is not a JSON object: -EPROTO and err names `what`. */
 int docker_event_parse(const char *line, size_t len, const char *what, docker_event_cb cb, void *ud,

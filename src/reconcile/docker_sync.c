@@ -23,6 +23,8 @@ struct track {
     uint64_t seq;              /* sequence of the inspect or removal last applied */
     uint64_t list_hash;        /* hash of its list entry when last inspected */
     uint64_t listed_seq;       /* sequence of the last listing that named it */
+    uint64_t stream_gen;       /* ds->stream_gen when the inspect last applied was asked;
+                                * 0: the stream was down */
     bool live;                 /* running, as last reported */
     bool failed;               /* last inspect failed */
     bool inspecting, inspect_again;
@@ -35,6 +37,7 @@ struct req {
     struct list node;          /* on the owner's reqs */
     struct docker_sync *ds;
     uint64_t seq;
+    uint64_t stream_gen;       /* inspect: ds->stream_gen when asked, 0 if the stream was down */
     bool from_resync;
     char id[80];
 };
@@ -52,6 +55,7 @@ struct docker_sync {
 
     /* events */
     bool events_running, events_cut;
+    uint64_t stream_gen;       /* counts the stream's (re)subscriptions; 0: never up */
     int64_t last_event_nano;
     struct backoff events_backoff;
 
@@ -146,6 +150,7 @@ static void inspect_cb(void *ud, const struct enr_error *err, struct container *
                 t->seq = q->seq;
                 t->live = true;
                 t->failed = t->died = false;   /* up again, even if its start event was missed */
+                t->stream_gen = q->stream_gen;   /* see adopt_hash */
                 report(ds, q->id, DOCKER_SYNC_RUNNING, c, from_resync);
             } else {
                 container_free(c);
@@ -194,6 +199,7 @@ static void request_inspect(struct docker_sync *ds, const char *id, bool from_re
     if ((q = req_new(ds, id)) == NULL)
         goto fail;
     q->seq = ++ds->seq;
+    q->stream_gen = ds->events_running ? ds->stream_gen : 0;
     q->from_resync = from_resync;
     t->inspecting = true;
     if (ds->ops.inspect(ds->ops.impl, id, inspect_cb, q, &err) < 0) {
@@ -296,6 +302,7 @@ static void start_events(struct docker_sync *ds)
         return;
     }
     ds->events_running = true;
+    ds->stream_gen++;
 }
 
 /* ---- the listing --------------------------------------------------------------- */
@@ -367,6 +374,56 @@ static void inspect_done(struct docker_sync *ds)
     maybe_finish(ds);
 }
 
+/*
+ * A container first named by a start event was inspected then: its track
+ * has no list hash yet, and a listing would inspect it again although
+ * nothing changed.  It takes the listing's hash instead when events have
+ * kept it current since that inspect: its answer was applied, it runs, no
+ * inspect is on its way or failed, and one stream was up from the ask until
+ * now (the generation counts every (re)subscription, so a cut and a resume
+ * in between count as down).  Not in a full listing, which inspects all.
+ *
+ * What that trusts: every change of a hashed list member (all but Status;
+ * GET /containers/json at API <= 1.43, built in moby's daemon/container/view.go
+ * from api/types/container/container.go Summary) on a running container
+ * comes with a subscribed event, or does not change its inspect:
+ *
+ *   Id, ImageID, Command,     fixed at create
+ *   Created, Labels, Mounts,
+ *   HostConfig.NetworkMode
+ *   Names                     its own name: "rename" (daemon/rename.go);
+ *                             the "/parent/alias" names of legacy links come
+ *                             and go with another container (its create,
+ *                             rename, destroy): not in this one's inspect
+ *   Image                     the ID in place of a name whose tag moved to
+ *                             another image (daemon/list.go refreshImage):
+ *                             image events, not in the inspect
+ *   State                     "start", "die", "pause", "unpause"
+ *                             (daemon/start.go, daemon/monitor.go,
+ *                             daemon/pause.go, daemon/unpause.go); restarting,
+ *                             removing and dead come after a die
+ *   Ports,                    network "connect", "disconnect"
+ *   NetworkSettings.Networks  (daemon/container_operations.go); its
+ *                             DNSNames also on "rename" (daemon/rename.go)
+ *   SizeRw, SizeRootFs        not asked for (no size=1)
+ *   HostConfig.Annotations,   not sent below API 1.46, 1.48 and 1.52
+ *   ImageManifestDescriptor,  (daemon/server/router/container/
+ *   Health                    container_routes.go)
+ *
+ * Podman's compatible listing sends the same members
+ * (pkg/api/handlers/compat/containers.go LibpodToContainer); its
+ * "stopping" state comes before its "died".
+ *
+ * "update" (daemon/update.go) changes resources and the restart policy,
+ * none of them in the list entry: a listing does not see it either way.
+ * An event that arrives after the listing still asks for an inspect.
+ */
+static bool adopt_hash(const struct docker_sync *ds, const struct track *t, uint64_t hash)
+{
+    return !ds->full && ds->events_running && hash != 0 && t->list_hash == 0 && t->live && !t->failed &&
+           !t->died && !t->inspecting && t->stream_gen == ds->stream_gen;
+}
+
 /* The listed ids that need an inspect; each listed id's track is marked
  * with the listing's seq.  false on ENOMEM. */
 static bool diff_list(struct docker_sync *ds, char **ids, const uint64_t *hashes, size_t n, uint64_t seq)
@@ -383,6 +440,11 @@ static bool diff_list(struct docker_sync *ds, char **ids, const uint64_t *hashes
          * no need to ask again. */
         if (!ds->full && t->live && !t->failed && hashes[i] != 0 && t->list_hash == hashes[i])
             continue;
+        if (adopt_hash(ds, t, hashes[i])) {
+            t->list_hash = hashes[i];
+            log_debug(LOG_DOCKER, "listing: %.12s current by events since its inspect; not inspected", ids[i]);
+            continue;
+        }
         t->list_hash = hashes[i];
         /* A reference, not a copy: at 10,000 containers a copy of each id
          * held through the whole inspect phase was 0.8 MB of the peak. */
