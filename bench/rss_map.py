@@ -83,6 +83,16 @@ def by_group(mappings):
     return groups
 
 
+def stop(proc):
+    """Terminate proc and reap it; killed if it has not exited within 30 s."""
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -120,12 +130,7 @@ def measure(enroller, resyncs, http):
                 with open("/proc/%d/task/%s/comm" % (proc.pid, t)) as f:
                     threads.append(f.read().strip())
         finally:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
     return {"enroller": enroller, "groups": by_group(mappings), "mappings": mappings, "vmhwm_kib": st["VmHWM"], "vmrss_kib": st["VmRSS"],
             "threads": threads}
 
@@ -144,12 +149,7 @@ def measure_floor(program):
         st = common.proc_status(proc.pid)
     finally:
         if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
         proc.stdout.close()
     return {"program": program, "groups": by_group(mappings), "vmhwm_kib": st["VmHWM"], "vmrss_kib": st["VmRSS"],
             "rc": proc.returncode}
@@ -163,12 +163,18 @@ def figures(run):
             "Pss": sum(v["Pss"] for v in run["groups"].values())}
 
 
+def run_tag(runs, i, form):
+    """What marks run i (0: A, 1: B) in a header or a line: form % "A" or "B"
+    when two runs are compared, "" when there is one."""
+    return "" if len(runs) == 1 else form % ("A" if i == 0 else "B")
+
+
 def floor_report(runs, floor):
     out = ["\n### Idle daemon against the libraries' floor (`bench_idle_floor`, same run)\n"]
     f = figures(floor)
     header = ["KiB", "floor"]
     for i, r in enumerate(runs):
-        tag = "" if len(runs) == 1 else (" (A)" if i == 0 else " (B)")
+        tag = run_tag(runs, i, " (%s)")
         header += ["daemon" + tag, "daemon / floor" + tag, "daemon - floor" + tag]
     rows = []
     for k in ("VmRSS", "file-backed", "anonymous", "Pss"):
@@ -182,7 +188,7 @@ def floor_report(runs, floor):
                "curl_global_init, OpenSSL's init and one libuv loop, nothing else." % (
                    floor["program"], sum(1 for g in floor["groups"] if not g.startswith("["))))
     for i, r in enumerate(runs):
-        tag = "" if len(runs) == 1 else ("A: " if i == 0 else "B: ")
+        tag = run_tag(runs, i, "%s: ")
         diff = []
         for g in set(r["groups"]) | set(floor["groups"]):
             a, b = r["groups"].get(g, dict.fromkeys(FIELDS, 0)), floor["groups"].get(g, dict.fromkeys(FIELDS, 0))
@@ -212,7 +218,7 @@ def report(runs, detail=None):
                                          -max(r["groups"].get(g, {}).get("Rss", 0) for r in runs), g))
     header = ["mapping"]
     for i, r in enumerate(runs):
-        tag = "" if len(runs) == 1 else (" (A)" if i == 0 else " (B)")
+        tag = run_tag(runs, i, " (%s)")
         header += ["Rss KiB" + tag, "Pss KiB" + tag, "anon KiB" + tag]
     rows = []
     for g in order:
@@ -232,7 +238,7 @@ def report(runs, detail=None):
     rows.append(hwm)
     out.append(common.table(header, rows))
     for i, r in enumerate(runs):
-        tag = "" if len(runs) == 1 else ("A: " if i == 0 else "B: ")
+        tag = run_tag(runs, i, "%s: ")
         files = sum(1 for g in r["groups"] if not g.startswith("["))
         out.append("\n%s`%s`: %d files mapped, %d threads (%s), VmHWM %.1f MiB, anonymous %.1f MiB" % (
             tag, r["enroller"], files, len(r["threads"]), ", ".join(r["threads"]), r["vmhwm_kib"] / 1024.0,
@@ -241,7 +247,7 @@ def report(runs, detail=None):
         out.append("\n%s, each mapping (size, Rss, anonymous KiB):" % g)
         for i, r in enumerate(runs):
             ms = [m for m in r["mappings"] if m["group"].startswith(g)]
-            out.append("%s%s" % ("" if len(runs) == 1 else ("A: " if i == 0 else "B: "),
+            out.append("%s%s" % (run_tag(runs, i, "%s: "),
                                  "; ".join("%s %s %s %s" % (m["perms"], fmt(m["size"]), fmt(m["Rss"]),
                                                             fmt(m["Anonymous"])) for m in ms) or "not mapped"))
     if len(runs) == 2:

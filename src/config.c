@@ -1,9 +1,9 @@
 /*
  * config.c - see config.h.
  *
- * config_decl.c runs the file and checks each declaration as it is made;
- * here are the defaults (the one table below) and the required fields,
- * handled after the file (knot postconfig), and the enums' words.
+ * config_decl.c runs the file and checks each declaration as it is made
+ * (and has the enums' words); here are the defaults (the one table below)
+ * and the required fields, handled after the file (knot postconfig).
  */
 #include "config.h"
 
@@ -47,28 +47,6 @@ static const struct enr_config defaults = {
     .agent_token_ttl = AGENT_MANAGER_DEFAULT_TOKEN_TTL_SEC,
     .agent_join_timeout = AGENT_MANAGER_DEFAULT_JOIN_TIMEOUT_SEC,
 };
-
-/* The words of the enums, indexed by value. */
-static const char *const mode_names[] = {
-    [CONFIG_MODE_DYNAMIC] = "dynamic",
-    [CONFIG_MODE_DRY_RUN] = "dry-run",
-};
-static const char *const policy_names[] = {
-    [CONFIG_POLICY_SYNC] = "sync",
-    [CONFIG_POLICY_UPSERT_ONLY] = "upsert-only",
-    [CONFIG_POLICY_CREATE_ONLY] = "create-only",
-};
-#define N_NAMES(names) (sizeof(names) / sizeof(names[0]))
-
-const char *config_mode_name(enum config_mode mode)
-{
-    return (size_t)mode < N_NAMES(mode_names) ? mode_names[mode] : NULL;
-}
-
-const char *config_policy_name(enum config_policy policy)
-{
-    return (size_t)policy < N_NAMES(policy_names) ? policy_names[policy] : NULL;
-}
 
 void config_free(struct enr_config *cfg)
 {

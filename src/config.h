@@ -32,7 +32,8 @@ enum config_policy {
 };
 
 /* The words as written in the config file ("dry-run", "upsert-only");
- * NULL past the last value, so the words can be listed. */
+ * NULL past the last value, so the words can be listed.  They are defined
+ * in config_decl.c, which reads them. */
 const char *config_mode_name(enum config_mode mode);
 const char *config_policy_name(enum config_policy policy);
 

@@ -11,6 +11,10 @@
  *
  * Helpers: sec(n), minute(n) (durations are seconds; strings "250ms",
  * "30s", "5m", "1h" work too) and env("NAME", default).
+ *
+ * The words of mode and reconcile.policy are here too (config.h declares
+ * them): what reads them owns them, and config.c needs only
+ * config_decl_run.
  */
 #include "config_decl.h"
 
@@ -121,6 +125,28 @@ struct load_ctx {
 
 #define DECL_OWNER N_DECLS
 #define DECL_MODE (N_DECLS + 1)
+
+/* The words of the enums, indexed by value. */
+static const char *const mode_names[] = {
+    [CONFIG_MODE_DYNAMIC] = "dynamic",
+    [CONFIG_MODE_DRY_RUN] = "dry-run",
+};
+static const char *const policy_names[] = {
+    [CONFIG_POLICY_SYNC] = "sync",
+    [CONFIG_POLICY_UPSERT_ONLY] = "upsert-only",
+    [CONFIG_POLICY_CREATE_ONLY] = "create-only",
+};
+#define N_NAMES(names) (sizeof(names) / sizeof(names[0]))
+
+const char *config_mode_name(enum config_mode mode)
+{
+    return (size_t)mode < N_NAMES(mode_names) ? mode_names[mode] : NULL;
+}
+
+const char *config_policy_name(enum config_policy policy)
+{
+    return (size_t)policy < N_NAMES(policy_names) ? policy_names[policy] : NULL;
+}
 
 /* The words of an enum, by value (config_mode_name, config_policy_name);
  * NULL past the last. */

@@ -3,6 +3,7 @@
  * test (nghttp2 tests/nghttp2_session_test.c style).  Covers the gRPC
  * request/response round trip, concurrent streams, trailers-only replies,
  * RST_STREAM, GOAWAY, EOF, garbage input, cancel and free from a callback. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -549,6 +550,54 @@ static void test_cancel_and_free_in_callback(void)
     call_cleanup(&d);
 }
 
+/* Threads of this process (entries of /proc/self/task). */
+static int thread_count(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    int n = 0;
+    ASSERT_TRUE(d != NULL);
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+/* A numeric address is not looked up: libuv's thread pool (which the first
+ * uv_getaddrinfo starts) does not start, and the failure still arrives from
+ * the loop, not inside the connect call.  Runs before any name is resolved
+ * in this process. */
+static void test_numeric_connect(void)
+{
+    uv_loop_t loop;
+    struct enr_error err = {0};
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    struct http2_conn_options o = {.addr = "127.0.0.1:1", .ssl_ctx = ctx};
+    int threads = thread_count();
+    ASSERT_EQ(uv_loop_init(&loop), 0);
+    conn_errors = 0;
+    struct http2_conn *c = http2_conn_connect(&loop, &o, &conn_cbs, NULL, &err);
+    ASSERT_TRUE(c != NULL);
+    ASSERT_EQ(conn_errors, 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_EQ(conn_errors, 1);
+    ASSERT_CONTAINS(conn_err.msg, "connect to 127.0.0.1:1: Connection refused");
+    http2_conn_free(c);
+    o.addr = "[::1]:1";
+    c = http2_conn_connect(&loop, &o, &conn_cbs, NULL, &err);
+    ASSERT_TRUE(c != NULL);
+    ASSERT_EQ(conn_errors, 1);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_EQ(conn_errors, 2);
+    ASSERT_CONTAINS(conn_err.msg, "connect to [::1]:1: ");
+    http2_conn_free(c);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ASSERT_EQ(uv_loop_close(&loop), 0);
+    SSL_CTX_free(ctx);
+    ASSERT_EQ(thread_count(), threads);
+}
+
 static void test_connect_errors(void)
 {
     uv_loop_t loop;
@@ -599,6 +648,7 @@ int main(void)
     test_max_concurrent();
     test_eof_and_garbage();
     test_cancel_and_free_in_callback();
+    test_numeric_connect();
     test_connect_errors();
     printf("test_http2_conn: ok\n");
     return 0;

@@ -9,9 +9,10 @@
  *
  * Requests may be submitted before the TLS handshake finishes; they are sent
  * once it does.  Connection setup never blocks (tls_socket resolves names
- * with uv_getaddrinfo and tries each address in turn).  More requests than
- * the server's SETTINGS_MAX_CONCURRENT_STREAMS wait in nghttp2's queue and
- * are sent as streams close.
+ * with uv_getaddrinfo, takes a numeric address as it is, and tries each
+ * address in turn).  More requests than the server's
+ * SETTINGS_MAX_CONCURRENT_STREAMS wait in nghttp2's queue and are sent as
+ * streams close.
  *
  * Keepalive: when nothing has been received for keepalive_ms the client
  * sends an HTTP/2 PING; no ACK (or any other frame) within

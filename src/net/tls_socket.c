@@ -1,7 +1,9 @@
 /* tls_socket.c - see tls_socket.h.
  *
- * States: RESOLVING (uv_getaddrinfo on the thread pool) -> CONNECTING (one
- * address at a time; a failed TCP connect moves to the next address) ->
+ * States: RESOLVING (uv_getaddrinfo on the thread pool; a numeric IPv4 or
+ * IPv6 host skips it: its one address is tried from the prepare handle, so
+ * libuv's thread pool never starts) -> CONNECTING (one address at a time; a
+ * failed TCP connect moves to the next address) ->
  * HANDSHAKE -> OPEN -> DEAD.  The poll, timer and prepare handles are heap
  * allocated and freed by their close callbacks, so the socket itself can
  * be freed at once; callbacks into the owner go through enter()/leave() so
@@ -61,6 +63,8 @@ struct tls_socket {
     SSL *ssl;
     struct ts_resolve *resolve;
     struct addrinfo *ai_list, *ai_cur;
+    struct addrinfo numeric_ai;   /* the one address of a numeric host */
+    struct sockaddr_storage numeric_sa;
     int n_tried;
     struct enr_error last_connect; /* why the previous address failed */
     struct ts_poll *poll;
@@ -455,6 +459,32 @@ out:
     leave(s);
 }
 
+static void on_prepare(uv_prepare_t *h);
+
+/* A host written as an IPv4 or IPv6 literal ("127.0.0.1", "::1") is its own
+ * address: fills numeric_ai and returns true.  A scoped IPv6 host
+ * ("fe80::1%eth0") and every name go to getaddrinfo. */
+static bool numeric_host(struct tls_socket *s)
+{
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&s->numeric_sa;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&s->numeric_sa;
+    int port = atoi(s->port);
+
+    memset(&s->numeric_ai, 0, sizeof(s->numeric_ai));
+    if (uv_ip4_addr(s->host, port, v4) == 0) {
+        s->numeric_ai.ai_family = AF_INET;
+        s->numeric_ai.ai_addrlen = sizeof(*v4);
+    } else if (strchr(s->host, '%') == NULL && uv_ip6_addr(s->host, port, v6) == 0) {
+        s->numeric_ai.ai_family = AF_INET6;
+        s->numeric_ai.ai_addrlen = sizeof(*v6);
+    } else {
+        return false;
+    }
+    s->numeric_ai.ai_socktype = SOCK_STREAM;
+    s->numeric_ai.ai_addr = (struct sockaddr *)&s->numeric_sa;
+    return true;
+}
+
 static void on_timer(uv_timer_t *t)
 {
     struct tls_socket *s = t->data;
@@ -465,12 +495,31 @@ static void on_timer(uv_timer_t *t)
     leave(s);
 }
 
+/* A host name: looked up on libuv's thread pool, on_resolved goes on. */
+static int start_resolve(struct tls_socket *s, struct enr_error *err)
+{
+    struct addrinfo hints;
+    int rc;
+
+    if ((s->resolve = calloc(1, sizeof(*s->resolve))) == NULL)
+        return err_set(err, -ENOMEM, "tls: out of memory");
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_ADDRCONFIG;
+    s->resolve->s = s;
+    if ((rc = uv_getaddrinfo(s->loop, &s->resolve->req, on_resolved, s->host, s->port, &hints)) < 0) {
+        free(s->resolve);
+        s->resolve = NULL;
+        return err_set(err, rc, "resolve %s: %s", s->host, uv_strerror(rc));
+    }
+    return 0;
+}
+
 struct tls_socket *tls_socket_connect(uv_loop_t *loop, const struct tls_socket_options *opts,
                                       const struct tls_socket_callbacks *cbs, void *ud, struct enr_error *err)
 {
     struct tls_socket *s = calloc(1, sizeof(*s));
-    struct addrinfo hints;
-    int rc;
 
     if (s == NULL) {
         err_set(err, -ENOMEM, "tls: out of memory");
@@ -517,19 +566,12 @@ struct tls_socket *tls_socket_connect(uv_loop_t *loop, const struct tls_socket_o
     }
     uv_prepare_init(loop, s->ready); /* cannot fail */
     s->ready->data = s;
-    if ((s->resolve = calloc(1, sizeof(*s->resolve))) == NULL) {
-        err_set(err, -ENOMEM, "tls: out of memory");
-        goto fail;
-    }
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_ADDRCONFIG;
-    s->resolve->s = s;
-    if ((rc = uv_getaddrinfo(loop, &s->resolve->req, on_resolved, s->host, s->port, &hints)) < 0) {
-        free(s->resolve);
-        s->resolve = NULL;
-        err_set(err, rc, "resolve %s: %s", s->host, uv_strerror(rc));
+    if (numeric_host(s)) {
+        /* Connects from the loop, never inside this call: the owner's
+         * callbacks run as they would after a lookup. */
+        s->ai_cur = &s->numeric_ai;
+        uv_prepare_start(s->ready, on_prepare);
+    } else if (start_resolve(s, err) < 0) {
         goto fail;
     }
     uv_timer_start(s->timer, on_timer, opts->connect_timeout_ms ? opts->connect_timeout_ms : 10000, 0);
@@ -576,7 +618,9 @@ static void on_prepare(uv_prepare_t *h)
 
     uv_prepare_stop(h);
     enter(s);
-    if (s->state == TS_OPEN && !s->free_pending && s->cbs.on_ready)
+    if (s->state == TS_RESOLVING && !s->free_pending) /* a numeric host: nothing to resolve */
+        try_next(s);
+    else if (s->state == TS_OPEN && !s->free_pending && s->cbs.on_ready)
         s->cbs.on_ready(s->ud);
     leave(s);
 }

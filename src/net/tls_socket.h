@@ -1,7 +1,8 @@
 /*
  * tls_socket.h - one TCP + TLS client connection driven by a libuv loop:
- * asynchronous name resolution (uv_getaddrinfo), non-blocking connect to
- * each resolved address in turn, the TLS handshake with SNI, host name
+ * asynchronous name resolution (uv_getaddrinfo; a numeric IPv4 or IPv6
+ * host is used as it is, without libuv's thread pool), non-blocking connect
+ * to each resolved address in turn, the TLS handshake with SNI, host name
  * verification and an ALPN list, then buffered SSL reads and writes.
  *
  *     struct tls_socket *s = tls_socket_connect(loop, &opts, &cbs, ud, &err);

@@ -417,6 +417,10 @@ static void inspect_done(struct docker_sync *ds)
  * "update" (daemon/update.go) changes resources and the restart policy,
  * none of them in the list entry: a listing does not see it either way.
  * An event that arrives after the listing still asks for an inspect.
+ *
+ * !t->died is not implied by the others: a die whose inspect could not be
+ * asked (req_new out of memory in request_inspect) leaves the track live,
+ * not failed and not inspecting.
  */
 static bool adopt_hash(const struct docker_sync *ds, const struct track *t, uint64_t hash)
 {
