@@ -196,8 +196,10 @@ static void request_inspect(struct docker_sync *ds, const char *id, bool from_re
             inspect_done(ds);
         return;
     }
-    if ((q = req_new(ds, id)) == NULL)
+    if ((q = req_new(ds, id)) == NULL) {
+        err_set(&err, -ENOMEM, "out of memory");
         goto fail;
+    }
     q->seq = ++ds->seq;
     q->stream_gen = ds->events_running ? ds->stream_gen : 0;
     q->from_resync = from_resync;
@@ -205,14 +207,17 @@ static void request_inspect(struct docker_sync *ds, const char *id, bool from_re
     if (ds->ops.inspect(ds->ops.impl, id, inspect_cb, q, &err) < 0) {
         req_free(q);
         t->inspecting = false;
-        t->failed = true;
-        log_warn(LOG_DOCKER, "inspect %.12s: %s", id, err.msg);
-        if (t->live)
-            report(ds, id, DOCKER_SYNC_UNKNOWN, NULL, from_resync);
         goto fail;
     }
     return;
 fail:
+    /* Not asked: what it runs is unknown, as when an inspect fails. */
+    if (t != NULL) {
+        t->failed = true;
+        log_warn(LOG_DOCKER, "inspect %.12s: %s", id, err.msg);
+        if (t->live)
+            report(ds, id, DOCKER_SYNC_UNKNOWN, NULL, from_resync);
+    }
     if (from_resync) {
         ds->partial = true;
         inspect_done(ds);
@@ -418,9 +423,10 @@ static void inspect_done(struct docker_sync *ds)
  * none of them in the list entry: a listing does not see it either way.
  * An event that arrives after the listing still asks for an inspect.
  *
- * !t->died is not implied by the others: a die whose inspect could not be
- * asked (req_new out of memory in request_inspect) leaves the track live,
- * not failed and not inspecting.
+ * !t->died keeps the rule local: a die is followed by an inspect that is
+ * on its way (inspecting), answered (running clears died, anything else
+ * ends live) or could not be asked (failed), so the other conditions
+ * already refuse such a track; this says so without relying on that.
  */
 static bool adopt_hash(const struct docker_sync *ds, const struct track *t, uint64_t hash)
 {
