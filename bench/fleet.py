@@ -2,7 +2,7 @@
 """A fleet on one cluster: H enrollers, one per simulated Docker host, each
 with its own owner id and M containers, against one Teleport stand-in.
 
-    bench/fleet.py [--hosts 1,5,20] [--per-host 1000] [--steady 30] [--resync 10] [--json FILE]
+    bench/fleet.py [--hosts 1,5,20] [--per-host 200] [--steady 30] [--resync 10] [--json FILE]
 
 Past one machine the distributed part is Teleport's own backend: each Docker
 host runs its own enroller with its own `owner`, and they share nothing but
@@ -300,7 +300,7 @@ def report(results, target_hosts, target_per_host):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--hosts", default="1,5,20")
-    ap.add_argument("--per-host", type=int, default=1000)
+    ap.add_argument("--per-host", type=int, default=200)
     ap.add_argument("--steady", type=float, default=30.0, help="seconds of steady state measured")
     ap.add_argument("--resync", type=int, default=10, help="each enroller's resync period, s")
     ap.add_argument("--extrapolate", default="100x1000", help="HOSTSxAPPS to extrapolate to")
