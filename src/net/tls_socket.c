@@ -1,7 +1,7 @@
 /* tls_socket.c - see tls_socket.h.
  *
  * States: RESOLVING (uv_getaddrinfo on the thread pool; a numeric IPv4 or
- * IPv6 host skips it: its one address is tried from the prepare handle, so
+ * IPv6 host skips it: getaddrinfo converts it, tried from the prepare handle, so
  * libuv's thread pool never starts) -> CONNECTING (one address at a time; a
  * failed TCP connect moves to the next address) ->
  * HANDSHAKE -> OPEN -> DEAD.  The poll, timer and prepare handles are heap
@@ -63,8 +63,6 @@ struct tls_socket {
     SSL *ssl;
     struct ts_resolve *resolve;
     struct addrinfo *ai_list, *ai_cur;
-    struct addrinfo numeric_ai;   /* the one address of a numeric host */
-    struct sockaddr_storage numeric_sa;
     int n_tried;
     struct enr_error last_connect; /* why the previous address failed */
     struct ts_poll *poll;
@@ -461,27 +459,22 @@ out:
 
 static void on_prepare(uv_prepare_t *h);
 
-/* A host written as an IPv4 or IPv6 literal ("127.0.0.1", "::1") is its own
- * address: fills numeric_ai and returns true.  A scoped IPv6 host
- * ("fe80::1%eth0") and every name go to getaddrinfo. */
+/* A host written as an IPv4 or IPv6 literal ("127.0.0.1", "::1",
+ * "fe80::1%eth0") is its own address: getaddrinfo with AI_NUMERICHOST
+ * converts it without a lookup, into ai_list as a lookup would.  false for
+ * a name. */
 static bool numeric_host(struct tls_socket *s)
 {
-    struct sockaddr_in *v4 = (struct sockaddr_in *)&s->numeric_sa;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&s->numeric_sa;
-    int port = atoi(s->port);
+    struct addrinfo hints;
 
-    memset(&s->numeric_ai, 0, sizeof(s->numeric_ai));
-    if (uv_ip4_addr(s->host, port, v4) == 0) {
-        s->numeric_ai.ai_family = AF_INET;
-        s->numeric_ai.ai_addrlen = sizeof(*v4);
-    } else if (strchr(s->host, '%') == NULL && uv_ip6_addr(s->host, port, v6) == 0) {
-        s->numeric_ai.ai_family = AF_INET6;
-        s->numeric_ai.ai_addrlen = sizeof(*v6);
-    } else {
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+    if (getaddrinfo(s->host, s->port, &hints, &s->ai_list) != 0) {
+        s->ai_list = NULL;
         return false;
     }
-    s->numeric_ai.ai_socktype = SOCK_STREAM;
-    s->numeric_ai.ai_addr = (struct sockaddr *)&s->numeric_sa;
     return true;
 }
 
@@ -569,7 +562,7 @@ struct tls_socket *tls_socket_connect(uv_loop_t *loop, const struct tls_socket_o
     if (numeric_host(s)) {
         /* Connects from the loop, never inside this call: the owner's
          * callbacks run as they would after a lookup. */
-        s->ai_cur = &s->numeric_ai;
+        s->ai_cur = s->ai_list;
         uv_prepare_start(s->ready, on_prepare);
     } else if (start_resolve(s, err) < 0) {
         goto fail;
