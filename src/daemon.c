@@ -33,6 +33,8 @@ struct daemon {
     struct reconciler *rec;
     uv_signal_t sig_term, sig_int, sig_hup;
     bool signals_open;
+    uv_prepare_t log_flush;    /* writes the held log lines before the loop waits */
+    bool log_flush_open;
     int exit_code;
     /* The operations listener (http.listen): NULL when off. */
     struct ops_hub *hub;
@@ -253,6 +255,12 @@ static void log_rules(const char *verb, const struct rule_set *rs)
              (unsigned long long)rule_set_hash(rs));
 }
 
+static void on_log_flush(uv_prepare_t *h)
+{
+    (void)h;
+    log_flush();
+}
+
 static void stop(struct daemon *d)
 {
     if (d->ops_timer_open) {
@@ -460,9 +468,21 @@ static int run(struct daemon *d)
     }
     log_info(LOG_MAIN, "enroller %s running: owner %s, docker %s, teleport %s, resync %us", ENR_VERSION,
              cfg->owner, docker_client_host(d->dc), cfg->teleport_addr, cfg->resync_sec);
+    /* Lines are held and written together each time the loop is about to
+     * wait (base/log.h); the handle does not keep the loop running. */
+    uv_prepare_init(&d->loop, &d->log_flush); /* cannot fail */
+    uv_prepare_start(&d->log_flush, on_log_flush);
+    uv_unref((uv_handle_t *)&d->log_flush);
+    d->log_flush_open = true;
+    log_hold(true);
     uv_run(&d->loop, UV_RUN_DEFAULT);
+    log_hold(false);
     rc = d->exit_code;
 fail:
+    if (d->log_flush_open) {
+        d->log_flush_open = false;
+        uv_close((uv_handle_t *)&d->log_flush, NULL);
+    }
     stop(d);
     if (d->loop_open) {
         /* Let every close callback run before memory goes. */

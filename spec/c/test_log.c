@@ -1,10 +1,11 @@
 /* test_log.c - base/log.c: levels, the text line and the JSON line (one
- * object per line, whatever the message holds). */
+ * object per line, whatever the message holds), held lines. */
 #include "base/log.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -12,7 +13,7 @@
 /* What log_msg wrote to stderr while fn ran, via a temporary file. */
 static char *capture(void (*fn)(void))
 {
-    static char buf[8192];
+    static char buf[65536];
     FILE *f = tmpfile();
     int saved = dup(2);
     size_t n;
@@ -38,6 +39,43 @@ static void write_two(void)
     log_warn(LOG_RULES, "rules/x.lua:3: bad \"quote\"\nsecond\tline \x01 and \xff\xfe bytes");
 }
 
+/* Bytes written to fd 2 so far (capture's temporary file). */
+static long written(void)
+{
+    struct stat st;
+    ASSERT_TRUE(fstat(2, &st) == 0);
+    return (long)st.st_size;
+}
+
+/* Held lines reach stderr at log_flush, with an error line, when 16 KiB are
+ * held, or when holding ends; never before, never out of order. */
+static void hold_lines(void)
+{
+    long before;
+
+    log_hold(true);
+    log_info(LOG_MAIN, "one");
+    log_warn(LOG_MAIN, "two");
+    ASSERT_EQ(written(), 0);
+    log_flush();
+    before = written();
+    ASSERT_TRUE(before > 0);
+    log_info(LOG_MAIN, "three");
+    ASSERT_EQ(written(), before);
+    log_error(LOG_MAIN, "four");
+    ASSERT_TRUE(written() > before);
+    before = written();
+    for (int i = 0; i < 400; i++)
+        log_info(LOG_MAIN, "filler %03d: a line of about sixty characters in all", i);
+    ASSERT_TRUE(written() > before); /* 16 KiB held: written without a flush */
+    before = written();
+    log_hold(false);                 /* the rest, then every line as it comes */
+    ASSERT_TRUE(written() > before);
+    before = written();
+    log_info(LOG_MAIN, "five");
+    ASSERT_TRUE(written() > before);
+}
+
 int main(void)
 {
     char *out;
@@ -61,6 +99,24 @@ int main(void)
         ASSERT_EQ(lines, 2);
     }
     printf("ok - text lines\n");
+
+    /* Held: every line once, in order. */
+    out = capture(hold_lines);
+    {
+        const char *order[] = {"main: one\n", "main: two\n", "main: three\n", "main: four\n", "filler 000:",
+                               "filler 399:", "main: five\n"};
+        const char *p = out;
+        size_t lines = 0;
+        for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+            const char *at = strstr(p, order[i]);
+            ASSERT_TRUE(at != NULL);
+            p = at;
+        }
+        for (p = out; *p; p++)
+            lines += *p == '\n';
+        ASSERT_EQ(lines, 405);
+    }
+    printf("ok - held lines\n");
 
     /* JSON: each line parses alone, with time, level, subsystem, msg. */
     log_set_format(LOG_FORMAT_JSON);

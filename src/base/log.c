@@ -11,6 +11,37 @@
 static enum log_level current = LOG_LEVEL_INFO;
 static enum log_format format = LOG_FORMAT_TEXT;
 
+/* Held lines (log_hold): written to stderr together by log_flush. */
+static char held[16384];
+static size_t held_len;
+static bool holding;
+
+static void put(const char *s, size_t n)
+{
+    if (holding && held_len + n > sizeof(held))
+        log_flush();
+    if (!holding || n > sizeof(held)) {
+        fwrite(s, 1, n, stderr);
+        return;
+    }
+    memcpy(held + held_len, s, n);
+    held_len += n;
+}
+
+void log_flush(void)
+{
+    if (held_len > 0)
+        fwrite(held, 1, held_len, stderr);
+    held_len = 0;
+}
+
+void log_hold(bool on)
+{
+    if (!on)
+        log_flush();
+    holding = on;
+}
+
 void log_set_level(enum log_level level) { current = level; }
 enum log_level log_get_level(void) { return current; }
 void log_set_format(enum log_format f) { format = f; }
@@ -40,7 +71,8 @@ int log_format_parse(const char *name)
 static void put_json(const char *stamp, const char *level, const char *tag, char *line)
 {
     json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "time", stamp, "level", level, "subsystem", tag, "msg", line);
-    char *s;
+    char *s, text[2200];
+    int n;
 
     if (o == NULL) {
         for (size_t i = 0; line[i]; i++)
@@ -49,10 +81,13 @@ static void put_json(const char *stamp, const char *level, const char *tag, char
         o = json_pack("{s:s, s:s, s:s, s:s}", "time", stamp, "level", level, "subsystem", tag, "msg", line);
     }
     s = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    if (s != NULL)
-        fprintf(stderr, "%s\n", s);
-    else /* out of memory: the text line still says what happened */
-        fprintf(stderr, "%s %s %s: %s\n", stamp, level, tag, line);
+    if (s != NULL) {
+        put(s, strlen(s));
+        put("\n", 1);
+    } else { /* out of memory: the text line still says what happened */
+        n = snprintf(text, sizeof(text), "%s %s %s: %s\n", stamp, level, tag, line);
+        put(text, n < (int)sizeof(text) ? (size_t)n : sizeof(text) - 1);
+    }
     free(s);
     json_decref(o);
 }
@@ -61,11 +96,12 @@ void log_msg(enum log_level level, const char *tag, const char *fmt, ...)
 {
     static const char *const names[] = {"debug", "info ", "warn ", "error"};
     static const char *const words[] = {"debug", "info", "warn", "error"};
-    char line[2048], stamp[40], when[24];
+    char line[2048], stamp[40], when[24], text[2200];
     struct timespec ts;
     struct tm tm;
     va_list ap;
     size_t n;
+    int len;
 
     if (level < current)
         return;
@@ -82,8 +118,12 @@ void log_msg(enum log_level level, const char *tag, const char *fmt, ...)
             line[n] = ' ';
     if (format == LOG_FORMAT_JSON)
         put_json(stamp, words[level], tag, line);
-    else
-        fprintf(stderr, "%s %s %s: %s\n", stamp, names[level], tag, line);
+    else {
+        len = snprintf(text, sizeof(text), "%s %s %s: %s\n", stamp, names[level], tag, line);
+        put(text, len < (int)sizeof(text) ? (size_t)len : sizeof(text) - 1);
+    }
+    if (level >= LOG_LEVEL_ERROR)
+        log_flush();
 }
 
 const char *log_redact(const char *secret)

@@ -7,11 +7,17 @@
  *     2026-11-24T14:00:00.123Z info  docker: connected ...
  * or as a JSON object (log { format = "json" }), one per line:
  *     {"time":"2026-11-24T14:00:00.123Z","level":"info","subsystem":"docker","msg":"connected ..."}
+ * A daemon holds its lines (log_hold) and writes them together, once each
+ * time its loop is about to wait (log_flush from a prepare handle): one
+ * write for many lines.  An error line is written at once, with the lines
+ * held before it.
  * Secrets never reach a log line: callers pass log_redact(token) for join
  * tokens and never log key material at all.
  */
 #ifndef ENR_LOG_H
 #define ENR_LOG_H
+
+#include <stdbool.h>
 
 enum log_level { LOG_LEVEL_DEBUG = 0, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR };
 enum log_format { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON };
@@ -35,6 +41,11 @@ int log_format_parse(const char *name);
 
 void log_msg(enum log_level level, const char *tag, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* on: lines are kept (up to 16 KiB, then written) until log_flush or an
+ * error line; off: every line is written as it comes, the held ones first. */
+void log_hold(bool on);
+void log_flush(void);
 
 #define log_debug(tag, ...) log_msg(LOG_LEVEL_DEBUG, tag, __VA_ARGS__)
 #define log_info(tag, ...) log_msg(LOG_LEVEL_INFO, tag, __VA_ARGS__)
