@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "fake_listing.h"
@@ -566,11 +567,109 @@ static void test_server_callbacks(void)
     printf("ok - app_server events and the watch's state are passed on\n");
 }
 
+/* ---- created but not served after confirm_sec: one line for one, one for many ---- */
+
+struct confirm_fake {
+    struct fake f;                    /* first: ops.impl is also the listing's */
+    teleport_list_cb cb;              /* the ListResources(app_server) asked, answered by the test */
+    void *ud;
+    int asks;
+};
+
+static int f_list_servers_later(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err)
+{
+    struct confirm_fake *c = impl;
+    (void)err;
+    c->cb = cb;
+    c->ud = ud;
+    c->asks++;
+    return 0;
+}
+
+/* Answers the waiting app_server listing with the apps in served (NULL: none)
+ * and returns what was logged meanwhile. */
+static char *answer_servers(struct confirm_fake *c, const char *served)
+{
+    static char buf[4096];
+    struct resource_list l;
+    FILE *f = tmpfile();
+    int saved = dup(2);
+    size_t n;
+
+    resource_list_init(&l);
+    if (served != NULL)
+        make_app(resource_list_push(&l), served);
+    ASSERT_TRUE(f != NULL && saved >= 0);
+    fflush(stderr);
+    ASSERT_TRUE(dup2(fileno(f), 2) >= 0);
+    c->cb(c->ud, NULL, &l);
+    fflush(stderr);
+    ASSERT_TRUE(dup2(saved, 2) >= 0);
+    close(saved);
+    rewind(f);
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    resource_list_cleanup(&l);
+    return buf;
+}
+
+static size_t count_lines(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+static void test_not_served_report(void)
+{
+    static const char *const apps[] = {"a1=80", "a2=80", "a3=80", "a4=80", "a5=80", "a6=80", "a7=80", "a8=80"};
+    uv_loop_t loop;
+    struct confirm_fake c = {0};
+    struct teleport_ops ops = {.list_pages = fake_listing_pages, .list_app_servers = f_list_servers_later,
+                               .watch = f_watch, .watch_cancel = f_watch_cancel, .impl = &c};
+    struct teleport_view_config cfg = {.owner = OWNER, .resync_sec = 3600, .confirm_sec = 1};
+    struct teleport_view_callbacks cb = {.on_change = noop_change, .on_listed = noop_listed};
+    struct enr_error err = {0};
+    struct teleport_view *tv;
+    char *out;
+
+    ASSERT_EQ(uv_loop_init(&loop), 0);
+    ASSERT_TRUE((tv = teleport_view_new(&loop, &cfg, &ops, &cb, &err)) != NULL);
+    /* 8 created, a1 served: the other 7 in one line naming 5 of them. */
+    for (size_t i = 0; i < sizeof(apps) / sizeof(apps[0]); i++)
+        wrote(tv, PLAN_CREATE, apps[i], NULL);
+    while (c.asks == 0)
+        uv_run(&loop, UV_RUN_ONCE);
+    out = answer_servers(&c, "a1=80");
+    ASSERT_EQ(count_lines(out), 2);
+    ASSERT_CONTAINS(out, "app a1 is served by an Application Service\n");
+    ASSERT_CONTAINS(out, "warn  reconcile: 7 apps are registered but no Application Service serves them after 1s: a");
+    ASSERT_CONTAINS(out, " and 2 more (is an App Service watching apps with these labels? its resources.labels "
+                         "must match)\n");
+    ASSERT_TRUE(strstr(strstr(out, "7 apps"), "a1") == NULL);
+    /* Reported once: a later create is checked alone, and named alone. */
+    wrote(tv, PLAN_CREATE, "b1=80", NULL);
+    while (c.asks == 1)
+        uv_run(&loop, UV_RUN_ONCE);
+    out = answer_servers(&c, NULL);
+    ASSERT_EQ(count_lines(out), 1);
+    ASSERT_CONTAINS(out, "warn  reconcile: app b1 is registered but no Application Service serves it after 1s (is an "
+                         "App Service watching apps with these labels? its resources.labels must match)\n");
+    teleport_view_close(tv);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    teleport_view_free(tv);
+    ASSERT_EQ(uv_loop_close(&loop), 0);
+    printf("ok - apps not served are reported once, in one line for many\n");
+}
+
 int main(void)
 {
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         run_case(&cases[i]);
     test_databases();
     test_server_callbacks();
+    test_not_served_report();
     return 0;
 }
