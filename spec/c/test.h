@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define ASSERT_TRUE(x)                                                                     \
     do {                                                                                   \
@@ -74,6 +75,39 @@ static inline char *test_read_source_file(const char *rel, size_t *len)
     if (len != NULL)
         *len = (size_t)n;
     return buf;
+}
+
+/* What the code between test_stderr_begin and test_stderr_end wrote to
+ * stderr (fd 2), through a temporary file:
+ *     struct test_stderr c;
+ *     test_stderr_begin(&c);  ...  n = test_stderr_end(&c, buf, sizeof(buf));  */
+struct test_stderr {
+    FILE *f;
+    int saved;
+};
+
+static inline void test_stderr_begin(struct test_stderr *c)
+{
+    c->f = tmpfile();
+    c->saved = dup(2);
+    ASSERT_TRUE(c->f != NULL && c->saved >= 0);
+    fflush(stderr);
+    ASSERT_TRUE(dup2(fileno(c->f), 2) >= 0);
+}
+
+/* Restores stderr; buf gets what was written, NUL-terminated; returns its length. */
+static inline size_t test_stderr_end(struct test_stderr *c, char *buf, size_t size)
+{
+    size_t n;
+
+    fflush(stderr);
+    ASSERT_TRUE(dup2(c->saved, 2) >= 0);
+    close(c->saved);
+    rewind(c->f);
+    n = fread(buf, 1, size - 1, c->f);
+    buf[n] = '\0';
+    fclose(c->f);
+    return n;
 }
 
 #endif

@@ -71,19 +71,10 @@ static void copy_identity(const char *fixture, const char *name, mode_t mode)
 static void expect_identity_error(const char *needle)
 {
     char out[4096], err[4096];
-    fflush(stderr);
-    int saved = dup(2);
-    FILE *e = tmpfile();
-    ASSERT_TRUE(e != NULL && saved >= 0);
-    dup2(fileno(e), 2);
+    struct test_stderr cap;
+    test_stderr_begin(&cap);
     int rc = check(out, sizeof(out));
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    rewind(e);
-    size_t n = fread(err, 1, sizeof(err) - 1, e);
-    err[n] = '\0';
-    fclose(e);
+    size_t n = test_stderr_end(&cap, err, sizeof(err));
     ASSERT_EQ(rc, 1);
     ASSERT_STREQ(out, "");
     ASSERT_CONTAINS(err, needle);

@@ -6,29 +6,18 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "test.h"
 
-/* What log_msg wrote to stderr while fn ran, via a temporary file. */
+/* What log_msg wrote to stderr while fn ran. */
 static char *capture(void (*fn)(void))
 {
     static char buf[65536];
-    FILE *f = tmpfile();
-    int saved = dup(2);
-    size_t n;
+    struct test_stderr c;
 
-    ASSERT_TRUE(f != NULL && saved >= 0);
-    fflush(stderr);
-    ASSERT_TRUE(dup2(fileno(f), 2) >= 0);
+    test_stderr_begin(&c);
     fn();
-    fflush(stderr);
-    ASSERT_TRUE(dup2(saved, 2) >= 0);
-    close(saved);
-    rewind(f);
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    buf[n] = '\0';
-    fclose(f);
+    test_stderr_end(&c, buf, sizeof(buf));
     return buf;
 }
 

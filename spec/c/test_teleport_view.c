@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <uv.h>
 
 #include "fake_listing.h"
@@ -592,24 +591,14 @@ static char *answer_servers(struct confirm_fake *c, const char *served)
 {
     static char buf[4096];
     struct resource_list l;
-    FILE *f = tmpfile();
-    int saved = dup(2);
-    size_t n;
+    struct test_stderr cap;
 
     resource_list_init(&l);
     if (served != NULL)
         make_app(resource_list_push(&l), served);
-    ASSERT_TRUE(f != NULL && saved >= 0);
-    fflush(stderr);
-    ASSERT_TRUE(dup2(fileno(f), 2) >= 0);
+    test_stderr_begin(&cap);
     c->cb(c->ud, NULL, &l);
-    fflush(stderr);
-    ASSERT_TRUE(dup2(saved, 2) >= 0);
-    close(saved);
-    rewind(f);
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    buf[n] = '\0';
-    fclose(f);
+    test_stderr_end(&cap, buf, sizeof(buf));
     resource_list_cleanup(&l);
     return buf;
 }
