@@ -603,62 +603,56 @@ static bool unconfirmed_dbs(const struct teleport_view *tv)
     return false;
 }
 
-/* Reports the apps (databases) of kind created more than confirm_sec ago
- * that no service serves yet, and stops waiting for them: one line for one,
- * one line naming the first UNSERVED_NAMED for many (a misconfigured App
- * Service at 10,000 apps is one line a check, not 10,000). */
+/* The apps (or databases) a confirmation check found not served: how many,
+ * and the first UNSERVED_NAMED of them named.  One line for one, one line
+ * for many (a misconfigured App Service at 10,000 apps is one line a check,
+ * not 10,000). */
 #define UNSERVED_NAMED 5
 
-static void report_unserved(struct teleport_view *tv, enum resource_kind kind, uint64_t now)
+struct unserved {
+    size_t n, len;
+    char names[UNSERVED_NAMED * (PLANNER_KEY_MAX + 2)];
+};
+
+static void unserved_add(struct unserved *u, const char *name)
+{
+    if (u->n++ < UNSERVED_NAMED && u->len < sizeof(u->names)) {
+        int w = snprintf(u->names + u->len, sizeof(u->names) - u->len, "%s%s", u->n > 1 ? ", " : "", name);
+        u->len += w > 0 ? (size_t)w : 0;
+    }
+}
+
+static void unserved_report(const struct teleport_view *tv, enum resource_kind kind, const struct unserved *u)
 {
     const bool db = kind == RESOURCE_DB;
-    const uint64_t after_ms = (uint64_t)tv->cfg.confirm_sec * 1000;
-    char names[6 * PLANNER_KEY_MAX];
-    size_t it = 0, n = 0, len = 0;
-    const char *key;
-    void *val;
+    char more[32] = "";
 
-    names[0] = '\0';
-    while (strmap_next(&tv->unconfirmed, &it, &key, &val)) {
-        enum resource_kind k;
-        const char *bare = planner_key_name(key, &k);
-        if (k != kind || now - ((struct written *)val)->at_ms < after_ms)
-            continue;
-        if (n++ < UNSERVED_NAMED && len < sizeof(names)) {
-            int w = snprintf(names + len, sizeof(names) - len, "%s%s", n > 1 ? ", " : "", bare);
-            len += w > 0 ? (size_t)w : 0;
-        }
-    }
-    if (n == 0)
+    if (u->n == 0)
         return;
-    if (n == 1)
+    if (u->n == 1) {
         log_warn(LOG_RECONCILE, "%s %s is registered but no %s serves it after %us (is %s watching %s with these "
-                 "labels? its resources.labels must match)", db ? "database" : "app", names,
+                 "labels? its resources.labels must match)", db ? "database" : "app", u->names,
                  db ? "Database Service" : "Application Service", tv->cfg.confirm_sec,
                  db ? "a Database Service" : "an App Service", db ? "databases" : "apps");
-    else {
-        char more[32] = "";
-        if (n > UNSERVED_NAMED)
-            snprintf(more, sizeof(more), " and %zu more", n - UNSERVED_NAMED);
-        log_warn(LOG_RECONCILE, "%zu %s are registered but no %s serves them after %us: %s%s (is %s watching %s "
-                 "with these labels? its resources.labels must match)", n, db ? "databases" : "apps",
-                 db ? "Database Service" : "Application Service", tv->cfg.confirm_sec, names, more,
-                 db ? "a Database Service" : "an App Service", db ? "databases" : "apps");
+        return;
     }
-    it = 0;
-    while (strmap_next(&tv->unconfirmed, &it, &key, &val)) {
-        enum resource_kind k;
-        planner_key_name(key, &k);
-        if (k == kind && now - ((struct written *)val)->at_ms >= after_ms)
-            free(strmap_del(&tv->unconfirmed, key));
-    }
+    if (u->n > UNSERVED_NAMED)
+        snprintf(more, sizeof(more), " and %zu more", u->n - UNSERVED_NAMED);
+    log_warn(LOG_RECONCILE, "%zu %s are registered but no %s serves them after %us: %s%s (is %s watching %s with "
+             "these labels? its resources.labels must match)", u->n, db ? "databases" : "apps",
+             db ? "Database Service" : "Application Service", tv->cfg.confirm_sec, u->names, more,
+             db ? "a Database Service" : "an App Service", db ? "databases" : "apps");
 }
 
 static void app_servers_cb(void *ud, const struct enr_error *err, struct resource_list *servers)
 {
     struct req *q = ud;
     struct teleport_view *tv = q->tv;
+    struct unserved apps = {0}, dbs = {0};
     uint64_t now;
+    size_t it = 0;
+    const char *key;
+    void *val;
     bool db_phase = q->db_phase;
     struct enr_error e = {0};
 
@@ -682,8 +676,17 @@ static void app_servers_cb(void *ud, const struct enr_error *err, struct resourc
     }
     req_free(q);
     tv->confirm_running = false;
-    report_unserved(tv, RESOURCE_APP, now);
-    report_unserved(tv, RESOURCE_DB, now);
+    /* Created confirm_sec ago and still not served: reported, no longer waited for. */
+    while (strmap_next(&tv->unconfirmed, &it, &key, &val)) {
+        enum resource_kind kind;
+        const char *bare = planner_key_name(key, &kind);
+        if (now - ((struct written *)val)->at_ms < (uint64_t)tv->cfg.confirm_sec * 1000)
+            continue;
+        unserved_add(kind == RESOURCE_DB ? &dbs : &apps, bare);
+        free(strmap_del(&tv->unconfirmed, key));
+    }
+    unserved_report(tv, RESOURCE_APP, &apps);
+    unserved_report(tv, RESOURCE_DB, &dbs);
     if (tv->unconfirmed.len > 0)
         uv_timer_start(&tv->confirm_timer, confirm_timer_cb, CONFIRM_EVERY_MS, 0);
 }
