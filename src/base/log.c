@@ -71,7 +71,7 @@ int log_format_parse(const char *name)
 static void put_json(const char *stamp, const char *level, const char *tag, char *line)
 {
     json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "time", stamp, "level", level, "subsystem", tag, "msg", line);
-    char *s, text[2200];
+    char *s, *t, text[2200];
     int n;
 
     if (o == NULL) {
@@ -81,9 +81,10 @@ static void put_json(const char *stamp, const char *level, const char *tag, char
         o = json_pack("{s:s, s:s, s:s, s:s}", "time", stamp, "level", level, "subsystem", tag, "msg", line);
     }
     s = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    if (s != NULL) {
-        put(s, strlen(s));
-        put("\n", 1);
+    if (s != NULL && (t = realloc(s, (n = (int)strlen(s)) + 2)) != NULL) {
+        s = t; /* the object and its newline, one piece */
+        s[n] = '\n';
+        put(s, (size_t)n + 1);
     } else { /* out of memory: the text line still says what happened */
         n = snprintf(text, sizeof(text), "%s %s %s: %s\n", stamp, level, tag, line);
         put(text, n < (int)sizeof(text) ? (size_t)n : sizeof(text) - 1);
