@@ -65,14 +65,26 @@ int log_format_parse(const char *name)
     return -1;
 }
 
+/* The text line: "stamp level tag: line", cut to one buffer (a message is
+ * at most 2047 bytes, so only an overlong tag could cut it). */
+static void put_text(const char *stamp, const char *level, const char *tag, const char *line)
+{
+    char text[2200];
+    int n = snprintf(text, sizeof(text), "%s %s %s: %s\n", stamp, level, tag, line);
+
+    if (n < 0)
+        return;
+    put(text, (size_t)n < sizeof(text) ? (size_t)n : sizeof(text) - 1);
+}
+
 /* One JSON object on one line (jansson escapes control characters, so a
  * message cannot break the line).  jansson refuses a string that is not
  * valid UTF-8: then the message goes again with its non-ASCII bytes as '?'. */
 static void put_json(const char *stamp, const char *level, const char *tag, char *line)
 {
     json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "time", stamp, "level", level, "subsystem", tag, "msg", line);
-    char *s, *t, text[2200];
-    int n;
+    char *s, *t;
+    size_t n;
 
     if (o == NULL) {
         for (size_t i = 0; line[i]; i++)
@@ -81,13 +93,12 @@ static void put_json(const char *stamp, const char *level, const char *tag, char
         o = json_pack("{s:s, s:s, s:s, s:s}", "time", stamp, "level", level, "subsystem", tag, "msg", line);
     }
     s = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    if (s != NULL && (t = realloc(s, (n = (int)strlen(s)) + 2)) != NULL) {
+    if (s != NULL && (t = realloc(s, (n = strlen(s)) + 2)) != NULL) {
         s = t; /* the object and its newline, one piece */
         s[n] = '\n';
-        put(s, (size_t)n + 1);
+        put(s, n + 1);
     } else { /* out of memory: the text line still says what happened */
-        n = snprintf(text, sizeof(text), "%s %s %s: %s\n", stamp, level, tag, line);
-        put(text, n < (int)sizeof(text) ? (size_t)n : sizeof(text) - 1);
+        put_text(stamp, level, tag, line);
     }
     free(s);
     json_decref(o);
@@ -97,12 +108,11 @@ void log_msg(enum log_level level, const char *tag, const char *fmt, ...)
 {
     static const char *const names[] = {"debug", "info ", "warn ", "error"};
     static const char *const words[] = {"debug", "info", "warn", "error"};
-    char line[2048], stamp[40], when[24], text[2200];
+    char line[2048], stamp[40], when[24];
     struct timespec ts;
     struct tm tm;
     va_list ap;
     size_t n;
-    int len;
 
     if (level < current)
         return;
@@ -119,10 +129,8 @@ void log_msg(enum log_level level, const char *tag, const char *fmt, ...)
             line[n] = ' ';
     if (format == LOG_FORMAT_JSON)
         put_json(stamp, words[level], tag, line);
-    else {
-        len = snprintf(text, sizeof(text), "%s %s %s: %s\n", stamp, names[level], tag, line);
-        put(text, len < (int)sizeof(text) ? (size_t)len : sizeof(text) - 1);
-    }
+    else
+        put_text(stamp, names[level], tag, line);
     if (level >= LOG_LEVEL_ERROR)
         log_flush();
 }
