@@ -3,6 +3,7 @@
 
     bench/rss_map.py [--enroller PATH] [--compare PATH] [--resyncs 3] [--http] [--detail LIB]
                      [--floor PATH] [--json FILE]
+    bench/rss_map.py --heap [--enroller PATH] [--resyncs 3] [--floor PATH] [--json FILE]
 
 The daemon is started the way bench/scale.py starts it for its N = 0 row: the
 Docker replay server (bench/docker_replay.py) with no containers on a unix
@@ -31,12 +32,14 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import common  # noqa: E402
 from common import harness, log  # noqa: E402
 from scale import ReplayCluster  # noqa: E402
+import heap  # noqa: E402
 
 FIELDS = ("Rss", "Pss", "Anonymous")
 
@@ -101,9 +104,29 @@ def free_port():
     return port
 
 
-def measure(enroller, resyncs, http):
+def massif_argv(snapshot):
+    """valgrind's massif in front of a program, or nothing (snapshot None);
+    its own output file is not read: the snapshot is taken by vgdb."""
+    if snapshot is None:
+        return []
+    return ["valgrind", "-q", "--tool=massif", "--vgdb=yes", "--depth=60", "--threshold=0.0",
+            "--massif-out-file=" + snapshot + ".exit"]
+
+
+def take_snapshot(pid, snapshot):
+    """A detailed massif snapshot of the running pid into snapshot: owners."""
+    r = subprocess.run(["vgdb", "--pid=%d" % pid, "detailed_snapshot", snapshot], capture_output=True, text=True,
+                       timeout=120)
+    if r.returncode != 0 or not os.path.exists(snapshot):
+        raise RuntimeError("vgdb detailed_snapshot of %d failed: %s%s" % (pid, r.stdout[-500:], r.stderr[-500:]))
+    owners, total, extra = heap.parse_massif(snapshot)
+    return {"owners": owners, "heap": total, "extra": extra}
+
+
+def measure(enroller, resyncs, http, snapshot=None):
     """Start enroller idle on a fresh replay server (N = 0) and stand-in;
-    return its smaps groups and status once it has done `resyncs` resyncs."""
+    return its smaps groups and status once it has done `resyncs` resyncs
+    (with snapshot, a file name: run under massif and return its heap)."""
     with ReplayCluster(0) as cl:
         config = common.write_config(cl, os.path.join(cl.tmp, "idle.lua"), cl.docker_host, "bench", resync=1)
         if http:
@@ -112,8 +135,8 @@ def measure(enroller, resyncs, http):
         cl.reset_docker_counters()
         logpath = os.path.join(cl.tmp, "idle-enroller.log")
         with open(logpath, "ab") as logf:
-            proc = subprocess.Popen([enroller, "run", "-c", config], stdout=logf, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(massif_argv(snapshot) + [enroller, "run", "-c", config], stdout=logf,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
             def lists():
                 return cl.docker_counters().get("/containers/json", 0)
@@ -123,6 +146,8 @@ def measure(enroller, resyncs, http):
             if proc.poll() is not None:
                 with open(logpath, errors="replace") as f:
                     raise RuntimeError("%s exited %d:\n%s" % (enroller, proc.returncode, f.read()[-2000:]))
+            if snapshot is not None:
+                return {"enroller": enroller, "heap": take_snapshot(proc.pid, snapshot)}
             mappings = smaps_mappings(proc.pid)
             st = common.proc_status(proc.pid)
             threads = []
@@ -135,9 +160,10 @@ def measure(enroller, resyncs, http):
             "threads": threads}
 
 
-def measure_floor(program):
-    """Start the idle floor, wait for its "ready", read its smaps and status."""
-    proc = subprocess.Popen([program], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+def measure_floor(program, snapshot=None):
+    """Start the idle floor, wait for its "ready", read its smaps and status
+    (with snapshot: run under massif and return its heap)."""
+    proc = subprocess.Popen(massif_argv(snapshot) + [program], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             text=True)
     try:
         line = proc.stdout.readline()       # blocks until "ready" or its exit (EOF)
@@ -145,6 +171,8 @@ def measure_floor(program):
             proc.wait(30)
             raise RuntimeError("%s exited %s before ready: %s%s" % (program, proc.returncode, line,
                                                                      proc.stdout.read()[-2000:]))
+        if snapshot is not None:
+            return {"program": program, "heap": take_snapshot(proc.pid, snapshot)}
         mappings = smaps_mappings(proc.pid)
         st = common.proc_status(proc.pid)
     finally:
@@ -258,6 +286,33 @@ def report(runs, detail=None):
     return "\n".join(out)
 
 
+def heap_report(run, floor):
+    d, f = run["heap"], floor["heap"]
+    rows = []
+    for o in heap.ORDER:
+        a, b = d["owners"][o], f["owners"][o]
+        if a or b:
+            rows.append([o, fmt(b), fmt(a), "{:+,}".format(a - b)])
+    rows.append(["**heap + overhead**", fmt(f["heap"] + f["extra"]), fmt(d["heap"] + d["extra"]),
+                 "{:+,}".format(d["heap"] + d["extra"] - f["heap"] - f["extra"])])
+    out = ["### Idle daemon's heap by owner against the libraries' floor (massif snapshots, bytes)\n",
+           common.table(["owner", "floor (`bench_idle_floor`)", "idle daemon", "daemon - floor"], rows),
+           "\nEach heap byte of a detailed massif snapshot goes to the first owner of bench/heap.py's OWNERS "
+           "with a frame in its call stack; the floor's libraries' own start-up allocations (OpenSSL's error "
+           "strings, GnuTLS's ASN.1 trees loaded through libcurl's dependencies) land where their frames "
+           "say, in both columns. Program: `%s`." % run["enroller"]]
+    return "\n".join(out)
+
+
+def main_heap(args):
+    with tempfile.TemporaryDirectory(prefix="enr-bench-heap-") as d:
+        run = measure(os.path.abspath(args.enroller), args.resyncs, False, os.path.join(d, "daemon.snap"))
+        floor = measure_floor(os.path.abspath(args.floor), os.path.join(d, "floor.snap"))
+    log("idle heap: daemon %d B, floor %d B" % (run["heap"]["heap"], floor["heap"]["heap"]))
+    common.emit(heap_report(run, floor), {"run": run, "floor": floor}, args.json)
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--enroller", default=harness.ENROLLER, help="the program measured (A)")
@@ -268,8 +323,11 @@ def main():
                     "(repeatable), e.g. --detail libcrypto")
     ap.add_argument("--floor", default=os.path.join(common.BUILD, "bench_idle_floor"),
                     help="the idle floor program, measured in the same run")
+    ap.add_argument("--heap", action="store_true", help="the heap by owner (massif snapshots), not the mappings")
     ap.add_argument("--json", help="also write raw results here")
     args = ap.parse_args()
+    if args.heap:
+        return main_heap(args)
     runs = [measure(os.path.abspath(args.enroller), args.resyncs, args.http)]
     if args.compare:
         runs.append(measure(os.path.abspath(args.compare), args.resyncs, args.http))

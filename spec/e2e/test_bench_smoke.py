@@ -143,6 +143,25 @@ class BenchSmoke(unittest.TestCase):
                   "Docker HTTP (libcurl, docker_client)"):
             self.assertGreater(int(rows(out, p)[0][2].replace(",", "")), 0, p)
 
+    def test_rss_map_heap(self):
+        sys.path.insert(0, BENCH)
+        import heap
+        out = run(os.path.join(BENCH, "rss_map.py"), "--heap", "--resyncs", "1")
+        self.assertIn("### Idle daemon's heap by owner against the libraries' floor", out)
+        owners = [r for o in heap.ORDER for r in rows(out, o)]
+        total = rows(out, "**heap + overhead**")[0]
+        # each column's owners add up to its total, and the difference column is the daemon's less the floor's
+        for col in (1, 2):
+            self.assertEqual(sum(int(r[col].replace(",", "")) for r in owners), int(total[col].replace(",", "")))
+        for r in owners + [total]:
+            floor, daemon, diff = (int(r[i].replace(",", "").replace("+", "")) for i in (1, 2, 3))
+            self.assertEqual(daemon - floor, diff, r)
+        # the daemon holds Lua states (the rules) and the floor none; both have a heap
+        lua = rows(out, "Lua states")[0]
+        self.assertEqual(int(lua[1].replace(",", "")), 0)
+        self.assertGreater(int(lua[2].replace(",", "")), 0)
+        self.assertGreater(int(total[1].replace(",", "")), 0)
+
     def test_rss_map(self):
         out = run(os.path.join(BENCH, "rss_map.py"), "--resyncs", "1")
         self.assertIn("### Idle daemon: resident memory by mapping", out)
