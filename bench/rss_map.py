@@ -156,15 +156,15 @@ def measure(enroller, resyncs, http, snapshot=None):
                     threads.append(f.read().strip())
         finally:
             stop(proc)
-    return {"enroller": enroller, "groups": by_group(mappings), "mappings": mappings, "vmhwm_kib": st["VmHWM"], "vmrss_kib": st["VmRSS"],
-            "threads": threads}
+    return {"enroller": enroller, "groups": by_group(mappings), "mappings": mappings, "vmhwm_kib": st["VmHWM"],
+            "vmrss_kib": st["VmRSS"], "threads": threads}
 
 
 def measure_floor(program, snapshot=None):
     """Start the idle floor, wait for its "ready", read its smaps and status
     (with snapshot: run under massif and return its heap)."""
-    proc = subprocess.Popen(massif_argv(snapshot) + [program], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            text=True)
+    proc = subprocess.Popen(massif_argv(snapshot) + [program], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, text=True)
     try:
         line = proc.stdout.readline()       # blocks until "ready" or its exit (EOF)
         if line.strip() != "ready":

@@ -631,7 +631,7 @@ static void unserved_report(const struct teleport_view *tv, enum resource_kind k
         [RESOURCE_DB] = {"database", "databases", "Database Service", "a Database Service"},
     };
     const char *one = words[kind].one, *many = words[kind].many, *service = words[kind].service;
-    char hint[96], more[32] = "";
+    char hint[128], more[32] = "";
 
     if (u->n == 0)
         return;
