@@ -617,8 +617,10 @@ static void test_not_served_report(void)
     uv_loop_t loop;
     struct confirm_fake c = {0};
     struct teleport_ops ops = {.list_pages = fake_listing_pages, .list_app_servers = f_list_servers_later,
-                               .watch = f_watch, .watch_cancel = f_watch_cancel, .impl = &c};
+                               .list_db_servers = f_list_servers_later, .watch = f_watch,
+                               .watch_cancel = f_watch_cancel, .impl = &c};
     struct teleport_view_config cfg = {.owner = OWNER, .resync_sec = 3600, .confirm_sec = 1};
+    struct resource db;
     struct teleport_view_callbacks cb = {.on_change = noop_change, .on_listed = noop_listed};
     struct enr_error err = {0};
     struct teleport_view *tv;
@@ -646,11 +648,31 @@ static void test_not_served_report(void)
     ASSERT_EQ(count_lines(out), 1);
     ASSERT_CONTAINS(out, "warn  reconcile: app b1 is registered but no Application Service serves it after 1s (is an "
                          "App Service watching apps with these labels? its resources.labels must match)\n");
+    /* Databases: their servers are asked after the apps', and the line names them so. */
+    for (int i = 1; i <= 2; i++) {
+        char spec[8];
+        snprintf(spec, sizeof(spec), "d%d=5432", i);
+        make_app(&db, spec);
+        db.kind = RESOURCE_DB;
+        teleport_view_written(tv, PLAN_CREATE, &db, NULL);
+        resource_cleanup(&db);
+    }
+    while (c.asks == 2)
+        uv_run(&loop, UV_RUN_ONCE);
+    out = answer_servers(&c, NULL); /* the app servers: the databases' are asked next */
+    ASSERT_EQ(count_lines(out), 0);
+    ASSERT_EQ(c.asks, 4);
+    out = answer_servers(&c, NULL);
+    ASSERT_EQ(count_lines(out), 1);
+    ASSERT_CONTAINS(out, "warn  reconcile: 2 databases are registered but no Database Service serves them after 1s: d");
+    ASSERT_CONTAINS(out, " (is a Database Service watching databases with these labels? its resources.labels must "
+                         "match)\n");
+    ASSERT_TRUE(strstr(out, "d1") != NULL && strstr(out, "d2") != NULL && strstr(out, "db/") == NULL);
     teleport_view_close(tv);
     uv_run(&loop, UV_RUN_DEFAULT);
     teleport_view_free(tv);
     ASSERT_EQ(uv_loop_close(&loop), 0);
-    printf("ok - apps not served are reported once, in one line for many\n");
+    printf("ok - apps and databases not served are reported once, in one line for many\n");
 }
 
 int main(void)
