@@ -28,6 +28,7 @@ the daemon as a ratio of and a difference from the floor, and one line: the
 daemon's VmRSS, of which the floor, and enroller's own part.
 """
 import argparse
+import contextlib
 import os
 import socket
 import subprocess
@@ -105,10 +106,8 @@ def free_port():
 
 
 def massif_argv(snapshot):
-    """valgrind's massif in front of a program, or nothing (snapshot None);
-    its own output file is not read: the snapshot is taken by vgdb."""
-    if snapshot is None:
-        return []
+    """valgrind's massif in front of a program; its own output file (at exit)
+    is not read: the snapshot is taken by vgdb (take_snapshot)."""
     return ["valgrind", "-q", "--tool=massif", "--vgdb=yes", "--depth=60", "--threshold=0.0",
             "--massif-out-file=" + snapshot + ".exit"]
 
@@ -123,10 +122,11 @@ def take_snapshot(pid, snapshot):
     return {"owners": owners, "heap": total, "extra": extra}
 
 
-def measure(enroller, resyncs, http, snapshot=None):
-    """Start enroller idle on a fresh replay server (N = 0) and stand-in;
-    return its smaps groups and status once it has done `resyncs` resyncs
-    (with snapshot, a file name: run under massif and return its heap)."""
+@contextlib.contextmanager
+def idle_daemon(enroller, resyncs, http, prefix=()):
+    """enroller (after prefix, e.g. massif_argv) idle on a fresh replay server
+    (N = 0) and stand-in, yielded once it has done `resyncs` resyncs; stopped
+    at the end."""
     with ReplayCluster(0) as cl:
         config = common.write_config(cl, os.path.join(cl.tmp, "idle.lua"), cl.docker_host, "bench", resync=1)
         if http:
@@ -135,7 +135,7 @@ def measure(enroller, resyncs, http, snapshot=None):
         cl.reset_docker_counters()
         logpath = os.path.join(cl.tmp, "idle-enroller.log")
         with open(logpath, "ab") as logf:
-            proc = subprocess.Popen(massif_argv(snapshot) + [enroller, "run", "-c", config], stdout=logf,
+            proc = subprocess.Popen(list(prefix) + [enroller, "run", "-c", config], stdout=logf,
                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
             def lists():
@@ -146,24 +146,16 @@ def measure(enroller, resyncs, http, snapshot=None):
             if proc.poll() is not None:
                 with open(logpath, errors="replace") as f:
                     raise RuntimeError("%s exited %d:\n%s" % (enroller, proc.returncode, f.read()[-2000:]))
-            if snapshot is not None:
-                return {"enroller": enroller, "heap": take_snapshot(proc.pid, snapshot)}
-            mappings = smaps_mappings(proc.pid)
-            st = common.proc_status(proc.pid)
-            threads = []
-            for t in sorted(os.listdir("/proc/%d/task" % proc.pid), key=int):
-                with open("/proc/%d/task/%s/comm" % (proc.pid, t)) as f:
-                    threads.append(f.read().strip())
+            yield proc
         finally:
             stop(proc)
-    return {"enroller": enroller, "groups": by_group(mappings), "mappings": mappings, "vmhwm_kib": st["VmHWM"],
-            "vmrss_kib": st["VmRSS"], "threads": threads}
 
 
-def measure_floor(program, snapshot=None):
-    """Start the idle floor, wait for its "ready", read its smaps and status
-    (with snapshot: run under massif and return its heap)."""
-    proc = subprocess.Popen(massif_argv(snapshot) + [program], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+@contextlib.contextmanager
+def idle_floor(program, prefix=()):
+    """The idle floor (after prefix), yielded once it has printed "ready";
+    stopped at the end (its exit code is then proc.returncode)."""
+    proc = subprocess.Popen(list(prefix) + [program], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, text=True)
     try:
         line = proc.stdout.readline()       # blocks until "ready" or its exit (EOF)
@@ -171,14 +163,31 @@ def measure_floor(program, snapshot=None):
             proc.wait(30)
             raise RuntimeError("%s exited %s before ready: %s%s" % (program, proc.returncode, line,
                                                                      proc.stdout.read()[-2000:]))
-        if snapshot is not None:
-            return {"program": program, "heap": take_snapshot(proc.pid, snapshot)}
-        mappings = smaps_mappings(proc.pid)
-        st = common.proc_status(proc.pid)
+        yield proc
     finally:
         if proc.poll() is None:
             stop(proc)
         proc.stdout.close()
+
+
+def measure(enroller, resyncs, http):
+    """The idle daemon's smaps groups, status and threads."""
+    with idle_daemon(enroller, resyncs, http) as proc:
+        mappings = smaps_mappings(proc.pid)
+        st = common.proc_status(proc.pid)
+        threads = []
+        for t in sorted(os.listdir("/proc/%d/task" % proc.pid), key=int):
+            with open("/proc/%d/task/%s/comm" % (proc.pid, t)) as f:
+                threads.append(f.read().strip())
+    return {"enroller": enroller, "groups": by_group(mappings), "mappings": mappings, "vmhwm_kib": st["VmHWM"],
+            "vmrss_kib": st["VmRSS"], "threads": threads}
+
+
+def measure_floor(program):
+    """The idle floor's smaps groups and status."""
+    with idle_floor(program) as proc:
+        mappings = smaps_mappings(proc.pid)
+        st = common.proc_status(proc.pid)
     return {"program": program, "groups": by_group(mappings), "vmhwm_kib": st["VmHWM"], "vmrss_kib": st["VmRSS"],
             "rc": proc.returncode}
 
@@ -306,8 +315,13 @@ def heap_report(run, floor):
 
 def main_heap(args):
     with tempfile.TemporaryDirectory(prefix="enr-bench-heap-") as d:
-        run = measure(os.path.abspath(args.enroller), args.resyncs, False, os.path.join(d, "daemon.snap"))
-        floor = measure_floor(os.path.abspath(args.floor), os.path.join(d, "floor.snap"))
+        enroller, program = os.path.abspath(args.enroller), os.path.abspath(args.floor)
+        snap = os.path.join(d, "daemon.snap")
+        with idle_daemon(enroller, args.resyncs, False, massif_argv(snap)) as proc:
+            run = {"enroller": enroller, "heap": take_snapshot(proc.pid, snap)}
+        snap = os.path.join(d, "floor.snap")
+        with idle_floor(program, massif_argv(snap)) as proc:
+            floor = {"program": program, "heap": take_snapshot(proc.pid, snap)}
     log("idle heap: daemon %d B, floor %d B" % (run["heap"]["heap"], floor["heap"]["heap"]))
     common.emit(heap_report(run, floor), {"run": run, "floor": floor}, args.json)
     return 0

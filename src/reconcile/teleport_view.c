@@ -624,28 +624,28 @@ static void unserved_add(struct unserved *u, const char *name)
 
 static void unserved_report(const struct teleport_view *tv, enum resource_kind kind, const struct unserved *u)
 {
-    static const struct {
+    static const struct kind_words {
         const char *one, *many, *service, *a_service;
     } words[] = {
         [RESOURCE_APP] = {"app", "apps", "Application Service", "an App Service"},
         [RESOURCE_DB] = {"database", "databases", "Database Service", "a Database Service"},
     };
-    const char *one = words[kind].one, *many = words[kind].many, *service = words[kind].service;
+    const struct kind_words *w = &words[kind];
     char hint[128], more[32] = "";
 
     if (u->n == 0)
         return;
     snprintf(hint, sizeof(hint), "is %s watching %s with these labels? its resources.labels must match",
-             words[kind].a_service, many);
+             w->a_service, w->many);
     if (u->n == 1) {
-        log_warn(LOG_RECONCILE, "%s %s is registered but no %s serves it after %us (%s)", one, u->names, service,
-                 tv->cfg.confirm_sec, hint);
+        log_warn(LOG_RECONCILE, "%s %s is registered but no %s serves it after %us (%s)", w->one, u->names,
+                 w->service, tv->cfg.confirm_sec, hint);
         return;
     }
     if (u->n > UNSERVED_NAMED)
         snprintf(more, sizeof(more), " and %zu more", u->n - UNSERVED_NAMED);
-    log_warn(LOG_RECONCILE, "%zu %s are registered but no %s serves them after %us: %s%s (%s)", u->n, many, service,
-             tv->cfg.confirm_sec, u->names, more, hint);
+    log_warn(LOG_RECONCILE, "%zu %s are registered but no %s serves them after %us: %s%s (%s)", u->n, w->many,
+             w->service, tv->cfg.confirm_sec, u->names, more, hint);
 }
 
 static void app_servers_cb(void *ud, const struct enr_error *err, struct resource_list *servers)
