@@ -12,12 +12,22 @@ the cluster.  For each H, on this one machine:
     (bench/docker_replay.py --prefix hNN: host NN's containers are hNN-00000
     ..., all rabbitmq, each wanting one app), so every host's apps have
     distinct names;
-  * a WatchEvents stream (kinds app and app_server, what every enroller
-    watches) opened by the benchmark itself: it receives exactly what each
-    enroller receives, so it counts the events and bytes per enroller;
+  * one Application Service serving every app (the stand-in's), as a
+    cluster that registers apps this way has: it heartbeats an app_server
+    per app;
+  * a WatchEvents stream (kind app, what every enroller watches in dynamic
+    registration; databases too, of which the fleet has none; app servers
+    only in agent mode) opened by the benchmark itself: it receives exactly
+    what each enroller receives, so it counts the events and bytes per
+    enroller;
   * the H enrollers start at once (a cold fleet start: every app is a
     create).  "start" ends when the watch has seen every one of the H x M
-    apps PUT and then nothing for a second.
+    apps PUT and then nothing for a second;
+  * an observer: one more enroller, on a host with no containers, started
+    and watching before the H.  It writes nothing, so what it spends while
+    the H register is exactly what every enroller pays for the other hosts'
+    apps: its CPU per event received (from the scheduler's account, not
+    clock ticks) and its resident memory per app of the cluster.
 
 Reported per H: time to register the fleet and Auth writes per second at
 start (first start to last app PUT); WatchEvents events and bytes each
@@ -28,7 +38,9 @@ the events received then.  The baseline is H = 1 in the same run: ratios
 against it show how each figure grows with H.
 
 Why every enroller sees every app event: WatchEvents cannot be narrowed by
-label for apps.  Teleport's `WatchKind.Matches` (api/types/events.go) applies
+label for apps (enroller narrows what it can: it does not watch app servers,
+whose heartbeats never stop, and lists only its own when it confirms that a
+created app is served).  Teleport's `WatchKind.Matches` (api/types/events.go) applies
 `Filter` only to access requests, web sessions, locks and cert authorities
 ("we don't know about this filter, let the event through"), and `Name`
 narrows a kind to one resource name; RBAC on watches is per kind
@@ -65,6 +77,7 @@ class FleetCluster(harness.Cluster):
         self.per_host = per_host
         self.replays = []
         self.replay_log = None
+        self.observer_host = None
 
     def start_dockerd(self):
         self.replay_log = open(os.path.join(self.tmp, "replay.log"), "ab")
@@ -76,9 +89,14 @@ class FleetCluster(harness.Cluster):
                 [common.PY, common.REPLAY, "--socket", sock, "-n", str(self.per_host), "--prefix", "h%02d" % h,
                  "--ready", ready], stdout=self.replay_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
             self.docker_hosts.append("unix://" + sock)
-        for h in range(self.hosts):
-            ready = os.path.join(self.tmp, "replay-%02d.ready" % h)
-            harness.wait_for(lambda r=ready: os.path.exists(r), timeout=120, what="replay server %d" % h)
+        # The observer's host: no containers.
+        sock, ready = os.path.join(self.tmp, "replay-obs.sock"), os.path.join(self.tmp, "replay-obs.ready")
+        self.replays.append(subprocess.Popen(
+            [common.PY, common.REPLAY, "--socket", sock, "-n", "0", "--prefix", "obs", "--ready", ready],
+            stdout=self.replay_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
+        self.observer_host = "unix://" + sock
+        for ready in [os.path.join(self.tmp, "replay-%02d.ready" % h) for h in range(self.hosts)] + [ready]:
+            harness.wait_for(lambda r=ready: os.path.exists(r), timeout=120, what="replay server " + ready)
         self.docker_host = self.docker_hosts[0]
 
     def close(self):
@@ -98,7 +116,7 @@ class FleetCluster(harness.Cluster):
 
 
 class FleetWatch:
-    """WatchEvents(app, app_server) on the stand-in, as each enroller opens it:
+    """WatchEvents(app) on the stand-in, as each enroller opens it:
     counts events and their bytes on the wire (protobuf message sizes), and
     the distinct apps PUT."""
 
@@ -110,7 +128,6 @@ class FleetWatch:
         pb = self.auth.pb
         w = pb.types_pb2.Watch() if hasattr(pb.types_pb2, "Watch") else pb.authservice_pb2.Watch()
         w.Kinds.add(Kind="app")
-        w.Kinds.add(Kind="app_server")
         Event = pb.event_pb2.Event
         fn = self.auth.chan.unary_stream("/proto.AuthService/WatchEvents",
                                          request_serializer=lambda m: m.SerializeToString(),
@@ -169,8 +186,13 @@ def run_fleet(hosts, per_host, steady, resync):
         try:
             configs = [common.write_config(cl, os.path.join(cl.tmp, "host-%02d.lua" % h), cl.docker_hosts[h],
                                            "host-%02d" % h, resync=resync) for h in range(hosts)]
+            obs = cl.start_enroller(common.write_config(cl, os.path.join(cl.tmp, "observer.lua"), cl.observer_host,
+                                                        "observer", resync=resync))
+            obs.wait_log("watching apps and databases", timeout=120)
+            time.sleep(2)  # its first listing (empty) lands
             cl.tctl("reset-counters")
             w0 = watch.snapshot()
+            obs0 = (common.proc_status(obs.proc.pid)["VmRSS"], common.proc_cpu_ns(obs.proc.pid))
             t0 = time.monotonic()
             ens = [cl.start_enroller(c) for c in configs]
             want = hosts * per_host
@@ -189,6 +211,7 @@ def run_fleet(hosts, per_host, steady, resync):
                                                                                    time.monotonic() - t0))
                 time.sleep(0.2)
             w1 = watch.snapshot()
+            obs1 = (common.proc_status(obs.proc.pid)["VmRSS"], common.proc_cpu_ns(obs.proc.pid))
             start_cpu = [common.proc_cpu_ms(e.proc.pid) for e in ens]
             a1 = common.auth_counters(cl)
             standin_cpu1 = common.proc_cpu_ms(cl.standin.pid)
@@ -202,7 +225,7 @@ def run_fleet(hosts, per_host, steady, resync):
             a3 = common.auth_counters(cl)
             standin_cpu3 = common.proc_cpu_ms(cl.standin.pid)
             rss = [common.proc_status(e.proc.pid)["VmHWM"] for e in ens]
-            if not all(e.alive() for e in ens):
+            if not all(e.alive() for e in ens + [obs]):
                 raise RuntimeError("an enroller died in the steady state")
         finally:
             watch.close()
@@ -219,8 +242,11 @@ def run_fleet(hosts, per_host, steady, resync):
             "steady_s": t3 - t2, "steady_cpu_ms_per_min": per_min,
             "events_steady": w3["events"] - w1["events"],
             "writes_steady": sum(a3.get(m, 0) - a1.get(m, 0) for m in WRITES),
+            "calls_steady": {m: a3.get(m, 0) - a1.get(m, 0) for m in a3 if a3.get(m, 0) != a1.get(m, 0)},
             "standin_cpu_ms_start": standin_cpu1, "standin_cpu_ms_steady": standin_cpu3 - standin_cpu1,
             "vmhwm_kib": rss,
+            "observer_cpu_us_per_event": (obs1[1] - obs0[1]) / 1000.0 / max(1, w1["events"] - w0["events"]),
+            "observer_rss_b_per_app": (obs1[0] - obs0[0]) * 1024.0 / (hosts * per_host),
         }
         log("fleet H=%d: %s" % (hosts, {k: v for k, v in r.items() if not isinstance(v, list)}))
         return r
@@ -243,15 +269,17 @@ def report(results, target_hosts, target_per_host):
                      "{:,}".format(r["events_start"]), fmt(r["bytes_start"] / 1024.0), fmt(mean(r["start_cpu_ms"])),
                      fmt(max(r["start_cpu_ms"])), fmt(mean(r["steady_cpu_ms_per_min"]), 1),
                      fmt(max(r["steady_cpu_ms_per_min"]), 1), r["events_steady"], r["writes_steady"],
+                     ", ".join("%s %d" % kv for kv in sorted(r["calls_steady"].items())) or "none",
                      fmt(mean(r["vmhwm_kib"]) / 1024.0, 1)])
     out.append("### A fleet on one cluster: H enrollers x %d containers each, one stand-in\n" % base["per_host"])
     out.append("All H start at once (every app a create). Each enroller receives what the benchmark's own "
-               "WatchEvents(app, app_server) stream receives. Steady state: %.0f s, nothing changing, "
+               "WatchEvents(app) stream receives. Steady state: %.0f s, nothing changing, "
                "resync every few seconds.\n" % base["steady_s"])
     out.append(common.table(["H", "apps", "start: s to register all", "start: Auth writes/s",
                              "start: watch events per enroller", "start: watch KiB per enroller",
                              "start: CPU ms per enroller (mean)", "(max)", "steady: CPU ms/min per enroller (mean)",
-                             "(max)", "steady: watch events", "steady: writes", "peak RSS MiB per enroller (mean)"],
+                             "(max)", "steady: watch events", "steady: writes",
+                             "steady: Auth calls (the observer's too)", "peak RSS MiB per enroller (mean)"],
                             rows))
     rows = []
     for r in results:
@@ -262,33 +290,42 @@ def report(results, target_hosts, target_per_host):
     out.append("\nGrowth against H = %d in the same run (linear in H would be the H ratio):\n" % base["hosts"])
     out.append(common.table(["H ratio", "Auth writes/s", "watch events per enroller", "start CPU per enroller",
                              "steady CPU per enroller"], rows))
-    # Extrapolation: per-enroller start CPU = own work + foreign events x cost per foreign event.
+    rows = [[r["hosts"], "{:,}".format(r["apps"]), "{:,}".format(r["events_start"]),
+             fmt(r["observer_cpu_us_per_event"], 1), fmt(r["observer_rss_b_per_app"])] for r in results]
+    out.append("\nWhat the other hosts' apps cost each enroller: an observer, one more enroller on a host with "
+               "no containers, watching from before the start. It writes nothing: all it spends is for the "
+               "others' apps (CPU from the scheduler's account, while the H share the cores with it).\n")
+    out.append(common.table(["H", "apps", "events received", "observer CPU µs per event",
+                             "observer resident B per app"], rows))
+    # Extrapolation: per-enroller start CPU = own work + foreign events x the observer's cost per event.
     last = results[-1]
     ev_per_app = common.ratio(base["events_start"], base["apps"]) or 0.0
     bytes_per_ev = common.ratio(base["bytes_start"], base["events_start"]) or 0.0
-    foreign = (last["hosts"] - base["hosts"]) * last["per_host"]
-    cost = ((mean(last["start_cpu_ms"]) - mean(base["start_cpu_ms"])) / (foreign * ev_per_app)
-            if foreign > 0 and ev_per_app else None)
     apps_t = target_hosts * target_per_host
     ev_t = apps_t * ev_per_app
+    foreign_ev = ev_t - target_per_host * ev_per_app
     lines = ["\nExtrapolation to %d hosts x %s apps (%s apps), from the figures above:\n" % (
         target_hosts, "{:,}".format(target_per_host), "{:,}".format(apps_t))]
     lines.append("* watch events each enroller receives on a cold fleet start: %s (%.2f per app), %.1f MiB; "
                  "Auth sends %s in all (H x that)" % ("{:,.0f}".format(ev_t), ev_per_app,
                                                       ev_t * bytes_per_ev / 1048576.0,
                                                       "{:,.0f}".format(ev_t * target_hosts)))
-    if cost is not None:
-        own = mean(base["start_cpu_ms"]) * target_per_host / base["per_host"]
-        lines.append("* CPU per enroller for that start: %.0f ms of its own work (start-up included) + %.0f ms for the other hosts' "
-                     "events (%.1f µs per foreign event, fitted between H = %d and H = %d)" % (
-                         own, cost * (ev_t - target_per_host * ev_per_app), cost * 1000.0, base["hosts"],
-                         last["hosts"]))
-    lines.append("* steady state: %.1f ms CPU per minute per enroller at H = %d and %.1f at H = %d; with nothing "
-                 "changing no events flow, so it does not grow with H: %d enrollers cost %.1f CPU-seconds per "
-                 "minute in all" % (mean(base["steady_cpu_ms_per_min"]), base["hosts"],
-                                    mean(last["steady_cpu_ms_per_min"]), last["hosts"], target_hosts,
-                                    target_hosts * mean(last["steady_cpu_ms_per_min"]) *
-                                    target_per_host / last["per_host"] / 1000.0))
+    own = mean(base["start_cpu_ms"]) * target_per_host / base["per_host"]
+    lines.append("* CPU per enroller for that start: %.0f ms of its own work (start-up included) + %.0f ms for the "
+                 "other hosts' events at the observer's %.1f µs per event at H = %d (%.0f ms at H = %d's %.1f µs, "
+                 "with %d enrollers on the same cores)" % (
+                     own, foreign_ev * base["observer_cpu_us_per_event"] / 1000.0, base["observer_cpu_us_per_event"],
+                     base["hosts"], foreign_ev * last["observer_cpu_us_per_event"] / 1000.0, last["hosts"],
+                     last["observer_cpu_us_per_event"], last["hosts"]))
+    lines.append("* memory per enroller for the other hosts' apps: %.1f MiB (%.0f B per app, the observer's at H = %d)"
+                 % ((apps_t - target_per_host) * last["observer_rss_b_per_app"] / 1048576.0,
+                    last["observer_rss_b_per_app"], last["hosts"]))
+    lines.append("* steady state: %.1f ms CPU per minute per enroller at H = %d and %.1f at H = %d, receiving %d and "
+                 "%d watch events; with nothing changing only the cluster's own changes would flow, so %d "
+                 "enrollers cost about %.1f CPU-seconds per minute in all" % (
+                     mean(base["steady_cpu_ms_per_min"]), base["hosts"], mean(last["steady_cpu_ms_per_min"]),
+                     last["hosts"], base["events_steady"], last["events_steady"], target_hosts,
+                     target_hosts * mean(last["steady_cpu_ms_per_min"]) * target_per_host / last["per_host"] / 1000.0))
     lines.append("* Auth writes at a cold start: each enroller writes at most its `write_rate` (default 100/s), "
                  "so the fleet asks for up to %s writes/s; Teleport's backend, not enroller, sets what is "
                  "achieved (this stand-in reached %.0f/s at H = %d)" % ("{:,}".format(100 * target_hosts),

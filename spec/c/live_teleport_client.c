@@ -287,7 +287,7 @@ static void run_next(struct live *lv)
     } else if (strcmp(lv->step, "get_apps") == 0) {
         rc = teleport_client_get_apps(lv->tc, on_list, lv, &err);
     } else if (strcmp(lv->step, "list_app_servers") == 0) {
-        rc = teleport_client_list_app_servers(lv->tc, on_list, lv, &err);
+        rc = teleport_client_list_app_servers(lv->tc, NULL, on_list, lv, &err);
     } else if (strcmp(lv->step, "list_apps") == 0) {
         rc = teleport_client_list_apps(lv->tc, on_list, lv, &err);
     } else if (strcmp(lv->step, "list_app_pages") == 0) {

@@ -98,7 +98,7 @@ static void test_app(void)
 
     ASSERT_TRUE(a != NULL);
     ASSERT_EQ(resource_init(&r), 0);
-    ASSERT_EQ(teleport_convert_from_app(a, &r), 0);
+    ASSERT_EQ(teleport_convert_from_app(a, NULL, &r), 0);
     check_full_app(&r);
     /* Encode the same values: equal to the golden bytes with nanos cleared. */
     ASSERT_EQ(teleport_convert_pack_app(&r, &mine, &mine_n), 0);
@@ -123,11 +123,11 @@ static void test_app_list_and_unknown_fields(void)
     ASSERT_TRUE(l != NULL);
     ASSERT_EQ(l->n_apps, 2);
     ASSERT_EQ(resource_init(&r), 0);
-    ASSERT_EQ(teleport_convert_from_app(l->apps[0], &r), 0);
+    ASSERT_EQ(teleport_convert_from_app(l->apps[0], NULL, &r), 0);
     check_full_app(&r);
     resource_cleanup(&r);
     ASSERT_EQ(resource_init(&r), 0);
-    ASSERT_EQ(teleport_convert_from_app(l->apps[1], &r), 0);
+    ASSERT_EQ(teleport_convert_from_app(l->apps[1], NULL, &r), 0);
     ASSERT_STREQ(r.name, "echo");
     ASSERT_STREQ(r.uri, "http://127.0.0.1:8080");
     ASSERT_EQ(r.expires, 0);
@@ -141,7 +141,7 @@ static void test_app_list_and_unknown_fields(void)
     ASSERT_TRUE(a != NULL);
     ASSERT_TRUE(a->base.n_unknown_fields >= 1); /* 99 at the top level: skipped, kept aside */
     ASSERT_EQ(resource_init(&r), 0);
-    ASSERT_EQ(teleport_convert_from_app(a, &r), 0);
+    ASSERT_EQ(teleport_convert_from_app(a, NULL, &r), 0);
     ASSERT_STREQ(r.name, "future-app");
     ASSERT_STREQ(r.revision, "r1");
     ASSERT_STREQ(kv_get(&r.labels, "enroller.dev/owner"), "docker-host-1");
@@ -166,9 +166,18 @@ static void test_list_resources_response(void)
     ASSERT_STREQ(s->spec->hostid, "5b0f6c0e-8a55-4c3e-9d0a-2f3b1c9e7d21");
     ASSERT_EQ(s->spec->rotation->started->seconds, TELEPORT_GO_ZERO_TIME);
     ASSERT_EQ(resource_init(&r), 0);
-    ASSERT_EQ(teleport_convert_from_app(s->spec->app, &r), 0);
+    ASSERT_EQ(teleport_convert_from_app(s->spec->app, NULL, &r), 0);
     ASSERT_STREQ(r.name, "echo");
     ASSERT_STREQ(r.uri, "http://127.0.0.1:8080");
+    resource_cleanup(&r);
+    /* What enroller reads of a server: the name served and the host. */
+    ASSERT_EQ(resource_init(&r), 0);
+    ASSERT_EQ(teleport_convert_from_server(s->spec->app->metadata, s->metadata, s->spec->hostid, RESOURCE_APP, &r), 0);
+    ASSERT_EQ(r.kind, RESOURCE_APP);
+    ASSERT_STREQ(r.name, "echo");
+    ASSERT_STREQ(r.container_id, "5b0f6c0e-8a55-4c3e-9d0a-2f3b1c9e7d21");
+    ASSERT_STREQ(r.uri, "");
+    ASSERT_EQ(r.labels.len, 0);
     ASSERT_STREQ(resp->nextkey, "5b0f6c0e-8a55-4c3e-9d0a-2f3b1c9e7d21/zzz");
     resource_cleanup(&r);
     proto__list_resources_response__free_unpacked(resp, NULL);
@@ -193,7 +202,7 @@ static void test_database(void)
     size_t mine_n = 0;
     ASSERT_TRUE(d != NULL);
     ASSERT_EQ(resource_init(&r), 0);
-    ASSERT_EQ(teleport_convert_from_db(d, &r), 0);
+    ASSERT_EQ(teleport_convert_from_db(d, NULL, &r), 0);
     ASSERT_EQ(r.kind, RESOURCE_DB);
     ASSERT_STREQ(r.name, "orders-pg");
     ASSERT_STREQ(r.description, "orders database");
@@ -205,6 +214,18 @@ static void test_database(void)
     ASSERT_EQ(teleport_convert_pack_db(&r, &mine, &mine_n), 0);
     assert_same("DatabaseV3", mine, mine_n, g.p, g.n);
     free(mine);
+    resource_cleanup(&r);
+    /* Another host's database, in brief. */
+    ASSERT_EQ(resource_init(&r), 0);
+    ASSERT_EQ(teleport_convert_from_db(d, &(struct teleport_detail){"enroller.dev/owner", "h2"}, &r), 0);
+    ASSERT_EQ(r.kind, RESOURCE_DB);
+    ASSERT_STREQ(r.name, "orders-pg");
+    ASSERT_STREQ(r.revision, "0d6f2c1a-aaaa-4bbb-8ccc-dddddddddddd");
+    ASSERT_EQ(r.labels.len, 1);
+    ASSERT_STREQ(kv_get(&r.labels, "enroller.dev/owner"), "docker-host-1");
+    ASSERT_STREQ(r.description, "");
+    ASSERT_STREQ(r.protocol, "");
+    ASSERT_STREQ(r.uri, "");
     resource_cleanup(&r);
     types__database_v3__free_unpacked(d, NULL);
     free(g.p);
@@ -274,15 +295,43 @@ static void test_events(void)
 {
     struct bytes g = load_hex("Event_PUT");
     struct teleport_event ev;
-    ASSERT_EQ(teleport_convert_event(g.p, g.n, &ev), 0);
+    ASSERT_EQ(teleport_convert_event(g.p, g.n, NULL, &ev), 0);
     ASSERT_EQ(ev.op, TELEPORT_EVENT_PUT);
     ASSERT_STREQ(ev.kind, "app");
     check_full_app(&ev.res);
     resource_cleanup(&ev.res);
+
+    /* Its owner's copy is decoded in full; another host's in brief: name,
+     * revision, expiry and the ownership label, nothing else. */
+    struct teleport_detail mine = {"enroller.dev/owner", "docker-host-1"}, other = {"enroller.dev/owner", "h2"},
+                           unlabelled = {"example.com/none", "x"};
+    ASSERT_EQ(teleport_convert_event(g.p, g.n, &mine, &ev), 0);
+    check_full_app(&ev.res);
+    resource_cleanup(&ev.res);
+    ASSERT_EQ(teleport_convert_event(g.p, g.n, &other, &ev), 0);
+    ASSERT_EQ(ev.op, TELEPORT_EVENT_PUT);
+    ASSERT_STREQ(ev.kind, "app");
+    ASSERT_EQ(ev.res.kind, RESOURCE_APP);
+    ASSERT_STREQ(ev.res.name, "rabbitmq-mgmt");
+    ASSERT_STREQ(ev.res.revision, "3f1c9a52-7d1e-4c2b-9a6e-0b8d2f4e6a11");
+    ASSERT_EQ(ev.res.expires, 1767225600);
+    ASSERT_EQ(ev.res.labels.len, 1);
+    ASSERT_STREQ(kv_get(&ev.res.labels, "enroller.dev/owner"), "docker-host-1");
+    ASSERT_STREQ(ev.res.description, "");
+    ASSERT_STREQ(ev.res.uri, "");
+    ASSERT_STREQ(ev.res.public_addr, "");
+    ASSERT_EQ(ev.res.insecure_skip_verify, 0);
+    ASSERT_TRUE(ev.res.opts == NULL);
+    resource_cleanup(&ev.res);
+    ASSERT_EQ(teleport_convert_event(g.p, g.n, &unlabelled, &ev), 0);
+    ASSERT_STREQ(ev.res.name, "rabbitmq-mgmt");
+    ASSERT_EQ(ev.res.labels.len, 0);
+    ASSERT_STREQ(ev.res.uri, "");
+    resource_cleanup(&ev.res);
     free(g.p);
 
     g = load_hex("Event_DELETE");
-    ASSERT_EQ(teleport_convert_event(g.p, g.n, &ev), 0);
+    ASSERT_EQ(teleport_convert_event(g.p, g.n, NULL, &ev), 0);
     ASSERT_EQ(ev.op, TELEPORT_EVENT_DELETE);
     ASSERT_STREQ(ev.kind, "app");
     ASSERT_STREQ(ev.res.name, "rabbitmq-mgmt");
@@ -290,7 +339,7 @@ static void test_events(void)
     free(g.p);
 
     g = load_hex("Event_INIT");
-    ASSERT_EQ(teleport_convert_event(g.p, g.n, &ev), 0);
+    ASSERT_EQ(teleport_convert_event(g.p, g.n, NULL, &ev), 0);
     ASSERT_EQ(ev.op, TELEPORT_EVENT_INIT);
     ASSERT_STREQ(ev.kind, "");
     resource_cleanup(&ev.res);
@@ -298,7 +347,7 @@ static void test_events(void)
 
     /* Not an Event at all. */
     static const uint8_t junk[] = {0xff, 0xff, 0xff};
-    ASSERT_EQ(teleport_convert_event(junk, sizeof(junk), &ev), -EPROTO);
+    ASSERT_EQ(teleport_convert_event(junk, sizeof(junk), NULL, &ev), -EPROTO);
     resource_cleanup(&ev.res);
 }
 

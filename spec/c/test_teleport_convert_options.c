@@ -61,7 +61,7 @@ static void test_round_trip(void)
     ASSERT_STREQ(a->spec->rewrite->jwtclaims, "roles");
 
     ASSERT_EQ(resource_init(&back), 0);
-    ASSERT_EQ(teleport_convert_from_app(a, &back), 0);
+    ASSERT_EQ(teleport_convert_from_app(a, NULL, &back), 0);
     ASSERT_TRUE(resource_same_managed(&r, &back));
     ASSERT_EQ(resource_managed_hash(&r), resource_managed_hash(&back));
     ASSERT_EQ(resource_copy(&copy, &back), 0);
@@ -110,7 +110,7 @@ static void test_unset_options_stay_off_the_wire(void)
     /* Read back, it takes no room for options either. */
     struct resource back;
     ASSERT_EQ(resource_init(&back), 0);
-    ASSERT_EQ(teleport_convert_from_app(a, &back), 0);
+    ASSERT_EQ(teleport_convert_from_app(a, NULL, &back), 0);
     ASSERT_TRUE(back.opts == NULL);
     ASSERT_TRUE(resource_same_managed(&r, &back));
     resource_cleanup(&back);

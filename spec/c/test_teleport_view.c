@@ -27,11 +27,13 @@ struct fake {
     void *ev_ud;
     int watches, cancels;
     bool watching;                    /* a watch is up (not ended) */
+    size_t n_kinds;                   /* of the last watch */
 };
 
-static int f_list_app_servers(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err)
+static int f_list_app_servers(void *impl, const struct kv_list *labels, teleport_list_cb cb, void *ud,
+                              struct enr_error *err)
 {
-    (void)impl, (void)cb, (void)ud;
+    (void)impl, (void)labels, (void)cb, (void)ud;
     return err_set(err, -ENOTCONN, "not in this test");
 }
 
@@ -40,11 +42,13 @@ static int f_watch(void *impl, const char *const *kinds, size_t n, teleport_even
 {
     struct fake *f = impl;
     (void)err;
-    ASSERT_EQ(n, 4);
+    /* Apps and databases; app servers only when asked (agent mode). */
+    ASSERT_TRUE(n == 2 || n == 3);
     ASSERT_STREQ(kinds[0], "app");
-    ASSERT_STREQ(kinds[1], "app_server");
-    ASSERT_STREQ(kinds[2], "db");
-    ASSERT_STREQ(kinds[3], "db_server");
+    if (n == 3)
+        ASSERT_STREQ(kinds[1], "app_server");
+    ASSERT_STREQ(kinds[n - 1], "db");
+    f->n_kinds = n;
     f->ev_cb = ev_cb;
     f->end_cb = end_cb;
     f->ev_ud = ud;
@@ -311,6 +315,7 @@ static void run_case(const struct tcase *tc)
         case WATCH:
             teleport_view_watch(tv);
             ASSERT_EQ(f.watches, 1);
+            ASSERT_EQ(f.n_kinds, 2); /* no app servers unless asked */
             break;
         case RELIST:
             teleport_view_relist(tv);
@@ -388,9 +393,8 @@ static int d_watch(void *impl, const char *const *kinds, size_t n, teleport_even
     struct dbfake *f = impl;
     (void)end_cb, (void)err;
     f->n_kinds = n;
-    ASSERT_EQ(n, 4);
-    ASSERT_STREQ(kinds[2], "db");
-    ASSERT_STREQ(kinds[3], "db_server");
+    ASSERT_EQ(n, 2);
+    ASSERT_STREQ(kinds[1], "db");
     f->ev_cb = ev_cb;
     f->ev_ud = ud;
     return 1;
@@ -458,7 +462,7 @@ static void test_databases(void)
 
     /* The watch covers databases; a db event reports the database's key. */
     teleport_view_watch(tv);
-    ASSERT_EQ(f.n_kinds, 4);
+    ASSERT_EQ(f.n_kinds, 2);
     memset(&ev, 0, sizeof(ev));
     ASSERT_EQ(resource_init(&ev.res), 0);
     ev.op = TELEPORT_EVENT_DELETE;
@@ -530,7 +534,7 @@ static void test_server_callbacks(void)
     struct servers_seen ss = {0};
     struct teleport_ops ops = {.list_pages = fake_listing_pages, .list_app_servers = f_list_app_servers,
                                .watch = f_watch, .watch_cancel = f_watch_cancel, .impl = &f};
-    struct teleport_view_config cfg = {.owner = OWNER, .resync_sec = 3600};
+    struct teleport_view_config cfg = {.owner = OWNER, .resync_sec = 3600, .watch_servers = true};
     struct teleport_view_callbacks cb = {.on_change = noop_change, .on_listed = noop_listed,
                                          .on_server = on_server_cb, .on_watch = on_watch_cb, .ud = &ss};
     struct enr_error err = {0};
@@ -540,6 +544,7 @@ static void test_server_callbacks(void)
     ASSERT_EQ(uv_loop_init(&loop), 0);
     ASSERT_TRUE((tv = teleport_view_new(&loop, &cfg, &ops, &cb, &err)) != NULL);
     teleport_view_watch(tv);
+    ASSERT_EQ(f.n_kinds, 3);
     ASSERT_EQ(ss.live, 0);
     watch_event(&f, TELEPORT_EVENT_INIT, NULL);
     ASSERT_EQ(ss.live, 1);
@@ -575,10 +580,15 @@ struct confirm_fake {
     int asks;
 };
 
-static int f_list_servers_later(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err)
+static int f_list_servers_later(void *impl, const struct kv_list *labels, teleport_list_cb cb, void *ud,
+                                struct enr_error *err)
 {
     struct confirm_fake *c = impl;
     (void)err;
+    /* Only the owner's servers are listed, however large the cluster. */
+    ASSERT_TRUE(labels != NULL);
+    ASSERT_EQ(labels->len, 1);
+    ASSERT_STREQ(kv_get(labels, PLANNER_LABEL_OWNER), OWNER);
     c->cb = cb;
     c->ud = ud;
     c->asks++;

@@ -222,7 +222,7 @@ class AgentFaults(unittest.TestCase):
             aj.make_agent_image(cl)
             cfg = cl.write_config(rules_dir=tam.RULES, name="agent.lua", extra=tam.agent_config(join_timeout="4s"))
             en = cl.start_enroller(config=cfg)
-            en.wait_log("watching apps and app servers", what="the watch live")
+            en.wait_log("watching apps, app servers and databases", what="the watch live")
             web(cl, "first")
             en.wait_log("agent for app first joined", what="first's agent to join")
             # An agent that takes its time: 4 s without an app_server.  A poll

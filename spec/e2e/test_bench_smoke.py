@@ -106,6 +106,10 @@ class BenchSmoke(unittest.TestCase):
         self.assertGreaterEqual(int(one[4].replace(",", "")), 4)
         self.assertEqual(int(two[4].replace(",", "")), 2 * int(one[4].replace(",", "")))
         self.assertEqual(two[11], "0")  # no writes with nothing changing
+        # the observer receives what each enroller receives, and pays for it
+        obs = rows(out, "2")[1]
+        self.assertEqual(obs[2], two[4])
+        self.assertGreater(float(obs[3]), 0.0)
         self.assertIn("Extrapolation to 100 hosts", out)
 
     def test_heap(self):

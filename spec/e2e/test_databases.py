@@ -66,7 +66,7 @@ class Databases(unittest.TestCase):
             self.assertEqual(dbs(cl)["postgres-pg2"], before)
 
             # Drift: an out-of-band edit of an owned database comes back (the watch, not a resync).
-            en.wait_log("watching apps and app servers, databases and database servers", what="the watch")
+            en.wait_log("watching apps and databases", what="the watch")
             want = db["spec"]["uri"]
             db["spec"]["uri"] = "tampered.example:1"
             cl.tctl("create", "-f", write_json(cl, "tampered.json", db), wait=False)

@@ -302,7 +302,7 @@ class Reconcile(unittest.TestCase):
             app = wait_for(lambda: cl.apps().get("rabbitmq-rmq1"), what="app")
             # The watch is up (its INIT relists Teleport only; Docker's resync
             # ran at start and, with resync = 3600, runs no more).
-            en.wait_log("watching apps and app servers", what="the watch")
+            en.wait_log("watching apps and databases", what="the watch")
             resyncs = en.count("resync done:")
             want = app["spec"]["uri"]
             app["spec"]["uri"] = "http://tampered.example:1"
@@ -329,7 +329,7 @@ class Reconcile(unittest.TestCase):
             cl.run_container("rmq1")
             cl.run_container("rmq2")
             wait_for(lambda: len(cl.apps()) == 2, what="two apps")
-            en.wait_log("watching apps and app servers", what="the watch")
+            en.wait_log("watching apps and databases", what="the watch")
             en.wait_resyncs(2)
             full, quiet = en.count("pass: every name"), en.count("pass: changed names (0 desired, 0 in Teleport) "
                                                                  "after a listing")

@@ -55,6 +55,35 @@ class Safety(unittest.TestCase):
             self.assertNotIn("enroller.dev/owner", apps["rabbitmq-rmq2"]["metadata"].get("labels", {}))
             self.assertTrue(en.alive())
 
+    def test_another_hosts_app_is_left_alone_until_adopted(self):
+        # Another enroller's app is read in brief (name, revision, owner):
+        # enough to report the conflict, and for reconcile.adopt to update it
+        # at the revision it has.
+        with harness.Cluster() as cl:
+            cl.run_container("rmq1", "rabbitmq:3-management")
+            uri1 = "http://%s:15672" % cl.ip_of("rmq1")
+            path = os.path.join(cl.tmp, "other.yaml")
+            with open(path, "w") as f:
+                f.write(MANUAL.replace("    team: ops", "    team: ops\n    enroller.dev/owner: other-host")
+                        % ("rabbitmq-rmq1", "http://elsewhere.example:15672"))
+            cl.tctl("create", "-f", path)
+            rev = cl.apps()["rabbitmq-rmq1"]["metadata"].get("revision")
+            en = cl.start_enroller(resync=1)
+            en.wait_log("conflict on app rabbitmq-rmq1: an app with this name exists and is owned by enroller "
+                        "instance other-host")
+            en.wait_resyncs(2, what="a couple of resyncs")
+            app = cl.apps()["rabbitmq-rmq1"]
+            self.assertEqual(app["metadata"].get("revision"), rev)
+            self.assertEqual(app["spec"]["uri"], "http://elsewhere.example:15672")
+            en.stop()
+            en = cl.start_enroller(resync=1, reconcile="adopt = true")
+            harness.wait_for(lambda: cl.apps()["rabbitmq-rmq1"]["metadata"]["labels"].get("enroller.dev/owner")
+                             == cl.owner, what="the app adopted")
+            app = cl.apps()["rabbitmq-rmq1"]
+            self.assertEqual(app["spec"]["uri"], uri1)
+            self.assertNotIn("team", app["metadata"]["labels"])
+            self.assertTrue(en.alive())
+
     def test_docker_unreachable_means_no_deletions(self):
         with harness.Cluster() as cl:
             cl.run_container("rmq1", "rabbitmq:3-management")

@@ -46,7 +46,7 @@ def main():
               "CreateDatabase again -> ALREADY_EXISTS: %s" % steps["create_db"][1].get("msg"))
         check(steps["upsert_server"][0]["ok"], "UpsertApplicationServer")
         srv = [x for x in steps["list_app_servers"][0]["items"] if x["name"] == "srv1"]
-        check(len(srv) == 1 and srv[0]["host_id"] == "host-1" and srv[0]["uri"] == "http://127.0.0.1:9",
+        check(len(srv) == 1 and srv[0]["host_id"] == "host-1",
               "the app server is listed with its host id: %s" % srv)
         check(steps["delete_server"][0]["ok"], "DeleteApplicationServer")
         check(steps["delete_db"][0]["ok"] and not steps["delete_db"][1]["ok"]

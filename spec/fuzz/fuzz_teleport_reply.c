@@ -5,15 +5,19 @@
  *   0: PingResponse, 1: AppV3List (GetApps), 2: DatabaseV3List
  *   (GetDatabases), 3: ListResourcesResponse (app_server pages), 4: Event
  *   (WatchEvents).
- * Every resource converted must carry a name and a URI string, and a
- * converted app must pack again (teleport_convert_pack_app) when it is
- * written back.
+ * Apps, databases and events are converted twice: in full, and as another
+ * owner's resource would be (struct teleport_detail, in brief unless its
+ * label says it is "fuzz"'s).  Every resource converted must carry a name
+ * and a URI string, and a converted app must pack again
+ * (teleport_convert_pack_app) when it is written back.
  */
 #include <errno.h>
 #include <string.h>
 
 #include "fuzz.h"
 #include "teleport/teleport_convert.h"
+
+static const struct teleport_detail details[2] = {{NULL, NULL}, {"enroller.dev/owner", "fuzz"}};
 
 static void check_resource(const struct resource *r, int pack)
 {
@@ -39,9 +43,9 @@ static void apps(const uint8_t *msg, size_t len)
     if (l == NULL)
         return;
     resource_list_init(&acc);
-    for (size_t i = 0; i < l->n_apps; i++) {
+    for (size_t i = 0; i < 2 * l->n_apps; i++) {
         struct resource *r = resource_list_push(&acc);
-        FUZZ_CHECK(r != NULL && teleport_convert_from_app(l->apps[i], r) == 0);
+        FUZZ_CHECK(r != NULL && teleport_convert_from_app(l->apps[i / 2], &details[i % 2], r) == 0);
         check_resource(r, 1);
     }
     resource_list_cleanup(&acc);
@@ -56,9 +60,9 @@ static void dbs(const uint8_t *msg, size_t len)
     if (l == NULL)
         return;
     resource_list_init(&acc);
-    for (size_t i = 0; i < l->n_databases; i++) {
+    for (size_t i = 0; i < 2 * l->n_databases; i++) {
         struct resource *r = resource_list_push(&acc);
-        FUZZ_CHECK(r != NULL && teleport_convert_from_db(l->databases[i], r) == 0);
+        FUZZ_CHECK(r != NULL && teleport_convert_from_db(l->databases[i / 2], &details[i % 2], r) == 0);
         check_resource(r, 1);
     }
     resource_list_cleanup(&acc);
@@ -79,8 +83,11 @@ static void list_resources(const uint8_t *msg, size_t len)
             pr->appserver->spec == NULL || pr->appserver->spec->app == NULL)
             continue;
         struct resource *r = resource_list_push(&acc);
-        FUZZ_CHECK(r != NULL && teleport_convert_from_app(pr->appserver->spec->app, r) == 0);
-        check_resource(r, 1);
+        FUZZ_CHECK(r != NULL && teleport_convert_from_server(pr->appserver->spec->app->metadata,
+                                                             pr->appserver->metadata, pr->appserver->spec->hostid,
+                                                             RESOURCE_APP, r) == 0);
+        FUZZ_CHECK(r->container_id != NULL);
+        check_resource(r, 0);
     }
     (void)(resp->nextkey ? strlen(resp->nextkey) : 0);
     resource_list_cleanup(&acc);
@@ -89,15 +96,17 @@ static void list_resources(const uint8_t *msg, size_t len)
 
 static void event(const uint8_t *msg, size_t len)
 {
-    struct teleport_event ev;
-    int rc = teleport_convert_event(msg, len, &ev);
+    for (size_t i = 0; i < 2; i++) {
+        struct teleport_event ev;
+        int rc = teleport_convert_event(msg, len, &details[i], &ev);
 
-    FUZZ_CHECK(rc == 0 || rc == -EPROTO);
-    if (rc == 0) {
-        FUZZ_CHECK(memchr(ev.kind, '\0', sizeof(ev.kind)) != NULL);
-        check_resource(&ev.res, 0);
+        FUZZ_CHECK(rc == 0 || rc == -EPROTO);
+        if (rc == 0) {
+            FUZZ_CHECK(memchr(ev.kind, '\0', sizeof(ev.kind)) != NULL);
+            check_resource(&ev.res, 0);
+        }
+        resource_cleanup(&ev.res);
     }
-    resource_cleanup(&ev.res);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

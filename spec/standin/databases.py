@@ -136,7 +136,10 @@ def list_db_servers(listing, req, ident, limit):
                 if e.kind == "AccessDenied":
                     continue
                 raise
-            labels = res.all_labels(db)
+            # DatabaseServerV3.GetAllLabels (api/types/databaseserver.go):
+            # the server's own labels, then its database's over them.
+            labels = dict(srv.Metadata.Labels)
+            labels.update(res.all_labels(db))
             if any(labels.get(k) != v for k, v in req.Labels.items()):
                 continue
             resp.Resources.add().DatabaseServer.CopyFrom(srv)

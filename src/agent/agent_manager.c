@@ -665,7 +665,7 @@ static void poll_app_servers(struct agent_manager *am)
     if (am->polling || am->closing)
         return;
     uv_timer_stop(&am->poll_timer);
-    if (teleport_client_list_app_servers(am->tc, app_servers_listed, am, &err) < 0) {
+    if (teleport_client_list_app_servers(am->tc, NULL, app_servers_listed, am, &err) < 0) {
         log_debug(LOG_AGENT, "ListResources(app_server): %s", err.msg);
         uv_timer_start(&am->poll_timer, poll_timer_cb, am->cfg.poll_ms, 0);
         return;

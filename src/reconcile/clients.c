@@ -31,9 +31,10 @@ void clients_docker(struct docker_ops *ops, struct docker_client *dc)
     ops->impl = dc;
 }
 
-static int t_list_app_servers(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err)
+static int t_list_app_servers(void *impl, const struct kv_list *labels, teleport_list_cb cb, void *ud,
+                              struct enr_error *err)
 {
-    return teleport_client_list_app_servers(impl, cb, ud, err);
+    return teleport_client_list_app_servers(impl, labels, cb, ud, err);
 }
 
 static int t_watch(void *impl, const char *const *kinds, size_t n_kinds, teleport_event_cb event_cb,
@@ -62,9 +63,10 @@ static int t_delete_app(void *impl, const char *name, teleport_done_cb cb, void 
     return teleport_client_delete_app(impl, name, cb, ud, err);
 }
 
-static int t_list_db_servers(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err)
+static int t_list_db_servers(void *impl, const struct kv_list *labels, teleport_list_cb cb, void *ud,
+                             struct enr_error *err)
 {
-    return teleport_client_list_db_servers(impl, cb, ud, err);
+    return teleport_client_list_db_servers(impl, labels, cb, ud, err);
 }
 
 static int t_list_pages(void *impl, bool db, teleport_page_cb cb, void *ud, struct enr_error *err)

@@ -37,7 +37,9 @@ struct teleport_ops {
      * (teleport_client_list_pages: ListApps / ListDatabases, or GetApps /
      * GetDatabases on a server without them). */
     int (*list_pages)(void *impl, bool db, teleport_page_cb cb, void *ud, struct enr_error *err);
-    int (*list_app_servers)(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err);
+    /* The servers of apps (databases) carrying labels (NULL: all). */
+    int (*list_app_servers)(void *impl, const struct kv_list *labels, teleport_list_cb cb, void *ud,
+                            struct enr_error *err);
     /* Returns a watch id > 0. */
     int (*watch)(void *impl, const char *const *kinds, size_t n_kinds, teleport_event_cb event_cb,
                  teleport_done_cb end_cb, void *ud, struct enr_error *err);
@@ -46,7 +48,8 @@ struct teleport_ops {
     int (*update_app)(void *impl, const struct resource *app, teleport_done_cb cb, void *ud, struct enr_error *err);
     int (*delete_app)(void *impl, const char *name, teleport_done_cb cb, void *ud, struct enr_error *err);
     /* Databases. */
-    int (*list_db_servers)(void *impl, teleport_list_cb cb, void *ud, struct enr_error *err);
+    int (*list_db_servers)(void *impl, const struct kv_list *labels, teleport_list_cb cb, void *ud,
+                           struct enr_error *err);
     int (*create_database)(void *impl, const struct resource *db, teleport_done_cb cb, void *ud,
                            struct enr_error *err);
     int (*update_database)(void *impl, const struct resource *db, teleport_done_cb cb, void *ud,

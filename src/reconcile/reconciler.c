@@ -611,7 +611,8 @@ static int make_parts(struct reconciler *r, const struct reconciler_config *cfg,
     struct docker_sync_callbacks dcb = {.on_change = on_docker_change, .on_resync = on_docker_resync,
                                         .on_listed = on_listed, .ud = r, .on_stream_end = on_docker_stream_end};
     struct teleport_view_config vcfg = {.owner = cfg->owner, .resync_sec = r->cfg.resync_sec,
-                                        .confirm_sec = cfg->confirm_sec};
+                                        .confirm_sec = cfg->confirm_sec,
+                                        .watch_servers = cfg->agent != NULL && !cfg->plan_only && !cfg->dry_run};
     struct teleport_view_callbacks vcb = {.on_change = on_view_change, .on_listed = on_view_listed,
                                           .on_server = reconcile_agents_on_server,
                                           .on_watch = reconcile_agents_on_watch, .ud = r};
@@ -655,6 +656,13 @@ struct reconciler *reconciler_new(uv_loop_t *loop, const struct reconciler_confi
     if (r->cfg.coalesce_ms == 0)
         r->cfg.coalesce_ms = 5;
     r->rules = rules;
+    /* Another owner's apps and databases are read in brief: the planner
+     * reads only their name, revision and owner (teleport_event.h). */
+    if (teleport_client_set_detail(tc, PLANNER_LABEL_OWNER, cfg->owner) < 0) {
+        free(r);
+        err_set(err, -ENOMEM, "reconciler: out of memory");
+        return NULL;
+    }
     clients_docker(&r->dops, dc);
     clients_teleport(&r->tops, tc);
     container_table_init(&r->table);

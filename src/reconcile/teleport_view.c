@@ -96,6 +96,7 @@ struct teleport_view {
     struct backoff watch_backoff;
 
     bool confirm_running;
+    struct kv_list owner_label;  /* {PLANNER_LABEL_OWNER: owner}: the servers a confirmation lists */
     uv_timer_t list_timer, watch_timer, confirm_timer;
     struct list reqs;             /* list head */
 };
@@ -674,7 +675,7 @@ static void app_servers_cb(void *ud, const struct enr_error *err, struct resourc
     /* Then the database servers, when a created database waits for one. */
     if (!db_phase && tv->ops.list_db_servers != NULL && unconfirmed_dbs(tv)) {
         q->db_phase = true;
-        if (tv->ops.list_db_servers(tv->ops.impl, app_servers_cb, q, &e) == 0)
+        if (tv->ops.list_db_servers(tv->ops.impl, &tv->owner_label, app_servers_cb, q, &e) == 0)
             return;
         log_debug(LOG_TELEPORT, "ListResources(db_server): %s", e.msg);
     }
@@ -703,7 +704,7 @@ static void confirm_timer_cb(uv_timer_t *h)
 
     if (tv->closing || tv->confirm_running || tv->unconfirmed.len == 0 || (q = req_new(tv)) == NULL)
         return;
-    if (tv->ops.list_app_servers(tv->ops.impl, app_servers_cb, q, &err) < 0) {
+    if (tv->ops.list_app_servers(tv->ops.impl, &tv->owner_label, app_servers_cb, q, &err) < 0) {
         req_free(q);
         uv_timer_start(&tv->confirm_timer, confirm_timer_cb, CONFIRM_EVERY_MS, 0);
         return;
@@ -745,16 +746,16 @@ static void watch_event_cb(void *ud, const struct teleport_event *ev)
     backoff_reset(&tv->watch_backoff);
     if (ev->op == TELEPORT_EVENT_INIT) {
         /* Events from here on are deltas; a listing taken now is their base. */
-        log_info(LOG_TELEPORT, "watching apps and app servers, databases and database servers");
+        log_info(LOG_TELEPORT, "watching apps%s and databases", tv->cfg.watch_servers ? ", app servers" : "");
         tv->watch_live = true;
         teleport_view_relist(tv);
         if (tv->cb.on_watch != NULL)
             tv->cb.on_watch(tv->cb.ud, true);
         return;
     }
-    if (strcmp(ev->kind, "app_server") == 0 || strcmp(ev->kind, "db_server") == 0) {
+    if (strcmp(ev->kind, "app_server") == 0) {
         if (ev->op == TELEPORT_EVENT_PUT)
-            served(tv, strcmp(ev->kind, "db_server") == 0 ? RESOURCE_DB : RESOURCE_APP, ev->res.name);
+            served(tv, RESOURCE_APP, ev->res.name);
         if (tv->cb.on_server != NULL)
             tv->cb.on_server(tv->cb.ud, ev);
         return;
@@ -800,9 +801,13 @@ static void watch_end_cb(void *ud, const struct enr_error *err)
 
 void teleport_view_watch(struct teleport_view *tv)
 {
-    /* AllowPartialSuccess: kinds the identity may not read are left out. */
-    static const char *const kinds[] = {"app", "app_server", "db", "db_server"};
-    const size_t n = sizeof(kinds) / sizeof(kinds[0]);
+    /* AllowPartialSuccess: kinds the identity may not read are left out.
+     * Teleport cannot narrow a kind by label (WatchKind.Matches,
+     * api/types/events.go): every enroller sees every app of the cluster,
+     * so app servers, whose heartbeats never stop, only when asked. */
+    static const char *const with_servers[] = {"app", "app_server", "db"}, *const without[] = {"app", "db"};
+    const char *const *kinds = tv->cfg.watch_servers ? with_servers : without;
+    const size_t n = tv->cfg.watch_servers ? 3 : 2;
     struct enr_error err = {0};
     int id;
 
@@ -828,7 +833,12 @@ struct teleport_view *teleport_view_new(uv_loop_t *loop, const struct teleport_v
         err_set(err, -EINVAL, "Teleport view: resync period must be > 0");
         return NULL;
     }
-    if ((tv = calloc(1, sizeof(*tv))) == NULL || (tv->owner = strdup(cfg->owner)) == NULL) {
+    if ((tv = calloc(1, sizeof(*tv))) == NULL || (tv->owner = strdup(cfg->owner)) == NULL ||
+        kv_set(&tv->owner_label, PLANNER_LABEL_OWNER, cfg->owner) < 0) {
+        if (tv != NULL) {
+            kv_cleanup(&tv->owner_label);
+            free(tv->owner);
+        }
         free(tv);
         err_set(err, -ENOMEM, "Teleport view: out of memory");
         return NULL;
@@ -941,6 +951,7 @@ void teleport_view_free(struct teleport_view *tv)
     strmap_cleanup(&tv->recent);
     free_values(&tv->written);
     free_values(&tv->unconfirmed);
+    kv_cleanup(&tv->owner_label);
     free(tv->owner);
     free(tv);
 }

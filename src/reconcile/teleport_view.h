@@ -49,6 +49,12 @@ struct teleport_view_config {
     const char *owner;       /* counts the owned apps (copied) */
     unsigned resync_sec;     /* longest wait before a failed listing is retried, > 0 */
     unsigned confirm_sec;    /* report a created app not served after this long; 0: do not check */
+    /* Watch app_server events too (agent mode waits for its agents' app
+     * servers).  Without it the watch has apps and databases only: every
+     * App Service of the cluster heartbeats each of its app servers, and
+     * those events would reach every enroller of the fleet; a created app
+     * is confirmed served by a listing of the owner's app servers alone. */
+    bool watch_servers;
 };
 
 struct teleport_view_callbacks {
@@ -56,8 +62,8 @@ struct teleport_view_callbacks {
     void (*on_change)(void *ud, const char *name);
     /* A listing answered (complete) or failed (not complete). */
     void (*on_listed)(void *ud, bool complete);
-    /* Optional (NULL: none).  The watch showed an app_server or db_server
-     * (PUT: the served app with container_id = host id; DELETE). */
+    /* Optional (NULL: none).  The watch showed an app_server (watch_servers;
+     * PUT: the served app's name with container_id = host id; DELETE). */
     void (*on_server)(void *ud, const struct teleport_event *ev);
     /* Optional.  The watch became live (its INIT event) or ended. */
     void (*on_watch)(void *ud, bool live);

@@ -52,6 +52,7 @@ struct tc_op {
     /* ListResources paging */
     int32_t limit;
     char *start_key;
+    struct kv_list labels;        /* ListResources: only the servers with these labels (none: all) */
     struct resource_list acc;
 };
 
@@ -65,6 +66,7 @@ struct teleport_client {
     int next_watch_id;
     struct tc_op *ops;            /* with a call in flight */
     struct teleport_call_hooks hooks; /* counting, for metrics */
+    struct teleport_detail detail;    /* label and value owned here; label NULL: all in full */
 };
 
 void teleport_client_set_hooks(struct teleport_client *tc, const struct teleport_call_hooks *h)
@@ -73,6 +75,21 @@ void teleport_client_set_hooks(struct teleport_client *tc, const struct teleport
         tc->hooks = *h;
     else
         memset(&tc->hooks, 0, sizeof(tc->hooks));
+}
+
+int teleport_client_set_detail(struct teleport_client *tc, const char *label, const char *value)
+{
+    char *l = NULL, *v = NULL;
+
+    if (label != NULL && ((l = strdup(label)) == NULL || (v = strdup(value ? value : "")) == NULL)) {
+        free(l);
+        return -ENOMEM;
+    }
+    free((char *)tc->detail.label);
+    free((char *)tc->detail.value);
+    tc->detail.label = l;
+    tc->detail.value = v;
+    return 0;
 }
 
 /* ---- operations ---- */
@@ -111,6 +128,7 @@ static void op_free(struct tc_op *op)
         return;
     op_unlink(op);
     free(op->start_key);
+    kv_cleanup(&op->labels);
     resource_list_cleanup(&op->acc);
     if (op->secret != NULL) {
         OPENSSL_cleanse(op->secret, strlen(op->secret));
@@ -275,8 +293,8 @@ static void finish_get_list(struct tc_op *op, const struct enr_error *err, const
                                op->db ? "DatabaseV3List" : "AppV3List");
     for (size_t i = 0; err == NULL && i < n; i++) {
         struct resource *r = resource_list_push(&op->acc);
-        if (r == NULL || (op->db ? teleport_convert_from_db(dbs->databases[i], r)
-                                 : teleport_convert_from_app(apps->apps[i], r)) < 0)
+        if (r == NULL || (op->db ? teleport_convert_from_db(dbs->databases[i], &op->tc->detail, r)
+                                 : teleport_convert_from_app(apps->apps[i], &op->tc->detail, r)) < 0)
             err = &e, err_set(&e, -ENOMEM, "%s: out of memory", what);
     }
     types__app_v3_list__free_unpacked(apps, NULL);
@@ -320,7 +338,6 @@ static void finish_list_page(struct tc_op *op, const struct enr_error *err, cons
                                "ListResources(%s): INTERNAL: cannot decode ListResourcesResponse", op->list_type);
     for (size_t i = 0; err == NULL && i < resp->n_resources; i++) {
         const Proto__PaginatedResource *pr = resp->resources[i];
-        const char *host;
         struct resource *r;
         int rc;
 
@@ -329,18 +346,19 @@ static void finish_list_page(struct tc_op *op, const struct enr_error *err, cons
                 pr->databaseserver == NULL || pr->databaseserver->spec == NULL ||
                 pr->databaseserver->spec->database == NULL)
                 continue;
-            host = pr->databaseserver->spec->hostid;
         } else {
             if (pr->resource_case != PROTO__PAGINATED_RESOURCE__RESOURCE_APP_SERVER || pr->appserver == NULL ||
                 pr->appserver->spec == NULL || pr->appserver->spec->app == NULL)
                 continue;
-            host = pr->appserver->spec->hostid;
         }
         r = resource_list_push(&op->acc);
         rc = r == NULL ? -ENOMEM
-             : db      ? teleport_convert_from_db(pr->databaseserver->spec->database, r)
-                       : teleport_convert_from_app(pr->appserver->spec->app, r);
-        if (rc < 0 || resource_set_str(&r->container_id, nz(host)) < 0)
+             : db      ? teleport_convert_from_server(pr->databaseserver->spec->database->metadata,
+                                                      pr->databaseserver->metadata, pr->databaseserver->spec->hostid,
+                                                      RESOURCE_DB, r)
+                       : teleport_convert_from_server(pr->appserver->spec->app->metadata, pr->appserver->metadata,
+                                                      pr->appserver->spec->hostid, RESOURCE_APP, r);
+        if (rc < 0)
             err = &e, err_set(&e, -ENOMEM, "ListResources(%s): out of memory", op->list_type);
     }
     if (err == NULL && resp->nextkey != NULL && resp->nextkey[0] != '\0') {
@@ -372,20 +390,22 @@ static int list_page(struct tc_op *op, struct enr_error *err)
     int rc;
 
     snprintf(what, sizeof(what), "ListResources(%s)", op->list_type);
-    if (teleport_convert_pack_list_resources(op->list_type, op->limit, op->start_key, NULL, &packed, &len) < 0)
+    if (teleport_convert_pack_list_resources(op->list_type, op->limit, op->start_key, &op->labels, &packed, &len) < 0)
         return err_set(err, -ENOMEM, "%s: out of memory", what);
     rc = op_call_packed(op, "ListResources", what, packed, len, err);
     free(packed);
     return rc;
 }
 
-static int list_servers(struct teleport_client *tc, const char *type, teleport_list_cb cb, void *ud,
-                        struct enr_error *err)
+static int list_servers(struct teleport_client *tc, const char *type, const struct kv_list *labels,
+                        teleport_list_cb cb, void *ud, struct enr_error *err)
 {
     struct tc_op *op = op_new(tc, finish_list_page, ud);
     int rc;
-    if (op == NULL)
+    if (op == NULL || (labels != NULL && kv_copy(&op->labels, labels) < 0)) {
+        op_free(op);
         return err_set(err, -ENOMEM, "ListResources(%s): out of memory", type);
+    }
     op->list_cb = cb;
     op->list_type = type;
     op->limit = LIST_PAGE_SIZE;
@@ -462,8 +482,8 @@ static void finish_kind_page(struct tc_op *op, const struct enr_error *err, cons
     }
     for (size_t i = 0; err == NULL && i < n; i++) {
         struct resource *r = resource_list_push(&op->acc);
-        if (r == NULL || (op->db ? teleport_convert_from_db(dbs->databases[i], r)
-                                 : teleport_convert_from_app(apps->applications[i], r)) < 0)
+        if (r == NULL || (op->db ? teleport_convert_from_db(dbs->databases[i], &op->tc->detail, r)
+                                 : teleport_convert_from_app(apps->applications[i], &op->tc->detail, r)) < 0)
             err = &e, err_set(&e, -ENOMEM, "%s: out of memory", what);
     }
     /* A page may be empty and still have a next key: Teleport sets it
@@ -566,6 +586,8 @@ void teleport_client_free(struct teleport_client *tc)
         op_free(op);
     }
     teleport_conn_free(tc->tn);
+    free((char *)tc->detail.label);
+    free((char *)tc->detail.value);
     free(tc);
 }
 
@@ -601,15 +623,16 @@ int teleport_client_get_apps(struct teleport_client *tc, teleport_list_cb cb, vo
     return get_list(tc, false, cb, NULL, ud, err);
 }
 
-int teleport_client_list_app_servers(struct teleport_client *tc, teleport_list_cb cb, void *ud,
-                                     struct enr_error *err)
+int teleport_client_list_app_servers(struct teleport_client *tc, const struct kv_list *labels, teleport_list_cb cb,
+                                     void *ud, struct enr_error *err)
 {
-    return list_servers(tc, "app_server", cb, ud, err);
+    return list_servers(tc, "app_server", labels, cb, ud, err);
 }
 
-int teleport_client_list_db_servers(struct teleport_client *tc, teleport_list_cb cb, void *ud, struct enr_error *err)
+int teleport_client_list_db_servers(struct teleport_client *tc, const struct kv_list *labels, teleport_list_cb cb,
+                                    void *ud, struct enr_error *err)
 {
-    return list_servers(tc, "db_server", cb, ud, err);
+    return list_servers(tc, "db_server", labels, cb, ud, err);
 }
 
 int teleport_client_list_apps(struct teleport_client *tc, teleport_list_cb cb, void *ud, struct enr_error *err)
@@ -816,7 +839,7 @@ int teleport_client_delete_app_server(struct teleport_client *tc, const char *ho
 static int watch_msg(struct tc_op *op, const uint8_t *msg, size_t len)
 {
     struct teleport_event ev;
-    int rc = teleport_convert_event(msg, len, &ev);
+    int rc = teleport_convert_event(msg, len, &op->tc->detail, &ev);
     if (rc == 0)
         op->event_cb(op->ud, &ev);
     resource_cleanup(&ev.res);

@@ -59,6 +59,11 @@ enum teleport_mode teleport_client_mode(const struct teleport_client *tc);
 /* Counting hooks for metrics, given to every call (teleport_call.h);
  * copied; NULL: none. */
 void teleport_client_set_hooks(struct teleport_client *tc, const struct teleport_call_hooks *h);
+/* Apps and databases read from Teleport (listings, watch events) are
+ * decoded in full only when their label `label` is `value`; any other in
+ * brief (struct teleport_detail).  Copied; label NULL (the default): all in
+ * full.  -ENOMEM. */
+int teleport_client_set_detail(struct teleport_client *tc, const char *label, const char *value);
 /* Connections opened so far (for tests and the benchmark). */
 unsigned teleport_client_n_connects(const struct teleport_client *tc);
 /* Credential generation (1, +1 per accepted reload). */
@@ -74,12 +79,15 @@ typedef void (*teleport_ping_cb)(void *ud, const struct enr_error *err, const ch
 typedef void (*teleport_list_cb)(void *ud, const struct enr_error *err, struct resource_list *items);
 
 int teleport_client_ping(struct teleport_client *tc, teleport_ping_cb cb, void *ud, struct enr_error *err);
-/* GetApps: every app the identity may read, as resources (revision set). */
+/* GetApps: every app the identity may read, as resources (revision set;
+ * in full or in brief, teleport_client_set_detail). */
 int teleport_client_get_apps(struct teleport_client *tc, teleport_list_cb cb, void *ud, struct enr_error *err);
-/* ListResources(app_server), all pages: each item is the served app (its
- * name/labels/uri), host id in container_id. */
-int teleport_client_list_app_servers(struct teleport_client *tc, teleport_list_cb cb, void *ud,
-                                     struct enr_error *err);
+/* ListResources(app_server), all pages: each item is named after the app
+ * served, host id in container_id (teleport_convert_from_server).  labels
+ * (NULL: none) narrows the listing on the server to the servers carrying
+ * them, the served app's labels included (AppServerV3.GetAllLabels). */
+int teleport_client_list_app_servers(struct teleport_client *tc, const struct kv_list *labels, teleport_list_cb cb,
+                                     void *ud, struct enr_error *err);
 /* ListApps / ListDatabases, every page (LIST_PAGE_SIZE each, halved when a
  * page does not fit in a message; an empty page with a next key goes on).
  * A server that answers UNIMPLEMENTED (older than the paginated calls) is
@@ -97,9 +105,10 @@ int teleport_client_list_databases(struct teleport_client *tc, teleport_list_cb 
 typedef void (*teleport_page_cb)(void *ud, const struct enr_error *err, struct resource_list *items, bool last);
 int teleport_client_list_pages(struct teleport_client *tc, bool db, teleport_page_cb cb, void *ud,
                                struct enr_error *err);
-/* ListResources(db_server), all pages: each item is the served database,
- * host id in container_id. */
-int teleport_client_list_db_servers(struct teleport_client *tc, teleport_list_cb cb, void *ud, struct enr_error *err);
+/* ListResources(db_server), all pages: each item is named after the
+ * database served, host id in container_id; labels as above. */
+int teleport_client_list_db_servers(struct teleport_client *tc, const struct kv_list *labels, teleport_list_cb cb,
+                                    void *ud, struct enr_error *err);
 int teleport_client_create_app(struct teleport_client *tc, const struct resource *app, teleport_done_cb cb,
                                void *ud, struct enr_error *err);
 /* UpdateApp: app->revision is echoed back. */

@@ -18,6 +18,38 @@ static int strv_from(struct resource_strv *dst, char *const *src, size_t n)
     return 0;
 }
 
+/* Whether a resource with metadata md is decoded in full under d: d asks
+ * for every resource (NULL, or no label), or md carries d's label with
+ * d's value. */
+static bool in_full(const Types__Metadata *md, const struct teleport_detail *d)
+{
+    if (d == NULL || d->label == NULL)
+        return true;
+    for (size_t i = 0; md != NULL && i < md->n_labels; i++)
+        if (strcmp(nz(md->labels[i]->key), d->label) == 0)
+            return strcmp(nz(md->labels[i]->value), nz(d->value)) == 0;
+    return false;
+}
+
+/* Metadata common to apps and databases: in full, or in brief (name,
+ * revision, expiry and d's label only). */
+static int from_metadata(const Types__Metadata *md, const struct teleport_detail *d, bool full, struct resource *r)
+{
+    if (md == NULL)
+        return 0;
+    if (resource_set_str(&r->name, nz(md->name)) < 0 || resource_set_str(&r->revision, nz(md->revision)) < 0 ||
+        (full && resource_set_str(&r->description, nz(md->description)) < 0))
+        return -ENOMEM;
+    for (size_t i = 0; i < md->n_labels; i++) {
+        const char *key = nz(md->labels[i]->key);
+        if ((full || strcmp(key, d->label) == 0) && kv_set(&r->labels, key, nz(md->labels[i]->value)) < 0)
+            return -ENOMEM;
+    }
+    if (md->expires != NULL && md->expires->seconds != TELEPORT_GO_ZERO_TIME)
+        r->expires = md->expires->seconds;
+    return 0;
+}
+
 /* The options (struct resource_opts): RequiredAppNames, CORS, TCPPorts,
  * UseAnyProxyPublicAddr and Rewrite; r->opts stays NULL when none is set. */
 static int from_app_options(const Types__AppSpecV3 *sp, struct resource *r)
@@ -76,23 +108,15 @@ static int from_app_options(const Types__AppSpecV3 *sp, struct resource *r)
     return 0;
 }
 
-int teleport_convert_from_app(const Types__AppV3 *a, struct resource *r)
+int teleport_convert_from_app(const Types__AppV3 *a, const struct teleport_detail *d, struct resource *r)
 {
-    const Types__Metadata *md = a->metadata;
     const Types__AppSpecV3 *sp = a->spec;
+    bool full = in_full(a->metadata, d);
 
     r->kind = RESOURCE_APP;
-    if (md != NULL) {
-        if (resource_set_str(&r->name, nz(md->name)) < 0 || resource_set_str(&r->description, nz(md->description)) < 0 ||
-            resource_set_str(&r->revision, nz(md->revision)) < 0)
-            return -ENOMEM;
-        for (size_t i = 0; i < md->n_labels; i++)
-            if (kv_set(&r->labels, nz(md->labels[i]->key), nz(md->labels[i]->value)) < 0)
-                return -ENOMEM;
-        if (md->expires != NULL && md->expires->seconds != TELEPORT_GO_ZERO_TIME)
-            r->expires = md->expires->seconds;
-    }
-    if (sp != NULL) {
+    if (from_metadata(a->metadata, d, full, r) < 0)
+        return -ENOMEM;
+    if (full && sp != NULL) {
         if (resource_set_str(&r->uri, nz(sp->uri)) < 0 || resource_set_str(&r->public_addr, nz(sp->publicaddr)) < 0)
             return -ENOMEM;
         r->insecure_skip_verify = sp->insecureskipverify;
@@ -207,29 +231,26 @@ fail:
 }
 
 
-/* Metadata common to apps and databases. */
-static int from_metadata(const Types__Metadata *md, struct resource *r)
+int teleport_convert_from_db(const Types__DatabaseV3 *db, const struct teleport_detail *d, struct resource *r)
 {
-    if (md == NULL)
-        return 0;
-    if (resource_set_str(&r->name, nz(md->name)) < 0 || resource_set_str(&r->description, nz(md->description)) < 0 ||
-        resource_set_str(&r->revision, nz(md->revision)) < 0)
+    bool full = in_full(db->metadata, d);
+
+    r->kind = RESOURCE_DB;
+    if (from_metadata(db->metadata, d, full, r) < 0)
         return -ENOMEM;
-    for (size_t i = 0; i < md->n_labels; i++)
-        if (kv_set(&r->labels, nz(md->labels[i]->key), nz(md->labels[i]->value)) < 0)
-            return -ENOMEM;
-    if (md->expires != NULL && md->expires->seconds != TELEPORT_GO_ZERO_TIME)
-        r->expires = md->expires->seconds;
+    if (full && db->spec != NULL &&
+        (resource_set_str(&r->uri, nz(db->spec->uri)) < 0 || resource_set_str(&r->protocol, nz(db->spec->protocol)) < 0))
+        return -ENOMEM;
     return 0;
 }
 
-int teleport_convert_from_db(const Types__DatabaseV3 *d, struct resource *r)
+int teleport_convert_from_server(const Types__Metadata *served, const Types__Metadata *md, const char *host_id,
+                                 enum resource_kind kind, struct resource *r)
 {
-    r->kind = RESOURCE_DB;
-    if (from_metadata(d->metadata, r) < 0)
-        return -ENOMEM;
-    if (d->spec != NULL &&
-        (resource_set_str(&r->uri, nz(d->spec->uri)) < 0 || resource_set_str(&r->protocol, nz(d->spec->protocol)) < 0))
+    const char *name = served != NULL ? served->name : md != NULL ? md->name : NULL;
+
+    r->kind = kind;
+    if (resource_set_str(&r->name, nz(name)) < 0 || resource_set_str(&r->container_id, nz(host_id)) < 0)
         return -ENOMEM;
     return 0;
 }
@@ -284,7 +305,7 @@ fail:
     return rc;
 }
 
-int teleport_convert_event(const uint8_t *msg, size_t len, struct teleport_event *ev)
+int teleport_convert_event(const uint8_t *msg, size_t len, const struct teleport_detail *d, struct teleport_event *ev)
 {
     Proto__Event *e = proto__event__unpack(NULL, len, msg);
     int rc = 0;
@@ -302,31 +323,28 @@ int teleport_convert_event(const uint8_t *msg, size_t len, struct teleport_event
     switch (e->resource_case) {
     case PROTO__EVENT__RESOURCE_APP:
         snprintf(ev->kind, sizeof(ev->kind), "app");
-        rc = teleport_convert_from_app(e->app, &ev->res);
+        rc = teleport_convert_from_app(e->app, d, &ev->res);
         break;
     case PROTO__EVENT__RESOURCE_DATABASE:
         snprintf(ev->kind, sizeof(ev->kind), "db");
-        rc = teleport_convert_from_db(e->database, &ev->res);
+        rc = teleport_convert_from_db(e->database, d, &ev->res);
         break;
-    case PROTO__EVENT__RESOURCE_APP_SERVER:
+    case PROTO__EVENT__RESOURCE_APP_SERVER: {
+        const Types__AppServerSpecV3 *sp = e->appserver->spec;
         snprintf(ev->kind, sizeof(ev->kind), "app_server");
-        if (e->appserver->spec != NULL && e->appserver->spec->app != NULL)
-            rc = teleport_convert_from_app(e->appserver->spec->app, &ev->res);
-        else if (e->appserver->metadata != NULL)
-            rc = resource_set_str(&ev->res.name, nz(e->appserver->metadata->name));
-        if (rc == 0 && e->appserver->spec != NULL)
-            rc = resource_set_str(&ev->res.container_id, nz(e->appserver->spec->hostid));
+        rc = teleport_convert_from_server(sp != NULL && sp->app != NULL ? sp->app->metadata : NULL,
+                                          e->appserver->metadata, sp != NULL ? sp->hostid : NULL, RESOURCE_APP,
+                                          &ev->res);
         break;
-    case PROTO__EVENT__RESOURCE_DATABASE_SERVER:
+    }
+    case PROTO__EVENT__RESOURCE_DATABASE_SERVER: {
+        const Types__DatabaseServerSpecV3 *sp = e->databaseserver->spec;
         snprintf(ev->kind, sizeof(ev->kind), "db_server");
-        ev->res.kind = RESOURCE_DB;
-        if (e->databaseserver->spec != NULL && e->databaseserver->spec->database != NULL)
-            rc = teleport_convert_from_db(e->databaseserver->spec->database, &ev->res);
-        else if (e->databaseserver->metadata != NULL)
-            rc = resource_set_str(&ev->res.name, nz(e->databaseserver->metadata->name));
-        if (rc == 0 && e->databaseserver->spec != NULL)
-            rc = resource_set_str(&ev->res.container_id, nz(e->databaseserver->spec->hostid));
+        rc = teleport_convert_from_server(sp != NULL && sp->database != NULL ? sp->database->metadata : NULL,
+                                          e->databaseserver->metadata, sp != NULL ? sp->hostid : NULL,
+                                          RESOURCE_DB, &ev->res);
         break;
+    }
     case PROTO__EVENT__RESOURCE_RESOURCE_HEADER: {
         const Types__ResourceHeader *h = e->resourceheader;
         snprintf(ev->kind, sizeof(ev->kind), "%s", nz(h->kind));

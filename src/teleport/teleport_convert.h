@@ -19,9 +19,15 @@
 
 #define TELEPORT_GO_ZERO_TIME (-62135596800LL) /* 0001-01-01T00:00:00Z: Go's "unset" time */
 
-/* Fill r (initialised by resource_init) from a decoded message; -ENOMEM. */
-int teleport_convert_from_app(const Types__AppV3 *a, struct resource *r);
-int teleport_convert_from_db(const Types__DatabaseV3 *d, struct resource *r);
+/* Fill r (initialised by resource_init) from a decoded message, in full or
+ * in brief as d says (struct teleport_detail; NULL: in full); -ENOMEM. */
+int teleport_convert_from_app(const Types__AppV3 *a, const struct teleport_detail *d, struct resource *r);
+int teleport_convert_from_db(const Types__DatabaseV3 *db, const struct teleport_detail *d, struct resource *r);
+/* What enroller reads of an app_server or db_server: r->name is the name of
+ * what it serves (served's, or the server's own md when served is NULL),
+ * r->container_id its host id, r->kind kind; -ENOMEM. */
+int teleport_convert_from_server(const Types__Metadata *served, const Types__Metadata *md, const char *host_id,
+                                 enum resource_kind kind, struct resource *r);
 /* Pack r as types.AppV3 / types.DatabaseV3 (kind, version v3, namespace
  * "default") into a malloc'd buffer; -ENOMEM. */
 int teleport_convert_pack_app(const struct resource *r, uint8_t **out, size_t *out_len);
@@ -54,8 +60,9 @@ int teleport_convert_pack_delete_app_server(const char *host_id, const char *nam
 int teleport_convert_pack_watch(const char *const *kinds, size_t n_kinds, int allow_partial, uint8_t **out,
                                 size_t *out_len);
 
-/* Decodes an Event into ev (res initialised here; resource_cleanup it).
- * -EPROTO when msg is not an Event, -ENOMEM. */
-int teleport_convert_event(const uint8_t *msg, size_t len, struct teleport_event *ev);
+/* Decodes an Event into ev (res initialised here; resource_cleanup it), an
+ * app or database in full or in brief as d says.  -EPROTO when msg is not
+ * an Event, -ENOMEM. */
+int teleport_convert_event(const uint8_t *msg, size_t len, const struct teleport_detail *d, struct teleport_event *ev);
 
 #endif
