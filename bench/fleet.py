@@ -90,12 +90,13 @@ class FleetCluster(harness.Cluster):
                  "--ready", ready], stdout=self.replay_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
             self.docker_hosts.append("unix://" + sock)
         # The observer's host: no containers.
-        sock, ready = os.path.join(self.tmp, "replay-obs.sock"), os.path.join(self.tmp, "replay-obs.ready")
+        obs_sock, obs_ready = os.path.join(self.tmp, "replay-obs.sock"), os.path.join(self.tmp, "replay-obs.ready")
         self.replays.append(subprocess.Popen(
-            [common.PY, common.REPLAY, "--socket", sock, "-n", "0", "--prefix", "obs", "--ready", ready],
+            [common.PY, common.REPLAY, "--socket", obs_sock, "-n", "0", "--prefix", "obs", "--ready", obs_ready],
             stdout=self.replay_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
-        self.observer_host = "unix://" + sock
-        for ready in [os.path.join(self.tmp, "replay-%02d.ready" % h) for h in range(self.hosts)] + [ready]:
+        self.observer_host = "unix://" + obs_sock
+        readies = [os.path.join(self.tmp, "replay-%02d.ready" % h) for h in range(self.hosts)] + [obs_ready]
+        for ready in readies:
             harness.wait_for(lambda r=ready: os.path.exists(r), timeout=120, what="replay server " + ready)
         self.docker_host = self.docker_hosts[0]
 

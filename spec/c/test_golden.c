@@ -172,7 +172,7 @@ static void test_list_resources_response(void)
     resource_cleanup(&r);
     /* What enroller reads of a server: the name served and the host. */
     ASSERT_EQ(resource_init(&r), 0);
-    ASSERT_EQ(teleport_convert_from_server(s->spec->app->metadata, s->metadata, s->spec->hostid, RESOURCE_APP, &r), 0);
+    ASSERT_EQ(teleport_convert_from_app_server(s, &r), 0);
     ASSERT_EQ(r.kind, RESOURCE_APP);
     ASSERT_STREQ(r.name, "echo");
     ASSERT_STREQ(r.container_id, "5b0f6c0e-8a55-4c3e-9d0a-2f3b1c9e7d21");

@@ -83,9 +83,7 @@ static void list_resources(const uint8_t *msg, size_t len)
             pr->appserver->spec == NULL || pr->appserver->spec->app == NULL)
             continue;
         struct resource *r = resource_list_push(&acc);
-        FUZZ_CHECK(r != NULL && teleport_convert_from_server(pr->appserver->spec->app->metadata,
-                                                             pr->appserver->metadata, pr->appserver->spec->hostid,
-                                                             RESOURCE_APP, r) == 0);
+        FUZZ_CHECK(r != NULL && teleport_convert_from_app_server(pr->appserver, r) == 0);
         FUZZ_CHECK(r->container_id != NULL);
         check_resource(r, 0);
     }

@@ -353,11 +353,8 @@ static void finish_list_page(struct tc_op *op, const struct enr_error *err, cons
         }
         r = resource_list_push(&op->acc);
         rc = r == NULL ? -ENOMEM
-             : db      ? teleport_convert_from_server(pr->databaseserver->spec->database->metadata,
-                                                      pr->databaseserver->metadata, pr->databaseserver->spec->hostid,
-                                                      RESOURCE_DB, r)
-                       : teleport_convert_from_server(pr->appserver->spec->app->metadata, pr->appserver->metadata,
-                                                      pr->appserver->spec->hostid, RESOURCE_APP, r);
+             : db      ? teleport_convert_from_db_server(pr->databaseserver, r)
+                       : teleport_convert_from_app_server(pr->appserver, r);
         if (rc < 0)
             err = &e, err_set(&e, -ENOMEM, "ListResources(%s): out of memory", op->list_type);
     }

@@ -83,7 +83,7 @@ int teleport_client_ping(struct teleport_client *tc, teleport_ping_cb cb, void *
  * in full or in brief, teleport_client_set_detail). */
 int teleport_client_get_apps(struct teleport_client *tc, teleport_list_cb cb, void *ud, struct enr_error *err);
 /* ListResources(app_server), all pages: each item is named after the app
- * served, host id in container_id (teleport_convert_from_server).  labels
+ * served, host id in container_id (teleport_convert_from_app_server).  labels
  * (NULL: none) narrows the listing on the server to the servers carrying
  * them, the served app's labels included (AppServerV3.GetAllLabels). */
 int teleport_client_list_app_servers(struct teleport_client *tc, const struct kv_list *labels, teleport_list_cb cb,

@@ -18,33 +18,27 @@ static int strv_from(struct resource_strv *dst, char *const *src, size_t n)
     return 0;
 }
 
-/* Whether a resource with metadata md is decoded in full under d: d asks
- * for every resource (NULL, or no label), or md carries d's label with
- * d's value. */
-static bool in_full(const Types__Metadata *md, const struct teleport_detail *d)
+/* Metadata common to apps and databases, in full or in brief as d says
+ * (struct teleport_detail): *full tells which, for the spec. */
+static int from_metadata(const Types__Metadata *md, const struct teleport_detail *d, struct resource *r, bool *full)
 {
-    if (d == NULL || d->label == NULL)
-        return true;
-    for (size_t i = 0; md != NULL && i < md->n_labels; i++)
-        if (strcmp(nz(md->labels[i]->key), d->label) == 0)
-            return strcmp(nz(md->labels[i]->value), nz(d->value)) == 0;
-    return false;
-}
+    const Types__Metadata__LabelsEntry *mark = NULL; /* d's label in md */
 
-/* Metadata common to apps and databases: in full, or in brief (name,
- * revision, expiry and d's label only). */
-static int from_metadata(const Types__Metadata *md, const struct teleport_detail *d, bool full, struct resource *r)
-{
+    *full = d == NULL || d->label == NULL;
     if (md == NULL)
         return 0;
+    for (size_t i = 0; !*full && mark == NULL && i < md->n_labels; i++)
+        if (strcmp(nz(md->labels[i]->key), d->label) == 0)
+            mark = md->labels[i];
+    *full = *full || (mark != NULL && strcmp(nz(mark->value), nz(d->value)) == 0);
     if (resource_set_str(&r->name, nz(md->name)) < 0 || resource_set_str(&r->revision, nz(md->revision)) < 0 ||
-        (full && resource_set_str(&r->description, nz(md->description)) < 0))
+        (*full && resource_set_str(&r->description, nz(md->description)) < 0))
         return -ENOMEM;
-    for (size_t i = 0; i < md->n_labels; i++) {
-        const char *key = nz(md->labels[i]->key);
-        if ((full || strcmp(key, d->label) == 0) && kv_set(&r->labels, key, nz(md->labels[i]->value)) < 0)
+    for (size_t i = 0; *full && i < md->n_labels; i++)
+        if (kv_set(&r->labels, nz(md->labels[i]->key), nz(md->labels[i]->value)) < 0)
             return -ENOMEM;
-    }
+    if (!*full && mark != NULL && kv_set(&r->labels, d->label, nz(mark->value)) < 0)
+        return -ENOMEM;
     if (md->expires != NULL && md->expires->seconds != TELEPORT_GO_ZERO_TIME)
         r->expires = md->expires->seconds;
     return 0;
@@ -111,10 +105,10 @@ static int from_app_options(const Types__AppSpecV3 *sp, struct resource *r)
 int teleport_convert_from_app(const Types__AppV3 *a, const struct teleport_detail *d, struct resource *r)
 {
     const Types__AppSpecV3 *sp = a->spec;
-    bool full = in_full(a->metadata, d);
+    bool full;
 
     r->kind = RESOURCE_APP;
-    if (from_metadata(a->metadata, d, full, r) < 0)
+    if (from_metadata(a->metadata, d, r, &full) < 0)
         return -ENOMEM;
     if (full && sp != NULL) {
         if (resource_set_str(&r->uri, nz(sp->uri)) < 0 || resource_set_str(&r->public_addr, nz(sp->publicaddr)) < 0)
@@ -233,10 +227,10 @@ fail:
 
 int teleport_convert_from_db(const Types__DatabaseV3 *db, const struct teleport_detail *d, struct resource *r)
 {
-    bool full = in_full(db->metadata, d);
+    bool full;
 
     r->kind = RESOURCE_DB;
-    if (from_metadata(db->metadata, d, full, r) < 0)
+    if (from_metadata(db->metadata, d, r, &full) < 0)
         return -ENOMEM;
     if (full && db->spec != NULL &&
         (resource_set_str(&r->uri, nz(db->spec->uri)) < 0 || resource_set_str(&r->protocol, nz(db->spec->protocol)) < 0))
@@ -244,8 +238,10 @@ int teleport_convert_from_db(const Types__DatabaseV3 *db, const struct teleport_
     return 0;
 }
 
-int teleport_convert_from_server(const Types__Metadata *served, const Types__Metadata *md, const char *host_id,
-                                 enum resource_kind kind, struct resource *r)
+/* A server as enroller reads it: named after what it serves (served's
+ * metadata, or its own md without one), its host id in container_id. */
+static int from_server(const Types__Metadata *served, const Types__Metadata *md, const char *host_id,
+                       enum resource_kind kind, struct resource *r)
 {
     const char *name = served != NULL ? served->name : md != NULL ? md->name : NULL;
 
@@ -253,6 +249,20 @@ int teleport_convert_from_server(const Types__Metadata *served, const Types__Met
     if (resource_set_str(&r->name, nz(name)) < 0 || resource_set_str(&r->container_id, nz(host_id)) < 0)
         return -ENOMEM;
     return 0;
+}
+
+int teleport_convert_from_app_server(const Types__AppServerV3 *s, struct resource *r)
+{
+    const Types__AppServerSpecV3 *sp = s->spec;
+    return from_server(sp != NULL && sp->app != NULL ? sp->app->metadata : NULL, s->metadata,
+                       sp != NULL ? sp->hostid : NULL, RESOURCE_APP, r);
+}
+
+int teleport_convert_from_db_server(const Types__DatabaseServerV3 *s, struct resource *r)
+{
+    const Types__DatabaseServerSpecV3 *sp = s->spec;
+    return from_server(sp != NULL && sp->database != NULL ? sp->database->metadata : NULL, s->metadata,
+                       sp != NULL ? sp->hostid : NULL, RESOURCE_DB, r);
 }
 
 int teleport_convert_pack_db(const struct resource *r, uint8_t **out, size_t *out_len)
@@ -329,22 +339,14 @@ int teleport_convert_event(const uint8_t *msg, size_t len, const struct teleport
         snprintf(ev->kind, sizeof(ev->kind), "db");
         rc = teleport_convert_from_db(e->database, d, &ev->res);
         break;
-    case PROTO__EVENT__RESOURCE_APP_SERVER: {
-        const Types__AppServerSpecV3 *sp = e->appserver->spec;
+    case PROTO__EVENT__RESOURCE_APP_SERVER:
         snprintf(ev->kind, sizeof(ev->kind), "app_server");
-        rc = teleport_convert_from_server(sp != NULL && sp->app != NULL ? sp->app->metadata : NULL,
-                                          e->appserver->metadata, sp != NULL ? sp->hostid : NULL, RESOURCE_APP,
-                                          &ev->res);
+        rc = teleport_convert_from_app_server(e->appserver, &ev->res);
         break;
-    }
-    case PROTO__EVENT__RESOURCE_DATABASE_SERVER: {
-        const Types__DatabaseServerSpecV3 *sp = e->databaseserver->spec;
+    case PROTO__EVENT__RESOURCE_DATABASE_SERVER:
         snprintf(ev->kind, sizeof(ev->kind), "db_server");
-        rc = teleport_convert_from_server(sp != NULL && sp->database != NULL ? sp->database->metadata : NULL,
-                                          e->databaseserver->metadata, sp != NULL ? sp->hostid : NULL,
-                                          RESOURCE_DB, &ev->res);
+        rc = teleport_convert_from_db_server(e->databaseserver, &ev->res);
         break;
-    }
     case PROTO__EVENT__RESOURCE_RESOURCE_HEADER: {
         const Types__ResourceHeader *h = e->resourceheader;
         snprintf(ev->kind, sizeof(ev->kind), "%s", nz(h->kind));

@@ -24,10 +24,10 @@
 int teleport_convert_from_app(const Types__AppV3 *a, const struct teleport_detail *d, struct resource *r);
 int teleport_convert_from_db(const Types__DatabaseV3 *db, const struct teleport_detail *d, struct resource *r);
 /* What enroller reads of an app_server or db_server: r->name is the name of
- * what it serves (served's, or the server's own md when served is NULL),
- * r->container_id its host id, r->kind kind; -ENOMEM. */
-int teleport_convert_from_server(const Types__Metadata *served, const Types__Metadata *md, const char *host_id,
-                                 enum resource_kind kind, struct resource *r);
+ * the app (database) it serves (the server's own without one),
+ * r->container_id its host id; -ENOMEM. */
+int teleport_convert_from_app_server(const Types__AppServerV3 *s, struct resource *r);
+int teleport_convert_from_db_server(const Types__DatabaseServerV3 *s, struct resource *r);
 /* Pack r as types.AppV3 / types.DatabaseV3 (kind, version v3, namespace
  * "default") into a malloc'd buffer; -ENOMEM. */
 int teleport_convert_pack_app(const struct resource *r, uint8_t **out, size_t *out_len);
