@@ -76,6 +76,7 @@ static int f_delete_db(void *impl, const char *name, teleport_done_cb cb, void *
 
 struct seen {
     char done[128];
+    char retried[64];         /* the names retry() reported in the step, "*": every name */
     int retries, idles;
 };
 
@@ -94,9 +95,12 @@ static void on_idle(void *ud)
     ((struct seen *)ud)->idles++;
 }
 
-static void on_retry(void *ud)
+static void on_retry(void *ud, const char *key)
 {
-    ((struct seen *)ud)->retries++;
+    struct seen *s = ud;
+    size_t n = strlen(s->retried);
+    snprintf(s->retried + n, sizeof(s->retried) - n, "%s%s", n ? " " : "", key ? key : "*");
+    s->retries++;
 }
 
 /* The loop's clock (uv_now) only moves while the loop runs, so the token
@@ -111,7 +115,7 @@ enum op {
     FAIL,           /* answer the call for arg: gRPC status */
     DOWN,           /* the call for arg failed without a status (connection refused) */
     WAIT_SENT,      /* run the loop until `status` calls were made in all */
-    WAIT_RETRY,     /* run the loop until retry() is called */
+    WAIT_RETRY,     /* run the loop until retry() is called; arg: the names it reported ("*": all) */
     WAIT_NEXT,      /* run the loop until more calls leave: `status` calls made in all then */
 };
 
@@ -163,10 +167,10 @@ static const struct tcase cases[] = {
      {{SUBMIT, "c:a c:b", 0, "a b", "", 0, 0, false, "a=" INFLIGHT},
       {FAIL, "a", GRPC_STATUS_INVALID_ARGUMENT, "b", "a!", 0, 0, false, "a=(attempt 2) after: CreateApp"},
       {OK, "b", 0, "", "b", 0, 0, false, "b="},
-      {WAIT_RETRY, NULL, 0, "", "", 0, 0, false, "a="},
+      {WAIT_RETRY, "a", 0, "", "", 0, 0, false, "a="},
       {SUBMIT, "c:a", 0, "a", "", 0, 0, false, NULL},
       {FAIL, "a", GRPC_STATUS_INVALID_ARGUMENT, "", "a!", 0, 0, false, "a=(attempt 3)"},
-      {WAIT_RETRY, NULL, 0, "", "", 0, 0, false, "a="},
+      {WAIT_RETRY, "a", 0, "", "", 0, 0, false, "a="},
       {SUBMIT, "c:a", 0, "a", "", 0, 0, false, NULL},
       {OK, "a", 0, "", "a", 0, 0, false, "a="}}},
     {"breaker opens after N transport failures and drops queued writes; a probe closes it",
@@ -176,10 +180,17 @@ static const struct tcase cases[] = {
       {DOWN, "b", 0, "c", "b!", 2, 0, false, NULL},
       {FAIL, "c", GRPC_STATUS_DEADLINE_EXCEEDED, "", "c!", 0, 2, true, "d="},
       {SUBMIT, "c:f", 0, "", "", 0, 3, true, "f="},
-      {WAIT_RETRY, NULL, 0, "", "", 0, 3, true, NULL},
+      {WAIT_RETRY, "*", 0, "", "", 0, 3, true, NULL},
       {SUBMIT, "c:f c:g", 0, "f", "", 1, 3, true, NULL},
       {OK, "f", 0, "g", "f", 0, 3, false, NULL},
       {OK, "g", 0, "", "g", 0, 3, false, NULL}}},
+    {"a retry that comes due is reported once, by its name alone",
+     {.backoff_min_ms = 20, .backoff_max_ms = 100},
+     {{SUBMIT, "c:a c:b", 0, "a b", "", 0, 0, false, NULL},
+      {FAIL, "a", GRPC_STATUS_INVALID_ARGUMENT, "b", "a!", 0, 0, false, NULL},
+      {WAIT_RETRY, "a", 0, "b", "", 0, 0, false, "a="},
+      {FAIL, "b", GRPC_STATUS_INVALID_ARGUMENT, "", "b!", 0, 0, false, NULL},
+      {WAIT_RETRY, "b", 0, "", "", 0, 0, false, "b="}}},
     {"failures of one write (not of Auth) never open the breaker",
      {.breaker_failures = 2},
      {{SUBMIT, "c:a c:b c:c", 0, "a b c", "", 0, 0, false, NULL},
@@ -204,7 +215,7 @@ static const struct tcase cases[] = {
        "db/pg=(attempt 2) after: CreateApp"},
       {SUBMIT, "c:pg", 0, "pg", "", 0, 1, false, "pg=" INFLIGHT},
       {OK, "pg", 0, "", "pg", 0, 1, false, "pg="},
-      {WAIT_RETRY, NULL, 0, "", "", 0, 1, false, "db/pg="},
+      {WAIT_RETRY, "db/pg", 0, "", "", 0, 1, false, "db/pg="},
       {SUBMIT, "d:db/pg", 0, "db/pg", "", 0, 1, false, "db/pg=" INFLIGHT},
       {OK, "db/pg", 0, "", "db/pg", 0, 1, false, "db/pg="}}},
 };
@@ -296,6 +307,7 @@ static void run_case(const struct tcase *tc)
         int retries = s.retries;
 
         s.done[0] = '\0';
+        s.retried[0] = '\0';
         switch (sp->op) {
         case SUBMIT:
             submit(ex, sp->arg);
@@ -316,6 +328,7 @@ static void run_case(const struct tcase *tc)
             while (s.retries == retries && uv_now(&loop) < deadline)
                 uv_run(&loop, UV_RUN_ONCE);
             ASSERT_TRUE(s.retries > retries);
+            ASSERT_STREQ(s.retried, sp->arg);
             break;
         default:
             answer(&f, sp->arg, sp->op, sp->status);

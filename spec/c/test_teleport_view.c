@@ -99,6 +99,8 @@ enum op {
     CREATED,        /* a create of arg ("name=uri") succeeded */
     DELETED,        /* a delete of arg succeeded */
     EXISTS,         /* a create of arg failed: ALREADY_EXISTS */
+    RESYNC,         /* teleport_view_resync (a Docker resync) */
+    IDLE,           /* run the loop for a second */
 };
 
 struct step {
@@ -165,8 +167,8 @@ static const struct tcase cases[] = {
       {PUT, "b=4", "a=1 b=4", LIVE, "b", NOLIST, 0},
       {RELIST, NULL, "a=1 b=4", 1, "", NOLIST, 1},
       {LIST, "a=1", "a=1 b=5", LIVE, "", 1, 0},
-      {PUT, "b=5", "a=1 b=5", LIVE, "b", NOLIST, 0},
-      {DEL, "x", "a=1 b=5", LIVE, "x", NOLIST, 0},
+      {PUT, "b=5", "a=1 b=5", LIVE, "", NOLIST, 0},   /* our write back: nothing to plan */
+      {DEL, "x", "a=1 b=5", LIVE, "", NOLIST, 0},
       {RELIST, NULL, "a=1 b=5", 1, "", NOLIST, 1},
       {LIST, "a=1", "a=1", LIVE, "", 1, 0}}},
     {"a failed listing: unknown, nothing absent, and retried",
@@ -182,6 +184,28 @@ static const struct tcase cases[] = {
       {EXISTS, "a=1", "", 1, "", NOLIST, 0},
       {RELISTED, NULL, "", 1, "", NOLIST, 1},
       {LIST, "a=2!", "a=2!", 1, "", 1, 0}}},
+    /* The create went to the backend; the watch follows it through Auth's
+     * cache, so it shows the name's owner without a listing. */
+    {"with a live watch, a create that finds the name taken waits for the watch, not a listing",
+     {{WATCH, NULL, "", 0, "", NOLIST, 0},
+      {INIT, NULL, "", 0, "", NOLIST, 1},
+      {LIST, "", "", LIVE, "", 1, 0},
+      {EXISTS, "a=1", "", LIVE, "", NOLIST, 0},
+      {IDLE, NULL, "", LIVE, "", NOLIST, 0},
+      {PUT, "a=2!", "a=2!", LIVE, "a", NOLIST, 0}}},
+    {"a resync lists only when no listing runs, none is due to retry and no watch keeps the view",
+     {{RELIST, NULL, "", 0, "", NOLIST, 1},
+      {RESYNC, NULL, "", 0, "", NOLIST, 1},
+      {LIST, "a=1", "a=1", 1, "", 1, 0},       /* and none after it */
+      {RESYNC, NULL, "a=1", 1, "", NOLIST, 1},
+      {LIST_FAIL, NULL, "a=1", 0, "", 0, 0},
+      {RESYNC, NULL, "a=1", 0, "", NOLIST, 0}, /* the retry's backoff decides */
+      {RELISTED, NULL, "a=1", 0, "", NOLIST, 1},
+      {LIST, "a=1", "a=1", 1, "", 1, 0},
+      {WATCH, NULL, "a=1", 1, "", NOLIST, 0},
+      {INIT, NULL, "a=1", 1, "", NOLIST, 1},
+      {LIST, "a=1", "a=1", LIVE, "", 1, 0},
+      {RESYNC, NULL, "a=1", LIVE, "", NOLIST, 0}}},
 };
 
 /* "a=1" or "a=1!" -> an app named a with uri http://a:1, ours unless "!". */
@@ -282,6 +306,23 @@ static void wait_until(uv_loop_t *loop, const struct fake *f, bool watch)
     ASSERT_TRUE(watch ? f->watching : f->listing.cb != NULL);
 }
 
+static void idle_cb(uv_timer_t *t)
+{
+    (void)t;
+}
+
+/* Runs the loop for ms: whatever the view has timed comes due meanwhile. */
+static void idle(uv_loop_t *loop, uint64_t ms)
+{
+    uv_timer_t t;
+    uv_timer_init(loop, &t);
+    uv_timer_start(&t, idle_cb, ms, 0);
+    while (uv_is_active((uv_handle_t *)&t))
+        uv_run(loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+}
+
 static void wrote(struct teleport_view *tv, enum plan_op op, const char *spec, const struct enr_error *err)
 {
     struct resource r;
@@ -353,6 +394,12 @@ static void run_case(const struct tcase *tc)
         case EXISTS:
             err_set_grpc(&err, GRPC_STATUS_ALREADY_EXISTS, "CreateApp: ALREADY_EXISTS: app exists");
             wrote(tv, PLAN_CREATE, st->arg, &err);
+            break;
+        case RESYNC:
+            teleport_view_resync(tv);
+            break;
+        case IDLE:
+            idle(&loop, 1000);
             break;
         default:
             break;

@@ -34,6 +34,7 @@ struct job {
 struct retry {
     struct backoff b;            /* b.failures: failed attempts so far */
     uint64_t due_ms;             /* loop time the retry is due */
+    bool reported;               /* retry() was told it is due */
     char last_error[200];
     char hold[260];              /* the reason handed to the planner */
 };
@@ -109,17 +110,33 @@ static void arm_retry(struct executor *ex)
     uv_timer_start(&ex->retry_timer, retry_timer_cb, due > now ? due - now : 0, 0);
 }
 
+/* Each name whose retry came due is reported once, by name; when the
+ * circuit half-opens, every name (the writes it dropped are not kept). */
 static void retry_timer_cb(uv_timer_t *t)
 {
     struct executor *ex = t->data;
+    uint64_t now = uv_now(ex->loop);
+    bool half_open = false;
+    const char *key;
+    size_t it = 0;
+    void *val;
 
-    if (ex->breaker == BREAKER_OPEN && uv_now(ex->loop) >= ex->open_until_ms) {
+    if (ex->breaker == BREAKER_OPEN && now >= ex->open_until_ms) {
         ex->breaker = BREAKER_HALF_OPEN;
+        half_open = true;
         log_info(LOG_TELEPORT, "circuit half-open: probing Auth with one write");
     }
     arm_retry(ex);
-    if (ex->cb.retry)
-        ex->cb.retry(ex->cb.ud);
+    while (strmap_next(&ex->backoff, &it, &key, &val)) {
+        struct retry *b = val;
+        if (b->reported || b->due_ms > now)
+            continue;
+        b->reported = true;
+        if (ex->cb.retry != NULL && !half_open)
+            ex->cb.retry(ex->cb.ud, key);
+    }
+    if (ex->cb.retry != NULL && half_open)
+        ex->cb.retry(ex->cb.ud, NULL);
 }
 
 static void drop_queue(struct executor *ex)
@@ -182,6 +199,7 @@ static void job_done(void *ud, const struct enr_error *err)
         }
         if (b != NULL) {
             b->due_ms = uv_now(ex->loop) + backoff_next(&b->b, &ex->rng);
+            b->reported = false;
             snprintf(b->last_error, sizeof(b->last_error), "%.199s", err->msg);
         }
         if (transport_failure(err)) {

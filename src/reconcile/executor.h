@@ -48,8 +48,9 @@ struct executor_callbacks {
     void (*done)(void *ud, enum plan_op op, const struct resource *res, const struct enr_error *err);
     /* Nothing queued and nothing in flight any more. */
     void (*idle)(void *ud);
-    /* A retry is due or the circuit half-opened: plan again. */
-    void (*retry)(void *ud);
+    /* The retry of key's failed write is due: plan it again (once per
+     * failure).  key NULL: the circuit half-opened, plan every name. */
+    void (*retry)(void *ud, const char *key);
     void *ud;
 };
 

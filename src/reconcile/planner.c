@@ -121,7 +121,7 @@ static const char *container_of(const struct resource *r)
     return c ? c : "";
 }
 
-static bool owned_by(const struct resource *r, const char *owner)
+bool planner_owned(const struct resource *r, const char *owner)
 {
     const char *o = kv_get(&r->labels, PLANNER_LABEL_OWNER);
     return o != NULL && strcmp(o, owner) == 0;
@@ -252,7 +252,7 @@ static int plan_desired(const struct planner_input *in, struct plan *p, const st
         snprintf(reason, sizeof(reason), "wanted by container %s (rule %s)", container_of(d), d->rule);
         return add_write(p, in, PLAN_CREATE, d, NULL, reason);
     }
-    if (!owned_by(t, in->owner)) {
+    if (!planner_owned(t, in->owner)) {
         const char *o = kv_get(&t->labels, PLANNER_LABEL_OWNER);
         if (in->adopt && in->policy == PLANNER_SYNC) {
             snprintf(reason, sizeof(reason), "adopting %s %s %s%s (reconcile.adopt)", d->kind == RESOURCE_DB ? "a" : "an",
@@ -372,7 +372,7 @@ int planner_plan(const struct planner_input *in, struct plan *p, struct enr_erro
         want[i] = in->desired[i];
     for (size_t i = 0; i < in->n_teleport; i++) {
         have[i] = in->teleport[i];
-        if (owned_by(have[i], in->owner))
+        if (planner_owned(have[i], in->owner))
             p->owned++;
     }
     if (in->subset)
@@ -398,7 +398,7 @@ int planner_plan(const struct planner_input *in, struct plan *p, struct enr_erro
     for (size_t i = 0; i < in->n_teleport; i++) {
         const struct resource *t = have[i];
         /* want is sorted by kind and name first, so a binary search on it works. */
-        if (!owned_by(t, in->owner) || find_name(want, in->n_desired, t) != NULL)
+        if (!planner_owned(t, in->owner) || find_name(want, in->n_desired, t) != NULL)
             continue;
         if ((rc = plan_orphan(in, p, t)) < 0)
             goto fail;

@@ -149,6 +149,10 @@ const char *planner_key_name(const char *key, enum resource_kind *kind);
 /* "app" or "database", for messages. */
 const char *planner_kind_word(enum resource_kind kind);
 
+/* r carries owner's label PLANNER_LABEL_OWNER: enroller instance owner
+ * wrote it and may change or delete it. */
+bool planner_owned(const struct resource *r, const char *owner);
+
 /* An owned resource's lease is due for a refresh: lease_sec > 0 and its
  * expiry is less than half a lease away from now (unix seconds), or it has
  * none.  Exactly half a lease left is not due yet. */

@@ -120,8 +120,7 @@ void reconcile_held_touch_lease_due(struct reconciler *r)
     const struct resource *t;
 
     for (size_t it = 0; teleport_view_next(r->tv, &it, &t);) {
-        const char *o = kv_get(&t->labels, PLANNER_LABEL_OWNER);
-        if (o != NULL && strcmp(o, r->owner) == 0 && planner_lease_due(t, now, r->cfg.lease_sec))
+        if (planner_owned(t, r->owner) && planner_lease_due(t, now, r->cfg.lease_sec))
             reconciler_touch_res(r, t);
     }
 }

@@ -41,12 +41,6 @@ void reconcile_ops_evaluate(struct reconciler *r, struct container_entry *e)
     free(before);
 }
 
-static bool ours(const struct reconciler *r, const struct resource *t)
-{
-    const char *o = kv_get(&t->labels, PLANNER_LABEL_OWNER);
-    return o != NULL && strcmp(o, r->owner) == 0;
-}
-
 static enum ops_state wanted_state(const struct reconciler *r, const struct container_entry *e,
                                    const struct resource *a, const char **msg, enum ops_guard *guard,
                                    char *buf, size_t size)
@@ -73,14 +67,14 @@ static enum ops_state wanted_state(const struct reconciler *r, const struct cont
         return OPS_STATE_WAITING;
     }
     c = t != NULL ? kv_get(&t->labels, PLANNER_LABEL_CONTAINER) : NULL;
-    if (t != NULL && ours(r, t) && c != NULL && strcmp(c, e->snap->name) == 0)
+    if (t != NULL && planner_owned(t, r->owner) && c != NULL && strcmp(c, e->snap->name) == 0)
         return OPS_STATE_REGISTERED;
     reason = strmap_get(&r->reported, name);
     container_table_wanting(&r->table, name, &n);
     if (t != NULL || n > 1) {
         if (reason != NULL) {
             *msg = reason;
-        } else if (t != NULL && ours(r, t)) {
+        } else if (t != NULL && planner_owned(t, r->owner)) {
             snprintf(buf, size, "registered for container %s", c != NULL ? c : "(none)");
             *msg = buf;
         } else if (t != NULL) {
@@ -137,7 +131,7 @@ static int add_unwanted(const struct reconciler *r, struct ops_snapshot *s, stru
         const char *msg;
         char kb[PLANNER_KEY_MAX];
 
-        if (!ours(r, t) || container_table_wanting(&r->table, planner_key(t->kind, t->name, kb), &n) != NULL)
+        if (!planner_owned(t, r->owner) || container_table_wanting(&r->table, planner_key(t->kind, t->name, kb), &n) != NULL)
             continue;
         if (cname == NULL)
             cname = "";

@@ -137,8 +137,7 @@ static void on_docker_resync(void *ud)
     /* A resync lists Docker, and Teleport too unless the watch keeps the
      * view complete (then a listing would only repeat it); it plans once
      * when both have answered. */
-    if (!teleport_view_live(r->tv))
-        teleport_view_relist(r->tv);
+    teleport_view_resync(r->tv);
 }
 
 static void on_docker_stream_end(void *ud)
@@ -274,9 +273,16 @@ static void executor_idle_cb(void *ud)
     maybe_done(ud);
 }
 
-static void executor_retry_cb(void *ud)
+static void executor_retry_cb(void *ud, const char *key)
 {
-    plan_all(ud, 0);
+    struct reconciler *r = ud;
+
+    if (key == NULL) {
+        plan_all(r, 0);
+        return;
+    }
+    reconciler_touch(r, key);
+    reconciler_schedule_plan(r, r->cfg.coalesce_ms);
 }
 
 /* ---- the deletion window ---------------------------------------------------------------- */

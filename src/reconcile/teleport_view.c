@@ -147,17 +147,11 @@ static void recent_free(struct recent_write *w)
     free(w);
 }
 
-static bool owned(const struct teleport_view *tv, const struct resource *res)
-{
-    const char *o = kv_get(&res->labels, PLANNER_LABEL_OWNER);
-    return o != NULL && strcmp(o, tv->owner) == 0;
-}
-
 static void ref_free(struct teleport_view *tv, struct resource_ref *ref)
 {
     if (ref == NULL)
         return;
-    if (owned(tv, &ref->res))
+    if (planner_owned(&ref->res, tv->owner))
         tv->owned--;
     resource_ref_put(ref);
 }
@@ -182,7 +176,7 @@ static int view_put_ref(struct teleport_view *tv, struct resource_ref *ref)
         resource_ref_put(ref);
         return -ENOMEM;
     }
-    if (owned(tv, &ref->res))
+    if (planner_owned(&ref->res, tv->owner))
         tv->owned++;
     ref_free(tv, old);
     return 0;
@@ -499,6 +493,13 @@ static void apps_page_cb(void *ud, const struct enr_error *err, struct resource_
     }
 }
 
+void teleport_view_resync(struct teleport_view *tv)
+{
+    if (tv->closing || tv->running || teleport_view_live(tv) || uv_is_active((const uv_handle_t *)&tv->list_timer))
+        return;
+    teleport_view_relist(tv);
+}
+
 void teleport_view_relist(struct teleport_view *tv)
 {
     struct enr_error err = {0};
@@ -540,10 +541,17 @@ void teleport_view_written(struct teleport_view *tv, enum plan_op op, const stru
     if (tv->closing)
         return;
     if (err != NULL) {
-        /* Our view is stale: relist soon and plan from fresh facts. */
+        /* Our view of the name is stale.  A live watch brings its present
+         * state (the write went to the backend, the watch follows it
+         * through Auth's cache); else relist soon and plan from fresh
+         * facts. */
         if (err->code == ENR_EGRPC && ((op == PLAN_CREATE && err->grpc_status == GRPC_STATUS_ALREADY_EXISTS) ||
-                                       (op == PLAN_UPDATE && err->grpc_status == GRPC_STATUS_NOT_FOUND)))
-            uv_timer_start(&tv->list_timer, list_timer_cb, STALE_RELIST_MS, 0);
+                                       (op == PLAN_UPDATE && err->grpc_status == GRPC_STATUS_NOT_FOUND))) {
+            if (teleport_view_live(tv))
+                log_debug(LOG_TELEPORT, "%s %s: the watch will show it", plan_op_name(op), res->name);
+            else
+                uv_timer_start(&tv->list_timer, list_timer_cb, STALE_RELIST_MS, 0);
+        }
         return;
     }
     /* One copy for the view and the record of the write. */
@@ -719,22 +727,26 @@ static void watch_timer_cb(uv_timer_t *h)
     teleport_view_watch(h->data);
 }
 
-/* The watch shows one of our recent writes: the cache has applied it. */
-static void mark_seen(struct teleport_view *tv, const struct teleport_event *ev)
+/* The watch shows one of our recent writes: the cache has applied it.
+ * True when ev is that write coming back (its first showing). */
+static bool mark_seen(struct teleport_view *tv, const struct teleport_event *ev)
 {
     char kb[PLANNER_KEY_MAX];
     struct recent_write *w = strmap_get(&tv->recent, key_of(&ev->res, kb));
 
     if (w == NULL || w->seen_seq != 0)
-        return;
+        return false;
     if (ev->op == TELEPORT_EVENT_DELETE ? w->op == PLAN_DELETE
                                         : (w->op != PLAN_DELETE &&
                                            resource_managed_hash(&ev->res) == resource_managed_hash(&w->ref->res)))
         w->seen_seq = ++tv->seq;
-    if (w->seen_seq != 0 && !recent_needed(tv, w, tv->running)) {
+    if (w->seen_seq == 0)
+        return false;
+    if (!recent_needed(tv, w, tv->running)) {
         strmap_del(&tv->recent, key_of(&ev->res, kb));
         recent_free(w);
     }
+    return true;
 }
 
 static void watch_event_cb(void *ud, const struct teleport_event *ev)
@@ -766,12 +778,16 @@ static void watch_event_cb(void *ud, const struct teleport_event *ev)
     const char *key = key_of(&ev->res, kb);
     log_debug(LOG_TELEPORT, "watch: %s %s %s", ev->kind, ev->res.name,
               ev->op == TELEPORT_EVENT_PUT ? "put" : "deleted");
-    mark_seen(tv, ev);
+    bool echo = mark_seen(tv, ev);
     if (ev->op == TELEPORT_EVENT_DELETE)
         view_del(tv, key);
     else if (view_put(tv, &ev->res) < 0)
         tv->complete = false;
-    tv->cb.on_change(tv->cb.ud, key);
+    /* Our own write coming back changes nothing the planner decides on:
+     * the view held what we wrote since the write answered (only the
+     * revision Teleport gave it is new). */
+    if (!echo)
+        tv->cb.on_change(tv->cb.ud, key);
 }
 
 static void watch_end_cb(void *ud, const struct enr_error *err)

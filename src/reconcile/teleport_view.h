@@ -81,6 +81,12 @@ struct teleport_view *teleport_view_new(uv_loop_t *loop, const struct teleport_v
 void teleport_view_watch(struct teleport_view *tv);
 /* A listing now, or right after the one running. */
 void teleport_view_relist(struct teleport_view *tv);
+/* A resync: a listing now unless the view needs none (live), one is
+ * running (its answer serves this resync too) or a failed one's retry is
+ * due (its backoff says when).  A listing taken whatever the view's state
+ * at every resync would, on a cluster whose listing outlasts the resync
+ * period, never stop. */
+void teleport_view_resync(struct teleport_view *tv);
 bool teleport_view_busy(const struct teleport_view *tv);
 /* The view reflects a complete listing and every event since. */
 bool teleport_view_complete(const struct teleport_view *tv);
