@@ -397,9 +397,15 @@ static int gather(struct reconciler *r, struct pass *ps, bool full)
     while (container_table_next_name(&r->table, &it, &name))
         if (pass_name(r, ps, name) < 0)
             return -ENOMEM;
+    /* The view's other resources: the owned ones no container wants.
+     * Another owner's that no container wants are left out: a pass does
+     * nothing with them, and on a shared cluster they are most of the view. */
     for (it = 0; teleport_view_next(r->tv, &it, &t);) {
         char kb[PLANNER_KEY_MAX];
-        const char *key = planner_key(t->kind, t->name, kb);
+        const char *key;
+        if (!planner_owned(t, r->owner))
+            continue;
+        key = planner_key(t->kind, t->name, kb);
         if (container_table_wanting(&r->table, key, &n) == NULL && pass_name(r, ps, key) < 0)
             return -ENOMEM;
     }
