@@ -131,7 +131,8 @@ static int add_unwanted(const struct reconciler *r, struct ops_snapshot *s, stru
         const char *msg;
         char kb[PLANNER_KEY_MAX];
 
-        if (!planner_owned(t, r->owner) || container_table_wanting(&r->table, planner_key(t->kind, t->name, kb), &n) != NULL)
+        if (!planner_owned(t, r->owner) ||
+            container_table_wanting(&r->table, planner_key(t->kind, t->name, kb), &n) != NULL)
             continue;
         if (cname == NULL)
             cname = "";

@@ -74,8 +74,8 @@ struct teleport_view_callbacks {
 struct teleport_view *teleport_view_new(uv_loop_t *loop, const struct teleport_view_config *cfg,
                                         const struct teleport_ops *ops, const struct teleport_view_callbacks *cb,
                                         struct enr_error *err);
-/* Starts WatchEvents for apps and app servers, and databases and database
- * servers (its INIT event relists).  Called before the first write, or
+/* Starts WatchEvents for apps and databases, and app servers when
+ * cfg.watch_servers (its INIT event relists).  Called before the first write, or
  * never (--once, plan): until it is called, a write is recorded over
  * listings only while a listing asked before it runs. */
 void teleport_view_watch(struct teleport_view *tv);
