@@ -80,14 +80,16 @@ struct seen {
     int retries, idles;
 };
 
-static void on_done(void *ud, enum plan_op op, const struct resource *res, const struct enr_error *err)
+/* done() as "name", "name!" if it failed, "name+" if a pass skipped it meanwhile */
+static void on_done(void *ud, enum plan_op op, const struct resource *res, const struct enr_error *err,
+                    bool skipped)
 {
     struct seen *s = ud;
     size_t n = strlen(s->done);
     char kb[PLANNER_KEY_MAX];
     (void)op;
-    snprintf(s->done + n, sizeof(s->done) - n, "%s%s%s", n ? " " : "", planner_key(res->kind, res->name, kb),
-             err ? "!" : "");
+    snprintf(s->done + n, sizeof(s->done) - n, "%s%s%s%s", n ? " " : "", planner_key(res->kind, res->name, kb),
+             err ? "!" : "", skipped ? "+" : "");
 }
 
 static void on_idle(void *ud)
@@ -117,6 +119,7 @@ enum op {
     WAIT_SENT,      /* run the loop until `status` calls were made in all */
     WAIT_RETRY,     /* run the loop until retry() is called; arg: the names it reported ("*": all) */
     WAIT_NEXT,      /* run the loop until more calls leave: `status` calls made in all then */
+    PASS,           /* a plan pass asks for arg's hold (executor_hold_pass) */
 };
 
 struct step {
@@ -191,6 +194,15 @@ static const struct tcase cases[] = {
       {WAIT_RETRY, "a", 0, "b", "", 0, 0, false, "a="},
       {FAIL, "b", GRPC_STATUS_INVALID_ARGUMENT, "", "b!", 0, 0, false, NULL},
       {WAIT_RETRY, "b", 0, "", "", 0, 0, false, "b="}}},
+    {"a write reports that a plan pass skipped its name while it was queued or in flight, and only then",
+     {.max_inflight = 1},
+     {{SUBMIT, "c:a c:b c:c", 0, "a", "", 2, 0, false, NULL},
+      {PASS, "b", 0, "a", "", 2, 0, false, "b=" INFLIGHT},
+      {PASS, "a", 0, "a", "", 2, 0, false, "a=" INFLIGHT},
+      {OK, "a", 0, "b", "a+", 1, 0, false, NULL},
+      {PASS, "a", 0, "b", "", 1, 0, false, "a="},
+      {FAIL, "b", GRPC_STATUS_INVALID_ARGUMENT, "c", "b!+", 0, 0, false, NULL},
+      {OK, "c", 0, "", "c", 0, 0, false, "c="}}},
     {"failures of one write (not of Auth) never open the breaker",
      {.breaker_failures = 2},
      {{SUBMIT, "c:a c:b c:c", 0, "a b c", "", 0, 0, false, NULL},
@@ -329,6 +341,9 @@ static void run_case(const struct tcase *tc)
                 uv_run(&loop, UV_RUN_ONCE);
             ASSERT_TRUE(s.retries > retries);
             ASSERT_STREQ(s.retried, sp->arg);
+            break;
+        case PASS:
+            (void)executor_hold_pass(ex, sp->arg);
             break;
         default:
             answer(&f, sp->arg, sp->op, sp->status);

@@ -28,6 +28,7 @@ struct job {
     enum plan_op op;
     struct resource res;
     const char *key;             /* planner_key of res, interned: busy and backoff use it */
+    bool skipped;                /* a plan pass left the name alone meanwhile (executor_hold_pass) */
 };
 
 /* A name whose last write failed: retried after a doubling, jittered delay. */
@@ -90,6 +91,16 @@ static bool transport_failure(const struct enr_error *err)
            err->grpc_status == GRPC_STATUS_RESOURCE_EXHAUSTED;
 }
 
+/* The retry timer at the earliest of `due` and the open circuit's end. */
+static void start_retry_timer(struct executor *ex, uint64_t now, uint64_t due)
+{
+    if (ex->breaker == BREAKER_OPEN && ex->open_until_ms < due)
+        due = ex->open_until_ms;
+    if (due == UINT64_MAX)
+        return;
+    uv_timer_start(&ex->retry_timer, retry_timer_cb, due > now ? due - now : 0, 0);
+}
+
 static void arm_retry(struct executor *ex)
 {
     uint64_t now = uv_now(ex->loop), due = UINT64_MAX;
@@ -103,11 +114,7 @@ static void arm_retry(struct executor *ex)
         if (b->due_ms > now && b->due_ms < due)
             due = b->due_ms;
     }
-    if (ex->breaker == BREAKER_OPEN && ex->open_until_ms < due)
-        due = ex->open_until_ms;
-    if (due == UINT64_MAX)
-        return;
-    uv_timer_start(&ex->retry_timer, retry_timer_cb, due > now ? due - now : 0, 0);
+    start_retry_timer(ex, now, due);
 }
 
 /* Each name whose retry came due is reported once, by name; when the
@@ -115,7 +122,7 @@ static void arm_retry(struct executor *ex)
 static void retry_timer_cb(uv_timer_t *t)
 {
     struct executor *ex = t->data;
-    uint64_t now = uv_now(ex->loop);
+    uint64_t now = uv_now(ex->loop), due = UINT64_MAX;
     bool half_open = false;
     const char *key;
     size_t it = 0;
@@ -126,15 +133,22 @@ static void retry_timer_cb(uv_timer_t *t)
         half_open = true;
         log_info(LOG_TELEPORT, "circuit half-open: probing Auth with one write");
     }
-    arm_retry(ex);
+    /* one walk: report the due ones, find the next due time */
     while (strmap_next(&ex->backoff, &it, &key, &val)) {
         struct retry *b = val;
-        if (b->reported || b->due_ms > now)
+        if (b->due_ms > now) {
+            if (b->due_ms < due)
+                due = b->due_ms;
+            continue;
+        }
+        if (b->reported)
             continue;
         b->reported = true;
         if (ex->cb.retry != NULL && !half_open)
             ex->cb.retry(ex->cb.ud, key);
     }
+    if (!ex->closing)
+        start_retry_timer(ex, now, due);
     if (ex->cb.retry != NULL && half_open)
         ex->cb.retry(ex->cb.ud, NULL);
 }
@@ -210,7 +224,7 @@ static void job_done(void *ud, const struct enr_error *err)
         arm_retry(ex);
     }
     if (ex->cb.done)
-        ex->cb.done(ex->cb.ud, j->op, &j->res, ok ? NULL : err);
+        ex->cb.done(ex->cb.ud, j->op, &j->res, ok ? NULL : err, j->skipped);
     job_free(j);
     pump(ex);
 }
@@ -453,6 +467,15 @@ const char *executor_hold(struct executor *ex, const char *name)
     snprintf(b->hold, sizeof(b->hold), "retrying in %.1fs (attempt %u) after: %.199s",
              (double)(b->due_ms - now) / 1000.0, b->b.failures + 1, b->last_error);
     return b->hold;
+}
+
+const char *executor_hold_pass(struct executor *ex, const char *name)
+{
+    struct job *j = strmap_get(&ex->busy, name);
+
+    if (j != NULL)
+        j->skipped = true;
+    return executor_hold(ex, name);
 }
 
 uint64_t executor_retry_in(const struct executor *ex, const char *name)

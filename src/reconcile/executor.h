@@ -44,8 +44,10 @@ struct executor_config {
 };
 
 struct executor_callbacks {
-    /* After every write, successful or not (err NULL on success). */
-    void (*done)(void *ud, enum plan_op op, const struct resource *res, const struct enr_error *err);
+    /* After every write, successful or not (err NULL on success).  skipped:
+     * a plan pass left the name alone while the write was queued or in
+     * flight (executor_hold_pass), so no pass has planned it since. */
+    void (*done)(void *ud, enum plan_op op, const struct resource *res, const struct enr_error *err, bool skipped);
     /* Nothing queued and nothing in flight any more. */
     void (*idle)(void *ud);
     /* The retry of key's failed write is due: plan it again (once per
@@ -80,6 +82,9 @@ bool executor_idle(const struct executor *ex);
  * or waiting for its retry), or NULL.  The string stays valid until the
  * next call into the executor for the same name. */
 const char *executor_hold(struct executor *ex, const char *name);
+/* executor_hold for a plan pass, which leaves a held name alone: a write
+ * queued or in flight for it reports `skipped` when done. */
+const char *executor_hold_pass(struct executor *ex, const char *name);
 /* Milliseconds until the retry of name's failed write is due; 0: none. */
 uint64_t executor_retry_in(const struct executor *ex, const char *name);
 

@@ -230,7 +230,8 @@ static void maybe_done(struct reconciler *r)
     }
 }
 
-static void write_done(void *ud, enum plan_op op, const struct resource *res, const struct enr_error *err)
+static void write_done(void *ud, enum plan_op op, const struct resource *res, const struct enr_error *err,
+                       bool skipped)
 {
     struct reconciler *r = ud;
     const char *c = kv_get(&res->labels, PLANNER_LABEL_CONTAINER);
@@ -263,9 +264,12 @@ static void write_done(void *ud, enum plan_op op, const struct resource *res, co
     else
         r->stats.updates++;
     /* A pass that skipped this name while the write was in flight did not
-     * plan it: plan it again now. */
-    reconciler_touch(r, key);
-    reconciler_schedule_plan(r, r->cfg.coalesce_ms);
+     * plan it: plan it again now.  Otherwise the pass that sent the write
+     * was the last to need it. */
+    if (skipped) {
+        reconciler_touch(r, key);
+        reconciler_schedule_plan(r, r->cfg.coalesce_ms);
+    }
 }
 
 static void executor_idle_cb(void *ud)
@@ -352,7 +356,7 @@ static int pass_name(struct reconciler *r, struct pass *ps, const char *name)
     size_t n;
     struct container_entry *const *v = container_table_wanting(&r->table, name, &n);
     const struct resource *t = teleport_view_get(r->tv, name);
-    const char *h = executor_hold(r->ex, name);
+    const char *h = executor_hold_pass(r->ex, name);
     enum resource_kind kind;
     const char *bare = planner_key_name(name, &kind);
 
