@@ -92,6 +92,10 @@ struct sock_ctx {
     struct sock_ctx *next, *prev;
 };
 
+/* Easy handles kept for reuse: curl_easy_reset is cheaper than a cleanup
+ * and an init, and a first pass makes one request per container. */
+#define SPARE_EASY 8
+
 struct docker_client {
     uv_loop_t *loop;
     CURLM *multi;
@@ -110,6 +114,8 @@ struct docker_client {
     int freeing;
     int curl_inited;
     struct docker_client_hooks hooks;
+    CURL *spare[SPARE_EASY]; /* finished requests' handles, reset, for the next ones */
+    int nspare;
 };
 
 static void teardown(struct docker_client *dc);
@@ -165,9 +171,15 @@ static void request_free(struct request *r)
     if (r == NULL)
         return;
     if (r->easy) {
+        struct docker_client *dc = r->dc;
         if (r->added)
-            curl_multi_remove_handle(r->dc->multi, r->easy);
-        curl_easy_cleanup(r->easy);
+            curl_multi_remove_handle(dc->multi, r->easy);
+        if (!dc->freeing && dc->nspare < SPARE_EASY) {
+            curl_easy_reset(r->easy);
+            dc->spare[dc->nspare++] = r->easy;
+        } else {
+            curl_easy_cleanup(r->easy);
+        }
     }
     if (r->kind == REQ_LIST)
         docker_list_cleanup(&r->list);
@@ -656,7 +668,8 @@ static int start_body(struct docker_client *dc, enum req_kind kind, const char *
     else
         snprintf(url, ulen, "%s%s%s%s", dc->base_url, path, query ? "?" : "", query ? query : "");
 
-    if ((r->easy = curl_easy_init()) == NULL) {
+    r->easy = dc->nspare > 0 ? dc->spare[--dc->nspare] : curl_easy_init();
+    if (r->easy == NULL) {
         rc = err_set(err, -ENOMEM, "%s: curl_easy_init failed", r->what);
         goto fail;
     }
@@ -885,6 +898,8 @@ static void teardown(struct docker_client *dc)
         request_free(r);
     }
     dc->events = NULL;
+    while (dc->nspare > 0)
+        curl_easy_cleanup(dc->spare[--dc->nspare]);
     curl_multi_cleanup(dc->multi); /* may close cached connections: socket callbacks run */
     dc->multi = NULL;
     while (dc->socks) {
