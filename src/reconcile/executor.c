@@ -91,9 +91,12 @@ static bool transport_failure(const struct enr_error *err)
            err->grpc_status == GRPC_STATUS_RESOURCE_EXHAUSTED;
 }
 
-/* The retry timer at the earliest of `due` and the open circuit's end. */
+/* The retry timer at the earliest of `due` and the open circuit's end;
+ * none once the executor is closing. */
 static void start_retry_timer(struct executor *ex, uint64_t now, uint64_t due)
 {
+    if (ex->closing)
+        return;
     if (ex->breaker == BREAKER_OPEN && ex->open_until_ms < due)
         due = ex->open_until_ms;
     if (due == UINT64_MAX)
@@ -101,20 +104,26 @@ static void start_retry_timer(struct executor *ex, uint64_t now, uint64_t due)
     uv_timer_start(&ex->retry_timer, retry_timer_cb, due > now ? due - now : 0, 0);
 }
 
-static void arm_retry(struct executor *ex)
+/* The earliest retry due after `now`; UINT64_MAX if none. */
+static uint64_t next_due(struct executor *ex, uint64_t now)
 {
-    uint64_t now = uv_now(ex->loop), due = UINT64_MAX;
+    uint64_t due = UINT64_MAX;
     size_t it = 0;
     void *val;
 
-    if (ex->closing)
-        return;
     while (strmap_next(&ex->backoff, &it, NULL, &val)) {
         struct retry *b = val;
         if (b->due_ms > now && b->due_ms < due)
             due = b->due_ms;
     }
-    start_retry_timer(ex, now, due);
+    return due;
+}
+
+static void arm_retry(struct executor *ex)
+{
+    uint64_t now = uv_now(ex->loop);
+
+    start_retry_timer(ex, now, next_due(ex, now));
 }
 
 /* Each name whose retry came due is reported once, by name; when the
@@ -147,8 +156,7 @@ static void retry_timer_cb(uv_timer_t *t)
         if (ex->cb.retry != NULL && !half_open)
             ex->cb.retry(ex->cb.ud, key);
     }
-    if (!ex->closing)
-        start_retry_timer(ex, now, due);
+    start_retry_timer(ex, now, due);
     if (ex->cb.retry != NULL && half_open)
         ex->cb.retry(ex->cb.ud, NULL);
 }
