@@ -25,10 +25,18 @@
  * CreateApps (the executor's default max_inflight, src/reconcile/executor.c),
  * a CreateApp sent as soon as its inspect is answered.  Left out: rules,
  * the planner, the Teleport view (no listing or watch of apps), the write
- * rate limit (CPU is what is compared, and a rate limit only adds waiting),
- * retries.  Exits once every CreateApp is answered, after one line
- * "first-pass listed N inspected I created C errors E"; exit 0 only when
- * C == N.
+ * rate limit, retries.  Exits once every CreateApp is answered, after one
+ * line "first-pass listed N inspected I created C errors E"; exit 0 only
+ * when C == N.
+ *
+ *   floor --first-pass --write-rate R --write-burst B ...
+ *
+ * The paced first-pass floor: the same, with the CreateApps paced as
+ * enroller's executor paces its writes (src/reconcile/executor.c): a bucket
+ * of B tokens, full at the start, earning R a second; a send waits for one
+ * tick's worth (R/10, PACE_TICK_MS = 100) or for as many as are waiting, if
+ * fewer, then spends them one by one.  Waiting is not free: each tick and
+ * each reply that comes on its own wakes the process.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -46,11 +54,13 @@
 /* Requests in flight in --first-pass mode, as enroller's first pass (see the top). */
 #define FIRST_PASS_INSPECTS 8
 #define FIRST_PASS_CREATES 16
+#define PACE_TICK_MS 100
 
 struct floor_app {
     uv_loop_t loop;
     uv_signal_t sig_term, sig_int;
     uv_timer_t stop_timer;      /* --first-pass: the stop, run from the loop, not a client's callback */
+    uv_timer_t pace_timer;      /* --write-rate: the wait for a tick's tokens */
     struct docker_client *dc;
     struct teleport_client *tc;
     const char *prefix;
@@ -63,6 +73,10 @@ struct floor_app {
     size_t n_ids, next_inspect, inspects_inflight, n_inspected;
     struct container **waiting;
     size_t wait_head, wait_tail, creates_inflight, n_created, n_errors;
+
+    /* --write-rate/--write-burst: the bucket (rate 0: no pacing) */
+    double rate, burst, tokens;
+    uint64_t tokens_ms;
 };
 
 struct floor_call {
@@ -82,6 +96,7 @@ static void floor_stop(struct floor_app *fa)
         uv_close((uv_handle_t *)&fa->sig_term, NULL);
         uv_close((uv_handle_t *)&fa->sig_int, NULL);
         uv_close((uv_handle_t *)&fa->stop_timer, NULL);
+        uv_close((uv_handle_t *)&fa->pace_timer, NULL);
     }
 }
 
@@ -192,15 +207,50 @@ static void on_first_inspect(void *ud, const struct enr_error *err, struct conta
     first_pass_pump(fa);
 }
 
-/* Sends what the windows allow: CreateApps for inspected containers first,
- * then inspects; ends the pass when nothing is left. */
+static void on_pace_timer(uv_timer_t *t)
+{
+    first_pass_pump(t->data);
+}
+
+/* --write-rate: the tokens a send waits for, as the executor's pace_need. */
+static double pace_need(const struct floor_app *fa)
+{
+    double need = fa->rate * PACE_TICK_MS / 1000.0;
+    if (need > (double)(fa->wait_tail - fa->wait_head))
+        need = (double)(fa->wait_tail - fa->wait_head);
+    if (need > fa->burst)
+        need = fa->burst;
+    return need < 1.0 ? 1.0 : need;
+}
+
+/* Sends what the windows (and the bucket, if paced) allow: CreateApps for
+ * inspected containers first, then inspects; ends the pass when nothing is
+ * left. */
 static void first_pass_pump(struct floor_app *fa)
 {
     struct enr_error e = {0};
+    uint64_t now = uv_now(&fa->loop);
+    double need = fa->rate > 0 ? pace_need(fa) : 0.0;
     if (!fa->dc || !fa->tc)
         return;         /* stopped (a signal): what is in flight was cancelled */
+    if (fa->rate > 0) {
+        fa->tokens += (double)(now - fa->tokens_ms) * fa->rate / 1000.0;
+        if (fa->tokens > fa->burst)
+            fa->tokens = fa->burst;
+        fa->tokens_ms = now;
+    }
     while (fa->wait_head < fa->wait_tail && fa->creates_inflight < FIRST_PASS_CREATES) {
         struct container *c = fa->waiting[fa->wait_head];
+        if (fa->rate > 0) {
+            if (fa->tokens < need) {
+                uint64_t wait = (uint64_t)((pace_need(fa) - fa->tokens) * 1000.0 / fa->rate) + 1;
+                if (!uv_is_active((uv_handle_t *)&fa->pace_timer))
+                    uv_timer_start(&fa->pace_timer, on_pace_timer, wait, 0);
+                break;
+            }
+            need = 1.0;
+            fa->tokens -= 1.0;
+        }
         fa->waiting[fa->wait_head++] = NULL;
         if (create_app(fa, c) < 0)
             fa->n_errors++;
@@ -354,11 +404,16 @@ int main(int argc, char **argv)
             tcfg.identity_file = argv[i + 1];
         else if (strcmp(argv[i], "--prefix") == 0)
             fa.prefix = argv[i + 1];
+        else if (strcmp(argv[i], "--write-rate") == 0)
+            fa.rate = atof(argv[i + 1]);
+        else if (strcmp(argv[i], "--write-burst") == 0)
+            fa.burst = atof(argv[i + 1]);
         else
             break;
     }
-    if (!dcfg.host || !tcfg.addr || !tcfg.identity_file) {
-        fprintf(stderr, "usage: floor [--first-pass] --docker HOST --auth ADDR --identity FILE [--prefix P]\n");
+    if (!dcfg.host || !tcfg.addr || !tcfg.identity_file || fa.rate < 0 || (fa.rate > 0 && fa.burst < 1)) {
+        fprintf(stderr, "usage: floor [--first-pass [--write-rate R --write-burst B]] --docker HOST --auth ADDR "
+                        "--identity FILE [--prefix P]\n");
         return 2;
     }
     if (uv_loop_init(&fa.loop) != 0)
@@ -366,7 +421,10 @@ int main(int argc, char **argv)
     uv_signal_init(&fa.loop, &fa.sig_term);
     uv_signal_init(&fa.loop, &fa.sig_int);
     uv_timer_init(&fa.loop, &fa.stop_timer);
-    fa.sig_term.data = fa.sig_int.data = fa.stop_timer.data = &fa;
+    uv_timer_init(&fa.loop, &fa.pace_timer);
+    fa.sig_term.data = fa.sig_int.data = fa.stop_timer.data = fa.pace_timer.data = &fa;
+    fa.tokens = fa.burst;
+    fa.tokens_ms = uv_now(&fa.loop);
     uv_signal_start(&fa.sig_term, on_signal, SIGTERM);
     uv_signal_start(&fa.sig_int, on_signal, SIGINT);
     fa.dc = docker_client_new(&fa.loop, &dcfg, &err);

@@ -16,7 +16,10 @@ as for the first pass) and `bench_floor --first-pass` (bench/floor.c) lists
 the N containers, inspects each and makes one CreateApp each (apps named
 floor-<container>), with as many requests in flight as enroller's first pass
 and no rules, planner, view or write rate limit; its CPU comes from
-bench_rusage as the passes' does.  N = 0 is the baseline (start-up, config, rules,
+bench_rusage as the passes' does.  Then the paced first-pass floor: the same
+with its CreateApps paced as enroller paces its writes by default
+(`--write-rate 100 --write-burst 200`), since at N = 10,000 the pacing's
+wake-ups are a cost of their own.  N = 0 is the baseline (start-up, config, rules,
 TLS handshake, one empty listing each side).  Auth calls come from the
 stand-in's counters, Docker calls from the replay server's.
 
@@ -126,24 +129,30 @@ def passes(cl, n, repeat, count_docker, with_daemon=True):
         out["daemon"] = daemon(cl, n)
         # last, so that nothing above sees the floor's apps or its load
         out["floor"] = first_pass_floor(cl, n)
+        out["paced_floor"] = first_pass_floor(cl, n, paced=True)
     return out
 
 
 FLOOR_PREFIX = "floor-"
+# enroller's default write pacing (EXECUTOR_DEFAULT_RATE and _BURST in
+# src/reconcile/executor.h), which the bench config leaves as it is
+PACING = ["--write-rate", "100", "--write-burst", "200"]
 FLOOR_LINE = re.compile(r"^first-pass listed (\d+) inspected (\d+) created (\d+) errors (\d+)$", re.M)
 
 
-def first_pass_floor(cl, n):
+def first_pass_floor(cl, n, paced=False):
     """The first-pass floor at N: bench_floor --first-pass on the same replay
     server and a fresh stand-in state (the stand-in restarted: bench's keeps
-    no apps), under bench_rusage.  Its apps are FLOOR_PREFIX + container
-    name, so they cannot be taken for enroller's."""
+    no apps), under bench_rusage; paced: its CreateApps paced as enroller's
+    (PACING).  Its apps are FLOOR_PREFIX + container name, so they cannot be
+    taken for enroller's."""
     cl.stop_standin()
     cl.start_standin()
     cl.tctl("reset-counters")
     cl.reset_docker_counters()
-    r = common.run_measured([common.FLOOR, "--first-pass", "--docker", cl.docker_host, "--auth", cl.auth_addr,
-                             "--identity", cl.identity, "--prefix", FLOOR_PREFIX])
+    r = common.run_measured([common.FLOOR, "--first-pass"] + (PACING if paced else []) +
+                            ["--docker", cl.docker_host, "--auth", cl.auth_addr, "--identity", cl.identity,
+                             "--prefix", FLOOR_PREFIX])
     m = FLOOR_LINE.search(r["out"])
     if r["rc"] != 0 or not m or int(m.group(3)) != n:
         raise RuntimeError("bench_floor --first-pass at N=%d exited %d:\n%s" % (n, r["rc"], r["out"][-2000:]))
@@ -152,8 +161,8 @@ def first_pass_floor(cl, n):
              auth_calls=sum(a.values()), auth_writes=sum(a.get(x, 0) for x in WRITES),
              docker_calls=sum(cl.docker_counters().values()))
     del r["out"]
-    log("N=%d first-pass floor: cpu %.0f ms wall %.0f ms created %d auth %d docker %d" % (
-        n, r["cpu_ms"], r["wall_ms"], r["created"], r["auth_calls"], r["docker_calls"]))
+    log("N=%d first-pass floor%s: cpu %.0f ms wall %.0f ms created %d auth %d docker %d" % (
+        n, " (paced)" if paced else "", r["cpu_ms"], r["wall_ms"], r["created"], r["auth_calls"], r["docker_calls"]))
     return r
 
 
@@ -372,23 +381,28 @@ def report(results, cross):
     rows = []
     for r in results:
         first, pick, ucpu, uwall = summarise(r)
-        fl = r.get("floor")
+        fl, pf = r.get("floor"), r.get("paced_floor")
         rows.append([r["n"], "replay", ok(first) + " / " + ok(pick),
                      fmt(first["cpu_ms"]), fmt(first["wall_ms"]), first["auth_calls"], first["auth_writes"],
                      fmt(first["docker_calls"]),
                      fmt(ucpu), fmt(uwall), pick["auth_calls"], pick["auth_writes"], fmt(pick["docker_calls"]),
                      fmt(fl["cpu_ms"]) if fl else "n/a",
-                     fmt(common.ratio(first["cpu_ms"], fl["cpu_ms"]), 2) if fl else "n/a"])
+                     fmt(common.ratio(first["cpu_ms"], fl["cpu_ms"]), 2) if fl else "n/a",
+                     fmt(pf["cpu_ms"]) if pf else "n/a",
+                     fmt(common.ratio(first["cpu_ms"], pf["cpu_ms"]), 2) if pf else "n/a"])
     out.append("### Scale: one pass of `enroller run --once` (Docker: replay server)\n")
     out.append(common.table(["N", "docker", "pass complete (first / unchanged)", "first: CPU ms", "first: wall ms", "first: Auth calls",
                              "first: writes", "first: Docker calls", "unchanged: CPU ms (median)",
                              "unchanged: wall ms", "unchanged: Auth calls", "unchanged: writes",
-                             "unchanged: Docker calls", "first-pass floor: CPU ms", "first pass / floor"], rows))
+                             "unchanged: Docker calls", "first-pass floor: CPU ms", "first pass / floor",
+                             "paced floor: CPU ms", "first pass / paced floor"], rows))
     if any("floor" in r for r in results):
         out.append("\nFirst-pass floor: `bench_floor --first-pass` in the same run on the same replay server and a "
                    "restarted (empty) stand-in: one listing, one inspect and one CreateApp per container "
                    "(8 inspects and 16 CreateApps in flight, as enroller's first pass), no rules, planner, view "
-                   "or write rate limit; CPU = user+sys of the process, as the passes'.")
+                   "or write rate limit; CPU = user+sys of the process, as the passes'.  Paced floor: the same "
+                   "with its CreateApps paced as enroller's default (%s), in 100 ms ticks as enroller's "
+                   "executor: the writes' wall time, and the wake-ups it costs, are enroller's too." % " ".join(PACING))
     # growth per 10x, net of the N=0 baseline
     grow = []
     sized = [r for r in results if r["n"] > 0]
@@ -414,14 +428,18 @@ def report(results, cross):
         bf = base["first"]["cpu_ms"] if base else 0.0
         bu = summarise(base)[2] if base else 0.0
         fl, bfl = r.get("floor"), base.get("floor") if base else None
+        pf, bpf = r.get("paced_floor"), base.get("paced_floor") if base else None
         per_floor = (fl["cpu_ms"] - (bfl["cpu_ms"] if bfl else 0.0)) * 1000 / r["n"] if fl else None
+        per_paced = (pf["cpu_ms"] - (bpf["cpu_ms"] if bpf else 0.0)) * 1000 / r["n"] if pf else None
         per_first = (first["cpu_ms"] - bf) * 1000 / r["n"]
         rows.append([r["n"], fmt(per_first), fmt((ucpu - bu) * 1000 / r["n"]), fmt(per_floor),
-                     fmt(common.ratio(per_first, per_floor), 2) if per_floor else "n/a"])
+                     fmt(common.ratio(per_first, per_floor), 2) if per_floor else "n/a",
+                     fmt(per_paced), fmt(common.ratio(per_first, per_paced), 2) if per_paced else "n/a"])
     if rows:
         out.append("\nCPU per container, net of N = 0 (the floor net of its own N = 0):\n")
         out.append(common.table(["N", "first pass µs/container", "unchanged pass µs/container",
-                                 "first-pass floor µs/container", "first pass / floor, per container"], rows))
+                                 "first-pass floor µs/container", "first pass / floor, per container",
+                                 "paced floor µs/container", "first pass / paced floor, per container"], rows))
     # memory
     rows = []
     prev = base

@@ -57,11 +57,16 @@ class BenchSmoke(unittest.TestCase):
         # the first-pass floor of the same run: a CPU figure and the ratio to it
         self.assertGreater(float(r[13]), 0)
         self.assertGreater(float(r[14]), 0)
+        # and the paced floor (enroller's write pacing): its CPU and the ratio to it
+        self.assertGreater(float(r[15]), 0)
+        self.assertGreater(float(r[16]), 0)
         base = rows(out, "0")[0]
         self.assertGreater(float(base[13]), 0)
-        per = [c for c in rows(out, "5") if len(c) == 5][0]  # CPU per container: N, first, unchanged, floor, ratio
-        self.assertNotEqual(per[3], "n/a")
-        self.assertNotEqual(per[4], "n/a")
+        self.assertGreater(float(base[15]), 0)
+        # CPU per container: N, first, unchanged, floor, ratio, paced floor, ratio
+        per = [c for c in rows(out, "5") if len(c) == 7][0]
+        for i in (3, 4, 5, 6):
+            self.assertNotEqual(per[i], "n/a", i)
         self.assertIn("First-pass floor: `bench_floor --first-pass`", out)
         self.assertIn("### Memory", out)
         self.assertIn("### The daemon", out)
