@@ -134,9 +134,22 @@ def passes(cl, n, repeat, count_docker, with_daemon=True):
 
 
 FLOOR_PREFIX = "floor-"
-# enroller's default write pacing (EXECUTOR_DEFAULT_RATE and _BURST in
-# src/reconcile/executor.h), which the bench config leaves as it is
-PACING = ["--write-rate", "100", "--write-burst", "200"]
+
+
+def default_pacing():
+    """enroller's default write pacing, which the bench config leaves as it
+    is: EXECUTOR_DEFAULT_RATE and _BURST, read from src/reconcile/executor.h
+    so that the paced floor follows them."""
+    with open(os.path.join(common.SRC, "src", "reconcile", "executor.h")) as f:
+        h = f.read()
+    rate = re.search(r"^#define EXECUTOR_DEFAULT_RATE (\d+)$", h, re.M)
+    burst = re.search(r"^#define EXECUTOR_DEFAULT_BURST (\d+)$", h, re.M)
+    if not rate or not burst:
+        raise RuntimeError("executor.h: EXECUTOR_DEFAULT_RATE or _BURST not found")
+    return ["--write-rate", rate.group(1), "--write-burst", burst.group(1)]
+
+
+PACING = default_pacing()
 FLOOR_LINE = re.compile(r"^first-pass listed (\d+) inspected (\d+) created (\d+) errors (\d+)$", re.M)
 
 
