@@ -31,12 +31,12 @@
  *
  *   floor --first-pass --write-rate R --write-burst B ...
  *
- * The paced first-pass floor: the same, with the CreateApps paced as
- * enroller's executor paces its writes (src/reconcile/executor.c): a bucket
- * of B tokens, full at the start, earning R a second; a send waits for one
- * tick's worth (R/10, PACE_TICK_MS = 100) or for as many as are waiting, if
- * fewer, then spends them one by one.  Waiting is not free: each tick and
- * each reply that comes on its own wakes the process.
+ * The paced first-pass floor: the same, with the CreateApps paced by the
+ * mechanism enroller's executor paces its writes with (base/pace.h): a
+ * bucket of B tokens, full at the start, earning R a second; a send waits
+ * for one tick's worth or for as many as are waiting, if fewer, then spends
+ * them one by one.  Waiting is not free: each tick and each reply that comes
+ * on its own wakes the process.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -48,13 +48,13 @@
 #include "docker/docker_client.h"
 #include "base/error.h"
 #include "base/kv.h"
+#include "base/pace.h"
 #include "model/resource.h"
 #include "teleport/teleport_client.h"
 
 /* Requests in flight in --first-pass mode, as enroller's first pass (see the top). */
 #define FIRST_PASS_INSPECTS 8
 #define FIRST_PASS_CREATES 16
-#define PACE_TICK_MS 100
 
 struct floor_app {
     uv_loop_t loop;
@@ -74,9 +74,9 @@ struct floor_app {
     struct container **waiting;
     size_t wait_head, wait_tail, creates_inflight, n_created, n_errors;
 
-    /* --write-rate/--write-burst: the bucket (rate 0: no pacing) */
-    double rate, burst, tokens;
-    uint64_t tokens_ms;
+    /* --write-rate/--write-burst: the bucket, if paced */
+    bool paced;
+    struct pace pace;
 };
 
 struct floor_call {
@@ -212,44 +212,29 @@ static void on_pace_timer(uv_timer_t *t)
     first_pass_pump(t->data);
 }
 
-/* --write-rate: the tokens a send waits for, as the executor's pace_need. */
-static double pace_need(const struct floor_app *fa)
-{
-    double need = fa->rate * PACE_TICK_MS / 1000.0;
-    if (need > (double)(fa->wait_tail - fa->wait_head))
-        need = (double)(fa->wait_tail - fa->wait_head);
-    if (need > fa->burst)
-        need = fa->burst;
-    return need < 1.0 ? 1.0 : need;
-}
-
 /* Sends what the windows (and the bucket, if paced) allow: CreateApps for
  * inspected containers first, then inspects; ends the pass when nothing is
  * left. */
 static void first_pass_pump(struct floor_app *fa)
 {
     struct enr_error e = {0};
-    uint64_t now = uv_now(&fa->loop);
-    double need = fa->rate > 0 ? pace_need(fa) : 0.0;
+    double need = 0.0;
     if (!fa->dc || !fa->tc)
         return;         /* stopped (a signal): what is in flight was cancelled */
-    if (fa->rate > 0) {
-        fa->tokens += (double)(now - fa->tokens_ms) * fa->rate / 1000.0;
-        if (fa->tokens > fa->burst)
-            fa->tokens = fa->burst;
-        fa->tokens_ms = now;
+    if (fa->paced) {
+        pace_refill(&fa->pace, uv_now(&fa->loop));
+        need = pace_need(&fa->pace, fa->wait_tail - fa->wait_head);
     }
     while (fa->wait_head < fa->wait_tail && fa->creates_inflight < FIRST_PASS_CREATES) {
         struct container *c = fa->waiting[fa->wait_head];
-        if (fa->rate > 0) {
-            if (fa->tokens < need) {
-                uint64_t wait = (uint64_t)((pace_need(fa) - fa->tokens) * 1000.0 / fa->rate) + 1;
+        if (fa->paced) {
+            if (!pace_take(&fa->pace, need)) {
                 if (!uv_is_active((uv_handle_t *)&fa->pace_timer))
-                    uv_timer_start(&fa->pace_timer, on_pace_timer, wait, 0);
+                    uv_timer_start(&fa->pace_timer, on_pace_timer,
+                                   pace_wait_ms(&fa->pace, fa->wait_tail - fa->wait_head), 0);
                 break;
             }
             need = 1.0;
-            fa->tokens -= 1.0;
         }
         fa->waiting[fa->wait_head++] = NULL;
         if (create_app(fa, c) < 0)
@@ -387,6 +372,7 @@ int main(int argc, char **argv)
     struct docker_client_config dcfg = {0};
     struct teleport_client_config tcfg = {0};
     struct enr_error err = {0};
+    double rate = 0, burst = 0;
 
     setvbuf(stdout, NULL, _IOLBF, 0);
     fa.prefix = "floor-";
@@ -405,13 +391,13 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--prefix") == 0)
             fa.prefix = argv[i + 1];
         else if (strcmp(argv[i], "--write-rate") == 0)
-            fa.rate = atof(argv[i + 1]);
+            rate = atof(argv[i + 1]);
         else if (strcmp(argv[i], "--write-burst") == 0)
-            fa.burst = atof(argv[i + 1]);
+            burst = atof(argv[i + 1]);
         else
             break;
     }
-    if (!dcfg.host || !tcfg.addr || !tcfg.identity_file || fa.rate < 0 || (fa.rate > 0 && fa.burst < 1)) {
+    if (!dcfg.host || !tcfg.addr || !tcfg.identity_file || rate < 0 || (rate > 0 && burst < 1)) {
         fprintf(stderr, "usage: floor [--first-pass [--write-rate R --write-burst B]] --docker HOST --auth ADDR "
                         "--identity FILE [--prefix P]\n");
         return 2;
@@ -423,8 +409,9 @@ int main(int argc, char **argv)
     uv_timer_init(&fa.loop, &fa.stop_timer);
     uv_timer_init(&fa.loop, &fa.pace_timer);
     fa.sig_term.data = fa.sig_int.data = fa.stop_timer.data = fa.pace_timer.data = &fa;
-    fa.tokens = fa.burst;
-    fa.tokens_ms = uv_now(&fa.loop);
+    fa.paced = rate > 0;
+    if (fa.paced)
+        pace_init(&fa.pace, rate, burst, uv_now(&fa.loop));
     uv_signal_start(&fa.sig_term, on_signal, SIGTERM);
     uv_signal_start(&fa.sig_int, on_signal, SIGINT);
     fa.dc = docker_client_new(&fa.loop, &dcfg, &err);

@@ -10,15 +10,9 @@
 #include "base/list.h"
 #include "base/backoff.h"
 #include "base/log.h"
+#include "base/pace.h"
 #include "base/strmap.h"
 #include "net/grpc_frame.h"
-
-/* Writes the bucket lacks tokens for leave in ticks of up to this much of
- * the rate, not one by one as each token comes: at rate 100 a trickle of
- * one write every 10 ms woke the loop (and the connection, and the CPU's
- * caches) 100 times a second, and at 10,000 queued creates that doubled a
- * first pass's CPU.  The rate over a second is the same. */
-#define PACE_TICK_MS 100
 
 enum breaker { BREAKER_CLOSED, BREAKER_OPEN, BREAKER_HALF_OPEN };
 
@@ -53,8 +47,7 @@ struct executor {
     struct strmap busy;          /* key (planner_key) -> queued or in flight */
     struct strmap backoff;       /* key -> struct retry */
 
-    double tokens;
-    uint64_t tokens_ms;
+    struct pace pace;            /* the write rate limit (base/pace.h) */
 
     enum breaker breaker;
     unsigned transport_failures;
@@ -270,20 +263,6 @@ static void pump_timer_cb(uv_timer_t *t)
     pump(t->data);
 }
 
-/* The tokens a pump waits for before it sends: one tick's worth of the
- * rate (PACE_TICK_MS), or fewer if fewer writes are queued, at least 1 and
- * at most the bucket. */
-static double pace_need(const struct executor *ex)
-{
-    double need = ex->cfg.rate * PACE_TICK_MS / 1000.0;
-
-    if (need > (double)ex->queued)
-        need = (double)ex->queued;
-    if (need > ex->cfg.burst)
-        need = ex->cfg.burst;
-    return need < 1.0 ? 1.0 : need;
-}
-
 static void pump(struct executor *ex)
 {
     uint64_t now = uv_now(ex->loop);
@@ -291,28 +270,23 @@ static void pump(struct executor *ex)
 
     if (ex->closing)
         return;
-    ex->tokens += (double)(now - ex->tokens_ms) * ex->cfg.rate / 1000.0;
-    if (ex->tokens > ex->cfg.burst)
-        ex->tokens = ex->cfg.burst;
-    ex->tokens_ms = now;
+    pace_refill(&ex->pace, now);
     /* Sends once a tick's worth of tokens is there (or the queue's, if
      * shorter), then spends them one by one; short of them, the timer waits
      * for the rest. */
-    need = pace_need(ex);
+    need = pace_need(&ex->pace, ex->queued);
     while (!list_empty(&ex->queue) && ex->inflight < ex->cfg.max_inflight) {
         struct enr_error err = {0};
         struct job *j = LIST_ENTRY(ex->queue.next, struct job, node);
 
         if (ex->breaker == BREAKER_OPEN || (ex->breaker == BREAKER_HALF_OPEN && ex->inflight > 0))
             break;
-        if (ex->tokens < need) {
-            uint64_t wait = (uint64_t)((pace_need(ex) - ex->tokens) * 1000.0 / ex->cfg.rate) + 1;
+        if (!pace_take(&ex->pace, need)) {
             if (!uv_is_active((uv_handle_t *)&ex->pump_timer))
-                uv_timer_start(&ex->pump_timer, pump_timer_cb, wait, 0);
+                uv_timer_start(&ex->pump_timer, pump_timer_cb, pace_wait_ms(&ex->pace, ex->queued), 0);
             break;
         }
         need = 1.0;
-        ex->tokens -= 1.0;
         list_remove(&j->node);
         ex->queued--;
         list_push_back(&ex->inflight_jobs, &j->node);
@@ -335,8 +309,7 @@ void executor_set_rate(struct executor *ex, unsigned rate, unsigned burst)
     pump(ex); /* tokens earned at the old rate */
     ex->cfg.rate = rate > 0 ? rate : EXECUTOR_DEFAULT_RATE;
     ex->cfg.burst = burst > 0 ? burst : EXECUTOR_DEFAULT_BURST;
-    if (ex->tokens > ex->cfg.burst)
-        ex->tokens = ex->cfg.burst;
+    pace_set(&ex->pace, ex->cfg.rate, ex->cfg.burst);
     uv_timer_stop(&ex->pump_timer); /* its wait was reckoned at the old rate */
     pump(ex);
 }
@@ -373,8 +346,7 @@ struct executor *executor_new(uv_loop_t *loop, const struct teleport_ops *ops, c
     list_init(&ex->inflight_jobs);
     strmap_init(&ex->busy);
     strmap_init(&ex->backoff);
-    ex->tokens = ex->cfg.burst;
-    ex->tokens_ms = uv_now(loop);
+    pace_init(&ex->pace, ex->cfg.rate, ex->cfg.burst, uv_now(loop));
     backoff_rng_seed(&ex->rng);
     backoff_init(&ex->open_backoff, 1000, ex->cfg.backoff_max_ms);
     uv_timer_init(loop, &ex->pump_timer);

@@ -1,0 +1,57 @@
+/*
+ * pace.h - the one write pace: a token bucket whose sends leave in ticks.
+ *
+ * A bucket of `burst` tokens, full at the start, earns `rate` tokens a
+ * second.  A sender short of tokens does not send one write each time a
+ * token comes: it waits for one tick's worth (PACE_TICK_MS of the rate), or
+ * for as many as are waiting if fewer, then spends them one by one.  At
+ * rate 100 a trickle of one write every 10 ms woke the loop (and the
+ * connection, and the CPU's caches) 100 times a second, and at 10,000
+ * queued creates that doubled a first pass's CPU.  The rate over a second
+ * is the same.
+ *
+ *   struct pace p;
+ *   pace_init(&p, 100, 200, now);
+ *   pace_refill(&p, now);
+ *   double need = pace_need(&p, waiting);
+ *   while (waiting > 0) {
+ *       if (!pace_take(&p, need)) {              // short: wait, then again
+ *           start_timer(pace_wait_ms(&p, waiting));
+ *           break;
+ *       }
+ *       need = 1.0;                              // the tick is under way
+ *       send(); waiting--;
+ *   }
+ */
+#ifndef ENR_PACE_H
+#define ENR_PACE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PACE_TICK_MS 100
+
+struct pace {
+    double rate;       /* tokens a second, > 0 */
+    double burst;      /* the bucket's size, >= 1 */
+    double tokens;
+    uint64_t at_ms;    /* loop time tokens were last reckoned */
+};
+
+/* A full bucket at now_ms. */
+void pace_init(struct pace *p, double rate, double burst, uint64_t now_ms);
+/* A new rate and size; the bucket keeps its tokens, cut to the new size
+ * (refill first: tokens earned so far were earned at the old rate). */
+void pace_set(struct pace *p, double rate, double burst);
+/* Adds the tokens earned since the last call, up to the bucket's size. */
+void pace_refill(struct pace *p, uint64_t now_ms);
+/* The tokens a send waits for: one tick's worth, or `waiting` if fewer, at
+ * least 1 and at most the bucket. */
+double pace_need(const struct pace *p, size_t waiting);
+/* Spends one token if at least `need` are there. */
+bool pace_take(struct pace *p, double need);
+/* Milliseconds until pace_need(p, waiting) tokens are there (at least 1). */
+uint64_t pace_wait_ms(const struct pace *p, size_t waiting);
+
+#endif
