@@ -34,8 +34,8 @@
  * The paced first-pass floor: the same, with the CreateApps paced by the
  * mechanism enroller's executor paces its writes with (base/pace.h): a
  * bucket of B tokens, full at the start, earning R a second; a send waits
- * for one tick's worth or for as many as are waiting, if fewer, then spends
- * them one by one.  Waiting is not free: each tick and each reply that comes
+ * for a batch's tokens (a second's worth, or as many as are waiting or as
+ * FIRST_PASS_CREATES, if fewer), then spends them one by one.  Waiting is not free: each tick and each reply that comes
  * on its own wakes the process.
  */
 #include <signal.h>
@@ -411,7 +411,7 @@ int main(int argc, char **argv)
     fa.sig_term.data = fa.sig_int.data = fa.stop_timer.data = fa.pace_timer.data = &fa;
     fa.paced = rate > 0;
     if (fa.paced)
-        pace_init(&fa.pace, rate, burst, uv_now(&fa.loop));
+        pace_init(&fa.pace, rate, burst, FIRST_PASS_CREATES, uv_now(&fa.loop));
     uv_signal_start(&fa.sig_term, on_signal, SIGTERM);
     uv_signal_start(&fa.sig_int, on_signal, SIGINT);
     fa.dc = docker_client_new(&fa.loop, &dcfg, &err);

@@ -1,10 +1,11 @@
 /* pace.c - see pace.h. */
 #include "base/pace.h"
 
-void pace_init(struct pace *p, double rate, double burst, uint64_t now_ms)
+void pace_init(struct pace *p, double rate, double burst, size_t slots, uint64_t now_ms)
 {
     p->rate = rate;
     p->burst = burst;
+    p->slots = (double)slots;
     p->tokens = burst;
     p->at_ms = now_ms;
 }
@@ -31,6 +32,8 @@ double pace_need(const struct pace *p, size_t waiting)
 
     if (need > (double)waiting)
         need = (double)waiting;
+    if (need > p->slots)
+        need = p->slots;
     if (need > p->burst)
         need = p->burst;
     return need < 1.0 ? 1.0 : need;

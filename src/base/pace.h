@@ -3,15 +3,18 @@
  *
  * A bucket of `burst` tokens, full at the start, earns `rate` tokens a
  * second.  A sender short of tokens does not send one write each time a
- * token comes: it waits for one tick's worth (PACE_TICK_MS of the rate), or
- * for as many as are waiting if fewer, then spends them one by one.  At
- * rate 100 a trickle of one write every 10 ms woke the loop (and the
- * connection, and the CPU's caches) 100 times a second, and at 10,000
- * queued creates that doubled a first pass's CPU.  The rate over a second
- * is the same.
+ * token comes: it waits for a batch, then spends the batch's tokens one by
+ * one.  A batch is the fewest of: one tick's worth (PACE_TICK_MS of the
+ * rate), the writes waiting, the `slots` that may be in flight at once, and
+ * the bucket.  At rate 100 a trickle of one write every 10 ms woke the loop
+ * (and the connection, and the CPU's caches) 100 times a second, and at
+ * 10,000 queued creates that doubled a first pass's CPU; batches of a tenth
+ * of a second's rate (10) still cost a third more than batches as large as
+ * the 16 slots.  The rate over a second is the same, and a write that finds
+ * the queue empty waits for one token only.
  *
  *   struct pace p;
- *   pace_init(&p, 100, 200, now);
+ *   pace_init(&p, 100, 200, 16, now);
  *   pace_refill(&p, now);
  *   double need = pace_need(&p, waiting);
  *   while (waiting > 0) {
@@ -30,24 +33,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PACE_TICK_MS 100
+#define PACE_TICK_MS 1000
 
 struct pace {
     double rate;       /* tokens a second, > 0 */
     double burst;      /* the bucket's size, >= 1 */
+    double slots;      /* the most writes in flight at once, >= 1 */
     double tokens;
     uint64_t at_ms;    /* loop time tokens were last reckoned */
 };
 
-/* A full bucket at now_ms. */
-void pace_init(struct pace *p, double rate, double burst, uint64_t now_ms);
+/* A full bucket at now_ms, for a sender that keeps at most `slots` writes
+ * in flight. */
+void pace_init(struct pace *p, double rate, double burst, size_t slots, uint64_t now_ms);
 /* A new rate and size; the bucket keeps its tokens, cut to the new size
  * (refill first: tokens earned so far were earned at the old rate). */
 void pace_set(struct pace *p, double rate, double burst);
 /* Adds the tokens earned since the last call, up to the bucket's size. */
 void pace_refill(struct pace *p, uint64_t now_ms);
-/* The tokens a send waits for: one tick's worth, or `waiting` if fewer, at
- * least 1 and at most the bucket. */
+/* The tokens a send waits for: one tick's worth, or `waiting`, the slots or
+ * the bucket if fewer; at least 1. */
 double pace_need(const struct pace *p, size_t waiting);
 /* Spends one token if at least `need` are there. */
 bool pace_take(struct pace *p, double need);

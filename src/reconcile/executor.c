@@ -271,9 +271,9 @@ static void pump(struct executor *ex)
     if (ex->closing)
         return;
     pace_refill(&ex->pace, now);
-    /* Sends once a tick's worth of tokens is there (or the queue's, if
-     * shorter), then spends them one by one; short of them, the timer waits
-     * for the rest. */
+    /* Sends once a batch's tokens are there (a second's worth, or the
+     * queue's, or max_inflight, if fewer), then spends them one by one;
+     * short of them, the timer waits for the rest. */
     need = pace_need(&ex->pace, ex->queued);
     while (!list_empty(&ex->queue) && ex->inflight < ex->cfg.max_inflight) {
         struct enr_error err = {0};
@@ -346,7 +346,7 @@ struct executor *executor_new(uv_loop_t *loop, const struct teleport_ops *ops, c
     list_init(&ex->inflight_jobs);
     strmap_init(&ex->busy);
     strmap_init(&ex->backoff);
-    pace_init(&ex->pace, ex->cfg.rate, ex->cfg.burst, uv_now(loop));
+    pace_init(&ex->pace, ex->cfg.rate, ex->cfg.burst, ex->cfg.max_inflight, uv_now(loop));
     backoff_rng_seed(&ex->rng);
     backoff_init(&ex->open_backoff, 1000, ex->cfg.backoff_max_ms);
     uv_timer_init(loop, &ex->pump_timer);

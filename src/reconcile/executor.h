@@ -5,7 +5,7 @@
  *   - at most max_inflight calls at once, multiplexed on the one connection;
  *   - a token bucket on writes (rate per second, burst), so a mass change or
  *     a recovery is not a stampede on Auth; past the burst, writes leave in
- *     ticks of a tenth of a second's rate, not one by one;
+ *     batches of max_inflight (or a second's rate, if fewer), not one by one;
  *   - apps and databases alike (by kind: CreateApp or CreateDatabase, ...);
  *   - per-name retry with jittered exponential backoff: one failing app never
  *     blocks the others, and the planner is told to leave it alone until its
