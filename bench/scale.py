@@ -414,7 +414,7 @@ def report(results, cross):
                    "restarted (empty) stand-in: one listing, one inspect and one CreateApp per container "
                    "(8 inspects and 16 CreateApps in flight, as enroller's first pass), no rules, planner, view "
                    "or write rate limit; CPU = user+sys of the process, as the passes'.  Paced floor: the same "
-                   "with its CreateApps paced as enroller's default (%s), in 100 ms ticks as enroller's "
+                   "with its CreateApps paced as enroller's default (%s), in batches of 16 as enroller's "
                    "executor: the writes' wall time, and the wake-ups it costs, are enroller's too." % " ".join(PACING))
     # growth per 10x, net of the N=0 baseline
     grow = []
