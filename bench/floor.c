@@ -35,8 +35,9 @@
  * mechanism enroller's executor paces its writes with (base/pace.h): a
  * bucket of B tokens, full at the start, earning R a second; a send waits
  * for a batch's tokens (a second's worth, or as many as are waiting or as
- * FIRST_PASS_CREATES, if fewer), then spends them one by one.  Waiting is not free: each tick and each reply that comes
- * on its own wakes the process.
+ * FIRST_PASS_CREATES, if fewer), then spends them one by one.  Waiting is
+ * not free: each batch and each reply that comes on its own wakes the
+ * process.
  */
 #include <signal.h>
 #include <stdio.h>
