@@ -249,23 +249,63 @@ class AppWatch:
 
 
 # ---------------------------------------------------------------- processes
-def run_measured(argv, env=None, timeout=1800):
+def run_measured(argv, env=None, timeout=1800, mark_s=None):
     """Runs argv to completion under bench_rusage; returns rc, wall ms, CPU ms
-    (user+sys), peak RSS KiB (ru_maxrss, the program's own) and its output."""
+    (user+sys), peak RSS KiB (ru_maxrss, the program's own) and its output.
+    mark_s: also "cpu_ms_mark", the program's CPU in its first mark_s seconds
+    (the scheduler's account of all its threads, read at that moment), None
+    if it ended sooner."""
     fd, ru_file = tempfile.mkstemp(prefix="enr-bench-ru-")
     os.close(fd)
     try:
-        t0 = time.monotonic()
-        p = subprocess.run([RUSAGE, ru_file] + list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           env=env, stdin=subprocess.DEVNULL, timeout=timeout)
-        wall = (time.monotonic() - t0) * 1000
+        with tempfile.TemporaryFile(prefix="enr-bench-out-") as out:
+            t0 = time.monotonic()
+            p = subprocess.Popen([RUSAGE, ru_file] + list(argv), stdout=out, stderr=subprocess.STDOUT,
+                                 env=env, stdin=subprocess.DEVNULL)
+            try:
+                at_mark = cpu_ms_at(p, t0 + mark_s) if mark_s is not None else None
+                p.wait(timeout=max(1, timeout - (time.monotonic() - t0)))
+            except BaseException:
+                p.kill()
+                p.wait()
+                raise
+            wall = (time.monotonic() - t0) * 1000
+            out.seek(0)
+            text = out.read().decode(errors="replace")
         with open(ru_file) as f:
             ru = dict(kv.split("=", 1) for kv in f.read().split())
     finally:
         os.unlink(ru_file)
     return {"rc": int(ru["exit"]), "wall_ms": wall,
-            "cpu_ms": (int(ru["utime_us"]) + int(ru["stime_us"])) / 1000.0,
-            "maxrss_kib": int(ru["maxrss_kib"]), "out": p.stdout.decode(errors="replace")}
+            "cpu_ms": (int(ru["utime_us"]) + int(ru["stime_us"])) / 1000.0, "cpu_ms_mark": at_mark,
+            "maxrss_kib": int(ru["maxrss_kib"]), "out": text}
+
+
+def cpu_ms_at(p, when):
+    """The CPU ms at monotonic time `when` of the program bench_rusage (p)
+    runs: its one child; None if it ended before then."""
+    child = None
+    while child is None and p.poll() is None:
+        try:
+            with open("/proc/%d/task/%d/children" % (p.pid, p.pid)) as f:
+                kids = f.read().split()
+        except FileNotFoundError:
+            return None
+        if kids:
+            child = int(kids[0])
+        else:
+            time.sleep(0.001)
+    if child is None:
+        return None
+    while p.poll() is None and time.monotonic() < when:
+        time.sleep(min(0.05, max(0.0, when - time.monotonic())))
+    if p.poll() is not None:
+        return None
+    try:
+        ns = proc_cpu_ns(child)
+    except FileNotFoundError:
+        return None
+    return ns / 1e6
 
 
 def proc_status(pid):

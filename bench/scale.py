@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Scale and memory: one full pass of `enroller run --once` at several N.
 
-    bench/scale.py [--sizes 100,1000,10000] [--repeat 3] [--cross-check 200] [--json FILE]
+    bench/scale.py [--sizes 100,1000,10000] [--repeat 3] [--cross-check 200] [--phase-mark 10]
+                   [--json FILE]
     bench/scale.py --strace [--sizes 100,1000,10000] [--json FILE]
 
 For each N, a fresh stand-in (bench/standin_fast.py) and the Docker replay
@@ -22,6 +23,12 @@ with its CreateApps paced as enroller paces its writes by default
 wake-ups are a cost of their own.  N = 0 is the baseline (start-up, config, rules,
 TLS handshake, one empty listing each side).  Auth calls come from the
 stand-in's counters, Docker calls from the replay server's.
+
+--phase-mark S also reads the CPU of each first pass, and of the paced
+floor, S seconds after it started (default 10): at N = 10,000 the first 10 s
+hold the listing, the inspects, the rules, the plan and the burst of writes,
+the rest the paced writes, and the table "by phase" shows which of the two
+holds enroller's distance from the paced floor.
 
 --cross-check N runs the same two passes against the real private dockerd
 (scripts/dockerd-test) with N containers, and against the replay server with
@@ -87,11 +94,11 @@ class ReplayCluster(harness.Cluster):
         super().close()
 
 
-def one_pass(cl, config, count_docker):
+def one_pass(cl, config, count_docker, mark_s=None):
     cl.tctl("reset-counters")
     if count_docker:
         cl.reset_docker_counters()
-    r = common.run_measured([harness.ENROLLER, "run", "--once", "-c", config])
+    r = common.run_measured([harness.ENROLLER, "run", "--once", "-c", config], mark_s=mark_s)
     summary = [ln for ln in r["out"].splitlines() if "--once:" in ln]
     r["summary"] = summary[-1].split("--once:", 1)[1].strip() if summary else ""
     if r["rc"] != 0:
@@ -117,7 +124,7 @@ def one_pass(cl, config, count_docker):
 
 def passes(cl, n, repeat, count_docker, with_daemon=True):
     config = common.write_config(cl, os.path.join(cl.tmp, "bench.lua"), cl.docker_host, "bench")
-    first = one_pass(cl, config, count_docker)
+    first = one_pass(cl, config, count_docker, mark_s=PHASE_MARK_S)
     log("N=%d first pass: cpu %.0f ms wall %.0f ms rss %d KiB auth %d (writes %d)" % (
         n, first["cpu_ms"], first["wall_ms"], first["maxrss_kib"], first["auth_calls"], first["auth_writes"]))
     if n and first["rc"] == 0 and first["auth_writes"] < n:
@@ -150,6 +157,9 @@ def default_pacing():
 
 
 PACING = default_pacing()
+# --phase-mark: a first pass's CPU is also read this many seconds after its
+# start, to split the pass into its first seconds and its paced rest.
+PHASE_MARK_S = 10.0
 FLOOR_LINE = re.compile(r"^first-pass listed (\d+) inspected (\d+) created (\d+) errors (\d+)$", re.M)
 
 
@@ -165,7 +175,7 @@ def first_pass_floor(cl, n, paced=False):
     cl.reset_docker_counters()
     r = common.run_measured([common.FLOOR, "--first-pass"] + (PACING if paced else []) +
                             ["--docker", cl.docker_host, "--auth", cl.auth_addr, "--identity", cl.identity,
-                             "--prefix", FLOOR_PREFIX])
+                             "--prefix", FLOOR_PREFIX], mark_s=PHASE_MARK_S)
     m = FLOOR_LINE.search(r["out"])
     if r["rc"] != 0 or not m or int(m.group(3)) != n:
         raise RuntimeError("bench_floor --first-pass at N=%d exited %d:\n%s" % (n, r["rc"], r["out"][-2000:]))
@@ -453,6 +463,26 @@ def report(results, cross):
         out.append(common.table(["N", "first pass µs/container", "unchanged pass µs/container",
                                  "first-pass floor µs/container", "first pass / floor, per container",
                                  "paced floor µs/container", "first pass / paced floor, per container"], rows))
+    # the first pass by phase: its first PHASE_MARK_S seconds and the rest
+    rows = []
+    for r in sized:
+        first, pf = r["first"], r.get("paced_floor")
+        if not pf or first.get("cpu_ms_mark") is None or pf.get("cpu_ms_mark") is None:
+            continue
+        fa, pa = first["cpu_ms_mark"], pf["cpu_ms_mark"]
+        fr, pr = first["cpu_ms"] - fa, pf["cpu_ms"] - pa
+        rows.append([r["n"], fmt(fa), fmt(pa), fmt(common.ratio(fa, pa), 2), fmt(fr), fmt(pr),
+                     fmt(common.ratio(fr, pr), 2) if pr > 0 else "n/a"])
+    if rows:
+        out.append("\n### The first pass by phase: its first %g s and the rest, against the paced floor's\n"
+                   % PHASE_MARK_S)
+        out.append(common.table(["N", "first %g s: CPU ms" % PHASE_MARK_S, "paced floor: CPU ms",
+                                 "first %g s / paced floor" % PHASE_MARK_S, "the rest: CPU ms",
+                                 "paced floor: CPU ms", "the rest / paced floor"], rows))
+        out.append("\nThe CPU of all the process's threads (/proc/PID/task/*/schedstat) %g s after it started; "
+                   "the rest is its whole CPU less that.  In the first seconds: the listing, the inspects, "
+                   "the rules and the plan (enroller only) and the burst of writes; in the rest, the writes "
+                   "paced.  A row only where both passes ran past the mark." % PHASE_MARK_S)
     # memory
     rows = []
     prev = base
@@ -522,14 +552,18 @@ def report(results, cross):
 
 
 def main():
+    global PHASE_MARK_S
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="100,1000,10000")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--cross-check", type=int, default=200, help="N for real dockerd vs replay (0: skip)")
     ap.add_argument("--json", help="also write raw results here")
+    ap.add_argument("--phase-mark", type=float, default=PHASE_MARK_S,
+                    help="seconds: also read each first pass's CPU this long after its start (default 10)")
     ap.add_argument("--strace", action="store_true",
                     help="count the system calls of one first pass per N (strace -c -f) instead")
     args = ap.parse_args()
+    PHASE_MARK_S = args.phase_mark
     sizes = [0] + [int(s) for s in args.sizes.split(",") if s.strip()]
     if args.strace:
         results = [strace_pass(n) for n in sizes]

@@ -46,7 +46,10 @@ class BenchSmoke(unittest.TestCase):
         self.assertEqual(poll[2], "3")
 
     def test_scale(self):
-        out = run(os.path.join(BENCH, "scale.py"), "--sizes", "5", "--repeat", "1", "--cross-check", "3")
+        # --phase-mark 0.01: both passes at N = 5 run past 10 ms, so the table
+        # by phase has its row
+        out = run(os.path.join(BENCH, "scale.py"), "--sizes", "5", "--repeat", "1", "--cross-check", "3",
+                  "--phase-mark", "0.01")
         self.assertIn("### Scale", out)
         r = rows(out, "5")[0]
         # first pass: 5 creates; unchanged pass: no writes
@@ -67,6 +70,12 @@ class BenchSmoke(unittest.TestCase):
         per = [c for c in rows(out, "5") if len(c) == 7][0]
         for i in (3, 4, 5, 6):
             self.assertNotEqual(per[i], "n/a", i)
+        # the first pass by phase: the first 0.01 s and the rest, enroller's
+        # and the paced floor's, and the ratios
+        phase = out.split("### The first pass by phase", 1)[1].split("###", 1)[0]
+        ph = rows(phase, "5")[0]
+        for i in range(1, 7):
+            self.assertGreater(float(ph[i]), 0, i)
         self.assertIn("First-pass floor: `bench_floor --first-pass`", out)
         self.assertIn("### Memory", out)
         self.assertIn("### The daemon", out)
