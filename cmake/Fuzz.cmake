@@ -10,7 +10,7 @@
 # (-runs=0), and scripts/ci-extra fuzzes each target for a bounded time.
 option(ENR_FUZZ "Build the fuzz harnesses as libFuzzer programs (clang)" OFF)
 
-set(ENR_FUZZ_TARGETS docker_event docker_list docker_inspect identity tbot grpc_frame grpc_headers
+set(ENR_FUZZ_TARGETS docker_event docker_list docker_inspect json_pick identity tbot grpc_frame grpc_headers
     teleport_reply http2_conn config)
 
 if(ENR_FUZZ)

@@ -64,6 +64,10 @@ def docker():
                       glob.glob(os.path.join(top, "examples/*/cases/*.inspect.json"))):
         rel = os.path.relpath(src, top)
         put("docker_inspect", rel.replace("/", "-"), rd(rel))
+    put("json_pick", "rabbitmq.inspect.json", rd("examples/rabbitmq/cases/rabbitmq.inspect.json"))
+    put("json_pick", "picked.json", b'{"a":[1,2.5,-0e+3,true,false,null],"n":{"x":{"b":"\\u00e9\\ud83d\\ude00",'
+                                    b'"c":1},"y":[{"b":2}]},"l":[{"b":3}],"z":"\\"\\\\\\/\\b\\f\\n\\r\\t"}')
+    put("json_pick", "scalars.json", b' [0, -1, 1e9, 9223372036854775807, "\xc3\xa9", {}, []] ')
 
 
 def identities():

@@ -4,9 +4,10 @@
  *
  * A Docker inspect answer is about 5 KB, of which enroller reads a tenth;
  * building jansson's whole tree for it cost half of a first pass's CPU.
- * yajl streams the text; only the members the pick names become jansson
- * values, so the code that reads the tree (and its type checks and
- * messages) stays as it was.
+ * One pass checks the whole text and makes jansson values of the members
+ * the pick names only; the rest is scanned, not tokenised (yajl's tokens
+ * for it were 135,000 instructions a document).  The code that reads the
+ * tree (and its type checks and messages) stays as it was.
  *
  * A pick is an array of members ending with {NULL}: `key` names an object
  * member ("*" any member); `children` NULL keeps the member's whole value,
@@ -14,8 +15,13 @@
  * value that is not an object where children are named is kept as its type
  * (an array without its elements), so a reader's "expected object, got
  * array" stays true.  The document is refused as jansson's loader refuses
- * it by default: malformed or truncated text, trailing data, a \u0000 in a
- * string or key (in kept and skipped parts alike), nesting past 2048.
+ * it by default (spec/fuzz/fuzz_json_pick.c holds the two together):
+ * malformed or truncated text, trailing data, invalid UTF-8 or a lone
+ * surrogate, a \u0000 in a string or key (in kept and skipped parts
+ * alike), nesting past 2048, a kept real past double's range.  Unlike
+ * jansson: an integer past 64 bits is kept as a real, a number of 64
+ * characters or more as 0.0, any value may stand at the top, and a NUL
+ * byte anywhere is refused.
  */
 #ifndef ENR_JSON_PICK_H
 #define ENR_JSON_PICK_H
