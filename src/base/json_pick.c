@@ -369,7 +369,10 @@ static bool picked(const struct json_pick *pick, const char *k, size_t n, const 
 
 static int value(struct reader *r, bool keep, const struct json_pick *pick, json_t **out);
 
-static int open_compound(struct reader *r, bool keep, json_t *(*make)(void), json_t **out)
+/* Opens the object or array at r->p (its value made with `keep`); *more
+ * false when it closes at once. */
+static int open_compound(struct reader *r, bool keep, json_t *(*make)(void), unsigned char close, json_t **out,
+                         bool *more)
 {
     if (r->depth == PICK_MAX_DEPTH) /* skipped or kept alike */
         return fail(r, -EINVAL, "nesting deeper than %d", PICK_MAX_DEPTH);
@@ -378,10 +381,17 @@ static int open_compound(struct reader *r, bool keep, json_t *(*make)(void), jso
     if (keep && (*out = make()) == NULL)
         return fail(r, -ENOMEM, "out of memory");
     skip_space(r);
+    *more = true;
+    if (r->p < r->end && *r->p == close) {
+        r->p++;
+        r->depth--;
+        *more = false;
+    }
     return 0;
 }
 
-/* After a member or an element: true at the next one, false at `close`. */
+/* After a member or an element: *more true at the next one, false past
+ * `close`. */
 static int next_or_close(struct reader *r, unsigned char close, bool *more)
 {
     skip_space(r);
@@ -400,53 +410,63 @@ static int next_or_close(struct reader *r, unsigned char close, bool *more)
     return unexpected(r, close == '}' ? "',' or '}'" : "',' or ']'");
 }
 
+/* The member at r->p (its name's quote): with `keep`, set in obj if `pick`
+ * names it (NULL: all of them). */
+static int member(struct reader *r, bool keep, const struct json_pick *pick, json_t *obj)
+{
+    const struct json_pick *children = NULL;
+    const char *k = NULL;
+    size_t kn = 0;
+    char *copy = NULL;
+    json_t *v = NULL;
+    bool kept;
+    int rc = -1;
+
+    if (r->p >= r->end || *r->p != '"')
+        return unexpected(r, "a member name");
+    if (scan_string(r, keep, &k, &kn) < 0)
+        return -1;
+    kept = keep && (pick == NULL || picked(pick, k, kn, &children));
+    if (kept && k == r->buf) { /* decoded: the value's strings reuse r->buf */
+        if ((copy = malloc(kn + 1)) == NULL)
+            return fail(r, -ENOMEM, "out of memory");
+        memcpy(copy, k, kn);
+        k = copy;
+    }
+    skip_space(r);
+    if (r->p >= r->end || *r->p != ':') {
+        unexpected(r, "':'");
+        goto fail;
+    }
+    r->p++;
+    skip_space(r);
+    if (value(r, kept, children, &v) < 0)
+        goto fail;
+    if (kept) {
+        int set = json_object_setn_new_nocheck(obj, k, kn, v); /* takes v, or frees it */
+        v = NULL;
+        if (set < 0) {
+            fail(r, -ENOMEM, "out of memory");
+            goto fail;
+        }
+    }
+    rc = 0;
+fail:
+    json_decref(v);
+    free(copy);
+    return rc;
+}
+
 /* An object: with `keep`, the members `pick` names (NULL: all of them). */
 static int object(struct reader *r, bool keep, const struct json_pick *pick, json_t **out)
 {
-    bool more = true;
+    bool more;
 
-    if (open_compound(r, keep, json_object, out) < 0)
+    if (open_compound(r, keep, json_object, '}', out, &more) < 0)
         return -1;
-    if (r->p < r->end && *r->p == '}') {
-        r->p++;
-        r->depth--;
-        return 0;
-    }
-    while (more) {
-        const struct json_pick *children = NULL;
-        const char *k = NULL;
-        size_t kn = 0;
-        char *copy = NULL;
-        json_t *v = NULL;
-        bool kept;
-
-        if (r->p >= r->end || *r->p != '"')
-            return unexpected(r, "a member name");
-        if (scan_string(r, keep, &k, &kn) < 0)
+    while (more)
+        if (member(r, keep, pick, keep ? *out : NULL) < 0 || next_or_close(r, '}', &more) < 0)
             return -1;
-        kept = keep && (pick == NULL || picked(pick, k, kn, &children));
-        if (kept && k == r->buf) { /* decoded: the value's strings reuse r->buf */
-            if ((copy = malloc(kn + 1)) == NULL)
-                return fail(r, -ENOMEM, "out of memory");
-            memcpy(copy, k, kn);
-            k = copy;
-        }
-        skip_space(r);
-        if (r->p >= r->end || *r->p != ':') {
-            free(copy);
-            return unexpected(r, "':'");
-        }
-        r->p++;
-        skip_space(r);
-        int rc = value(r, kept, children, &v);
-        if (rc == 0 && kept && json_object_setn_new_nocheck(*out, k, kn, v) < 0)
-            rc = fail(r, -ENOMEM, "out of memory"); /* v is freed */
-        else if (rc < 0)
-            json_decref(v);
-        free(copy);
-        if (rc < 0 || next_or_close(r, '}', &more) < 0)
-            return -1;
-    }
     return 0;
 }
 
@@ -455,15 +475,10 @@ static int object(struct reader *r, bool keep, const struct json_pick *pick, jso
  * object, got array" stays true. */
 static int array(struct reader *r, bool keep, const struct json_pick *pick, json_t **out)
 {
-    bool elements = keep && pick == NULL, more = true;
+    bool elements = keep && pick == NULL, more;
 
-    if (open_compound(r, keep, json_array, out) < 0)
+    if (open_compound(r, keep, json_array, ']', out, &more) < 0)
         return -1;
-    if (r->p < r->end && *r->p == ']') {
-        r->p++;
-        r->depth--;
-        return 0;
-    }
     while (more) {
         json_t *v = NULL;
 
