@@ -122,9 +122,9 @@ def one_pass(cl, config, count_docker, mark_s=None):
     return r
 
 
-def passes(cl, n, repeat, count_docker, with_daemon=True):
+def passes(cl, n, repeat, count_docker, mark_s, with_daemon=True):
     config = common.write_config(cl, os.path.join(cl.tmp, "bench.lua"), cl.docker_host, "bench")
-    first = one_pass(cl, config, count_docker, mark_s=PHASE_MARK_S)
+    first = one_pass(cl, config, count_docker, mark_s=mark_s)
     log("N=%d first pass: cpu %.0f ms wall %.0f ms rss %d KiB auth %d (writes %d)" % (
         n, first["cpu_ms"], first["wall_ms"], first["maxrss_kib"], first["auth_calls"], first["auth_writes"]))
     if n and first["rc"] == 0 and first["auth_writes"] < n:
@@ -135,8 +135,8 @@ def passes(cl, n, repeat, count_docker, with_daemon=True):
     if count_docker and with_daemon:
         out["daemon"] = daemon(cl, n)
         # last, so that nothing above sees the floor's apps or its load
-        out["floor"] = first_pass_floor(cl, n)
-        out["paced_floor"] = first_pass_floor(cl, n, paced=True)
+        out["floor"] = first_pass_floor(cl, n, mark_s)
+        out["paced_floor"] = first_pass_floor(cl, n, mark_s, paced=True)
     return out
 
 
@@ -157,13 +157,10 @@ def default_pacing():
 
 
 PACING = default_pacing()
-# --phase-mark: a first pass's CPU is also read this many seconds after its
-# start, to split the pass into its first seconds and its paced rest.
-PHASE_MARK_S = 10.0
 FLOOR_LINE = re.compile(r"^first-pass listed (\d+) inspected (\d+) created (\d+) errors (\d+)$", re.M)
 
 
-def first_pass_floor(cl, n, paced=False):
+def first_pass_floor(cl, n, mark_s, paced=False):
     """The first-pass floor at N: bench_floor --first-pass on the same replay
     server and a fresh stand-in state (the stand-in restarted: bench's keeps
     no apps), under bench_rusage; paced: its CreateApps paced as enroller's
@@ -175,7 +172,7 @@ def first_pass_floor(cl, n, paced=False):
     cl.reset_docker_counters()
     r = common.run_measured([common.FLOOR, "--first-pass"] + (PACING if paced else []) +
                             ["--docker", cl.docker_host, "--auth", cl.auth_addr, "--identity", cl.identity,
-                             "--prefix", FLOOR_PREFIX], mark_s=PHASE_MARK_S)
+                             "--prefix", FLOOR_PREFIX], mark_s=mark_s)
     m = FLOOR_LINE.search(r["out"])
     if r["rc"] != 0 or not m or int(m.group(3)) != n:
         raise RuntimeError("bench_floor --first-pass at N=%d exited %d:\n%s" % (n, r["rc"], r["out"][-2000:]))
@@ -341,13 +338,13 @@ def list_floor(docker_host, rounds):
             "floor_wall_ms": float(f[5])}
 
 
-def run_replay(n, repeat):
+def run_replay(n, repeat, mark_s):
     log("replay N=%d" % n)
     with ReplayCluster(n) as cl:
-        return passes(cl, n, repeat, True)
+        return passes(cl, n, repeat, True, mark_s)
 
 
-def run_dockerd(n, repeat):
+def run_dockerd(n, repeat, mark_s):
     log("real dockerd N=%d: creating containers" % n)
     with harness.Cluster(owner="bench") as cl:
         cl.tag("rabbitmq:3-management")
@@ -375,7 +372,7 @@ def run_dockerd(n, repeat):
             cl.docker_host = "unix://" + sock
             cl.docker_counters = lambda: pdk.call("GET", "/_replay/counters")
             cl.reset_docker_counters = lambda: pdk.call("POST", "/_replay/reset")
-            return passes(cl, n, repeat, True, with_daemon=False)
+            return passes(cl, n, repeat, True, mark_s, with_daemon=False)
         finally:
             proxy.terminate()
             proxy.wait(10)
@@ -398,7 +395,7 @@ def fmt(x, nd=0):
     return ("%%.%df" % nd) % x
 
 
-def report(results, cross):
+def report(results, cross, mark_s):
     out = []
     base = next((r for r in results if r["n"] == 0), None)
     rows = []
@@ -463,7 +460,7 @@ def report(results, cross):
         out.append(common.table(["N", "first pass µs/container", "unchanged pass µs/container",
                                  "first-pass floor µs/container", "first pass / floor, per container",
                                  "paced floor µs/container", "first pass / paced floor, per container"], rows))
-    # the first pass by phase: its first PHASE_MARK_S seconds and the rest
+    # the first pass by phase: its first mark_s seconds and the rest
     rows = []
     for r in sized:
         first, pf = r["first"], r.get("paced_floor")
@@ -475,15 +472,15 @@ def report(results, cross):
                      fmt(common.ratio(fr, pr), 2) if pr > 0 else "n/a"])
     if rows:
         out.append("\n### The first pass by phase: its first %g s and the rest, against the paced floor's\n"
-                   % PHASE_MARK_S)
-        m = PHASE_MARK_S
+                   % mark_s)
+        m = mark_s
         out.append(common.table(["N", "first %g s: CPU ms" % m, "paced floor, first %g s: CPU ms" % m,
                                  "first %g s / paced floor" % m, "the rest: CPU ms",
                                  "paced floor, the rest: CPU ms", "the rest / paced floor"], rows))
         out.append("\nThe CPU of all the process's threads (/proc/PID/task/*/schedstat) %g s after it started; "
                    "the rest is its whole CPU less that.  In the first seconds: the listing, the inspects, "
                    "the rules and the plan (enroller only), the burst of writes and the first paced ones; in "
-                   "the rest, paced writes only.  A row only where both passes ran past the mark." % PHASE_MARK_S)
+                   "the rest, paced writes only.  A row only where both passes ran past the mark." % mark_s)
     # memory
     rows = []
     prev = base
@@ -553,29 +550,28 @@ def report(results, cross):
 
 
 def main():
-    global PHASE_MARK_S
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="100,1000,10000")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--cross-check", type=int, default=200, help="N for real dockerd vs replay (0: skip)")
     ap.add_argument("--json", help="also write raw results here")
-    ap.add_argument("--phase-mark", type=float, default=PHASE_MARK_S,
-                    help="seconds: also read each first pass's CPU this long after its start (default 10)")
+    ap.add_argument("--phase-mark", type=float, default=10.0,
+                    help="seconds: also read each first pass's CPU this long after its start, to split "
+                         "the pass into its first seconds and its paced rest (default 10)")
     ap.add_argument("--strace", action="store_true",
                     help="count the system calls of one first pass per N (strace -c -f) instead")
     args = ap.parse_args()
-    PHASE_MARK_S = args.phase_mark
     sizes = [0] + [int(s) for s in args.sizes.split(",") if s.strip()]
     if args.strace:
         results = [strace_pass(n) for n in sizes]
         common.emit(strace_report(results), {"strace": results}, args.json)
         return 0
-    results = [run_replay(n, args.repeat) for n in sizes]
+    results = [run_replay(n, args.repeat, args.phase_mark) for n in sizes]
     cross = []
     if args.cross_check:
-        cross.append(("real dockerd", run_dockerd(args.cross_check, args.repeat)))
-        cross.append(("replay", run_replay(args.cross_check, args.repeat)))
-    common.emit(report(results, cross), {"results": results, "cross": cross}, args.json)
+        cross.append(("real dockerd", run_dockerd(args.cross_check, args.repeat, args.phase_mark)))
+        cross.append(("replay", run_replay(args.cross_check, args.repeat, args.phase_mark)))
+    common.emit(report(results, cross, args.phase_mark), {"results": results, "cross": cross}, args.json)
     return 0
 
 

@@ -269,11 +269,11 @@ static bool digit(const struct reader *r)
     return r->p < r->end && *r->p >= '0' && *r->p <= '9';
 }
 
-/* The number token at s as jansson would make it: an integer when it has
- * no fraction or exponent and fits, else a real; one too long for any
- * reader, 0.0.  jansson refuses a real past double's range, and so does
- * this. */
-static int make_number(struct reader *r, const char *s, size_t n, json_t **out)
+/* The number token at s as jansson would make it: an integer when it is
+ * `integral` (no fraction or exponent) and fits, else a real; one too long
+ * for any reader, 0.0.  jansson refuses a real past double's range, and so
+ * does this. */
+static int make_number(struct reader *r, const char *s, size_t n, bool integral, json_t **out)
 {
     char buf[64];
     char *end;
@@ -284,7 +284,7 @@ static int make_number(struct reader *r, const char *s, size_t n, json_t **out)
     } else {
         memcpy(buf, s, n);
         buf[n] = '\0';
-        if (strpbrk(buf, ".eE") == NULL) {
+        if (integral) {
             errno = 0;
             long long v = strtoll(buf, &end, 10);
             if (errno == 0 && *end == '\0') {
@@ -306,6 +306,7 @@ static int make_number(struct reader *r, const char *s, size_t n, json_t **out)
 static int number(struct reader *r, bool keep, json_t **out)
 {
     const unsigned char *start = r->p;
+    bool integral = true;
 
     if (*r->p == '-')
         r->p++;
@@ -318,6 +319,7 @@ static int number(struct reader *r, bool keep, json_t **out)
         return unexpected(r, "a digit");
     if (r->p < r->end && *r->p == '.') {
         r->p++;
+        integral = false;
         if (!digit(r))
             return unexpected(r, "a digit");
         while (digit(r))
@@ -325,6 +327,7 @@ static int number(struct reader *r, bool keep, json_t **out)
     }
     if (r->p < r->end && (*r->p == 'e' || *r->p == 'E')) {
         r->p++;
+        integral = false;
         if (r->p < r->end && (*r->p == '+' || *r->p == '-'))
             r->p++;
         if (!digit(r))
@@ -332,7 +335,7 @@ static int number(struct reader *r, bool keep, json_t **out)
         while (digit(r))
             r->p++;
     }
-    return keep ? make_number(r, (const char *)start, (size_t)(r->p - start), out) : 0;
+    return keep ? make_number(r, (const char *)start, (size_t)(r->p - start), integral, out) : 0;
 }
 
 static int literal(struct reader *r, const char *word, json_t *v, bool keep, json_t **out)

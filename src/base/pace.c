@@ -28,7 +28,7 @@ void pace_refill(struct pace *p, uint64_t now_ms)
 
 double pace_need(const struct pace *p, size_t waiting)
 {
-    double need = p->rate * PACE_TICK_MS / 1000.0;
+    double need = p->rate * PACE_BATCH_MS / 1000.0;
 
     if (need > (double)waiting)
         need = (double)waiting;

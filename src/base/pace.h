@@ -1,18 +1,18 @@
 /*
- * pace.h - the one write pace: a token bucket whose sends leave in ticks.
+ * pace.h - the one write pace: a token bucket whose sends leave in batches.
  *
  * A bucket of `burst` tokens, full at the start, earns `rate` tokens a
  * second.  A sender short of tokens does not send one write each time a
  * token comes: it waits for a batch, then spends the batch's tokens one by
- * one.  A batch is the fewest of: one tick's worth (PACE_TICK_MS of the
- * rate), the writes waiting, the `slots` that may be in flight at once, and
- * the bucket.  At rate 100 a trickle of one write every 10 ms woke the loop
- * (and the connection, and the CPU's caches) 100 times a second, and at
- * 10,000 queued creates that doubled a first pass's CPU; batches of a tenth
- * of a second's rate (10) still woke it a fifth more often than batches as
- * large as the 16 slots (1,681 against 1,408 waits in a pass at 3,000).  The
- * rate over a second is the same, and a write that finds the queue empty
- * waits for one token only.
+ * one.  A batch is the fewest of: PACE_BATCH_MS of the rate (a second's
+ * worth), the writes waiting, the `slots` that may be in flight at once,
+ * and the bucket.  At rate 100 a trickle of one write every 10 ms woke the
+ * loop (and the connection, and the CPU's caches) 100 times a second, and
+ * at 10,000 queued creates that doubled a first pass's CPU; batches of a
+ * tenth of a second's rate (10) still woke it a fifth more often than
+ * batches as large as the 16 slots (1,681 against 1,408 waits in a pass at
+ * 3,000).  The rate over a second is the same, and a write that finds the
+ * queue empty waits for one token only.
  *
  *   struct pace p;
  *   pace_init(&p, 100, 200, 16, now);
@@ -23,7 +23,7 @@
  *           start_timer(pace_wait_ms(&p, waiting));
  *           break;
  *       }
- *       need = 1.0;                              // the tick is under way
+ *       need = 1.0;                              // the batch is under way
  *       send(); waiting--;
  *   }
  */
@@ -34,7 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PACE_TICK_MS 1000
+/* The most of the rate one batch may hold: a second's worth. */
+#define PACE_BATCH_MS 1000
 
 struct pace {
     double rate;       /* tokens a second, > 0 */
@@ -52,7 +53,7 @@ void pace_init(struct pace *p, double rate, double burst, size_t slots, uint64_t
 void pace_set(struct pace *p, double rate, double burst);
 /* Adds the tokens earned since the last call, up to the bucket's size. */
 void pace_refill(struct pace *p, uint64_t now_ms);
-/* The tokens a send waits for: one tick's worth, or `waiting`, the slots or
+/* The tokens a send waits for: PACE_BATCH_MS of the rate, or `waiting`, the slots or
  * the bucket if fewer; at least 1. */
 double pace_need(const struct pace *p, size_t waiting);
 /* Spends one token if at least `need` are there. */

@@ -47,7 +47,8 @@ struct executor {
     struct strmap busy;          /* key (planner_key) -> queued or in flight */
     struct strmap backoff;       /* key -> struct retry */
 
-    struct pace pace;            /* the write rate limit (base/pace.h) */
+    struct pace pace;            /* the write rate limit (base/pace.h); the
+                                  * one holder of the rate and burst in use */
 
     enum breaker breaker;
     unsigned transport_failures;
@@ -307,9 +308,7 @@ void executor_set_rate(struct executor *ex, unsigned rate, unsigned burst)
     if (ex->closing)
         return;
     pump(ex); /* tokens earned at the old rate */
-    ex->cfg.rate = rate > 0 ? rate : EXECUTOR_DEFAULT_RATE;
-    ex->cfg.burst = burst > 0 ? burst : EXECUTOR_DEFAULT_BURST;
-    pace_set(&ex->pace, ex->cfg.rate, ex->cfg.burst);
+    pace_set(&ex->pace, rate > 0 ? rate : EXECUTOR_DEFAULT_RATE, burst > 0 ? burst : EXECUTOR_DEFAULT_BURST);
     uv_timer_stop(&ex->pump_timer); /* its wait was reckoned at the old rate */
     pump(ex);
 }
@@ -332,10 +331,6 @@ struct executor *executor_new(uv_loop_t *loop, const struct teleport_ops *ops, c
     ex->cb = *cb;
     if (ex->cfg.max_inflight == 0)
         ex->cfg.max_inflight = 16;
-    if (ex->cfg.rate <= 0)
-        ex->cfg.rate = EXECUTOR_DEFAULT_RATE;
-    if (ex->cfg.burst == 0)
-        ex->cfg.burst = EXECUTOR_DEFAULT_BURST;
     if (ex->cfg.breaker_failures == 0)
         ex->cfg.breaker_failures = 5;
     if (ex->cfg.backoff_min_ms == 0)
@@ -346,7 +341,8 @@ struct executor *executor_new(uv_loop_t *loop, const struct teleport_ops *ops, c
     list_init(&ex->inflight_jobs);
     strmap_init(&ex->busy);
     strmap_init(&ex->backoff);
-    pace_init(&ex->pace, ex->cfg.rate, ex->cfg.burst, ex->cfg.max_inflight, uv_now(loop));
+    pace_init(&ex->pace, cfg->rate > 0 ? cfg->rate : EXECUTOR_DEFAULT_RATE,
+              cfg->burst > 0 ? cfg->burst : EXECUTOR_DEFAULT_BURST, ex->cfg.max_inflight, uv_now(loop));
     backoff_rng_seed(&ex->rng);
     backoff_init(&ex->open_backoff, 1000, ex->cfg.backoff_max_ms);
     uv_timer_init(loop, &ex->pump_timer);
