@@ -22,7 +22,7 @@
  * and one CreateApp per container, the app as above.  As many requests in
  * flight as enroller's first pass: FIRST_PASS_INSPECTS inspects
  * (INSPECT_PARALLEL in src/reconcile/docker_sync.c) and FIRST_PASS_CREATES
- * CreateApps (the executor's default max_inflight, src/reconcile/executor.c),
+ * CreateApps (the executor's default max_inflight, EXECUTOR_DEFAULT_INFLIGHT),
  * a CreateApp sent as soon as its inspect is answered.  Left out: rules,
  * the planner, the Teleport view (no listing or watch of apps), the write
  * rate limit, retries.  Exits once every CreateApp is answered, after one
@@ -51,17 +51,18 @@
 #include "base/kv.h"
 #include "base/pace.h"
 #include "model/resource.h"
+#include "reconcile/executor.h"
 #include "teleport/teleport_client.h"
 
 /* Requests in flight in --first-pass mode, as enroller's first pass (see the top). */
 #define FIRST_PASS_INSPECTS 8
-#define FIRST_PASS_CREATES 16
+#define FIRST_PASS_CREATES EXECUTOR_DEFAULT_INFLIGHT
 
 struct floor_app {
     uv_loop_t loop;
     uv_signal_t sig_term, sig_int;
     uv_timer_t stop_timer;      /* --first-pass: the stop, run from the loop, not a client's callback */
-    uv_timer_t pace_timer;      /* --write-rate: the wait for a tick's tokens */
+    uv_timer_t pace_timer;      /* --write-rate: the wait for a batch's tokens */
     struct docker_client *dc;
     struct teleport_client *tc;
     const char *prefix;

@@ -143,20 +143,19 @@ def passes(cl, n, repeat, count_docker, mark_s, with_daemon=True):
 FLOOR_PREFIX = "floor-"
 
 
-def default_pacing():
-    """enroller's default write pacing, which the bench config leaves as it
-    is: EXECUTOR_DEFAULT_RATE and _BURST, read from src/reconcile/executor.h
-    so that the paced floor follows them."""
+def executor_default(name):
+    """An EXECUTOR_DEFAULT_ value of src/reconcile/executor.h, which the bench
+    config leaves as it is: read from there so that the floors follow it
+    (bench_floor is built with the same header)."""
     with open(os.path.join(common.SRC, "src", "reconcile", "executor.h")) as f:
-        h = f.read()
-    rate = re.search(r"^#define EXECUTOR_DEFAULT_RATE (\d+)$", h, re.M)
-    burst = re.search(r"^#define EXECUTOR_DEFAULT_BURST (\d+)$", h, re.M)
-    if not rate or not burst:
-        raise RuntimeError("executor.h: EXECUTOR_DEFAULT_RATE or _BURST not found")
-    return ["--write-rate", rate.group(1), "--write-burst", burst.group(1)]
+        m = re.search(r"^#define EXECUTOR_DEFAULT_%s (\d+)$" % name, f.read(), re.M)
+    if not m:
+        raise RuntimeError("executor.h: EXECUTOR_DEFAULT_%s not found" % name)
+    return m.group(1)
 
 
-PACING = default_pacing()
+PACING = ["--write-rate", executor_default("RATE"), "--write-burst", executor_default("BURST")]
+INFLIGHT = executor_default("INFLIGHT")
 FLOOR_LINE = re.compile(r"^first-pass listed (\d+) inspected (\d+) created (\d+) errors (\d+)$", re.M)
 
 
@@ -419,10 +418,11 @@ def report(results, cross, mark_s):
     if any("floor" in r for r in results):
         out.append("\nFirst-pass floor: `bench_floor --first-pass` in the same run on the same replay server and a "
                    "restarted (empty) stand-in: one listing, one inspect and one CreateApp per container "
-                   "(8 inspects and 16 CreateApps in flight, as enroller's first pass), no rules, planner, view "
+                   "(8 inspects and %s CreateApps in flight, as enroller's first pass), no rules, planner, view "
                    "or write rate limit; CPU = user+sys of the process, as the passes'.  Paced floor: the same "
-                   "with its CreateApps paced as enroller's default (%s), in batches of 16 as enroller's "
-                   "executor: the writes' wall time, and the wake-ups it costs, are enroller's too." % " ".join(PACING))
+                   "with its CreateApps paced as enroller's default (%s), in batches as enroller's executor "
+                   "sends them: the writes' wall time, and the wake-ups it costs, are enroller's too."
+                   % (INFLIGHT, " ".join(PACING)))
     # growth per 10x, net of the N=0 baseline
     grow = []
     sized = [r for r in results if r["n"] > 0]

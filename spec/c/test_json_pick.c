@@ -152,6 +152,44 @@ static void test_refused(void)
     json_decref(v);
 }
 
+/* Strings are scanned eight bytes at a time: each byte that ends the plain
+ * run (a control character, '"', a backslash, a UTF-8 lead, a stray
+ * continuation byte or 0x7f) at each offset of a long string, skipped and
+ * kept, is taken or refused as json_loadb takes or refuses it, with the
+ * same value. */
+static void test_string_offsets(void)
+{
+    static const char *const stops[] = {"\x01", "\x1f", "\\\"", "\\n", "\\u00e9", "\xc3\xa9", "\xe2\x82\xac",
+                                        "\xf0\x9f\x98\x80", "\x80", "\xc0\xaf", "\xed\xa0\x80", "\x7f", " ", "~",
+                                        "\x20\x21", "\""};
+    char text[96];
+    int n = 0;
+
+    for (size_t s = 0; s < sizeof(stops) / sizeof(stops[0]); s++) {
+        for (int off = 0; off < 20; off++) {
+            for (int kept = 0; kept < 2; kept++) {
+                struct enr_error err = {0};
+                json_error_t jerr;
+                int len = snprintf(text, sizeof(text), "{\"%s\":\"%.*s%s%.*s\"}", kept ? "Id" : "Skip", off,
+                                   "abcdefghijklmnopqrstuvwxyz", stops[s], 19 - off % 7, "ABCDEFGHIJKLMNOPQRS");
+                json_t *want = json_loadb(text, (size_t)len, 0, &jerr);
+                json_t *got = json_pick_parse(text, (size_t)len, pick_doc, "doc", &err);
+
+                if ((want == NULL) != (got == NULL))
+                    fprintf(stderr, "differs from json_loadb: %s\n", text);
+                ASSERT_TRUE((want == NULL) == (got == NULL));
+                if (want != NULL && kept)
+                    ASSERT_TRUE(json_equal(json_object_get(want, "Id"), json_object_get(got, "Id")));
+                n += want == NULL;
+                json_decref(want);
+                json_decref(got);
+            }
+        }
+    }
+    /* The control characters, the stray bytes and the lone quote were refused. */
+    ASSERT_EQ(n, 2 * 20 * 6);
+}
+
 int main(void)
 {
     int docker = same_as_jansson("docker");
@@ -160,6 +198,7 @@ int main(void)
     ASSERT_TRUE(docker >= 8 && podman >= 2);
     test_pick();
     test_refused();
+    test_string_offsets();
     printf("test_json_pick: ok (%d Docker and %d Podman documents as json_loadb reads them)\n", docker,
            podman);
     return 0;

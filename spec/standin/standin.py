@@ -185,14 +185,16 @@ def main(argv=None):
 
     creds = ServerCreds(cluster)
     svc = Service(auth, counters, pb, Faults(args.seed), creds)
-    options = [("grpc.so_reuseport", 0)]   # a port still held by another process must fail loudly
+    # a port still held by another process must fail loudly; and Auth's limit
+    # of streams on one connection, which its SETTINGS announce:
+    # grpc.MaxConcurrentStreams(defaults.GRPCMaxConcurrentStreams) in
+    # NewGRPCServer (lib/auth/grpcserver.go), 1000 (lib/defaults/defaults.go)
+    options = [("grpc.so_reuseport", 0), ("grpc.max_concurrent_streams", 1000)]
     if args.max_connection_age > 0:
         options += [("grpc.max_connection_age_ms", int(args.max_connection_age * 1000)),
                     ("grpc.max_connection_age_grace_ms", 5000)]
     server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=64),
                          handlers=[svc.auth_handler(), svc.admin_handler()], options=options)
-    # The gRPC server listens on a private loopback port; the Auth (and Proxy)
-    # listeners are the stand-in's own relays in front of it (netio.py).
     # The gRPC server listens on a private loopback port without TLS; the
     # Auth (and Proxy) listeners in front of it are the TLS endpoint
     # (netio.py) and tell it who each connection's client is.

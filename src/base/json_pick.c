@@ -77,6 +77,39 @@ static const bool plain[256] = {
 #undef P1
 };
 
+/* Past the plain bytes at p, eight at a time while eight are left.  Most of
+ * a Docker document's bytes are in strings, and a byte at a time was the
+ * largest part of its scan.  In a word x, (x - 0x0101..01 * n) & ~x &
+ * 0x8080..80 flags the bytes below n (n <= 0x80), and the same of
+ * x ^ (0x0101..01 * c) the bytes equal to c; a byte can be flagged wrongly
+ * only above one rightly flagged, so the lowest flag is the first byte that
+ * is not plain (in memory order on a little-endian machine; elsewhere the
+ * word only says whether to look byte by byte). */
+static const unsigned char *skip_plain(const unsigned char *p, const unsigned char *end)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+
+    while (end - p >= 8) {
+        uint64_t x, q, b, stop;
+
+        memcpy(&x, p, 8);
+        q = x ^ (ones * '"');
+        b = x ^ (ones * '\\');
+        stop = (((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b) | x) & highs;
+        if (stop != 0) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && defined(__GNUC__)
+            return p + __builtin_ctzll(stop) / 8;
+#else
+            break;
+#endif
+        }
+        p += 8;
+    }
+    while (p < end && plain[*p])
+        p++;
+    return p;
+}
+
 /* The length of the UTF-8 sequence at s (lead byte >= 0x80), or 0 when it
  * is not one jansson takes: no overlong form, no surrogate, none past
  * U+10FFFF. */
@@ -234,8 +267,7 @@ static int scan_string(struct reader *r, bool keep, const char **out, size_t *le
     size_t n;
 
     for (;;) {
-        while (r->p < r->end && plain[*r->p])
-            r->p++;
+        r->p = skip_plain(r->p, r->end);
         if (r->p >= r->end)
             return fail(r, -EINVAL, "a string that starts at byte %zu has no end", (size_t)(start - r->text) - 1);
         if (*r->p == '"')

@@ -330,7 +330,7 @@ struct executor *executor_new(uv_loop_t *loop, const struct teleport_ops *ops, c
     ex->cfg = *cfg;
     ex->cb = *cb;
     if (ex->cfg.max_inflight == 0)
-        ex->cfg.max_inflight = 16;
+        ex->cfg.max_inflight = EXECUTOR_DEFAULT_INFLIGHT;
     if (ex->cfg.breaker_failures == 0)
         ex->cfg.breaker_failures = 5;
     if (ex->cfg.backoff_min_ms == 0)

@@ -33,9 +33,16 @@ struct executor;
 /* The defaults, defined here once; config.c's defaults table uses them. */
 #define EXECUTOR_DEFAULT_RATE 100
 #define EXECUTOR_DEFAULT_BURST 200
+/* Writes in flight at once: a second's worth at the default rate, so that
+ * past the burst the writes leave in one batch a second, not a batch every
+ * 0.16 s (16 in flight); each batch wakes the loop and the connection.
+ * Teleport's Auth takes 1,000 streams on a connection
+ * (grpc.MaxConcurrentStreams(defaults.GRPCMaxConcurrentStreams) in
+ * NewGRPCServer, lib/auth/grpcserver.go; 1000 in lib/defaults/defaults.go). */
+#define EXECUTOR_DEFAULT_INFLIGHT 100
 
 struct executor_config {
-    unsigned max_inflight;       /* 0: 16 */
+    unsigned max_inflight;       /* 0: EXECUTOR_DEFAULT_INFLIGHT */
     double rate;                 /* writes per second; 0: EXECUTOR_DEFAULT_RATE */
     unsigned burst;              /* bucket size; 0: EXECUTOR_DEFAULT_BURST */
     unsigned breaker_failures;   /* transport failures in a row that open it; 0: 5 */

@@ -44,7 +44,7 @@ struct reconciler;
 struct reconciler_config {
     const char *owner;
     unsigned resync_sec;       /* listing period; 0: RECONCILER_DEFAULT_RESYNC_SEC */
-    unsigned max_inflight;     /* concurrent Auth writes; 0: 16 */
+    unsigned max_inflight;     /* concurrent Auth writes; 0: the executor's default */
     unsigned write_rate;       /* Auth writes per second; 0: the executor's default */
     unsigned write_burst;
     unsigned coalesce_ms;      /* wait after an event before planning; 0: 5 */
