@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "test.h"
 
@@ -86,6 +87,23 @@ int main(void)
         for (char *p = out; *p; p++)
             lines += *p == '\n';
         ASSERT_EQ(lines, 2);
+    }
+    /* Each line starts with the time now, to the millisecond, in UTC. */
+    {
+        struct timespec ts;
+        struct tm tm;
+        char want[16];
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        gmtime_r(&ts.tv_sec, &tm);
+        strftime(want, sizeof(want), "%Y-%m-%dT", &tm);
+        for (const char *line = out; *line; line = strchr(line, '\n') + 1) {
+            ASSERT_TRUE(strncmp(line, want, strlen(want)) == 0);
+            for (int i = 11; i < 23; i++)
+                ASSERT_TRUE(i == 13 || i == 16 ? line[i] == ':' : i == 19 ? line[i] == '.'
+                                                                           : line[i] >= '0' && line[i] <= '9');
+            ASSERT_TRUE(line[23] == 'Z' && line[24] == ' ');
+        }
     }
     printf("ok - text lines\n");
 

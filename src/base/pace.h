@@ -10,12 +10,13 @@
  * loop (and the connection, and the CPU's caches) 100 times a second, and
  * at 10,000 queued creates that doubled a first pass's CPU; batches of a
  * tenth of a second's rate (10) still woke it a fifth more often than
- * batches as large as the 16 slots (1,681 against 1,408 waits in a pass at
- * 3,000).  The rate over a second is the same, and a write that finds the
- * queue empty waits for one token only.
+ * batches of 16 (1,681 against 1,408 waits in a pass at 3,000), and with
+ * 100 slots a batch is a second's rate, one wake-up a second.  The rate
+ * over a second is the same, and a write that finds the queue empty waits
+ * for one token only.
  *
  *   struct pace p;
- *   pace_init(&p, 100, 200, 16, now);
+ *   pace_init(&p, 100, 200, 100, now);
  *   pace_refill(&p, now);
  *   double need = pace_need(&p, waiting);
  *   while (waiting > 0) {
