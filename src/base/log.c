@@ -109,7 +109,7 @@ static void make_stamp(const struct timespec *ts, char stamp[25])
     if (ts->tv_sec != sec) {
         gmtime_r(&ts->tv_sec, &tm);
         if (strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm) != sizeof(when) - 1)
-            snprintf(when, sizeof(when), "%s", "0000-00-00T00:00:00");
+            memcpy(when, "0000-00-00T00:00:00", sizeof(when)); /* a year past 9999 */
         sec = ts->tv_sec;
     }
     memcpy(stamp, when, sizeof(when) - 1);
