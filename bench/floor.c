@@ -21,8 +21,9 @@
  * read hostname, start time and health, which the listing does not carry),
  * and one CreateApp per container, the app as above.  As many requests in
  * flight as enroller's first pass: FIRST_PASS_INSPECTS inspects
- * (INSPECT_PARALLEL in src/reconcile/docker_sync.c) and FIRST_PASS_CREATES
- * CreateApps (the executor's default max_inflight, EXECUTOR_DEFAULT_INFLIGHT),
+ * (INSPECT_PARALLEL) and FIRST_PASS_CREATES CreateApps (the executor's
+ * default max_inflight, EXECUTOR_DEFAULT_INFLIGHT), both from
+ * src/reconcile/limits.h,
  * a CreateApp sent as soon as its inspect is answered.  Left out: rules,
  * the planner, the Teleport view (no listing or watch of apps), the write
  * rate limit, retries.  Exits once every CreateApp is answered, after one
@@ -51,11 +52,11 @@
 #include "base/kv.h"
 #include "base/pace.h"
 #include "model/resource.h"
-#include "reconcile/executor.h"
+#include "reconcile/limits.h"
 #include "teleport/teleport_client.h"
 
 /* Requests in flight in --first-pass mode, as enroller's first pass (see the top). */
-#define FIRST_PASS_INSPECTS 8
+#define FIRST_PASS_INSPECTS INSPECT_PARALLEL
 #define FIRST_PASS_CREATES EXECUTOR_DEFAULT_INFLIGHT
 
 struct floor_app {

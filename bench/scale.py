@@ -143,19 +143,21 @@ def passes(cl, n, repeat, count_docker, mark_s, with_daemon=True):
 FLOOR_PREFIX = "floor-"
 
 
-def executor_default(name):
-    """An EXECUTOR_DEFAULT_ value of src/reconcile/executor.h, which the bench
-    config leaves as it is: read from there so that the floors follow it
-    (bench_floor is built with the same header)."""
-    with open(os.path.join(common.SRC, "src", "reconcile", "executor.h")) as f:
-        m = re.search(r"^#define EXECUTOR_DEFAULT_%s (\d+)$" % name, f.read(), re.M)
-    if not m:
-        raise RuntimeError("executor.h: EXECUTOR_DEFAULT_%s not found" % name)
-    return m.group(1)
+def read_limits():
+    """The #define values of src/reconcile/limits.h, read once: the bench
+    config leaves the write pace and the requests in flight as they are, and
+    the floors (bench_floor is built with the same header) follow them."""
+    with open(os.path.join(common.SRC, "src", "reconcile", "limits.h")) as f:
+        limits = dict(re.findall(r"^#define ([A-Z_]+) (\d+)$", f.read(), re.M))
+    for name in ("EXECUTOR_DEFAULT_RATE", "EXECUTOR_DEFAULT_BURST", "EXECUTOR_DEFAULT_INFLIGHT"):
+        if name not in limits:
+            raise RuntimeError("limits.h: %s not found" % name)
+    return limits
 
 
-PACING = ["--write-rate", executor_default("RATE"), "--write-burst", executor_default("BURST")]
-INFLIGHT = executor_default("INFLIGHT")
+LIMITS = read_limits()
+PACING = ["--write-rate", LIMITS["EXECUTOR_DEFAULT_RATE"], "--write-burst", LIMITS["EXECUTOR_DEFAULT_BURST"]]
+INFLIGHT = LIMITS["EXECUTOR_DEFAULT_INFLIGHT"]
 FLOOR_LINE = re.compile(r"^first-pass listed (\d+) inspected (\d+) created (\d+) errors (\d+)$", re.M)
 
 

@@ -17,6 +17,7 @@
 #include "config_decl.h"
 #include "docker/docker_client.h"
 #include "reconcile/executor.h"
+#include "reconcile/limits.h"
 #include "reconcile/reconciler.h"
 #include "teleport/teleport_client.h"
 

@@ -66,20 +66,16 @@ static void skip_space(struct reader *r)
         r->p++;
 }
 
-/* The bytes a string holds as they are: printable ASCII but '"' and '\\'. */
-static const bool plain[256] = {
-#define P1(c) [c] = ((c) != '"' && (c) != '\\')
-#define P4(c) P1(c), P1(c + 1), P1(c + 2), P1(c + 3)
-#define P16(c) P4(c), P4(c + 4), P4(c + 8), P4(c + 12)
-    P16(0x20), P16(0x30), P16(0x40), P16(0x50), P16(0x60), P16(0x70),
-#undef P16
-#undef P4
-#undef P1
-};
+/* A byte a string holds as it is: printable ASCII but '"' and '\\'. */
+static inline bool plain(unsigned char c)
+{
+    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
 
-/* Past the plain bytes at p, eight at a time while eight are left.  Most of
- * a Docker document's bytes are in strings, and a byte at a time was the
- * largest part of its scan.  In a word x, (x - 0x0101..01 * n) & ~x &
+/* Past the plain bytes at p: plain() eight bytes at a time while eight are
+ * left, then byte by byte.  Most of a Docker document's bytes are in
+ * strings, and a byte at a time was the largest part of its scan.  The word
+ * test is plain()'s four terms: in a word x, (x - 0x0101..01 * n) & ~x &
  * 0x8080..80 flags the bytes below n (n <= 0x80), and the same of
  * x ^ (0x0101..01 * c) the bytes equal to c; a byte can be flagged wrongly
  * only above one rightly flagged, so the lowest flag is the first byte that
@@ -105,7 +101,7 @@ static const unsigned char *skip_plain(const unsigned char *p, const unsigned ch
         }
         p += 8;
     }
-    while (p < end && plain[*p])
+    while (p < end && plain(*p))
         p++;
     return p;
 }

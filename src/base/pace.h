@@ -6,14 +6,11 @@
  * token comes: it waits for a batch, then spends the batch's tokens one by
  * one.  A batch is the fewest of: PACE_BATCH_MS of the rate (a second's
  * worth), the writes waiting, the `slots` that may be in flight at once,
- * and the bucket.  At rate 100 a trickle of one write every 10 ms woke the
- * loop (and the connection, and the CPU's caches) 100 times a second, and
- * at 10,000 queued creates that doubled a first pass's CPU; batches of a
- * tenth of a second's rate (10) still woke it a fifth more often than
- * batches of 16 (1,681 against 1,408 waits in a pass at 3,000), and with
- * 100 slots a batch is a second's rate, one wake-up a second.  The rate
- * over a second is the same, and a write that finds the queue empty waits
- * for one token only.
+ * and the bucket.  Each wait wakes the loop, the connection and the CPU's
+ * caches, so a batch is as large as those allow: with 100 slots at rate
+ * 100, one wake-up a second.  The rate over a second is the same as a
+ * token at a time, and a write that finds the queue empty waits for one
+ * token only.
  *
  *   struct pace p;
  *   pace_init(&p, 100, 200, 100, now);

@@ -11,8 +11,8 @@
 #include "base/intern.h"
 #include "base/log.h"
 #include "base/strmap.h"
+#include "reconcile/limits.h"
 
-#define INSPECT_PARALLEL 8
 #define FULL_EVERY 10          /* every 10th listing inspects every container */
 #define EVENTS_BACKOFF_MIN_MS 500
 #define EVENTS_BACKOFF_MAX_MS 30000

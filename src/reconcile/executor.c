@@ -37,7 +37,8 @@ struct retry {
 struct executor {
     uv_loop_t *loop;
     struct teleport_ops ops;
-    struct executor_config cfg;
+    struct executor_config cfg; /* zeros made defaults; the rate and burst in
+                                 * use are pace's, which a reload changes */
     struct executor_callbacks cb;
 
     struct list queue;           /* list heads */
@@ -303,12 +304,32 @@ static void pump(struct executor *ex)
         ex->cb.idle(ex->cb.ud);
 }
 
+/* A config's zeros made its defaults: the one place the defaults apply. */
+static void apply_defaults(struct executor_config *c)
+{
+    if (c->max_inflight == 0)
+        c->max_inflight = EXECUTOR_DEFAULT_INFLIGHT;
+    if (c->rate <= 0)
+        c->rate = EXECUTOR_DEFAULT_RATE;
+    if (c->burst == 0)
+        c->burst = EXECUTOR_DEFAULT_BURST;
+    if (c->breaker_failures == 0)
+        c->breaker_failures = 5;
+    if (c->backoff_min_ms == 0)
+        c->backoff_min_ms = 500;
+    if (c->backoff_max_ms == 0)
+        c->backoff_max_ms = 30000;
+}
+
 void executor_set_rate(struct executor *ex, unsigned rate, unsigned burst)
 {
+    struct executor_config c = {.rate = rate, .burst = burst};
+
     if (ex->closing)
         return;
+    apply_defaults(&c);
     pump(ex); /* tokens earned at the old rate */
-    pace_set(&ex->pace, rate > 0 ? rate : EXECUTOR_DEFAULT_RATE, burst > 0 ? burst : EXECUTOR_DEFAULT_BURST);
+    pace_set(&ex->pace, c.rate, c.burst);
     uv_timer_stop(&ex->pump_timer); /* its wait was reckoned at the old rate */
     pump(ex);
 }
@@ -328,21 +349,13 @@ struct executor *executor_new(uv_loop_t *loop, const struct teleport_ops *ops, c
     ex->loop = loop;
     ex->ops = *ops;
     ex->cfg = *cfg;
+    apply_defaults(&ex->cfg);
     ex->cb = *cb;
-    if (ex->cfg.max_inflight == 0)
-        ex->cfg.max_inflight = EXECUTOR_DEFAULT_INFLIGHT;
-    if (ex->cfg.breaker_failures == 0)
-        ex->cfg.breaker_failures = 5;
-    if (ex->cfg.backoff_min_ms == 0)
-        ex->cfg.backoff_min_ms = 500;
-    if (ex->cfg.backoff_max_ms == 0)
-        ex->cfg.backoff_max_ms = 30000;
     list_init(&ex->queue);
     list_init(&ex->inflight_jobs);
     strmap_init(&ex->busy);
     strmap_init(&ex->backoff);
-    pace_init(&ex->pace, cfg->rate > 0 ? cfg->rate : EXECUTOR_DEFAULT_RATE,
-              cfg->burst > 0 ? cfg->burst : EXECUTOR_DEFAULT_BURST, ex->cfg.max_inflight, uv_now(loop));
+    pace_init(&ex->pace, ex->cfg.rate, ex->cfg.burst, ex->cfg.max_inflight, uv_now(loop));
     backoff_rng_seed(&ex->rng);
     backoff_init(&ex->open_backoff, 1000, ex->cfg.backoff_max_ms);
     uv_timer_init(loop, &ex->pump_timer);

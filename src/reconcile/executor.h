@@ -26,20 +26,12 @@
 
 #include "base/error.h"
 #include "reconcile/clients.h"
+#include "reconcile/limits.h"
 #include "reconcile/planner.h"
 
 struct executor;
 
-/* The defaults, defined here once; config.c's defaults table uses them. */
-#define EXECUTOR_DEFAULT_RATE 100
-#define EXECUTOR_DEFAULT_BURST 200
-/* Writes in flight at once: a second's worth at the default rate, so that
- * past the burst the writes leave in one batch a second, not a batch every
- * 0.16 s (16 in flight); each batch wakes the loop and the connection.
- * Teleport's Auth takes 1,000 streams on a connection
- * (grpc.MaxConcurrentStreams(defaults.GRPCMaxConcurrentStreams) in
- * NewGRPCServer, lib/auth/grpcserver.go; 1000 in lib/defaults/defaults.go). */
-#define EXECUTOR_DEFAULT_INFLIGHT 100
+/* The defaults of executor_config's zeros: reconcile/limits.h. */
 
 struct executor_config {
     unsigned max_inflight;       /* 0: EXECUTOR_DEFAULT_INFLIGHT */
