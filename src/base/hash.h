@@ -1,28 +1,44 @@
 /*
- * hash.h - FNV-1a, the one non-cryptographic hash: change detection of
- * container snapshots, list entries and written resources, and strmap's
- * buckets.  Not for anything an attacker could exploit by collision.
+ * hash.h - the two non-cryptographic hashes.
  *
- *   uint64_t h = HASH_FNV64_INIT;
- *   h = hash_fnv64(h, s, strlen(s));
+ * hash64: xxHash's XXH3 (64 bits), for change detection of container
+ * snapshots, list entries, written resources and the rule set, and for the
+ * buckets of strmap and intern.  Its values live in memory only (nothing
+ * stored, sent or logged as identity holds one), so the function may
+ * change.  A value is chained as the next call's seed; XXH3 mixes in the
+ * length, so ("ab", "c") and ("a", "bc") differ.
+ *
+ *   uint64_t h = HASH_INIT;
+ *   h = hash64_str(h, s);
+ *   h = hash64_u64(h, n);
+ *
+ * hash_fnv32: FNV-1a, 32 bits, a byte at a time.  Its values are part of
+ * app names (the suffix of a cut name, enroller.core.hash and
+ * enroller.util.fnv1a), so they never change.
+ *
+ * Neither is for anything an attacker could exploit by collision.
  */
 #ifndef ENR_HASH_H
 #define ENR_HASH_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
-#define HASH_FNV64_INIT 0xcbf29ce484222325ULL
+#define HASH_INIT 0
 #define HASH_FNV32_INIT 0x811c9dc5U
 
-static inline uint64_t hash_fnv64(uint64_t h, const void *p, size_t n)
+/* XXH3_64bits_withSeed(p, n, h) (base/hash.c). */
+uint64_t hash64(uint64_t h, const void *p, size_t n);
+
+static inline uint64_t hash64_u64(uint64_t h, uint64_t v)
 {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
+    return hash64(h, &v, sizeof(v));
+}
+
+static inline uint64_t hash64_str(uint64_t h, const char *s)
+{
+    return hash64(h, s, strlen(s));
 }
 
 static inline uint32_t hash_fnv32(uint32_t h, const void *p, size_t n)
@@ -33,24 +49,6 @@ static inline uint32_t hash_fnv32(uint32_t h, const void *p, size_t n)
         h *= 16777619U;
     }
     return h;
-}
-
-/* A u64 as 8 little-endian bytes. */
-static inline uint64_t hash_fnv64_u64(uint64_t h, uint64_t v)
-{
-    unsigned char b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (unsigned char)(v >> (8 * i));
-    return hash_fnv64(h, b, sizeof(b));
-}
-
-/* Length-prefixed, so that ("ab","c") and ("a","bc") hash differently. */
-static inline uint64_t hash_fnv64_str(uint64_t h, const char *s)
-{
-    size_t n = 0;
-    while (s[n] != '\0')
-        n++;
-    return hash_fnv64(hash_fnv64_u64(h, n), s, n);
 }
 
 #endif

@@ -14,7 +14,7 @@ static char tomb_mark;
 
 static uint64_t hash(const char *s)
 {
-    return hash_fnv64(HASH_FNV64_INIT, s, strlen(s));
+    return hash64(HASH_INIT, s, strlen(s));
 }
 
 void strmap_init(struct strmap *m)

@@ -33,9 +33,9 @@ static int fail(struct docker_list *l, const char *fmt, ...)
 
 static void mix(struct docker_list *l, char tag, const void *p, size_t n)
 {
-    l->hash = hash_fnv64(l->hash, &tag, 1);
+    l->hash = hash64(l->hash, &tag, 1);
     if (n)
-        l->hash = hash_fnv64(l->hash, p, n);
+        l->hash = hash64(l->hash, p, n);
 }
 
 /* A scalar or the start of a compound value at the current depth: in an
@@ -120,7 +120,7 @@ static int open_compound(struct docker_list *l, char tag)
             snprintf(l->err_msg, sizeof(l->err_msg), "%s: out of memory", l->what);
             return 0;
         }
-        l->hash = HASH_FNV64_INIT;
+        l->hash = HASH_INIT;
         l->depth = 2;
         return 1;
     }

@@ -18,48 +18,48 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void fnv_u64(uint64_t *h, uint64_t v)
+static void mix_u64(uint64_t *h, uint64_t v)
 {
-    *h = hash_fnv64_u64(*h, v);
+    *h = hash64_u64(*h, v);
 }
 
-static void fnv_str(uint64_t *h, const char *s)
+static void mix_str(uint64_t *h, const char *s)
 {
-    *h = hash_fnv64_str(*h, s);
+    *h = hash64_str(*h, s);
 }
 
 static uint64_t snapshot_hash(const struct container *c)
 {
-    uint64_t h = HASH_FNV64_INIT;
+    uint64_t h = HASH_INIT;
 
-    fnv_str(&h, c->id);
-    fnv_str(&h, c->name);
-    fnv_str(&h, c->image);
-    fnv_str(&h, c->image_id);
-    fnv_str(&h, c->hostname);
-    fnv_u64(&h, c->labels.len);
+    mix_str(&h, c->id);
+    mix_str(&h, c->name);
+    mix_str(&h, c->image);
+    mix_str(&h, c->image_id);
+    mix_str(&h, c->hostname);
+    mix_u64(&h, c->labels.len);
     for (size_t i = 0; i < c->labels.len; i++) {
-        fnv_str(&h, c->labels.items[i].key);
-        fnv_str(&h, c->labels.items[i].value);
+        mix_str(&h, c->labels.items[i].key);
+        mix_str(&h, c->labels.items[i].value);
     }
-    fnv_u64(&h, c->n_networks);
+    mix_u64(&h, c->n_networks);
     for (size_t i = 0; i < c->n_networks; i++) {
-        fnv_str(&h, c->networks[i].name);
-        fnv_str(&h, c->networks[i].ip);
-        fnv_str(&h, c->networks[i].ipv6);
-        fnv_str(&h, c->networks[i].aliases_0);
+        mix_str(&h, c->networks[i].name);
+        mix_str(&h, c->networks[i].ip);
+        mix_str(&h, c->networks[i].ipv6);
+        mix_str(&h, c->networks[i].aliases_0);
     }
-    fnv_u64(&h, c->n_ports);
+    mix_u64(&h, c->n_ports);
     for (size_t i = 0; i < c->n_ports; i++) {
-        fnv_u64(&h, c->ports[i].port);
-        fnv_str(&h, c->ports[i].proto);
-        fnv_u64(&h, c->ports[i].host_port);
-        fnv_str(&h, c->ports[i].host_ip);
+        mix_u64(&h, c->ports[i].port);
+        mix_str(&h, c->ports[i].proto);
+        mix_u64(&h, c->ports[i].host_port);
+        mix_str(&h, c->ports[i].host_ip);
     }
-    fnv_str(&h, c->state);
-    fnv_str(&h, c->health);
-    fnv_u64(&h, (uint64_t)c->created);
-    fnv_u64(&h, (uint64_t)c->started);
+    mix_str(&h, c->state);
+    mix_str(&h, c->health);
+    mix_u64(&h, (uint64_t)c->created);
+    mix_u64(&h, (uint64_t)c->started);
     return h;
 }
 

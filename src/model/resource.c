@@ -306,14 +306,12 @@ bool resource_same_managed(const struct resource *a, const struct resource *b)
 
 static uint64_t mix(uint64_t h, const char *s)
 {
-    return hash_fnv64_str(h, s);
+    return hash64_str(h, s);
 }
 
 static uint64_t mix_strv(uint64_t h, const char *tag, const struct resource_strv *l)
 {
-    char n[32];
-    snprintf(n, sizeof(n), "%s%zu", tag, l->n);
-    h = mix(h, n);
+    h = hash64_u64(mix(h, tag), l->n);
     for (size_t i = 0; i < l->n; i++)
         h = mix(h, l->v[i]);
     return h;
@@ -322,7 +320,7 @@ static uint64_t mix_strv(uint64_t h, const char *tag, const struct resource_strv
 uint64_t resource_managed_hash(const struct resource *r)
 {
     const struct resource_opts *o = resource_opts(r);
-    uint64_t h = HASH_FNV64_INIT;
+    uint64_t h = HASH_INIT;
 
     h = mix(h, r->kind == RESOURCE_DB ? "db" : "app");
     h = mix(h, r->name);
@@ -342,8 +340,7 @@ uint64_t resource_managed_hash(const struct resource *r)
         h = mix(h, o->rewrite_headers[i].name);
         h = mix(h, o->rewrite_headers[i].value);
     }
-    /* Fields added later mix in only when set, so the hash of an app
-     * without them is what it was before they existed. */
+    /* Fields added later mix in only when set. */
     if (o->rewrite_jwt_claims[0]) {
         h = mix(h, "jwt_claims");
         h = mix(h, o->rewrite_jwt_claims);

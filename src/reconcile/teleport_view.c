@@ -348,7 +348,7 @@ static void finish_listing(struct teleport_view *tv)
  * succeeds: retries with the same error are debug lines. */
 static bool listing_warn_first(struct teleport_view *tv, const char *what, const char *msg)
 {
-    uint64_t h = hash_fnv64(hash_fnv64(HASH_FNV64_INIT, what, strlen(what)), msg, strlen(msg));
+    uint64_t h = hash64(hash64(HASH_INIT, what, strlen(what)), msg, strlen(msg));
     if (h == tv->warned) {
         log_debug(LOG_TELEPORT, "%s: %s (again)", what, msg);
         return false;

@@ -287,7 +287,7 @@ struct rule_set *rule_loader_load(const char *dir, const char *lua_dir, const st
         err_set(err, -ENOMEM, "rules: out of memory");
         return NULL;
     }
-    rs->hash = HASH_FNV64_INIT;
+    rs->hash = HASH_INIT;
     rs->instructions = limits && limits->instructions ? limits->instructions : DEFAULT_INSTRUCTIONS;
     if (list_rule_files(dir, &names, &n, err) < 0)
         goto fail;
@@ -306,8 +306,8 @@ struct rule_set *rule_loader_load(const char *dir, const char *lua_dir, const st
             goto fail;
         }
         if ((rc = lua_runtime_read_file(path, file, &content, &len, &one)) == 0) {
-            rs->hash = hash_fnv64(rs->hash, names[i], strlen(names[i]) + 1);
-            rs->hash = hash_fnv64(rs->hash, content, len);
+            rs->hash = hash64(rs->hash, names[i], strlen(names[i]) + 1);
+            rs->hash = hash64(rs->hash, content, len);
             free(content);
             content = NULL;
             rc = load_one(rs, path, file, lua_dir, limits, &one);
