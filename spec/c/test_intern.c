@@ -5,8 +5,18 @@
 #include "base/strmap.h"
 #include "test.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void *intern_elsewhere(void *arg)
+{
+    (void)arg;
+    return (void *)intern_get("from another thread");
+}
 
 int main(void)
 {
@@ -126,6 +136,26 @@ int main(void)
     intern_stats(&n, &b);
     ASSERT_EQ(n, 0);
     ASSERT_EQ(b, 0);
+
+    /* The table is the first thread's: a second thread's call aborts (in a
+     * child, so that this test goes on), the first's go on working. */
+    fflush(stdout);
+    pid_t pid = fork();
+    ASSERT_TRUE(pid >= 0);
+    if (pid == 0) {
+        pthread_t t;
+        void *got = NULL;
+        if (pthread_create(&t, NULL, intern_elsewhere, NULL) == 0)
+            pthread_join(t, &got);
+        _exit(got != NULL ? 3 : 4);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFSIGNALED(status));
+    ASSERT_EQ(WTERMSIG(status), SIGABRT);
+    a = intern_get("still this thread's");
+    ASSERT_STREQ(a, "still this thread's");
+    intern_put(a);
     printf("ok\n");
     return 0;
 }

@@ -7,7 +7,9 @@
 #include "base/hash.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,11 +20,30 @@ struct intern_entry {
     char s[];
 };
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+/* The one thread the table belongs to: the first that used it. */
+static pthread_t owner;
+static bool owned;
 static struct intern_entry **buckets;
 static size_t n_buckets;        /* 0 or a power of two */
 static size_t n_strings;
 static size_t n_bytes;          /* entries' characters and headers */
+
+/* A second thread would race the first on the table and the counts: a bug
+ * in the caller, stopped here rather than left to corrupt memory.  Cheaper
+ * than a lock on every call, and intern is called for every string a
+ * container, resource or table key holds. */
+static void same_thread(void)
+{
+    pthread_t self = pthread_self();
+
+    if (!owned) {
+        owner = self;
+        owned = true;
+    } else if (!pthread_equal(owner, self)) {
+        fputs("intern: used from a second thread\n", stderr);
+        abort();
+    }
+}
 
 static struct intern_entry *entry_of(const char *s)
 {
@@ -59,10 +80,10 @@ static void grow(void)
 
 const char *intern_getn(const char *s, size_t len)
 {
-    uint32_t h = (uint32_t)hash_fnv64(HASH_FNV64_INIT, s, len);
+    uint32_t h = (uint32_t)hash64(HASH_INIT, s, len);
     struct intern_entry *e = NULL;
 
-    pthread_mutex_lock(&lock);
+    same_thread();
     if (n_strings >= n_buckets * INTERN_LOAD)
         grow();
     if (n_buckets == 0)
@@ -72,7 +93,6 @@ const char *intern_getn(const char *s, size_t len)
             if (e->refs == UINT32_MAX)
                 goto fail;
             e->refs++;
-            pthread_mutex_unlock(&lock);
             return e->s;
         }
     }
@@ -86,10 +106,8 @@ const char *intern_getn(const char *s, size_t len)
     buckets[h & (n_buckets - 1)] = e;
     n_strings++;
     n_bytes += sizeof(*e) + len + 1;
-    pthread_mutex_unlock(&lock);
     return e->s;
 fail:
-    pthread_mutex_unlock(&lock);
     return NULL;
 }
 
@@ -104,9 +122,8 @@ const char *intern_ref(const char *s)
 {
     struct intern_entry *e = entry_of(s);
 
-    pthread_mutex_lock(&lock);
+    same_thread();
     e->refs++;
-    pthread_mutex_unlock(&lock);
     return s;
 }
 
@@ -117,7 +134,7 @@ void intern_put(const char *s)
     if (s == NULL)
         return;
     e = entry_of(s);
-    pthread_mutex_lock(&lock);
+    same_thread();
     if (--e->refs == 0) {
         for (pp = &buckets[e->hash & (n_buckets - 1)]; *pp != e; pp = &(*pp)->next)
             ;
@@ -136,15 +153,13 @@ void intern_put(const char *s)
             n_buckets = 0;
         }
     }
-    pthread_mutex_unlock(&lock);
 }
 
 void intern_stats(size_t *strings, size_t *bytes)
 {
-    pthread_mutex_lock(&lock);
+    same_thread();
     if (strings)
         *strings = n_strings;
     if (bytes)
         *bytes = n_bytes + n_buckets * sizeof(*buckets);
-    pthread_mutex_unlock(&lock);
 }

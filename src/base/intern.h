@@ -8,9 +8,10 @@
  * each distinct string is stored once; a copy is a reference count.
  *
  * An interned string is read-only and is released with intern_put exactly
- * once per intern_get or intern_ref.  The table is safe to use from several
- * threads (one mutex); a string nobody holds is wiped and freed at once, so
- * nothing is left over at exit and no secret that passed through lingers.
+ * once per intern_get or intern_ref.  The table belongs to one thread, the
+ * loop's (the first to use it): a call from another aborts with one line.
+ * A string nobody holds is wiped and freed at once, so nothing is left over
+ * at exit and no secret that passed through lingers.
  */
 #ifndef ENR_INTERN_H
 #define ENR_INTERN_H
