@@ -3,9 +3,9 @@
  *
  * hash64: xxHash's XXH3 (64 bits), for change detection of container
  * snapshots, list entries, written resources and the rule set, and for the
- * buckets of strmap and intern.  Its values live in memory only (nothing
- * stored, sent or logged as identity holds one), so the function may
- * change.  A value is chained as the next call's seed; XXH3 mixes in the
+ * buckets of strmap and intern.  No value is stored or sent; the rule
+ * set's is logged, as a mark that the rules changed, so the function may
+ * change between versions.  A value is chained as the next call's seed; XXH3 mixes in the
  * length, so ("ab", "c") and ("a", "bc") differ.
  *
  *   uint64_t h = HASH_INIT;
