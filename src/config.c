@@ -16,7 +16,6 @@
 #include "agent/agent_manager.h"
 #include "config_decl.h"
 #include "docker/docker_client.h"
-#include "reconcile/executor.h"
 #include "reconcile/limits.h"
 #include "reconcile/reconciler.h"
 #include "teleport/teleport_client.h"

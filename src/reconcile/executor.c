@@ -13,6 +13,7 @@
 #include "base/pace.h"
 #include "base/strmap.h"
 #include "net/grpc_frame.h"
+#include "reconcile/limits.h"
 
 enum breaker { BREAKER_CLOSED, BREAKER_OPEN, BREAKER_HALF_OPEN };
 

@@ -26,7 +26,6 @@
 
 #include "base/error.h"
 #include "reconcile/clients.h"
-#include "reconcile/limits.h"
 #include "reconcile/planner.h"
 
 struct executor;
