@@ -157,9 +157,10 @@ static const struct tcase cases[] = {
                {RUNNING, "a", "v1", "+a*", "", 1},
                {EVENT, "b", "start", "", "b", NOLIST},
                {RUNNING, "b", "v1", "+b", "", NOLIST},
-               {EVENT, "b", "die", "", "b", NOLIST},
-               {EXITED, "b", NULL, "-b", "", NOLIST},
+               {EVENT, "b", "die", "-b", "", NOLIST},          /* gone at once: no inspect */
                {EVENT, "a", "destroy", "-a", "", NOLIST},
+               {EVENT, "d", "start", "", "d", NOLIST},
+               {EXITED, "d", NULL, "", "", NOLIST},            /* exited before the answer */
                {EVENT, "c", "start", "", "c", NOLIST},
                {INSPECT_FAIL, "c", NULL, "", "", NOLIST}}},
     {.title = "list diff only inspects changed entries; a container not listed is gone",
@@ -192,13 +193,19 @@ static const struct tcase cases[] = {
                {INSPECT_FAIL, "b", NULL, "", "", 0},
                {EVENT, "a", "health_status", "", "a", NOLIST},
                {INSPECT_FAIL, "a", NULL, "?a", "", NOLIST}}},
-    {.title = "an answer older than a removal cannot bring the container back",
+    {.title = "an answer older than a die or a removal cannot bring the container back",
      .steps = {{START, NULL, NULL, "", "", NOLIST},
                {LIST, "a=1", NULL, "", "a", NOLIST},
                {RUNNING, "a", "v1", "+a*", "", 1},
-               {EVENT, "a", "die", "", "a", NOLIST},
+               {EVENT, "a", "health_status", "", "a", NOLIST},
+               {EVENT, "a", "die", "-a", "a", NOLIST},
+               {RUNNING, "a", "v1", "", "", NOLIST},          /* asked before the die */
+               {RESYNC, NULL, NULL, "", "", NOLIST},
+               {LIST, "a=1", NULL, "", "a", NOLIST},
+               {RUNNING, "a", "v1", "+a*", "", 1},
+               {EVENT, "a", "health_status", "", "a", NOLIST},
                {EVENT, "a", "destroy", "-a", "a", NOLIST},
-               {RUNNING, "a", "v1", "", "", NOLIST},
+               {RUNNING, "a", "v1", "", "", NOLIST},          /* asked before the removal */
                {EVENT, "a", "start", "", "a", NOLIST},
                {NOTFOUND, "a", NULL, "", "", NOLIST}}},
     {.title = "a second event during an inspect asks once more after it",
@@ -227,10 +234,9 @@ static const struct tcase cases[] = {
                {RUNNING, "a", "v1", "+a", "", NOLIST},
                {NET_EVENT, "a", "connect", "", "a", NOLIST},       /* running: its address may change */
                {RUNNING, "a", "v2", "+a", "", NOLIST},
-               {EVENT, "a", "die", "", "a", NOLIST},
-               {NET_EVENT, "a", "disconnect", "", "a", NOLIST},    /* on its way down */
-               {EVENT, "a", "stop", "", "a", NOLIST},
-               {EXITED, "a", NULL, "-a", "", NOLIST},              /* one inspect, not three */
+               {EVENT, "a", "die", "-a", "", NOLIST},              /* gone at once: no inspect */
+               {NET_EVENT, "a", "disconnect", "", "", NOLIST},     /* on its way down */
+               {EVENT, "a", "stop", "", "", NOLIST},
                {EVENT, "a", "health_status", "", "", NOLIST},
                {EVENT, "a", "start", "", "a", NOLIST},
                {RUNNING, "a", "v1", "+a", "", NOLIST}}},
@@ -238,8 +244,7 @@ static const struct tcase cases[] = {
      .steps = {{START, NULL, NULL, "", "", NOLIST},
                {LIST, "a=1", NULL, "", "a", NOLIST},
                {RUNNING, "a", "v1", "+a*", "", 1},
-               {EVENT, "a", "die", "", "a", NOLIST},
-               {EXITED, "a", NULL, "-a", "", NOLIST},
+               {EVENT, "a", "die", "-a", "", NOLIST},
                {STREAM_CUT, NULL, NULL, "", "", NOLIST},
                {RESUMED, NULL, NULL, "", "", NOLIST},
                {LIST, "a=2", NULL, "", "a", NOLIST},

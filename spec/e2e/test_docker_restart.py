@@ -56,9 +56,9 @@ class DockerRestart(unittest.TestCase):
                 wait_for(lambda: cl.docker("inspect", "-f", "{{.State.Running}}", n) == "true",
                          what="container %s running again" % n)
             # Seen running again as often as it was seen to go.  A container
-            # whose die's inspect found dockerd's socket already closed was
-            # never seen to go (its state was unknown, not absent), so it has
-            # no second "running" line: the complete listings below see it.
+            # whose die event did not reach enroller before the stream ended
+            # was never seen to go (its state was unknown, not absent), so it
+            # has no second "running" line: the complete listings below see it.
             for n in ("a1", "a2", "m1"):
                 wait_for(lambda: (en.count(en.container_line(n, "running"))
                                   >= 1 + en.count(en.container_line(n, "gone"))),

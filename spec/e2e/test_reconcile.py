@@ -68,11 +68,8 @@ class Reconcile(unittest.TestCase):
             wait_for(lambda: "rabbitmq-rmq1" in cl.apps(), what="app")
             gone, running = en.container_line("rmq1", "gone"), en.container_line("rmq1", "running")
             # A restart within the grace period: the app is never deleted.
-            # A stop and then a start, not `docker restart`: dockerd runs a
-            # restart's stop and start in one request, so an inspect sent on
-            # the die event may be answered only after the start, find the
-            # container running, and enroller never sees it go (seen once in
-            # a CI run).
+            # A stop and then a start: enroller sees it go at the die event
+            # and come back at the start's inspect.
             cl.docker("stop", "-t", "0", "rmq1")
             cl.docker("start", "rmq1")
             t_gone = en.wait_log(gone, what="enroller to see rmq1 go")[0][0]

@@ -258,15 +258,24 @@ static void event_cb(void *ud, const struct docker_event *ev)
             track_gone(ds, ev->container_id, t, ++ds->seq, false);
         return;
     }
+    /* A die is sent once the container no longer runs: moby logs it after
+     * SetStopped or SetRestarting (daemon/monitor.go handleContainerExit),
+     * and a restart sends its own start (daemon/start.go containerStart).
+     * So it is gone now, without an inspect; an answer still on its way is
+     * older and cannot bring it back (track_gone's seq). */
+    if (container && strcmp(ev->action, "die") == 0) {
+        if ((t = track_add(ds, ev->container_id)) != NULL) {
+            t->died = true;
+            track_gone(ds, ev->container_id, t, ++ds->seq, false);
+        }
+        return;
+    }
     /* Only a start brings a container up.  After a die, or before the
      * first start or listing names it, every other event (a stop, a network
      * disconnect on the way down, a connect on the way up) finds it not
-     * running: the die's inspect, or the start's, tells all there is. */
+     * running: the start's inspect tells all there is. */
     t = strmap_get(&ds->tracks, ev->container_id);
-    if (container && strcmp(ev->action, "die") == 0) {
-        if ((t = track_add(ds, ev->container_id)) != NULL)
-            t->died = true;
-    } else if (container && strcmp(ev->action, "start") == 0) {
+    if (container && strcmp(ev->action, "start") == 0) {
         if (t != NULL)
             t->died = false;
     } else if (t == NULL || t->died) {
@@ -423,10 +432,9 @@ static void inspect_done(struct docker_sync *ds)
  * none of them in the list entry: a listing does not see it either way.
  * An event that arrives after the listing still asks for an inspect.
  *
- * !t->died keeps the rule local: a die is followed by an inspect that is
- * on its way (inspecting), answered (running clears died, anything else
- * ends live) or could not be asked (failed), so the other conditions
- * already refuse such a track; this says so without relying on that.
+ * !t->died keeps the rule local: a die ends live at once (event_cb) and
+ * only a running answer clears it, so t->live already refuses such a
+ * track; this says so without relying on that.
  */
 static bool adopt_hash(const struct docker_sync *ds, const struct track *t, uint64_t hash)
 {
