@@ -93,6 +93,23 @@ class Reconcile(unittest.TestCase):
             self.assertGreaterEqual(t_delete - t_gone, grace - 0.5, "deleted before the grace period ended")
             self.assertIn("grace period", en.log())
 
+    def test_grace_expiry_plans_the_names_of_the_container_gone(self):
+        # No resync within the test, so no pass plans every name: the delete
+        # can only come from the pass the grace period's end starts, over the
+        # names of the container that went.  The other container's app stays.
+        with harness.Cluster() as cl:
+            en = cl.start_enroller(resync=3600, reconcile="grace = 2")
+            cl.run_container("rmq1")
+            cl.run_container("rmq2")
+            wait_for(lambda: {"rabbitmq-rmq1", "rabbitmq-rmq2"} <= set(cl.apps()), what="two apps")
+            resyncs = en.count("resync done:")      # the first listing's
+            cl.docker("stop", "-t", "0", "rmq1")
+            en.wait_log(en.container_line("rmq1", "gone"), what="enroller to see rmq1 go")
+            wait_for(lambda: "rabbitmq-rmq1" not in cl.apps(), what="the delete at the grace period's end")
+            self.assertIn("rabbitmq-rmq2", cl.apps())
+            self.assertEqual(calls(cl, "DeleteApp"), 1)
+            self.assertEqual(en.count("resync done:"), resyncs, "a listing ran: the test would not tell")
+
     def test_deletion_cap_holds_until_approved(self):
         # The cap is per pass.  Containers stopping one by one arrive as one
         # event (one small pass) each; what the cap guards against is a pass

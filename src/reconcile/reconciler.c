@@ -10,9 +10,9 @@
  * Apps and databases go through the same pass, keyed by planner_key (names
  * are per kind).  A Docker or watch event plans only the names it touches (a container's
  * names before and after the change); a listing plans what it found
- * changed (every name when it cannot be trusted: see listed); a rule swap,
- * a reload of the limits, a retry, a grace expiry or an approval plans
- * every name.
+ * changed (every name when it cannot be trusted: see listed); a grace
+ * expiry plans the names the container had when it went; a rule swap, a
+ * reload of the limits, a retry or an approval plans every name.
  */
 #include "reconcile/reconciler.h"
 
@@ -77,9 +77,16 @@ static void plan_all(struct reconciler *r, unsigned delay_ms)
 
 /* ---- grace period ------------------------------------------------------------ */
 
+/* A period ended: the pass plans the names of the containers whose period
+ * ended (grace_holds hands them to touch_key), not every name. */
 static void grace_timer_cb(uv_timer_t *t)
 {
-    plan_all(t->data, 0);
+    reconciler_schedule_plan(t->data, 0);
+}
+
+static void touch_key(void *ud, const char *key)
+{
+    reconciler_touch(ud, key);
 }
 
 /* ---- Docker side ------------------------------------------------------------------ */
@@ -104,7 +111,7 @@ static void on_docker_change(void *ud, const char *id, enum docker_sync_change w
         if (e == NULL)
             return;
         log_info(LOG_RECONCILE, "container %s (%.12s) is gone", e->snap->name, e->id);
-        grace_gone(&r->grace, e->snap->name, uv_now(r->loop));
+        grace_gone(&r->grace, e->snap->name, uv_now(r->loop), &e->apps);
         if (r->docker_down)     /* stopped while dockerd is away: unknown until it lists */
             grace_pin(&r->grace, uv_now(r->loop));
         touch_apps(r, e);
@@ -502,7 +509,8 @@ static void plan_timer_cb(uv_timer_t *h)
     struct enr_error err = {0};
     struct container_entry *e;
     size_t nu = 0, it = 0;
-    bool full = r->full;
+    bool full;
+    int rc;
     uint64_t t0 = uv_hrtime();
     struct plan p;
 
@@ -510,8 +518,17 @@ static void plan_timer_cb(uv_timer_t *h)
     if (r->stopping || !first_listing_done(r))
         return;
     unknown = calloc(r->table.unknown.len + 1, sizeof(*unknown));
-    if (unknown == NULL || gather(r, &ps, full) < 0 ||
-        grace_holds(&r->grace, uv_now(r->loop), &in.grace_containers, &in.n_grace_containers, &next_expiry) < 0) {
+    /* First the grace period: the names of a container whose period ended
+     * join this pass (every name, if its names were never known). */
+    if (unknown == NULL || (rc = grace_holds(&r->grace, uv_now(r->loop), &in.grace_containers,
+                                             &in.n_grace_containers, &next_expiry, touch_key, r)) < 0) {
+        err_set(&err, -ENOMEM, "plan: out of memory");
+        goto fail;
+    }
+    if (rc > 0)
+        r->full = true;
+    full = r->full;
+    if (gather(r, &ps, full) < 0) {
         err_set(&err, -ENOMEM, "plan: out of memory");
         goto fail;
     }
